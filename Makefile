@@ -1,0 +1,22 @@
+# Two entry points: `make demo` (train a GNN on a synthetic graph) and `make test` (the CPU suite).
+# Each creates .venv and installs what it needs; the CPU build of torch is taken where pip finds it.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q "torch==2.13.0" || $(BIN)/pip install -q torch
+	$(BIN)/pip install -q -e ".[test]"
+	touch $(STAMP)
+
+.PHONY: install demo test
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/graphsys train --dataset synthetic-arxiv --scale 0.05 --model sage --layers 2 --fanouts 10,5 --epochs 3 --features cpu --graph cpu
+
+test: $(STAMP)
+	TRITON_INTERPRET=1 $(BIN)/python -m pytest -q tests

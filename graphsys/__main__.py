@@ -1,0 +1,3 @@
+from graphsys.cli import main
+
+raise SystemExit(main())

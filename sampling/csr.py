@@ -1,0 +1,59 @@
+"""Checks on the CSR every engine takes: ``indptr`` (int64, N+1) and ``indices`` (int32/int64, E).
+
+The CSR is over in-neighbours: ``indices[indptr[v]:indptr[v+1]]`` are the nodes whose
+messages ``v`` receives (see DESIGN.md, Contracts).
+"""
+from __future__ import annotations
+
+import torch
+
+
+def index_dtype_for(num_nodes: int) -> torch.dtype:
+    """int32 when every node id fits (half the memory and bandwidth), else int64."""
+    return torch.int32 if num_nodes <= torch.iinfo(torch.int32).max else torch.int64
+
+
+def check_csr(indptr: torch.Tensor, indices: torch.Tensor, *, full: bool = True) -> int:
+    """Validate a CSR and return its node count.
+
+    Cost: O(N) for the shape and monotonicity checks; ``full=True`` adds one O(E) pass
+    over ``indices`` for the range check (and a host sync when they are on a GPU).
+
+    Raises:
+        TypeError: a non-integer array.
+        ValueError: arrays whose sizes disagree or an ``indptr`` that decreases.
+        IndexError: a neighbour id outside ``[0, num_nodes)``.
+    """
+    for name, arr in (("indptr", indptr), ("indices", indices)):
+        if not isinstance(arr, torch.Tensor):
+            raise TypeError(f"{name} must be a torch.Tensor, got {type(arr).__name__}")
+        if arr.dtype not in (torch.int32, torch.int64):
+            raise TypeError(f"{name} must be int32 or int64, got {arr.dtype}")
+        if arr.dim() != 1:
+            raise ValueError(f"{name} must be 1-D, got shape {tuple(arr.shape)}")
+    if indptr.numel() == 0:
+        raise ValueError("indptr must have num_nodes + 1 >= 1 entries, got an empty tensor")
+    num_nodes = indptr.numel() - 1
+    first, last = int(indptr[0]), int(indptr[-1])
+    if first != 0:
+        raise ValueError(f"indptr[0] must be 0, got {first}")
+    if last != indices.numel():
+        raise ValueError(
+            f"indptr[-1] = {last} disagrees with indices, which has {indices.numel()} entries"
+        )
+    if num_nodes > 0:
+        steps = indptr[1:] - indptr[:-1]
+        bad = (steps < 0).nonzero()
+        if bad.numel():
+            v = int(bad[0, 0])
+            raise ValueError(
+                f"indptr decreases at node {v}: indptr[{v}] = {int(indptr[v])} > indptr[{v + 1}] = {int(indptr[v + 1])}"
+            )
+    if full and indices.numel():
+        lo, hi = int(indices.min()), int(indices.max())
+        if lo < 0 or hi >= num_nodes:
+            culprit = lo if lo < 0 else hi
+            raise IndexError(
+                f"indices holds node id {culprit}, outside [0, {num_nodes}) for a CSR of {num_nodes} nodes"
+            )
+    return num_nodes
