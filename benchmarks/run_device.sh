@@ -8,18 +8,25 @@ export PYTHONUNBUFFERED=1
 OUT=${OUT:-/tmp/graphsys-device}
 mkdir -p "$OUT"
 PY=${PY:-python3}
-want() { [ $# -eq 0 ] || [ -z "${SECTIONS:-}" ] || [[ " $SECTIONS " == *" $1 "* ]]; }
 SECTIONS="$*"
+want() { [ -z "$SECTIONS" ] || [[ " $SECTIONS " == *" $1 "* ]]; }
 status=0
-run() { echo "+ $*"; "$@" || { echo "FAILED($?): $*"; status=1; }; }
+# run LOGNAME CMD...: run CMD, keep its output in $OUT/LOGNAME.log, remember a failure.
+run() {
+  local log=$1; shift
+  echo "+ $*"
+  "$@" 2>&1 | tee "$OUT/$log.log"
+  local rc=${PIPESTATUS[0]}
+  [ "$rc" -eq 0 ] || { echo "FAILED($rc): $*"; status=1; }
+}
 
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader || true
 $PY -c 'import torch, triton; print("torch", torch.__version__, "cuda", torch.version.cuda, "triton", triton.__version__)'
 
 if want gpu-tests; then
-  run $PY -m pytest -q -m gpu tests 2>&1 | tee "$OUT/gpu_tests.log"
+  run gpu_tests $PY -m pytest -q -m gpu tests
 fi
 
-# Each part adds its section below: `if want NAME; then run ...; fi`
+# Each part adds its section below: `if want NAME; then run NAME $PY benchmarks/bench_NAME.py ...; fi`
 
 exit $status
