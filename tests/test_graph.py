@@ -1,0 +1,173 @@
+import numpy as np
+import pytest
+import scipy.sparse as sp
+import torch
+from torch_geometric.data import Data
+
+from graphsys import Graph
+from graphsys.io import atomic_dir, atomic_path
+from sampling.csr import check_csr
+from zerocopy.placement import Placement, place
+
+
+def random_edges(num_nodes, num_edges, seed=0):
+    rng = np.random.default_rng(seed)
+    return rng.integers(0, num_nodes, num_edges), rng.integers(0, num_nodes, num_edges)
+
+
+def edge_set(edge_index):
+    return set(map(tuple, edge_index.t().tolist()))
+
+
+def test_csr_is_over_in_neighbours():
+    g = Graph.from_edge_index(torch.tensor([[0, 0, 2, 3], [1, 2, 1, 1]]), num_nodes=4)
+    assert g.indptr.dtype == torch.int64 and g.indices.dtype == torch.int32
+    assert g.neighbors(1).tolist() == [0, 2, 3]
+    assert g.neighbors(2).tolist() == [0]
+    assert g.neighbors(0).tolist() == []
+    assert g.in_degrees().tolist() == [0, 3, 1, 0]
+    assert g.out_degrees().tolist() == [2, 0, 1, 1]
+
+
+def test_edge_index_round_trip():
+    src, dst = random_edges(500, 4000)
+    edge_index = torch.from_numpy(np.stack([src, dst]))
+    g = Graph.from_edge_index(edge_index, num_nodes=500)
+    assert g.num_edges == 4000
+    back = g.to_edge_index()
+    assert back.dtype == torch.int64
+    assert sorted(map(tuple, back.t().tolist())) == sorted(map(tuple, edge_index.t().tolist()))
+
+
+def test_options_symmetrize_dedup_self_loops():
+    edge_index = torch.tensor([[0, 0, 1, 2, 2], [1, 1, 2, 2, 0]])
+    g = Graph.from_edge_index(edge_index, dedup=True)
+    assert edge_set(g.to_edge_index()) == {(0, 1), (1, 2), (2, 2), (2, 0)} and g.num_edges == 4
+    g = Graph.from_edge_index(edge_index, symmetrize=True, drop_self_loops=True)
+    assert edge_set(g.to_edge_index()) == {(0, 1), (1, 0), (1, 2), (2, 1), (2, 0), (0, 2)}
+    assert g.num_edges == 6
+    # rows come out sorted
+    for v in range(g.num_nodes):
+        nbrs = g.neighbors(v)
+        assert torch.equal(nbrs, nbrs.sort().values)
+
+
+def test_scipy_round_trip_with_weights():
+    rng = np.random.default_rng(1)
+    mat = sp.random(60, 60, density=0.1, random_state=2, format="csr", dtype=np.float32)
+    mat.data = rng.random(mat.nnz).astype(np.float32) + 0.5
+    g = Graph.from_scipy(mat)
+    assert g.edge_weight is not None and g.num_edges == mat.nnz
+    assert abs(g.to_scipy() - mat).max() < 1e-6
+
+
+def test_from_pyg_data_and_dgl_style_object():
+    data = Data(edge_index=torch.tensor([[0, 1], [1, 2]]), num_nodes=5)
+    g = Graph.from_pyg(data)
+    assert g.num_nodes == 5 and g.num_edges == 2
+
+    class FakeDGLGraph:  # the two methods Graph.from_dgl uses, as DGL defines them
+        def edges(self):
+            return torch.tensor([0, 1]), torch.tensor([1, 2])
+
+        def num_nodes(self):
+            return 4
+
+    g = Graph.from_dgl(FakeDGLGraph())
+    assert g.num_nodes == 4 and g.neighbors(2).tolist() == [1]
+
+
+def test_save_load_memory_mapped(tmp_path):
+    src, dst = random_edges(300, 2000, seed=3)
+    g = Graph.from_coo(src, dst, 300, edge_weight=np.arange(2000, dtype=np.float32))
+    g.save(tmp_path / "g")
+    h = Graph.load(tmp_path / "g")
+    assert torch.equal(h.indptr, g.indptr) and torch.equal(h.indices, g.indices)
+    assert torch.equal(h.edge_weight, g.edge_weight)
+    # copy-on-write map: writing to the loaded tensor never reaches the file
+    h.indices[0] = h.indices[0] + 1
+    assert torch.equal(Graph.load(tmp_path / "g").indices, g.indices)
+    # overwriting leaves a whole graph, never a mix
+    Graph.from_coo([0], [1], 2).save(tmp_path / "g")
+    assert Graph.load(tmp_path / "g").num_edges == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["g"]
+
+
+def test_load_rejects_other_directories(tmp_path):
+    with pytest.raises(FileNotFoundError, match="meta.json"):
+        Graph.load(tmp_path)
+    (tmp_path / "meta.json").write_text('{"format": "other"}')
+    with pytest.raises(ValueError, match="format"):
+        Graph.load(tmp_path)
+
+
+def test_placement_cpu_and_errors():
+    g = Graph.from_coo([0, 1], [1, 0])
+    assert g.to("cpu").placement == Placement("cpu")
+    assert Placement.parse("cuda:1") == Placement("cuda", 1)
+    with pytest.raises(ValueError, match="'tpu' is not one of"):
+        Placement.parse("tpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(RuntimeError, match="needs a CUDA device"):
+            g.to("pinned")
+        with pytest.raises(RuntimeError, match="needs a CUDA device"):
+            place(torch.zeros(3), "cuda")
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("placement", ["pinned", "cuda"])
+def test_placement_gpu(placement):
+    g = Graph.from_coo([0, 1, 2], [1, 2, 0]).to(placement)
+    assert g.placement.kind == placement
+    assert g.to("cpu").neighbors(0).tolist() == [2]
+
+
+def test_bad_ids():
+    with pytest.raises(IndexError, match=r"src\[1\] = -1 is a negative node id"):
+        Graph.from_coo([0, -1], [1, 1])
+    with pytest.raises(IndexError, match=r"dst\[0\] = 7 is out of range for num_nodes = 5"):
+        Graph.from_coo([0], [7], num_nodes=5)
+    with pytest.raises(TypeError, match="integer node ids, got dtype float"):
+        Graph.from_coo(np.array([0.0, 1.5]), np.array([1, 0]))
+    with pytest.raises(TypeError, match="torch.float32"):
+        Graph.from_edge_index(torch.tensor([[0.0], [1.0]]))
+    with pytest.raises(ValueError, match="src has 2 entries but dst has 3"):
+        Graph.from_coo([0, 1], [1, 0, 1])
+    with pytest.raises(ValueError, match=r"shape \[2, E\]"):
+        Graph.from_edge_index(torch.zeros(3, 4, dtype=torch.long))
+    with pytest.raises(IndexError, match="node 9 is out of range"):
+        Graph.from_coo([0], [1]).neighbors(9)
+
+
+def test_bad_csr():
+    with pytest.raises(ValueError, match=r"indptr decreases at node 1: indptr\[1\] = 3 > indptr\[2\] = 1"):
+        Graph(torch.tensor([0, 3, 1, 3]), torch.tensor([0, 1, 2], dtype=torch.int32))
+    with pytest.raises(ValueError, match="indptr\\[-1\\] = 2 disagrees with indices, which has 3"):
+        Graph(torch.tensor([0, 1, 2]), torch.tensor([0, 1, 1], dtype=torch.int32))
+    with pytest.raises(IndexError, match="node id 5, outside \\[0, 2\\)"):
+        Graph(torch.tensor([0, 1, 2]), torch.tensor([0, 5], dtype=torch.int32))
+    with pytest.raises(TypeError, match="indices must be int32 or int64, got torch.float32"):
+        check_csr(torch.tensor([0, 1]), torch.tensor([0.0]))
+    with pytest.raises(ValueError, match="indptr\\[0\\] must be 0, got 1"):
+        check_csr(torch.tensor([1, 1]), torch.tensor([], dtype=torch.int64))
+
+
+def test_empty_graph():
+    g = Graph.from_coo(np.array([], dtype=np.int64), np.array([], dtype=np.int64), num_nodes=3)
+    assert g.num_nodes == 3 and g.num_edges == 0
+    assert g.to_edge_index().shape == (2, 0)
+
+
+def test_atomic_writers_leave_old_file_on_failure(tmp_path):
+    target = tmp_path / "out.txt"
+    target.write_text("good")
+    with pytest.raises(RuntimeError):
+        with atomic_path(target) as tmp:
+            tmp.write_text("half")
+            raise RuntimeError("interrupted")
+    assert target.read_text() == "good"
+    with pytest.raises(RuntimeError):
+        with atomic_dir(tmp_path / "d") as tmp:
+            (tmp / "x").write_text("half")
+            raise RuntimeError("interrupted")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.txt"]
