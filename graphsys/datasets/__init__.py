@@ -1,0 +1,13 @@
+"""Datasets: Planetoid, BlogCatalog, edge lists, OGB and synthetic graphs of any scale.
+
+Every loader returns one type, :class:`NodeDataset`; :func:`load` picks the loader by name.
+
+Example:
+    >>> from graphsys.datasets import load, names
+    >>> "cora" in names()
+    True
+"""
+from graphsys.datasets.base import NodeDataset
+from graphsys.datasets.registry import load, names
+
+__all__ = ["NodeDataset", "load", "names"]

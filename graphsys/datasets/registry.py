@@ -1,0 +1,73 @@
+"""``load(name)``: one entry point for every dataset, dispatching on the name."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Callable
+
+from graphsys.datasets.base import NodeDataset
+
+Loader = Callable[..., NodeDataset]
+
+
+def _planetoid(name: str, root, scale: float, seed: int, quiet: bool, **options) -> NodeDataset:
+    from graphsys.datasets.planetoid import load_planetoid
+
+    return load_planetoid(name, root, **options)
+
+
+def _blogcatalog(name: str, root, scale: float, seed: int, quiet: bool, **options) -> NodeDataset:
+    from graphsys.datasets.blogcatalog import load_blogcatalog
+
+    return load_blogcatalog(root, seed=seed, **options)
+
+
+_LOADERS: dict[str, Loader] = {
+    "cora": _planetoid,
+    "citeseer": _planetoid,
+    "blogcatalog": _blogcatalog,
+}
+
+
+def names() -> list[str]:
+    """Every name :func:`load` knows (besides file paths and other ``ogbn-*`` names)."""
+    return list(_LOADERS)
+
+
+def load(
+    name: str,
+    root: str | os.PathLike | None = None,
+    *,
+    scale: float = 1.0,
+    seed: int = 0,
+    quiet: bool = True,
+    **options,
+) -> NodeDataset:
+    """Load a dataset by name as a :class:`NodeDataset`.
+
+    Args:
+        name: one of :func:`names` (case-insensitive).
+        root: the folder holding the dataset's files (default ``$GRAPHSYS_DATA`` or
+            ``~/.cache/graphsys``); for synthetic presets, where generated data is cached
+            (``None``: generate in memory, cache nothing).
+        scale: synthetic presets only: multiplies the node and edge counts.
+        seed: seed of every random choice (synthetic graphs, splits of unsplit datasets).
+        quiet: no progress bars.
+        **options: passed to the dataset's loader (see each loader's docstring).
+
+    Raises:
+        ValueError: an unknown name (the message lists the known ones).
+
+    Example:
+        >>> from graphsys.datasets import load
+        >>> ds = load("cora", root="data/planetoid")  # doctest: +SKIP
+        >>> ds.graph.num_edges, ds.train_idx.numel()  # doctest: +SKIP
+        (10556, 140)
+    """
+    if not isinstance(name, (str, os.PathLike)):
+        raise TypeError(f"name must be a str, got {type(name).__name__}")
+    key = str(name).lower()
+    loader = _LOADERS.get(key)
+    if loader is None:
+        raise ValueError(f"unknown dataset {str(name)!r}; known: {', '.join(names())}")
+    return loader(key, root, scale, seed, quiet, **options)
