@@ -1,0 +1,456 @@
+"""UnifiedTensor: a host table whose rows GPU threads gather over PCIe, with a GPU cache of hot rows.
+
+Where the output lands: a CUDA index gives a CUDA tensor on the index's device, gathered by a GPU
+kernel that reads page-locked host memory directly (no CPU gather, no staging copy, no CPU thread
+besides the launching one busy); a CPU index gives a CPU tensor gathered by the CPU.
+"""
+from __future__ import annotations
+
+import math
+import os
+import warnings
+import weakref
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+
+from zerocopy import kernels
+from zerocopy.cache import CacheStats, RowCache
+from zerocopy.hostmem import HostRegistration, release_with
+from zerocopy.pending import BoundsCheck, PendingGather, raise_out_of_range
+from zerocopy.placement import Placement, placement_of
+
+_INDEX_DTYPES = (torch.int32, torch.int64)
+
+
+class UnifiedTensor:
+    """A tensor in host memory that GPUs index directly: ``u[cuda_ids]`` is gathered by GPU threads.
+
+    The host tensor is page-locked in place with ``cudaHostRegister`` (portable: every GPU of the
+    machine can read it; no copy, so a memory-mapped 57 GB table is never held twice). When the
+    driver refuses (e.g. pages shared with another registration) a pinned copy is made instead.
+    The pinning is undone by :meth:`close`, on leaving a ``with`` block, or when the object is
+    collected. Without CUDA (or with ``pin=False``) the same API gathers on the CPU.
+
+    A GPU gather sorts the ids so host memory is read in address order, reads each row from the
+    128-byte line holding its first byte, and writes it to its requested position; with
+    :meth:`enable_cache` the hottest rows come from GPU memory in the same launch.
+
+    Args:
+        tensor: the table, ``[num_rows, ...]`` (1-D too), any dtype of 1, 2, 4 or 8-byte elements.
+            A non-contiguous tensor is copied once to make it contiguous.
+        pin: page-lock the table so GPU kernels can read it; ``False`` keeps it pageable (CUDA
+            indices then gather on the CPU and copy, one sync per call).
+
+    Example:
+        >>> x = UnifiedTensor(data.x)                      # was: x = data.x.to("cuda")
+        >>> batch_x = x[batch.n_id.to("cuda")]              # a CUDA tensor, read over PCIe
+    """
+
+    def __init__(self, tensor: torch.Tensor, *, pin: bool = True, _read_only: bool = False) -> None:
+        if isinstance(tensor, UnifiedTensor):
+            tensor = tensor._host
+        if not isinstance(tensor, torch.Tensor):
+            raise TypeError(f"tensor must be a torch.Tensor, got {type(tensor).__name__}")
+        if tensor.dim() == 0:
+            raise ValueError("tensor must have at least one dimension (rows), got a 0-d tensor")
+        if tensor.element_size() not in (1, 2, 4, 8):
+            raise TypeError(
+                f"tensor dtype {tensor.dtype} is not supported: elements must be 1, 2, 4 or 8 bytes "
+                "(float32/16, bfloat16, float64, int64/32/16/8, uint8, bool)"
+            )
+        if tensor.is_cuda:
+            tensor = tensor.cpu()
+        self._host = tensor.contiguous()
+        self._registration: HostRegistration | None = None
+        self._finalizer: weakref.finalize | None = None
+        self._cache: RowCache | None = None
+        self._streams: dict[int, torch.cuda.Stream] = {}
+        self._closed = False
+        if pin and torch.cuda.is_available() and not self._host.is_pinned():
+            self._registration = HostRegistration.register(self._host, read_only=_read_only)
+            if self._registration is None:
+                self._host = self._host.pin_memory()
+            else:
+                self._finalizer = weakref.finalize(self, release_with, self._registration, self._host)
+
+    @classmethod
+    def from_numpy(cls, path_or_array: "str | os.PathLike | np.ndarray", *, pin: bool = True) -> "UnifiedTensor":
+        """Wrap a ``.npy`` file memory-mapped read-only (or an in-memory array) without copying it.
+
+        Pinning a memory map faults its pages in once; the table then lives in the page cache
+        only, never in a second buffer.
+
+        Raises:
+            FileNotFoundError: when the path does not exist.
+            ValueError: when the file is not a ``.npy`` array, naming the file.
+            TypeError: for an array dtype torch cannot hold.
+        """
+        if isinstance(path_or_array, np.ndarray):
+            array = path_or_array
+        elif isinstance(path_or_array, (str, os.PathLike)):
+            path = os.fspath(path_or_array)
+            try:
+                array = np.load(path, mmap_mode="r", allow_pickle=False)
+            except FileNotFoundError:
+                raise
+            except (ValueError, OSError, EOFError) as err:
+                raise ValueError(f"{path}: not a readable .npy array ({err})") from err
+            if not isinstance(array, np.ndarray):
+                raise ValueError(f"{path}: holds several arrays (.npz); pass one .npy file")
+        else:
+            raise TypeError(f"path_or_array must be a path or numpy.ndarray, got {type(path_or_array).__name__}")
+        if not array.flags.c_contiguous:
+            array = np.ascontiguousarray(array)
+        read_only = not array.flags.writeable
+        try:
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
+                tensor = torch.from_numpy(array)
+        except TypeError as err:
+            raise TypeError(f"array dtype {array.dtype} cannot be wrapped as a tensor ({err})") from err
+        return cls(tensor, pin=pin, _read_only=read_only)
+
+    # ------------------------------------------------------------------ tensor-like surface
+    @property
+    def shape(self) -> torch.Size:
+        """The table's shape ``[num_rows, ...]``."""
+        return self._host.shape
+
+    @property
+    def dtype(self) -> torch.dtype:
+        """The table's dtype (also the dtype of every gather)."""
+        return self._host.dtype
+
+    @property
+    def device(self) -> torch.device:
+        """Where the table lives: always the CPU (host memory); gathers land on the index's device."""
+        return self._host.device
+
+    @property
+    def ndim(self) -> int:
+        """Number of dimensions."""
+        return self._host.dim()
+
+    @property
+    def placement(self) -> Placement:
+        """``"pinned"`` when GPUs can read the table, else ``"cpu"``."""
+        return placement_of(self._host)
+
+    @property
+    def host(self) -> torch.Tensor:
+        """The host tensor itself (no copy): page-locked while this object is open."""
+        return self._host
+
+    def dim(self) -> int:
+        """Number of dimensions."""
+        return self._host.dim()
+
+    def size(self, dim: int | None = None) -> "torch.Size | int":
+        """The shape, or its extent along ``dim``."""
+        return self._host.size() if dim is None else self._host.size(dim)
+
+    def numel(self) -> int:
+        """Number of elements in the table."""
+        return self._host.numel()
+
+    def is_pinned(self) -> bool:
+        """Whether the table is page-locked (readable by GPU kernels)."""
+        return torch.cuda.is_available() and self._host.is_pinned()
+
+    def __len__(self) -> int:
+        return self._host.shape[0]
+
+    def __repr__(self) -> str:
+        cached = f", cached_rows={self._cache.rows.numel()}" if self._cache is not None else ""
+        return f"UnifiedTensor(shape={tuple(self.shape)}, dtype={self.dtype}, placement={self.placement}{cached})"
+
+    def to(self, *args: Any, **kwargs: Any) -> torch.Tensor:
+        """``host.to(...)``: ``u.to("cuda")`` copies the whole table to the GPU, as for a tensor.
+
+        Cost: one copy of the whole table unless the target is the host tensor's own device/dtype.
+        """
+        self._check_open()
+        return self._host.to(*args, **kwargs)
+
+    def cpu(self) -> torch.Tensor:
+        """The host tensor (no copy)."""
+        return self._host
+
+    def index_select(self, dim: int, index: torch.Tensor, *, out: torch.Tensor | None = None) -> torch.Tensor:
+        """``torch.index_select``: ``dim`` 0 is :meth:`gather`; other dims use the host tensor."""
+        if dim in (0, -self.ndim):
+            return self.gather(index, out=out)
+        self._check_open()
+        if out is not None:
+            return torch.index_select(self._host, dim, index, out=out)
+        return torch.index_select(self._host, dim, index)
+
+    @classmethod
+    def __torch_function__(cls, func, types, args=(), kwargs=None):  # noqa: ANN001, ANN206
+        """``torch.index_select(u, 0, idx)`` gathers; other torch functions see the host tensor."""
+        kwargs = kwargs or {}
+        if func in (torch.index_select, torch.Tensor.index_select) and args and isinstance(args[0], UnifiedTensor):
+            return args[0].index_select(*args[1:], **kwargs)
+        return func(*_unwrap(args), **_unwrap(kwargs))
+
+    def __getitem__(self, key: Any) -> torch.Tensor:
+        """``u[ids]`` is :meth:`gather`; an int gives one row; slices and ``...`` view the host tensor."""
+        if isinstance(key, tuple):
+            if not key:
+                return self._host
+            return self[key[0]][(slice(None),) + key[1:]] if _is_index(key[0]) else self._host[key]
+        if isinstance(key, (slice, type(Ellipsis))) or key is None:
+            self._check_open()
+            return self._host[key]
+        if isinstance(key, bool):
+            raise TypeError("a bool is not a row id; index with an integer tensor of row ids")
+        if isinstance(key, (int, np.integer)):
+            return self.gather(torch.tensor(int(key)))
+        if isinstance(key, (Sequence, np.ndarray)):
+            key = torch.as_tensor(np.asarray(key))
+        return self.gather(key)
+
+    # ------------------------------------------------------------------ gathers
+    def gather(
+        self, idx: torch.Tensor, out: torch.Tensor | None = None, stream: "torch.cuda.Stream | None" = None
+    ) -> torch.Tensor:
+        """Rows ``idx`` of the table, shaped ``idx.shape + shape[1:]``, on ``idx.device``.
+
+        A CUDA ``idx`` launches the zero-copy kernel on ``stream`` (default: the current stream).
+        Cost: one min/max kernel and 16 B read back, a sort, one gather kernel; the host then waits
+        for the min/max only (so the gather is already queued), to raise IndexError in time. A CPU
+        ``idx`` gathers with torch's CPU threads.
+
+        Args:
+            idx: int32/int64 row ids, any shape, on the CPU or a GPU.
+            out: optional destination of the right shape, dtype and device (contiguous).
+            stream: CUDA stream to run on (CUDA ``idx`` only).
+
+        Raises:
+            IndexError: for an id that is negative or ``>= len(self)`` (nothing outside the table is read).
+            TypeError: for a non-integer ``idx`` or an ``out`` of another dtype.
+            ValueError: for an ``out`` of another shape or device.
+            RuntimeError: after :meth:`close`.
+        """
+        self._check_open()
+        idx = self._check_index(idx)
+        if out is not None:
+            self._check_out(out, idx)
+        if idx.is_cuda:
+            result, bounds = self._gather_cuda(idx, out, stream)
+            if bounds is not None:
+                bounds.check()
+            return result
+        return self._gather_cpu(idx, out)
+
+    def gather_async(self, idx: torch.Tensor, stream: "torch.cuda.Stream | None" = None) -> PendingGather:
+        """Start :meth:`gather` on a side stream; the result comes from :meth:`PendingGather.wait`.
+
+        The side stream (``stream`` or one owned by this tensor per GPU) first waits for the current
+        stream, so ``idx`` may come straight from a sampler kernel. Cost: as :meth:`gather`, with no
+        host wait here (the bounds check moves to ``wait()``). A CPU ``idx`` gathers at once.
+        """
+        self._check_open()
+        idx = self._check_index(idx)
+        if not idx.is_cuda:
+            return PendingGather(self._gather_cpu(idx, None))
+        device = idx.device
+        side = stream if stream is not None else self._side_stream(device)
+        side.wait_stream(torch.cuda.current_stream(device))
+        out, bounds = self._gather_cuda(idx, None, side)
+        with torch.cuda.device(device):
+            done = torch.cuda.Event()
+            done.record(side)
+        idx.record_stream(side)
+        return PendingGather(out, done, bounds)
+
+    # ------------------------------------------------------------------ cache
+    def enable_cache(
+        self, budget_bytes: int, ranking: torch.Tensor | None = None, device: "str | torch.device | None" = None
+    ) -> None:
+        """Hold the hottest rows on ``device`` within ``budget_bytes``; gathers then mix cache and host.
+
+        ``budget_bytes`` covers the cached rows plus a 4-byte slot per table row. ``ranking`` is a
+        score per row (node degree, or :func:`zerocopy.visit_ranking` counts from presampled
+        epochs); None means the rows are already ordered hottest first. ``device`` defaults to the
+        current GPU (the CPU without one). Replaces any earlier cache and zeroes the statistics.
+
+        Cost: one sort of the ranking on the CPU, one gather of the cached rows (zero-copy when the
+        table is pinned), ``budget_bytes`` of device memory.
+
+        Raises:
+            ValueError: for a budget below the slot map plus one row, or a ranking of the wrong length.
+            TypeError: for a non-int budget or a non-real ranking.
+        """
+        self._check_open()
+        target = _cache_device(device)
+        row_bytes = self._row_width() * self._host.element_size()
+        count = RowCache.rows_for_budget(budget_bytes, len(self), row_bytes)
+        rows = RowCache.hottest(ranking, len(self), count)
+        self._cache = None
+        if target.type == "cuda":
+            data = self._gather_cuda(rows.to(target), None, None, use_cache=False)[0]
+        else:
+            data = self._host.index_select(0, rows)
+        self._cache = RowCache(rows, data, len(self), target)
+
+    def disable_cache(self) -> None:
+        """Drop the cache and free its device memory."""
+        self._cache = None
+
+    def cache_stats(self) -> CacheStats:
+        """Hit statistics since :meth:`enable_cache` or :meth:`reset_cache_stats`.
+
+        Cost: a sync of the cache's device (side streams included) and a 16 B read back.
+
+        Raises:
+            RuntimeError: when no cache is enabled.
+        """
+        cache = self._require_cache()
+        if cache.device.type == "cuda":
+            torch.cuda.synchronize(cache.device)
+        return cache.stats()
+
+    def reset_cache_stats(self) -> None:
+        """Zero the hit counters (queued on the current stream; no sync)."""
+        self._require_cache().reset_stats()
+
+    # ------------------------------------------------------------------ lifetime
+    def close(self) -> None:
+        """Unpin the table (after the GPUs that read it finish) and drop the cache. Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        self._cache = None
+        self._streams.clear()
+        if self._finalizer is not None:
+            self._finalizer()
+
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`close` has run."""
+        return self._closed
+
+    def __enter__(self) -> "UnifiedTensor":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------ internals
+    def _check_open(self) -> None:
+        if self._closed:
+            raise RuntimeError("this UnifiedTensor is closed; wrap the table again to gather from it")
+
+    def _require_cache(self) -> RowCache:
+        if self._cache is None:
+            raise RuntimeError("no cache is enabled; call enable_cache(budget_bytes, ranking) first")
+        return self._cache
+
+    def _row_width(self) -> int:
+        return math.prod(self._host.shape[1:])
+
+    def _check_index(self, idx: Any) -> torch.Tensor:
+        if not isinstance(idx, torch.Tensor):
+            raise TypeError(f"idx must be a torch.Tensor of row ids, got {type(idx).__name__}")
+        if idx.dtype == torch.bool:
+            raise TypeError("idx is a bool mask; pass row ids (mask.nonzero().squeeze(1)) as int32 or int64")
+        if idx.dtype not in _INDEX_DTYPES:
+            raise TypeError(f"idx must have dtype int32 or int64, got {idx.dtype}")
+        return idx
+
+    def _check_out(self, out: torch.Tensor, idx: torch.Tensor) -> None:
+        shape = tuple(idx.shape) + tuple(self.shape[1:])
+        if out.dtype != self.dtype:
+            raise TypeError(f"out has dtype {out.dtype}, expected the table's {self.dtype}")
+        if tuple(out.shape) != shape or out.device != idx.device or not out.is_contiguous():
+            raise ValueError(
+                f"out must be contiguous with shape {shape} on {idx.device}, got shape {tuple(out.shape)} "
+                f"on {out.device} (contiguous={out.is_contiguous()})"
+            )
+
+    def _gather_cpu(self, idx: torch.Tensor, out: torch.Tensor | None) -> torch.Tensor:
+        flat = idx.reshape(-1)
+        if flat.numel():
+            lo, hi = torch.aminmax(flat)
+            raise_out_of_range(int(lo), int(hi), len(self))
+        cache = self._cache if self._cache is not None and self._cache.device.type == "cpu" else None
+        if cache is not None:
+            rows = cache.lookup_cpu(flat.to(torch.int64), self._host)
+        else:
+            rows = self._host.index_select(0, flat)
+        result = rows.view(tuple(idx.shape) + tuple(self.shape[1:]))
+        if out is not None:
+            out.copy_(result)
+            return out
+        return result
+
+    def _gather_cuda(
+        self,
+        idx: torch.Tensor,
+        out: torch.Tensor | None,
+        stream: "torch.cuda.Stream | None",
+        *,
+        use_cache: bool = True,
+    ) -> tuple[torch.Tensor, BoundsCheck | None]:
+        device = idx.device
+        shape = tuple(idx.shape) + tuple(self.shape[1:])
+        with torch.cuda.device(device), torch.cuda.stream(stream or torch.cuda.current_stream(device)):
+            if out is None:
+                out = torch.empty(shape, dtype=self.dtype, device=device)
+            flat = idx.reshape(-1)
+            if flat.numel() == 0 or out.numel() == 0:
+                return out, None
+            bounds = BoundsCheck(flat, len(self))
+            if not (self.is_pinned() and kernels.available()):
+                out.copy_(self._host.index_select(0, flat.cpu().clamp_(0, max(len(self) - 1, 0))).view(shape))
+                return out, bounds
+            if self._registration is not None:
+                self._registration.devices.add(device.index)
+            cache = self._cache if use_cache else None
+            if cache is not None and cache.device != device:
+                cache = None
+            width = self._row_width()
+            kernels.gather_rows(
+                kernels.int_view(self._host.view(len(self), width)),
+                flat,
+                kernels.int_view(out.view(-1, width)),
+                slot_map=cache.slot_map if cache is not None else None,
+                cache=kernels.int_view(cache.data.view(-1, width)) if cache is not None else None,
+                counts=cache.counts if cache is not None else None,
+            )
+            return out, bounds
+
+    def _side_stream(self, device: torch.device) -> "torch.cuda.Stream":
+        index = device.index if device.index is not None else torch.cuda.current_device()
+        if index not in self._streams:
+            self._streams[index] = torch.cuda.Stream(device=index)
+        return self._streams[index]
+
+
+def _cache_device(device: "str | torch.device | None") -> torch.device:
+    if device is None:
+        return torch.device("cuda", torch.cuda.current_device()) if torch.cuda.is_available() else torch.device("cpu")
+    target = Placement.parse(device)
+    if target.kind == "pinned":
+        raise ValueError("device='pinned' is host memory; a cache lives on 'cuda', 'cuda:k' or 'cpu'")
+    if target.kind == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError(f"device {str(target)!r} needs CUDA and torch.cuda.is_available() is False; use 'cpu'")
+    return target.device
+
+
+def _is_index(key: Any) -> bool:
+    return isinstance(key, (torch.Tensor, int, np.integer, np.ndarray, list)) and not isinstance(key, bool)
+
+
+def _unwrap(value: Any) -> Any:
+    if isinstance(value, UnifiedTensor):
+        return value.host
+    if isinstance(value, (list, tuple)):
+        return type(value)(_unwrap(v) for v in value)
+    if isinstance(value, dict):
+        return {k: _unwrap(v) for k, v in value.items()}
+    return value
