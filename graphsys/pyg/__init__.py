@@ -1,0 +1,15 @@
+"""PyG integration without pyg-lib or torch-sparse: a sampler, a feature store, a graph store, loaders.
+
+* :class:`GraphsysSampler`: a ``torch_geometric.sampler.BaseSampler`` for PyG's own loaders.
+* :class:`UnifiedFeatureStore` / :class:`CSRGraphStore`: ``NeighborLoader((feature_store, graph_store), ...)``
+  with features in :class:`zerocopy.UnifiedTensor` s and the CSR where it was placed.
+* :class:`NeighborLoader` / :class:`LinkNeighborLoader`: PyG's loaders, one import line away.
+
+This is the PyG edge of graphsys: the engines (``zerocopy``, ``sampling``) never import PyG.
+"""
+from graphsys.pyg.feature_store import UnifiedFeatureStore
+from graphsys.pyg.graph_store import CSRGraphStore
+from graphsys.pyg.loaders import LinkNeighborLoader, NeighborLoader
+from graphsys.pyg.sampler import GraphsysSampler
+
+__all__ = ["CSRGraphStore", "GraphsysSampler", "LinkNeighborLoader", "NeighborLoader", "UnifiedFeatureStore"]

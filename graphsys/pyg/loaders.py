@@ -1,0 +1,201 @@
+"""Drop-in ``NeighborLoader`` and ``LinkNeighborLoader``: PyG's loaders, sampled by graphsys.
+
+They take exactly PyG's arguments, so moving a PyG script onto graphsys is one import line::
+
+    # from torch_geometric.loader import NeighborLoader
+    from graphsys.pyg import NeighborLoader
+
+Both are subclasses of PyG's classes (``isinstance`` checks keep working); the only change is
+the sampler they build when ``neighbor_sampler`` is not given: a :class:`GraphsysSampler`
+instead of PyG's, which needs pyg-lib or torch-sparse. Options graphsys does not sample
+(temporal, weighted, disjoint and induced subgraphs) raise ``ValueError`` instead of being
+ignored. The neighbour and negative draws are seeded from torch's global generator when the
+loader is built, so ``torch.manual_seed`` makes a run repeatable, as with PyG.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+import torch_geometric.loader as pyg_loader
+from torch_geometric.sampler import BaseSampler
+from torch_geometric.sampler.base import SubgraphType
+
+from graphsys.pyg.sampler import GraphsysSampler
+
+
+def _seed_from_torch() -> int:
+    """A 63-bit seed drawn from torch's global generator (one draw, on the CPU)."""
+    return int(torch.randint(0, 2**62, (1,)).item())
+
+
+def _refuse_unsupported(
+    disjoint: bool,
+    temporal_strategy: str,
+    time_attr: str | None,
+    weight_attr: str | None,
+    directed: bool,
+) -> None:
+    if disjoint:
+        raise ValueError("disjoint=True is not supported by graphsys samplers; use disjoint=False")
+    if time_attr is not None or temporal_strategy != "uniform":
+        raise ValueError(
+            f"temporal sampling (time_attr={time_attr!r}, temporal_strategy={temporal_strategy!r}) is not "
+            "supported by graphsys samplers; leave time_attr=None"
+        )
+    if weight_attr is not None:
+        raise ValueError(f"weighted sampling (weight_attr={weight_attr!r}) is not supported; leave weight_attr=None")
+    if not directed:
+        raise ValueError("directed=False (an induced subgraph) is not supported; use subgraph_type='bidirectional'")
+
+
+class NeighborLoader(pyg_loader.NeighborLoader):
+    """PyG's ``NeighborLoader`` with a graphsys sampler; same arguments, same batches.
+
+    Each batch is a ``Data`` with ``x`` / ``y`` (and any other node attribute) of the sampled
+    nodes, ``edge_index`` in local ids, ``n_id``, ``e_id``, ``input_id``, ``batch_size`` and the
+    per-hop ``num_sampled_nodes`` / ``num_sampled_edges``. See PyG's ``NeighborLoader`` for the
+    arguments; ``neighbor_sampler`` may be any PyG ``BaseSampler`` and is used as given.
+
+    Example:
+        >>> import torch
+        >>> from torch_geometric.data import Data
+        >>> from graphsys.pyg import NeighborLoader
+        >>> data = Data(x=torch.randn(4, 3), edge_index=torch.tensor([[0, 1, 2, 3], [1, 2, 3, 0]]))
+        >>> batch = next(iter(NeighborLoader(data, num_neighbors=[2, 2], batch_size=2)))
+        >>> batch.batch_size, batch.x.shape[1]
+        (2, 3)
+
+    Raises:
+        ValueError: options graphsys does not sample (``disjoint``, ``time_attr``,
+            ``weight_attr``, ``directed=False``, ``subgraph_type="induced"``), heterogeneous data.
+    """
+
+    def __init__(
+        self,
+        data,
+        num_neighbors,
+        input_nodes=None,
+        input_time=None,
+        replace: bool = False,
+        subgraph_type: "SubgraphType | str" = "directional",
+        disjoint: bool = False,
+        temporal_strategy: str = "uniform",
+        time_attr: str | None = None,
+        weight_attr: str | None = None,
+        transform: Callable | None = None,
+        transform_sampler_output: Callable | None = None,
+        is_sorted: bool = False,
+        filter_per_worker: bool | None = None,
+        neighbor_sampler: BaseSampler | None = None,
+        directed: bool = True,
+        **kwargs,
+    ) -> None:
+        if neighbor_sampler is None:
+            _refuse_unsupported(disjoint, temporal_strategy, time_attr, weight_attr, directed)
+            neighbor_sampler = GraphsysSampler.from_data(
+                data,
+                num_neighbors,
+                replace=replace,
+                subgraph_type=subgraph_type,
+                is_sorted=is_sorted,
+                seed=_seed_from_torch(),
+            )
+        super().__init__(
+            data,
+            num_neighbors,
+            input_nodes=input_nodes,
+            input_time=input_time,
+            replace=replace,
+            subgraph_type=subgraph_type,
+            disjoint=disjoint,
+            temporal_strategy=temporal_strategy,
+            time_attr=time_attr,
+            weight_attr=weight_attr,
+            transform=transform,
+            transform_sampler_output=transform_sampler_output,
+            is_sorted=is_sorted,
+            filter_per_worker=filter_per_worker,
+            neighbor_sampler=neighbor_sampler,
+            directed=directed,
+            **kwargs,
+        )
+
+
+class LinkNeighborLoader(pyg_loader.LinkNeighborLoader):
+    """PyG's ``LinkNeighborLoader`` with a graphsys sampler; same arguments, same batches.
+
+    Each batch carries the sampled subgraph around the endpoints of its links plus, for
+    ``neg_sampling="binary"`` (or ``neg_sampling_ratio``), ``edge_label_index`` (local ids,
+    negatives after positives) and ``edge_label`` (0 for negatives); for ``"triplet"``,
+    ``src_index`` / ``dst_pos_index`` / ``dst_neg_index``.
+
+    Example:
+        >>> import torch
+        >>> from torch_geometric.data import Data
+        >>> from graphsys.pyg import LinkNeighborLoader
+        >>> data = Data(x=torch.randn(4, 3), edge_index=torch.tensor([[0, 1, 2, 3], [1, 2, 3, 0]]))
+        >>> loader = LinkNeighborLoader(data, num_neighbors=[2], batch_size=2, neg_sampling="binary")
+        >>> batch = next(iter(loader))
+        >>> batch.edge_label.tolist()
+        [1.0, 1.0, 0.0, 0.0]
+
+    Raises:
+        ValueError: as :class:`NeighborLoader`.
+    """
+
+    def __init__(
+        self,
+        data,
+        num_neighbors,
+        edge_label_index=None,
+        edge_label=None,
+        edge_label_time=None,
+        replace: bool = False,
+        subgraph_type: "SubgraphType | str" = "directional",
+        disjoint: bool = False,
+        temporal_strategy: str = "uniform",
+        neg_sampling=None,
+        neg_sampling_ratio: int | float | None = None,
+        time_attr: str | None = None,
+        weight_attr: str | None = None,
+        transform: Callable | None = None,
+        transform_sampler_output: Callable | None = None,
+        is_sorted: bool = False,
+        filter_per_worker: bool | None = None,
+        neighbor_sampler: BaseSampler | None = None,
+        directed: bool = True,
+        **kwargs,
+    ) -> None:
+        if neighbor_sampler is None:
+            _refuse_unsupported(disjoint, temporal_strategy, time_attr, weight_attr, directed)
+            neighbor_sampler = GraphsysSampler.from_data(
+                data,
+                num_neighbors,
+                replace=replace,
+                subgraph_type=subgraph_type,
+                is_sorted=is_sorted,
+                seed=_seed_from_torch(),
+            )
+        super().__init__(
+            data,
+            num_neighbors,
+            edge_label_index=edge_label_index,
+            edge_label=edge_label,
+            edge_label_time=edge_label_time,
+            replace=replace,
+            subgraph_type=subgraph_type,
+            disjoint=disjoint,
+            temporal_strategy=temporal_strategy,
+            neg_sampling=neg_sampling,
+            neg_sampling_ratio=neg_sampling_ratio,
+            time_attr=time_attr,
+            weight_attr=weight_attr,
+            transform=transform,
+            transform_sampler_output=transform_sampler_output,
+            is_sorted=is_sorted,
+            filter_per_worker=filter_per_worker,
+            neighbor_sampler=neighbor_sampler,
+            directed=directed,
+            **kwargs,
+        )
