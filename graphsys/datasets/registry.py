@@ -22,15 +22,30 @@ def _blogcatalog(name: str, root, scale: float, seed: int, quiet: bool, **option
     return load_blogcatalog(root, seed=seed, **options)
 
 
+def _edge_list(name: str, root, scale: float, seed: int, quiet: bool, *, path=None, **options) -> NodeDataset:
+    from graphsys.datasets.edgelist import load_edge_list
+
+    if path is None:
+        raise ValueError("load('edgelist') needs path= the edge-list file")
+    return load_edge_list(path, **options)
+
+
 _LOADERS: dict[str, Loader] = {
     "cora": _planetoid,
     "citeseer": _planetoid,
     "blogcatalog": _blogcatalog,
+    "edgelist": _edge_list,
 }
 
 
+def _looks_like_path(name: str) -> bool:
+    from graphsys.datasets.edgelist import EDGE_LIST_SUFFIXES
+
+    return Path(name).is_file() or os.sep in name or name.lower().endswith(EDGE_LIST_SUFFIXES)
+
+
 def names() -> list[str]:
-    """Every name :func:`load` knows (besides file paths and other ``ogbn-*`` names)."""
+    """Every name :func:`load` knows (besides edge-list file paths)."""
     return list(_LOADERS)
 
 
@@ -46,7 +61,8 @@ def load(
     """Load a dataset by name as a :class:`NodeDataset`.
 
     Args:
-        name: one of :func:`names` (case-insensitive).
+        name: one of :func:`names` (case-insensitive), or the path of an edge-list file
+            (``src dst [weight]`` per line; same as ``load("edgelist", path=...)``).
         root: the folder holding the dataset's files (default ``$GRAPHSYS_DATA`` or
             ``~/.cache/graphsys``); for synthetic presets, where generated data is cached
             (``None``: generate in memory, cache nothing).
@@ -68,6 +84,8 @@ def load(
         raise TypeError(f"name must be a str, got {type(name).__name__}")
     key = str(name).lower()
     loader = _LOADERS.get(key)
+    if loader is None and _looks_like_path(str(name)):
+        return _edge_list("edgelist", root, scale, seed, quiet, path=str(name), **options)
     if loader is None:
         raise ValueError(f"unknown dataset {str(name)!r}; known: {', '.join(names())}")
     return loader(key, root, scale, seed, quiet, **options)
