@@ -207,12 +207,12 @@ def launch_gather(
 def sorted_order(rows: torch.Tensor, num_rows: int) -> tuple[torch.Tensor, torch.Tensor]:
     """``(rows sorted ascending, their original positions)`` for a gather in host-address order.
 
-    Ids are narrowed to int32 before sorting when ``num_rows`` allows (half the radix passes); an
-    id that does not fit wraps to some other id, which is why callers check the bounds on the
-    original ids (:func:`zerocopy.unified` does). Cost: one radix sort, allocates 12-16 B per id.
+    Ids are narrowed to int32 before sorting when ``num_rows`` allows (half the radix passes),
+    after clamping to ``[-1, num_rows]`` so that an out-of-range id stays out of range instead of
+    wrapping onto a valid row. Cost: a clamp and one radix sort, allocates 12-16 B per id.
     """
-    if num_rows <= torch.iinfo(torch.int32).max and rows.dtype != torch.int32:
-        rows = rows.to(torch.int32)
+    if num_rows < torch.iinfo(torch.int32).max and rows.dtype != torch.int32:
+        rows = rows.clamp(-1, num_rows).to(torch.int32)
     return torch.sort(rows)
 
 
