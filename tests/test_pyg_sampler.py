@@ -1,0 +1,183 @@
+"""graphsys.pyg.GraphsysSampler inside PyG's own loaders, on a PyPI install without pyg-lib."""
+import pytest
+import torch
+import torch_geometric.typing
+from torch_geometric.data import Data, HeteroData
+from torch_geometric.loader import NeighborLoader as PygNeighborLoader
+from torch_geometric.loader import NodeLoader as PygNodeLoader
+from torch_geometric.sampler import NodeSamplerInput
+
+from graphsys.pyg import GraphsysSampler
+from graphsys.pyg.csc import csc_from_data, csc_from_edge_index
+from graphsys.pyg.sampler import fanouts_of, subgraph_type_of
+from sampling import NeighborSampler
+
+
+def random_data(num_nodes: int = 60, num_edges: int = 400, seed: int = 0) -> Data:
+    g = torch.Generator().manual_seed(seed)
+    edge_index = torch.randint(0, num_nodes, (2, num_edges), generator=g)
+    return Data(
+        x=torch.randn(num_nodes, 5, generator=g),
+        y=torch.randint(0, 3, (num_nodes,), generator=g),
+        edge_index=edge_index,
+        edge_attr=torch.arange(num_edges, dtype=torch.float32).view(-1, 1),
+    )
+
+
+def edge_set(edge_index: torch.Tensor) -> set:
+    return set(map(tuple, edge_index.t().tolist()))
+
+
+def check_batch(batch, data: Data, seeds: torch.Tensor) -> None:
+    """A batch PyG would accept: seeds first, real edges, features and edge attributes aligned."""
+    n_id = batch.n_id
+    assert torch.equal(n_id[: batch.batch_size], seeds)
+    assert len(set(n_id.tolist())) == n_id.numel()
+    assert sum(batch.num_sampled_nodes) == n_id.numel()
+    assert sum(batch.num_sampled_edges) == batch.edge_index.size(1)
+    glob = n_id[batch.edge_index]
+    assert edge_set(glob) <= edge_set(data.edge_index)
+    assert torch.equal(data.edge_index[:, batch.e_id], glob)
+    assert torch.equal(batch.edge_attr, data.edge_attr[batch.e_id])
+    assert torch.equal(batch.x, data.x[n_id])
+    assert torch.equal(batch.y, data.y[n_id])
+    first_hop = batch.edge_index[:, : batch.num_sampled_edges[0]]
+    assert bool((first_hop[1] < batch.batch_size).all())
+
+
+def test_this_install_has_no_pyg_lib_nor_torch_sparse():
+    assert torch_geometric.typing.WITH_PYG_LIB is False
+    assert torch_geometric.typing.WITH_TORCH_SPARSE is False
+
+
+def test_pyg_neighbor_loader_with_our_sampler():
+    data = random_data()
+    sampler = GraphsysSampler.from_data(data, [4, 3], seed=1)
+    loader = PygNeighborLoader(data, [4, 3], batch_size=8, input_nodes=torch.arange(20), neighbor_sampler=sampler)
+    batches = list(loader)
+    assert len(batches) == 3
+    for i, batch in enumerate(batches):
+        check_batch(batch, data, torch.arange(20)[8 * i : 8 * i + 8])
+        assert torch.equal(batch.input_id, torch.arange(20)[8 * i : 8 * i + 8])
+
+
+def test_pyg_node_loader_with_our_sampler_and_a_mask():
+    data = random_data()
+    mask = torch.zeros(data.num_nodes, dtype=torch.bool)
+    mask[::3] = True
+    loader = PygNodeLoader(data, GraphsysSampler.from_data(data, [-1, 2]), input_nodes=mask, batch_size=7)
+    seen = []
+    for batch in loader:
+        seeds = batch.n_id[: batch.batch_size]
+        check_batch(batch, data, seeds)
+        seen += seeds.tolist()
+    assert seen == mask.nonzero().view(-1).tolist()
+
+
+def test_fanout_minus_one_takes_every_in_neighbour():
+    data = random_data()
+    sampler = GraphsysSampler.from_data(data, [-1])
+    out = sampler.sample_from_nodes(NodeSamplerInput(None, torch.tensor([5])))
+    expected = sorted(int(s) for s, t in data.edge_index.t().tolist() if t == 5)
+    assert sorted(out.node[out.row].tolist()) == expected
+
+
+def test_same_seed_same_batches_and_sequence_advances():
+    data = random_data()
+    a = GraphsysSampler.from_data(data, [3, 3], seed=7)
+    b = GraphsysSampler.from_data(data, [3, 3], seed=7)
+    seeds = NodeSamplerInput(None, torch.arange(10))
+    first_a, first_b = a.sample_from_nodes(seeds), b.sample_from_nodes(seeds)
+    assert torch.equal(first_a.node, first_b.node) and torch.equal(first_a.edge, first_b.edge)
+    assert first_a.metadata[0] is None
+
+
+def test_bidirectional_subgraph_has_every_edge_both_ways():
+    data = random_data()
+    sampler = GraphsysSampler.from_data(data, [3, 2], subgraph_type="bidirectional")
+    out = sampler.sample_from_nodes(NodeSamplerInput(None, torch.arange(6)))
+    local = edge_set(torch.stack([out.row, out.col]))
+    assert local and all((c, r) in local for r, c in local)
+    assert out.num_sampled_nodes is None
+
+
+def test_is_sorted_edge_index_needs_no_permutation():
+    data = random_data()
+    order = torch.sort(data.edge_index[1], stable=True).indices
+    sorted_data = Data(x=data.x, y=data.y, edge_index=data.edge_index[:, order], edge_attr=data.edge_attr[order])
+    sampler = GraphsysSampler.from_data(sorted_data, [3], is_sorted=True)
+    assert sampler.edge_permutation is None
+    loader = PygNeighborLoader(sorted_data, [3], batch_size=10, neighbor_sampler=sampler)
+    check_batch(next(iter(loader)), sorted_data, torch.arange(10))
+
+
+def test_csc_matches_the_graph_container():
+    data = random_data()
+    csr = csc_from_data(data)
+    assert csr.num_nodes == data.num_nodes and csr.indices.dtype == torch.int32
+    assert torch.equal(data.edge_index[0, csr.perm], csr.indices.long())
+    targets = torch.repeat_interleave(torch.arange(data.num_nodes), csr.indptr.diff())
+    assert torch.equal(data.edge_index[1, csr.perm], targets)
+
+
+@pytest.mark.parametrize(
+    "edge_index, error",
+    [
+        (torch.tensor([[0.0, 1.0], [1.0, 0.0]]), TypeError),
+        (torch.tensor([0, 1, 2]), ValueError),
+        (torch.tensor([[0, 9], [1, 0]]), IndexError),
+        (torch.tensor([[0, -1], [1, 0]]), IndexError),
+    ],
+)
+def test_csc_refuses_bad_edge_index(edge_index, error):
+    with pytest.raises(error, match="edge_index"):
+        csc_from_edge_index(edge_index, 3)
+
+
+def test_csc_refuses_data_without_edge_index():
+    with pytest.raises(ValueError, match="edge_index"):
+        csc_from_data(Data(x=torch.randn(3, 2)))
+
+
+@pytest.mark.parametrize(
+    "num_neighbors, error",
+    [({("a", "to", "a"): [2]}, ValueError), ([], ValueError), ([2, 1.5], TypeError), ([True], TypeError)],
+)
+def test_fanouts_refuse_bad_num_neighbors(num_neighbors, error):
+    with pytest.raises(error, match="num_neighbors"):
+        fanouts_of(num_neighbors)
+
+
+def test_subgraph_type_refuses_induced_and_unknown():
+    with pytest.raises(ValueError, match="induced"):
+        subgraph_type_of("induced")
+    with pytest.raises(ValueError):
+        subgraph_type_of("sideways")
+
+
+def test_sampler_refuses_wrong_inputs():
+    data = random_data()
+    with pytest.raises(TypeError, match="sampling.NeighborSampler"):
+        GraphsysSampler("not a sampler")
+    with pytest.raises(ValueError, match="HeteroData"):
+        GraphsysSampler.from_data(HeteroData(), [2])
+    with pytest.raises(TypeError, match="Data or a \\(FeatureStore, GraphStore\\)"):
+        GraphsysSampler.from_data(data.edge_index, [2])
+    sampler = GraphsysSampler.from_data(data, [2])
+    with pytest.raises(ValueError, match="temporal"):
+        sampler.sample_from_nodes(NodeSamplerInput(None, torch.arange(3), time=torch.zeros(3)))
+    with pytest.raises(ValueError, match="homogeneous"):
+        sampler.sample_from_nodes(NodeSamplerInput(None, torch.arange(3), input_type="paper"))
+    with pytest.raises(IndexError):
+        sampler.sample_from_nodes(NodeSamplerInput(None, torch.tensor([data.num_nodes])))
+
+
+def test_wraps_an_existing_sampler():
+    data = random_data()
+    csr = csc_from_data(data)
+    inner = NeighborSampler(csr.indptr, csr.indices, [2, 2], seed=3)
+    sampler = GraphsysSampler(inner, edge_permutation=csr.perm)
+    assert sampler.num_nodes == data.num_nodes and sampler.device == torch.device("cpu")
+    batch = next(iter(PygNeighborLoader(data, [2, 2], batch_size=5, neighbor_sampler=sampler)))
+    check_batch(batch, data, torch.arange(5))
+    assert "GraphsysSampler" in repr(sampler)
