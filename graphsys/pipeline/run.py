@@ -1,0 +1,322 @@
+"""Running a training job: one rank (:func:`run_rank`), or all of them (:func:`train`).
+
+``train`` runs in-process for a world of one, joins the ranks ``torchrun`` gives it when its
+environment says so, and otherwise starts ``S x G`` local processes itself (spawned, on a free
+port picked at run time) and watches them: when any rank fails or dies, the others are ended
+and ``train`` raises a ``RuntimeError`` naming the rank, its stage and group. Surviving ranks
+never hang on a dead peer either: every wait carries ``config.timeout_s``.
+"""
+from __future__ import annotations
+
+import datetime
+import io
+import json
+import logging
+import os
+import queue as queue_module
+import socket
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
+from tqdm import tqdm
+
+from graphsys.datasets.base import NodeDataset
+from graphsys.io import atomic_path
+from graphsys.pipeline.comm import KINDS, Comm
+from graphsys.pipeline.config import PipelineConfig
+from graphsys.pipeline.history import ReadStats
+from graphsys.pipeline.partition import make_layout, plan_partition
+from graphsys.pipeline.worker import StageWorker
+
+log = logging.getLogger(__name__)
+_TRAINING_KINDS = ("activations", "gradients", "halo", "param_grads")
+_HEAD = ("loss", "train_hits", "val_hits", "test_hits", "rows", "stale_rows", "max_staleness", "epoch_s", "eval_s")
+
+
+@dataclass(frozen=True)
+class EpochMetrics:
+    """One epoch of a run, all ranks combined (rank 0 writes these as JSON lines).
+
+    Attributes:
+        epoch, mode: the epoch and "sync" (staleness-free) or "pipelined".
+        loss: training loss (mean cross-entropy over the training nodes).
+        train_acc, val_acc, test_acc: accuracy of the staleness-free evaluation pass run after
+            this epoch's step, or ``None`` in epochs without evaluation.
+        epoch_s: slowest rank's training time for the epoch. eval_s: same for evaluation.
+        comm_bytes: training bytes sent, summed over all ranks and kinds (eval excluded).
+        comm_by_kind: bytes sent by kind, summed over ranks (eval included, under "eval").
+        per_rank: each rank's stage, group and bytes sent and received by kind.
+        max_staleness: the oldest row any layer read, in epochs (0: every read fresh).
+        stale_fraction: share of layer-input rows read from history.
+    """
+
+    epoch: int
+    mode: str
+    loss: float
+    train_acc: float | None
+    val_acc: float | None
+    test_acc: float | None
+    epoch_s: float
+    eval_s: float
+    comm_bytes: int
+    comm_by_kind: dict[str, int]
+    per_rank: tuple[dict, ...]
+    max_staleness: int
+    stale_fraction: float
+
+    def to_json(self) -> dict:
+        out = asdict(self)
+        out["per_rank"] = list(self.per_rank)
+        return out
+
+
+@dataclass(frozen=True)
+class RankReport:
+    """What one rank hands back: its parameters, the gradients of the last epoch (before the
+    optimizer step) and, on a last stage, that epoch's training-pass logits.
+
+    Attributes:
+        rank, stage, group: who. params, grads: by :class:`DeepGNN` parameter name.
+        logits: ``[rows, classes]`` or ``None`` off the last stage. node_ids: original ids of
+            the logits' rows.
+    """
+
+    rank: int
+    stage: int
+    group: int
+    params: dict[str, torch.Tensor]
+    grads: dict[str, torch.Tensor]
+    logits: torch.Tensor | None
+    node_ids: torch.Tensor
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """A finished run: the per-epoch metrics and the report of every rank this process saw."""
+
+    config: PipelineConfig
+    metrics: tuple[EpochMetrics, ...]
+    reports: tuple[RankReport, ...]
+
+
+def _combine(epoch: int, mode: str, rows: list[list[float]], cfg: PipelineConfig, totals: dict, evaluated: bool) -> EpochMetrics:
+    head = len(_HEAD)
+    n = len(KINDS)
+    per_rank = []
+    by_kind = {k: 0 for k in KINDS}
+    for rank, row in enumerate(rows):
+        sent = {k: int(row[head + i]) for i, k in enumerate(KINDS)}
+        received = {k: int(row[head + n + i]) for i, k in enumerate(KINDS)}
+        for k in KINDS:
+            by_kind[k] += sent[k]
+        per_rank.append({"rank": rank, "stage": rank % cfg.stages, "group": rank // cfg.stages,
+                         "sent": sent, "received": received})
+    total = [sum(r[i] for r in rows) for i in range(head)]
+
+    def acc(i: int, split: str) -> float | None:
+        return total[i] / max(totals[split], 1) if evaluated else None
+
+    return EpochMetrics(
+        epoch=epoch, mode=mode, loss=total[0], train_acc=acc(1, "train"), val_acc=acc(2, "val"),
+        test_acc=acc(3, "test"), epoch_s=max(r[7] for r in rows), eval_s=max(r[8] for r in rows),
+        comm_bytes=sum(by_kind[k] for k in _TRAINING_KINDS), comm_by_kind=by_kind,
+        per_rank=tuple(per_rank), max_staleness=int(max(r[6] for r in rows)),
+        stale_fraction=total[5] / max(total[4], 1),
+    )
+
+
+def run_rank(
+    rank: int, config: PipelineConfig, data: NodeDataset, *, metrics_out: str | os.PathLike | None = None,
+    quiet: bool = True, local_rank: int = 0,
+) -> TrainResult:
+    """Train as ``rank`` of an initialised ``torch.distributed`` world of ``config.world_size``
+    (or alone, when the world is one process and no process group exists).
+
+    Rank 0 writes ``metrics_out`` (JSON lines, rewritten atomically after every epoch).
+    """
+    cfg = config
+    world = cfg.world_size
+    device = torch.device("cuda", local_rank) if cfg.device == "cuda" else torch.device("cpu")
+    comm = Comm(rank, world, cfg.timeout_s) if world > 1 else None
+    stage_group = None
+    if cfg.graph_parallel > 1:
+        timeout = datetime.timedelta(seconds=cfg.timeout_s)
+        for s in range(cfg.stages):
+            group = dist.new_group([g * cfg.stages + s for g in range(cfg.graph_parallel)], timeout=timeout)
+            if s == rank % cfg.stages:
+                stage_group = group
+    layout = make_layout(data.graph, cfg.graph_parallel, cfg.partitioner, cfg.seed)
+    plan = plan_partition(layout, rank // cfg.stages, cfg.chunks, cfg.model)
+    worker = StageWorker(cfg, data, layout, plan, rank, comm, device, stage_group)
+    totals = {s: getattr(data, f"{s}_idx").numel() for s in ("train", "val", "test")}
+    metrics: list[EpochMetrics] = []
+    grads: dict[str, torch.Tensor] = {}
+    for epoch in tqdm(range(cfg.epochs), desc=f"pipeline S={cfg.stages} G={cfg.graph_parallel}",
+                      disable=quiet or rank != 0):
+        worker.stats = ReadStats()
+        t0 = time.perf_counter()
+        worker.train_epoch(epoch)
+        epoch_s = time.perf_counter() - t0
+        if epoch == cfg.epochs - 1:
+            grads = {n: p.grad.detach().clone() for n, p in worker.named_parameters().items() if p.grad is not None}
+        evaluated = (epoch + 1) % cfg.eval_every == 0 or epoch == cfg.epochs - 1
+        hits, eval_s = (0, 0, 0), 0.0
+        if evaluated:
+            t0 = time.perf_counter()
+            hits = worker.evaluate(epoch)
+            eval_s = time.perf_counter() - t0
+        stats = worker.stats
+        row = [worker.loss_sum, *hits, stats.rows, stats.stale_rows, stats.max_staleness, epoch_s, eval_s]
+        row += comm.ledger.vector() if comm is not None else [0.0] * (2 * len(KINDS))
+        if comm is not None:
+            rows = [r.tolist() for r in comm.all_gather(torch.tensor(row, dtype=torch.float64, device=device))]
+            comm.ledger.reset()
+        else:
+            rows = [row]
+        mode = "sync" if cfg.is_sync_epoch(epoch) else "pipelined"
+        metrics.append(_combine(epoch, mode, rows, cfg, totals, evaluated))
+        if rank == 0 and metrics_out is not None:
+            _write_metrics(metrics_out, metrics)
+    report = RankReport(
+        rank=rank, stage=worker.stage, group=worker.group,
+        params={n: p.detach().cpu().clone() for n, p in worker.named_parameters().items()},
+        grads={n: g.cpu() for n, g in grads.items()},
+        logits=worker.last_logits.cpu() if worker.last_logits is not None else None,
+        node_ids=worker.node_ids.cpu(),
+    )
+    return TrainResult(cfg, tuple(metrics), (report,))
+
+
+def _write_metrics(path: str | os.PathLike, metrics: list[EpochMetrics]) -> None:
+    with atomic_path(path) as tmp:
+        Path(tmp).write_text("".join(json.dumps(m.to_json()) + "\n" for m in metrics))
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _backend(config: PipelineConfig) -> str:
+    return "nccl" if config.device == "cuda" else "gloo"
+
+
+def _spawned(local_rank: int, port: int, config: PipelineConfig, data: NodeDataset,
+             metrics_out, quiet: bool, results) -> None:
+    """Entry point of a spawned rank: join the group, train, hand back the report."""
+    world = config.world_size
+    if config.device == "cpu":
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) // world))
+    else:
+        torch.cuda.set_device(local_rank)
+    dist.init_process_group(
+        _backend(config), init_method=f"tcp://127.0.0.1:{port}", rank=local_rank, world_size=world,
+        timeout=datetime.timedelta(seconds=config.timeout_s),
+    )
+    result = run_rank(local_rank, config, data, metrics_out=metrics_out, quiet=quiet, local_rank=local_rank)
+    buffer = io.BytesIO()
+    torch.save({"metrics": result.metrics, "report": result.reports[0]}, buffer)
+    results.put((local_rank, buffer.getvalue()))
+    dist.barrier()
+    dist.destroy_process_group()
+
+
+def _under_torchrun() -> bool:
+    return all(name in os.environ for name in ("RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT"))
+
+
+def train(
+    config: PipelineConfig, data: NodeDataset, *, metrics_out: str | os.PathLike | None = None,
+    quiet: bool = True,
+) -> TrainResult:
+    """Train ``config``'s model on ``data`` with S stages x G groups and return the result.
+
+    Under ``torchrun`` (its environment variables set) this process is one rank and the
+    result holds its own report; otherwise all ``S x G`` ranks are started here and the result
+    holds every report.
+
+    Raises:
+        RuntimeError: a rank failed or died (the others are stopped; the message names it),
+            or the torchrun world size differs from ``S x G``.
+
+    Example:
+        >>> from graphsys.datasets import load
+        >>> ds = load("cora", root="data/planetoid")  # doctest: +SKIP
+        >>> result = train(PipelineConfig(layers=8, stages=2, chunks=4, epochs=50), ds)  # doctest: +SKIP
+        >>> result.metrics[-1].test_acc  # doctest: +SKIP
+    """
+    if config.epochs and data.train_idx.numel() == 0:
+        raise ValueError(f"dataset {data.name!r} has no training nodes (train_idx is empty)")
+    if config.world_size == 1:
+        return run_rank(0, config, data, metrics_out=metrics_out, quiet=quiet)
+    if _under_torchrun():
+        world = int(os.environ["WORLD_SIZE"])
+        if world != config.world_size:
+            raise RuntimeError(
+                f"torchrun started {world} processes but stages x graph_parallel = {config.world_size}"
+            )
+        local_rank = int(os.environ.get("LOCAL_RANK", 0))
+        if config.device == "cuda":
+            torch.cuda.set_device(local_rank)
+        if not dist.is_initialized():
+            dist.init_process_group(_backend(config), timeout=datetime.timedelta(seconds=config.timeout_s))
+        return run_rank(dist.get_rank(), config, data, metrics_out=metrics_out, quiet=quiet, local_rank=local_rank)
+    return _spawn_all(config, data, metrics_out, quiet)
+
+
+def _spawn_all(config: PipelineConfig, data: NodeDataset, metrics_out, quiet: bool) -> TrainResult:
+    ctx = mp.get_context("spawn")
+    results = ctx.Queue()
+    port = _free_port()
+    context = mp.start_processes(
+        _spawned, args=(port, config, data, metrics_out, quiet, results),
+        nprocs=config.world_size, join=False, start_method="spawn",
+    )
+    received: dict[int, bytes] = {}
+
+    def drain() -> None:
+        while True:
+            try:
+                rank, payload = results.get_nowait()
+            except queue_module.Empty:
+                return
+            received[rank] = payload
+
+    try:
+        while True:
+            drain()
+            if context.join(timeout=0.5):
+                break
+    except mp.ProcessRaisedException as err:
+        rank = err.error_index
+        last = [line for line in str(err).strip().splitlines() if line.strip()][-1]
+        raise RuntimeError(
+            f"pipeline rank {rank} (stage {rank % config.stages}, group {rank // config.stages}) failed: {last}"
+        ) from None
+    except mp.ProcessExitedException as err:
+        rank = err.error_index
+        raise RuntimeError(
+            f"pipeline rank {rank} (stage {rank % config.stages}, group {rank // config.stages}) died "
+            f"({'signal ' + err.signal_name if err.signal_name else f'exit code {err.exit_code}'}); "
+            "the other ranks were stopped"
+        ) from None
+    finally:
+        for process in context.processes:
+            if process.is_alive():
+                process.terminate()
+                process.join(5)
+                if process.is_alive():
+                    process.kill()
+    drain()
+    loaded = {rank: torch.load(io.BytesIO(payload), weights_only=False) for rank, payload in received.items()}
+    missing = sorted(set(range(config.world_size)) - set(loaded))
+    if missing:
+        raise RuntimeError(f"pipeline ranks {missing} exited without a result")
+    return TrainResult(
+        config, tuple(loaded[0]["metrics"]), tuple(loaded[r]["report"] for r in range(config.world_size))
+    )
