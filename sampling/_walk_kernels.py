@@ -1,0 +1,108 @@
+"""numba kernels of the random walkers (uniform and node2vec), parallel over chunks of walks.
+
+Each thread advances a chunk of ``CHUNK`` walks one step at a time, so the loads of
+different walks are independent and the core overlaps their cache misses (a walk step is
+two dependent random reads: ``indptr[cur]`` then ``indices[...]``). Draw ``s`` of walk ``w``
+is a hash of (key, w, s): the walks do not depend on the thread count.
+"""
+from __future__ import annotations
+
+from numba import njit, prange
+
+from sampling._rng import below, draw, stream, unit
+
+CHUNK = 64
+
+
+@njit(parallel=True, cache=True)
+def uniform_walks(indptr, indices, starts, walk_length, key, out):
+    """DeepWalk: each step moves to a uniformly drawn in-neighbour; -1 once a walk is stuck."""
+    n = starts.shape[0]
+    for c in prange((n + CHUNK - 1) // CHUNK):
+        lo = c * CHUNK
+        hi = min(n, lo + CHUNK)
+        for w in range(lo, hi):
+            out[w, 0] = starts[w]
+        for s in range(walk_length):
+            for w in range(lo, hi):
+                cur = out[w, s]
+                nxt = -1
+                if cur >= 0:
+                    a = indptr[cur]
+                    deg = indptr[cur + 1] - a
+                    if deg > 0:
+                        nxt = indices[a + below(draw(stream(key, w), s), deg)]
+                out[w, s + 1] = nxt
+
+
+@njit(inline="always", cache=True)
+def _is_neighbor(indptr, indices, sorted_rows, v, x):
+    """Whether ``x`` is an in-neighbour of ``v`` (binary search when rows are sorted)."""
+    lo = indptr[v]
+    hi = indptr[v + 1]
+    if sorted_rows:
+        while lo < hi:
+            mid = (lo + hi) >> 1
+            if indices[mid] < x:
+                lo = mid + 1
+            else:
+                hi = mid
+        return lo < indptr[v + 1] and indices[lo] == x
+    for e in range(lo, hi):
+        if indices[e] == x:
+            return True
+    return False
+
+
+@njit(parallel=True, cache=True)
+def node2vec_walks(indptr, indices, starts, walk_length, inv_p, inv_q, sorted_rows, key, out):
+    """node2vec by rejection: draw ``x`` uniformly among the current node's neighbours and
+    keep it with probability ``w(x) / max(1/p, 1, 1/q)``, where ``w = 1/p`` if ``x`` is the
+    previous node, 1 if ``x`` neighbours it, ``1/q`` otherwise (the first step is uniform).
+    """
+    top = max(inv_p, 1.0, inv_q)
+    n = starts.shape[0]
+    for c in prange((n + CHUNK - 1) // CHUNK):
+        lo = c * CHUNK
+        hi = min(n, lo + CHUNK)
+        for w in range(lo, hi):
+            out[w, 0] = starts[w]
+        for s in range(walk_length):
+            for w in range(lo, hi):
+                cur = out[w, s]
+                nxt = -1
+                if cur >= 0:
+                    a = indptr[cur]
+                    deg = indptr[cur + 1] - a
+                    if deg > 0:
+                        base = stream(key, w)
+                        j = s * 1024
+                        while True:
+                            x = indices[a + below(draw(base, j), deg)]
+                            if s == 0:
+                                break
+                            prev = out[w, s - 1]
+                            if x == prev:
+                                weight = inv_p
+                            elif _is_neighbor(indptr, indices, sorted_rows, prev, x):
+                                weight = 1.0
+                            else:
+                                weight = inv_q
+                            if unit(draw(base, j + 1)) * top < weight:
+                                break
+                            j += 2
+                        nxt = x
+                out[w, s + 1] = nxt
+
+
+@njit(parallel=True, cache=True)
+def rows_sorted(indptr, indices):
+    """Whether every row of the CSR is sorted ascending. Cost: one parallel pass over E."""
+    n = indptr.shape[0] - 1
+    bad = 0
+    for v in prange(n):
+        for e in range(indptr[v] + 1, indptr[v + 1]):
+            if indices[e - 1] > indices[e]:
+                bad += 1
+                break
+    return bad == 0

@@ -1,0 +1,152 @@
+"""NeighborSampler: the SamplerOutput contract on random graphs, for every placement present."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from sampling import NeighborSampler, SamplerOutput
+from tests.test_sampling_checks import check_output, random_csr
+
+PLACEMENTS = [
+    pytest.param("cpu"),
+    pytest.param("pinned", marks=pytest.mark.gpu),
+    pytest.param("cuda", marks=pytest.mark.gpu),
+]
+
+
+def _placed(tensor: torch.Tensor, placement: str) -> torch.Tensor:
+    if placement == "pinned":
+        return tensor.pin_memory()
+    return tensor.to(placement)
+
+
+graphs = st.tuples(
+    st.integers(1, 40),  # nodes
+    st.integers(0, 200),  # edges
+    st.integers(0, 2**31 - 1),  # graph seed
+    st.lists(st.integers(-1, 6), min_size=1, max_size=3),  # fanouts
+    st.booleans(),  # replace
+    st.integers(1, 12),  # seeds
+)
+
+
+@pytest.mark.parametrize("placement", PLACEMENTS)
+@settings(max_examples=60, deadline=None)
+@given(case=graphs)
+def test_contract_on_random_graphs(placement, case):
+    num_nodes, num_edges, graph_seed, fanouts, replace, num_seeds = case
+    rng = np.random.default_rng(graph_seed)
+    indptr, indices = random_csr(rng, num_nodes, num_edges)
+    seeds = torch.from_numpy(rng.choice(num_nodes, size=min(num_seeds, num_nodes), replace=False))
+    sampler = NeighborSampler(_placed(indptr, placement), _placed(indices, placement), fanouts, replace=replace, seed=7)
+    out = sampler.sample(seeds)
+    assert out.node.device == sampler.device
+    check_output(out, indptr, indices, seeds, fanouts, replace)
+
+
+@pytest.mark.parametrize("placement", PLACEMENTS)
+@pytest.mark.parametrize("replace", [False, True])
+def test_power_law_graph_and_int64_indices(placement, replace):
+    rng = np.random.default_rng(3)
+    num_nodes = 3000
+    weights = (np.arange(num_nodes) + 1.0) ** -0.7
+    dst = rng.choice(num_nodes, 60_000, p=weights / weights.sum())
+    src = rng.integers(0, num_nodes, dst.size)
+    order = np.argsort(dst, kind="stable")
+    indptr = torch.from_numpy(np.concatenate([[0], np.cumsum(np.bincount(dst, minlength=num_nodes))]))
+    indices = torch.from_numpy(src[order])  # int64 indices
+    fanouts = [15, 10, 5]
+    sampler = NeighborSampler(_placed(indptr, placement), _placed(indices, placement), fanouts, replace=replace)
+    seeds = torch.from_numpy(rng.choice(num_nodes, 256, replace=False))
+    out = sampler.sample(seeds)
+    check_output(out, indptr, indices, seeds, fanouts, replace)
+    assert out.num_sampled_edges[0] > 0
+
+
+@pytest.mark.parametrize("placement", PLACEMENTS)
+def test_same_seed_same_output_and_reseed(placement):
+    rng = np.random.default_rng(1)
+    indptr, indices = random_csr(rng, 500, 8000)
+    args = (_placed(indptr, placement), _placed(indices, placement), [5, 3])
+    seeds = torch.arange(0, 500, 7)
+    a, b = NeighborSampler(*args, seed=11), NeighborSampler(*args, seed=11)
+    first = a.sample(seeds)
+    for x, y in zip((first, a.sample(seeds)), (b.sample(seeds), b.sample(seeds))):
+        for name in ("node", "row", "col", "edge"):
+            assert torch.equal(getattr(x, name), getattr(y, name))
+    second = a.sample(seeds)
+    assert not torch.equal(first.edge, second.edge), "successive calls should draw afresh"
+    a.reseed(11)
+    assert torch.equal(a.sample(seeds).edge, first.edge)
+    other = NeighborSampler(*args, seed=12).sample(seeds)
+    assert not torch.equal(other.edge, first.edge)
+
+
+@pytest.mark.parametrize("placement", PLACEMENTS)
+def test_uniform_without_replacement(placement):
+    """Each of a node's 10 neighbours is drawn with probability 3/10."""
+    indptr = torch.tensor([0, 10] + [10] * 10)
+    indices = torch.arange(1, 11, dtype=torch.int32)
+    sampler = NeighborSampler(_placed(indptr, placement), _placed(indices, placement), [3], seed=5)
+    counts = torch.zeros(10, dtype=torch.int64)
+    trials = 4000
+    for _ in range(trials):
+        counts += torch.bincount(sampler.sample(torch.tensor([0])).edge.cpu(), minlength=10)
+    freq = counts.double() / trials
+    assert torch.allclose(freq, torch.full((10,), 0.3, dtype=torch.float64), atol=0.035)
+
+
+def test_duplicate_seeds_and_empty_hops():
+    indptr = torch.tensor([0, 1, 2, 2])
+    indices = torch.tensor([1, 2], dtype=torch.int32)
+    out = NeighborSampler(indptr, indices, [2, 2, 2]).sample(torch.tensor([0, 0]))
+    assert out.node.tolist() == [0, 0, 1, 2]
+    assert out.num_sampled_nodes == [2, 1, 1, 0]
+    assert out.num_sampled_edges == [2, 1, 0]
+    assert out.row.tolist() == [2, 2, 3] and out.col.tolist() == [0, 1, 2]
+    assert isinstance(out, SamplerOutput) and out.edge_index.shape == (2, 3)
+    empty = NeighborSampler(indptr, indices, [2]).sample(torch.tensor([], dtype=torch.int64))
+    assert empty.num_sampled_nodes == [0, 0] and empty.num_edges == 0
+
+
+def test_bad_input():
+    indptr = torch.tensor([0, 1, 2, 2])
+    indices = torch.tensor([1, 2], dtype=torch.int32)
+    sampler = NeighborSampler(indptr, indices, [2])
+    with pytest.raises(IndexError, match=r"seeds\[1\] = 3"):
+        sampler.sample(torch.tensor([0, 3]))
+    with pytest.raises(IndexError, match=r"seeds\[0\] = -1"):
+        sampler.sample(torch.tensor([-1]))
+    with pytest.raises(TypeError, match="seeds must hold integer"):
+        sampler.sample(torch.tensor([0.0]))
+    with pytest.raises(ValueError, match="seeds must be 1-D"):
+        sampler.sample(torch.tensor([[0]]))
+    with pytest.raises(ValueError, match="fanouts is empty"):
+        NeighborSampler(indptr, indices, [])
+    with pytest.raises(ValueError, match=r"fanouts\[1\] = -2"):
+        NeighborSampler(indptr, indices, [3, -2])
+    with pytest.raises(TypeError, match="fanouts must be a sequence"):
+        NeighborSampler(indptr, indices, 3)
+    with pytest.raises(TypeError, match=r"fanouts\[0\] must be an int"):
+        NeighborSampler(indptr, indices, [2.5])
+    with pytest.raises(ValueError, match="disagrees with indices"):
+        NeighborSampler(indptr, indices[:1], [2])
+    with pytest.raises(IndexError, match="outside"):
+        NeighborSampler(indptr, torch.tensor([1, 5], dtype=torch.int32), [2])
+    with pytest.raises(TypeError, match="indices must be int32 or int64"):
+        NeighborSampler(indptr, indices.float(), [2])
+    with pytest.raises(TypeError, match="seed must be an int"):
+        NeighborSampler(indptr, indices, [2], seed="x")
+
+
+@pytest.mark.gpu
+def test_placements_must_agree():
+    indptr = torch.tensor([0, 1, 2, 2])
+    indices = torch.tensor([1, 2], dtype=torch.int32)
+    with pytest.raises(ValueError, match="same placement"):
+        NeighborSampler(indptr.cuda(), indices, [2])
+    with pytest.raises(IndexError, match=r"seeds\[1\] = 3"):
+        NeighborSampler(indptr.cuda(), indices.cuda(), [2]).sample(torch.tensor([0, 3]))
