@@ -22,7 +22,7 @@ import torch
 from torch_geometric.data import Data, FeatureStore, TensorAttr
 
 from graphsys.loader.gather import Table, check_table, gather_rows, num_rows
-from zerocopy import UnifiedTensor
+from zerocopy import PendingGather, UnifiedTensor
 
 def _as_index(attr: TensorAttr, rows: int) -> torch.Tensor | None:
     """The row ids an attribute asks for as an integer tensor, or ``None`` for the whole table."""
@@ -104,14 +104,19 @@ class UnifiedFeatureStore(FeatureStore):
         self._tables[(attr.group_name, attr.attr_name)] = check_table(f"tensor for {attr.attr_name!r}", tensor)
         return True
 
-    def _table(self, attr: TensorAttr) -> Table | None:
-        return self._tables.get((attr.group_name, attr.attr_name))
+    def _table(self, attr: TensorAttr) -> Table:
+        """The table of ``attr``; a missing one is a ``KeyError`` naming the stored ones."""
+        table = self._tables.get((attr.group_name, attr.attr_name))
+        if table is None:
+            raise KeyError(
+                f"no tensor (group_name={attr.group_name!r}, attr_name={attr.attr_name!r}) in the store; "
+                f"it holds {sorted(f'{group}/{name}' for group, name in self._tables)}"
+            )
+        return table
 
-    def _get_tensor(self, attr: TensorAttr) -> torch.Tensor | None:
+    def _get_tensor(self, attr: TensorAttr) -> torch.Tensor:
         """Rows ``attr.index`` of one table. Cost: one range check and one gather (see :func:`gather_rows`)."""
         table = self._table(attr)
-        if table is None:
-            return None
         rows = num_rows(table)
         index = _as_index(attr, rows)
         if index is None:
@@ -121,7 +126,7 @@ class UnifiedFeatureStore(FeatureStore):
             _check_bounds(name, _bounds(name, index), rows)
         return gather_rows(table, index)
 
-    def _multi_get_tensor(self, attrs: list[TensorAttr]) -> list[torch.Tensor | None]:
+    def _multi_get_tensor(self, attrs: list[TensorAttr]) -> list[torch.Tensor]:
         """Rows of several tables: every UnifiedTensor gather is started before any is waited on.
 
         Cost: one gather per attribute (UnifiedTensor gathers overlap on their side streams and
@@ -129,12 +134,9 @@ class UnifiedFeatureStore(FeatureStore):
         host sync for a GPU index).
         """
         resolved: dict[int, tuple[torch.Tensor, tuple[int, int] | None]] = {}
-        pending: list = []
+        pending: list[torch.Tensor | PendingGather] = []
         for attr in attrs:
             table = self._table(attr)
-            if table is None:
-                pending.append(None)
-                continue
             rows = num_rows(table)
             reusable = isinstance(attr.index, torch.Tensor) and attr.index.dtype != torch.bool
             index, bounds = resolved.get(id(attr.index), (None, None)) if reusable else (None, None)
@@ -150,13 +152,13 @@ class UnifiedFeatureStore(FeatureStore):
                 pending.append(gather_rows(table, index))
             if reusable:
                 resolved[id(attr.index)] = (index, bounds)
-        return [item.wait() if item is not None and not isinstance(item, torch.Tensor) else item for item in pending]
+        return [item if isinstance(item, torch.Tensor) else item.wait() for item in pending]
 
     def _remove_tensor(self, attr: TensorAttr) -> bool:
         return self._tables.pop((attr.group_name, attr.attr_name), None) is not None
 
     def _get_tensor_size(self, attr: TensorAttr) -> tuple[int, ...] | None:
-        table = self._table(attr)
+        table = self._tables.get((attr.group_name, attr.attr_name))
         return None if table is None else tuple(table.shape)
 
     def get_all_tensor_attrs(self) -> list[TensorAttr]:
