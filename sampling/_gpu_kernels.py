@@ -1,0 +1,175 @@
+"""Triton kernels of the GPU neighbour sampler (CSR in GPU memory or pinned host memory via UVA).
+
+Local ids are handed out through ``node_map``, an int32 array of size N on the GPU:
+``EMPTY`` for an unseen node, a local id ``< CAND`` once assigned, and ``CAND + slot`` while
+the hop that drew it is being relabelled. ``sample_kernel`` draws and claims
+(``atomic_min`` leaves the smallest slot of each unseen node), ``first_kernel`` flags the
+slot that won, a prefix sum ranks the flags, and ``assign_kernel`` gives each winner the
+next local id in slot order: nodes come in order of first appearance, deterministically.
+
+Every pointer the kernels read is bounds-checked by masks: an id outside ``[0, N)`` is
+treated as a node of degree 0 and never dereferenced.
+"""
+from __future__ import annotations
+
+import triton
+import triton.language as tl
+
+EMPTY = 2**31 - 1
+CAND = 2**30
+
+
+@triton.jit
+def seed_kernel(seeds_ptr, n0, num_nodes, node_map_ptr, nodes_ptr, bad_ptr, BLOCK: tl.constexpr):
+    """Seeds take local ids 0..n0-1 (a repeat keeps its first); flags an out-of-range seed."""
+    offs = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
+    m = offs < n0
+    v = tl.load(seeds_ptr + offs, mask=m, other=0).to(tl.int64)
+    ok = m & (v >= 0) & (v < num_nodes)
+    tl.store(nodes_ptr + offs, v, mask=m)
+    tl.atomic_min(node_map_ptr + v, offs.to(tl.int32), mask=ok)
+    tl.store(bad_ptr + offs * 0, offs * 0 + 1, mask=m & ~ok)
+
+
+@triton.jit(do_not_specialize=["seed"])
+def sample_kernel(
+    indptr_ptr, indices_ptr, nodes_ptr, bounds_ptr, hop, num_nodes, num_rows, node_map_ptr,
+    slot_nbr_ptr, slot_edge_ptr, slot_col_ptr, edge_count_ptr, seed,
+    FANOUT: tl.constexpr, F_PAD: tl.constexpr, REPLACE: tl.constexpr, BLOCK_N: tl.constexpr,
+):
+    """Frontier row ``i`` (local id ``bounds[hop] + i``) fills slots ``i*FANOUT ..`` of the hop.
+
+    Without replacement and degree above FANOUT, Floyd's algorithm draws FANOUT distinct
+    positions; unused slots get -1. Each sampled neighbour claims its node in ``node_map``.
+    """
+    i = tl.program_id(0) * BLOCK_N + tl.arange(0, BLOCK_N)
+    row_in = i < num_rows
+    f_lo = tl.load(bounds_ptr + hop)
+    f_hi = tl.load(bounds_ptr + hop + 1)
+    local = f_lo + i
+    live = row_in & (local < f_hi)
+    v = tl.load(nodes_ptr + local, mask=live, other=0)
+    ok = live & (v >= 0) & (v < num_nodes)
+    start = tl.load(indptr_ptr + v, mask=ok, other=0).to(tl.int64)
+    deg = tl.load(indptr_ptr + v + 1, mask=ok, other=0).to(tl.int64) - start
+    deg = tl.where(ok, deg, 0)
+    j = tl.arange(0, F_PAD)
+    if REPLACE:
+        k = tl.where(deg > 0, FANOUT, 0)
+        slot2 = i[:, None].to(tl.int64) * FANOUT + j[None, :]
+        r = (tl.randint(seed, slot2.to(tl.uint32)) >> 1).to(tl.int64)
+        pos = r % tl.maximum(deg, 1)[:, None]
+    else:
+        k = tl.minimum(deg, FANOUT)
+        chosen = tl.full([BLOCK_N, F_PAD], -1, tl.int64)
+        for jj in range(FANOUT):
+            t = deg - FANOUT + jj
+            r = (tl.randint(seed, (i * FANOUT + jj).to(tl.uint32)) >> 1).to(tl.int64)
+            cand = r % tl.maximum(t + 1, 1)
+            dup = tl.max((chosen == cand[:, None]).to(tl.int32), axis=1) > 0
+            pick = tl.where(dup, t, cand)
+            chosen = tl.where(j[None, :] == jj, pick[:, None], chosen)
+        pos = tl.where((deg <= FANOUT)[:, None], j[None, :].to(tl.int64), chosen)
+    slot = i[:, None].to(tl.int64) * FANOUT + j[None, :]
+    in_slot = row_in[:, None] & (j[None, :] < FANOUT)
+    take = in_slot & (j[None, :] < k[:, None])
+    edge = start[:, None] + pos
+    nbr = tl.load(indices_ptr + edge, mask=take, other=-1).to(tl.int64)
+    tl.store(slot_edge_ptr + slot, tl.where(take, edge, -1), mask=in_slot)
+    tl.store(slot_nbr_ptr + slot, nbr, mask=in_slot)
+    tl.store(slot_col_ptr + slot, local[:, None] + j[None, :] * 0, mask=in_slot)
+    tl.atomic_min(node_map_ptr + nbr, (CAND + slot).to(tl.int32), mask=take)
+    tl.atomic_add(edge_count_ptr + hop, tl.sum(tl.sum(take.to(tl.int64), axis=1), axis=0))
+
+
+@triton.jit
+def degree_kernel(indptr_ptr, nodes_ptr, f_lo, num_rows, num_nodes, deg_ptr, BLOCK: tl.constexpr):
+    """``deg[i]`` = in-degree of frontier row ``i`` (fanout -1)."""
+    i = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
+    m = i < num_rows
+    v = tl.load(nodes_ptr + f_lo + i, mask=m, other=0)
+    ok = m & (v >= 0) & (v < num_nodes)
+    start = tl.load(indptr_ptr + v, mask=ok, other=0).to(tl.int64)
+    end = tl.load(indptr_ptr + v + 1, mask=ok, other=0).to(tl.int64)
+    tl.store(deg_ptr + i, tl.where(ok, end - start, 0), mask=m)
+
+
+@triton.jit
+def all_kernel(
+    indptr_ptr, indices_ptr, nodes_ptr, f_lo, num_nodes, offsets_ptr, node_map_ptr,
+    slot_nbr_ptr, slot_edge_ptr, slot_col_ptr, BLOCK: tl.constexpr,
+):
+    """Fanout -1: program ``i`` copies every neighbour of frontier row ``i`` to its slots."""
+    i = tl.program_id(0)
+    local = f_lo + i
+    v = tl.load(nodes_ptr + local)
+    ok = (v >= 0) & (v < num_nodes)
+    start = tl.load(indptr_ptr + v, mask=ok, other=0).to(tl.int64)
+    base = tl.load(offsets_ptr + i)
+    deg = tl.load(offsets_ptr + i + 1) - base
+    c = 0
+    while c < deg:
+        offs = c + tl.arange(0, BLOCK)
+        m = offs < deg
+        edge = start + offs
+        nbr = tl.load(indices_ptr + edge, mask=m, other=-1).to(tl.int64)
+        slot = base + offs
+        tl.store(slot_edge_ptr + slot, edge, mask=m)
+        tl.store(slot_nbr_ptr + slot, nbr, mask=m)
+        tl.store(slot_col_ptr + slot, local + offs * 0, mask=m)
+        tl.atomic_min(node_map_ptr + nbr, (CAND + slot).to(tl.int32), mask=m)
+        c += BLOCK
+
+
+@triton.jit
+def first_kernel(slot_nbr_ptr, num_slots, node_map_ptr, flag_ptr, BLOCK: tl.constexpr):
+    """``flag[p]`` = 1 where slot ``p`` holds the first appearance of a node new in this hop."""
+    p = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
+    m = p < num_slots
+    nbr = tl.load(slot_nbr_ptr + p, mask=m, other=-1)
+    live = m & (nbr >= 0)
+    claim = tl.load(node_map_ptr + nbr, mask=live, other=0)
+    tl.store(flag_ptr + p, (live & (claim == CAND + p)).to(tl.int32), mask=m)
+
+
+@triton.jit
+def assign_kernel(slot_nbr_ptr, num_slots, flag_ptr, rank_ptr, bounds_ptr, hop, node_map_ptr, nodes_ptr, BLOCK: tl.constexpr):
+    """Winners take local ids ``bounds[hop+1] + rank - 1``; ``bounds[hop+2]`` gets the new total."""
+    p = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
+    m = p < num_slots
+    base = tl.load(bounds_ptr + hop + 1)
+    flag = tl.load(flag_ptr + p, mask=m, other=0) != 0
+    rank = tl.load(rank_ptr + p, mask=m, other=0).to(tl.int64)
+    nbr = tl.load(slot_nbr_ptr + p, mask=m & flag, other=0)
+    local = base + rank - 1
+    tl.store(node_map_ptr + nbr, local.to(tl.int32), mask=m & flag)
+    tl.store(nodes_ptr + local, nbr, mask=m & flag)
+    total = tl.load(rank_ptr + num_slots - 1).to(tl.int64)
+    tl.store(bounds_ptr + hop + 2 + p * 0, base + total + p * 0, mask=p == 0)
+
+
+@triton.jit
+def compact_kernel(
+    slot_nbr_ptr, slot_edge_ptr, slot_col_ptr, pos_ptr, num_slots, node_map_ptr,
+    row_ptr, col_ptr, edge_ptr, BLOCK: tl.constexpr,
+):
+    """Filled slot ``p`` becomes output edge ``pos[p] - 1``: row = local id of its neighbour."""
+    p = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
+    m = p < num_slots
+    nbr = tl.load(slot_nbr_ptr + p, mask=m, other=-1)
+    live = m & (nbr >= 0)
+    out = tl.load(pos_ptr + p, mask=live, other=1) - 1
+    local = tl.load(node_map_ptr + nbr, mask=live, other=0)
+    tl.store(row_ptr + out, local.to(tl.int64), mask=live)
+    tl.store(col_ptr + out, tl.load(slot_col_ptr + p, mask=live, other=0), mask=live)
+    tl.store(edge_ptr + out, tl.load(slot_edge_ptr + p, mask=live, other=0), mask=live)
+
+
+@triton.jit
+def clear_kernel(nodes_ptr, count, num_nodes, node_map_ptr, BLOCK: tl.constexpr):
+    """Reset ``node_map`` for the first ``count`` sampled nodes."""
+    p = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
+    m = p < count
+    v = tl.load(nodes_ptr + p, mask=m, other=-1)
+    ok = m & (v >= 0) & (v < num_nodes)
+    tl.store(node_map_ptr + v, tl.full([BLOCK], EMPTY, tl.int32), mask=ok)
