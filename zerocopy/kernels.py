@@ -1,9 +1,10 @@
 """The Triton row-gather kernel behind every GPU read of a :class:`~zerocopy.UnifiedTensor`.
 
-One kernel serves every dtype: the table is viewed as integers of its element size (the kernel
-moves bits, it never computes on them), so float32, float16, bfloat16, int64, int32 and the
-rest share four compiled variants per row width. Each program copies ``BLOCK_R`` rows of
-``BLOCK_C`` elements per step:
+One kernel serves every dtype: the kernel moves bits, never computes on them, so the table is
+viewed as the widest integers (8, 4, 2 or 1 bytes) that divide a row and the buffers' alignment.
+float32, float16, bfloat16, int64, int32 and the rest then share one compiled variant per row
+size in bytes, and a 400 B row moves as 50 eight-byte words instead of 100 four-byte ones. Each
+program copies ``BLOCK_R`` rows of ``BLOCK_C`` words per step:
 
 * a row's reads start on the 128-byte line that holds its first element (the lanes before the
   row's start are masked), so a row that is not a multiple of 128 B wide still costs whole-line
@@ -37,10 +38,13 @@ except ImportError:  # pragma: no cover - torch CUDA builds ship Triton; CPU-onl
 LINE_BYTES = 128
 """The GPU's cache-line size: reads are started on multiples of it (Hopper, Ampere, Volta)."""
 
-TILE_ELEMENTS = 4096
-"""Elements one program moves per step (BLOCK_R x BLOCK_C). With 4 warps that is 32 loads in
-flight per thread, enough to cover PCIe latency (~1.5 us x 55 GB/s = 80 KB in flight over all
-SMs); halving it cost bandwidth on the H200, doubling it only adds registers."""
+TILE_BYTES = 16384
+"""Bytes one program moves per step (BLOCK_R x BLOCK_C words). With 4 warps that is 128 B of
+loads in flight per thread; covering PCIe latency takes ~1.5 us x 55 GB/s = 80 KB in flight over
+the whole GPU, i.e. a handful of programs; more only adds registers."""
+
+MAX_TILE_WORDS = 4096
+"""At most this many words per program step: every word holds a register and a 64-bit address."""
 
 _INT_VIEW = {1: torch.int8, 2: torch.int16, 4: torch.int32, 8: torch.int64}
 
@@ -112,24 +116,24 @@ if triton is not None:
             tl.store(out_ptr + dst[:, None] * WIDTH + k, value, mask=in_row)
 
 
-def int_view(t: torch.Tensor) -> torch.Tensor:
-    """``t`` reinterpreted as integers of its element size (no copy), as the kernel moves bits.
-
-    Raises:
-        TypeError: for an element size other than 1, 2, 4 or 8 bytes.
-    """
-    size = t.element_size()
-    if size not in _INT_VIEW:
-        raise TypeError(
-            f"table dtype {t.dtype} has {size}-byte elements; the gather kernel moves 1, 2, 4 or 8-byte elements"
-        )
+def as_words(t: torch.Tensor, word_bytes: int) -> torch.Tensor:
+    """Contiguous ``t`` (last dim in bytes a multiple of ``word_bytes``) viewed as integer words; no copy."""
     if t.dtype == torch.bool:
-        return t.view(torch.uint8).view(torch.int8)
-    return t.view(_INT_VIEW[size])
+        t = t.view(torch.uint8)
+    return t.view(_INT_VIEW[word_bytes])
 
 
-def _blocks(span: int) -> tuple[int, int]:
-    """(BLOCK_R, BLOCK_C): the column block wasting the fewest lanes over ``span`` (ties: larger)."""
+def word_bytes(row_bytes: int, *tensors: torch.Tensor) -> int:
+    """The widest word (8, 4, 2 or 1 bytes) dividing ``row_bytes`` and every tensor's address."""
+    for size in (8, 4, 2):
+        if row_bytes % size == 0 and all(t.data_ptr() % size == 0 for t in tensors):
+            return size
+    return 1
+
+
+def _blocks(span: int, word: int, tile_bytes: int = TILE_BYTES) -> tuple[int, int]:
+    """(BLOCK_R, BLOCK_C) for rows spanning ``span`` words: the column block wasting the fewest
+    lanes (ties: the larger), and as many rows as fill ``tile_bytes``."""
     best_c, best_cost = 16, None
     for block_c in (16, 32, 64, 128, 256):
         cost = -(-span // block_c) * block_c
@@ -137,7 +141,7 @@ def _blocks(span: int) -> tuple[int, int]:
             best_c, best_cost = block_c, cost
         if block_c >= span:
             break
-    block_r = max(1, TILE_ELEMENTS // best_c)
+    block_r = max(1, min(tile_bytes // word, MAX_TILE_WORDS) // best_c)
     return block_r, best_c
 
 
@@ -149,36 +153,45 @@ def launch_gather(
     slot_map: torch.Tensor | None = None,
     cache: torch.Tensor | None = None,
     counts: torch.Tensor | None = None,
+    *,
+    tile_bytes: int = TILE_BYTES,
+    num_warps: int = 4,
 ) -> None:
     """Copy ``table[rows[i]]`` into ``out[positions[i]]`` (``out[i]`` without positions), one launch.
 
     Cost: one kernel launch on the current stream, no host sync, no allocation.
 
     Args:
-        table: ``[num_rows, width]`` contiguous, integer-viewed (:func:`int_view`); page-locked
-            host memory or device memory (CPU memory under ``TRITON_INTERPRET=1``).
+        table: ``[num_rows, width]`` contiguous, any dtype; page-locked host memory or device
+            memory (CPU memory under ``TRITON_INTERPRET=1``).
         rows: 1-D int32/int64 row ids; ids outside ``[0, num_rows)`` are not read and give zero rows.
         out: ``[len(rows), width]`` contiguous, same dtype as ``table``, on the launching device.
         positions: 1-D int64, a permutation of ``range(len(rows))``, or None.
         slot_map: int32 ``[num_rows]``: the cache slot of each row or -1; None for no cache.
-        cache: ``[cached_rows, width]`` rows held on the device (with ``slot_map``).
+        cache: ``[cached_rows, width]`` rows held on the device (with ``slot_map``), ``table``'s dtype.
         counts: int64 ``[2]`` on the device: hits and lookups, incremented in place (with ``slot_map``).
+        tile_bytes: bytes a program moves per step (see ``TILE_BYTES``); a tuning knob.
+        num_warps: warps per program; a tuning knob.
     """
     if triton is None:
         raise RuntimeError("the zero-copy gather kernel needs Triton, which is not installed")
+    if out.dtype != table.dtype or (cache is not None and cache.dtype != table.dtype):
+        raise TypeError(f"out and cache must have the table's dtype {table.dtype}")
     n_idx = rows.numel()
-    width = table.shape[1]
-    if n_idx == 0 or width == 0:
+    row_bytes = table.shape[1] * table.element_size()
+    if n_idx == 0 or row_bytes == 0:
         return
-    esize = table.element_size()
-    line = LINE_BYTES // esize
-    skew = (table.data_ptr() % LINE_BYTES) // esize
-    row_bytes = width * esize
+    word = word_bytes(row_bytes, *(t for t in (table, out, cache) if t is not None))
+    table, out = as_words(table, word), as_words(out, word)
+    cache = as_words(cache, word) if cache is not None else None
+    width = row_bytes // word
+    line = LINE_BYTES // word
+    skew = (table.data_ptr() % LINE_BYTES) // word
     # Rows narrower than a line gain nothing from an earlier start; aligned rows need no shift.
     shift = row_bytes >= LINE_BYTES and (row_bytes % LINE_BYTES != 0 or skew != 0)
     align = line if shift else 1
     span = width + align - 1
-    block_r, block_c = _blocks(span)
+    block_r, block_c = _blocks(span, word, tile_bytes)
     has_cache = slot_map is not None
     dummy = rows
     grid = (triton.cdiv(n_idx, block_r),)
@@ -200,7 +213,7 @@ def launch_gather(
         BLOCK_C=block_c,
         HAS_POS=positions is not None,
         HAS_CACHE=has_cache,
-        num_warps=4,
+        num_warps=num_warps,
     )
 
 
@@ -226,7 +239,7 @@ def gather_rows(
     cache: torch.Tensor | None = None,
     counts: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """``out[i] = table[rows[i]]`` for integer-viewed 2-D ``table`` and ``out``; returns ``out``.
+    """``out[i] = table[rows[i]]`` for 2-D contiguous ``table`` and ``out``; returns ``out``.
 
     With ``sort`` the rows are read in ascending address order and scattered back to their
     requested positions (DESIGN.md: 51.3 vs 16.1 GB/s for 512 B rows of a 10 GB table); without

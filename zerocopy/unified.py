@@ -39,7 +39,7 @@ class UnifiedTensor:
     :meth:`enable_cache` the hottest rows come from GPU memory in the same launch.
 
     Args:
-        tensor: the table, ``[num_rows, ...]`` (1-D too), any dtype of 1, 2, 4 or 8-byte elements.
+        tensor: the table, ``[num_rows, ...]`` (1-D too), any dtype (the kernel moves bytes).
             A non-contiguous tensor is copied once to make it contiguous.
         pin: page-lock the table so GPU kernels can read it; ``False`` keeps it pageable (CUDA
             indices then gather on the CPU and copy, one sync per call).
@@ -56,11 +56,6 @@ class UnifiedTensor:
             raise TypeError(f"tensor must be a torch.Tensor, got {type(tensor).__name__}")
         if tensor.dim() == 0:
             raise ValueError("tensor must have at least one dimension (rows), got a 0-d tensor")
-        if tensor.element_size() not in (1, 2, 4, 8):
-            raise TypeError(
-                f"tensor dtype {tensor.dtype} is not supported: elements must be 1, 2, 4 or 8 bytes "
-                "(float32/16, bfloat16, float64, int64/32/16/8, uint8, bool)"
-            )
         if tensor.is_cuda:
             tensor = tensor.cpu()
         self._host = tensor.contiguous()
@@ -415,11 +410,11 @@ class UnifiedTensor:
                 cache = None
             width = self._row_width()
             kernels.gather_rows(
-                kernels.int_view(self._host.view(len(self), width)),
+                self._host.view(len(self), width),
                 flat,
-                kernels.int_view(out.view(-1, width)),
+                out.view(-1, width),
                 slot_map=cache.slot_map if cache is not None else None,
-                cache=kernels.int_view(cache.data.view(-1, width)) if cache is not None else None,
+                cache=cache.data.view(-1, width) if cache is not None else None,
                 counts=cache.counts if cache is not None else None,
             )
             return out, bounds

@@ -1,0 +1,338 @@
+"""Feature gathering side by side: every way of getting random rows of a host table to the GPU.
+
+One host buffer (10 GB by default) is viewed as tables of rows of 128 float32 (512 B), 100
+float32 (400 B), 128 float16 (256 B) and 602 float32 (2,408 B); for each, 400 K uniformly random
+row ids are gathered by every path:
+
+* ``memcpy``: one contiguous pinned host -> GPU copy of the same bytes (the PCIe ceiling);
+* ``cpu_index_select``: torch's CPU index_select (``--threads`` threads) into a pinned buffer, then a copy;
+* ``zerocopy_given_order``: the Triton kernel reading the rows in the order given;
+* ``zerocopy_sorted_kernel``: the kernel alone on ids sorted beforehand (``sort_only`` is the sort);
+* ``graphsys``: ``UnifiedTensor.__getitem__`` with CUDA ids, everything included (bounds check,
+  sort, gather, scatter back to the requested positions);
+* ``gpu_resident``: ``torch.index_select`` on a copy of the table in GPU memory.
+
+Then a [15, 10, 5] neighbour sampler's node sets on a power-law graph (degrees drawn from a
+Pareto law, neighbours drawn proportionally to degree, deduplicated per hop) are gathered with a
+cache of 20% of the rows ranked by degree, reporting effective bandwidth and the hit rate.
+CPU busy-ness during each gather is process CPU time over wall time (1.0 = the launching thread).
+
+    PYTHONPATH=. python benchmarks/bench_gather.py            # the H200 run (10 GB table)
+    PYTHONPATH=. python benchmarks/bench_gather.py --small    # a smoke run on any machine
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks.common import format_table, write_result  # noqa: E402
+from zerocopy import UnifiedTensor, kernels  # noqa: E402
+
+CONFIGS = [(128, torch.float32), (100, torch.float32), (128, torch.float16), (602, torch.float32)]
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--gb", type=float, default=10.24, help="host table size in GB (20 M rows of 512 B)")
+    p.add_argument("--num-idx", type=int, default=400_000, help="random row ids per gather")
+    p.add_argument("--repeat", type=int, default=15, help="timed gathers per path (median reported)")
+    p.add_argument("--threads", type=int, default=16, help="CPU threads of the index_select path")
+    p.add_argument("--batches", type=int, default=8, help="sampled minibatches for the cache experiment")
+    p.add_argument("--batch-size", type=int, default=1024)
+    p.add_argument("--fanouts", default="15,10,5")
+    p.add_argument("--alpha", type=float, default=2.1, help="power-law exponent of the degree sequence")
+    p.add_argument("--min-degree", type=int, default=3)
+    p.add_argument("--max-degree", type=int, default=100_000)
+    p.add_argument("--cache-fraction", type=float, default=0.2, help="rows cached, ranked by degree")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--small", action="store_true", help="64 MB table, 20 K ids: a smoke run")
+    p.add_argument("--sweep", action="store_true", help="also time the sorted kernel over tile sizes and warps")
+    args = p.parse_args(argv)
+    if args.small:
+        args.gb, args.num_idx, args.repeat, args.batches, args.batch_size = 0.064, 20_000, 3, 2, 64
+        args.max_degree = 1000
+    return args
+
+
+def cuda_ms(fn, reps: int, warmup: int = 2) -> float:
+    """Mean device time of ``fn(i)`` over ``reps`` back-to-back calls (a pipelined loop, as a
+    loader runs it), event-timed after ``warmup`` untimed calls."""
+    for i in range(warmup):
+        fn(i)
+    torch.cuda.synchronize()
+    start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+    start.record()
+    for i in range(reps):
+        fn(warmup + i)
+    end.record()
+    end.synchronize()
+    return start.elapsed_time(end) / reps
+
+
+def latency_ms(fn, reps: int, warmup: int = 2) -> float:
+    """Median of ``reps`` calls each timed alone (host launch overheads included)."""
+    for i in range(warmup):
+        fn(i)
+    times = []
+    for i in range(reps):
+        torch.cuda.synchronize()
+        t0 = time.perf_counter()
+        fn(warmup + i)
+        torch.cuda.synchronize()
+        times.append((time.perf_counter() - t0) * 1e3)
+    return statistics.median(times)
+
+
+def median_wall_ms(fn, reps: int, warmup: int = 2) -> float:
+    """Median wall time of ``reps`` calls ``fn(i)`` (each must synchronize what it starts)."""
+    for i in range(warmup):
+        fn(i)
+    times = []
+    for i in range(reps):
+        t0 = time.perf_counter()
+        fn(warmup + i)
+        times.append((time.perf_counter() - t0) * 1e3)
+    return statistics.median(times)
+
+
+def cpu_busy(fn, reps: int) -> float:
+    """Process CPU time over wall time across ``reps`` calls: ~1.0 means only the launching thread."""
+    time.sleep(0.5)  # let OpenMP workers of an earlier CPU path stop spinning
+    c0, t0 = time.process_time(), time.perf_counter()
+    for i in range(reps):
+        fn(i)
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+    return (time.process_time() - c0) / (time.perf_counter() - t0)
+
+
+def fill_random(buffer: torch.Tensor, seed: int) -> None:
+    """Random bytes in ``buffer`` (generated on the GPU when there is one, in 256 MB chunks)."""
+    words = buffer.view(torch.int32)
+    g_dev = "cuda" if torch.cuda.is_available() else "cpu"
+    g = torch.Generator(device=g_dev).manual_seed(seed)
+    chunk = 64 << 20
+    for s in range(0, words.numel(), chunk):
+        part = words[s : s + chunk]
+        part.copy_(torch.randint(-(2**31), 2**31 - 1, part.shape, dtype=torch.int32, device=g_dev, generator=g))
+
+
+def rss_bytes() -> int:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def bench_config(args, buffer, gpu_buffer, width, dtype, device):
+    row_bytes = width * torch.tensor([], dtype=dtype).element_size()
+    n = buffer.numel() // row_bytes
+    table = buffer[: n * row_bytes].view(dtype).view(n, width)
+    u = UnifiedTensor(table)  # the buffer is already page-locked: no second registration
+    g = torch.Generator(device=device).manual_seed(args.seed + width)
+    sets = [
+        torch.randint(0, n, (args.num_idx,), device=device, generator=g) for _ in range(args.repeat + 2)
+    ]
+    nbytes = args.num_idx * row_bytes
+    rows = []
+
+    def add(path, ms, busy=None):
+        rows.append({"row_bytes": row_bytes, "dtype": str(dtype).replace("torch.", ""), "path": path,
+                     "ms": ms, "GB/s": nbytes / ms / 1e6, "cpu_busy": busy})
+
+    if device == "cuda":
+        out = torch.empty((args.num_idx, width), dtype=dtype, device=device)
+        dst = torch.empty(nbytes, dtype=torch.uint8, device=device)
+        span = buffer.numel() - nbytes
+        offsets = [(i * 7919 * 4096) % max(span, 1) // 4096 * 4096 for i in range(args.repeat + 2)]
+        add("memcpy", cuda_ms(lambda i: dst.copy_(buffer[offsets[i] : offsets[i] + nbytes], non_blocking=True), args.repeat))
+        add("zerocopy_given_order", cuda_ms(lambda i: kernels.gather_rows(table, sets[i], out, sort=False), args.repeat))
+        presorted = [kernels.sorted_order(s, n) for s in sets]
+        add("sort_only", cuda_ms(lambda i: kernels.sorted_order(sets[i], n), args.repeat))
+        add("zerocopy_sorted_kernel", cuda_ms(lambda i: kernels.launch_gather(table, presorted[i][0], out, presorted[i][1]), args.repeat))
+        if args.sweep:
+            for tile in (8192, 16384, 32768):
+                for warps in (4, 8):
+                    ms = cuda_ms(lambda i: kernels.launch_gather(
+                        table, presorted[i][0], out, presorted[i][1], tile_bytes=tile, num_warps=warps), args.repeat)
+                    add(f"sweep_sorted_kernel_tile{tile}_warps{warps}", ms)
+        ms = cuda_ms(lambda i: u[sets[i]], args.repeat)
+        add("graphsys", ms, cpu_busy(lambda i: u[sets[i % len(sets)]], args.repeat))
+        add("graphsys_one_call_latency", latency_ms(lambda i: u[sets[i]], args.repeat))
+        gtable = gpu_buffer[: n * row_bytes].view(dtype).view(n, width)
+        add("gpu_resident", cuda_ms(lambda i: torch.index_select(gtable, 0, sets[i]), args.repeat))
+        # Correctness: bitwise equal to index_select, in both read orders.
+        check = sets[0]
+        ref = torch.index_select(gtable, 0, check)
+        ok = torch.equal(u[check].view(torch.uint8), ref.view(torch.uint8))
+        ok &= torch.equal(kernels.gather_rows(table, check, out, sort=False).view(torch.uint8), ref.view(torch.uint8))
+        del presorted, dst, out, gtable
+    else:
+        ok = torch.equal(u[sets[0]].view(torch.uint8), torch.index_select(table, 0, sets[0]).view(torch.uint8))
+    cpu_sets = [s.cpu() for s in sets]
+    staging = torch.empty((args.num_idx, width), dtype=dtype, pin_memory=device == "cuda")
+    dest = torch.empty((args.num_idx, width), dtype=dtype, device=device)
+
+    def cpu_path(i):
+        torch.index_select(table, 0, cpu_sets[i], out=staging)
+        if device == "cuda":
+            dest.copy_(staging, non_blocking=True)
+            torch.cuda.synchronize()
+
+    ms = median_wall_ms(cpu_path, args.repeat)
+    add("cpu_index_select", ms, cpu_busy(cpu_path, args.repeat))
+    memcpy = next((r["GB/s"] for r in rows if r["path"] == "memcpy"), None)
+    for r in rows:
+        r["vs_memcpy"] = r["GB/s"] / memcpy if memcpy else None
+    u.close()
+    return rows, bool(ok)
+
+
+def powerlaw_degrees(n: int, args, device: str) -> torch.Tensor:
+    """A Pareto degree sequence (exponent ``alpha``, at least ``min_degree``, capped), in random node order."""
+    g = torch.Generator(device=device).manual_seed(args.seed + 1)
+    u = torch.rand(n, device=device, generator=g, dtype=torch.float64)
+    deg = torch.floor(args.min_degree * (1 - u) ** (-1.0 / (args.alpha - 1)))
+    return deg.clamp_(max=args.max_degree).to(torch.int64)
+
+
+def sample_node_sets(degree: torch.Tensor, args, device: str) -> list[torch.Tensor]:
+    """Node ids ``[seeds | hop-1 new | hop-2 new | ...]`` of ``--batches`` sampled minibatches.
+
+    Each hop draws ``fanout`` neighbours per frontier node, a neighbour being node v with
+    probability degree(v) / sum(degree) (the configuration-model view of a power-law graph),
+    then keeps the distinct nodes not seen in earlier hops.
+    """
+    n = degree.numel()
+    g = torch.Generator(device=device).manual_seed(args.seed + 2)
+    cum = torch.cumsum(degree, 0)
+    total = int(cum[-1])
+    fanouts = [int(f) for f in args.fanouts.split(",")]
+    seen = torch.zeros(n, dtype=torch.bool, device=device)
+    sets = []
+    for _ in range(args.batches):
+        seeds = torch.randperm(n, device=device, generator=g)[: args.batch_size]
+        seen.zero_()
+        seen[seeds] = True
+        parts, frontier = [seeds], seeds
+        for fanout in fanouts:
+            draws = torch.randint(0, total, (frontier.numel() * fanout,), device=device, generator=g)
+            nbrs = torch.unique(torch.searchsorted(cum, draws, right=True))
+            new = nbrs[~seen[nbrs]]
+            seen[new] = True
+            parts.append(new)
+            frontier = new
+        sets.append(torch.cat(parts))
+    return sets
+
+
+def bench_cache(args, buffer, device):
+    width, dtype = 128, torch.float32
+    row_bytes = 512
+    n = buffer.numel() // row_bytes
+    table = buffer[: n * row_bytes].view(dtype).view(n, width)
+    degree = powerlaw_degrees(n, args, device)
+    sets = sample_node_sets(degree, args, device)
+    u = UnifiedTensor(table)
+    cached_rows = int(n * args.cache_fraction)
+    budget = cached_rows * row_bytes + 4 * n
+    plain_ms = [cuda_ms(lambda i, s=s: u[s], 3) if device == "cuda" else float("nan") for s in sets]
+    t0 = time.perf_counter()
+    u.enable_cache(budget, ranking=degree)
+    fill_s = time.perf_counter() - t0
+    timer = cuda_ms if device == "cuda" else median_wall_ms
+    cached_ms = [timer(lambda i, s=s: u[s], 3, warmup=1) for s in sets]
+    u.reset_cache_stats()
+    for s in sets:
+        ok = torch.equal(u[s].view(torch.uint8), torch.index_select(table, 0, s.cpu()).to(device).view(torch.uint8))
+        if not ok:
+            break
+    stats = u.cache_stats()
+    busy = cpu_busy(lambda i: u[sets[i % len(sets)]], len(sets))
+    sizes = [int(s.numel()) for s in sets]
+    delivered = sum(sizes) * row_bytes
+    result = {
+        "rows": n,
+        "row_bytes": row_bytes,
+        "cached_rows": stats.cached_rows,
+        "budget_bytes": budget,
+        "cache_fill_s": fill_s,
+        "alpha": args.alpha,
+        "min_degree": args.min_degree,
+        "max_degree": args.max_degree,
+        "mean_degree": float(degree.double().mean()),
+        "degree_share_of_cached_rows": float(
+            torch.sort(degree, descending=True).values[:cached_rows].double().sum() / degree.double().sum()
+        ),
+        "fanouts": args.fanouts,
+        "batch_size": args.batch_size,
+        "batches": args.batches,
+        "mean_nodes_per_batch": statistics.mean(sizes),
+        "hit_rate": stats.hit_rate,
+        "hits": stats.hits,
+        "misses": stats.misses,
+        "zerocopy_GBps": delivered / sum(plain_ms) / 1e6,
+        "cached_GBps": delivered / sum(cached_ms) / 1e6,
+        "cached_ms_per_batch": statistics.mean(cached_ms),
+        "zerocopy_ms_per_batch": statistics.mean(plain_ms),
+        "cpu_busy": busy,
+        "correct": bool(ok),
+    }
+    u.close()
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    args = parse_args(argv)
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    torch.set_num_threads(min(args.threads, os.cpu_count() or 1))
+    nbytes = int(args.gb * 1e9) // 4096 * 4096
+    buffer = torch.empty(nbytes, dtype=torch.uint8)
+    fill_random(buffer, args.seed)
+    rss0 = rss_bytes()
+    t0 = time.perf_counter()
+    unified = UnifiedTensor(buffer)
+    register_s = time.perf_counter() - t0
+    placement = str(unified.placement)
+    rss_growth = rss_bytes() - rss0
+    gpu_buffer = buffer.to(device) if device == "cuda" else None
+    rows, checks = [], {}
+    for width, dtype in CONFIGS:
+        config_rows, ok = bench_config(args, buffer, gpu_buffer, width, dtype, device)
+        rows += config_rows
+        checks[f"{width}x{dtype}"] = ok
+    del gpu_buffer
+    if device == "cuda":
+        torch.cuda.empty_cache()
+    cache = bench_cache(args, buffer, device)
+    unified.close()
+    print(format_table(rows, ["row_bytes", "dtype", "path", "ms", "GB/s", "vs_memcpy", "cpu_busy"]))
+    print()
+    print(format_table([cache], ["cached_rows", "mean_nodes_per_batch", "hit_rate", "zerocopy_GBps", "cached_GBps", "cpu_busy", "correct"]))
+    print(f"\nregistered {nbytes / 1e9:.2f} GB in place in {register_s:.2f} s, RSS grew {rss_growth / 2**20:.1f} MB; "
+          f"placement={placement}; correct={checks}")
+    figures = {
+        "table_bytes": nbytes,
+        "num_idx": args.num_idx,
+        "threads": args.threads,
+        "register_s": register_s,
+        "register_rss_growth_bytes": rss_growth,
+        "correct": checks,
+        "cache": cache,
+    }
+    name = "gather" if device == "cuda" and not args.small else "gather_smoke"
+    path = write_result(name, figures, rows)
+    print(f"wrote {path}")
+    return 0 if all(checks.values()) and cache["correct"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
