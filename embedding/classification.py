@@ -1,0 +1,148 @@
+"""Node classification on embeddings: one-vs-rest logistic regression, Micro- and Macro-F1.
+
+The protocol of DeepWalk, LINE, node2vec and GraphVite: a ``label_ratio`` of the labelled
+nodes trains one binary logistic regression per label, and each test node is predicted with
+its true number of labels, the ``k`` highest-scoring ones ("top-k"). Single-label data is the
+case ``k = 1``. The regression is fitted here, in torch (full-batch L-BFGS over all labels at
+once: the one-vs-rest problems are independent, so their summed loss separates).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import torch
+import torch.nn.functional as F
+
+
+@dataclass(frozen=True)
+class ClassificationResult:
+    """Scores at one label ratio.
+
+    Attributes:
+        label_ratio: fraction of the labelled nodes used for training.
+        micro_f1: F1 over all (node, label) decisions.
+        macro_f1: unweighted mean of the per-label F1 scores.
+        num_train: training nodes.
+        num_test: test nodes.
+    """
+
+    label_ratio: float
+    micro_f1: float
+    macro_f1: float
+    num_train: int
+    num_test: int
+
+
+def _one_hot_labels(labels: torch.Tensor, num_nodes: int) -> torch.Tensor:
+    if labels.dim() == 1:
+        if labels.is_floating_point():
+            raise TypeError(f"single-label labels must be integer class ids, got dtype {labels.dtype}")
+        if labels.numel() != num_nodes:
+            raise ValueError(f"labels has {labels.numel()} entries for {num_nodes} embeddings")
+        known = labels >= 0
+        num_classes = int(labels.max()) + 1 if bool(known.any()) else 0
+        out = torch.zeros(num_nodes, num_classes, dtype=torch.bool)
+        out[known, labels[known]] = True
+        return out
+    if labels.dim() != 2 or labels.shape[0] != num_nodes:
+        raise ValueError(f"labels must be [{num_nodes}] class ids or a [{num_nodes}, C] 0/1 matrix, "
+                         f"got shape {tuple(labels.shape)}")
+    return labels != 0
+
+
+def fit_one_vs_rest(x: torch.Tensor, y: torch.Tensor, *, c: float = 1.0, max_iter: int = 100) -> torch.Tensor:
+    """Fit one L2-regularised logistic regression per column of ``y``; return ``[D + 1, C]`` weights.
+
+    The objective per label is liblinear's ``0.5 * |w|^2 + c * sum_i logloss_i`` (the
+    scikit-learn default the papers used), scaled by ``1 / (c * n)``. Cost: ``max_iter``
+    L-BFGS iterations, each a ``[n, D] x [D, C]`` product and its gradient.
+    """
+    n = x.shape[0]
+    xb = torch.cat([x, torch.ones(n, 1, dtype=x.dtype)], dim=1)
+    target = y.to(x.dtype)
+    weight = torch.zeros(xb.shape[1], y.shape[1], dtype=x.dtype, requires_grad=True)
+    reg = 0.5 / (c * n)
+    optimizer = torch.optim.LBFGS([weight], lr=1.0, max_iter=max_iter, history_size=20,
+                                  tolerance_grad=1e-6, line_search_fn="strong_wolfe")
+
+    def closure() -> torch.Tensor:
+        optimizer.zero_grad()
+        loss = F.binary_cross_entropy_with_logits(xb @ weight, target, reduction="sum") / n
+        loss = loss + reg * weight[:-1].pow(2).sum()
+        loss.backward()
+        return loss
+
+    optimizer.step(closure)
+    return weight.detach()
+
+
+def top_k_predict(scores: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
+    """Boolean ``[n, C]``: each row's ``k[row]`` highest scores set. Cost: one sort of ``scores``."""
+    order = scores.argsort(dim=1, descending=True)
+    rank = torch.empty_like(order)
+    rank.scatter_(1, order, torch.arange(scores.shape[1]).expand_as(order).contiguous())
+    return rank < k.unsqueeze(1)
+
+
+def f1_scores(truth: torch.Tensor, pred: torch.Tensor) -> tuple[float, float]:
+    """``(micro, macro)`` F1 of boolean ``[n, C]`` matrices; a label never true nor predicted scores 0."""
+    tp = (truth & pred).sum(0).double()
+    fp = (~truth & pred).sum(0).double()
+    fn = (truth & ~pred).sum(0).double()
+    micro = float(2 * tp.sum() / (2 * tp.sum() + fp.sum() + fn.sum()).clamp_min(1))
+    macro = float((2 * tp / (2 * tp + fp + fn).clamp_min(1)).mean())
+    return micro, macro
+
+
+def node_classification(
+    embeddings: torch.Tensor,
+    labels: torch.Tensor,
+    label_ratios: Sequence[float] = (0.5,),
+    *,
+    seed: int = 0,
+    normalize: bool = True,
+    c: float = 1.0,
+    max_iter: int = 100,
+) -> list[ClassificationResult]:
+    """Micro-/Macro-F1 of one-vs-rest logistic regression on ``embeddings`` (top-k protocol).
+
+    Cost: one L-BFGS fit per label ratio on the CPU (seconds for 10 K nodes x 128 dims).
+
+    Args:
+        embeddings: ``[N, D]`` float embeddings.
+        labels: ``[N, C]`` 0/1 multi-label matrix, or ``[N]`` class ids with ``-1`` = unlabelled.
+            Nodes without any label are left out.
+        label_ratios: fractions of the labelled nodes to train on, each in ``(0, 1)``.
+        seed: seed of the random split (one split per ratio).
+        normalize: scale each embedding to unit L2 norm first (GraphVite's evaluation does).
+        c: inverse regularisation strength (scikit-learn's ``C``).
+        max_iter: L-BFGS iterations.
+
+    Raises:
+        ValueError: mismatched shapes, a ratio outside ``(0, 1)``, or fewer than two labelled nodes.
+    """
+    if embeddings.dim() != 2:
+        raise ValueError(f"embeddings must be [N, D], got shape {tuple(embeddings.shape)}")
+    x = embeddings.detach().cpu().float()
+    truth = _one_hot_labels(labels.detach().cpu(), x.shape[0])
+    keep = truth.any(1).nonzero().squeeze(1)
+    if keep.numel() < 2:
+        raise ValueError(f"need at least 2 labelled nodes, got {keep.numel()}")
+    x, truth = x[keep], truth[keep]
+    if normalize:
+        x = F.normalize(x, dim=1)
+    results = []
+    for ratio in label_ratios:
+        if not 0 < ratio < 1:
+            raise ValueError(f"label ratio must lie in (0, 1), got {ratio!r}")
+        generator = torch.Generator().manual_seed(seed)
+        order = torch.randperm(x.shape[0], generator=generator)
+        num_train = min(max(1, round(ratio * x.shape[0])), x.shape[0] - 1)
+        train, test = order[:num_train], order[num_train:]
+        weight = fit_one_vs_rest(x[train], truth[train], c=c, max_iter=max_iter)
+        scores = torch.cat([x[test], torch.ones(test.numel(), 1)], dim=1) @ weight
+        pred = top_k_predict(scores, truth[test].sum(1))
+        micro, macro = f1_scores(truth[test], pred)
+        results.append(ClassificationResult(float(ratio), micro, macro, int(train.numel()), int(test.numel())))
+    return results

@@ -1,0 +1,370 @@
+"""The embedding trainer: consumes double-buffered pools, block by block, on one or more workers.
+
+Each pool is trained episode by episode (:func:`embedding.schedule.block_schedule`): in an
+episode, worker ``w`` trains block ``(i, j)`` with the rows of vertex partition ``i`` and
+context partition ``j``, drawing negatives from partition ``j`` only, so concurrent workers
+never touch the same rows. The master copy of both matrices lives in ``master`` placement:
+on the worker's device when it fits (no copies at all), or in pinned host memory, from which
+an episode loads the two partitions it needs and writes them back after.
+
+The CPU and the GPUs run this same code; only the block kernel differs
+(:mod:`embedding.sgd_cpu` with numba, :mod:`embedding.sgd_gpu` with Triton).
+"""
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+import torch
+from tqdm.auto import tqdm
+
+from embedding.config import EmbeddingConfig
+from embedding.partition import Partition, degree_balanced_partition
+from embedding.pool import PoolPipeline, SamplePool
+from embedding.producer import SampleProducer
+from embedding.schedule import BlockSchedule, block_schedule
+from embedding.sgd_cpu import train_block_cpu
+from sampling import AliasTable, check_csr
+from zerocopy.placement import Placement, place
+
+log = logging.getLogger(__name__)
+
+_STATE_FORMAT = "graphsys.embedding"
+_STATE_VERSION = 1
+
+
+@dataclass(frozen=True)
+class FitResult:
+    """What one call of :meth:`EmbeddingTrainer.fit` did.
+
+    Attributes:
+        samples: positive samples trained in this call.
+        seconds: wall time of this call.
+        samples_per_s: ``samples / seconds`` (producers and trainers together).
+        pools: pools consumed.
+        loss: mean loss per positive sample over the last pool (negatives included).
+        trainer_busy_s: time spent training (the trainer's own throughput is ``samples / trainer_busy_s``).
+        trainer_wait_s: time the trainer waited for a filled pool.
+        producer_busy_s: time spent producing pools.
+        producer_wait_s: time the producer waited for a free buffer.
+        bottleneck: ``"producers"`` when the trainer waited more than the producer, else ``"trainer"``.
+        stopped_by: ``"epochs"`` or ``"time_budget"``.
+    """
+
+    samples: int
+    seconds: float
+    samples_per_s: float
+    pools: int
+    loss: float
+    trainer_busy_s: float
+    trainer_wait_s: float
+    producer_busy_s: float
+    producer_wait_s: float
+    bottleneck: str
+    stopped_by: str
+
+
+class EmbeddingTrainer:
+    """GraphVite-style node embedding (DeepWalk, LINE, node2vec) over a CSR.
+
+    Example:
+        >>> trainer = EmbeddingTrainer(indptr, indices, EmbeddingConfig(epochs=50))  # doctest: +SKIP
+        >>> trainer.fit()
+        >>> emb = trainer.vertex_embeddings()            # [N, dim], original node order
+
+    Args:
+        indptr, indices: CSR over in-neighbours; undirected graphs store both directions.
+        config: the :class:`EmbeddingConfig`.
+        edge_weight: optional ``[E]`` weights (walk starts and LINE edges are drawn by weight).
+        devices: the workers, ``("cpu",)`` or CUDA devices such as ``("cuda:0", "cuda:1")``.
+        master: placement of the master copy: ``"cpu"`` for the CPU worker; for GPUs the
+            default is the device itself when there is one worker (no copies) and
+            ``"pinned"`` otherwise (each episode loads its partitions over PCIe).
+
+    Raises:
+        ValueError: an empty graph, an unusable device list or placement.
+    """
+
+    def __init__(
+        self,
+        indptr: torch.Tensor,
+        indices: torch.Tensor,
+        config: EmbeddingConfig | None = None,
+        *,
+        edge_weight: torch.Tensor | None = None,
+        devices: Sequence[str] = ("cpu",),
+        master: str | None = None,
+    ) -> None:
+        config = config or EmbeddingConfig()
+        num_nodes = check_csr(indptr, indices)
+        if indices.numel() == 0:
+            raise ValueError("the graph has no edges: there are no positive samples to train on")
+        if edge_weight is not None and edge_weight.numel() != indices.numel():
+            raise ValueError(f"edge_weight has {edge_weight.numel()} entries, the graph has {indices.numel()} edges")
+        self.config = config
+        self.num_nodes = num_nodes
+        self.num_edges = indices.numel()
+        self.devices = [Placement.parse(d) for d in devices]
+        self._check_devices()
+        self.master = Placement.parse(master) if master is not None else self._default_master()
+        self.resident = self.master.kind == self.devices[0].kind and (
+            self.master.kind == "cpu" or self.master.device == self.devices[0].device
+        )
+        if self.resident and len(self.devices) > 1:
+            raise ValueError(f"master {self.master} holds the whole matrices on one device; with "
+                             f"{len(self.devices)} workers use master='pinned'")
+        if config.num_partitions < len(self.devices):
+            raise ValueError(f"num_partitions = {config.num_partitions} is below the {len(self.devices)} workers; "
+                             "each worker needs its own partition")
+        degree = (indptr[1:] - indptr[:-1]).double().cpu()
+        if edge_weight is not None:
+            targets = torch.repeat_interleave(torch.arange(num_nodes), degree.long())
+            degree = torch.zeros(num_nodes, dtype=torch.float64).index_add_(0, targets, edge_weight.double().cpu())
+        self.partition: Partition = degree_balanced_partition(degree, config.num_partitions)
+        self.schedule: BlockSchedule = block_schedule(config.num_partitions, len(self.devices))
+        self.producer = SampleProducer(indptr, indices, self.partition, config, edge_weight)
+        self._init_matrices()
+        self._init_negatives(degree)
+        self.samples_done = 0
+        self.pools_done = 0
+        self.elapsed_s = 0.0
+
+    # ------------------------------------------------------------------ setup
+    def _check_devices(self) -> None:
+        if not self.devices:
+            raise ValueError("devices must name at least one worker, e.g. ('cpu',) or ('cuda:0',)")
+        kinds = {d.kind for d in self.devices}
+        if kinds - {"cpu", "cuda"} or len(kinds) > 1:
+            raise ValueError(f"devices must be all 'cpu' or all CUDA devices, got {[str(d) for d in self.devices]}")
+        if kinds == {"cpu"} and len(self.devices) > 1:
+            raise ValueError("use one 'cpu' worker: its kernel already runs on every core")
+        if kinds == {"cuda"}:
+            if not torch.cuda.is_available():
+                raise RuntimeError("CUDA devices were requested but torch.cuda.is_available() is False; use devices=('cpu',)")
+            named = [d.device for d in self.devices]
+            if len(set(named)) != len(named):
+                raise ValueError(f"devices repeats a GPU: {[str(d) for d in self.devices]}")
+
+    def _default_master(self) -> Placement:
+        if self.devices[0].kind == "cpu":
+            return Placement("cpu")
+        return Placement("cuda", self.devices[0].device.index) if len(self.devices) == 1 else Placement("pinned")
+
+    def _init_matrices(self) -> None:
+        """word2vec's initialisation: vertex rows uniform in +-0.5/dim, context rows zero."""
+        dim = self.config.dim
+        generator = torch.Generator().manual_seed(self.config.seed)
+        vertex = (torch.rand(self.num_nodes, dim, generator=generator) - 0.5) / dim
+        self.vertex = place(vertex, self.master)
+        self.context = place(torch.zeros(self.num_nodes, dim), self.master)
+
+    def _init_negatives(self, degree: torch.Tensor) -> None:
+        """Per worker, one alias table per context partition over degree^0.75 (local rows)."""
+        weights = degree.clamp_min(0).pow(0.75).float()[self.partition.perm]
+        offsets = self.partition.offsets.tolist()
+        self._neg_tables: list[list[AliasTable]] = []
+        self._generators: list[torch.Generator] = []
+        for w, device in enumerate(self.devices):
+            tables = []
+            for p in range(self.config.num_partitions):
+                part = weights[offsets[p] : offsets[p + 1]]
+                if float(part.sum()) <= 0:
+                    part = torch.ones_like(part)
+                tables.append(AliasTable(part, device=str(device)))
+            self._neg_tables.append(tables)
+            self._generators.append(torch.Generator(device=device.device).manual_seed(self.config.seed + 7919 * (w + 1)))
+
+    # --------------------------------------------------------------- training
+    def _progress(self, samples: int, elapsed: float, total: int | None) -> float:
+        fractions = [0.0]
+        if total:
+            fractions.append(samples / total)
+        if self.config.time_budget is not None:
+            fractions.append(elapsed / self.config.time_budget)
+        return min(1.0, max(fractions))
+
+    def _lr(self, progress: float) -> float:
+        return self.config.lr * max(1.0 - progress, self.config.min_lr_fraction)
+
+    def _train_block(self, w: int, block: tuple[int, int], pool: SamplePool, heads: torch.Tensor,
+                     tails: torch.Tensor, fraction: float, lrs: tuple[float, float]):
+        i, j = block
+        rows = pool.block(i, j)
+        n = rows.stop - rows.start
+        n = min(n, math.ceil(n * fraction))
+        if n == 0:
+            return None, 0
+        rows = slice(rows.start, rows.start + n)
+        device = self.devices[w]
+        offsets = self.partition.offsets
+        vslice = slice(int(offsets[i]), int(offsets[i + 1]))
+        cslice = slice(int(offsets[j]), int(offsets[j + 1]))
+        if self.resident:
+            vrows, crows = self.vertex[vslice], self.context[cslice]
+        else:
+            vrows = self.vertex[vslice].to(device.device, non_blocking=True)
+            crows = self.context[cslice].to(device.device, non_blocking=True)
+        k = self.config.num_negative
+        negatives = self._neg_tables[w][j].sample(n * k, generator=self._generators[w])
+        common = dict(lr_start=lrs[0], lr_end=lrs[1], negative_weight=self.config.negative_weight,
+                      weight_decay=self.config.weight_decay)
+        if device.kind == "cpu":
+            loss = train_block_cpu(vrows.numpy(), crows.numpy(), heads[rows].numpy(), tails[rows].numpy(),
+                                   negatives.numpy(), **common)
+        else:
+            from embedding.sgd_gpu import train_block_gpu
+
+            loss = train_block_gpu(vrows, crows, heads[rows], tails[rows], negatives, **common)
+        if not self.resident:
+            self.vertex[vslice].copy_(vrows, non_blocking=True)
+            self.context[cslice].copy_(crows, non_blocking=True)
+        return loss, n
+
+    def _sync(self) -> None:
+        for device in self.devices:
+            if device.kind == "cuda":
+                torch.cuda.synchronize(device.device)
+
+    def _train_pool(self, pool: SamplePool, pipe: PoolPipeline, fraction: float, total: int | None,
+                    start: float, bar) -> tuple[int, float, bool]:
+        """Train one pool (or its leading ``fraction`` of each block); returns samples, loss, timed out."""
+        if self.devices[0].kind == "cuda":
+            staged = [(pool.heads.to(d.device, non_blocking=True), pool.tails.to(d.device, non_blocking=True))
+                      for d in self.devices]
+            self._sync()
+            pipe.release(pool)
+        else:
+            staged = [(pool.heads, pool.tails)]
+        losses, trained, timed_out = [], 0, False
+        for episode in self.schedule.episodes:
+            for w, block in enumerate(episode):
+                if block is None:
+                    continue
+                elapsed = self.elapsed_s + time.perf_counter() - start
+                b = pool.block(*block)
+                size = min(b.stop - b.start, math.ceil((b.stop - b.start) * fraction))
+                lrs = (self._lr(self._progress(self.samples_done + trained, elapsed, total)),
+                       self._lr(self._progress(self.samples_done + trained + size, elapsed, total)))
+                loss, n = self._train_block(w, block, pool, *staged[w], fraction, lrs)
+                if loss is not None:
+                    losses.append(loss)
+                trained += n
+            if not self.resident:
+                self._sync()
+            bar.update(0)
+            budget = self.config.time_budget
+            if budget is not None and self.elapsed_s + time.perf_counter() - start >= budget:
+                timed_out = True
+                break
+        self._sync()
+        if self.devices[0].kind == "cpu":
+            pipe.release(pool)
+        loss = sum(float(x) for x in losses) / max(trained, 1)
+        return trained, loss, timed_out
+
+    def fit(self, *, quiet: bool = True, callback: Callable[["EmbeddingTrainer"], None] | None = None) -> FitResult:
+        """Train until ``epochs * E`` samples or ``time_budget`` seconds (counting earlier calls).
+
+        Cost: runs the producer thread and the block kernels; one device sync per pool (and
+        per episode when the master copy is in pinned memory).
+
+        Args:
+            quiet: no progress bar.
+            callback: called with the trainer after every pool (e.g. to write a checkpoint).
+        """
+        cfg = self.config
+        total = round(cfg.epochs * self.num_edges) if cfg.epochs is not None else None
+        capacity = self.producer.capacity_for(cfg.pool_size)
+        start = time.perf_counter()
+        done_before, pools, trainer_busy, loss, stopped_by = self.samples_done, 0, 0.0, float("nan"), "epochs"
+        pin = self.devices[0].kind == "cuda"
+        with tqdm(total=total, initial=self.samples_done, unit="sample", unit_scale=True,
+                  disable=quiet, desc=f"{cfg.model.value}") as bar, \
+                PoolPipeline(self.producer.fill, capacity, first_index=self.pools_done, pin=pin) as pipe:
+            while True:
+                elapsed = self.elapsed_s + time.perf_counter() - start
+                if total is not None and self.samples_done >= total:
+                    break
+                if cfg.time_budget is not None and elapsed >= cfg.time_budget:
+                    stopped_by = "time_budget"
+                    break
+                pool = pipe.get()
+                remaining = (total - self.samples_done) if total is not None else pool.num_samples
+                fraction = min(1.0, remaining / max(pool.num_samples, 1))
+                t0 = time.perf_counter()
+                trained, loss, timed_out = self._train_pool(pool, pipe, fraction, total, start, bar)
+                trainer_busy += time.perf_counter() - t0
+                self.samples_done += trained
+                self.pools_done += 1
+                pools += 1
+                bar.update(trained)
+                bar.set_postfix(loss=f"{loss:.4f}")
+                log.debug("pool %d: %d samples, loss %.4f", pool.index, trained, loss)
+                if callback is not None:
+                    callback(self)
+                if timed_out:
+                    stopped_by = "time_budget"
+                    break
+            stats = pipe.stats
+        seconds = time.perf_counter() - start
+        self.elapsed_s += seconds
+        samples = self.samples_done - done_before
+        return FitResult(
+            samples=samples, seconds=seconds, samples_per_s=samples / max(seconds, 1e-9), pools=pools, loss=loss,
+            trainer_busy_s=trainer_busy, trainer_wait_s=stats.trainer_wait_s,
+            producer_busy_s=stats.producer_busy_s, producer_wait_s=stats.producer_wait_s,
+            bottleneck="producers" if stats.trainer_wait_s > stats.producer_wait_s else "trainer",
+            stopped_by=stopped_by,
+        )
+
+    # ----------------------------------------------------------------- results
+    def vertex_embeddings(self) -> torch.Tensor:
+        """``[N, dim]`` float32 vertex embeddings in original node order, on the CPU. Cost: one gather."""
+        return self.vertex.cpu()[self.partition.rows()]
+
+    def context_embeddings(self) -> torch.Tensor:
+        """``[N, dim]`` float32 context embeddings in original node order, on the CPU. Cost: one gather."""
+        return self.context.cpu()[self.partition.rows()]
+
+    # -------------------------------------------------------------- checkpoints
+    def state_dict(self) -> dict:
+        """Everything needed to resume: config, matrices (row order), counters, generator states."""
+        return {
+            "format": _STATE_FORMAT,
+            "version": _STATE_VERSION,
+            "config": self.config.to_dict(),
+            "num_nodes": self.num_nodes,
+            "num_edges": self.num_edges,
+            "vertex": self.vertex.cpu().clone(),
+            "context": self.context.cpu().clone(),
+            "samples_done": self.samples_done,
+            "pools_done": self.pools_done,
+            "elapsed_s": self.elapsed_s,
+            "generators": [g.get_state() for g in self._generators],
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        """Resume from :meth:`state_dict` output of a trainer on the same graph and config.
+
+        ``epochs`` and ``time_budget`` may differ (to train longer); anything else that
+        changes the samples or the matrices raises ``ValueError`` naming the field.
+        """
+        if state.get("format") != _STATE_FORMAT:
+            raise ValueError(f"not an embedding checkpoint: format {state.get('format')!r}, expected {_STATE_FORMAT!r}")
+        for key in ("num_nodes", "num_edges"):
+            if state[key] != getattr(self, key):
+                raise ValueError(f"checkpoint has {key} = {state[key]}, this graph has {getattr(self, key)}")
+        mine = self.config.to_dict()
+        for key, value in state["config"].items():
+            if key not in ("epochs", "time_budget") and mine.get(key) != value:
+                raise ValueError(f"checkpoint was trained with {key} = {value!r}, this trainer has {mine.get(key)!r}")
+        self.vertex.copy_(state["vertex"])
+        self.context.copy_(state["context"])
+        self.samples_done = int(state["samples_done"])
+        self.pools_done = int(state["pools_done"])
+        self.elapsed_s = float(state["elapsed_s"])
+        for generator, saved in zip(self._generators, state["generators"]):
+            generator.set_state(saved)

@@ -1,0 +1,259 @@
+"""``graphsys embed`` (train DeepWalk / LINE / node2vec and save) and ``graphsys export``.
+
+``embed`` writes a directory: ``vertex.npy`` and ``context.npy`` (``[N, dim]`` float32, row
+``i`` is node ``node_ids[i]``), ``node_ids.npy``, ``meta.json`` (config, throughput, scores)
+and ``checkpoint.pt`` (to ``--resume``). ``export`` turns that directory into one file:
+``npy`` (a structured array of ``id`` and ``embedding``), ``w2v`` (word2vec text, as gensim's
+``KeyedVectors.load_word2vec_format`` reads it, node ids as keys), ``pt`` (a dict of tensors)
+or ``parquet`` (needs pyarrow). Every file is written atomically.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+
+from graphsys.cli import CommandError
+
+log = logging.getLogger(__name__)
+
+FORMATS = ("npy", "w2v", "pt", "parquet")
+_META = "meta.json"
+_CHECKPOINT = "checkpoint.pt"
+
+
+def register(subparsers) -> None:
+    """Add the ``embed`` and ``export`` subcommands."""
+    p = subparsers.add_parser("embed", help="train node embeddings (DeepWalk, LINE, node2vec) and save them",
+                              description="Train node embeddings GraphVite-style and save them to --out.")
+    p.add_argument("--graph", required=True, help="a dataset name (e.g. blogcatalog) or an edge-list file")
+    p.add_argument("--root", default=None, help="folder holding the dataset's files")
+    p.add_argument("--directed", action="store_true", help="edge lists: keep edges one-way (default: both ways)")
+    p.add_argument("--model", default="deepwalk", choices=["deepwalk", "line", "node2vec"])
+    p.add_argument("--dim", type=int, default=128, help="embedding width")
+    p.add_argument("--epochs", type=float, default=None,
+                   help="positive samples to train, in units of the edge count (default: the config's)")
+    p.add_argument("--time-budget", type=float, default=None, help="stop after this many seconds")
+    p.add_argument("--lr", type=float, default=None, help="initial learning rate (decays linearly)")
+    p.add_argument("--weight-decay", type=float, default=None)
+    p.add_argument("--negatives", type=int, default=None, help="negatives per positive sample")
+    p.add_argument("--negative-weight", type=float, default=None)
+    p.add_argument("--walk-length", type=int, default=None)
+    p.add_argument("--augmentation-step", type=int, default=None, help="pairs up to this far apart on a walk")
+    p.add_argument("--p", type=float, default=1.0, help="node2vec return parameter")
+    p.add_argument("--q", type=float, default=1.0, help="node2vec in-out parameter")
+    p.add_argument("--partitions", type=int, default=None, help="P: the pool is a P x P grid of blocks")
+    p.add_argument("--pool-size", type=int, default=None, help="positive samples per pool")
+    p.add_argument("--device", default="cpu", help="'cpu', 'cuda' or a list such as 'cuda:0,cuda:1'")
+    p.add_argument("--master", default=None, help="placement of the master copy: cpu, pinned or cuda[:k]")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--label-ratios", default="0.5",
+                   help="node classification at these labelled fractions (comma-separated) when the dataset "
+                        "has labels; 'none' to skip")
+    p.add_argument("--link-prediction", type=float, default=None, metavar="FRACTION",
+                   help="hold out this fraction of the edges before training and report the AUC on them")
+    p.add_argument("--checkpoint-every", type=float, default=300.0, help="seconds between checkpoints")
+    p.add_argument("--resume", action="store_true", help="continue from --out/checkpoint.pt")
+    p.add_argument("--out", required=True, help="output directory")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(func=run_embed)
+
+    e = subparsers.add_parser("export", help="write saved embeddings to one file with their node ids",
+                              description="Export the embeddings saved by `graphsys embed`.")
+    e.add_argument("dir", help="a directory written by `graphsys embed`")
+    e.add_argument("--format", default=None, help=f"one of {', '.join(FORMATS)} (default: from --out's suffix)")
+    e.add_argument("--out", required=True, help="the file to write")
+    e.add_argument("--context", action="store_true", help="export the context embeddings instead")
+    e.add_argument("--quiet", action="store_true", help="no progress bar")
+    e.set_defaults(func=run_export)
+
+
+# ---------------------------------------------------------------------------- embed
+def _load_graph(args):
+    """The dataset named by ``--graph``: a known name, or an edge-list file."""
+    from graphsys.datasets import load
+    from graphsys.datasets.edgelist import EDGE_LIST_SUFFIXES, load_edge_list
+
+    path = Path(args.graph)
+    if path.is_file():
+        return load_edge_list(path, undirected=not args.directed)
+    if path.suffix in EDGE_LIST_SUFFIXES or "/" in args.graph:
+        raise FileNotFoundError(f"--graph {args.graph}: no such file")
+    return load(args.graph, root=args.root, seed=args.seed, quiet=args.quiet)
+
+
+def _config(args):
+    from embedding import EmbeddingConfig
+
+    fields = {
+        "model": args.model, "dim": args.dim, "epochs": args.epochs, "time_budget": args.time_budget,
+        "lr": args.lr, "weight_decay": args.weight_decay, "num_negative": args.negatives,
+        "negative_weight": args.negative_weight, "walk_length": args.walk_length,
+        "augmentation_step": args.augmentation_step, "p": args.p, "q": args.q,
+        "num_partitions": args.partitions, "pool_size": args.pool_size, "seed": args.seed,
+    }
+    given = {k: v for k, v in fields.items() if v is not None}
+    if args.time_budget is not None and args.epochs is None:
+        given["epochs"] = None
+    return EmbeddingConfig(**given)
+
+
+def _label_ratios(text: str) -> list[float]:
+    if text.strip().lower() == "none":
+        return []
+    try:
+        return [float(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise CommandError(f"--label-ratios must be comma-separated fractions or 'none', got {text!r}") from None
+
+
+def _save_array(path: Path, array: np.ndarray) -> None:
+    from graphsys.io import atomic_path
+
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        np.save(f, array)
+
+
+def _save_checkpoint(out: Path, trainer) -> None:
+    import torch
+
+    from graphsys.io import atomic_path
+
+    with atomic_path(out / _CHECKPOINT) as tmp:
+        torch.save(trainer.state_dict(), tmp)
+
+
+def run_embed(args) -> int:
+    import torch
+
+    from embedding import EmbeddingTrainer, link_prediction_auc, node_classification, sample_non_edges, split_edges
+    from graphsys.io import atomic_path
+
+    ratios = _label_ratios(args.label_ratios)
+    config = _config(args)
+    dataset = _load_graph(args)
+    graph = dataset.graph
+    if graph.num_edges == 0:
+        raise CommandError(f"--graph {args.graph}: the graph has no edges, there is nothing to embed")
+    indptr, indices, weight = graph.indptr, graph.indices, graph.edge_weight
+    held_out = None
+    if args.link_prediction is not None:
+        split = split_edges(indptr, indices, args.link_prediction, symmetric=not args.directed, seed=args.seed)
+        indptr, indices, held_out = split.indptr, split.indices, split.test_edges
+        weight = None
+    devices = [d.strip() for d in args.device.split(",") if d.strip()]
+    trainer = EmbeddingTrainer(indptr, indices, config, edge_weight=weight, devices=devices, master=args.master)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    if args.resume:
+        checkpoint = out / _CHECKPOINT
+        if not checkpoint.is_file():
+            raise FileNotFoundError(f"--resume: no checkpoint at {checkpoint}")
+        trainer.load_state_dict(torch.load(checkpoint, weights_only=False))
+        log.info("resumed from %s at %d samples", checkpoint, trainer.samples_done)
+    last_save = time.perf_counter()
+
+    def checkpoint_now(t) -> None:
+        nonlocal last_save
+        if time.perf_counter() - last_save >= args.checkpoint_every:
+            _save_checkpoint(out, t)
+            last_save = time.perf_counter()
+
+    result = trainer.fit(quiet=args.quiet, callback=checkpoint_now)
+    _save_checkpoint(out, trainer)
+    vertex, context = trainer.vertex_embeddings(), trainer.context_embeddings()
+    _save_array(out / "vertex.npy", vertex.numpy())
+    _save_array(out / "context.npy", context.numpy())
+    _save_array(out / "node_ids.npy", np.arange(graph.num_nodes, dtype=np.int64))
+    scores: dict = {}
+    if ratios and dataset.num_classes > 0:
+        t0 = time.perf_counter()
+        found = node_classification(vertex, dataset.y, ratios, seed=args.seed)
+        scores["node_classification"] = [asdict(r) for r in found]
+        scores["classification_seconds"] = time.perf_counter() - t0
+    if held_out is not None:
+        non_edges = sample_non_edges(graph.indptr, graph.indices, held_out.shape[1], seed=args.seed + 1)
+        scores["link_prediction_auc"] = link_prediction_auc(vertex, context, held_out, non_edges,
+                                                            symmetric=not args.directed)
+    meta = {
+        "format": "graphsys.embedding", "graph": args.graph, "num_nodes": graph.num_nodes,
+        "num_edges": graph.num_edges, "config": config.to_dict(), "devices": devices,
+        "samples_trained": trainer.samples_done, "fit": asdict(result), "scores": scores,
+    }
+    with atomic_path(out / _META) as tmp:
+        tmp.write_text(json.dumps(meta, indent=2))
+    print(json.dumps({"out": str(out), "samples": trainer.samples_done, "seconds": round(result.seconds, 2),
+                      "samples_per_s": round(result.samples_per_s), "bottleneck": result.bottleneck, **scores}))
+    return 0
+
+
+# --------------------------------------------------------------------------- export
+def _read_saved(directory: Path, context: bool) -> tuple[np.ndarray, np.ndarray]:
+    meta = directory / _META
+    if not meta.is_file():
+        raise FileNotFoundError(f"{directory} is not an embedding directory written by `graphsys embed` (no {_META})")
+    vectors = np.load(directory / ("context.npy" if context else "vertex.npy"), mmap_mode="r")
+    ids = np.load(directory / "node_ids.npy")
+    if ids.shape[0] != vectors.shape[0]:
+        raise ValueError(f"{directory}: node_ids.npy has {ids.shape[0]} ids for {vectors.shape[0]} vectors")
+    return ids, vectors
+
+
+def write_w2v(path: Path, ids: np.ndarray, vectors: np.ndarray, *, quiet: bool = True, chunk: int = 65536) -> None:
+    """word2vec text format: ``"N dim"``, then ``id v_1 ... v_dim`` per line (9 significant digits,
+    which round-trips float32 exactly). Atomic; a progress bar per chunk of rows."""
+    from tqdm.auto import tqdm
+
+    from graphsys.io import atomic_path
+
+    n, dim = vectors.shape
+    row_format = "%d" + " %.9g" * dim
+    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as f:
+        f.write(f"{n} {dim}\n")
+        for start in tqdm(range(0, n, chunk), disable=quiet, unit="chunk", desc="w2v"):
+            block = vectors[start : start + chunk].astype(np.float64)
+            lines = [row_format % (int(i), *row) for i, row in zip(ids[start : start + chunk], block)]
+            f.write("\n".join(lines) + "\n")
+
+
+def run_export(args) -> int:
+    import torch
+
+    from graphsys.io import atomic_path
+
+    out = Path(args.out)
+    fmt = (args.format or out.suffix.lstrip(".")).lower()
+    if fmt == "txt":
+        fmt = "w2v"
+    if fmt not in FORMATS:
+        raise CommandError(f"unknown format {fmt!r}; use --format with one of {', '.join(FORMATS)}")
+    if fmt == "parquet":
+        try:
+            import pyarrow
+            import pyarrow.parquet as pq
+        except ImportError:
+            raise CommandError("--format parquet needs pyarrow, which is not installed; "
+                               "install pyarrow or use --format npy, w2v or pt") from None
+    ids, vectors = _read_saved(Path(args.dir), args.context)
+    if fmt == "npy":
+        table = np.empty(ids.shape[0], dtype=[("id", np.int64), ("embedding", np.float32, (vectors.shape[1],))])
+        table["id"], table["embedding"] = ids, vectors
+        _save_array(out, table)
+    elif fmt == "w2v":
+        write_w2v(out, ids, vectors, quiet=args.quiet)
+    elif fmt == "pt":
+        with atomic_path(out) as tmp:
+            torch.save({"node_ids": torch.from_numpy(ids), "embeddings": torch.from_numpy(np.array(vectors))}, tmp)
+    else:
+        columns = {"id": pyarrow.array(ids),
+                   "embedding": pyarrow.FixedSizeListArray.from_arrays(pyarrow.array(np.asarray(vectors).ravel()),
+                                                                      vectors.shape[1])}
+        with atomic_path(out) as tmp:
+            pq.write_table(pyarrow.table(columns), tmp)
+    print(json.dumps({"out": str(out), "format": fmt, "rows": int(ids.shape[0]), "dim": int(vectors.shape[1])}))
+    return 0
