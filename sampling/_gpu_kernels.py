@@ -1,7 +1,7 @@
 """Triton kernels of the GPU neighbour sampler (CSR in GPU memory or pinned host memory via UVA).
 
 Local ids are handed out through ``node_map``, an int32 array of size N on the GPU:
-``EMPTY`` for an unseen node, a local id ``< CAND`` once assigned, and ``CAND + slot`` while
+``EMPTY`` for an unseen node, a local id ``< 2**30`` once assigned, and ``2**30 + slot`` while
 the hop that drew it is being relabelled. ``sample_kernel`` draws and claims
 (``atomic_min`` leaves the smallest slot of each unseen node), ``first_kernel`` flags the
 slot that won, a prefix sum ranks the flags, and ``assign_kernel`` gives each winner the
@@ -15,8 +15,11 @@ from __future__ import annotations
 import triton
 import triton.language as tl
 
+#: node_map value of an unseen node (host-side int; ``_EMPTY`` is the kernels' constant).
 EMPTY = 2**31 - 1
-CAND = 2**30
+_EMPTY = tl.constexpr(EMPTY)
+#: Claims are ``_CAND + slot``; assigned local ids stay below it (2**30 nodes per batch).
+_CAND = tl.constexpr(2**30)
 
 
 @triton.jit
@@ -78,7 +81,7 @@ def sample_kernel(
     tl.store(slot_edge_ptr + slot, tl.where(take, edge, -1), mask=in_slot)
     tl.store(slot_nbr_ptr + slot, nbr, mask=in_slot)
     tl.store(slot_col_ptr + slot, local[:, None] + j[None, :] * 0, mask=in_slot)
-    tl.atomic_min(node_map_ptr + nbr, (CAND + slot).to(tl.int32), mask=take)
+    tl.atomic_min(node_map_ptr + nbr, (_CAND + slot).to(tl.int32), mask=take)
     tl.atomic_add(edge_count_ptr + hop, tl.sum(tl.sum(take.to(tl.int64), axis=1), axis=0))
 
 
@@ -107,7 +110,7 @@ def all_kernel(
     start = tl.load(indptr_ptr + v, mask=ok, other=0).to(tl.int64)
     base = tl.load(offsets_ptr + i)
     deg = tl.load(offsets_ptr + i + 1) - base
-    c = 0
+    c = deg * 0
     while c < deg:
         offs = c + tl.arange(0, BLOCK)
         m = offs < deg
@@ -117,7 +120,7 @@ def all_kernel(
         tl.store(slot_edge_ptr + slot, edge, mask=m)
         tl.store(slot_nbr_ptr + slot, nbr, mask=m)
         tl.store(slot_col_ptr + slot, local + offs * 0, mask=m)
-        tl.atomic_min(node_map_ptr + nbr, (CAND + slot).to(tl.int32), mask=m)
+        tl.atomic_min(node_map_ptr + nbr, (_CAND + slot).to(tl.int32), mask=m)
         c += BLOCK
 
 
@@ -129,7 +132,7 @@ def first_kernel(slot_nbr_ptr, num_slots, node_map_ptr, flag_ptr, BLOCK: tl.cons
     nbr = tl.load(slot_nbr_ptr + p, mask=m, other=-1)
     live = m & (nbr >= 0)
     claim = tl.load(node_map_ptr + nbr, mask=live, other=0)
-    tl.store(flag_ptr + p, (live & (claim == CAND + p)).to(tl.int32), mask=m)
+    tl.store(flag_ptr + p, (live & (claim == _CAND + p)).to(tl.int32), mask=m)
 
 
 @triton.jit
@@ -172,4 +175,4 @@ def clear_kernel(nodes_ptr, count, num_nodes, node_map_ptr, BLOCK: tl.constexpr)
     m = p < count
     v = tl.load(nodes_ptr + p, mask=m, other=-1)
     ok = m & (v >= 0) & (v < num_nodes)
-    tl.store(node_map_ptr + v, tl.full([BLOCK], EMPTY, tl.int32), mask=ok)
+    tl.store(node_map_ptr + v, tl.full([BLOCK], _EMPTY, tl.int32), mask=ok)

@@ -150,3 +150,18 @@ def test_placements_must_agree():
         NeighborSampler(indptr.cuda(), indices, [2])
     with pytest.raises(IndexError, match=r"seeds\[1\] = 3"):
         NeighborSampler(indptr.cuda(), indices.cuda(), [2]).sample(torch.tensor([0, 3]))
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("replace", [False, True])
+def test_cuda_and_pinned_draw_the_same(replace):
+    """The same kernels read the CSR from GPU memory or over UVA: identical outputs for a seed."""
+    rng = np.random.default_rng(4)
+    indptr, indices = random_csr(rng, 2000, 40_000)
+    seeds = torch.from_numpy(rng.choice(2000, 300, replace=False))
+    a = NeighborSampler(indptr.cuda(), indices.cuda(), [10, 5, -1], replace=replace, seed=3).sample(seeds)
+    b = NeighborSampler(indptr.pin_memory(), indices.pin_memory(), [10, 5, -1], replace=replace, seed=3).sample(seeds)
+    for name in ("node", "row", "col", "edge"):
+        assert torch.equal(getattr(a, name), getattr(b, name))
+    assert a.num_sampled_nodes == b.num_sampled_nodes and a.num_sampled_edges == b.num_sampled_edges
+    check_output(a, indptr, indices, seeds, [10, 5, -1], replace)

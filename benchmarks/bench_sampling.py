@@ -1,0 +1,269 @@
+"""Sampling benchmark: sampled edges per second (SEPS) of every NeighborSampler placement,
+random-walk steps per second, negative draws per second, side by side in one run.
+
+Graphs: the CPU rows use a Chung-Lu power-law graph (degree exponent 2.5; default 2 M
+nodes, 20 M undirected edges); the GPU rows a products-sized one (2.45 M nodes, 62 M
+undirected = 124 M directed edges). Both come from ``graphsys.datasets`` when it has
+``chung_lu``, else from a numpy Chung-Lu defined here. The GPU rows also time the
+plain vectorized-torch sampler of DESIGN.md (with replacement, ``torch.unique`` per hop) as
+the floor to clear.
+
+Usage:
+    PYTHONPATH=. python benchmarks/bench_sampling.py --part cpu --threads 2
+    PYTHONPATH=. python benchmarks/bench_sampling.py --part gpu
+    PYTHONPATH=. python benchmarks/bench_sampling.py --small       # seconds, any machine
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import time
+
+import numba
+import numpy as np
+import torch
+
+from benchmarks.common import format_table, write_result
+from sampling import AliasTable, NeighborSampler, random_walk
+
+log = logging.getLogger("bench_sampling")
+
+PRODUCTS_NODES, PRODUCTS_EDGES = 2_449_029, 61_859_140
+# Reference figures quoted by the issue (not measured here): DGL 2.1 / pecanpy on 2 cores.
+REFERENCE = {"dgl_cpu_seps": 24.1e6, "dgl_walk_steps": 5.0e6, "pecanpy_walk_steps": 9.7e6}
+
+
+def _numpy_chung_lu(num_nodes: int, num_edges: int, exponent: float, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Endpoints drawn by weight ``(i + 1) ** (-1 / (exponent - 1))``, self-loops dropped, both directions."""
+    rng = np.random.default_rng(seed)
+    weights = (np.arange(num_nodes, dtype=np.float64) + 1.0) ** (-1.0 / (exponent - 1.0))
+    cdf = np.cumsum(weights)
+    cdf /= cdf[-1]
+    perm = rng.permutation(num_nodes)
+    src = perm[np.searchsorted(cdf, rng.random(num_edges))]
+    dst = perm[np.searchsorted(cdf, rng.random(num_edges))]
+    keep = src != dst
+    src, dst = src[keep], dst[keep]
+    indptr = np.zeros(num_nodes + 1, dtype=np.int64)
+    np.cumsum(np.bincount(dst, minlength=num_nodes) + np.bincount(src, minlength=num_nodes), out=indptr[1:])
+    indices = np.empty(indptr[-1], dtype=np.int32)
+    _scatter_both_ways(src, dst, indptr[:-1].copy(), indices)
+    return torch.from_numpy(indptr), torch.from_numpy(indices)
+
+
+@numba.njit(cache=True)
+def _scatter_both_ways(src, dst, fill, indices):
+    """Counting-sort placement of ``src -> dst`` and ``dst -> src`` into the in-neighbour CSR."""
+    for e in range(src.shape[0]):
+        indices[fill[dst[e]]] = src[e]
+        fill[dst[e]] += 1
+        indices[fill[src[e]]] = dst[e]
+        fill[src[e]] += 1
+
+
+def chung_lu_csr(num_nodes: int, num_edges: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor, str]:
+    """``(indptr, indices, source)`` of a Chung-Lu graph, exponent 2.5, ``num_edges`` undirected edges."""
+    try:
+        from graphsys.datasets.generator import chung_lu
+
+        graph = chung_lu(num_nodes, num_edges, exponent=2.5, seed=seed)
+        return graph.indptr, graph.indices, "graphsys.datasets.generator.chung_lu (exponent 2.5)"
+    except Exception:  # the generator is optional here: fall back to the numpy one
+        log.exception("graphsys.datasets.generator.chung_lu unavailable; using the numpy Chung-Lu")
+    indptr, indices = _numpy_chung_lu(num_nodes, num_edges, 2.5, seed)
+    return indptr, indices, "bench_sampling numpy Chung-Lu (exponent 2.5)"
+
+
+def torch_baseline_sample(indptr: torch.Tensor, indices: torch.Tensor, seeds: torch.Tensor, fanouts, gen) -> int:
+    """DESIGN.md's floor: vectorized torch, with replacement, ``torch.unique`` per hop. Returns edges."""
+    frontier, seen, edges = seeds, seeds, 0
+    for fanout in fanouts:
+        start = indptr[frontier]
+        deg = indptr[frontier + 1] - start
+        has = deg > 0
+        start, deg = start[has], deg[has]
+        r = torch.rand(start.numel(), fanout, device=seeds.device, generator=gen)
+        nbr = indices[start[:, None] + (r * deg[:, None]).long()].long().flatten()
+        edges += nbr.numel()
+        merged, inverse = torch.unique(torch.cat([seen, nbr]), return_inverse=True)
+        frontier = merged[~torch.isin(merged, seen)]
+        seen = torch.cat([seen, frontier])
+    return edges
+
+
+def _time_batches(fn, batches, sync) -> tuple[float, int]:
+    """Seconds and total edges over ``batches`` (after the caller's warm-up)."""
+    sync()
+    t0 = time.perf_counter()
+    edges = 0
+    for seeds in batches:
+        edges += fn(seeds)
+    sync()
+    return time.perf_counter() - t0, edges
+
+
+def _seed_batches(num_nodes: int, batch: int, count: int, device, seed: int) -> list[torch.Tensor]:
+    gen = torch.Generator().manual_seed(seed)
+    perm = torch.randperm(num_nodes, generator=gen)
+    return [perm[(i * batch) % (num_nodes - batch) :][:batch].to(device) for i in range(count)]
+
+
+def _sampler_row(name, graph, sampler, batches, warmup, sync, target=None) -> dict:
+    for seeds in warmup:
+        sampler.sample(seeds)
+    seconds, edges = _time_batches(lambda s: sampler.sample(s).num_edges, batches, sync)
+    return {
+        "path": name, "graph": graph, "batches": len(batches), "edges_per_batch": edges / len(batches),
+        "ms_per_batch": 1e3 * seconds / len(batches), "rate": edges / seconds, "unit": "sampled edges/s",
+        "target": target,
+    }
+
+
+def bench_cpu(args, figures, rows) -> None:
+    numba.set_num_threads(min(args.threads, numba.config.NUMBA_NUM_THREADS))
+    torch.set_num_threads(args.threads)
+    t0 = time.perf_counter()
+    indptr, indices, source = chung_lu_csr(args.cpu_nodes, args.cpu_edges)
+    figures["cpu_graph"] = {"source": source, "nodes": indptr.numel() - 1, "directed_edges": indices.numel(),
+                            "build_s": time.perf_counter() - t0}
+    graph = f"Chung-Lu {indptr.numel() - 1:,} n / {indices.numel():,} e"
+    fanouts = args.fanouts
+    sampler = NeighborSampler(indptr, indices, fanouts, seed=0)
+    batches = _seed_batches(indptr.numel() - 1, args.batch_size, args.batches + 3, "cpu", 1)
+    row = _sampler_row(f"NeighborSampler cpu ({args.threads} threads)", graph, sampler, batches[3:], batches[:3],
+                       lambda: None, REFERENCE["dgl_cpu_seps"])
+    rows.append(row)
+    figures["cpu_seps"] = row["rate"]
+    gen = torch.Generator().manual_seed(2)
+    starts = torch.randint(0, indptr.numel() - 1, (args.walk_starts,), generator=gen)
+    for label, p, q, key, target in (("uniform (DeepWalk)", 1.0, 1.0, "walk_steps_per_s", 2 * REFERENCE["dgl_walk_steps"]),
+                                     ("node2vec p=0.5 q=2", 0.5, 2.0, "node2vec_steps_per_s", None)):
+        random_walk(indptr, indices, starts[:1000], 4, p=p, q=q)  # compile
+        t0 = time.perf_counter()
+        walks = random_walk(indptr, indices, starts, args.walk_length, p=p, q=q, seed=3, validate=False)
+        seconds = time.perf_counter() - t0
+        steps = int((walks[:, 1:] >= 0).sum())
+        figures[key] = steps / seconds
+        rows.append({"path": f"random_walk {label}, {args.threads} threads", "graph": graph, "batches": 1,
+                     "edges_per_batch": steps, "ms_per_batch": 1e3 * seconds, "rate": steps / seconds,
+                     "unit": "walk steps/s", "target": target})
+    rows.append(_negatives_row(indptr, "cpu", graph, args))
+    figures["cpu_negatives_per_s"] = rows[-1]["rate"]
+
+
+def _negatives_row(indptr: torch.Tensor, device: str, graph: str, args) -> dict:
+    degree = (indptr[1:] - indptr[:-1]).double()
+    table = AliasTable(degree.pow(0.75), device, seed=0)
+    n = args.negatives
+    table.sample(n)
+    sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
+    sync()
+    t0 = time.perf_counter()
+    for _ in range(5):
+        table.sample(n)
+    sync()
+    seconds = (time.perf_counter() - t0) / 5
+    return {"path": f"AliasTable.sample {device} (degree^0.75)", "graph": graph, "batches": 5, "edges_per_batch": n,
+            "ms_per_batch": 1e3 * seconds, "rate": n / seconds, "unit": "draws/s", "target": None}
+
+
+def bench_gpu(args, figures, rows) -> None:
+    t0 = time.perf_counter()
+    indptr, indices, source = chung_lu_csr(args.gpu_nodes, args.gpu_edges)
+    num_nodes = indptr.numel() - 1
+    figures["gpu_graph"] = {"source": source, "nodes": num_nodes, "directed_edges": indices.numel(),
+                            "build_s": time.perf_counter() - t0}
+    graph = f"Chung-Lu {num_nodes:,} n / {indices.numel():,} e"
+    dev = torch.device("cuda")
+    sync = torch.cuda.synchronize
+    batches = _seed_batches(num_nodes, args.batch_size, args.batches + 5, dev, 1)
+    warm, timed = batches[:5], batches[5:]
+    placed = {"cuda": (indptr.to(dev), indices.to(dev)), "pinned": (indptr.pin_memory(), indices.pin_memory())}
+    targets = {"cuda": 1e9, "pinned": 3e8}
+    for placement, (ip, ix) in placed.items():
+        for replace in (False, True):
+            try:
+                sampler = NeighborSampler(ip, ix, args.fanouts, replace=replace, seed=0)
+                row = _sampler_row(f"NeighborSampler {placement}{' replace' if replace else ''}", graph, sampler,
+                                   timed, warm, sync, targets[placement])
+            except Exception as exc:  # keep the other rows when one path fails on the device
+                log.exception("%s failed", placement)
+                row = {"path": f"NeighborSampler {placement}", "graph": graph, "error": repr(exc)}
+            rows.append(row)
+            figures[f"{placement}{'_replace' if replace else ''}_seps"] = row.get("rate")
+    if args.profile:
+        _profile(NeighborSampler(*placed["cuda"], args.fanouts, seed=0), timed[:5])
+    ip, ix = placed["cuda"]
+    gen = torch.Generator(device=dev).manual_seed(0)
+    for seeds in warm:
+        torch_baseline_sample(ip, ix, seeds, args.fanouts, gen)
+    seconds, edges = _time_batches(lambda s: torch_baseline_sample(ip, ix, s, args.fanouts, gen), timed, sync)
+    rows.append({"path": "torch baseline cuda (replace + unique)", "graph": graph, "batches": len(timed),
+                 "edges_per_batch": edges / len(timed), "ms_per_batch": 1e3 * seconds / len(timed),
+                 "rate": edges / seconds, "unit": "sampled edges/s", "target": None})
+    figures["torch_baseline_cuda_seps"] = rows[-1]["rate"]
+    rows.append(_negatives_row(indptr, "cuda", graph, args))
+    figures["cuda_negatives_per_s"] = rows[-1]["rate"]
+
+
+def _profile(sampler: NeighborSampler, batches: list[torch.Tensor]) -> None:
+    """Per-kernel GPU and host times of a few batches (torch.profiler), to $OUT/profile_sampling.txt."""
+    from torch.profiler import ProfilerActivity, profile
+
+    for seeds in batches:
+        sampler.sample(seeds)
+    with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
+        for seeds in batches:
+            sampler.sample(seeds)
+        torch.cuda.synchronize()
+    table = prof.key_averages().table(sort_by="cuda_time_total", row_limit=30)
+    out = os.environ.get("OUT")
+    if out:
+        with open(os.path.join(out, "profile_sampling.txt"), "w") as fh:
+            fh.write(table)
+    print(table)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--part", choices=["cpu", "gpu", "all"], default="all")
+    parser.add_argument("--small", action="store_true", help="tiny graphs and few batches: a smoke run in seconds")
+    parser.add_argument("--threads", type=int, default=2, help="CPU threads for the CPU rows")
+    parser.add_argument("--fanouts", type=lambda s: [int(x) for x in s.split(",")], default=[15, 10, 5])
+    parser.add_argument("--batch-size", type=int, default=1024)
+    parser.add_argument("--batches", type=int, default=50)
+    parser.add_argument("--cpu-nodes", type=int, default=2_000_000)
+    parser.add_argument("--cpu-edges", type=int, default=20_000_000)
+    parser.add_argument("--gpu-nodes", type=int, default=PRODUCTS_NODES)
+    parser.add_argument("--gpu-edges", type=int, default=PRODUCTS_EDGES)
+    parser.add_argument("--walk-starts", type=int, default=200_000)
+    parser.add_argument("--walk-length", type=int, default=40)
+    parser.add_argument("--negatives", type=int, default=10_000_000)
+    parser.add_argument("--profile", action="store_true", help="print per-kernel times of 5 CUDA batches")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    if args.small:
+        args.cpu_nodes, args.cpu_edges = 20_000, 200_000
+        args.gpu_nodes, args.gpu_edges = 50_000, 1_000_000
+        args.batches, args.walk_starts, args.negatives = 5, 5_000, 100_000
+    figures: dict = {"fanouts": args.fanouts, "batch_size": args.batch_size, "reference_quoted": REFERENCE,
+                     "numba_threads_available": numba.config.NUMBA_NUM_THREADS, "cpu_count": os.cpu_count()}
+    rows: list[dict] = []
+    if args.part in ("cpu", "all"):
+        bench_cpu(args, figures, rows)
+    if args.part in ("gpu", "all"):
+        if torch.cuda.is_available():
+            bench_gpu(args, figures, rows)
+        else:
+            log.info("no CUDA device: GPU rows skipped")
+    name = "bench_sampling" if not args.small else "bench_sampling_small"
+    if args.part != "all" and not args.small:
+        name = f"bench_sampling_{args.part}"
+    path = write_result(name, figures, rows)
+    print(format_table(rows, ["path", "graph", "edges_per_batch", "ms_per_batch", "rate", "unit", "target"]))
+    print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()
