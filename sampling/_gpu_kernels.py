@@ -81,7 +81,7 @@ def sample_kernel(
     tl.store(slot_edge_ptr + slot, tl.where(take, edge, -1), mask=in_slot)
     tl.store(slot_nbr_ptr + slot, nbr, mask=in_slot)
     tl.store(slot_col_ptr + slot, local[:, None] + j[None, :] * 0, mask=in_slot)
-    tl.atomic_min(node_map_ptr + nbr, (_CAND + slot).to(tl.int32), mask=take)
+    tl.atomic_min(node_map_ptr + nbr, (slot + _CAND).to(tl.int32), mask=take)
     tl.atomic_add(edge_count_ptr + hop, tl.sum(tl.sum(take.to(tl.int64), axis=1), axis=0))
 
 
@@ -120,7 +120,7 @@ def all_kernel(
         tl.store(slot_edge_ptr + slot, edge, mask=m)
         tl.store(slot_nbr_ptr + slot, nbr, mask=m)
         tl.store(slot_col_ptr + slot, local + offs * 0, mask=m)
-        tl.atomic_min(node_map_ptr + nbr, (_CAND + slot).to(tl.int32), mask=m)
+        tl.atomic_min(node_map_ptr + nbr, (slot + _CAND).to(tl.int32), mask=m)
         c += BLOCK
 
 
@@ -132,7 +132,7 @@ def first_kernel(slot_nbr_ptr, num_slots, node_map_ptr, flag_ptr, BLOCK: tl.cons
     nbr = tl.load(slot_nbr_ptr + p, mask=m, other=-1)
     live = m & (nbr >= 0)
     claim = tl.load(node_map_ptr + nbr, mask=live, other=0)
-    tl.store(flag_ptr + p, (live & (claim == _CAND + p)).to(tl.int32), mask=m)
+    tl.store(flag_ptr + p, (live & (claim == p + _CAND)).to(tl.int32), mask=m)
 
 
 @triton.jit
