@@ -1,0 +1,193 @@
+"""The training configuration: one frozen dataclass, built by ``graphsys train`` from its flags.
+
+Cross-field checks live in ``__post_init__`` and name the culprit; checks that need the
+machine or the dataset (a GPU for "pinned", a cache that fits in GPU memory) live in
+:func:`check_machine`, which the trainer calls once the feature table's size is known.
+"""
+from __future__ import annotations
+
+import enum
+from dataclasses import asdict, dataclass, field
+
+
+class ModelKind(str, enum.Enum):
+    """The GNNs ``graphsys train`` builds, all from ``torch_geometric.nn.models``."""
+
+    SAGE = "sage"
+    GCN = "gcn"
+    GAT = "gat"
+
+
+class Amp(str, enum.Enum):
+    """Mixed precision for the compute stage: "none" (float32) or "bf16" (autocast to bfloat16)."""
+
+    NONE = "none"
+    BF16 = "bf16"
+
+
+PLACEMENTS = ("cpu", "pinned", "cuda")
+
+
+def _choice(name: str, value, enum_type):
+    try:
+        return enum_type(value)
+    except ValueError:
+        allowed = ", ".join(repr(m.value) for m in enum_type)
+        raise ValueError(f"{name} = {value!r} is not one of {allowed}") from None
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything one training run depends on; two runs with equal configs train identically.
+
+    Example:
+        >>> cfg = TrainConfig(dataset="cora", model="sage", layers=2, fanouts=(10, 5))
+        >>> cfg.model
+        <ModelKind.SAGE: 'sage'>
+    """
+
+    dataset: str = field(metadata={"help": "a name graphsys.datasets.load knows"})
+    root: str | None = field(default=None, metadata={"help": "dataset directory (default: the loader's)"})
+    scale: float = field(default=1.0, metadata={"help": "size factor for synthetic-* datasets"})
+    model: ModelKind = field(default=ModelKind.SAGE, metadata={"help": "sage, gcn or gat"})
+    layers: int = field(default=3, metadata={"help": "message-passing layers (= sampling hops)"})
+    hidden: int = field(default=256, metadata={"help": "hidden channels"})
+    heads: int = field(default=4, metadata={"help": "attention heads (gat only); must divide hidden"})
+    dropout: float = field(default=0.5, metadata={"help": "dropout after each hidden layer"})
+    fanouts: tuple[int, ...] = field(
+        default=(15, 10, 5),
+        metadata={"help": "neighbours sampled per node, one entry per layer, hop 1 first; -1 takes all"},
+    )
+    batch_size: int = field(default=1024, metadata={"help": "seed nodes per minibatch (per rank)"})
+    epochs: int = field(default=20, metadata={"help": "training epochs"})
+    lr: float = field(default=3e-3, metadata={"help": "Adam learning rate"})
+    weight_decay: float = field(default=0.0, metadata={"help": "Adam weight decay"})
+    features: str = field(
+        default="pinned", metadata={"help": "feature table placement: cuda, pinned (zero-copy) or cpu"}
+    )
+    graph: str = field(default="cuda", metadata={"help": "CSR placement: cuda, pinned or cpu"})
+    device: str = field(
+        default="auto", metadata={"help": "where the model runs: auto (a GPU when there is one), cuda or cpu"}
+    )
+    cache: float = field(
+        default=0.0, metadata={"help": "fraction of feature rows cached in GPU memory (pinned features)"}
+    )
+    amp: Amp = field(default=Amp.NONE, metadata={"help": "none or bf16 autocast for the compute"})
+    eval_every: int = field(default=1, metadata={"help": "evaluate every N epochs (0: never)"})
+    eval_batch_size: int = field(
+        default=4096, metadata={"help": "target nodes per batch of layer-wise inference"}
+    )
+    seed: int = field(default=0, metadata={"help": "seed for initialisation, shuffling, sampling, dropout"})
+    checkpoint: str | None = field(default=None, metadata={"help": "checkpoint file, rewritten every epoch"})
+    resume: bool = field(default=False, metadata={"help": "continue from the checkpoint"})
+    metrics_out: str | None = field(default=None, metadata={"help": "JSON lines file, one line per epoch"})
+    quiet: bool = field(default=False, metadata={"help": "no progress bars"})
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "model", _choice("model", self.model, ModelKind))
+        object.__setattr__(self, "amp", _choice("amp", self.amp, Amp))
+        object.__setattr__(self, "fanouts", tuple(int(f) for f in self.fanouts))
+        for name in ("features", "graph"):
+            value = getattr(self, name)
+            if value not in PLACEMENTS:
+                raise ValueError(f"{name} = {value!r} is not one of 'cuda', 'pinned', 'cpu'")
+        if self.device not in ("auto", "cuda", "cpu"):
+            raise ValueError(f"device = {self.device!r} is not one of 'auto', 'cuda', 'cpu'")
+        if self.device == "cpu" and self.needs_gpu:
+            raise ValueError(
+                f"device = 'cpu' cannot use features = {self.features!r} and graph = {self.graph!r}; "
+                "with device 'cpu' both must be 'cpu'"
+            )
+        positive = ("layers", "hidden", "heads", "batch_size", "epochs", "eval_batch_size")
+        for name in positive:
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a positive int, got {value!r}")
+        if len(self.fanouts) != self.layers:
+            raise ValueError(
+                f"fanouts {','.join(map(str, self.fanouts))} has {len(self.fanouts)} entries but "
+                f"layers = {self.layers}; give one fanout per layer"
+            )
+        bad = [f for f in self.fanouts if f < 1 and f != -1]
+        if bad:
+            raise ValueError(f"fanouts must be positive or -1 (every neighbour), got {bad[0]} in {self.fanouts}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"dropout must lie in [0, 1), got {self.dropout}")
+        if not 0.0 <= self.cache <= 1.0:
+            raise ValueError(f"cache is a fraction of the feature rows in [0, 1], got {self.cache}")
+        if self.cache > 0 and self.features != "pinned":
+            raise ValueError(
+                f"cache = {self.cache} needs features = 'pinned' (the GPU cache fronts a pinned table), "
+                f"got features = {self.features!r}"
+            )
+        if self.lr <= 0:
+            raise ValueError(f"lr must be positive, got {self.lr}")
+        if self.scale <= 0:
+            raise ValueError(f"scale must be positive, got {self.scale}")
+        if self.eval_every < 0:
+            raise ValueError(f"eval_every must be >= 0, got {self.eval_every}")
+        if self.model is ModelKind.GAT and self.hidden % self.heads:
+            raise ValueError(f"hidden = {self.hidden} must be divisible by heads = {self.heads} for gat")
+        if self.resume and self.checkpoint is None:
+            raise ValueError("resume needs a checkpoint file to resume from; pass checkpoint")
+
+    @property
+    def needs_gpu(self) -> bool:
+        """Whether a placement or the device names a GPU (pinned memory is there for GPUs to read)."""
+        return self.features != "cpu" or self.graph != "cpu" or self.device == "cuda"
+
+    def use_cuda(self, cuda_available: bool) -> bool:
+        """Whether the model runs on a GPU: always for device "cuda", when there is one for "auto"."""
+        return self.device == "cuda" or (self.device == "auto" and cuda_available)
+
+    def fingerprint(self) -> dict:
+        """The fields that decide the trained parameters (a checkpoint must match them to resume).
+
+        Placements, caching, evaluation and output paths are left out: they change speed,
+        not results, so a run may resume on another machine layout.
+        """
+        kept = ("dataset", "scale", "model", "layers", "hidden", "heads", "dropout", "fanouts",
+                "batch_size", "lr", "weight_decay", "amp", "seed")
+        return {k: _plain(v) for k, v in asdict(self).items() if k in kept}
+
+    def to_dict(self) -> dict:
+        """All fields as JSON-ready values."""
+        return {k: _plain(v) for k, v in asdict(self).items()}
+
+
+def _plain(value):
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, tuple):
+        return list(value)
+    return value
+
+
+def check_machine(config: TrainConfig, *, feature_bytes: int, cuda_available: bool,
+                  free_gpu_bytes: int | None) -> None:
+    """Refuse a configuration the machine cannot run, before anything is allocated.
+
+    Args:
+        feature_bytes: size of the whole feature table in bytes.
+        cuda_available: whether a CUDA device is present.
+        free_gpu_bytes: free memory on the training GPU (None without one).
+
+    Raises:
+        RuntimeError: a GPU placement on a machine without CUDA, or a cache larger than
+            the free GPU memory.
+    """
+    if not cuda_available:
+        for name in ("features", "graph", "device"):
+            value = getattr(config, name)
+            if value not in ("cpu", "auto"):
+                raise RuntimeError(
+                    f"{name} = {value!r} needs a CUDA GPU and none is available; use {name} = 'cpu'"
+                )
+        return
+    if config.cache > 0 and free_gpu_bytes is not None:
+        cache_bytes = int(config.cache * feature_bytes)
+        if cache_bytes > free_gpu_bytes:
+            raise RuntimeError(
+                f"cache = {config.cache} asks for {cache_bytes / 2**30:.2f} GiB of GPU memory for "
+                f"feature rows but the GPU has {free_gpu_bytes / 2**30:.2f} GiB free; lower cache"
+            )

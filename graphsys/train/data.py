@@ -1,0 +1,77 @@
+"""Loading a dataset for training and putting its parts where the config says."""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import torch
+
+from graphsys.datasets import NodeDataset, load
+from graphsys.train.config import TrainConfig, check_machine
+from graphsys.train.features import place_features
+from zerocopy.placement import place
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TrainData:
+    """A dataset laid out for training.
+
+    Attributes:
+        dataset: the loaded dataset (host memory).
+        indptr, indices: the CSR in ``config.graph`` placement.
+        features: the feature table in ``config.features`` placement (a tensor or a
+            ``zerocopy.UnifiedTensor``).
+        labels: ``y`` on the training device (float for multi-label, for the BCE loss).
+    """
+
+    dataset: NodeDataset
+    indptr: torch.Tensor
+    indices: torch.Tensor
+    features: object
+    labels: torch.Tensor
+
+    @property
+    def num_classes(self) -> int:
+        return self.dataset.num_classes
+
+
+def load_dataset(config: TrainConfig) -> NodeDataset:
+    """The dataset the config names, checked to be trainable.
+
+    Raises:
+        ValueError: an unknown name (from ``graphsys.datasets.load``), or a dataset without
+            features, labels or a training split.
+    """
+    dataset = load(config.dataset, config.root, scale=config.scale, seed=config.seed, quiet=config.quiet)
+    if dataset.x is None:
+        raise ValueError(
+            f"dataset {config.dataset!r} has no node features; node classification needs them "
+            "(train an embedding with `graphsys embed` instead)"
+        )
+    if dataset.num_classes < 1 or dataset.train_idx.numel() == 0:
+        raise ValueError(f"dataset {config.dataset!r} has no labels or no training split")
+    return dataset
+
+
+def prepare(config: TrainConfig, dataset: NodeDataset, device: torch.device) -> TrainData:
+    """Place the graph, the features and the labels for training on ``device``.
+
+    Cost: copies for "cuda" placements, page-locking for "pinned", nothing for "cpu".
+
+    Raises:
+        RuntimeError: a placement the machine cannot provide (see :func:`check_machine`).
+    """
+    x = dataset.x
+    cuda = torch.cuda.is_available()
+    free = torch.cuda.mem_get_info(device)[0] if cuda and device.type == "cuda" else None
+    check_machine(config, feature_bytes=x.numel() * x.element_size(), cuda_available=cuda, free_gpu_bytes=free)
+    graph = dataset.graph
+    indptr = place(graph.indptr.contiguous(), config.graph if config.graph != "cuda" else device)
+    indices = place(graph.indices.contiguous(), config.graph if config.graph != "cuda" else device)
+    hotness = graph.in_degrees() if config.cache > 0 else None
+    features = place_features(x.contiguous(), config.features, device=device, cache=config.cache, hotness=hotness)
+    labels = dataset.y.float() if dataset.multilabel else dataset.y
+    logger.info("%s: graph %s, features %s, device %s", dataset, config.graph, config.features, device)
+    return TrainData(dataset, indptr, indices, features, labels.to(device))

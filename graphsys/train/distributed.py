@@ -1,0 +1,136 @@
+"""Distributed setup for data-parallel training under ``torchrun`` (one process per GPU).
+
+Each rank trains a replica wrapped in ``DistributedDataParallel``, samples its own share
+of the seed nodes on its own GPU and gathers features from the feature table; NCCL
+connects GPUs, gloo connects CPU processes. Without the ``torchrun`` environment
+(``WORLD_SIZE`` unset or 1) everything here is a no-op and the run is single-process.
+"""
+from __future__ import annotations
+
+import datetime
+import os
+from dataclasses import dataclass
+
+import torch
+import torch.distributed as dist
+
+
+@dataclass(frozen=True)
+class DistContext:
+    """Where this process sits in the run.
+
+    Attributes:
+        rank: global rank, 0 for a single process.
+        world_size: number of processes.
+        local_rank: rank on this machine (picks the GPU).
+        device: this rank's device: ``cuda:local_rank`` with GPUs, else ``cpu``.
+    """
+
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+    device: torch.device = torch.device("cpu")
+
+    @property
+    def distributed(self) -> bool:
+        return self.world_size > 1
+
+    @property
+    def is_main(self) -> bool:
+        """Rank 0 writes checkpoints and metrics and shows progress."""
+        return self.rank == 0
+
+    def barrier(self) -> None:
+        """Wait for every rank (no-op for one process)."""
+        if self.distributed:
+            dist.barrier()
+
+    def all_mean(self, values: list[float]) -> list[float]:
+        """The mean over ranks of each value (a collective: every rank must call it). Cost: one all-reduce and a sync."""
+        if not self.distributed:
+            return list(values)
+        t = torch.tensor(values, dtype=torch.float64, device=self.device)
+        dist.all_reduce(t)
+        return (t / self.world_size).tolist()
+
+    def broadcast_object(self, obj):
+        """``obj`` from rank 0 on every rank (a collective)."""
+        if not self.distributed:
+            return obj
+        box = [obj]
+        dist.broadcast_object_list(box, src=0)
+        return box[0]
+
+
+def _env_int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise ValueError(f"environment variable {name} = {raw!r} is not an integer") from None
+
+
+def setup(*, use_cuda: bool, timeout_s: float = 1800.0) -> DistContext:
+    """Join the process group that ``torchrun`` describes in the environment, if any.
+
+    Reads ``RANK``, ``WORLD_SIZE``, ``LOCAL_RANK`` (and ``MASTER_ADDR``/``MASTER_PORT``
+    through torch's ``env://``). With ``use_cuda`` the rank takes GPU ``LOCAL_RANK`` and
+    NCCL; otherwise gloo on the CPU.
+
+    Args:
+        use_cuda: train on GPUs.
+        timeout_s: how long a collective waits for a slow rank (evaluation runs on rank 0
+            while the others wait, so this bounds one evaluation).
+
+    Raises:
+        RuntimeError: ``LOCAL_RANK`` names a GPU this machine lacks.
+    """
+    world_size = _env_int("WORLD_SIZE", 1)
+    rank = _env_int("RANK", 0)
+    local_rank = _env_int("LOCAL_RANK", 0)
+    if use_cuda:
+        count = torch.cuda.device_count()
+        if local_rank >= count:
+            raise RuntimeError(
+                f"LOCAL_RANK = {local_rank} but this machine has {count} GPU(s); "
+                f"start at most {count} processes per machine (torchrun --nproc-per-node)"
+            )
+        torch.cuda.set_device(local_rank)
+        device = torch.device("cuda", local_rank)
+    else:
+        device = torch.device("cpu")
+    if world_size > 1 and not dist.is_initialized():
+        dist.init_process_group(
+            backend="nccl" if use_cuda else "gloo",
+            timeout=datetime.timedelta(seconds=timeout_s),
+            **({"device_id": device} if use_cuda else {}),
+        )
+    return DistContext(rank=rank, world_size=world_size, local_rank=local_rank, device=device)
+
+
+def teardown(ctx: DistContext) -> None:
+    """Leave the process group (no-op for one process)."""
+    if ctx.distributed and dist.is_initialized():
+        dist.destroy_process_group()
+
+
+def shard_seeds(seeds: torch.Tensor, *, epoch: int, seed: int, ctx: DistContext) -> torch.Tensor:
+    """This rank's seed nodes for ``epoch``: a shuffle shared by all ranks, then every ``world_size``-th.
+
+    The permutation depends only on ``(seed, epoch)``, so a resumed run sees the same order.
+    Every rank gets the same number of seeds (the shuffled list is extended by wrapping
+    around), hence the same number of steps, which DDP needs to stay in lock-step.
+
+    Cost: one permutation of ``len(seeds)`` on the CPU.
+    """
+    gen = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
+    order = seeds[torch.randperm(seeds.numel(), generator=gen).to(seeds.device)]
+    if ctx.world_size == 1:
+        return order
+    per_rank = -(-order.numel() // ctx.world_size)
+    total = per_rank * ctx.world_size
+    if total > order.numel():
+        order = torch.cat([order, order[: total - order.numel()]])
+    return order[ctx.rank :: ctx.world_size]

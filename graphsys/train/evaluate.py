@@ -1,0 +1,72 @@
+"""Scoring predictions on the train/validation/test splits.
+
+ogbn-* datasets are scored by ogb's own ``Evaluator`` (accuracy, or ROC-AUC for the
+multi-label ogbn-proteins); other single-label datasets by accuracy, other multi-label
+ones (BlogCatalog) by micro-F1 of the positive logits. ``ogb`` is imported only for
+ogbn-* datasets, so GPU machines without it can train everything else.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+
+@dataclass(frozen=True)
+class Scores:
+    """One evaluation: the metric's name and its value on each split."""
+
+    metric: str
+    train: float
+    val: float
+    test: float
+
+
+class Scorer:
+    """Scores full-graph predictions on index splits.
+
+    Args:
+        dataset: the dataset name; "ogbn-*" selects ogb's ``Evaluator`` for that name.
+        multilabel: whether ``y`` holds one 0/1 column per label.
+
+    Example:
+        >>> s = Scorer("cora", multilabel=False)
+        >>> s.score(torch.tensor([[2.0, 0.0], [0.0, 1.0]]), torch.tensor([0, 0]), torch.tensor([0, 1]))
+        0.5
+    """
+
+    def __init__(self, dataset: str, *, multilabel: bool) -> None:
+        self.multilabel = multilabel
+        self._evaluator = None
+        if dataset.startswith("ogbn-"):
+            from ogb.nodeproppred import Evaluator
+
+            self._evaluator = Evaluator(dataset)
+            self.metric = self._evaluator.eval_metric
+        else:
+            self.metric = "micro_f1" if multilabel else "acc"
+
+    def score(self, out: torch.Tensor, y: torch.Tensor, idx: torch.Tensor) -> float:
+        """The metric of ``out[idx]`` (logits) against ``y[idx]``. Cost: one copy of the split to the host."""
+        logits = out[idx.to(out.device)].float().cpu()
+        truth = y[idx.to(y.device)].cpu()
+        if self._evaluator is not None:
+            if self.multilabel:
+                return float(self._evaluator.eval({"y_true": truth, "y_pred": logits})[self.metric])
+            pred = logits.argmax(dim=-1, keepdim=True)
+            return float(self._evaluator.eval({"y_true": truth.view(-1, 1), "y_pred": pred})[self.metric])
+        if self.multilabel:
+            pred = logits > 0
+            true = truth > 0
+            tp = (pred & true).sum().item()
+            denom = pred.sum().item() + true.sum().item()
+            return 2.0 * tp / denom if denom else 0.0
+        if truth.numel() == 0:
+            return float("nan")
+        return (logits.argmax(dim=-1) == truth.view(-1)).float().mean().item()
+
+    def scores(self, out: torch.Tensor, y: torch.Tensor, train_idx: torch.Tensor, val_idx: torch.Tensor,
+               test_idx: torch.Tensor) -> Scores:
+        """The metric on the three splits."""
+        return Scores(self.metric, self.score(out, y, train_idx), self.score(out, y, val_idx),
+                      self.score(out, y, test_idx))

@@ -1,0 +1,278 @@
+"""The training loop: epochs of sampled minibatches, evaluation, checkpoints and metrics.
+
+One process trains on one device; under ``torchrun`` every process does the same on its
+own GPU with its share of the seeds, and ``DistributedDataParallel`` averages gradients.
+Everything random (initialisation, seed order, neighbour draws, dropout) is a function of
+``(config.seed, epoch, rank)``, so a run resumed from the checkpoint of epoch ``k`` ends
+with the same parameters as one that never stopped.
+"""
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+from torch.nn.parallel import DistributedDataParallel
+from tqdm.auto import tqdm
+
+from graphsys.datasets import NodeDataset
+from graphsys.train.checkpoint import load_checkpoint, save_checkpoint
+from graphsys.train.config import Amp, TrainConfig, check_machine
+from graphsys.train.data import TrainData, load_dataset, prepare
+from graphsys.train.distributed import DistContext, setup, shard_seeds, teardown
+from graphsys.train.evaluate import Scorer, Scores
+from graphsys.train.inference import layerwise_inference
+from graphsys.train.metrics import EpochMetrics, peak_gpu_mib, peak_host_mib, write_metrics
+from graphsys.train.models import build_model
+from graphsys.train.pipeline import EpochPipeline
+
+logger = logging.getLogger(__name__)
+
+StepCallback = Callable[[int, int, torch.nn.Module], None]
+
+#: Batches between two progress-bar loss readings: each reading is one host sync, so
+#: reading every batch would stall the GPU pipeline; 20 keeps the bar lively at ~1 kHz.
+_LOSS_READ_EVERY = 20
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """The outcome of :func:`train`.
+
+    Attributes:
+        model: the trained model (plain PyG module, on the training device).
+        history: one record per finished epoch, resumed epochs included.
+        scores: the last evaluation (None if the run never evaluated).
+    """
+
+    model: torch.nn.Module
+    history: list[EpochMetrics]
+    scores: Scores | None
+
+
+def _epoch_seed(config: TrainConfig, epoch: int, rank: int) -> int:
+    """A seed for the random draws of one epoch on one rank."""
+    return (config.seed * 1_000_003 + epoch) * 4099 + rank
+
+
+class _Timer:
+    """Accumulates the time of a stage: CUDA events on a GPU (no sync until :meth:`seconds`), wall clock on a CPU."""
+
+    def __init__(self, device: torch.device) -> None:
+        self._cuda = device.type == "cuda"
+        self._pairs: list = []
+        self._wall = 0.0
+
+    @contextlib.contextmanager
+    def __call__(self):
+        if self._cuda:
+            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+            start.record()
+            yield
+            end.record()
+            self._pairs.append((start, end))
+        else:
+            t0 = time.perf_counter()
+            yield
+            self._wall += time.perf_counter() - t0
+
+    def seconds(self) -> float:
+        """Total time so far. Cost on a GPU: one sync (waits for the last recorded event)."""
+        if self._cuda and self._pairs:
+            self._pairs[-1][1].synchronize()
+            self._wall += sum(s.elapsed_time(e) for s, e in self._pairs) / 1e3
+            self._pairs.clear()
+        return self._wall
+
+
+class Trainer:
+    """Trains the model a :class:`TrainConfig` describes.
+
+    Args:
+        config: the run.
+        ctx: this process's place in a distributed run (default: from the environment).
+        dataset: an already loaded dataset (default: ``graphsys.datasets.load`` by name).
+        on_step: called after every optimizer step with ``(epoch, step, model)``.
+
+    Example:
+        >>> result = Trainer(TrainConfig("cora", layers=2, fanouts=(10, 5), features="cpu",
+        ...                               graph="cpu", epochs=2)).fit()  # doctest: +SKIP
+    """
+
+    def __init__(self, config: TrainConfig, *, ctx: DistContext, dataset: NodeDataset | None = None,
+                 on_step: StepCallback | None = None) -> None:
+        self.config = config
+        self.ctx = ctx
+        self.on_step = on_step
+        self.dataset = dataset if dataset is not None else load_dataset(config)
+        self.data: TrainData = prepare(config, self.dataset, ctx.device)
+        out_channels = self.dataset.num_classes
+        self.model = build_model(config, self.dataset.num_features, out_channels).to(ctx.device)
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+        self.scorer = Scorer(self.dataset.name, multilabel=self.dataset.multilabel)
+        self.pipeline = EpochPipeline(config, self.data, ctx.device)
+        self.history: list[dict] = []
+        self.start_epoch = 1
+        if config.resume:
+            self._restore()
+        self.ddp = (
+            DistributedDataParallel(self.model, device_ids=[ctx.device] if ctx.device.type == "cuda" else None)
+            if ctx.distributed else None
+        )
+
+    # -------------------------------------------------------------- checkpoints
+    def _restore(self) -> None:
+        ckpt = load_checkpoint(self.config.checkpoint, fingerprint=self.config.fingerprint())
+        self.model.load_state_dict(ckpt.model)
+        self.optimizer.load_state_dict(ckpt.optimizer)
+        self.history = list(ckpt.history)
+        self.start_epoch = ckpt.epoch + 1
+        logger.info("resumed from %s after epoch %d", self.config.checkpoint, ckpt.epoch)
+
+    def _save(self, epoch: int) -> None:
+        if self.ctx.is_main and self.config.checkpoint is not None:
+            save_checkpoint(self.config.checkpoint, epoch=epoch, model=self.model, optimizer=self.optimizer,
+                            fingerprint=self.config.fingerprint(), history=self.history)
+        if self.ctx.is_main and self.config.metrics_out is not None:
+            write_metrics(self.config.metrics_out, self.history)
+
+    # ------------------------------------------------------------------ epochs
+    def _loss(self, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        if self.dataset.multilabel:
+            return F.binary_cross_entropy_with_logits(out.float(), y)
+        return F.cross_entropy(out.float(), y, ignore_index=-1)
+
+    def train_epoch(self, epoch: int) -> dict:
+        """One pass over this rank's share of the training seeds; returns loss and stage timings."""
+        cfg, ctx, device = self.config, self.ctx, self.ctx.device
+        seed = _epoch_seed(cfg, epoch, ctx.rank)
+        torch.manual_seed(seed)
+        seeds = shard_seeds(self.dataset.train_idx, epoch=epoch, seed=cfg.seed, ctx=ctx)
+        batches = self.pipeline.epoch(seeds, seed=seed)
+        net = self.ddp if self.ddp is not None else self.model
+        net.train()
+        compute = _Timer(device)
+        autocast = (torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+                    if cfg.amp is Amp.BF16 else contextlib.nullcontext())
+        loss_sum = torch.zeros((), device=device)
+        bar = tqdm(total=len(batches), desc=f"epoch {epoch}", unit="batch", leave=False,
+                   disable=cfg.quiet or not ctx.is_main)
+        steps = 0
+        t0 = time.perf_counter()
+        try:
+            for batch in batches:
+                with compute():
+                    self.optimizer.zero_grad(set_to_none=True)
+                    with autocast:
+                        out = net(batch.x, batch.edge_index,
+                                  num_sampled_nodes_per_hop=batch.num_sampled_nodes,
+                                  num_sampled_edges_per_hop=batch.num_sampled_edges)[: batch.batch_size]
+                    loss = self._loss(out, batch.y[: batch.batch_size])
+                    loss.backward()
+                    self.optimizer.step()
+                    loss_sum += loss.detach()
+                steps += 1
+                if self.on_step is not None:
+                    self.on_step(epoch, steps, self.model)
+                bar.update(1)
+                if steps % _LOSS_READ_EVERY == 0 and not bar.disable:
+                    bar.set_postfix(loss=f"{loss.item():.4f}")
+        finally:
+            bar.close()
+        compute_s = compute.seconds()
+        train_s = time.perf_counter() - t0
+        stages = batches.stage_seconds()
+        mean_loss = loss_sum.item() / max(steps, 1)
+        loss, sample_s, gather_s = ctx.all_mean([mean_loss, stages.sample_s, stages.gather_s])
+        return {"loss": loss, "train_s": train_s, "sample_s": sample_s, "gather_s": gather_s,
+                "compute_s": compute_s, "batches": steps, "seeds": seeds.numel() * ctx.world_size}
+
+    def evaluate(self) -> Scores:
+        """Full-neighbourhood layer-wise inference and the metric on every split (rank 0's work)."""
+        cfg, device = self.config, self.ctx.device
+        num_nodes, width = self.dataset.num_nodes, max(cfg.hidden, self.dataset.num_classes)
+        embedding_device = device
+        if device.type == "cuda" and num_nodes * width * 4 > torch.cuda.mem_get_info(device)[0] // 4:
+            embedding_device = torch.device("cpu")
+        out = layerwise_inference(self.model, self.data.indptr, self.data.indices, self.data.features,
+                                  device=device, batch_size=cfg.eval_batch_size,
+                                  embedding_device=embedding_device, amp=cfg.amp, quiet=cfg.quiet)
+        ds = self.dataset
+        return self.scorer.scores(out, self.data.labels, ds.train_idx, ds.val_idx, ds.test_idx)
+
+    def fit(self) -> TrainResult:
+        """Train from :attr:`start_epoch` to ``config.epochs``, evaluating and checkpointing every epoch.
+
+        On Ctrl-C the epoch in progress is abandoned and the last checkpoint (of the last
+        finished epoch) stays as it was; ``KeyboardInterrupt`` is re-raised.
+        """
+        cfg, ctx = self.config, self.ctx
+        scores = None
+        epoch = self.start_epoch
+        try:
+            for epoch in range(self.start_epoch, cfg.epochs + 1):
+                if ctx.device.type == "cuda":
+                    torch.cuda.reset_peak_memory_stats(ctx.device)
+                t0 = time.perf_counter()
+                stats = self.train_epoch(epoch)
+                t_eval = time.perf_counter()
+                evaluate = cfg.eval_every > 0 and (epoch % cfg.eval_every == 0 or epoch == cfg.epochs)
+                if evaluate:
+                    scores = ctx.broadcast_object(self.evaluate() if ctx.is_main else None)
+                eval_s = time.perf_counter() - t_eval
+                record = EpochMetrics(
+                    epoch=epoch, loss=stats["loss"],
+                    train_acc=scores.train if evaluate else None,
+                    val_acc=scores.val if evaluate else None,
+                    test_acc=scores.test if evaluate else None,
+                    metric=self.scorer.metric,
+                    epoch_s=time.perf_counter() - t0, train_s=stats["train_s"],
+                    sample_s=stats["sample_s"], gather_s=stats["gather_s"], compute_s=stats["compute_s"],
+                    eval_s=eval_s, batches=stats["batches"],
+                    seeds_per_s=stats["seeds"] / stats["train_s"] if stats["train_s"] > 0 else 0.0,
+                    peak_gpu_mib=peak_gpu_mib(ctx.device), peak_host_mib=peak_host_mib(),
+                )
+                self.history.append(record.to_dict())
+                self._save(epoch)
+                ctx.barrier()
+                _log_epoch(record)
+        except KeyboardInterrupt:
+            if ctx.is_main:
+                kept = f"checkpoint {cfg.checkpoint} holds epoch {epoch - 1}" if cfg.checkpoint else "no checkpoint"
+                logger.warning("interrupted during epoch %d; %s", epoch, kept)
+            raise
+        return TrainResult(self.model, [EpochMetrics(**h) for h in self.history], scores)
+
+
+def _log_epoch(m: EpochMetrics) -> None:
+    acc = (f" train {m.metric} {m.train_acc:.4f} val {m.val_acc:.4f} test {m.test_acc:.4f}"
+           if m.val_acc is not None else "")
+    logger.info("epoch %d: loss %.4f%s, %.2f s (%.0f seeds/s)", m.epoch, m.loss, acc, m.epoch_s, m.seeds_per_s)
+
+
+def train(config: TrainConfig, *, dataset: NodeDataset | None = None,
+          on_step: StepCallback | None = None) -> TrainResult:
+    """Train as ``config`` says, in this process (joining a ``torchrun`` group if there is one).
+
+    Args:
+        config: the run.
+        dataset: an already loaded dataset (default: load ``config.dataset``).
+        on_step: called after every optimizer step with ``(epoch, step, model)``.
+
+    Raises:
+        ValueError: an unknown dataset or a checkpoint from another run.
+        RuntimeError: a placement the machine cannot provide.
+        KeyboardInterrupt: on Ctrl-C, after the last good checkpoint is secured.
+    """
+    cuda = torch.cuda.is_available()
+    if not cuda and config.needs_gpu:
+        check_machine(config, feature_bytes=0, cuda_available=False, free_gpu_bytes=None)
+    ctx = setup(use_cuda=config.use_cuda(cuda))
+    try:
+        return Trainer(config, ctx=ctx, dataset=dataset, on_step=on_step).fit()
+    finally:
+        teardown(ctx)

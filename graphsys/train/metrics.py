@@ -1,0 +1,65 @@
+"""Per-epoch metrics: a frozen record, the JSON-lines file, and memory readings."""
+from __future__ import annotations
+
+import json
+import os
+import resource
+import sys
+from dataclasses import asdict, dataclass
+
+import torch
+
+from graphsys.io import atomic_path
+
+
+@dataclass(frozen=True)
+class EpochMetrics:
+    """What one epoch did and how long each part took.
+
+    ``train_acc``/``val_acc``/``test_acc`` hold the dataset's metric (named by ``metric``:
+    "acc", "rocauc" or "micro_f1") from full-neighbourhood inference, ``None`` in epochs
+    without evaluation. ``sample_s``, ``gather_s`` and ``compute_s`` split the training
+    time between neighbour sampling, feature gathering and forward/backward/step (with a
+    prefetching pipeline they overlap, so they can add up to more than ``train_s``).
+    """
+
+    epoch: int
+    loss: float
+    train_acc: float | None
+    val_acc: float | None
+    test_acc: float | None
+    metric: str
+    epoch_s: float
+    train_s: float
+    sample_s: float
+    gather_s: float
+    compute_s: float
+    eval_s: float
+    batches: int
+    seeds_per_s: float
+    peak_gpu_mib: float | None
+    peak_host_mib: float
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def peak_host_mib() -> float:
+    """This process's peak resident memory so far, in MiB. Cost: one system call."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 2**20 if sys.platform == "darwin" else peak / 2**10
+
+
+def peak_gpu_mib(device: torch.device) -> float | None:
+    """Peak memory torch allocated on ``device`` since the last reset, in MiB (None on the CPU)."""
+    if device.type != "cuda":
+        return None
+    return torch.cuda.max_memory_allocated(device) / 2**20
+
+
+def write_metrics(path: str | os.PathLike, history: list[dict]) -> None:
+    """Rewrite the JSON-lines file with one line per finished epoch (atomically)."""
+    with atomic_path(path) as tmp:
+        with open(tmp, "w") as f:
+            for record in history:
+                f.write(json.dumps(record) + "\n")
