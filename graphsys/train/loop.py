@@ -33,6 +33,7 @@ from graphsys.train.pipeline import EpochPipeline
 logger = logging.getLogger(__name__)
 
 StepCallback = Callable[[int, int, torch.nn.Module], None]
+EpochCallback = Callable[[EpochMetrics], None]
 
 #: Batches between two progress-bar loss readings: each reading is one host sync, so
 #: reading every batch would stall the GPU pipeline; 20 keeps the bar lively at ~1 kHz.
@@ -97,6 +98,7 @@ class Trainer:
         ctx: this process's place in a distributed run (default: from the environment).
         dataset: an already loaded dataset (default: ``graphsys.datasets.load`` by name).
         on_step: called after every optimizer step with ``(epoch, step, model)``.
+        on_epoch: called on rank 0 with each epoch's :class:`EpochMetrics`.
 
     Example:
         >>> result = Trainer(TrainConfig("cora", layers=2, fanouts=(10, 5), features="cpu",
@@ -104,10 +106,11 @@ class Trainer:
     """
 
     def __init__(self, config: TrainConfig, *, ctx: DistContext, dataset: NodeDataset | None = None,
-                 on_step: StepCallback | None = None) -> None:
+                 on_step: StepCallback | None = None, on_epoch: EpochCallback | None = None) -> None:
         self.config = config
         self.ctx = ctx
         self.on_step = on_step
+        self.on_epoch = on_epoch
         self.dataset = dataset if dataset is not None else load_dataset(config)
         self.data: TrainData = prepare(config, self.dataset, ctx.device)
         out_channels = self.dataset.num_classes
@@ -240,6 +243,8 @@ class Trainer:
                 self._save(epoch)
                 ctx.barrier()
                 _log_epoch(record)
+                if self.on_epoch is not None and ctx.is_main:
+                    self.on_epoch(record)
         except KeyboardInterrupt:
             if ctx.is_main:
                 kept = f"checkpoint {cfg.checkpoint} holds epoch {epoch - 1}" if cfg.checkpoint else "no checkpoint"
@@ -254,14 +259,15 @@ def _log_epoch(m: EpochMetrics) -> None:
     logger.info("epoch %d: loss %.4f%s, %.2f s (%.0f seeds/s)", m.epoch, m.loss, acc, m.epoch_s, m.seeds_per_s)
 
 
-def train(config: TrainConfig, *, dataset: NodeDataset | None = None,
-          on_step: StepCallback | None = None) -> TrainResult:
+def train(config: TrainConfig, *, dataset: NodeDataset | None = None, on_step: StepCallback | None = None,
+          on_epoch: EpochCallback | None = None) -> TrainResult:
     """Train as ``config`` says, in this process (joining a ``torchrun`` group if there is one).
 
     Args:
         config: the run.
         dataset: an already loaded dataset (default: load ``config.dataset``).
         on_step: called after every optimizer step with ``(epoch, step, model)``.
+        on_epoch: called on rank 0 with each epoch's :class:`EpochMetrics`.
 
     Raises:
         ValueError: an unknown dataset or a checkpoint from another run.
@@ -273,6 +279,6 @@ def train(config: TrainConfig, *, dataset: NodeDataset | None = None,
         check_machine(config, feature_bytes=0, cuda_available=False, free_gpu_bytes=None)
     ctx = setup(use_cuda=config.use_cuda(cuda))
     try:
-        return Trainer(config, ctx=ctx, dataset=dataset, on_step=on_step).fit()
+        return Trainer(config, ctx=ctx, dataset=dataset, on_step=on_step, on_epoch=on_epoch).fit()
     finally:
         teardown(ctx)
