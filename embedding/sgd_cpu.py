@@ -40,7 +40,6 @@ def _train_block(vertex, context, heads, tails, negatives, num_negative, lr_star
         lr = np.float32(lr_start + (lr_end - lr_start) * (first / n))
         lr_step = np.float32((lr_end - lr_start) / n)
         for i in range(first, min(n, first + chunk)):
-            lr += lr_step
             tally = (i & _LOSS_EVERY_MASK) == 0
             h = heads[i]
             for d in range(dim):
@@ -68,6 +67,7 @@ def _train_block(vertex, context, heads, tails, negatives, num_negative, lr_star
                     ctx[d] = cd - lr * (g * vec[d] + decay * cd)
             for d in range(dim):
                 vertex[h, d] = vec[d] - lr * (grad[d] + decay * vec[d])
+            lr += lr_step
         losses[c] = loss
     return losses.sum() * (_LOSS_EVERY_MASK + 1)
 

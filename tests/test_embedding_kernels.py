@@ -1,0 +1,94 @@
+"""The block SGD kernels: numba (CPU) and Triton (GPU; run here under TRITON_INTERPRET=1)."""
+import os
+
+import numpy as np
+import pytest
+import torch
+
+from embedding.sgd_cpu import train_block_cpu
+
+needs_triton = pytest.mark.skipif(
+    not torch.cuda.is_available() and os.environ.get("TRITON_INTERPRET") != "1",
+    reason="Triton needs a GPU or TRITON_INTERPRET=1",
+)
+ARGS = dict(lr_start=0.2, lr_end=0.02, negative_weight=5.0, weight_decay=0.005)
+
+
+def _problem(n=300, rows=40, dim=24, k=2, seed=0):
+    rng = np.random.default_rng(seed)
+    vertex = (rng.standard_normal((rows, dim)) * 0.3).astype(np.float32)
+    context = (rng.standard_normal((rows, dim)) * 0.3).astype(np.float32)
+    heads = rng.integers(0, rows, n).astype(np.int32)
+    tails = rng.integers(0, rows, n).astype(np.int32)
+    negatives = rng.integers(0, rows, n * k).astype(np.int64)
+    return vertex, context, heads, tails, negatives
+
+
+def _reference(vertex, context, heads, tails, negatives, lr_start, lr_end, negative_weight, weight_decay):
+    """The update written plainly, sample by sample."""
+    n, k = heads.shape[0], negatives.shape[0] // heads.shape[0]
+    v, c = vertex.astype(np.float64), context.astype(np.float64)
+    for i in range(n):
+        lr = lr_start + (lr_end - lr_start) * i / n
+        h = heads[i]
+        grad = np.zeros(v.shape[1])
+        for r, row in enumerate([tails[i], *negatives[i * k : (i + 1) * k]]):
+            sig = 1 / (1 + np.exp(-np.clip(v[h] @ c[row], -30, 30)))
+            g = sig - 1 if r == 0 else negative_weight * sig
+            grad += g * c[row]
+            c[row] -= lr * (g * v[h] + weight_decay * c[row])
+        v[h] -= lr * (grad + weight_decay * v[h])
+    return v, c
+
+
+def test_cpu_kernel_matches_the_plain_update():
+    vertex, context, heads, tails, negatives = _problem()
+    want_v, want_c = _reference(vertex, context, heads, tails, negatives, **ARGS)
+    loss = train_block_cpu(vertex, context, heads, tails, negatives, **ARGS)  # 300 samples: one chunk
+    np.testing.assert_allclose(vertex, want_v, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(context, want_c, rtol=1e-4, atol=1e-5)
+    assert np.isfinite(loss) and loss > 0
+
+
+@needs_triton
+def test_triton_kernel_matches_the_cpu_kernel():
+    from embedding.sgd_gpu import train_block_gpu
+
+    vertex, context, heads, tails, negatives = _problem(n=120, dim=20)  # dim not a power of two
+    want_v, want_c = _reference(vertex, context, heads, tails, negatives, **ARGS)
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    v, c = torch.from_numpy(vertex).to(device), torch.from_numpy(context).to(device)
+    loss = train_block_gpu(v, c, *(torch.from_numpy(a).to(device) for a in (heads, tails, negatives)),
+                           max_programs=1, **ARGS)
+    np.testing.assert_allclose(v.cpu().numpy(), want_v, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(c.cpu().numpy(), want_c, rtol=1e-4, atol=1e-5)
+    assert float(loss) > 0
+
+
+@needs_triton
+def test_triton_kernel_checks_its_input():
+    from embedding.sgd_gpu import train_block_gpu
+
+    vertex, context, heads, tails, negatives = (torch.from_numpy(a) for a in _problem(n=10))
+    with pytest.raises(ValueError, match="not a multiple"):
+        train_block_gpu(vertex, context, heads, tails, negatives[:7], **ARGS)
+    with pytest.raises(ValueError, match="contiguous"):
+        train_block_gpu(vertex.t(), context, heads, tails, negatives, **ARGS)
+    empty = torch.zeros(0, dtype=torch.int32)
+    assert float(train_block_gpu(vertex, context, empty, empty, empty, **ARGS)) == 0.0
+
+
+def test_cpu_kernel_learns_and_checks_input():
+    vertex, context, heads, tails, negatives = _problem(n=4000, rows=20, k=1, seed=3)
+    heads, tails = heads % 10, heads % 10 + 10  # node h always pairs with h + 10
+
+    def positive_score():
+        return float((vertex[np.arange(10)] * context[np.arange(10) + 10]).sum(1).mean())
+
+    before = positive_score()
+    train_block_cpu(vertex, context, heads, tails, negatives, **ARGS)
+    assert positive_score() > before + 1.0
+    with pytest.raises(ValueError, match="not a multiple"):
+        train_block_cpu(vertex, context, heads, tails, negatives[:-1], **ARGS)
+    empty = np.zeros(0, np.int32)
+    assert train_block_cpu(vertex, context, empty, empty, empty.astype(np.int64), **ARGS) == 0.0
