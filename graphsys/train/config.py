@@ -163,12 +163,12 @@ def _plain(value):
     return value
 
 
-def check_machine(config: TrainConfig, *, feature_bytes: int, cuda_available: bool,
+def check_machine(config: TrainConfig, *, cache_bytes: int, cuda_available: bool,
                   free_gpu_bytes: int | None) -> None:
     """Refuse a configuration the machine cannot run, before anything is allocated.
 
     Args:
-        feature_bytes: size of the whole feature table in bytes.
+        cache_bytes: GPU memory the feature cache asks for (0 without one).
         cuda_available: whether a CUDA device is present.
         free_gpu_bytes: free memory on the training GPU (None without one).
 
@@ -184,8 +184,7 @@ def check_machine(config: TrainConfig, *, feature_bytes: int, cuda_available: bo
                     f"{name} = {value!r} needs a CUDA GPU and none is available; use {name} = 'cpu'"
                 )
         return
-    if config.cache > 0 and free_gpu_bytes is not None:
-        cache_bytes = int(config.cache * feature_bytes)
+    if cache_bytes > 0 and free_gpu_bytes is not None:
         if cache_bytes > free_gpu_bytes:
             raise RuntimeError(
                 f"cache = {config.cache} asks for {cache_bytes / 2**30:.2f} GiB of GPU memory for "

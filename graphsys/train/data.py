@@ -8,7 +8,7 @@ import torch
 
 from graphsys.datasets import NodeDataset, load
 from graphsys.train.config import TrainConfig, check_machine
-from graphsys.train.features import place_features
+from graphsys.train.features import cache_budget_bytes, place_features
 from zerocopy.placement import place
 
 logger = logging.getLogger(__name__)
@@ -66,7 +66,8 @@ def prepare(config: TrainConfig, dataset: NodeDataset, device: torch.device) -> 
     x = dataset.x
     cuda = torch.cuda.is_available()
     free = torch.cuda.mem_get_info(device)[0] if cuda and device.type == "cuda" else None
-    check_machine(config, feature_bytes=x.numel() * x.element_size(), cuda_available=cuda, free_gpu_bytes=free)
+    cache_bytes = cache_budget_bytes(x, config.cache) if config.cache > 0 else 0
+    check_machine(config, cache_bytes=cache_bytes, cuda_available=cuda, free_gpu_bytes=free)
     graph = dataset.graph
     indptr = place(graph.indptr.contiguous(), config.graph if config.graph != "cuda" else device)
     indices = place(graph.indices.contiguous(), config.graph if config.graph != "cuda" else device)

@@ -18,31 +18,15 @@ import torch
 logger = logging.getLogger(__name__)
 
 
-def gather_rows(table, idx: torch.Tensor, device: torch.device) -> torch.Tensor:
-    """Rows ``idx`` of ``table`` on ``device``, whatever the table is.
-
-    ``table`` is a tensor (anywhere) or anything indexable like one whose output lands on
-    the index's device (a ``zerocopy.UnifiedTensor``).
-
-    Cost: one gather where the table lives; for a host table and a GPU ``device`` one
-    device-to-host copy of ``idx`` (a sync) and one host-to-device copy of the rows.
-    """
-    if not isinstance(table, torch.Tensor):
-        return table[idx.to(device, non_blocking=True)]
-    if table.device == idx.device:
-        rows = table[idx]
-    else:
-        rows = table[idx.to(table.device)]
-    if rows.device != device:
-        if rows.device.type == "cpu" and device.type == "cuda":
-            rows = rows.pin_memory()
-        rows = rows.to(device, non_blocking=True)
-    return rows
+def cache_budget_bytes(x: torch.Tensor, cache: float) -> int:
+    """GPU bytes a cache of ``cache`` x rows of ``x`` takes: the rows plus a 4-byte slot per table row."""
+    row_bytes = x.element_size() * (x[0].numel() if x.shape[0] else 0)
+    return int(cache * x.shape[0]) * row_bytes + 4 * x.shape[0]
 
 
 def place_features(x: torch.Tensor, placement: str, *, device: torch.device, cache: float = 0.0,
                    hotness: torch.Tensor | None = None):
-    """The feature table in ``placement``, ready for :func:`gather_rows`.
+    """The feature table in ``placement``, ready for ``graphsys.loader.gather_rows``.
 
     Args:
         x: the ``[num_nodes, dim]`` table in host memory.
@@ -62,8 +46,7 @@ def place_features(x: torch.Tensor, placement: str, *, device: torch.device, cac
 
     table = UnifiedTensor(x, pin=True)
     if cache > 0:
-        row_bytes = x.element_size() * (x.shape[1] if x.dim() > 1 else 1)
-        budget = int(cache * x.shape[0]) * row_bytes
-        table.enable_cache(budget, hotness)
+        budget = cache_budget_bytes(x, cache)
+        table.enable_cache(budget, hotness, device)
         logger.info("GPU feature cache: %.1f%% of rows, %.2f GiB", 100 * cache, budget / 2**30)
     return table

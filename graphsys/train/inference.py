@@ -17,7 +17,7 @@ from torch_geometric.nn.models.basic_gnn import BasicGNN
 from tqdm.auto import tqdm
 
 from graphsys.train.config import Amp
-from graphsys.train.features import gather_rows
+from graphsys.loader import gather_rows
 
 logger = logging.getLogger(__name__)
 
@@ -127,7 +127,7 @@ def layerwise_inference(
                 counts = (host_indptr[b0 + 1 : b1 + 1] - host_indptr[b0:b1]).to(device, non_blocking=True)
                 col = torch.repeat_interleave(torch.arange(b1 - b0, device=device), counts, output_size=e1 - e0)
                 src = torch.arange(b1 - b0, b1 - b0 + e1 - e0, device=device)
-                x_sub = gather_rows(table, torch.cat([targets, sources]), device)
+                x_sub = gather_rows(table, torch.cat([targets, sources])).to(device)
                 with autocast:
                     if is_gcn:
                         h = _gcn_layer(model.convs[layer], x_sub, src, col, targets, sources, deg, b1 - b0)

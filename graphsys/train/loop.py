@@ -188,7 +188,7 @@ class Trainer:
             bar.close()
         compute_s = compute.seconds()
         train_s = time.perf_counter() - t0
-        stages = batches.stage_seconds()
+        stages = batches.timings()
         mean_loss = loss_sum.item() / max(steps, 1)
         loss, sample_s, gather_s = ctx.all_mean([mean_loss, stages.sample_s, stages.gather_s])
         return {"loss": loss, "train_s": train_s, "sample_s": sample_s, "gather_s": gather_s,
@@ -276,7 +276,7 @@ def train(config: TrainConfig, *, dataset: NodeDataset | None = None, on_step: S
     """
     cuda = torch.cuda.is_available()
     if not cuda and config.needs_gpu:
-        check_machine(config, feature_bytes=0, cuda_available=False, free_gpu_bytes=None)
+        check_machine(config, cache_bytes=0, cuda_available=False, free_gpu_bytes=None)
     ctx = setup(use_cuda=config.use_cuda(cuda))
     try:
         return Trainer(config, ctx=ctx, dataset=dataset, on_step=on_step, on_epoch=on_epoch).fit()
