@@ -177,23 +177,25 @@ def bench_gpu(args, figures, rows) -> None:
     graph = f"Chung-Lu {num_nodes:,} n / {indices.numel():,} e"
     dev = torch.device("cuda")
     sync = torch.cuda.synchronize
-    batches = _seed_batches(num_nodes, args.batch_size, args.batches + 5, dev, 1)
-    warm, timed = batches[:5], batches[5:]
+    batches = _seed_batches(num_nodes, args.batch_size, args.batches + 10, dev, 1)
+    warm, timed = batches[:10], batches[10:]
     placed = {"cuda": (indptr.to(dev), indices.to(dev)), "pinned": (indptr.pin_memory(), indices.pin_memory())}
     targets = {"cuda": 1e9, "pinned": 3e8}
     for placement, (ip, ix) in placed.items():
-        for replace in (False, True):
-            try:
-                sampler = NeighborSampler(ip, ix, args.fanouts, replace=replace, seed=0)
-                row = _sampler_row(f"NeighborSampler {placement}{' replace' if replace else ''}", graph, sampler,
-                                   timed, warm, sync, targets[placement])
-            except Exception as exc:  # keep the other rows when one path fails on the device
-                log.exception("%s failed", placement)
-                row = {"path": f"NeighborSampler {placement}", "graph": graph, "error": repr(exc)}
-            rows.append(row)
-            figures[f"{placement}{'_replace' if replace else ''}_seps"] = row.get("rate")
+        for graphed in (False, True):
+            for replace in (False, True):
+                label = f"{placement}{' replace' if replace else ''}{' cuda_graph' if graphed else ''}"
+                try:
+                    sampler = NeighborSampler(ip, ix, args.fanouts, replace=replace, seed=0, cuda_graph=graphed)
+                    row = _sampler_row(f"NeighborSampler {label}", graph, sampler, timed, warm, sync, targets[placement])
+                except Exception as exc:  # keep the other rows when one path fails on the device
+                    log.exception("%s failed", label)
+                    row = {"path": f"NeighborSampler {label}", "graph": graph, "error": repr(exc)}
+                rows.append(row)
+                figures[label.replace(" ", "_") + "_seps"] = row.get("rate")
     if args.profile:
         _profile(NeighborSampler(*placed["cuda"], args.fanouts, seed=0), timed[:5])
+        _profile(NeighborSampler(*placed["cuda"], args.fanouts, seed=0, cuda_graph=True), timed[:5])
     ip, ix = placed["cuda"]
     gen = torch.Generator(device=dev).manual_seed(0)
     for seeds in warm:
@@ -217,12 +219,11 @@ def _profile(sampler: NeighborSampler, batches: list[torch.Tensor]) -> None:
         for seeds in batches:
             sampler.sample(seeds)
         torch.cuda.synchronize()
-    table = prof.key_averages().table(sort_by="cuda_time_total", row_limit=30)
+    table = prof.key_averages().table(sort_by="cuda_time_total", row_limit=25)
     out = os.environ.get("OUT")
     if out:
-        with open(os.path.join(out, "profile_sampling.txt"), "w") as fh:
-            fh.write(table)
-    print(table)
+        with open(os.path.join(out, "profile_sampling.txt"), "a") as fh:
+            fh.write(f"{sampler!r}\n{table}\n")
 
 
 def main() -> None:

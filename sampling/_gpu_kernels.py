@@ -22,10 +22,14 @@ _EMPTY = tl.constexpr(EMPTY)
 _CAND = tl.constexpr(2**30)
 
 
-@triton.jit
-def seed_kernel(seeds_ptr, n0, num_nodes, node_map_ptr, nodes_ptr, bad_ptr, BLOCK: tl.constexpr):
-    """Seeds take local ids 0..n0-1 (a repeat keeps its first); flags an out-of-range seed."""
+@triton.jit(do_not_specialize=["n0"])
+def seed_kernel(seeds_ptr, n0, num_nodes, node_map_ptr, nodes_ptr, bounds_ptr, bad_ptr, BLOCK: tl.constexpr):
+    """Seeds take local ids 0..n0-1 (a repeat keeps its first); flags an out-of-range seed.
+
+    Also sets ``bounds[1] = n0`` (``bounds`` arrives zeroed).
+    """
     offs = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
+    tl.store(bounds_ptr + 1 + offs * 0, n0 + offs * 0, mask=offs == 0)
     m = offs < n0
     v = tl.load(seeds_ptr + offs, mask=m, other=0).to(tl.int64)
     ok = m & (v >= 0) & (v < num_nodes)
@@ -34,17 +38,20 @@ def seed_kernel(seeds_ptr, n0, num_nodes, node_map_ptr, nodes_ptr, bad_ptr, BLOC
     tl.store(bad_ptr + offs * 0, offs * 0 + 1, mask=m & ~ok)
 
 
-@triton.jit(do_not_specialize=["seed"])
+@triton.jit(do_not_specialize=["hop", "num_rows"])
 def sample_kernel(
     indptr_ptr, indices_ptr, nodes_ptr, bounds_ptr, hop, num_nodes, num_rows, node_map_ptr,
-    slot_nbr_ptr, slot_edge_ptr, slot_col_ptr, edge_count_ptr, seed,
+    slot_nbr_ptr, slot_edge_ptr, slot_col_ptr, slot_valid_ptr, edge_count_ptr, keys_ptr,
     FANOUT: tl.constexpr, F_PAD: tl.constexpr, REPLACE: tl.constexpr, BLOCK_N: tl.constexpr,
 ):
     """Frontier row ``i`` (local id ``bounds[hop] + i``) fills slots ``i*FANOUT ..`` of the hop.
 
     Without replacement and degree above FANOUT, Floyd's algorithm draws FANOUT distinct
-    positions; unused slots get -1. Each sampled neighbour claims its node in ``node_map``.
+    positions; unused slots get -1 (and ``slot_valid`` 0). Each sampled neighbour claims
+    its node in ``node_map``. The hop's Philox seed is ``keys[hop]``, read from memory so
+    a captured CUDA graph draws afresh on every replay.
     """
+    seed = tl.load(keys_ptr + hop)
     i = tl.program_id(0) * BLOCK_N + tl.arange(0, BLOCK_N)
     row_in = i < num_rows
     f_lo = tl.load(bounds_ptr + hop)
@@ -81,11 +88,12 @@ def sample_kernel(
     tl.store(slot_edge_ptr + slot, tl.where(take, edge, -1), mask=in_slot)
     tl.store(slot_nbr_ptr + slot, nbr, mask=in_slot)
     tl.store(slot_col_ptr + slot, local[:, None] + j[None, :] * 0, mask=in_slot)
+    tl.store(slot_valid_ptr + slot, take.to(tl.int32), mask=in_slot)
     tl.atomic_min(node_map_ptr + nbr, (slot + _CAND).to(tl.int32), mask=take)
     tl.atomic_add(edge_count_ptr + hop, tl.sum(tl.sum(take.to(tl.int64), axis=1), axis=0))
 
 
-@triton.jit
+@triton.jit(do_not_specialize=["f_lo", "num_rows"])
 def degree_kernel(indptr_ptr, nodes_ptr, f_lo, num_rows, num_nodes, deg_ptr, BLOCK: tl.constexpr):
     """``deg[i]`` = in-degree of frontier row ``i`` (fanout -1)."""
     i = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
@@ -97,10 +105,10 @@ def degree_kernel(indptr_ptr, nodes_ptr, f_lo, num_rows, num_nodes, deg_ptr, BLO
     tl.store(deg_ptr + i, tl.where(ok, end - start, 0), mask=m)
 
 
-@triton.jit
+@triton.jit(do_not_specialize=["f_lo"])
 def all_kernel(
     indptr_ptr, indices_ptr, nodes_ptr, f_lo, num_nodes, offsets_ptr, node_map_ptr,
-    slot_nbr_ptr, slot_edge_ptr, slot_col_ptr, BLOCK: tl.constexpr,
+    slot_nbr_ptr, slot_edge_ptr, slot_col_ptr, slot_valid_ptr, BLOCK: tl.constexpr,
 ):
     """Fanout -1: program ``i`` copies every neighbour of frontier row ``i`` to its slots."""
     i = tl.program_id(0)
@@ -120,11 +128,12 @@ def all_kernel(
         tl.store(slot_edge_ptr + slot, edge, mask=m)
         tl.store(slot_nbr_ptr + slot, nbr, mask=m)
         tl.store(slot_col_ptr + slot, local + offs * 0, mask=m)
+        tl.store(slot_valid_ptr + slot, offs * 0 + 1, mask=m)
         tl.atomic_min(node_map_ptr + nbr, (slot + _CAND).to(tl.int32), mask=m)
         c += BLOCK
 
 
-@triton.jit
+@triton.jit(do_not_specialize=["num_slots"])
 def first_kernel(slot_nbr_ptr, num_slots, node_map_ptr, flag_ptr, BLOCK: tl.constexpr):
     """``flag[p]`` = 1 where slot ``p`` holds the first appearance of a node new in this hop."""
     p = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
@@ -135,7 +144,7 @@ def first_kernel(slot_nbr_ptr, num_slots, node_map_ptr, flag_ptr, BLOCK: tl.cons
     tl.store(flag_ptr + p, (live & (claim == p + _CAND)).to(tl.int32), mask=m)
 
 
-@triton.jit
+@triton.jit(do_not_specialize=["num_slots", "hop"])
 def assign_kernel(slot_nbr_ptr, num_slots, flag_ptr, rank_ptr, bounds_ptr, hop, node_map_ptr, nodes_ptr, BLOCK: tl.constexpr):
     """Winners take local ids ``bounds[hop+1] + rank - 1``; ``bounds[hop+2]`` gets the new total."""
     p = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
@@ -151,7 +160,7 @@ def assign_kernel(slot_nbr_ptr, num_slots, flag_ptr, rank_ptr, bounds_ptr, hop, 
     tl.store(bounds_ptr + hop + 2 + p * 0, base + total + p * 0, mask=p == 0)
 
 
-@triton.jit
+@triton.jit(do_not_specialize=["num_slots"])
 def compact_kernel(
     slot_nbr_ptr, slot_edge_ptr, slot_col_ptr, pos_ptr, num_slots, node_map_ptr,
     row_ptr, col_ptr, edge_ptr, BLOCK: tl.constexpr,
@@ -169,10 +178,10 @@ def compact_kernel(
 
 
 @triton.jit
-def clear_kernel(nodes_ptr, count, num_nodes, node_map_ptr, BLOCK: tl.constexpr):
-    """Reset ``node_map`` for the first ``count`` sampled nodes."""
+def clear_kernel(nodes_ptr, count_ptr, num_nodes, node_map_ptr, BLOCK: tl.constexpr):
+    """Reset ``node_map`` for the first ``count[0]`` sampled nodes (the count read on the GPU)."""
     p = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
-    m = p < count
+    m = p < tl.load(count_ptr)
     v = tl.load(nodes_ptr + p, mask=m, other=-1)
     ok = m & (v >= 0) & (v < num_nodes)
     tl.store(node_map_ptr + v, tl.full([BLOCK], _EMPTY, tl.int32), mask=ok)

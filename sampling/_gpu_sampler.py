@@ -2,6 +2,9 @@
 or in pinned host memory, read in place over PCIe (UVA)."""
 from __future__ import annotations
 
+from collections import OrderedDict
+from dataclasses import dataclass
+
 import torch
 import triton
 
@@ -14,24 +17,39 @@ from sampling.output import SamplerOutput
 _BLOCK_ROWS = 64
 # Elements per program of the element-wise kernels (flags, assignment, compaction).
 _BLOCK = 1024
+# Captured graphs kept (one per batch size; an epoch's last batch is usually the second).
+_MAX_GRAPHS = 4
 
 
 def _grid(n: int, block: int) -> tuple[int]:
-    return (triton.cdiv(n, block),)
+    return (max(1, triton.cdiv(n, block)),)
+
+
+@dataclass(frozen=True)
+class _Padded:
+    """One call's results before the counts are read: padded buffers and the ``meta`` counts."""
+
+    meta: torch.Tensor  # [bounds (hops + 2) | edges per hop (hops) | bad-seed flag]
+    nodes: torch.Tensor
+    row: torch.Tensor
+    col: torch.Tensor
+    edge: torch.Tensor
 
 
 class GpuNeighborSampler:
     """Samples on a GPU with a node -> local-id array of size N (int32, 4 bytes per node).
 
-    Cost per call: one seed kernel, per hop four launches (sample, flag, prefix sum,
-    assign; a fanout of -1 takes two more and two host syncs), then a concatenation,
-    a prefix sum, one compaction and one clearing kernel around a single host sync that
-    reads the per-hop counts. Allocates the padded per-hop workspace and the outputs on
-    the GPU (through torch's caching allocator).
+    Cost per call: 16 launches (seed; per hop sample, flag, prefix sum, assign; then a
+    prefix sum, compaction and clearing) and one host sync that reads the per-hop counts;
+    a fanout of -1 adds two launches and two host syncs. With ``cuda_graph`` the launches
+    are captured once per batch size and replayed: one graph launch, a seed copy and four
+    output copies per call. Allocates padded per-hop workspace and outputs on the GPU
+    (through torch's caching allocator, or the graph's private pool).
 
     Args:
         indptr, indices: the CSR, both on one GPU or both in pinned host memory.
         fanouts, replace: as for NeighborSampler.
+        cuda_graph: capture and replay CUDA graphs (needs every fanout >= 0).
         device: where kernels run; the CSR's GPU, else the current one. The CPU is accepted
             under ``TRITON_INTERPRET=1`` (tests run the kernels' logic there).
     """
@@ -42,35 +60,90 @@ class GpuNeighborSampler:
         indices: torch.Tensor,
         fanouts: tuple[int, ...],
         replace: bool,
+        cuda_graph: bool = False,
         device: torch.device | None = None,
     ) -> None:
         if device is None:
             device = indptr.device if indptr.is_cuda else torch.device("cuda", torch.cuda.current_device())
+        if cuda_graph and min(fanouts) < 0:
+            raise ValueError(f"cuda_graph=True needs every fanout >= 0 (a -1 hop syncs), got fanouts {list(fanouts)}")
         self.device = device
         self._indptr = indptr
         self._indices = indices
         self._fanouts = fanouts
         self._replace = replace
+        self._cuda_graph = cuda_graph
         self._num_nodes = indptr.numel() - 1
         self._node_map = torch.full((max(self._num_nodes, 1),), K.EMPTY, dtype=torch.int32, device=device)
+        # Per-hop Philox seeds, written by the host before each call and read by the kernels
+        # (pinned, so a replayed graph sees new values without a copy launch).
+        keys = torch.zeros(max(len(fanouts), 1), dtype=torch.int64)
+        self._keys = keys.pin_memory() if device.type == "cuda" else keys
+        self._graphs: OrderedDict[int, tuple[torch.cuda.CUDAGraph, torch.Tensor, _Padded]] = OrderedDict()
 
-    def _launch_hop(self, hop: int, fanout: int, num_rows: int, bounds, edge_counts, nodes, seed: int, call: int):
-        """Sample hop ``hop`` over at most ``num_rows`` frontier rows; returns its slot buffers."""
-        dev = self.device
-        num_slots = num_rows * fanout
-        slot_nbr = torch.empty(num_slots, dtype=torch.int64, device=dev)
-        slot_edge = torch.empty(num_slots, dtype=torch.int64, device=dev)
-        slot_col = torch.empty(num_slots, dtype=torch.int64, device=dev)
+    def _slot_bounds(self, n0: int) -> list[int] | None:
+        """Slots per hop when every fanout is >= 0 (frontiers capped at N), else None."""
+        sizes, rows = [], n0
+        for fanout in self._fanouts:
+            if fanout < 0:
+                return None
+            sizes.append(rows * fanout)
+            rows = min(rows * fanout, self._num_nodes)
+        return sizes
+
+    def _launch(self, seeds: torch.Tensor) -> _Padded:
+        """Every kernel of one call; no host sync unless a fanout is -1."""
+        dev, hops, n0 = self.device, len(self._fanouts), seeds.numel()
+        meta = torch.zeros(2 * hops + 3, dtype=torch.int64, device=dev)
+        bounds, edge_counts, bad = meta[: hops + 2], meta[hops + 2 : 2 * hops + 2], meta[2 * hops + 2 :]
+        sizes = self._slot_bounds(n0)
+        capacity = n0 + (sum(sizes) if sizes is not None else self._num_nodes)
+        nodes = torch.empty(max(capacity, 1), dtype=torch.int64, device=dev)
+        K.seed_kernel[_grid(n0, _BLOCK)](seeds, n0, self._num_nodes, self._node_map, nodes, bounds, bad, BLOCK=_BLOCK)
+        if sizes is not None:  # one workspace for every hop: no concatenation at the end
+            total = sum(sizes)
+            workspace = [torch.empty(total, dtype=torch.int64, device=dev) for _ in range(3)]
+            valid = torch.empty(total, dtype=torch.int32, device=dev)
+        parts, start, num_rows = [], 0, n0
+        for hop, fanout in enumerate(self._fanouts):
+            if sizes is not None:
+                hop_slots = [w[start : start + sizes[hop]] for w in workspace] + [valid[start : start + sizes[hop]]]
+                start += sizes[hop]
+                self._sample_hop(hop, fanout, num_rows, bounds, edge_counts, nodes, hop_slots)
+            elif fanout < 0:
+                hop_slots = self._sample_all(hop, bounds, edge_counts, nodes)
+            else:
+                hop_slots = [torch.empty(num_rows * fanout, dtype=dt, device=dev) for dt in (torch.int64,) * 3 + (torch.int32,)]
+                self._sample_hop(hop, fanout, num_rows, bounds, edge_counts, nodes, hop_slots)
+            self._relabel(hop, hop_slots[0], bounds, nodes)
+            parts.append(hop_slots)
+            num_rows = min(hop_slots[0].numel(), self._num_nodes)
+        if sizes is not None:
+            slot_nbr, slot_edge, slot_col = workspace
+        else:
+            slot_nbr, slot_edge, slot_col, valid = (torch.cat([p[i] for p in parts]) for i in range(4))
+        num_slots = slot_nbr.numel()
+        pos = torch.cumsum(valid, 0)
+        row, col, edge = (torch.empty(num_slots, dtype=torch.int64, device=dev) for _ in range(3))
         if num_slots:
-            K.sample_kernel[_grid(num_rows, _BLOCK_ROWS)](
-                self._indptr, self._indices, nodes, bounds, hop, self._num_nodes, num_rows, self._node_map,
-                slot_nbr, slot_edge, slot_col, edge_counts, int(make_key(seed, call, hop)) & 0x7FFFFFFF,
-                FANOUT=fanout, F_PAD=triton.next_power_of_2(fanout), REPLACE=self._replace, BLOCK_N=_BLOCK_ROWS,
+            K.compact_kernel[_grid(num_slots, _BLOCK)](
+                slot_nbr, slot_edge, slot_col, pos, num_slots, self._node_map, row, col, edge, BLOCK=_BLOCK
             )
-        return slot_nbr, slot_edge, slot_col
+        K.clear_kernel[_grid(nodes.numel(), _BLOCK)](nodes, bounds[hops + 1 :], self._num_nodes, self._node_map, BLOCK=_BLOCK)
+        return _Padded(meta, nodes, row, col, edge)
 
-    def _launch_all(self, hop: int, bounds, edge_counts, nodes):
-        """Fanout -1: two host syncs (frontier size, then total degree) and every neighbour."""
+    def _sample_hop(self, hop, fanout, num_rows, bounds, edge_counts, nodes, hop_slots) -> None:
+        """Sample hop ``hop`` over at most ``num_rows`` frontier rows into ``hop_slots``."""
+        if num_rows * fanout == 0:
+            return
+        K.sample_kernel[_grid(num_rows, _BLOCK_ROWS)](
+            self._indptr, self._indices, nodes, bounds, hop, self._num_nodes, num_rows, self._node_map,
+            *hop_slots, edge_counts, self._keys,
+            FANOUT=fanout, F_PAD=triton.next_power_of_2(fanout), REPLACE=self._replace, BLOCK_N=_BLOCK_ROWS,
+        )
+
+    def _sample_all(self, hop, bounds, edge_counts, nodes) -> list[torch.Tensor]:
+        """Fanout -1: two host syncs (frontier size, then total degree), every neighbour."""
         dev = self.device
         f_lo, f_hi = bounds[hop : hop + 2].tolist()
         num_rows = f_hi - f_lo
@@ -81,16 +154,13 @@ class GpuNeighborSampler:
             )
         torch.cumsum(offsets, 0, out=offsets)
         num_slots = int(offsets[-1])
-        slot_nbr = torch.empty(num_slots, dtype=torch.int64, device=dev)
-        slot_edge = torch.empty(num_slots, dtype=torch.int64, device=dev)
-        slot_col = torch.empty(num_slots, dtype=torch.int64, device=dev)
+        hop_slots = [torch.empty(num_slots, dtype=dt, device=dev) for dt in (torch.int64,) * 3 + (torch.int32,)]
         if num_slots:
             K.all_kernel[(num_rows,)](
-                self._indptr, self._indices, nodes, f_lo, self._num_nodes, offsets, self._node_map,
-                slot_nbr, slot_edge, slot_col, BLOCK=256,
+                self._indptr, self._indices, nodes, f_lo, self._num_nodes, offsets, self._node_map, *hop_slots, BLOCK=256
             )
         edge_counts[hop] = num_slots
-        return slot_nbr, slot_edge, slot_col
+        return hop_slots
 
     def _relabel(self, hop: int, slot_nbr: torch.Tensor, bounds: torch.Tensor, nodes: torch.Tensor) -> None:
         """Give the hop's new nodes local ids in slot order and set ``bounds[hop + 2]``."""
@@ -105,63 +175,52 @@ class GpuNeighborSampler:
             slot_nbr, num_slots, flags, rank, bounds, hop, self._node_map, nodes, BLOCK=_BLOCK
         )
 
+    def _replay(self, seeds: torch.Tensor) -> _Padded:
+        """Replay (capturing on first sight) the graph of this batch size."""
+        n0 = seeds.numel()
+        entry = self._graphs.get(n0)
+        if entry is None:
+            static_seeds = seeds.clone()
+            self._launch(static_seeds).meta.tolist()  # compile every kernel outside the capture
+            graph = torch.cuda.CUDAGraph()
+            with torch.cuda.graph(graph):
+                padded = self._launch(static_seeds)
+            entry = (graph, static_seeds, padded)
+            self._graphs[n0] = entry
+            if len(self._graphs) > _MAX_GRAPHS:
+                self._graphs.popitem(last=False)
+        else:
+            self._graphs.move_to_end(n0)
+        graph, static_seeds, padded = entry
+        static_seeds.copy_(seeds)
+        graph.replay()
+        return padded
+
     def sample(self, seeds: torch.Tensor, seed: int, call: int) -> SamplerOutput:
         """Sample around ``seeds`` (any integer tensor; range checked at the final sync)."""
-        dev = self.device
-        seeds = seeds.to(dev, torch.int64, non_blocking=True)
-        n0 = seeds.numel()
+        seeds = seeds.to(self.device, torch.int64, non_blocking=True)
         hops = len(self._fanouts)
-        # meta = [bounds (hops + 2) | edges per hop (hops) | bad-seed flag]: one read at the end.
-        meta = torch.zeros(2 * hops + 3, dtype=torch.int64, device=dev)
-        bounds, edge_counts, bad = meta[: hops + 2], meta[hops + 2 : 2 * hops + 2], meta[2 * hops + 2 :]
-        bounds[1] = n0
-        capacity, rows, known = n0, n0, True
-        for fanout in self._fanouts:
-            if fanout < 0:
-                known = False
-                break
-            rows = min(rows * fanout, self._num_nodes)
-            capacity += rows
-        nodes = torch.empty(capacity if known else n0 + self._num_nodes, dtype=torch.int64, device=dev)
-        if n0:
-            K.seed_kernel[_grid(n0, _BLOCK)](seeds, n0, self._num_nodes, self._node_map, nodes, bad, BLOCK=_BLOCK)
-        slots = []
-        num_rows = n0
-        for hop, fanout in enumerate(self._fanouts):
-            if fanout < 0:
-                hop_slots = self._launch_all(hop, bounds, edge_counts, nodes)
-            else:
-                hop_slots = self._launch_hop(hop, fanout, num_rows, bounds, edge_counts, nodes, seed, call)
-            self._relabel(hop, hop_slots[0], bounds, nodes)
-            slots.append(hop_slots)
-            num_rows = min(hop_slots[0].numel(), self._num_nodes)
-        slot_nbr, slot_edge, slot_col = (
-            torch.cat([s[i] for s in slots]) if hops > 1 else slots[0][i] for i in range(3)
-        )
-        pos = torch.cumsum(slot_nbr >= 0, 0)
-        counts = meta.tolist()  # the one host sync of a call without fanout -1
-        num_nodes = counts[hops + 1]
-        num_edges = sum(counts[hops + 2 : 2 * hops + 2])
-        row = torch.empty(num_edges, dtype=torch.int64, device=dev)
-        col = torch.empty(num_edges, dtype=torch.int64, device=dev)
-        edge = torch.empty(num_edges, dtype=torch.int64, device=dev)
-        if slot_nbr.numel():
-            K.compact_kernel[_grid(slot_nbr.numel(), _BLOCK)](
-                slot_nbr, slot_edge, slot_col, pos, slot_nbr.numel(), self._node_map, row, col, edge, BLOCK=_BLOCK
-            )
-        if num_nodes:
-            K.clear_kernel[_grid(num_nodes, _BLOCK)](nodes, num_nodes, self._num_nodes, self._node_map, BLOCK=_BLOCK)
+        for hop in range(hops):
+            self._keys[hop] = int(make_key(seed, call, hop)) & 0x7FFFFFFF
+        padded = self._replay(seeds) if self._cuda_graph else self._launch(seeds)
+        counts = padded.meta.tolist()  # the one host sync of a call without fanout -1
         if counts[-1]:
             at = int(((seeds < 0) | (seeds >= self._num_nodes)).nonzero()[0, 0])
             raise IndexError(
                 f"seeds[{at}] = {int(seeds[at])} is not a node id of this graph; "
                 f"expected ids in [0, {self._num_nodes})"
             )
+        num_nodes = counts[hops + 1]
+        edge_counts = counts[hops + 2 : 2 * hops + 2]
+        num_edges = sum(edge_counts)
+        views = (padded.nodes[:num_nodes], padded.row[:num_edges], padded.col[:num_edges], padded.edge[:num_edges])
+        if self._cuda_graph:  # the graph's buffers are overwritten by the next replay
+            views = tuple(v.clone() for v in views)
         return SamplerOutput(
-            node=nodes[:num_nodes],
-            row=row,
-            col=col,
-            edge=edge,
+            node=views[0],
+            row=views[1],
+            col=views[2],
+            edge=views[3],
             num_sampled_nodes=[counts[h + 1] - counts[h] for h in range(hops + 1)],
-            num_sampled_edges=counts[hops + 2 : 2 * hops + 2],
+            num_sampled_edges=edge_counts,
         )

@@ -66,3 +66,12 @@ def test_out_of_range_seed_raises_and_leaves_map_clean():
         sampler.sample(torch.tensor([-2]), 0, 0)
     out = sampler.sample(torch.tensor([0]), 0, 1)
     assert out.node.tolist() == [0, 1, 2] and out.num_sampled_edges == [1, 1]
+
+
+def test_cuda_graph_refuses_all_neighbour_hops():
+    from sampling._gpu_sampler import GpuNeighborSampler
+
+    indptr = torch.tensor([0, 1, 2, 2])
+    indices = torch.tensor([1, 2])
+    with pytest.raises(ValueError, match=r"cuda_graph=True needs every fanout >= 0.*\[2, -1\]"):
+        GpuNeighborSampler(indptr, indices, (2, -1), False, cuda_graph=True, device=CPU)
