@@ -170,3 +170,27 @@ def test_sampler_refuses_empty_or_heterogeneous_graph_store():
     hetero.put_edge_index(torch.tensor([[0], [1]]), edge_type=("a", "to", "b"), layout="coo", size=(2, 2))
     with pytest.raises(ValueError, match="homogeneous"):
         GraphsysSampler.from_data((feature_store, hetero), [2])
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("placement", ["cuda", "pinned"])
+def test_gpu_stores_keep_the_batch_on_the_gpu(placement):
+    data = random_data()
+    graph = Graph.from_edge_index(data.edge_index, data.num_nodes).to(placement)
+    stores = (UnifiedFeatureStore.from_data(data), CSRGraphStore(graph))
+    loader = NeighborLoader(stores, num_neighbors=[4, 2], input_nodes=torch.arange(20), batch_size=8)
+    for batch in loader:
+        assert batch.x.is_cuda and batch.edge_index.is_cuda and batch.n_id.is_cuda
+        n_id = batch.n_id.cpu()
+        assert torch.equal(batch.x.cpu(), data.x[n_id]) and torch.equal(batch.y.cpu(), data.y[n_id])
+        assert edge_set(n_id[batch.edge_index.cpu()]) <= edge_set(data.edge_index)
+
+
+@pytest.mark.gpu
+def test_gpu_sampler_over_cpu_data_answers_on_the_cpu():
+    data = random_data()
+    sampler = GraphsysSampler.from_data(data, [3, 3], placement="cuda")
+    assert sampler.device.type == "cuda"
+    batch = next(iter(PygNeighborLoader(data, [3, 3], batch_size=8, neighbor_sampler=sampler)))
+    assert not batch.x.is_cuda and torch.equal(batch.x, data.x[batch.n_id])
+    assert torch.equal(data.edge_index[:, batch.e_id], batch.n_id[batch.edge_index])
