@@ -37,4 +37,13 @@ if want zerocopy; then
 fi
 # --- end zerocopy
 
+# --- loader: graphsys.pyg adapters + graphsys.loader.NodeLoader (GPU tests), then the whole-loader
+# benchmark on synthetic-products at scale 1 (pinned features vs everything in GPU memory, ~3 min;
+# LOADER_ARGS="--scale 0.01 --batches 20" for a smoke run anywhere).
+if want loader; then
+  run loader_tests $PY -m pytest -q tests/test_loader.py tests/test_pyg_sampler.py tests/test_pyg_stores.py tests/test_pyg_link.py
+  run loader $PY benchmarks/bench_loader.py --train --quiet ${LOADER_ARGS:-}
+fi
+# --- end loader
+
 exit $status
