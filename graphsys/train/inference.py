@@ -126,7 +126,10 @@ def layerwise_inference(
                 sources = indices[e0:e1].to(device, non_blocking=True).long()
                 counts = (host_indptr[b0 + 1 : b1 + 1] - host_indptr[b0:b1]).to(device, non_blocking=True)
                 col = torch.repeat_interleave(torch.arange(b1 - b0, device=device), counts, output_size=e1 - e0)
+                # Each edge reads its own copy of the source row, except a self loop, which reads
+                # the target's row so that convs which replace self loops (GAT) recognise it.
                 src = torch.arange(b1 - b0, b1 - b0 + e1 - e0, device=device)
+                src = torch.where(sources == targets[col], col, src)
                 x_sub = gather_rows(table, torch.cat([targets, sources])).to(device)
                 with autocast:
                     if is_gcn:

@@ -1,0 +1,111 @@
+"""graphsys.train parts: layer-wise inference equals a full-graph forward, scoring, checkpoints, seed shards."""
+import numpy as np
+import pytest
+import torch
+
+from graphsys import Graph
+from graphsys.train import (Amp, Scorer, TrainConfig, build_model, layerwise_inference, load_checkpoint,
+                            save_checkpoint)
+from graphsys.train.distributed import DistContext, shard_seeds
+
+
+def _graph(num_nodes=300, num_edges=1500, seed=0, self_loops=True):
+    rng = np.random.default_rng(seed)
+    src, dst = rng.integers(0, num_nodes, num_edges), rng.integers(0, num_nodes, num_edges)
+    g = Graph.from_coo(src, dst, num_nodes, symmetrize=True)
+    if self_loops:  # a few self loops: GCN must replace them, as add_remaining_self_loops does
+        loops = np.arange(0, num_nodes, 7)
+        g = Graph.from_coo(np.concatenate([g.indices.numpy(), loops]),
+                           np.concatenate([g.to_edge_index()[1].numpy(), loops]), num_nodes)
+    return g
+
+
+@pytest.mark.parametrize("model", ["sage", "gcn", "gat"])
+def test_layerwise_inference_equals_full_graph_forward(model):
+    g = _graph()
+    x = torch.randn(g.num_nodes, 12, generator=torch.Generator().manual_seed(1))
+    cfg = TrainConfig("toy", model=model, layers=3, fanouts=(4, 4, 4), hidden=16, heads=2, features="cpu",
+                      graph="cpu")
+    net = build_model(cfg, 12, 5).eval()
+    expected = net(x, g.to_edge_index())
+    got = layerwise_inference(net, g.indptr, g.indices, x, device="cpu", batch_size=37)
+    assert got.shape == (g.num_nodes, 5)
+    torch.testing.assert_close(got, expected, atol=1e-5, rtol=1e-4)
+    assert not net.training
+
+
+def test_layerwise_inference_bf16_is_close():
+    g = _graph(self_loops=False)
+    x = torch.randn(g.num_nodes, 12)
+    net = build_model(TrainConfig("toy", layers=2, fanouts=(4, 4), hidden=16, features="cpu", graph="cpu"), 12, 5)
+    exact = layerwise_inference(net, g.indptr, g.indices, x, device="cpu")
+    half = layerwise_inference(net, g.indptr, g.indices, x, device="cpu", amp=Amp.BF16)
+    assert half.dtype == torch.float32
+    torch.testing.assert_close(half, exact, atol=0.1, rtol=0.05)
+
+
+def test_layerwise_inference_rejects_bad_batch_size():
+    g = _graph()
+    net = build_model(TrainConfig("toy", layers=2, fanouts=(4, 4), hidden=8, features="cpu", graph="cpu"), 4, 3)
+    with pytest.raises(ValueError, match="batch_size must be positive, got 0"):
+        layerwise_inference(net, g.indptr, g.indices, torch.zeros(g.num_nodes, 4), device="cpu", batch_size=0)
+
+
+def test_build_model_is_seeded_and_leaves_global_rng_alone():
+    cfg = TrainConfig("toy", layers=2, fanouts=(4, 4), hidden=8, features="cpu", graph="cpu", seed=3)
+    torch.manual_seed(0)
+    before = torch.rand(1)
+    torch.manual_seed(0)
+    a, b = build_model(cfg, 4, 3), build_model(cfg, 4, 3)
+    assert torch.rand(1) == before
+    for pa, pb in zip(a.parameters(), b.parameters()):
+        assert torch.equal(pa, pb)
+    with pytest.raises(ValueError, match="in_channels and out_channels must be positive, got 0 and 3"):
+        build_model(cfg, 0, 3)
+
+
+def test_scorer_accuracy_and_micro_f1():
+    out = torch.tensor([[2.0, 0.0], [0.0, 1.0], [3.0, 1.0]])
+    scorer = Scorer("cora", multilabel=False)
+    assert scorer.metric == "acc"
+    s = scorer.scores(out, torch.tensor([0, 0, 0]), torch.tensor([0]), torch.tensor([1]), torch.tensor([0, 1, 2]))
+    assert (s.train, s.val) == (1.0, 0.0) and s.test == pytest.approx(2 / 3)
+    multi = Scorer("blogcatalog", multilabel=True)
+    assert multi.metric == "micro_f1"
+    y = torch.tensor([[1.0, 0.0], [1.0, 1.0], [0.0, 0.0]])
+    # predicted positives: (0,0), (1,1), (2,0), (2,1); true: (0,0), (1,0), (1,1) -> tp 2, 2*2/(4+3)
+    assert multi.score(out - 0.5, y, torch.arange(3)) == pytest.approx(4 / 7)
+
+
+def test_checkpoint_round_trip_and_refusals(tmp_path):
+    cfg = TrainConfig("toy", layers=2, fanouts=(4, 4), hidden=8, features="cpu", graph="cpu")
+    net = build_model(cfg, 4, 3)
+    opt = torch.optim.Adam(net.parameters())
+    path = tmp_path / "run" / "ckpt.pt"
+    save_checkpoint(path, epoch=3, model=net, optimizer=opt, fingerprint=cfg.fingerprint(), history=[{"epoch": 3}])
+    ckpt = load_checkpoint(path, fingerprint=cfg.fingerprint())
+    assert ckpt.epoch == 3 and ckpt.history == [{"epoch": 3}]
+    assert all(torch.equal(ckpt.model[k], v) for k, v in net.state_dict().items())
+    assert [p.name for p in path.parent.iterdir()] == ["ckpt.pt"]  # no temporary left behind
+    other = TrainConfig("toy", layers=2, fanouts=(4, 4), hidden=8, features="cpu", graph="cpu", lr=0.1)
+    with pytest.raises(ValueError, match=r"other settings \(lr: checkpoint 0.003, now 0.1\)"):
+        load_checkpoint(path, fingerprint=other.fingerprint())
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        load_checkpoint(tmp_path / "missing.pt")
+    (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(ValueError, match="cannot be read"):
+        load_checkpoint(tmp_path / "junk.pt")
+    torch.save({"something": 1}, tmp_path / "other.pt")
+    with pytest.raises(ValueError, match="is not a graphsys training checkpoint"):
+        load_checkpoint(tmp_path / "other.pt")
+
+
+def test_shard_seeds_split_evenly_and_deterministically():
+    seeds = torch.arange(100, 111)
+    shards = [shard_seeds(seeds, epoch=2, seed=5, ctx=DistContext(rank=r, world_size=3)) for r in range(3)]
+    assert [s.numel() for s in shards] == [4, 4, 4]  # 11 seeds, padded to 12 by wrapping
+    assert set(torch.cat(shards).tolist()) == set(seeds.tolist())
+    again = shard_seeds(seeds, epoch=2, seed=5, ctx=DistContext(rank=1, world_size=3))
+    assert torch.equal(again, shards[1])
+    assert not torch.equal(shard_seeds(seeds, epoch=3, seed=5, ctx=DistContext()),
+                           shard_seeds(seeds, epoch=2, seed=5, ctx=DistContext()))
