@@ -131,6 +131,7 @@ class EmbeddingTrainer:
         self.samples_done = 0
         self.pools_done = 0
         self.elapsed_s = 0.0
+        self._clock_start: float | None = None
 
     # ------------------------------------------------------------------ setup
     def _check_devices(self) -> None:
@@ -189,15 +190,11 @@ class EmbeddingTrainer:
     def _lr(self, progress: float) -> float:
         return self.config.lr * max(1.0 - progress, self.config.min_lr_fraction)
 
-    def _train_block(self, w: int, block: tuple[int, int], pool: SamplePool, heads: torch.Tensor,
-                     tails: torch.Tensor, fraction: float, lrs: tuple[float, float]):
+    def _train_block(self, w: int, block: tuple[int, int], rows: slice, heads: torch.Tensor,
+                     tails: torch.Tensor, lrs: tuple[float, float]):
+        """Train samples ``rows`` of block ``(i, j)`` on worker ``w``; returns the summed loss."""
         i, j = block
-        rows = pool.block(i, j)
         n = rows.stop - rows.start
-        n = min(n, math.ceil(n * fraction))
-        if n == 0:
-            return None, 0
-        rows = slice(rows.start, rows.start + n)
         device = self.devices[w]
         offsets = self.partition.offsets
         vslice = slice(int(offsets[i]), int(offsets[i + 1]))
@@ -207,8 +204,7 @@ class EmbeddingTrainer:
         else:
             vrows = self.vertex[vslice].to(device.device, non_blocking=True)
             crows = self.context[cslice].to(device.device, non_blocking=True)
-        k = self.config.num_negative
-        negatives = self._neg_tables[w][j].sample(n * k, generator=self._generators[w])
+        negatives = self._neg_tables[w][j].sample(n * self.config.num_negative, generator=self._generators[w])
         common = dict(lr_start=lrs[0], lr_end=lrs[1], negative_weight=self.config.negative_weight,
                       weight_decay=self.config.weight_decay)
         if device.kind == "cpu":
@@ -221,47 +217,71 @@ class EmbeddingTrainer:
         if not self.resident:
             self.vertex[vslice].copy_(vrows, non_blocking=True)
             self.context[cslice].copy_(crows, non_blocking=True)
-        return loss, n
+        return loss
 
     def _sync(self) -> None:
         for device in self.devices:
             if device.kind == "cuda":
                 torch.cuda.synchronize(device.device)
 
-    def _train_pool(self, pool: SamplePool, pipe: PoolPipeline, fraction: float, total: int | None,
-                    start: float, bar) -> tuple[int, float, bool]:
-        """Train one pool (or its leading ``fraction`` of each block); returns samples, loss, timed out."""
+    @property
+    def total_samples(self) -> int | None:
+        """``epochs * E`` positive samples, the target of :meth:`fit` (None under a time budget only)."""
+        return round(self.config.epochs * self.num_edges) if self.config.epochs is not None else None
+
+    def _elapsed(self) -> float:
+        started = self._clock_start
+        return self.elapsed_s + (time.perf_counter() - started if started is not None else 0.0)
+
+    def train_pool(self, pool: SamplePool, *, fraction: float = 1.0,
+                   release: Callable[[SamplePool], None] | None = None) -> tuple[int, float, bool]:
+        """Train every block of ``pool`` once (or its leading ``fraction``), episode by episode.
+
+        Cost: one copy of the pool to each GPU, one kernel per block, one device sync per
+        episode when the master copy is in pinned memory and one at the end; reading the
+        loss syncs. The learning rate follows the run's progress (:attr:`samples_done`).
+
+        Args:
+            pool: a pool of this trainer's partition.
+            fraction: train the first ``ceil(fraction * n)`` samples of each block.
+            release: called with the pool as soon as its samples are no longer read from
+                host memory (after the copy to the GPUs, or after training on the CPU).
+
+        Returns:
+            ``(samples trained, mean loss per sample, whether the time budget ran out)``.
+        """
         if self.devices[0].kind == "cuda":
             staged = [(pool.heads.to(d.device, non_blocking=True), pool.tails.to(d.device, non_blocking=True))
                       for d in self.devices]
             self._sync()
-            pipe.release(pool)
+            if release is not None:
+                release(pool)
         else:
             staged = [(pool.heads, pool.tails)]
+        total, budget = self.total_samples, self.config.time_budget
         losses, trained, timed_out = [], 0, False
         for episode in self.schedule.episodes:
             for w, block in enumerate(episode):
                 if block is None:
                     continue
-                elapsed = self.elapsed_s + time.perf_counter() - start
-                b = pool.block(*block)
-                size = min(b.stop - b.start, math.ceil((b.stop - b.start) * fraction))
+                rows = pool.block(*block)
+                size = min(rows.stop - rows.start, math.ceil((rows.stop - rows.start) * fraction))
+                if size == 0:
+                    continue
+                elapsed = self._elapsed()
                 lrs = (self._lr(self._progress(self.samples_done + trained, elapsed, total)),
                        self._lr(self._progress(self.samples_done + trained + size, elapsed, total)))
-                loss, n = self._train_block(w, block, pool, *staged[w], fraction, lrs)
-                if loss is not None:
-                    losses.append(loss)
-                trained += n
+                rows = slice(rows.start, rows.start + size)
+                losses.append(self._train_block(w, block, rows, *staged[w], lrs))
+                trained += size
             if not self.resident:
                 self._sync()
-            bar.update(0)
-            budget = self.config.time_budget
-            if budget is not None and self.elapsed_s + time.perf_counter() - start >= budget:
+            if budget is not None and self._elapsed() >= budget:
                 timed_out = True
                 break
         self._sync()
-        if self.devices[0].kind == "cpu":
-            pipe.release(pool)
+        if self.devices[0].kind == "cpu" and release is not None:
+            release(pool)
         loss = sum(float(x) for x in losses) / max(trained, 1)
         return trained, loss, timed_out
 
@@ -276,26 +296,26 @@ class EmbeddingTrainer:
             callback: called with the trainer after every pool (e.g. to write a checkpoint).
         """
         cfg = self.config
-        total = round(cfg.epochs * self.num_edges) if cfg.epochs is not None else None
+        total = self.total_samples
         capacity = self.producer.capacity_for(cfg.pool_size)
         start = time.perf_counter()
+        self._clock_start = start
         done_before, pools, trainer_busy, loss, stopped_by = self.samples_done, 0, 0.0, float("nan"), "epochs"
         pin = self.devices[0].kind == "cuda"
         with tqdm(total=total, initial=self.samples_done, unit="sample", unit_scale=True,
                   disable=quiet, desc=f"{cfg.model.value}") as bar, \
                 PoolPipeline(self.producer.fill, capacity, first_index=self.pools_done, pin=pin) as pipe:
             while True:
-                elapsed = self.elapsed_s + time.perf_counter() - start
                 if total is not None and self.samples_done >= total:
                     break
-                if cfg.time_budget is not None and elapsed >= cfg.time_budget:
+                if cfg.time_budget is not None and self._elapsed() >= cfg.time_budget:
                     stopped_by = "time_budget"
                     break
                 pool = pipe.get()
                 remaining = (total - self.samples_done) if total is not None else pool.num_samples
                 fraction = min(1.0, remaining / max(pool.num_samples, 1))
                 t0 = time.perf_counter()
-                trained, loss, timed_out = self._train_pool(pool, pipe, fraction, total, start, bar)
+                trained, loss, timed_out = self.train_pool(pool, fraction=fraction, release=pipe.release)
                 trainer_busy += time.perf_counter() - t0
                 self.samples_done += trained
                 self.pools_done += 1
@@ -311,6 +331,7 @@ class EmbeddingTrainer:
             stats = pipe.stats
         seconds = time.perf_counter() - start
         self.elapsed_s += seconds
+        self._clock_start = None
         samples = self.samples_done - done_before
         return FitResult(
             samples=samples, seconds=seconds, samples_per_s=samples / max(seconds, 1e-9), pools=pools, loss=loss,
