@@ -46,4 +46,12 @@ if want loader; then
 fi
 # --- end loader
 
+# --- sampling: NeighborSampler on CUDA and pinned (UVA) CSRs, plain and CUDA-graph replay, the
+# torch floor, GPU negatives (products-sized Chung-Lu, ~1.5 min). SAMPLING_ARGS=--small: a smoke run anywhere.
+if want sampling; then
+  run sampling_tests $PY -m pytest -q -m gpu tests/test_sampling.py tests/test_negative.py
+  run sampling $PY benchmarks/bench_sampling.py --part gpu --profile ${SAMPLING_ARGS:-}
+fi
+# --- end sampling
+
 exit $status
