@@ -54,4 +54,14 @@ if want sampling; then
 fi
 # --- end sampling
 
+# --- embedding: GPU tests of the embedding engine (Triton SGD kernel, pinned master copy), then the
+# Youtube-sized DeepWalk run (4000 x |E| samples, ~1-2 min with graph generation) and BlogCatalog
+# P = 1 vs P = 4 quality. EMBED_ARGS="--scale 0.01 --epochs 20" for a smoke run anywhere.
+if want embedding; then
+  run embedding_tests $PY -m pytest -q tests/test_embedding_kernels.py tests/test_embedding_trainer.py
+  run embed_speed $PY benchmarks/bench_embed.py --quiet ${EMBED_ARGS:-}
+  run embed_quality $PY benchmarks/bench_embed.py --quality --quiet
+fi
+# --- end embedding
+
 exit $status
