@@ -2,6 +2,8 @@
 import hashlib
 import json
 import socket
+import tempfile
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -90,7 +92,7 @@ def _worker(rank: int, world: int, port: int, out_dir: str) -> None:
                       LOCAL_RANK=str(rank))
     torch.set_num_threads(1)
     digests, seeds_seen = [], []
-    tmp = __import__("pathlib").Path(out_dir)
+    tmp = Path(out_dir)
     cfg = config(tmp, epochs=2, eval_every=0, checkpoint=None)
     from graphsys.train import loop
 
@@ -107,8 +109,11 @@ def _worker(rank: int, world: int, port: int, out_dir: str) -> None:
 
 
 def test_two_gloo_ranks_hold_identical_parameters_after_every_step(tmp_path):
-    world = 2
-    mp.spawn(_worker, args=(world, _free_port(), str(tmp_path)), nprocs=world, join=True)
+    world, port = 2, _free_port()
+    mp.spawn(_worker, args=(world, port, str(tmp_path)), nprocs=world, join=True)
+    # the feature table both ranks read was shared through one file, unlinked once mapped
+    assert not [p for p in Path(tempfile.gettempdir()).glob("graphsys-*") if f"-{port}-" in p.name]
+    assert not [p for p in Path("/dev/shm").glob("graphsys-*") if f"-{port}-" in p.name]
     ranks = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in range(world)]
     assert len(ranks[0]["digests"]) == 2 * 2  # 200 seeds / 2 ranks / 64 per batch: 2 steps, 2 epochs
     assert ranks[0]["digests"] == ranks[1]["digests"]

@@ -8,7 +8,8 @@ import torch
 
 from graphsys.datasets import NodeDataset, load
 from graphsys.train.config import TrainConfig, check_machine
-from graphsys.train.features import cache_budget_bytes, place_features
+from graphsys.train.distributed import DistContext
+from graphsys.train.features import cache_budget_bytes, place_features, share_across_ranks
 from zerocopy.placement import place
 
 logger = logging.getLogger(__name__)
@@ -55,14 +56,18 @@ def load_dataset(config: TrainConfig) -> NodeDataset:
     return dataset
 
 
-def prepare(config: TrainConfig, dataset: NodeDataset, device: torch.device) -> TrainData:
-    """Place the graph, the features and the labels for training on ``device``.
+def prepare(config: TrainConfig, dataset: NodeDataset, ctx: DistContext) -> TrainData:
+    """Place the graph, the features and the labels for training on ``ctx.device``.
+
+    In a distributed run a host feature table ("pinned" or "cpu") is shared by all ranks
+    of a machine (:func:`share_across_ranks`) rather than held once per rank.
 
     Cost: copies for "cuda" placements, page-locking for "pinned", nothing for "cpu".
 
     Raises:
         RuntimeError: a placement the machine cannot provide (see :func:`check_machine`).
     """
+    device = ctx.device
     x = dataset.x
     cuda = torch.cuda.is_available()
     free = torch.cuda.mem_get_info(device)[0] if cuda and device.type == "cuda" else None
@@ -72,7 +77,9 @@ def prepare(config: TrainConfig, dataset: NodeDataset, device: torch.device) -> 
     indptr = place(graph.indptr.contiguous(), config.graph if config.graph != "cuda" else device)
     indices = place(graph.indices.contiguous(), config.graph if config.graph != "cuda" else device)
     hotness = graph.in_degrees() if config.cache > 0 else None
-    features = place_features(x.contiguous(), config.features, device=device, cache=config.cache, hotness=hotness)
+    if config.features != "cuda":
+        x = share_across_ranks(x, ctx)
+    features = place_features(x, config.features, device=device, cache=config.cache, hotness=hotness)
     labels = dataset.y.float() if dataset.multilabel else dataset.y
     logger.info("%s: graph %s, features %s, device %s", dataset, config.graph, config.features, device)
     return TrainData(dataset, indptr, indices, features, labels.to(device))

@@ -12,10 +12,51 @@ Three placements (``TrainConfig.features``):
 from __future__ import annotations
 
 import logging
+import os
+import tempfile
+import warnings
+from pathlib import Path
 
+import numpy as np
 import torch
 
+from graphsys.io import atomic_path
+from graphsys.train.distributed import DistContext
+
 logger = logging.getLogger(__name__)
+
+
+def _shared_dir() -> Path:
+    shm = Path("/dev/shm")
+    return shm if shm.is_dir() and os.access(shm, os.W_OK) else Path(tempfile.gettempdir())
+
+
+def share_across_ranks(x: torch.Tensor, ctx: DistContext, name: str = "features") -> torch.Tensor:
+    """One copy of ``x`` per machine for all its ranks: local rank 0 writes it, every rank maps it.
+
+    The table goes to a file in shared memory (``/dev/shm``); each rank memory-maps it
+    read-only, so all ranks of a machine read the same physical pages (pinning them for
+    zero-copy registers those pages, it does not copy them). The file is unlinked once
+    every rank holds its mapping, so nothing is left behind even if the run dies. A no-op
+    for a single process, or for dtypes numpy cannot hold (bfloat16).
+
+    Cost: local rank 0 writes the table once; two barriers.
+    """
+    if not ctx.distributed or x.dtype == torch.bfloat16:
+        return x
+    run = "-".join(os.environ.get(k, "0") for k in ("TORCHELASTIC_RUN_ID", "MASTER_ADDR", "MASTER_PORT"))
+    path = _shared_dir() / f"graphsys-{run}-{name}.npy".replace("/", "_")
+    if ctx.local_rank == 0:
+        with atomic_path(path) as tmp, open(tmp, "wb") as f:
+            np.save(f, x.numpy(), allow_pickle=False)
+    ctx.barrier()
+    mapped = np.load(path, mmap_mode="r", allow_pickle=False)
+    ctx.barrier()
+    if ctx.local_rank == 0:
+        path.unlink()
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
+        return torch.from_numpy(mapped)
 
 
 def cache_budget_bytes(x: torch.Tensor, cache: float) -> int:
@@ -44,9 +85,11 @@ def place_features(x: torch.Tensor, placement: str, *, device: torch.device, cac
         return x.to(device)
     from zerocopy import UnifiedTensor
 
-    table = UnifiedTensor(x, pin=True)
+    # from_numpy registers a read-only memory map (a table shared across ranks) read-only.
+    table = UnifiedTensor(x) if x.dtype == torch.bfloat16 else UnifiedTensor.from_numpy(x.numpy())
     if cache > 0:
         budget = cache_budget_bytes(x, cache)
         table.enable_cache(budget, hotness, device)
         logger.info("GPU feature cache: %.1f%% of rows, %.2f GiB", 100 * cache, budget / 2**30)
     return table
+

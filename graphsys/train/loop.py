@@ -9,6 +9,7 @@ with the same parameters as one that never stopped.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import time
 from dataclasses import dataclass
@@ -111,10 +112,11 @@ class Trainer:
         self.ctx = ctx
         self.on_step = on_step
         self.on_epoch = on_epoch
-        self.dataset = dataset if dataset is not None else load_dataset(config)
-        self.data: TrainData = prepare(config, self.dataset, ctx.device)
-        out_channels = self.dataset.num_classes
-        self.model = build_model(config, self.dataset.num_features, out_channels).to(ctx.device)
+        dataset = dataset if dataset is not None else load_dataset(config)
+        self.data: TrainData = prepare(config, dataset, ctx)
+        # The placed table serves from here on; dropping the loaded one frees its host copy.
+        self.dataset = dataclasses.replace(dataset, x=None)
+        self.model = build_model(config, int(self.data.features.shape[1]), dataset.num_classes).to(ctx.device)
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
         self.scorer = Scorer(self.dataset.name, multilabel=self.dataset.multilabel)
         self.pipeline = EpochPipeline(config, self.data, ctx.device)
