@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import mmap
 import os
 import statistics
 import sys
@@ -44,7 +45,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--gb", type=float, default=10.24, help="host table size in GB (20 M rows of 512 B)")
     p.add_argument("--num-idx", type=int, default=400_000, help="random row ids per gather")
-    p.add_argument("--repeat", type=int, default=15, help="timed gathers per path (median reported)")
+    p.add_argument("--repeat", type=int, default=30, help="timed gathers per path")
     p.add_argument("--threads", type=int, default=16, help="CPU threads of the index_select path")
     p.add_argument("--batches", type=int, default=8, help="sampled minibatches for the cache experiment")
     p.add_argument("--batch-size", type=int, default=1024)
@@ -56,6 +57,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--small", action="store_true", help="64 MB table, 20 K ids: a smoke run")
     p.add_argument("--sweep", action="store_true", help="also time the sorted kernel over tile sizes and warps")
+    p.add_argument("--tune", action="store_true",
+                   help="time the sorted kernel over persistent programs per SM first and use the fastest")
+    p.add_argument("--alloc-probe", action="store_true",
+                   help="also time the sorted kernel on cudaHostAlloc memory and on registered huge-page memory")
     args = p.parse_args(argv)
     if args.small:
         args.gb, args.num_idx, args.repeat, args.batches, args.batch_size = 0.064, 20_000, 3, 2, 64
@@ -195,6 +200,97 @@ def bench_config(args, buffer, gpu_buffer, width, dtype, device):
     return rows, bool(ok)
 
 
+def sorted_sets(n: int, args, device: str, seed: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """``repeat + 2`` random index sets of ``num_idx`` ids below ``n``, sorted (keys, positions)."""
+    g = torch.Generator(device=device).manual_seed(seed)
+    return [
+        kernels.sorted_order(torch.randint(0, n, (args.num_idx,), device=device, generator=g), n)
+        for _ in range(args.repeat + 2)
+    ]
+
+
+def sorted_kernel_ms(buffer: torch.Tensor, width: int, dtype: torch.dtype, args, **knobs) -> tuple[float, float]:
+    """(ms of the sorted gather kernel alone, ms of a memcpy of the same bytes) on a view of ``buffer``."""
+    row_bytes = width * torch.tensor([], dtype=dtype).element_size()
+    n = buffer.numel() // row_bytes
+    table = buffer[: n * row_bytes].view(dtype).view(n, width)
+    device = "cuda" if torch.cuda.is_available() else "cpu"  # the CPU under TRITON_INTERPRET=1
+    timer = cuda_ms if device == "cuda" else median_wall_ms
+    sets = sorted_sets(n, args, device, args.seed + width)
+    out = torch.empty((args.num_idx, width), dtype=dtype, device=device)
+    ms = timer(lambda i: kernels.launch_gather(table, sets[i][0], out, sets[i][1], **knobs), args.repeat)
+    nbytes = args.num_idx * row_bytes
+    dst = torch.empty(nbytes, dtype=torch.uint8, device=device)
+    span = max(buffer.numel() - nbytes, 1)
+    copy_ms = timer(lambda i: dst.copy_(buffer[i * nbytes % span :][:nbytes], non_blocking=True), args.repeat)
+    return ms, copy_ms
+
+
+TUNE_CONFIGS = [(128, torch.float32), (128, torch.float16), (100, torch.float32)]
+
+
+def tune_programs(buffer: torch.Tensor, args) -> tuple[int, list[dict]]:
+    """Time the sorted kernel for each ``programs_per_sm``; the fastest over TUNE_CONFIGS wins."""
+    rows, totals = [], {}
+    for per_sm in (1, 2, 4, 8, 16, 0):
+        totals[per_sm] = 0.0
+        for width, dtype in TUNE_CONFIGS:
+            ms, copy_ms = sorted_kernel_ms(buffer, width, dtype, args, programs_per_sm=per_sm)
+            row_bytes = width * torch.tensor([], dtype=dtype).element_size()
+            rows.append({"row_bytes": row_bytes, "dtype": str(dtype).replace("torch.", ""),
+                         "path": f"tune_sorted_kernel_programs_per_sm_{per_sm}", "ms": ms,
+                         "GB/s": args.num_idx * row_bytes / ms / 1e6, "vs_memcpy": copy_ms / ms})
+            totals[per_sm] += ms
+    best = min(totals, key=totals.get)
+    return best, rows
+
+
+def huge_page_buffer(nbytes: int) -> tuple[torch.Tensor, mmap.mmap]:
+    """An anonymous mapping advised to use transparent huge pages (2 MB), as a uint8 tensor."""
+    region = mmap.mmap(-1, nbytes, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+    region.madvise(mmap.MADV_HUGEPAGE)
+    return torch.frombuffer(region, dtype=torch.uint8), region
+
+
+def alloc_probe(buffer: torch.Tensor, args) -> tuple[list[dict], dict]:
+    """The sorted kernel on three kinds of page-locked memory of the same size (8 GiB)."""
+    nbytes = min(8 << 30, buffer.numel())
+    info = {}
+    try:
+        info["thp_mode"] = Path("/sys/kernel/mm/transparent_hugepage/enabled").read_text().strip()
+    except OSError:
+        info["thp_mode"] = None
+    rows = []
+
+    def probe(kind: str, buf: torch.Tensor) -> None:
+        for width, dtype in [(128, torch.float32), (128, torch.float16)]:
+            ms, copy_ms = sorted_kernel_ms(buf, width, dtype, args)
+            row_bytes = width * torch.tensor([], dtype=dtype).element_size()
+            rows.append({"row_bytes": row_bytes, "dtype": str(dtype).replace("torch.", ""),
+                         "path": f"alloc_{kind}_sorted_kernel", "ms": ms,
+                         "GB/s": args.num_idx * row_bytes / ms / 1e6, "vs_memcpy": copy_ms / ms})
+
+    probe("registered", buffer[:nbytes])
+    if torch.cuda.is_available():
+        pinned = torch.empty(nbytes, dtype=torch.uint8, pin_memory=True)
+        fill_random(pinned, args.seed)
+        probe("cudaHostAlloc", pinned)
+        del pinned
+        torch.cuda.synchronize()
+        getattr(torch._C, "_host_emptyCache", lambda: None)()
+    huge, region = huge_page_buffer(nbytes)
+    fill_random(huge, args.seed)
+    info["anon_huge_pages_kB"] = next(
+        (int(line.split()[1]) for line in Path("/proc/meminfo").read_text().splitlines() if line.startswith("AnonHugePages")),
+        None,
+    )
+    with UnifiedTensor(huge) as u:
+        info["huge_registered_in_place"] = u.host.data_ptr() == huge.data_ptr() and u.is_pinned()
+        probe("registered_huge_pages", u.host)
+    del huge, u, region  # the mapping goes once no tensor refers to it
+    return rows, info
+
+
 def powerlaw_degrees(n: int, args, device: str) -> torch.Tensor:
     """A Pareto degree sequence (exponent ``alpha``, at least ``min_degree``, capped), in random node order."""
     g = torch.Generator(device=device).manual_seed(args.seed + 1)
@@ -303,8 +399,23 @@ def main(argv: list[str] | None = None) -> int:
     register_s = time.perf_counter() - t0
     placement = str(unified.placement)
     rss_growth = rss_bytes() - rss0
+    rows, checks, extra = [], {}, {}
+    if args.tune:
+        try:
+            best, tune_rows = tune_programs(buffer, args)
+            kernels.PROGRAMS_PER_SM = best
+            rows += tune_rows
+        except Exception as err:  # a failed side experiment must not cost the main table
+            logging.exception("tuning failed")
+            extra["tune_error"] = repr(err)
+    if args.alloc_probe:
+        try:
+            probe_rows, extra["alloc_probe"] = alloc_probe(buffer, args)
+            rows += probe_rows
+        except Exception as err:
+            logging.exception("allocation probe failed")
+            extra["alloc_probe_error"] = repr(err)
     gpu_buffer = buffer.to(device) if device == "cuda" else None
-    rows, checks = [], {}
     for width, dtype in CONFIGS:
         config_rows, ok = bench_config(args, buffer, gpu_buffer, width, dtype, device)
         rows += config_rows
@@ -317,7 +428,8 @@ def main(argv: list[str] | None = None) -> int:
     print(format_table(rows, ["row_bytes", "dtype", "path", "ms", "GB/s", "vs_memcpy", "cpu_busy"]))
     print()
     print(format_table([cache], ["cached_rows", "mean_nodes_per_batch", "hit_rate", "zerocopy_GBps", "cached_GBps", "cpu_busy", "correct"]))
-    print(f"\nregistered {nbytes / 1e9:.2f} GB in place in {register_s:.2f} s, RSS grew {rss_growth / 2**20:.1f} MB; "
+    print(f"\nprograms_per_sm={kernels.PROGRAMS_PER_SM} {extra}")
+    print(f"registered {nbytes / 1e9:.2f} GB in place in {register_s:.2f} s, RSS grew {rss_growth / 2**20:.1f} MB; "
           f"placement={placement}; correct={checks}")
     figures = {
         "table_bytes": nbytes,
@@ -327,6 +439,8 @@ def main(argv: list[str] | None = None) -> int:
         "register_rss_growth_bytes": rss_growth,
         "correct": checks,
         "cache": cache,
+        "programs_per_sm": kernels.PROGRAMS_PER_SM,
+        **extra,
     }
     name = "gather" if device == "cuda" and not args.small else "gather_smoke"
     path = write_result(name, figures, rows)

@@ -143,6 +143,9 @@ def test_registration_of_an_already_registered_range_falls_back():
     reg = HostRegistration.register(table)
     assert reg is not None
     assert HostRegistration.register(table) is None
+    # The refused registration must not leak into torch's next kernel launch as a CUDA error.
+    assert float((torch.ones(4, device="cuda") + 1).sum()) == 8.0
+    torch.cuda.synchronize()
     reg.release()
     reg.release()
     assert reg.released

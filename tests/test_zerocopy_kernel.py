@@ -140,3 +140,20 @@ def test_blocks_cover_the_span():
     for span in (1, 31, 131, 159, 633):
         block_r, block_c = kernels._blocks(span, 8)
         assert block_r * block_c * 8 <= kernels.TILE_BYTES and block_c >= 16
+
+
+@pytest.mark.parametrize("programs_per_sm", [0, 1, 2])
+def test_persistent_programs_cover_every_block(programs_per_sm):
+    g = torch.Generator().manual_seed(4)
+    table = _guarded_table(300, 64, torch.float32, g)  # 256 B rows: 32 words, 64 rows a block
+    rows = torch.randint(0, 300, (2000,), generator=g).to(table.device)  # 32 blocks > 4 SMs x 2
+    out = torch.zeros(2000, 64, dtype=torch.float32, device=table.device)
+    keys, positions = kernels.sorted_order(rows, 300)
+    kernels.launch_gather(table, keys, out, positions, programs_per_sm=programs_per_sm)
+    assert torch.equal(out, table[rows])
+
+
+def test_too_many_ids_raise(monkeypatch):
+    monkeypatch.setattr(kernels, "MAX_IDS", 3)
+    with pytest.raises(ValueError, match="rows has 4 ids; one launch gathers at most 3"):
+        kernels.gather_rows(torch.zeros(5, 2), torch.tensor([0, 1, 2, 3]), torch.zeros(4, 2), sort=False)

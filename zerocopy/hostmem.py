@@ -10,6 +10,8 @@ None, and the caller falls back to a pinned copy.
 """
 from __future__ import annotations
 
+import ctypes
+import functools
 import logging
 import threading
 
@@ -71,6 +73,9 @@ class HostRegistration:
             logger.debug(
                 "cudaHostRegister(%#x, %d, flags=%d) failed: %s", ptr, nbytes, flags, cudart.cudaGetErrorString(err)
             )
+        # A failed runtime call stays the thread's "last error", which torch's next kernel-launch
+        # check would raise as its own failure; read it here to reset it.
+        _reset_last_error()
         logger.info("could not page-lock %d bytes at %#x in place; falling back to a pinned copy", nbytes, ptr)
         return None
 
@@ -93,6 +98,37 @@ class HostRegistration:
                 logger.warning(
                     "cudaHostUnregister(%#x) failed: %s", self.ptr, cudart.cudaGetErrorString(err)
                 )
+
+
+@functools.lru_cache(maxsize=1)
+def _cudart() -> "ctypes.CDLL | None":
+    """The CUDA runtime library torch loaded (the same instance, so its per-thread error state)."""
+    try:
+        lib = ctypes.CDLL(None)
+        lib.cudaGetLastError  # noqa: B018 - present when torch loaded libcudart globally
+        return lib
+    except (OSError, AttributeError):
+        pass
+    try:
+        with open("/proc/self/maps") as maps:
+            paths = {line.split()[-1] for line in maps if "libcudart.so" in line}
+    except OSError:
+        return None
+    for path in sorted(paths):
+        try:
+            return ctypes.CDLL(path)
+        except OSError:
+            continue
+    return None
+
+
+def _reset_last_error() -> None:
+    """Reset the CUDA runtime's last error of this thread (cudaGetLastError), if the runtime is found."""
+    lib = _cudart()
+    if lib is None:
+        logger.warning("libcudart not found: a failed cudaHostRegister may surface in torch's next CUDA call")
+        return
+    lib.cudaGetLastError()
 
 
 def release_with(registration: HostRegistration, keep_alive: torch.Tensor) -> None:

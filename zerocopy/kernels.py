@@ -24,6 +24,7 @@ the indexing logic.
 """
 from __future__ import annotations
 
+import functools
 import os
 
 import torch
@@ -43,8 +44,19 @@ TILE_BYTES = 16384
 loads in flight per thread; covering PCIe latency takes ~1.5 us x 55 GB/s = 80 KB in flight over
 the whole GPU, i.e. a handful of programs; more only adds registers."""
 
+PROGRAMS_PER_SM = 4
+"""Persistent programs per multiprocessor. Sorted rows are handed out in blocks, program ``p``
+taking blocks ``p, p + P, p + 2P, ...``, so the rows in flight span about ``P x BLOCK_R`` rows of
+the sorted order: a narrow window of host addresses, which keeps host-side and GPU address
+translation caches warm (DESIGN.md: reads confined to 512 MB reach 51 GB/s, random ones 16).
+Fewer programs narrow the window but leave fewer bytes in flight; 0 launches one program per
+block (the widest window). Chosen by ``bench_gather.py --tune`` on the H200."""
+
 MAX_TILE_WORDS = 4096
 """At most this many words per program step: every word holds a register and a 64-bit address."""
+
+MAX_IDS = 2**31 - 1 - MAX_TILE_WORDS
+"""Ids one launch takes: block offsets are computed in 32-bit arithmetic."""
 
 _INT_VIEW = {1: torch.int8, 2: torch.int16, 4: torch.int32, 8: torch.int64}
 
@@ -75,6 +87,7 @@ if triton is not None:
         n_idx,
         n_rows,
         skew,
+        n_blocks,
         WIDTH: tl.constexpr,
         SPAN: tl.constexpr,
         ALIGN: tl.constexpr,
@@ -83,37 +96,45 @@ if triton is not None:
         HAS_POS: tl.constexpr,
         HAS_CACHE: tl.constexpr,
     ):
-        r = tl.program_id(0).to(tl.int64) * BLOCK_R + tl.arange(0, BLOCK_R)
-        live = r < n_idx
-        row = tl.load(rows_ptr + r, mask=live, other=0).to(tl.int64)
-        valid = live & (row >= 0) & (row < n_rows)
-        row = tl.where(valid, row, 0)
-        if HAS_POS:
-            dst = tl.load(pos_ptr + r, mask=live, other=0).to(tl.int64)
-        else:
-            dst = r
-        start = row * WIDTH
-        # Elements between the start of the 128 B line holding the row's first element and that
-        # element (``skew`` is the table's own misalignment, in elements).
-        lead = (start + skew) % ALIGN
-        first = start - lead
-        from_host = valid
-        if HAS_CACHE:
-            slot = tl.load(slot_ptr + row, mask=valid, other=-1).to(tl.int64)
-            hit = valid & (slot >= 0)
-            from_host = valid & (slot < 0)
-            slot = tl.where(hit, slot, 0)
-            tl.atomic_add(counts_ptr, tl.sum(hit.to(tl.int64), axis=0))
-            tl.atomic_add(counts_ptr + 1, tl.sum(valid.to(tl.int64), axis=0))
-        for c in range(0, SPAN, BLOCK_C):
-            col = c + tl.arange(0, BLOCK_C)
-            k = col[None, :] - lead[:, None]
-            in_row = live[:, None] & (k >= 0) & (k < WIDTH)
-            value = tl.load(src_ptr + first[:, None] + col[None, :], mask=in_row & from_host[:, None], other=0)
+        # Persistent programs walk the blocks of (sorted) rows in step, so the rows in flight at any
+        # moment cover a narrow window of host addresses (see PROGRAMS_PER_SM).
+        hits = tl.zeros([BLOCK_R], dtype=tl.int64)
+        lookups = tl.zeros([BLOCK_R], dtype=tl.int64)
+        for block in range(tl.program_id(0), n_blocks, tl.num_programs(0)):
+            r = (block * BLOCK_R + tl.arange(0, BLOCK_R)).to(tl.int64)  # < 2**31: launch_gather checks
+            live = r < n_idx
+            row = tl.load(rows_ptr + r, mask=live, other=0).to(tl.int64)
+            valid = live & (row >= 0) & (row < n_rows)
+            row = tl.where(valid, row, 0)
+            if HAS_POS:
+                dst = tl.load(pos_ptr + r, mask=live, other=0).to(tl.int64)
+            else:
+                dst = r
+            start = row * WIDTH
+            # Words between the start of the 128 B line holding the row's first word and that
+            # word (``skew`` is the table's own misalignment, in words).
+            lead = (start + skew) % ALIGN
+            first = start - lead
+            from_host = valid
             if HAS_CACHE:
-                cached = tl.load(cache_ptr + slot[:, None] * WIDTH + k, mask=in_row & hit[:, None], other=0)
-                value = tl.where(hit[:, None], cached, value)
-            tl.store(out_ptr + dst[:, None] * WIDTH + k, value, mask=in_row)
+                slot = tl.load(slot_ptr + row, mask=valid, other=-1).to(tl.int64)
+                hit = valid & (slot >= 0)
+                from_host = valid & (slot < 0)
+                slot = tl.where(hit, slot, 0)
+                hits += hit.to(tl.int64)
+                lookups += valid.to(tl.int64)
+            for c in range(0, SPAN, BLOCK_C):
+                col = c + tl.arange(0, BLOCK_C)
+                k = col[None, :] - lead[:, None]
+                in_row = live[:, None] & (k >= 0) & (k < WIDTH)
+                value = tl.load(src_ptr + first[:, None] + col[None, :], mask=in_row & from_host[:, None], other=0)
+                if HAS_CACHE:
+                    cached = tl.load(cache_ptr + slot[:, None] * WIDTH + k, mask=in_row & hit[:, None], other=0)
+                    value = tl.where(hit[:, None], cached, value)
+                tl.store(out_ptr + dst[:, None] * WIDTH + k, value, mask=in_row)
+        if HAS_CACHE:
+            tl.atomic_add(counts_ptr, tl.sum(hits, axis=0))
+            tl.atomic_add(counts_ptr + 1, tl.sum(lookups, axis=0))
 
 
 def as_words(t: torch.Tensor, word_bytes: int) -> torch.Tensor:
@@ -156,6 +177,7 @@ def launch_gather(
     *,
     tile_bytes: int = TILE_BYTES,
     num_warps: int = 4,
+    programs_per_sm: int | None = None,
 ) -> None:
     """Copy ``table[rows[i]]`` into ``out[positions[i]]`` (``out[i]`` without positions), one launch.
 
@@ -172,12 +194,16 @@ def launch_gather(
         counts: int64 ``[2]`` on the device: hits and lookups, incremented in place (with ``slot_map``).
         tile_bytes: bytes a program moves per step (see ``TILE_BYTES``); a tuning knob.
         num_warps: warps per program; a tuning knob.
+        programs_per_sm: persistent programs per multiprocessor (default ``PROGRAMS_PER_SM``;
+            0: one program per block); a tuning knob.
     """
     if triton is None:
         raise RuntimeError("the zero-copy gather kernel needs Triton, which is not installed")
     if out.dtype != table.dtype or (cache is not None and cache.dtype != table.dtype):
         raise TypeError(f"out and cache must have the table's dtype {table.dtype}")
     n_idx = rows.numel()
+    if n_idx > MAX_IDS:
+        raise ValueError(f"rows has {n_idx} ids; one launch gathers at most {MAX_IDS}: split the index")
     row_bytes = table.shape[1] * table.element_size()
     if n_idx == 0 or row_bytes == 0:
         return
@@ -194,7 +220,9 @@ def launch_gather(
     block_r, block_c = _blocks(span, word, tile_bytes)
     has_cache = slot_map is not None
     dummy = rows
-    grid = (triton.cdiv(n_idx, block_r),)
+    n_blocks = triton.cdiv(n_idx, block_r)
+    per_sm = PROGRAMS_PER_SM if programs_per_sm is None else programs_per_sm
+    grid = (min(n_blocks, per_sm * _sm_count(out.device)) if per_sm > 0 else n_blocks,)
     _gather_kernel[grid](
         table,
         out,
@@ -206,6 +234,7 @@ def launch_gather(
         n_idx,
         table.shape[0],
         skew if shift else 0,
+        n_blocks,
         WIDTH=width,
         SPAN=span,
         ALIGN=align,
@@ -215,6 +244,14 @@ def launch_gather(
         HAS_CACHE=has_cache,
         num_warps=num_warps,
     )
+
+
+@functools.lru_cache(maxsize=None)
+def _sm_count(device: torch.device) -> int:
+    """Multiprocessors of ``device`` (4 for the CPU, where the interpreter runs programs in turn)."""
+    if device.type != "cuda":
+        return 4
+    return torch.cuda.get_device_properties(device).multi_processor_count
 
 
 def sorted_order(rows: torch.Tensor, num_rows: int) -> tuple[torch.Tensor, torch.Tensor]:
