@@ -8,6 +8,7 @@ Example:
     True
 """
 from graphsys.datasets.base import NodeDataset
+from graphsys.datasets.generator import chung_lu
 from graphsys.datasets.registry import load, names
 
-__all__ = ["NodeDataset", "load", "names"]
+__all__ = ["NodeDataset", "chung_lu", "load", "names"]

@@ -30,11 +30,22 @@ def _edge_list(name: str, root, scale: float, seed: int, quiet: bool, *, path=No
     return load_edge_list(path, **options)
 
 
+def _synthetic(name: str, root, scale: float, seed: int, quiet: bool, **options) -> NodeDataset:
+    from graphsys.datasets.synthetic import generate
+
+    if options:
+        raise TypeError(f"synthetic presets take no options besides root, scale, seed and quiet; got {sorted(options)}")
+    return generate(name, root, scale=scale, seed=seed, quiet=quiet)
+
+
 _LOADERS: dict[str, Loader] = {
     "cora": _planetoid,
     "citeseer": _planetoid,
     "blogcatalog": _blogcatalog,
     "edgelist": _edge_list,
+    "synthetic-arxiv": _synthetic,
+    "synthetic-products": _synthetic,
+    "synthetic-papers100m": _synthetic,
 }
 
 
