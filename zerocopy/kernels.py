@@ -6,9 +6,10 @@ float32, float16, bfloat16, int64, int32 and the rest then share one compiled va
 size in bytes, and a 400 B row moves as 50 eight-byte words instead of 100 four-byte ones. Each
 program copies ``BLOCK_R`` rows of ``BLOCK_C`` words per step:
 
-* a row's reads start on the 128-byte line that holds its first element (the lanes before the
-  row's start are masked), so a row that is not a multiple of 128 B wide still costs whole-line
-  requests instead of requests straddling two lines (DESIGN.md: 49.8 of 55 GB/s for 2,408 B rows);
+* a row's reads start on the 128-byte line that holds its first byte (the lanes before the row's
+  start are masked), so a row that is not a multiple of 128 B wide still costs whole-line
+  requests instead of requests straddling two lines (DESIGN.md: 49.8 of 55 GB/s for 2,408 B rows;
+  this kernel: 50.8 of 53.3 through the public API, benchmarks/README.md);
 * rows listed in ``rows`` are read in the order given; :func:`gather_rows` sorts them first
   (``sort=True``) so that host memory is touched in address order, and writes each row to its
   requested position through ``positions``;
@@ -40,17 +41,17 @@ LINE_BYTES = 128
 """The GPU's cache-line size: reads are started on multiples of it (Hopper, Ampere, Volta)."""
 
 TILE_BYTES = 16384
-"""Bytes one program moves per step (BLOCK_R x BLOCK_C words). With 4 warps that is 128 B of
-loads in flight per thread; covering PCIe latency takes ~1.5 us x 55 GB/s = 80 KB in flight over
-the whole GPU, i.e. a handful of programs; more only adds registers."""
+"""Bytes one program moves per step (BLOCK_R x BLOCK_C words): with 4 warps, 128 B of loads in
+flight per thread. Measured on the H200 for 512 B rows (``bench_gather.py --sweep``): 8 KB tiles
+40.2-40.7 GB/s, 16 KB 40.9-43.3, 32 KB 36.5-40.1 (4 or 8 warps); larger tiles only add registers."""
 
-PROGRAMS_PER_SM = 4
-"""Persistent programs per multiprocessor. Sorted rows are handed out in blocks, program ``p``
-taking blocks ``p, p + P, p + 2P, ...``, so the rows in flight span about ``P x BLOCK_R`` rows of
-the sorted order: a narrow window of host addresses, which keeps host-side and GPU address
-translation caches warm (DESIGN.md: reads confined to 512 MB reach 51 GB/s, random ones 16).
-Fewer programs narrow the window but leave fewer bytes in flight; 0 launches one program per
-block (the widest window). Chosen by ``bench_gather.py --tune`` on the H200."""
+PROGRAMS_PER_SM = 0
+"""Persistent programs per multiprocessor; 0 launches one program per block of rows. With ``P``
+persistent programs, program ``p`` takes blocks ``p, p + P, ...`` of the sorted rows, so the rows
+in flight span about ``P x BLOCK_R`` rows of the sorted order (a narrower window of host
+addresses). ``bench_gather.py --tune`` on the H200 (results/gather.json) found no setting
+clearly faster than 0: 1, 2, 4, 8, 16 and 0 per SM were within the run-to-run spread (about
++-10%), so the knob stays for other machines and the default keeps the plain launch."""
 
 MAX_TILE_WORDS = 4096
 """At most this many words per program step: every word holds a register and a 64-bit address."""
