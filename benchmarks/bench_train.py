@@ -1,0 +1,135 @@
+"""Training epoch time, side by side: everything in GPU memory vs zero-copy pinned features vs the conventional pipeline.
+
+GraphSAGE, 3 layers, hidden 256, fanouts 15,10,5, batch 1024 on the synthetic-products preset:
+
+- ``gpu``: features and CSR in GPU memory (the ceiling);
+- ``pinned+cache``: features in pinned host memory read by the GPU (zero-copy) with 20% of the
+  rows (highest in-degree) cached in GPU memory, CSR in GPU memory;
+- ``pinned``: the same without the cache;
+- ``pinned+cache bf16``: with bf16 autocast for the compute;
+- ``conventional``: CPU sampling and CPU feature gathering (all cores), batches copied to the GPU.
+
+and the synthetic-papers100m preset (111 M nodes, 1.6 B edges at scale 1, float16 features in
+pinned memory, 20% cache, CSR in GPU memory). Each run is a separate ``graphsys train``
+process (so peak host and GPU memory are its own), reading the dataset from a cache folder
+that the first run writes. Epoch time is the median over the epochs after the first.
+
+CPU smoke run (only the runs a machine without a GPU can do)::
+
+    PYTHONPATH=. python benchmarks/bench_train.py --scale 0.01 --papers-scale 0 --epochs 2
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import format_table, write_result  # noqa: E402
+
+MODEL = ["--model", "sage", "--layers", "3", "--hidden", "256", "--fanouts", "15,10,5", "--batch-size", "1024"]
+
+#: (name, flags) of each products run; the first needs nothing but a CPU.
+PRODUCTS_RUNS = [
+    ("conventional", ["--features", "cpu", "--graph", "cpu"]),
+    ("gpu", ["--features", "cuda", "--graph", "cuda"]),
+    ("pinned", ["--features", "pinned", "--graph", "cuda"]),
+    ("pinned+cache", ["--features", "pinned", "--cache", "0.2", "--graph", "cuda"]),
+    ("pinned+cache bf16", ["--features", "pinned", "--cache", "0.2", "--graph", "cuda", "--amp", "bf16"]),
+]
+PAPERS_RUNS = [
+    ("pinned+cache bf16", ["--features", "pinned", "--cache", "0.2", "--graph", "cuda", "--amp", "bf16"]),
+    ("pinned+cache", ["--features", "pinned", "--cache", "0.2", "--graph", "cuda"]),
+]
+
+
+def run_one(dataset: str, scale: float, name: str, flags: list[str], args, root: Path, workdir: Path) -> dict:
+    """One ``graphsys train`` process; returns its summary row (or the error it ended with)."""
+    metrics = workdir / f"{dataset}-{name.replace(' ', '_').replace('+', '_')}.jsonl"
+    cmd = [sys.executable, "-m", "graphsys", "train", "--dataset", dataset, "--scale", str(scale),
+           "--root", str(root), *MODEL, *flags, "--epochs", str(args.epochs), "--eval-every", "0",
+           "--metrics-out", str(metrics), "--quiet"]
+    row = {"dataset": dataset, "scale": scale, "run": name, "flags": " ".join(flags)}
+    if not torch.cuda.is_available() and name != "conventional":
+        return {**row, "status": "skipped (no GPU)"}
+    t0 = time.perf_counter()
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=args.timeout)
+    row["wall_s"] = time.perf_counter() - t0
+    if proc.returncode != 0:
+        tail = (proc.stderr.strip().splitlines() or ["?"])[-1]
+        return {**row, "status": f"failed ({proc.returncode}): {tail}"}
+    epochs = [json.loads(line) for line in metrics.read_text().splitlines()]
+    timed = epochs[1:] if len(epochs) > 1 else epochs
+    med = lambda key: statistics.median(e[key] for e in timed)  # noqa: E731
+    return {
+        **row, "status": "ok", "epochs": len(epochs),
+        "epoch_s": med("train_s"), "first_epoch_s": epochs[0]["train_s"],
+        "sample_s": med("sample_s"), "gather_s": med("gather_s"), "compute_s": med("compute_s"),
+        "seeds_per_s": med("seeds_per_s"), "batches": epochs[-1]["batches"], "loss": epochs[-1]["loss"],
+        "peak_gpu_mib": max((e["peak_gpu_mib"] or 0.0) for e in epochs) if torch.cuda.is_available() else None,
+        "peak_host_mib": max(e["peak_host_mib"] for e in epochs),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--scale", type=float, default=1.0, help="synthetic-products scale (0: skip)")
+    parser.add_argument("--papers-scale", type=float, default=1.0, help="synthetic-papers100m scale (0: skip)")
+    parser.add_argument("--epochs", type=int, default=4, help="epochs per run; the first is not timed")
+    parser.add_argument("--root", default=None, help="dataset cache folder (default: a temporary folder)")
+    parser.add_argument("--timeout", type=float, default=1800, help="seconds allowed per run")
+    parser.add_argument("--runs", default=None, help="comma-separated run names to keep (default: all)")
+    args = parser.parse_args()
+
+    keep = set(args.runs.split(",")) if args.runs else None
+    plan = []
+    if args.scale > 0:
+        plan += [("synthetic-products", args.scale, n, f) for n, f in PRODUCTS_RUNS]
+    if args.papers_scale > 0:
+        plan += [("synthetic-papers100m", args.papers_scale, n, f) for n, f in PAPERS_RUNS]
+    plan = [p for p in plan if keep is None or p[2] in keep]
+
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="bench_train_") as tmp:
+        root = Path(args.root) if args.root else Path(tmp) / "data"
+        for dataset, scale, name, flags in plan:
+            row = run_one(dataset, scale, name, flags, args, root, Path(tmp))
+            rows.append(row)
+            print(json.dumps(row), flush=True)
+
+    def epoch(dataset: str, run: str) -> float | None:
+        for r in rows:
+            if r["dataset"] == dataset and r["run"] == run and r["status"] == "ok":
+                return r["epoch_s"]
+        return None
+
+    figures = {}
+    gpu, cached, conv = (epoch("synthetic-products", n) for n in ("gpu", "pinned+cache", "conventional"))
+    if gpu and cached:
+        figures["products_pinned_cache_over_gpu"] = cached / gpu
+    if conv and cached:
+        figures["products_conventional_over_pinned_cache"] = conv / cached
+    for dataset in ("synthetic-products", "synthetic-papers100m"):
+        for run in ("pinned+cache", "pinned+cache bf16"):
+            value = epoch(dataset, run)
+            if value is not None:
+                figures[f"{dataset}:{run}:epoch_s"] = value
+    columns = ["dataset", "scale", "run", "status", "epoch_s", "sample_s", "gather_s", "compute_s", "seeds_per_s",
+               "batches", "loss", "peak_gpu_mib", "peak_host_mib"]
+    print(format_table(rows, columns))
+    for key, value in figures.items():
+        print(f"{key}: {value:.3f}")
+    print(f"cpu threads: torch {torch.get_num_threads()}, os {os.cpu_count()}")
+    write_result("bench_train", figures, rows)
+
+
+if __name__ == "__main__":
+    main()
