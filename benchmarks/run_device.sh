@@ -56,12 +56,30 @@ fi
 
 # --- embedding: GPU tests of the embedding engine (Triton SGD kernel, pinned master copy), then the
 # Youtube-sized DeepWalk run (4000 x |E| samples, ~1-2 min with graph generation) and BlogCatalog
-# P = 1 vs P = 4 quality. EMBED_ARGS="--scale 0.01 --epochs 20" for a smoke run anywhere.
+# P = 1 vs P = 4 quality (EMBED_QUALITY_ARGS="--root DIR" when blogcatalog.mat is not in
+# ../shared/data/blogcatalog). EMBED_ARGS="--scale 0.01 --epochs 20" for a smoke run anywhere.
 if want embedding; then
   run embedding_tests $PY -m pytest -q tests/test_embedding_kernels.py tests/test_embedding_trainer.py
   run embed_speed $PY benchmarks/bench_embed.py --quiet ${EMBED_ARGS:-}
-  run embed_quality $PY benchmarks/bench_embed.py --quality --quiet
+  run embed_quality $PY benchmarks/bench_embed.py --quality --quiet ${EMBED_QUALITY_ARGS:-}
 fi
 # --- end embedding
+
+# --- train: graphsys train GPU tests (every placement, GPU vs CPU inference), then bench_train:
+# GraphSAGE 3x256, fanouts 15,10,5, batch 1024 on synthetic-products (gpu / pinned / pinned+cache /
+# bf16 / conventional, each its own process) and synthetic-papers100m (fp16 pinned features, 20% cache;
+# needs ~45 GB host memory and 28 GB disk under TRAIN_ROOT). About 15 min with dataset generation.
+# TRAIN_ARGS="--scale 0.01 --papers-scale 0 --epochs 2" for a smoke run anywhere.
+if want train; then
+  run train_tests $PY -m pytest -q tests/test_train_gpu.py tests/test_train_parts.py
+  run train $PY benchmarks/bench_train.py --root "${TRAIN_ROOT:-/tmp/graphsys-train-data}" ${TRAIN_ARGS:-}
+  ngpu=$(nvidia-smi -L 2>/dev/null | wc -l)
+  if [ "$ngpu" -ge 2 ]; then  # DDP over NCCL, every GPU of this machine, shared pinned feature table
+    run train_ddp $PY -m torch.distributed.run --standalone --nproc-per-node "$ngpu" -m graphsys train \
+      --dataset synthetic-products --scale 0.1 --root "${TRAIN_ROOT:-/tmp/graphsys-train-data}" --epochs 3 \
+      --features pinned --cache 0.2 --graph cuda --quiet --metrics-out "$OUT/train_ddp.jsonl"
+  fi
+fi
+# --- end train
 
 exit $status

@@ -40,7 +40,8 @@ def register(subparsers) -> None:
     p.add_argument("--layers", type=int, default=3, help="message-passing layers (= sampling hops)")
     p.add_argument("--hidden", type=int, default=256, help="hidden channels")
     p.add_argument("--heads", type=int, default=4, help="attention heads (gat)")
-    p.add_argument("--dropout", type=float, default=0.5)
+    p.add_argument("--dropout", type=float, default=0.5, help="dropout after each hidden layer")
+    p.add_argument("--input-dropout", type=float, default=0.0, help="dropout on the input features in training")
     p.add_argument("--fanouts", type=_fanouts, default=None,
                    help="neighbours per node for each hop, e.g. 15,10,5 (-1: all); default 15,10,5 cut or "
                         "padded with 5 to --layers")
@@ -89,7 +90,7 @@ def config_from_args(args):
     try:
         return TrainConfig(
             dataset=args.dataset, root=args.root, scale=args.scale, model=args.model, layers=args.layers,
-            hidden=args.hidden, heads=args.heads, dropout=args.dropout, fanouts=fanouts,
+            hidden=args.hidden, heads=args.heads, dropout=args.dropout, input_dropout=args.input_dropout, fanouts=fanouts,
             batch_size=args.batch_size, epochs=args.epochs, lr=args.lr, weight_decay=args.weight_decay,
             features=args.features, graph=args.graph, device=args.device, cache=args.cache, amp=args.amp,
             eval_every=args.eval_every, eval_batch_size=args.eval_batch_size, seed=args.seed,

@@ -54,6 +54,7 @@ class TrainConfig:
     hidden: int = field(default=256, metadata={"help": "hidden channels"})
     heads: int = field(default=4, metadata={"help": "attention heads (gat only); must divide hidden"})
     dropout: float = field(default=0.5, metadata={"help": "dropout after each hidden layer"})
+    input_dropout: float = field(default=0.0, metadata={"help": "dropout on the input features in training"})
     fanouts: tuple[int, ...] = field(
         default=(15, 10, 5),
         metadata={"help": "neighbours sampled per node, one entry per layer, hop 1 first; -1 takes all"},
@@ -111,8 +112,9 @@ class TrainConfig:
         bad = [f for f in self.fanouts if f < 1 and f != -1]
         if bad:
             raise ValueError(f"fanouts must be positive or -1 (every neighbour), got {bad[0]} in {self.fanouts}")
-        if not 0.0 <= self.dropout < 1.0:
-            raise ValueError(f"dropout must lie in [0, 1), got {self.dropout}")
+        for name in ("dropout", "input_dropout"):
+            if not 0.0 <= getattr(self, name) < 1.0:
+                raise ValueError(f"{name} must lie in [0, 1), got {getattr(self, name)}")
         if not 0.0 <= self.cache <= 1.0:
             raise ValueError(f"cache is a fraction of the feature rows in [0, 1], got {self.cache}")
         if self.cache > 0 and self.features != "pinned":
@@ -146,7 +148,7 @@ class TrainConfig:
         Placements, caching, evaluation and output paths are left out: they change speed,
         not results, so a run may resume on another machine layout.
         """
-        kept = ("dataset", "scale", "model", "layers", "hidden", "heads", "dropout", "fanouts",
+        kept = ("dataset", "scale", "model", "layers", "hidden", "heads", "dropout", "input_dropout", "fanouts",
                 "batch_size", "lr", "weight_decay", "amp", "seed")
         return {k: _plain(v) for k, v in asdict(self).items() if k in kept}
 

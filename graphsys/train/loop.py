@@ -173,7 +173,8 @@ class Trainer:
                 with compute():
                     self.optimizer.zero_grad(set_to_none=True)
                     with autocast:
-                        out = net(batch.x, batch.edge_index,
+                        x = F.dropout(batch.x, cfg.input_dropout) if cfg.input_dropout > 0 else batch.x
+                        out = net(x, batch.edge_index,
                                   num_sampled_nodes_per_hop=batch.num_sampled_nodes,
                                   num_sampled_edges_per_hop=batch.num_sampled_edges)[: batch.batch_size]
                     loss = self._loss(out, batch.y[: batch.batch_size])
