@@ -66,6 +66,26 @@ def test_cuda_out_of_range_raises_and_table_is_intact(bad):
     assert torch.equal(u[torch.tensor([3], device="cuda")].cpu(), table[[3]])
 
 
+def test_unchecked_gather_has_no_sync_and_zero_fills_bad_ids():
+    table = _table((3000, 40), torch.float32)
+    u = UnifiedTensor(table)
+    ids = torch.tensor([5, -1, 2999, 3000, 7], device="cuda")
+    out = u.gather(ids, check=False).cpu()
+    assert torch.equal(out[[0, 2, 4]], table[[5, 2999, 7]])
+    assert bool((out[[1, 3]] == 0).all())
+
+
+def test_pageable_table_with_cuda_ids():
+    table = _table((3000, 40), torch.float16)
+    u = UnifiedTensor(table, pin=False)
+    assert not u.is_pinned()
+    ids = torch.randint(0, 3000, (500,), device="cuda")
+    assert torch.equal(u[ids].cpu(), table[ids.cpu()])
+    with pytest.raises(IndexError):
+        u[torch.tensor([3000], device="cuda")]
+    assert bool((u.gather(torch.tensor([-4], device="cuda"), check=False) == 0).all())
+
+
 def test_cache_hits_and_misses_mixed():
     table = _table((10000, 100), torch.int32)  # integers: the +1 / -1 below is exact
     u = UnifiedTensor(table)

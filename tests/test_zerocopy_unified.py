@@ -224,8 +224,29 @@ def test_rankings():
         visit_ranking([torch.tensor([-1, 2])], 4)
 
 
+def test_registration_needs_a_contiguous_cpu_tensor():
+    with pytest.raises(ValueError, match="contiguous CPU tensor.*contiguous=False"):
+        HostRegistration.register(torch.zeros(4, 3).t())
+
+
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the no-GPU behaviour")
 def test_registration_without_cuda_is_none():
     assert HostRegistration.register(torch.zeros(4)) is None
     u = UnifiedTensor(torch.zeros(4, 2))
     assert not u.is_pinned() and u[torch.tensor([1])].shape == (1, 2)
+
+
+def test_pageable_fallback_zero_fills_out_of_range_ids():
+    table = _table((10, 3), torch.float32)
+    rows = UnifiedTensor(table, pin=False)._gather_pageable(torch.tensor([1, -1, 9, 10]))
+    assert torch.equal(rows[[0, 2]], table[[1, 9]]) and bool((rows[[1, 3]] == 0).all())
+    empty = UnifiedTensor(torch.zeros(0, 3), pin=False)._gather_pageable(torch.tensor([0, 1]))
+    assert empty.shape == (2, 3) and bool((empty == 0).all())
+
+
+def test_check_flag_is_accepted_for_cpu_ids():
+    table = _table((6, 2), torch.int32)
+    u = UnifiedTensor(table)
+    assert torch.equal(u.gather(torch.tensor([5, 0]), check=False), table[[5, 0]])
+    with pytest.raises(IndexError):
+        u.gather(torch.tensor([6]), check=False)

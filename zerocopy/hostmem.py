@@ -55,13 +55,13 @@ class HostRegistration:
             tensor: a contiguous CPU tensor (a view is fine: only its own bytes are registered).
             read_only: the memory is mapped read-only (try the read-only flag first).
         """
-        if not torch.cuda.is_available() or tensor.numel() == 0:
-            return None
         if tensor.device.type != "cpu" or not tensor.is_contiguous():
             raise ValueError(
                 f"tensor must be a contiguous CPU tensor to register in place, got device={tensor.device} "
                 f"contiguous={tensor.is_contiguous()}"
             )
+        if not torch.cuda.is_available() or tensor.numel() == 0:
+            return None
         base = HOST_REGISTER_PORTABLE | HOST_REGISTER_MAPPED
         attempts = [base | HOST_REGISTER_READ_ONLY, base] if read_only else [base, base | HOST_REGISTER_READ_ONLY]
         cudart = torch.cuda.cudart()
@@ -132,6 +132,6 @@ def _reset_last_error() -> None:
 
 
 def release_with(registration: HostRegistration, keep_alive: torch.Tensor) -> None:
-    """Finalizer body: unregister, holding ``keep_alive`` (the registered memory) until done."""
+    """Finalizer body: unregister. The finalizer holds ``keep_alive`` (the registered memory) in its
+    arguments, so the memory outlives its registration whatever order collection runs in."""
     registration.release()
-    del keep_alive

@@ -49,7 +49,10 @@ class UnifiedTensor:
         >>> batch_x = x[batch.n_id.to("cuda")]              # a CUDA tensor, read over PCIe
     """
 
-    def __init__(self, tensor: torch.Tensor, *, pin: bool = True, _read_only: bool = False) -> None:
+    def __init__(self, tensor: torch.Tensor, *, pin: bool = True) -> None:
+        self._setup(tensor, pin, read_only=False)
+
+    def _setup(self, tensor: torch.Tensor, pin: bool, read_only: bool) -> None:
         if isinstance(tensor, UnifiedTensor):
             tensor = tensor._host
         if not isinstance(tensor, torch.Tensor):
@@ -65,7 +68,7 @@ class UnifiedTensor:
         self._streams: dict[int, torch.cuda.Stream] = {}
         self._closed = False
         if pin and torch.cuda.is_available() and not self._host.is_pinned():
-            self._registration = HostRegistration.register(self._host, read_only=_read_only)
+            self._registration = HostRegistration.register(self._host, read_only=read_only)
             if self._registration is None:
                 self._host = self._host.pin_memory()
             else:
@@ -106,7 +109,9 @@ class UnifiedTensor:
                 tensor = torch.from_numpy(array)
         except TypeError as err:
             raise TypeError(f"array dtype {array.dtype} cannot be wrapped as a tensor ({err})") from err
-        return cls(tensor, pin=pin, _read_only=read_only)
+        unified = cls.__new__(cls)
+        unified._setup(tensor, pin, read_only=read_only)
+        return unified
 
     # ------------------------------------------------------------------ tensor-like surface
     @property
@@ -210,19 +215,28 @@ class UnifiedTensor:
 
     # ------------------------------------------------------------------ gathers
     def gather(
-        self, idx: torch.Tensor, out: torch.Tensor | None = None, stream: "torch.cuda.Stream | None" = None
+        self,
+        idx: torch.Tensor,
+        out: torch.Tensor | None = None,
+        stream: "torch.cuda.Stream | None" = None,
+        *,
+        check: bool = True,
     ) -> torch.Tensor:
         """Rows ``idx`` of the table, shaped ``idx.shape + shape[1:]``, on ``idx.device``.
 
         A CUDA ``idx`` launches the zero-copy kernel on ``stream`` (default: the current stream).
         Cost: one min/max kernel and 16 B read back, a sort, one gather kernel; the host then waits
-        for the min/max only (so the gather is already queued), to raise IndexError in time. A CPU
-        ``idx`` gathers with torch's CPU threads.
+        for the min/max only (so the gather is already queued, but the wait includes the work
+        queued before it on the stream), to raise IndexError in time. ``check=False`` skips the
+        min/max and the wait: no host sync at all. A CPU ``idx`` gathers with torch's CPU threads.
 
         Args:
             idx: int32/int64 row ids, any shape, on the CPU or a GPU.
             out: optional destination of the right shape, dtype and device (contiguous).
             stream: CUDA stream to run on (CUDA ``idx`` only).
+            check: raise IndexError for out-of-range CUDA ids (one host wait). With ``False`` such
+                ids are still never read, and their rows come back zero-filled; for ids known to
+                be valid, e.g. a sampler's output. CPU ids are always checked (no sync is needed).
 
         Raises:
             IndexError: for an id that is negative or ``>= len(self)`` (nothing outside the table is read).
@@ -235,7 +249,7 @@ class UnifiedTensor:
         if out is not None:
             self._check_out(out, idx)
         if idx.is_cuda:
-            result, bounds = self._gather_cuda(idx, out, stream)
+            result, bounds = self._gather_cuda(idx, out, stream, check=check)
             if bounds is not None:
                 bounds.check()
             return result
@@ -272,6 +286,7 @@ class UnifiedTensor:
         score per row (node degree, or :func:`zerocopy.visit_ranking` counts from presampled
         epochs); None means the rows are already ordered hottest first. ``device`` defaults to the
         current GPU (the CPU without one). Replaces any earlier cache and zeroes the statistics.
+        The cache is a snapshot: later writes to the host table reach the uncached rows only.
 
         Cost: one sort of the ranking on the CPU, one gather of the cached rows (zero-copy when the
         table is pinned), ``budget_bytes`` of device memory.
@@ -390,6 +405,7 @@ class UnifiedTensor:
         stream: "torch.cuda.Stream | None",
         *,
         use_cache: bool = True,
+        check: bool = True,
     ) -> tuple[torch.Tensor, BoundsCheck | None]:
         device = idx.device
         shape = tuple(idx.shape) + tuple(self.shape[1:])
@@ -399,9 +415,9 @@ class UnifiedTensor:
             flat = idx.reshape(-1)
             if flat.numel() == 0 or out.numel() == 0:
                 return out, None
-            bounds = BoundsCheck(flat, len(self))
+            bounds = BoundsCheck(flat, len(self)) if check else None
             if not (self.is_pinned() and kernels.available()):
-                out.copy_(self._host.index_select(0, flat.cpu().clamp_(0, max(len(self) - 1, 0))).view(shape))
+                out.copy_(self._gather_pageable(flat).view(shape))
                 return out, bounds
             if self._registration is not None:
                 self._registration.devices.add(device.index)
@@ -418,6 +434,18 @@ class UnifiedTensor:
                 counts=cache.counts if cache is not None else None,
             )
             return out, bounds
+
+    def _gather_pageable(self, flat: torch.Tensor) -> torch.Tensor:
+        """Rows of a table GPUs cannot read, gathered on the CPU; out-of-range ids give zero rows.
+
+        Cost: a host sync to bring ``flat`` down, a CPU gather (the copy up is the caller's).
+        """
+        ids = flat.cpu()
+        valid = (ids >= 0) & (ids < len(self))
+        rows = torch.zeros((ids.numel(),) + tuple(self.shape[1:]), dtype=self.dtype)
+        if len(self):
+            rows[valid] = self._host.index_select(0, ids[valid])
+        return rows
 
     def _side_stream(self, device: torch.device) -> "torch.cuda.Stream":
         index = device.index if device.index is not None else torch.cuda.current_device()
