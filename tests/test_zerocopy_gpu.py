@@ -73,6 +73,8 @@ def test_unchecked_gather_has_no_sync_and_zero_fills_bad_ids():
     out = u.gather(ids, check=False).cpu()
     assert torch.equal(out[[0, 2, 4]], table[[5, 2999, 7]])
     assert bool((out[[1, 3]] == 0).all())
+    pending = u.gather_async(ids, check=False)
+    assert torch.equal(pending.wait().cpu(), out)
 
 
 def test_pageable_table_with_cuda_ids():

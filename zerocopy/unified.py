@@ -255,12 +255,15 @@ class UnifiedTensor:
             return result
         return self._gather_cpu(idx, out)
 
-    def gather_async(self, idx: torch.Tensor, stream: "torch.cuda.Stream | None" = None) -> PendingGather:
+    def gather_async(
+        self, idx: torch.Tensor, stream: "torch.cuda.Stream | None" = None, *, check: bool = True
+    ) -> PendingGather:
         """Start :meth:`gather` on a side stream; the result comes from :meth:`PendingGather.wait`.
 
         The side stream (``stream`` or one owned by this tensor per GPU) first waits for the current
         stream, so ``idx`` may come straight from a sampler kernel. Cost: as :meth:`gather`, with no
-        host wait here (the bounds check moves to ``wait()``). A CPU ``idx`` gathers at once.
+        host wait here: the bounds check moves to ``wait()`` (``check=False``: no host wait
+        anywhere, out-of-range rows zero-filled). A CPU ``idx`` gathers at once.
         """
         self._check_open()
         idx = self._check_index(idx)
@@ -269,7 +272,7 @@ class UnifiedTensor:
         device = idx.device
         side = stream if stream is not None else self._side_stream(device)
         side.wait_stream(torch.cuda.current_stream(device))
-        out, bounds = self._gather_cuda(idx, None, side)
+        out, bounds = self._gather_cuda(idx, None, side, check=check)
         with torch.cuda.device(device):
             done = torch.cuda.Event()
             done.record(side)
