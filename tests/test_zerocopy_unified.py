@@ -51,6 +51,9 @@ def test_index_shapes_scalars_lists_and_empty():
     assert u[torch.empty(0, dtype=torch.int64)].shape == (0, 6)
     assert torch.equal(u[2:5], table[2:5])
     assert torch.equal(u[torch.tensor([1, 2]), 1:3], table[[1, 2], 1:3])
+    assert torch.equal(u[3, 1], table[3, 1])
+    assert torch.equal(u[torch.tensor([[1, 2]]), 0], table[torch.tensor([[1, 2]]), 0])
+    assert torch.equal(u[()], table)
     assert torch.equal(u[..., 2], table[..., 2])
 
 

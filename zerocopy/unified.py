@@ -201,7 +201,11 @@ class UnifiedTensor:
         if isinstance(key, tuple):
             if not key:
                 return self._host
-            return self[key[0]][(slice(None),) + key[1:]] if _is_index(key[0]) else self._host[key]
+            if not _is_index(key[0]):
+                return self._host[key]
+            rows = self[key[0]]
+            produced = rows.dim() - (self.ndim - 1)  # dimensions the row index contributed
+            return rows[(slice(None),) * produced + key[1:]]
         if isinstance(key, (slice, type(Ellipsis))) or key is None:
             self._check_open()
             return self._host[key]
