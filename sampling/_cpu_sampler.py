@@ -10,9 +10,6 @@ from sampling import _cpu_kernels as K
 from sampling._rng import make_key
 from sampling.output import SamplerOutput
 
-_EMPTY = np.empty(0, dtype=np.int64)
-
-
 class _Buffer:
     """A growable int64 array: ``reserve(n)`` keeps the first ``used`` entries."""
 
@@ -30,10 +27,11 @@ class _Buffer:
 class CpuNeighborSampler:
     """Samples over numpy views of a host CSR with a node -> local-id array of size N.
 
-    Cost per call: per hop one parallel numba pass (sampling into a reused padded
-    workspace) and one sequential pass (compaction and relabelling); allocates the four
-    outputs once (grown by doubling if the first guess is short); no copy of the graph.
-    Thread-safe through a lock (the node map and workspace are shared by all calls).
+    Cost per call: per hop three parallel numba passes (row spans, draws, neighbour
+    gather) into a reused padded workspace, one sequential relabelling pass and one
+    parallel compaction into the outputs; allocates
+    the four outputs once (grown by doubling if the first guess is short); no copy of the
+    graph. Thread-safe through a lock (the node map and workspace are shared by all calls).
     """
 
     def __init__(self, indptr: torch.Tensor, indices: torch.Tensor, fanouts: tuple[int, ...], replace: bool) -> None:
@@ -43,9 +41,10 @@ class CpuNeighborSampler:
         self._replace = replace
         self._num_nodes = self._indptr.shape[0] - 1
         self._node_map = np.full(self._num_nodes, -1, dtype=np.int64 if self._num_nodes >= 2**31 else np.int32)
+        self._start = _Buffer(0)
+        self._degree = _Buffer(0)
         self._slot_edge = _Buffer(0)
         self._slot_nbr = _Buffer(0)
-        self._slot_col = _Buffer(0)
         self._lock = threading.Lock()
 
     def _edge_guess(self, num_seeds: int) -> int:
@@ -64,6 +63,31 @@ class CpuNeighborSampler:
         with self._lock:
             return self._sample_locked(seeds_np, seed, call)
 
+    def _hop_slots(self, frontier: np.ndarray, fanout: int, key: np.uint64) -> tuple[np.ndarray, ...]:
+        """Sample one hop into the workspace: ``(slot_edge, slot_nbr, slots, used)``.
+
+        Row ``i`` of the frontier owns slots from ``slots[i]``; the first ``used[i]`` are filled.
+        """
+        num_rows = frontier.shape[0]
+        start = self._start.reserve(num_rows, 0)
+        degree = self._degree.reserve(num_rows, 0)
+        K.row_spans(self._indptr, frontier, start, degree)
+        slots = np.empty(num_rows + 1, dtype=np.int64)
+        if fanout >= 0:
+            np.multiply(np.arange(num_rows + 1, dtype=np.int64), fanout, out=slots)
+            used = np.empty(num_rows, dtype=np.int64)
+            slot_edge = self._slot_edge.reserve(int(slots[-1]), 0)
+            K.draw_positions(start, degree, num_rows, fanout, self._replace, key, slot_edge, used)
+        else:
+            used = degree[:num_rows]
+            slots[0] = 0
+            np.cumsum(used, out=slots[1:])
+            slot_edge = self._slot_edge.reserve(int(slots[-1]), 0)
+            K.all_positions(start, slots, num_rows, slot_edge)
+        slot_nbr = self._slot_nbr.reserve(int(slots[-1]), 0)
+        K.gather_neighbors(self._indices, slot_edge, int(slots[-1]), slot_nbr)
+        return slot_edge, slot_nbr, slots, used
+
     def _sample_locked(self, seeds: np.ndarray, seed: int, call: int) -> SamplerOutput:
         n0 = seeds.shape[0]
         guess = self._edge_guess(n0)
@@ -75,30 +99,19 @@ class CpuNeighborSampler:
         try:
             for hop, fanout in enumerate(self._fanouts):
                 frontier = nodes.array[lo:num_nodes]
-                if fanout >= 0:
-                    num_slots = frontier.shape[0] * fanout
-                    slot_edge = self._slot_edge.reserve(num_slots, 0)
-                    slot_nbr = self._slot_nbr.reserve(num_slots, 0)
-                    slot_col = _EMPTY
-                    K.sample_padded(
-                        self._indptr, self._indices, frontier, fanout, self._replace,
-                        make_key(seed, call, hop), slot_edge, slot_nbr,
-                    )
-                else:
-                    offsets = np.zeros(frontier.shape[0] + 1, dtype=np.int64)
-                    K.all_counts(self._indptr, frontier, offsets)
-                    np.cumsum(offsets, out=offsets)
-                    num_slots = int(offsets[-1])
-                    slot_edge = self._slot_edge.reserve(num_slots, 0)
-                    slot_nbr = self._slot_nbr.reserve(num_slots, 0)
-                    slot_col = self._slot_col.reserve(num_slots, 0)
-                    K.sample_all(self._indptr, self._indices, frontier, offsets, lo, slot_edge, slot_nbr, slot_col)
-                need = num_edges + num_slots
-                node_array = nodes.reserve(num_nodes + num_slots, num_nodes)
-                new_total, added = K.compact_relabel(
-                    slot_edge, slot_nbr, slot_col, num_slots, fanout, lo, self._node_map, node_array, num_nodes,
+                num_rows = frontier.shape[0]
+                slot_edge, slot_nbr, slots, used = self._hop_slots(frontier, fanout, make_key(seed, call, hop))
+                out_at = np.empty(num_rows + 1, dtype=np.int64)
+                out_at[0] = num_edges
+                np.cumsum(used, out=out_at[1:])
+                out_at[1:] += num_edges
+                added = int(out_at[-1]) - num_edges
+                node_array = nodes.reserve(num_nodes + added, num_nodes)
+                new_total = K.relabel(slot_nbr, slots, used, num_rows, self._node_map, node_array, num_nodes)
+                need = num_edges + added
+                K.compact(
+                    slot_nbr, slot_edge, slots, used, out_at, num_rows, lo,
                     row.reserve(need, num_edges), col.reserve(need, num_edges), edge.reserve(need, num_edges),
-                    num_edges,
                 )
                 lo, num_nodes = num_nodes, new_total
                 num_edges += added
