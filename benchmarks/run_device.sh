@@ -30,7 +30,8 @@ fi
 # Each part adds its section below: `if want NAME; then run NAME $PY benchmarks/bench_NAME.py ...; fi`
 
 # --- zerocopy: unified tensors (kernel on real pinned memory, cache, streams, mmap), then the
-# gather benchmark (10 GB host table, ~2 min; GATHER_ARGS=--small for a smoke run anywhere).
+# gather benchmark (10 GB host table, ~1 min; results/gather.json was made with
+# GATHER_ARGS="--tune --alloc-probe"; GATHER_ARGS=--small for a smoke run anywhere).
 if want zerocopy; then
   run zerocopy_tests $PY -m pytest -q tests/test_zerocopy_gpu.py tests/test_zerocopy_kernel.py tests/test_zerocopy_unified.py
   run gather $PY benchmarks/bench_gather.py ${GATHER_ARGS:-}
