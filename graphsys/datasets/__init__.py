@@ -8,7 +8,9 @@ Example:
     True
 """
 from graphsys.datasets.base import NodeDataset
+from graphsys.datasets.evaluate import evaluate
 from graphsys.datasets.generator import chung_lu
+from graphsys.datasets.ogb import write_ogb_node_dataset
 from graphsys.datasets.registry import load, names
 
-__all__ = ["NodeDataset", "chung_lu", "load", "names"]
+__all__ = ["NodeDataset", "chung_lu", "evaluate", "load", "names", "write_ogb_node_dataset"]

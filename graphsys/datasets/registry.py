@@ -38,6 +38,12 @@ def _synthetic(name: str, root, scale: float, seed: int, quiet: bool, **options)
     return generate(name, root, scale=scale, seed=seed, quiet=quiet)
 
 
+def _ogb(name: str, root, scale: float, seed: int, quiet: bool, **options) -> NodeDataset:
+    from graphsys.datasets.ogb import load_ogb
+
+    return load_ogb(name, root, **options)
+
+
 _LOADERS: dict[str, Loader] = {
     "cora": _planetoid,
     "citeseer": _planetoid,
@@ -46,6 +52,10 @@ _LOADERS: dict[str, Loader] = {
     "synthetic-arxiv": _synthetic,
     "synthetic-products": _synthetic,
     "synthetic-papers100m": _synthetic,
+    "ogbn-arxiv": _ogb,
+    "ogbn-products": _ogb,
+    "ogbn-proteins": _ogb,
+    "ogbn-papers100m": _ogb,
 }
 
 
@@ -56,8 +66,8 @@ def _looks_like_path(name: str) -> bool:
 
 
 def names() -> list[str]:
-    """Every name :func:`load` knows (besides edge-list file paths)."""
-    return list(_LOADERS)
+    """Every name :func:`load` knows (besides edge-list paths and custom ``ogbn-*`` datasets on disk)."""
+    return [n if n != "ogbn-papers100m" else "ogbn-papers100M" for n in _LOADERS]
 
 
 def load(
@@ -72,8 +82,9 @@ def load(
     """Load a dataset by name as a :class:`NodeDataset`.
 
     Args:
-        name: one of :func:`names` (case-insensitive), or the path of an edge-list file
-            (``src dst [weight]`` per line; same as ``load("edgelist", path=...)``).
+        name: one of :func:`names` (case-insensitive), an ``ogbn-*`` dataset written by
+            :func:`~graphsys.datasets.write_ogb_node_dataset` under ``root``, or the path of
+            an edge-list file (``src dst [weight]`` per line; as ``load("edgelist", path=...)``).
         root: the folder holding the dataset's files (default ``$GRAPHSYS_DATA`` or
             ``~/.cache/graphsys``); for synthetic presets, where generated data is cached
             (``None``: generate in memory, cache nothing).
@@ -95,8 +106,10 @@ def load(
         raise TypeError(f"name must be a str, got {type(name).__name__}")
     key = str(name).lower()
     loader = _LOADERS.get(key)
+    if loader is None and key.startswith("ogbn-"):
+        return _ogb(str(name), root, scale, seed, quiet, **options)
     if loader is None and _looks_like_path(str(name)):
         return _edge_list("edgelist", root, scale, seed, quiet, path=str(name), **options)
     if loader is None:
         raise ValueError(f"unknown dataset {str(name)!r}; known: {', '.join(names())}")
-    return loader(key, root, scale, seed, quiet, **options)
+    return loader(str(name) if key.startswith("ogbn-") else key, root, scale, seed, quiet, **options)
