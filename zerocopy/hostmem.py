@@ -48,8 +48,9 @@ class HostRegistration:
     def register(cls, tensor: torch.Tensor, *, read_only: bool = False) -> "HostRegistration | None":
         """Page-lock the memory of contiguous CPU ``tensor`` in place; None when the driver refuses.
 
-        Cost: one driver call that pins every page (about 1 s per 10 GB, faulting in pages of a
-        memory map that were not resident yet); no copy, no extra host memory.
+        Cost: one driver call that pins every page (0.41 s for 10.24 GB of resident pages on the
+        H200 machine; pages of a memory map not yet resident are read in first); no copy, no
+        extra host memory (RSS grew 0.4 MB there).
 
         Args:
             tensor: a contiguous CPU tensor (a view is fine: only its own bytes are registered).
@@ -73,9 +74,9 @@ class HostRegistration:
             logger.debug(
                 "cudaHostRegister(%#x, %d, flags=%d) failed: %s", ptr, nbytes, flags, cudart.cudaGetErrorString(err)
             )
-        # A failed runtime call stays the thread's "last error", which torch's next kernel-launch
-        # check would raise as its own failure; read it here to reset it.
-        _reset_last_error()
+            # A failed runtime call stays the thread's "last error", which torch's next kernel-launch
+            # check would raise as its own failure; read it here to reset it.
+            _reset_last_error()
         logger.info("could not page-lock %d bytes at %#x in place; falling back to a pinned copy", nbytes, ptr)
         return None
 
