@@ -1,0 +1,204 @@
+"""Loader benchmark: batches per second of the whole loader (sample + features + labels), by placement.
+
+On the synthetic ogbn-products preset (2.45 M nodes, 124 M directed edges, 100 float32 features,
+47 classes at ``--scale 1``), fanouts [15, 10, 5], batch 1024, seeds from the training split,
+each configuration runs ``--batches`` batches of :class:`graphsys.loader.NodeLoader` (after
+``--warmup`` untimed ones) and reports batches/s and the per-stage times it measured:
+
+* ``gpu_resident``: CSR, features and labels in GPU memory (the reference);
+* ``pinned_features``: CSR in GPU memory, features and labels as UnifiedTensors in pinned host
+  memory, gathered zero-copy (the issue's claim: within 10% of ``gpu_resident``);
+* ``all_pinned``: the CSR too in pinned memory (UVA sampling), nothing on the GPU but the batch;
+* ``pinned_features_cache``: ``pinned_features`` with ``--cache-fraction`` of the feature rows
+  cached on the GPU, ranked by degree;
+* ``pyg_loader_cpu``: PyG's own ``NeighborLoader`` over :class:`graphsys.pyg.CSRGraphStore` and
+  :class:`graphsys.pyg.UnifiedFeatureStore` with the CPU sampler, each batch then moved to the
+  GPU (what a PyG script does; at most ``--pyg-batches`` batches).
+
+With ``--train`` each batch also takes one GraphSAGE step (3 layers, hidden 256, Adam), so the
+figure shows how much of the loader hides behind compute (``train_only`` repeats one batch).
+Without a GPU the same script times the CPU loader (``cpu``, ``cpu_unified``, ``pyg_loader_cpu``).
+``vs_reference`` divides by the first row (``gpu_resident``, or ``cpu`` without a GPU).
+
+    PYTHONPATH=. python benchmarks/bench_loader.py                      # the H200 run
+    PYTHONPATH=. python benchmarks/bench_loader.py --scale 0.01 --batches 20   # any machine
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+from pathlib import Path
+from typing import Callable, Iterator
+
+import torch
+import torch.nn.functional as F
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks.common import format_table, write_result  # noqa: E402
+from graphsys.datasets import load  # noqa: E402
+from graphsys.loader import NodeLoader  # noqa: E402
+from graphsys.pyg import CSRGraphStore, GraphsysSampler, UnifiedFeatureStore  # noqa: E402
+from sampling import NeighborSampler  # noqa: E402
+from zerocopy import UnifiedTensor  # noqa: E402
+
+log = logging.getLogger("bench_loader")
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--scale", type=float, default=1.0, help="synthetic-products scale (1.0 = ogbn-products size)")
+    p.add_argument("--root", default=None, help="cache folder of the generated dataset (default: in memory)")
+    p.add_argument("--fanouts", default="15,10,5")
+    p.add_argument("--batch-size", type=int, default=1024)
+    p.add_argument("--batches", type=int, default=150, help="timed batches per configuration")
+    p.add_argument("--warmup", type=int, default=10, help="untimed batches first (kernel compiles, caches)")
+    p.add_argument("--pyg-batches", type=int, default=30, help="timed batches of the PyG-loader path")
+    p.add_argument("--prefetch", type=int, default=1)
+    p.add_argument("--cache-fraction", type=float, default=0.2, help="feature rows cached, ranked by degree")
+    p.add_argument("--train", action="store_true", help="also time loader + one GraphSAGE step per batch")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--quiet", action="store_true", help="no progress bars while generating the dataset")
+    return p.parse_args(argv)
+
+
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def cycle(loader):
+    """Batches of ``loader`` over as many epochs as needed."""
+    while True:
+        yield from loader
+
+
+def time_batches(iterator, count: int, warmup: int, step: Callable, device: torch.device) -> float:
+    """Seconds for ``count`` batches of ``iterator`` each given to ``step`` (after ``warmup`` untimed ones)."""
+    for _ in range(warmup):
+        step(next(iterator))
+    sync(device)
+    start = time.perf_counter()
+    for _ in range(count):
+        step(next(iterator))
+    sync(device)
+    return time.perf_counter() - start
+
+
+class SageStep:
+    """One GraphSAGE training step (3 layers, hidden 256, Adam), per-hop trimmed like DESIGN.md's figure."""
+
+    def __init__(self, in_dim: int, num_classes: int, layers: int, device: torch.device) -> None:
+        from torch_geometric.nn import GraphSAGE
+
+        self.model = GraphSAGE(in_dim, 256, layers, num_classes).to(device)
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=1e-3)
+
+    def __call__(self, batch) -> None:
+        self.optimizer.zero_grad()
+        out = self.model(batch.x, batch.edge_index, num_sampled_nodes_per_hop=batch.num_sampled_nodes,
+                         num_sampled_edges_per_hop=batch.num_sampled_edges)[: batch.batch_size]
+        F.cross_entropy(out, batch.y[: batch.batch_size]).backward()
+        self.optimizer.step()
+
+
+def touch(batch) -> None:
+    """Consume a batch without compute (the loader-only figure)."""
+
+
+def loader_configs(ds, args, device: torch.device, fanouts: list[int]) -> Iterator[tuple[str, NodeLoader]]:
+    """(name, loader) of each configuration, built one at a time (GPU copies are freed in between)."""
+    graph, x, y = ds.graph, ds.x, ds.y
+
+    def node_loader(placement: str, features, labels) -> NodeLoader:
+        g = graph.to(placement)
+        sampler = NeighborSampler(g.indptr, g.indices, fanouts, seed=args.seed, validate=False)
+        return NodeLoader(sampler, features, labels, ds.train_idx, args.batch_size, prefetch=args.prefetch,
+                          seed=args.seed)
+
+    if device.type != "cuda":
+        yield "cpu", node_loader("cpu", x, y)
+        yield "cpu_unified", node_loader("cpu", UnifiedTensor(x, pin=False), UnifiedTensor(y, pin=False))
+        return
+    yield "gpu_resident", node_loader("cuda", x.to(device), y.to(device))
+    features, labels = UnifiedTensor(x), UnifiedTensor(y)
+    yield "pinned_features", node_loader("cuda", features, labels)
+    yield "all_pinned", node_loader("pinned", features, labels)
+    budget = int(args.cache_fraction * x.shape[0]) * x[0].numel() * x.element_size() + 4 * x.shape[0]
+    features.enable_cache(budget, ranking=graph.in_degrees())
+    yield "pinned_features_cache", node_loader("cuda", features, labels)
+
+
+def pyg_batches(ds, args, device: torch.device, fanouts: list[int]):
+    """PyG's own NeighborLoader over our stores with the CPU sampler, each batch moved to ``device``."""
+    from torch_geometric.loader import NeighborLoader as PygNeighborLoader
+
+    feature_store = UnifiedFeatureStore()
+    feature_store.put_tensor(ds.x, group_name=None, attr_name="x", index=None)
+    feature_store.put_tensor(ds.y, group_name=None, attr_name="y", index=None)
+    stores = (feature_store, CSRGraphStore(ds.graph))
+    sampler = GraphsysSampler.from_data(stores, fanouts, placement="cpu", seed=args.seed)
+    loader = PygNeighborLoader(stores, fanouts, input_nodes=ds.train_idx, batch_size=args.batch_size,
+                               shuffle=True, neighbor_sampler=sampler)
+    return (batch.to(device, non_blocking=True) for batch in cycle(loader))
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    fanouts = [int(f) for f in args.fanouts.split(",")]
+    t0 = time.perf_counter()
+    ds = load("synthetic-products", root=args.root, scale=args.scale, seed=args.seed, quiet=args.quiet)
+    log.info("synthetic-products scale %g: %d nodes, %d edges, %d train seeds (%.1f s)", args.scale,
+             ds.graph.num_nodes, ds.graph.num_edges, ds.train_idx.numel(), time.perf_counter() - t0)
+    step = SageStep(ds.x.shape[1], ds.num_classes, len(fanouts), device) if args.train else None
+    rows, sample_batch = [], None
+    for name, loader in loader_configs(ds, args, device, fanouts):
+        iterator = cycle(loader)
+        for _ in range(args.warmup):
+            sample_batch = next(iterator)
+        loader.reset_timings()
+        seconds = time_batches(iterator, args.batches, 0, touch, device)
+        stages = loader.timings()
+        row = {"config": name, "batches": args.batches, "batches_per_s": args.batches / seconds,
+               "ms_per_batch": 1e3 * seconds / args.batches, "sample_ms": stages.sample_ms_per_batch,
+               "gather_ms": stages.gather_ms_per_batch}
+        if step is not None:
+            row["train_batches_per_s"] = args.batches / time_batches(iterator, args.batches, 2, step, device)
+        rows.append(row)
+        log.info("%s: %.1f batches/s", name, row["batches_per_s"])
+        del loader, iterator
+    count = min(args.batches, args.pyg_batches)
+    seconds = time_batches(pyg_batches(ds, args, device, fanouts), count, 2, touch, device)
+    rows.append({"config": "pyg_loader_cpu", "batches": count, "batches_per_s": count / seconds,
+                 "ms_per_batch": 1e3 * seconds / count})
+    if step is not None:
+        same = iter(lambda: sample_batch, None)
+        rows.append({"config": "train_only", "batches": args.batches,
+                     "train_batches_per_s": args.batches / time_batches(same, args.batches, 2, step, device)})
+    by_name = {r["config"]: r for r in rows}
+    reference = rows[0]["batches_per_s"]
+    for r in rows:
+        if "batches_per_s" in r:
+            r["vs_reference"] = r["batches_per_s"] / reference
+    figures = {
+        "dataset": "synthetic-products", "scale": args.scale, "num_nodes": ds.graph.num_nodes,
+        "num_edges": ds.graph.num_edges, "train_seeds": ds.train_idx.numel(), "fanouts": fanouts,
+        "batch_size": args.batch_size, "prefetch": args.prefetch, "device": str(device),
+        "reference": rows[0]["config"],
+    }
+    if "pinned_features" in by_name:
+        figures["pinned_vs_gpu_resident"] = by_name["pinned_features"]["vs_reference"]
+        figures["within_10_percent"] = figures["pinned_vs_gpu_resident"] >= 0.9
+    columns = ["config", "batches", "batches_per_s", "vs_reference", "ms_per_batch", "sample_ms", "gather_ms"]
+    columns += ["train_batches_per_s"] if args.train else []
+    print(format_table(rows, columns))
+    print(f"result: {write_result('bench_loader', figures, rows)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
