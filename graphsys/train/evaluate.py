@@ -26,8 +26,11 @@ class Scorer:
     """Scores full-graph predictions on index splits.
 
     Args:
-        dataset: the dataset name; "ogbn-*" selects ogb's ``Evaluator`` for that name.
+        dataset: the dataset name; "ogbn-*" selects ogb's ``Evaluator``: the dataset's own for
+            an official name, else (a dataset written by ``write_ogb_node_dataset``) the
+            evaluator of an official dataset with the same metric, set to ``num_tasks``.
         multilabel: whether ``y`` holds one 0/1 column per label.
+        num_tasks: label columns of a multi-label dataset (1 for single-label).
 
     Example:
         >>> s = Scorer("cora", multilabel=False)
@@ -35,13 +38,19 @@ class Scorer:
         0.5
     """
 
-    def __init__(self, dataset: str, *, multilabel: bool) -> None:
+    def __init__(self, dataset: str, *, multilabel: bool, num_tasks: int = 1) -> None:
         self.multilabel = multilabel
         self._evaluator = None
         if dataset.startswith("ogbn-"):
             from ogb.nodeproppred import Evaluator
 
-            self._evaluator = Evaluator(dataset)
+            from graphsys.datasets.ogb import OGB_NAMES
+
+            if dataset in OGB_NAMES:
+                self._evaluator = Evaluator(dataset)
+            else:
+                self._evaluator = Evaluator("ogbn-proteins" if multilabel else "ogbn-arxiv")
+                self._evaluator.num_tasks = num_tasks if multilabel else 1
             self.metric = self._evaluator.eval_metric
         else:
             self.metric = "micro_f1" if multilabel else "acc"

@@ -85,8 +85,14 @@ def place_features(x: torch.Tensor, placement: str, *, device: torch.device, cac
         return x.to(device)
     from zerocopy import UnifiedTensor
 
-    # from_numpy registers a read-only memory map (a table shared across ranks) read-only.
-    table = UnifiedTensor(x) if x.dtype == torch.bfloat16 else UnifiedTensor.from_numpy(x.numpy())
+    if x.dtype == torch.bfloat16:
+        table = UnifiedTensor(x)
+    else:
+        # Training never writes features: registering the pages read-only keeps a copy-on-write
+        # memory map (a cached dataset) or a map shared by several ranks from being copied.
+        view = x.numpy()
+        view.flags.writeable = False
+        table = UnifiedTensor.from_numpy(view)
     if cache > 0:
         budget = cache_budget_bytes(x, cache)
         table.enable_cache(budget, hotness, device)

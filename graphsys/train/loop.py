@@ -118,7 +118,7 @@ class Trainer:
         self.dataset = dataclasses.replace(dataset, x=None)
         self.model = build_model(config, int(self.data.features.shape[1]), dataset.num_classes).to(ctx.device)
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-        self.scorer = Scorer(self.dataset.name, multilabel=self.dataset.multilabel)
+        self.scorer = Scorer(dataset.name, multilabel=dataset.multilabel, num_tasks=dataset.num_classes)
         self.pipeline = EpochPipeline(config, self.data, ctx.device)
         self.history: list[dict] = []
         self.start_epoch = 1
