@@ -4,34 +4,50 @@ Each thread advances a chunk of ``CHUNK`` walks one step at a time, so the loads
 different walks are independent and the core overlaps their cache misses (a walk step is
 two dependent random reads: ``indptr[cur]`` then ``indices[...]``). Draw ``s`` of walk ``w``
 is a hash of (key, w, s): the walks do not depend on the thread count.
+
+``CHUNK = 256``: on a 2 M-node graph, 256 walks per chunk with the two reads in separate
+passes ran 1.8x faster than 64 walks with both reads in one loop body (one thread);
+larger chunks gained nothing and spill the chunk's rows of ``out`` from L2.
 """
 from __future__ import annotations
 
+import numpy as np
 from numba import njit, prange
 
 from sampling._rng import below, draw, stream, unit
 
-CHUNK = 64
+CHUNK = 256
 
 
 @njit(parallel=True, cache=True)
 def uniform_walks(indptr, indices, starts, walk_length, key, out):
-    """DeepWalk: each step moves to a uniformly drawn in-neighbour; -1 once a walk is stuck."""
+    """DeepWalk: each step moves to a uniformly drawn in-neighbour; -1 once a walk is stuck.
+
+    A step is two passes over the chunk: read every walk's row span, then every walk's
+    next node, so each pass issues ``CHUNK`` independent cache misses.
+    """
     n = starts.shape[0]
     for c in prange((n + CHUNK - 1) // CHUNK):
         lo = c * CHUNK
         hi = min(n, lo + CHUNK)
+        row_start = np.empty(hi - lo, dtype=np.int64)
+        degree = np.empty(hi - lo, dtype=np.int64)
         for w in range(lo, hi):
             out[w, 0] = starts[w]
         for s in range(walk_length):
             for w in range(lo, hi):
                 cur = out[w, s]
-                nxt = -1
                 if cur >= 0:
                     a = indptr[cur]
-                    deg = indptr[cur + 1] - a
-                    if deg > 0:
-                        nxt = indices[a + below(draw(stream(key, w), s), deg)]
+                    row_start[w - lo] = a
+                    degree[w - lo] = indptr[cur + 1] - a
+                else:
+                    degree[w - lo] = 0
+            for w in range(lo, hi):
+                deg = degree[w - lo]
+                nxt = -1
+                if deg > 0:
+                    nxt = indices[row_start[w - lo] + below(draw(stream(key, w), s), deg)]
                 out[w, s + 1] = nxt
 
 
