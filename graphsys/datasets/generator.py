@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Callable
 
 import numba
 import numpy as np
@@ -117,8 +118,11 @@ def _row_lengths(mass: np.ndarray, total: int, cap: int, key: np.uint64) -> np.n
     return np.minimum(np.diff(edges), cap + 1)
 
 
-def community_graph(spec: GraphSpec, seed: int = 0) -> GeneratedGraph:
+def community_graph(spec: GraphSpec, seed: int = 0, on_stage: Callable[[str], None] | None = None) -> GeneratedGraph:
     """Generate the graph ``spec`` describes; the same seed gives the same graph on any machine.
+
+    ``on_stage`` (if given) is called with the name of each stage as it starts (``"rows"``,
+    ``"symmetrize"``, ``"trim"``), for progress display.
 
     Cost: O(E log d) work in parallel numba kernels (per-row sort), one serial pass over the
     edges to transpose for undirected graphs; peak memory about three times the CSR.
@@ -126,6 +130,7 @@ def community_graph(spec: GraphSpec, seed: int = 0) -> GeneratedGraph:
     Raises:
         RuntimeError: an undirected graph that cannot reach ``num_edges`` distinct pairs.
     """
+    stage = on_stage or (lambda name: None)
     n, num_classes = int(spec.num_nodes), len(spec.class_sizes)
     sizes = np.asarray(spec.class_sizes, dtype=np.int64)
     offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
@@ -149,6 +154,7 @@ def community_graph(spec: GraphSpec, seed: int = 0) -> GeneratedGraph:
     mass = K.position_mass(offsets, lo_pow, hi_pow, q0, beta)
 
     def rows(total: int) -> tuple[np.ndarray, np.ndarray]:
+        stage("rows")
         lengths_by_pos = _row_lengths(mass, total, (n - 1) // 2, root_key(seed, _DEGREES))
         lengths = np.empty(n, dtype=np.int64)
         lengths[perm] = lengths_by_pos
@@ -171,11 +177,13 @@ def community_graph(spec: GraphSpec, seed: int = 0) -> GeneratedGraph:
     extra = 0.02
     for _ in range(8):
         a_indptr, a_indices = rows(int(math.ceil(spec.num_edges * (1.0 + extra))))
+        stage("symmetrize")
         t_indptr, t_indices = K.transpose(a_indptr, a_indices, n)
         indptr, indices = K.union_rows(a_indptr, a_indices, t_indptr, t_indices)
         del a_indices, t_indices
         pairs = indices.shape[0] // 2
         if pairs >= spec.num_edges:
+            stage("trim")
             indptr, indices = _trim_pairs(indptr, indices, pairs - spec.num_edges, root_key(seed, _TRIM))
             return GeneratedGraph(_graph(indptr, indices), classes)
         extra = (1.0 + extra) * spec.num_edges / max(pairs, 1) * 1.01 - 1.0

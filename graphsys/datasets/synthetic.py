@@ -150,8 +150,9 @@ def _labels(preset: Preset, classes: np.ndarray, splits) -> np.ndarray:
     return y
 
 
-def _cache_dir(root: Path, preset: Preset, scale: float, seed: int) -> Path:
-    return root / f"{preset.name}_scale{scale:g}_seed{seed}"
+def cache_dir(root: str | os.PathLike, name: str, scale: float, seed: int) -> Path:
+    """The folder under ``root`` where :func:`generate` keeps preset ``name`` at ``scale`` and ``seed``."""
+    return Path(root) / f"{name}_scale{scale:g}_seed{seed}"
 
 
 def generate(
@@ -179,7 +180,7 @@ def generate(
         raise ValueError(f"unknown synthetic preset {name!r}; known: {', '.join(PRESETS)}")
     preset = PRESETS[name].at(scale)
     if root is not None:
-        target = _cache_dir(Path(root), preset, scale, seed)
+        target = cache_dir(root, name, scale, seed)
         if read_meta(target) is not None:
             log.info("opening cached %s", target)
             return open_dataset(target)
@@ -189,7 +190,7 @@ def generate(
             _class_sizes(preset.num_nodes, preset.num_classes, preset.class_skew, seed),
             preset.exponent, preset.max_degree, preset.homophily, preset.partner_share, preset.directed,
         )
-        generated = community_graph(spec, seed)
+        generated = community_graph(spec, seed, on_stage=bar.set_postfix_str)
         bar.update()
         bar.set_description(f"{name}: split")
         splits = _splits(preset, seed)
