@@ -1,17 +1,22 @@
 """Walks to positive samples, bucketed into the ``P x P`` block grid (numba, parallel, no GIL).
 
 Every pair ``(walk[j], walk[j + k])`` for ``k = 1..step`` is a positive sample (GraphVite's
-augmentation). Pairs are enumerated slot-major: all walks' ``(k, j)`` pair, then the next
-slot, so consecutive samples come from different walks (the "light shuffle" that keeps one
-walk's correlated pairs apart), and a stable counting sort by block keeps that order inside
-each block. Entries ``< 0`` in a walk (a walk that stopped at a node with no neighbours) are
-skipped.
+augmentation). Walks are taken in blocks of 64 and each block's pairs are enumerated
+slot-major: the ``(k, j)`` pair of all 64 walks, then the next slot, so consecutive samples
+come from different walks (the "light shuffle" that keeps one walk's correlated pairs apart)
+while the block's walks stay in L1. A stable counting sort by grid block keeps that order
+inside each grid block. Entries ``< 0`` in a walk (a walk that stopped at a node with no
+neighbours) are skipped.
 """
 from __future__ import annotations
 
 import numba
 import numpy as np
 from numba import njit, prange
+
+# Walks whose pairs are interleaved: enough to keep a walk's pairs 64 samples apart, few
+# enough that their nodes (64 x walk length x 4 bytes, twice) stay in the L1 cache.
+_WALK_BLOCK = 64
 
 
 def pair_slots(walk_nodes: int, step: int) -> tuple[np.ndarray, np.ndarray]:
@@ -25,25 +30,36 @@ def pair_slots(walk_nodes: int, step: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _pair(walks, slot_k, slot_j, num_walks, i):
-    slot = i // num_walks
-    w = i - slot * num_walks
-    j = slot_j[slot]
-    return walks[w, j], walks[w, j + slot_k[slot]]
+def _map_block(walks, w0, w1, part_of, local_of, part_buf, local_buf):
+    """Partition and local row of every node of walks ``w0:w1`` (``-1`` where a walk stopped)."""
+    for w in range(w0, w1):
+        for j in range(walks.shape[1]):
+            v = walks[w, j]
+            part_buf[w - w0, j] = part_of[v] if v >= 0 else -1
+            local_buf[w - w0, j] = local_of[v] if v >= 0 else -1
 
 
 @njit(cache=True, nogil=True, parallel=True)
 def _bucket(walks, slot_k, slot_j, part_of, local_of, num_partitions, num_chunks, heads, tails):
-    num_walks = walks.shape[0]
-    total = num_walks * slot_k.shape[0]
+    num_walks, walk_nodes = walks.shape
+    num_slots = slot_k.shape[0]
     num_blocks = num_partitions * num_partitions
-    chunk = (total + num_chunks - 1) // num_chunks
+    walk_blocks = (num_walks + _WALK_BLOCK - 1) // _WALK_BLOCK
+    per_chunk = (walk_blocks + num_chunks - 1) // num_chunks
     counts = np.zeros((num_chunks, num_blocks), dtype=np.int64)
     for c in prange(num_chunks):
-        for i in range(c * chunk, min(total, (c + 1) * chunk)):
-            h, t = _pair(walks, slot_k, slot_j, num_walks, i)
-            if h >= 0 and t >= 0:
-                counts[c, part_of[h] * num_partitions + part_of[t]] += 1
+        part_buf = np.empty((_WALK_BLOCK, walk_nodes), dtype=np.int32)
+        local_buf = np.empty((_WALK_BLOCK, walk_nodes), dtype=np.int32)
+        for wb in range(c * per_chunk, min(walk_blocks, (c + 1) * per_chunk)):
+            w0 = wb * _WALK_BLOCK
+            w1 = min(num_walks, w0 + _WALK_BLOCK)
+            _map_block(walks, w0, w1, part_of, local_of, part_buf, local_buf)
+            for s in range(num_slots):
+                j, k = slot_j[s], slot_k[s]
+                for w in range(w1 - w0):
+                    ph, pt = part_buf[w, j], part_buf[w, j + k]
+                    if ph >= 0 and pt >= 0:
+                        counts[c, ph * num_partitions + pt] += 1
     block_ptr = np.zeros(num_blocks + 1, dtype=np.int64)
     cursor = np.empty((num_chunks, num_blocks), dtype=np.int64)
     run = 0
@@ -54,14 +70,22 @@ def _bucket(walks, slot_k, slot_j, part_of, local_of, num_partitions, num_chunks
             run += counts[c, b]
     block_ptr[num_blocks] = run
     for c in prange(num_chunks):
-        for i in range(c * chunk, min(total, (c + 1) * chunk)):
-            h, t = _pair(walks, slot_k, slot_j, num_walks, i)
-            if h >= 0 and t >= 0:
-                b = part_of[h] * num_partitions + part_of[t]
-                at = cursor[c, b]
-                heads[at] = local_of[h]
-                tails[at] = local_of[t]
-                cursor[c, b] = at + 1
+        part_buf = np.empty((_WALK_BLOCK, walk_nodes), dtype=np.int32)
+        local_buf = np.empty((_WALK_BLOCK, walk_nodes), dtype=np.int32)
+        for wb in range(c * per_chunk, min(walk_blocks, (c + 1) * per_chunk)):
+            w0 = wb * _WALK_BLOCK
+            w1 = min(num_walks, w0 + _WALK_BLOCK)
+            _map_block(walks, w0, w1, part_of, local_of, part_buf, local_buf)
+            for s in range(num_slots):
+                j, k = slot_j[s], slot_k[s]
+                for w in range(w1 - w0):
+                    ph, pt = part_buf[w, j], part_buf[w, j + k]
+                    if ph >= 0 and pt >= 0:
+                        b = ph * num_partitions + pt
+                        at = cursor[c, b]
+                        heads[at] = local_buf[w, j]
+                        tails[at] = local_buf[w, j + k]
+                        cursor[c, b] = at + 1
     return block_ptr
 
 

@@ -82,23 +82,25 @@ def test_partition_errors():
 
 def test_bucket_pairs_match_a_plain_enumeration():
     rng = np.random.default_rng(1)
-    walks = rng.integers(0, 30, (17, 6)).astype(np.int64)
+    walks = rng.integers(0, 30, (150, 6)).astype(np.int64)  # blocks of 64, 64 and 22 walks
     walks[3, 4:] = -1  # a walk that stopped
+    walks[140, 1:] = -1
     part = degree_balanced_partition(torch.from_numpy(rng.random(30)), 3)
     part_of, local_of = part.part_of.numpy(), part.local_of.numpy()
     heads, tails, block_ptr = bucket_pairs(walks, 3, part_of, local_of, 3)
     expected = {b: [] for b in range(9)}
-    for k in range(1, 4):
-        for j in range(6 - k):
-            for w in range(17):
-                h, t = walks[w, j], walks[w, j + k]
-                if h >= 0 and t >= 0:
-                    expected[part_of[h] * 3 + part_of[t]].append((local_of[h], local_of[t]))
+    for w0 in range(0, 150, 64):
+        for k in range(1, 4):
+            for j in range(6 - k):
+                for w in range(w0, min(150, w0 + 64)):
+                    h, t = walks[w, j], walks[w, j + k]
+                    if h >= 0 and t >= 0:
+                        expected[part_of[h] * 3 + part_of[t]].append((local_of[h], local_of[t]))
     assert block_ptr[-1] == heads.shape[0] == sum(len(v) for v in expected.values())
-    assert block_ptr[-1] <= max_pairs(17, 6, 3)
+    assert block_ptr[-1] <= max_pairs(150, 6, 3)
     for b in range(9):
         got = list(zip(heads[block_ptr[b] : block_ptr[b + 1]].tolist(), tails[block_ptr[b] : block_ptr[b + 1]].tolist()))
-        assert got == expected[b]  # same order: slot-major, stable within each block
+        assert got == expected[b]  # same order: slot-major per 64 walks, stable within each grid block
 
 
 def test_bucket_pairs_rejects_small_buffers():
