@@ -3,9 +3,10 @@
 PyG's loaders bring the seeds to the CPU at every batch and gather features there. This one
 keeps the whole path where the sampler runs: with a GPU sampler (CSR in GPU or pinned memory)
 the seeds, the sampled subgraph, the zero-copy feature gather (through the UnifiedTensor's
-cache) and the batch all stay on the GPU, and batch ``i + prefetch`` is sampled and gathered
-on a side CUDA stream while the model trains on batch ``i``. With a CPU sampler the same
-loader runs the stages in turn on the host.
+cache) and the batch all stay on the GPU. Two side streams form the pipeline: batch ``i + 1``
+is sampled on one while batch ``i`` is gathered on the other (the sampler is latency-bound,
+the zero-copy gather PCIe-bound, so they overlap), both while the model trains on an earlier
+batch on the current stream. With a CPU sampler the same loader runs the stages in turn.
 """
 from __future__ import annotations
 
@@ -19,15 +20,27 @@ from torch_geometric.data import Data
 
 from graphsys.loader.gather import Table, check_ids, check_table, gather_rows, num_rows
 from graphsys.loader.timings import LoaderTimings, StageClock
-from sampling import NeighborSampler
+from sampling import NeighborSampler, SamplerOutput
+from zerocopy import PendingGather, UnifiedTensor
 
 
 @dataclass(frozen=True)
-class _Ready:
-    """A produced batch and the event that marks it complete on the side stream."""
+class _InFlight:
+    """A sampled batch whose gathers may still be running on the gather stream."""
 
-    data: Data
+    out: SamplerOutput
+    input_id: torch.Tensor
+    x: "torch.Tensor | PendingGather"
+    y: "torch.Tensor | PendingGather | None"
     done: "torch.cuda.Event | None"
+
+
+def _start_gather(table: Table, index: torch.Tensor, stream: torch.cuda.Stream) -> "torch.Tensor | PendingGather":
+    """Launch ``table[index]`` on ``stream`` (the current stream): a pending zero-copy gather for a
+    UnifiedTensor, an ``index_select`` for a tensor. Cost: no host wait."""
+    if isinstance(table, UnifiedTensor):
+        return table.gather_async(index, stream=stream)
+    return gather_rows(table, index)
 
 
 def _as_seed_tensor(seeds: torch.Tensor, num_nodes: int) -> torch.Tensor:
@@ -70,9 +83,9 @@ class NodeLoader:
         batch_size: seeds per batch.
         shuffle: visit the seeds in a new random order each epoch.
         drop_last: skip the last batch when it is smaller than ``batch_size``.
-        prefetch: batches produced ahead on the side stream (GPU only). 1 overlaps the next
-            batch with training on the current one; more helps only when batch times vary, at
-            the cost of one more batch of GPU memory each.
+        prefetch: batches produced ahead (GPU only). 1 samples the next batch while this one
+            is gathered and trained on; more helps only when batch times vary, at the cost of
+            one more batch of GPU memory each; 0 produces each batch when it is asked for.
         seed: seed of the shuffling order (the sampler has its own seed).
 
     Example:
@@ -123,7 +136,9 @@ class NodeLoader:
         self.shuffle = bool(shuffle)
         self.drop_last = bool(drop_last)
         self._generator = torch.Generator(device=self.device).manual_seed(seed)
-        self._stream = torch.cuda.Stream(self.device) if self.device.type == "cuda" else None
+        self._streams = None
+        if self.device.type == "cuda":
+            self._streams = (torch.cuda.Stream(self.device), torch.cuda.Stream(self.device))
         self._clock = StageClock(self.device)
 
     def __len__(self) -> int:
@@ -145,10 +160,11 @@ class NodeLoader:
             order = torch.randperm(count, generator=self._generator, device=self.device)
         else:
             order = torch.arange(count, device=self.device)
-        bounds = [(start, min(start + self.batch_size, count)) for start in range(0, len(self) * self.batch_size, self.batch_size)]
-        if self._stream is not None:
-            self._stream.wait_stream(torch.cuda.current_stream(self.device))
-        pending: deque[_Ready] = deque()
+        starts = range(0, len(self) * self.batch_size, self.batch_size)
+        bounds = [(start, min(start + self.batch_size, count)) for start in starts]
+        if self._streams is not None:
+            self._streams[0].wait_stream(torch.cuda.current_stream(self.device))
+        pending: deque[_InFlight] = deque()
         produced = 0
         for _ in bounds:
             while produced < len(bounds) and len(pending) <= self.prefetch:
@@ -156,52 +172,69 @@ class NodeLoader:
                 produced += 1
             yield self._hand_over(pending.popleft())
 
-    def _produce(self, order: torch.Tensor, start: int, stop: int) -> _Ready:
-        """Sample and gather one batch (on the side stream on a GPU).
+    def _produce(self, order: torch.Tensor, start: int, stop: int) -> _InFlight:
+        """Sample one batch and start its gathers.
 
-        Cost: the sampler's (GPU: a few kernels per hop and one host sync on the side stream),
-        one feature gather for every sampled node, one label gather for the seeds, a stack.
+        Cost on a GPU: the sampler's kernels on the sampling stream and its one host sync (the
+        host waits for this batch's sampling only), then the feature and label gathers launched
+        on the gather stream with no host wait. On the CPU: the stages run in turn.
         """
-        if self._stream is None:
-            return _Ready(self._build(order, start, stop), None)
-        with torch.cuda.stream(self._stream):
-            data = self._build(order, start, stop)
+        input_id = order[start:stop]
+        if self._streams is None:
+            begin = self._clock.mark()
+            out = self.sampler.sample(self.seeds[input_id])
+            sampled = self._clock.mark()
+            x = gather_rows(self.features, out.node)
+            y = gather_rows(self.labels, out.node[: stop - start]) if self.labels is not None else None
+            self._clock.add((begin, sampled), (sampled, self._clock.mark()))
+            return _InFlight(out, input_id, x, y, None)
+        sample_stream, gather_stream = self._streams
+        with torch.cuda.stream(sample_stream):
+            begin = self._clock.mark()
+            out = self.sampler.sample(self.seeds[input_id])
+            sampled = self._clock.mark()
+        gather_stream.wait_stream(sample_stream)
+        with torch.cuda.stream(gather_stream):
+            out.node.record_stream(gather_stream)
+            gather_begin = self._clock.mark()
+            x = _start_gather(self.features, out.node, gather_stream)
+            y = None
+            if self.labels is not None:
+                y = _start_gather(self.labels, out.node[: stop - start], gather_stream)
+            gathered = self._clock.mark()
             done = torch.cuda.Event()
             done.record()
-        return _Ready(data, done)
+        self._clock.add((begin, sampled), (gather_begin, gathered))
+        return _InFlight(out, input_id, x, y, done)
 
-    def _build(self, order: torch.Tensor, start: int, stop: int) -> Data:
-        input_id = order[start:stop]
-        begin = self._clock.mark()
-        out = self.sampler.sample(self.seeds[input_id])
-        sampled = self._clock.mark()
-        x = gather_rows(self.features, out.node)
-        y = gather_rows(self.labels, out.node[: stop - start]) if self.labels is not None else None
-        gathered = self._clock.mark()
-        self._clock.add(begin, sampled, gathered)
+    def _hand_over(self, flight: _InFlight) -> Data:
+        """The batch as a ``Data``, ordered after its production on the current stream.
+
+        Cost on a GPU: one event wait on the device (no host sync besides the UnifiedTensor's
+        bounds check, long done by now), one ``record_stream`` per tensor, one stack.
+        """
+        out = flight.out
+        if flight.done is not None:
+            torch.cuda.current_stream(self.device).wait_event(flight.done)
+        x = flight.x.wait() if isinstance(flight.x, PendingGather) else flight.x
         batch = Data(
             x=x,
             edge_index=torch.stack([out.row, out.col]),
             n_id=out.node,
             e_id=out.edge,
-            input_id=input_id,
-            batch_size=stop - start,
+            input_id=flight.input_id,
+            batch_size=flight.input_id.numel(),
             num_sampled_nodes=list(out.num_sampled_nodes),
             num_sampled_edges=list(out.num_sampled_edges),
         )
-        if y is not None:
-            batch.y = y
-        return batch
-
-    def _hand_over(self, ready: _Ready) -> Data:
-        """Make a produced batch safe to use on the current stream (GPU: one event wait, no host sync)."""
-        if ready.done is not None:
+        if flight.y is not None:
+            batch.y = flight.y.wait() if isinstance(flight.y, PendingGather) else flight.y
+        if flight.done is not None:
             current = torch.cuda.current_stream(self.device)
-            current.wait_event(ready.done)
-            for value in ready.data.to_dict().values():
-                if isinstance(value, torch.Tensor) and value.is_cuda:
+            for value in (x, batch.y if flight.y is not None else None, out.node, out.row, out.col, out.edge):
+                if value is not None:
                     value.record_stream(current)
-        return ready.data
+        return batch
 
     def __repr__(self) -> str:
         return (

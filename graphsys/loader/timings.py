@@ -1,7 +1,8 @@
 """Stage timings of a loader: how long sampling and gathering took, for metrics.
 
-On a GPU the stages run on a side stream, so host clocks would measure only the launches;
-each batch records CUDA events instead, and their times are read once the events are done.
+On a GPU the stages run on side streams, so host clocks would measure only the launches; each
+batch records CUDA events instead, and their times are read once the events are done. The two
+stages of consecutive batches overlap there, so their sum can exceed the wall time.
 """
 from __future__ import annotations
 
@@ -36,9 +37,10 @@ class LoaderTimings:
 
 
 class StageClock:
-    """Marks the boundaries sample-start / sampled / gathered of each batch on one device.
+    """Accounts the sampling and gathering span of each batch on one device.
 
-    Cost per mark: a ``perf_counter`` on the CPU; an event record (no sync) on a GPU.
+    A span is a pair of marks from :meth:`mark`. Cost per mark: a ``perf_counter`` on the CPU; an
+    event record on a GPU stream (no sync).
     """
 
     def __init__(self, device: torch.device) -> None:
@@ -48,25 +50,25 @@ class StageClock:
         self._sample_s = 0.0
         self._gather_s = 0.0
 
-    def mark(self):
-        """A time point on the current stream."""
+    def mark(self, stream: "torch.cuda.Stream | None" = None):
+        """A time point (on ``stream``, default the current one, on a GPU)."""
         if not self._cuda:
             return time.perf_counter()
         event = torch.cuda.Event(enable_timing=True)
-        event.record()
+        event.record(stream)
         return event
 
-    def add(self, start, sampled, gathered) -> None:
-        """Account one batch given its three marks (GPU marks are read once they complete)."""
+    def add(self, sample: tuple, gather: tuple) -> None:
+        """Account one batch given its (start, end) spans; GPU spans are read once they complete."""
         if not self._cuda:
-            self._count(sampled - start, gathered - sampled)
+            self._count(sample[1] - sample[0], gather[1] - gather[0])
             return
-        self._open.append((start, sampled, gathered))
-        while self._open and self._open[0][2].query():
+        self._open.append((sample, gather))
+        while self._open and self._open[0][1][1].query() and self._open[0][0][1].query():
             self._settle(*self._open.popleft())
 
-    def _settle(self, start, sampled, gathered) -> None:
-        self._count(start.elapsed_time(sampled) / 1e3, sampled.elapsed_time(gathered) / 1e3)
+    def _settle(self, sample: tuple, gather: tuple) -> None:
+        self._count(sample[0].elapsed_time(sample[1]) / 1e3, gather[0].elapsed_time(gather[1]) / 1e3)
 
     def _count(self, sample_s: float, gather_s: float) -> None:
         self._batches += 1
@@ -76,9 +78,10 @@ class StageClock:
     def read(self) -> LoaderTimings:
         """The totals so far. Cost on a GPU: waits for the batches still in flight (a host sync)."""
         while self._open:
-            marks = self._open.popleft()
-            marks[2].synchronize()
-            self._settle(*marks)
+            sample, gather = self._open.popleft()
+            sample[1].synchronize()
+            gather[1].synchronize()
+            self._settle(sample, gather)
         return LoaderTimings(self._batches, self._sample_s, self._gather_s)
 
     def reset(self) -> None:
