@@ -19,7 +19,7 @@ from sampling._rng import below, draw, stream, unit
 CHUNK = 256
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, nogil=True, cache=True)
 def uniform_walks(indptr, indices, starts, walk_length, key, out):
     """DeepWalk: each step moves to a uniformly drawn in-neighbour; -1 once a walk is stuck.
 
@@ -70,7 +70,7 @@ def _is_neighbor(indptr, indices, sorted_rows, v, x):
     return False
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, nogil=True, cache=True)
 def node2vec_walks(indptr, indices, starts, walk_length, inv_p, inv_q, sorted_rows, key, out):
     """node2vec by rejection: draw ``x`` uniformly among the current node's neighbours and
     keep it with probability ``w(x) / max(1/p, 1, 1/q)``, where ``w = 1/p`` if ``x`` is the
