@@ -24,7 +24,8 @@ class TrainData:
         indptr, indices: the CSR in ``config.graph`` placement.
         features: the feature table in ``config.features`` placement (a tensor or a
             ``zerocopy.UnifiedTensor``).
-        labels: ``y`` on the training device (float for multi-label, for the BCE loss).
+        labels: ``y`` (float for multi-label, for the BCE loss) where the sampler runs: on the
+            training device, or on the host for a CPU sampler.
     """
 
     dataset: NodeDataset
@@ -81,5 +82,7 @@ def prepare(config: TrainConfig, dataset: NodeDataset, ctx: DistContext) -> Trai
         x = share_across_ranks(x, ctx)
     features = place_features(x, config.features, device=device, cache=config.cache, hotness=hotness)
     labels = dataset.y.float() if dataset.multilabel else dataset.y
+    # Labels sit where the sampler runs, so a batch's label gather stays on one device.
+    labels = labels.to(device if config.graph != "cpu" else "cpu")
     logger.info("%s: graph %s, features %s, device %s", dataset, config.graph, config.features, device)
-    return TrainData(dataset, indptr, indices, features, labels.to(device))
+    return TrainData(dataset, indptr, indices, features, labels)

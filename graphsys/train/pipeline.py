@@ -4,10 +4,12 @@ Sampling runs where the CSR lives (``TrainConfig.graph``: GPU kernels for "cuda"
 "pinned", numba kernels for "cpu"); features are gathered from the table in its placement
 (:mod:`graphsys.train.features`). With a GPU sampler the loader prepares the next batch on
 a side stream while the model trains on the current one. With the CPU sampler (the
-conventional baseline) batches are built on the host and copied to the training device.
+conventional baseline) a host thread builds and pins the next batch while the GPU trains,
+and each batch is copied to the training device.
 """
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from typing import Iterator
 
 import torch
@@ -19,11 +21,20 @@ from graphsys.train.data import TrainData
 from sampling import NeighborSampler
 
 
+def _next_host_batch(batches: Iterator[Data], pin: bool) -> Data | None:
+    """The next host batch, page-locked for an asynchronous copy when ``pin``; None at the end."""
+    batch = next(batches, None)
+    if batch is None or not pin:
+        return batch
+    return batch.apply(lambda t: t if t.is_cuda else t.pin_memory())
+
+
 class EpochBatches:
     """One epoch's batches on the training device; iterate once.
 
     Cost per batch: the loader's (one sampler call, one feature and one label gather); for a
-    CPU sampler and a GPU device, one host-to-device copy of the batch.
+    CPU sampler and a GPU device, a pinning copy on a host thread (one batch ahead) and one
+    asynchronous host-to-device copy.
     """
 
     def __init__(self, loader: NodeLoader, device: torch.device) -> None:
@@ -37,8 +48,15 @@ class EpochBatches:
         if self._loader.device == self._device:
             yield from self._loader
             return
-        for batch in self._loader:
-            yield batch.to(self._device, non_blocking=True)
+        # The conventional pipeline as PyG runs it with a worker: a host thread samples,
+        # gathers and pins batch i + 1 while the GPU trains on batch i.
+        batches = iter(self._loader)
+        pin = self._device.type == "cuda"
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="graphsys-batches") as pool:
+            pending = pool.submit(_next_host_batch, batches, pin)
+            while (batch := pending.result()) is not None:
+                pending = pool.submit(_next_host_batch, batches, pin)
+                yield batch.to(self._device, non_blocking=True)
 
     def timings(self) -> LoaderTimings:
         """Sampling and gathering seconds of the batches so far. Cost on a GPU: one sync."""
