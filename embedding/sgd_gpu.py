@@ -10,6 +10,8 @@ Under ``TRITON_INTERPRET=1`` the same kernel runs on CPU tensors (for the tests)
 """
 from __future__ import annotations
 
+import contextlib
+
 import torch
 import triton
 import triton.language as tl
@@ -102,11 +104,14 @@ def train_block_gpu(
     dim = vertex.shape[1]
     grid = min(n, max_programs)
     losses = torch.empty(grid, dtype=torch.float32, device=vertex.device)
-    _sgd_kernel[(grid,)](
-        vertex, context, heads, tails, negatives, losses, n,
-        float(lr_start), (float(lr_end) - float(lr_start)) / n, float(negative_weight), float(weight_decay),
-        vertex.stride(0), context.stride(0),
-        NUM_NEG=negatives.numel() // n, DIM=dim, BLOCK_D=triton.next_power_of_2(dim),
-        num_warps=1,
-    )
+    # Triton launches on the current GPU: make it the rows' GPU (workers span several)
+    launch_on = torch.cuda.device(vertex.device) if vertex.is_cuda else contextlib.nullcontext()
+    with launch_on:
+        _sgd_kernel[(grid,)](
+            vertex, context, heads, tails, negatives, losses, n,
+            float(lr_start), (float(lr_end) - float(lr_start)) / n, float(negative_weight), float(weight_decay),
+            vertex.stride(0), context.stride(0),
+            NUM_NEG=negatives.numel() // n, DIM=dim, BLOCK_D=triton.next_power_of_2(dim),
+            num_warps=1,
+        )
     return losses.sum()
