@@ -10,8 +10,9 @@ from sampling import _cpu_kernels as K
 from sampling._rng import make_key
 from sampling.output import SamplerOutput
 
+
 class _Buffer:
-    """A growable int64 array: ``reserve(n)`` keeps the first ``used`` entries."""
+    """A growable int64 array: ``reserve(n, used)`` keeps the first ``used`` entries."""
 
     def __init__(self, capacity: int) -> None:
         self.array = np.empty(max(capacity, 16), dtype=np.int64)
@@ -27,11 +28,10 @@ class _Buffer:
 class CpuNeighborSampler:
     """Samples over numpy views of a host CSR with a node -> local-id array of size N.
 
-    Cost per call: per hop three parallel numba passes (row spans, draws, neighbour
-    gather) into a reused padded workspace, one sequential relabelling pass and one
-    parallel compaction into the outputs; allocates
-    the four outputs once (grown by doubling if the first guess is short); no copy of the
-    graph. Thread-safe through a lock (the node map and workspace are shared by all calls).
+    Cost per call: per hop one parallel numba region (spans, draws, neighbour reads) into
+    a reused workspace and one sequential relabelling pass, then one parallel compaction
+    and one parallel clearing region; allocates the four outputs; no copy of the graph.
+    Thread-safe through a lock (the node map and workspace are shared by all calls).
     """
 
     def __init__(self, indptr: torch.Tensor, indices: torch.Tensor, fanouts: tuple[int, ...], replace: bool) -> None:
@@ -41,21 +41,11 @@ class CpuNeighborSampler:
         self._replace = replace
         self._num_nodes = self._indptr.shape[0] - 1
         self._node_map = np.full(self._num_nodes, -1, dtype=np.int64 if self._num_nodes >= 2**31 else np.int32)
-        self._start = _Buffer(0)
-        self._degree = _Buffer(0)
         self._slot_edge = _Buffer(0)
         self._slot_nbr = _Buffer(0)
+        self._slot_start = _Buffer(0)
+        self._used = _Buffer(0)
         self._lock = threading.Lock()
-
-    def _edge_guess(self, num_seeds: int) -> int:
-        """Upper bound on the edges of a call when every fanout is >= 0 (frontiers capped at N)."""
-        total, frontier = 0, num_seeds
-        for fanout in self._fanouts:
-            if fanout < 0:
-                return total + frontier * 8
-            total += frontier * fanout
-            frontier = min(frontier * fanout, self._num_nodes)
-        return total
 
     def sample(self, seeds: torch.Tensor, seed: int, call: int) -> SamplerOutput:
         """Sample around ``seeds`` (int64, CPU, in range). See :meth:`NeighborSampler.sample`."""
@@ -63,67 +53,56 @@ class CpuNeighborSampler:
         with self._lock:
             return self._sample_locked(seeds_np, seed, call)
 
-    def _hop_slots(self, frontier: np.ndarray, fanout: int, key: np.uint64) -> tuple[np.ndarray, ...]:
-        """Sample one hop into the workspace: ``(slot_edge, slot_nbr, slots, used)``.
-
-        Row ``i`` of the frontier owns slots from ``slots[i]``; the first ``used[i]`` are filled.
-        """
-        num_rows = frontier.shape[0]
-        start = self._start.reserve(num_rows, 0)
-        degree = self._degree.reserve(num_rows, 0)
-        K.row_spans(self._indptr, frontier, start, degree)
-        slots = np.empty(num_rows + 1, dtype=np.int64)
-        if fanout >= 0:
-            np.multiply(np.arange(num_rows + 1, dtype=np.int64), fanout, out=slots)
-            used = np.empty(num_rows, dtype=np.int64)
-            slot_edge = self._slot_edge.reserve(int(slots[-1]), 0)
-            K.draw_positions(start, degree, num_rows, fanout, self._replace, key, slot_edge, used)
-        else:
-            used = degree[:num_rows]
-            slots[0] = 0
-            np.cumsum(used, out=slots[1:])
-            slot_edge = self._slot_edge.reserve(int(slots[-1]), 0)
-            K.all_positions(start, slots, num_rows, slot_edge)
-        slot_nbr = self._slot_nbr.reserve(int(slots[-1]), 0)
-        K.gather_neighbors(self._indices, slot_edge, int(slots[-1]), slot_nbr)
-        return slot_edge, slot_nbr, slots, used
-
     def _sample_locked(self, seeds: np.ndarray, seed: int, call: int) -> SamplerOutput:
         n0 = seeds.shape[0]
-        guess = self._edge_guess(n0)
-        nodes = _Buffer(n0 + guess)
-        row, col, edge = _Buffer(guess), _Buffer(guess), _Buffer(guess)
+        nodes = _Buffer(n0 * 16)
         K.map_seeds(seeds, self._node_map, nodes.array)
-        num_nodes, lo, num_edges = n0, 0, 0
+        num_nodes, lo, num_slots = n0, 0, 0
         node_counts, edge_counts = [n0], []
         try:
             for hop, fanout in enumerate(self._fanouts):
-                frontier = nodes.array[lo:num_nodes]
-                num_rows = frontier.shape[0]
-                slot_edge, slot_nbr, slots, used = self._hop_slots(frontier, fanout, make_key(seed, call, hop))
-                out_at = np.empty(num_rows + 1, dtype=np.int64)
-                out_at[0] = num_edges
-                np.cumsum(used, out=out_at[1:])
-                out_at[1:] += num_edges
-                added = int(out_at[-1]) - num_edges
+                hi = num_nodes
+                slot_start = self._slot_start.reserve(hi, lo)
+                used = self._used.reserve(hi, lo)
+                if fanout >= 0:
+                    need = num_slots + (hi - lo) * fanout
+                    slot_edge = self._slot_edge.reserve(need, num_slots)
+                    slot_nbr = self._slot_nbr.reserve(need, num_slots)
+                    K.sample_rows(
+                        self._indptr, self._indices, nodes.array, lo, hi, fanout, self._replace,
+                        make_key(seed, call, hop), num_slots, slot_edge, slot_nbr, slot_start, used,
+                    )
+                else:
+                    K.row_degrees(self._indptr, nodes.array, lo, hi, used)
+                    slot_start[lo] = num_slots
+                    np.cumsum(used[lo : hi - 1], out=slot_start[lo + 1 : hi])
+                    slot_start[lo + 1 : hi] += num_slots
+                    need = num_slots + int(used[lo:hi].sum())
+                    slot_edge = self._slot_edge.reserve(need, num_slots)
+                    slot_nbr = self._slot_nbr.reserve(need, num_slots)
+                    K.take_all_rows(self._indptr, self._indices, nodes.array, lo, hi, slot_start, used, slot_edge, slot_nbr)
+                added = int(used[lo:hi].sum())
                 node_array = nodes.reserve(num_nodes + added, num_nodes)
-                new_total = K.relabel(slot_nbr, slots, used, num_rows, self._node_map, node_array, num_nodes)
-                need = num_edges + added
-                K.compact(
-                    slot_nbr, slot_edge, slots, used, out_at, num_rows, lo,
-                    row.reserve(need, num_edges), col.reserve(need, num_edges), edge.reserve(need, num_edges),
-                )
-                lo, num_nodes = num_nodes, new_total
-                num_edges += added
-                node_counts.append(num_nodes - lo)
+                num_nodes = K.relabel(slot_nbr, slot_start, used, lo, hi, self._node_map, node_array, num_nodes)
+                num_slots = need
+                lo = hi
+                node_counts.append(num_nodes - hi)
                 edge_counts.append(added)
         finally:
             K.clear_map(self._node_map, nodes.array, num_nodes)
+        num_rows, num_edges = lo, sum(edge_counts)
+        out_at = np.zeros(num_rows + 1, dtype=np.int64)
+        np.cumsum(self._used.array[:num_rows], out=out_at[1:])
+        row, col, edge = (np.empty(num_edges, dtype=np.int64) for _ in range(3))
+        K.compact(
+            self._slot_nbr.array, self._slot_edge.array, self._slot_start.array, self._used.array,
+            out_at, num_rows, row, col, edge,
+        )
         return SamplerOutput(
             node=torch.from_numpy(nodes.array[:num_nodes]),
-            row=torch.from_numpy(row.array[:num_edges]),
-            col=torch.from_numpy(col.array[:num_edges]),
-            edge=torch.from_numpy(edge.array[:num_edges]),
+            row=torch.from_numpy(row),
+            col=torch.from_numpy(col),
+            edge=torch.from_numpy(edge),
             num_sampled_nodes=node_counts,
             num_sampled_edges=edge_counts,
         )
