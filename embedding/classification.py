@@ -121,11 +121,15 @@ def node_classification(
         max_iter: L-BFGS iterations.
 
     Raises:
-        ValueError: mismatched shapes, a ratio outside ``(0, 1)``, or fewer than two labelled nodes.
+        ValueError: mismatched shapes, a ratio outside ``(0, 1)``, fewer than two labelled nodes,
+            or non-finite embeddings.
     """
     if embeddings.dim() != 2:
         raise ValueError(f"embeddings must be [N, D], got shape {tuple(embeddings.shape)}")
     x = embeddings.detach().cpu().float()
+    if not bool(torch.isfinite(x).all()):
+        bad = int((~torch.isfinite(x)).any(1).nonzero()[0, 0])
+        raise ValueError(f"embeddings[{bad}] holds NaN or inf (training diverged: lower the learning rate)")
     truth = _one_hot_labels(labels.detach().cpu(), x.shape[0])
     keep = truth.any(1).nonzero().squeeze(1)
     if keep.numel() < 2:

@@ -72,6 +72,10 @@ def test_classification_errors():
         node_classification(torch.randn(10, 2), torch.full((10,), -1))
     with pytest.raises(ValueError, match="embeddings"):
         node_classification(torch.randn(10), torch.ones(10, 2))
+    diverged = torch.randn(10, 2)
+    diverged[3, 1] = float("nan")
+    with pytest.raises(ValueError, match=r"embeddings\[3\] holds NaN"):
+        node_classification(diverged, torch.ones(10, 2))
 
 
 def test_roc_auc_against_pairs():
