@@ -1,0 +1,166 @@
+"""Pipelined layer-parallel full-graph training (GNNPipe) against one process and graph parallelism.
+
+Three parts, each writing its own ``results/pipeline_<part>.json``:
+
+* ``accuracy``: Cora and CiteSeer, an 8-layer residual GCN, one process vs S = 2 and S = 4
+  stages (same seed, epochs, architecture); per-epoch accuracy curves, the test accuracy gap,
+  and a convergence variant with a periodic staleness-free epoch.
+* ``comm``: Cora, bytes per training epoch of the pipeline (S = P) against graph parallelism
+  (G = P, both partitioners) and the hybrid, with the same P processes and the same model.
+* ``synthetic``: the same comparison on a synthetic graph of about a million nodes.
+
+Run: ``PYTHONPATH=. python benchmarks/bench_pipeline.py --part all`` (``--small`` for a
+seconds-long smoke run on any machine; ``--device cuda`` with several GPUs).
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from benchmarks.common import format_table, write_result
+from graphsys.datasets import load
+from graphsys.pipeline import PipelineConfig, train
+
+REPO = Path(__file__).resolve().parents[1]
+_ROOTS = [REPO / "shared" / "data" / "planetoid", REPO.parent / "shared" / "data" / "planetoid"]
+
+
+def planetoid_root() -> Path:
+    """The first Planetoid folder that exists (the device copy has ``shared/`` inside the repo)."""
+    for root in _ROOTS:
+        if root.is_dir():
+            return root
+    raise FileNotFoundError(f"no Planetoid data in {', '.join(map(str, _ROOTS))}")
+
+
+def run(name: str, ds, cfg: PipelineConfig) -> tuple[dict, dict]:
+    """Train once; return the summary row and the per-epoch curves."""
+    result = train(cfg, ds)
+    metrics = result.metrics
+    evaluated = [m for m in metrics if m.val_acc is not None]
+    best = max(evaluated, key=lambda m: m.val_acc)
+    last = metrics[-1]
+    times = [m.epoch_s for m in metrics[1:]] or [metrics[0].epoch_s]
+    row = {
+        "run": name, "dataset": ds.name, "model": cfg.model.value, "layers": cfg.layers,
+        "S": cfg.stages, "G": cfg.graph_parallel, "C": cfg.chunks, "partitioner": cfg.partitioner.value,
+        "epochs": cfg.epochs, "final_test": last.test_acc, "best_val": best.val_acc,
+        "test_at_best_val": best.test_acc, "epoch_s": sum(times) / len(times),
+        "comm_MB": last.comm_bytes / 1e6, **{f"{k}_MB": v / 1e6 for k, v in last.comm_by_kind.items()},
+        "max_staleness": max(m.max_staleness for m in metrics),
+        "stale_fraction": max(m.stale_fraction for m in metrics),
+    }
+    curves = {
+        "mode": [m.mode for m in metrics], "loss": [m.loss for m in metrics],
+        "val_acc": [m.val_acc for m in metrics], "test_acc": [m.test_acc for m in metrics],
+        "epoch_s": [m.epoch_s for m in metrics], "comm_bytes": [m.comm_bytes for m in metrics],
+        "stale_fraction": [m.stale_fraction for m in metrics],
+    }
+    print(f"  {name}: final test {last.test_acc:.4f}, test@best-val {best.test_acc:.4f}, "
+          f"{last.comm_bytes / 1e6:.3f} MB/epoch, {row['epoch_s']:.3f} s/epoch", flush=True)
+    return row, curves
+
+
+def part_accuracy(args) -> None:
+    rows, curves = [], {}
+    for dataset in args.datasets:
+        ds = load(dataset, root=planetoid_root())
+        base = dict(model=args.model, layers=8, hidden=args.hidden, epochs=args.epochs, warmup_epochs=args.warmup,
+                    dropout=0.5, lr=0.01, weight_decay=5e-4, seed=args.seed, device=args.device,
+                    eval_every=args.eval_every, timeout_s=600)
+        variants = [("single", dict(stages=1, chunks=1))]
+        variants += [(f"pipeline S={s}", dict(stages=s, chunks=args.chunks)) for s in (2, 4)]
+        variants.append((f"pipeline S=4 sync_every={args.sync_every}",
+                         dict(stages=4, chunks=args.chunks, sync_every=args.sync_every)))
+        single = None
+        for label, options in variants:
+            name = f"{dataset} {label}"
+            row, curve = run(name, ds, PipelineConfig(**base, **options))
+            single = single or row
+            row["final_gap_pts"] = 100 * (row["final_test"] - single["final_test"])
+            row["best_val_gap_pts"] = 100 * (row["test_at_best_val"] - single["test_at_best_val"])
+            rows.append(row)
+            curves[name] = curve
+    columns = ["run", "S", "C", "epochs", "final_test", "final_gap_pts", "test_at_best_val", "best_val_gap_pts",
+               "epoch_s", "comm_MB", "max_staleness", "stale_fraction"]
+    print(format_table(rows, columns))
+    write_result("pipeline_accuracy", {"curves": curves, "target_gap_pts": 1.5}, rows)
+
+
+def compare_comm(ds, label: str, processes: list[int], args, hidden: int, epochs: int) -> list[dict]:
+    """Pipeline vs graph parallelism (both partitioners) vs hybrid, P processes each, one model."""
+    rows = []
+    base = dict(model=args.model, layers=args.layers, hidden=hidden, epochs=epochs, warmup_epochs=1,
+                seed=args.seed, device=args.device, eval_every=epochs, timeout_s=1800)
+    for p in processes:
+        variants = [(f"pipeline S={p}", dict(stages=p, chunks=args.chunks))]
+        variants += [(f"graph-parallel G={p} {part}", dict(stages=1, graph_parallel=p, chunks=1, partitioner=part))
+                     for part in ("contiguous", "random")]
+        if p >= 4:
+            variants.append((f"hybrid G=2 S={p // 2}", dict(stages=p // 2, graph_parallel=2, chunks=args.chunks)))
+        group = []
+        for name, options in variants:
+            row, _ = run(f"{label} {name}", ds, PipelineConfig(**base, **options))
+            row["processes"] = p
+            group.append(row)
+        pipe = group[0]
+        emb = lambda r: r["activations_MB"] + r["gradients_MB"] + r["halo_MB"]  # noqa: E731
+        for row in group:
+            row["x_vs_pipeline"] = row["comm_MB"] / pipe["comm_MB"]
+            row["x_vs_pipeline_embeddings"] = emb(row) / emb(pipe)
+            row["target_L_over_S"] = args.layers / p
+        rows += group
+    return rows
+
+
+_COMM_COLUMNS = ["run", "processes", "comm_MB", "activations_MB", "gradients_MB", "halo_MB", "param_grads_MB",
+                 "x_vs_pipeline", "x_vs_pipeline_embeddings", "target_L_over_S", "epoch_s"]
+
+
+def part_comm(args) -> None:
+    ds = load("cora", root=planetoid_root())
+    rows = compare_comm(ds, "cora", [2, 4], args, args.hidden, epochs=2)
+    print(format_table(rows, _COMM_COLUMNS))
+    write_result("pipeline_comm", {"layers": args.layers, "hidden": args.hidden}, rows)
+
+
+def part_synthetic(args) -> None:
+    scale = args.synthetic_nodes / 169_343
+    ds = load("synthetic-arxiv", scale=scale, seed=args.seed)
+    print(f"synthetic-arxiv x{scale:.3f}: {ds.num_nodes} nodes, {ds.graph.num_edges} edges", flush=True)
+    rows = compare_comm(ds, "synthetic", [2], args, args.synthetic_hidden, epochs=2)
+    print(format_table(rows, _COMM_COLUMNS))
+    write_result("pipeline_synthetic", {"nodes": ds.num_nodes, "edges": ds.graph.num_edges,
+                                        "layers": args.layers, "hidden": args.synthetic_hidden}, rows)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--part", default="all", choices=["accuracy", "comm", "synthetic", "all"])
+    parser.add_argument("--datasets", default="cora,citeseer")
+    parser.add_argument("--model", default="gcn", choices=["gcn", "sage"])
+    parser.add_argument("--layers", type=int, default=8)
+    parser.add_argument("--hidden", type=int, default=64)
+    parser.add_argument("--chunks", type=int, default=4)
+    parser.add_argument("--epochs", type=int, default=200, help="accuracy part")
+    parser.add_argument("--eval-every", type=int, default=1, help="accuracy part: evaluate every N epochs")
+    parser.add_argument("--warmup", type=int, default=5, help="staleness-free warm-up epochs")
+    parser.add_argument("--sync-every", type=int, default=4, help="the convergence variant's period")
+    parser.add_argument("--synthetic-nodes", type=int, default=1_000_000)
+    parser.add_argument("--synthetic-hidden", type=int, default=16)
+    parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--small", action="store_true", help="a smoke run: few epochs, a 20 K-node synthetic graph")
+    args = parser.parse_args(argv)
+    args.datasets = args.datasets.split(",")
+    if args.small:
+        args.epochs, args.synthetic_nodes = 8, 20_000
+    parts = ["accuracy", "comm", "synthetic"] if args.part == "all" else [args.part]
+    for part in parts:
+        print(f"== {part}", flush=True)
+        {"accuracy": part_accuracy, "comm": part_comm, "synthetic": part_synthetic}[part](args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
