@@ -18,10 +18,12 @@ from typing import Callable
 
 import torch
 import torch_geometric.loader as pyg_loader
+from torch_geometric.data import Data
 from torch_geometric.sampler import BaseSampler
 from torch_geometric.sampler.base import SubgraphType
 
 from graphsys.pyg.sampler import GraphsysSampler
+from zerocopy import UnifiedTensor
 
 
 def _seed_from_torch() -> int:
@@ -120,6 +122,20 @@ class NeighborLoader(pyg_loader.NeighborLoader):
             directed=directed,
             **kwargs,
         )
+
+    def filter_fn(self, out):
+        """PyG's filter, then the sampled rows of every ``zerocopy.UnifiedTensor`` node attribute.
+
+        PyG copies attributes that are not tensors whole; a wrapped feature table
+        (``data.x = UnifiedTensor(data.x)``) is gathered here instead, onto the device of
+        the sampled ids. Cost: one gather per wrapped attribute.
+        """
+        data = super().filter_fn(out)
+        if isinstance(self.data, Data):
+            for key, value in self.data.items():
+                if isinstance(value, UnifiedTensor):
+                    data[key] = value[out.node]
+        return data
 
 
 class LinkNeighborLoader(pyg_loader.LinkNeighborLoader):
