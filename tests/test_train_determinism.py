@@ -121,3 +121,10 @@ def test_two_gloo_ranks_hold_identical_parameters_after_every_step(tmp_path):
     for epoch in range(2):
         a, b = set(ranks[0]["seeds"][epoch]), set(ranks[1]["seeds"][epoch])
         assert not a & b and len(a | b) == 200  # each rank trains on its own half of the seeds
+
+
+def test_half_precision_features_train(tmp_path):
+    ds = toy_dataset()
+    half = NodeDataset("toy", ds.graph, ds.x.half(), ds.y, ds.train_idx, ds.val_idx, ds.test_idx, 3)
+    result = train(config(tmp_path, epochs=2, checkpoint=None), dataset=half)
+    assert all(np.isfinite(m.loss) for m in result.history) and result.scores.val > 0.4

@@ -109,3 +109,12 @@ def test_shard_seeds_split_evenly_and_deterministically():
     assert torch.equal(again, shards[1])
     assert not torch.equal(shard_seeds(seeds, epoch=3, seed=5, ctx=DistContext()),
                            shard_seeds(seeds, epoch=2, seed=5, ctx=DistContext()))
+
+
+def test_half_precision_table_is_widened_after_the_gather():
+    g = _graph(self_loops=False)
+    x = torch.randn(g.num_nodes, 12).half()
+    net = build_model(TrainConfig("toy", layers=2, fanouts=(4, 4), hidden=16, features="cpu", graph="cpu"), 12, 5)
+    got = layerwise_inference(net, g.indptr, g.indices, x, device="cpu", batch_size=50)
+    expected = layerwise_inference(net, g.indptr, g.indices, x.float(), device="cpu", batch_size=50)
+    assert torch.equal(got, expected)

@@ -131,6 +131,8 @@ def layerwise_inference(
                 src = torch.arange(b1 - b0, b1 - b0 + e1 - e0, device=device)
                 src = torch.where(sources == targets[col], col, src)
                 x_sub = gather_rows(table, torch.cat([targets, sources])).to(device)
+                if amp is Amp.NONE and x_sub.dtype != torch.float32:
+                    x_sub = x_sub.float()  # a half-precision table, widened after the gather
                 with autocast:
                     if is_gcn:
                         h = _gcn_layer(model.convs[layer], x_sub, src, col, targets, sources, deg, b1 - b0)
