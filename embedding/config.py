@@ -25,15 +25,24 @@ class EmbeddingConfig:
     Attributes:
         model: ``deepwalk``, ``line`` or ``node2vec``.
         dim: embedding width. 128 as GraphVite; cost and memory grow linearly.
-        epochs: positive samples to train, in units of the edge count (``epochs * E``).
+        epochs: positive samples to train, in units of the edge count (``epochs * E``). 225
+            on BlogCatalog (150 M samples, about a minute on 2 cores) reaches the quality of
+            DeepWalk's own 80 walks x 40 steps, window 10; quality grows with it (100 epochs:
+            0.39 / 0.26 Micro/Macro-F1 at 50 % labelled).
         time_budget: stop after this many seconds instead (or as well, whichever first).
-        lr: initial learning rate, decayed linearly to ``lr * min_lr_fraction``.
+        lr: initial learning rate, decayed linearly to ``lr * min_lr_fraction``. 0.05: on
+            BlogCatalog at a fixed sample budget it beat GraphVite's 0.025 (Macro-F1 0.215 vs
+            0.203 at 67 M samples); 0.1 diverged.
         min_lr_fraction: floor of the decay.
-        weight_decay: L2 coefficient on every row a sample touches (GraphVite: 0.005).
+        weight_decay: L2 coefficient on every row a sample touches. 0: GraphVite's 0.005 cost
+            0.003 Micro / 0.017 Macro-F1 on BlogCatalog (67 M samples).
         num_negative: negatives per positive, drawn by degree^0.75 from the context partition.
         negative_weight: weight of each negative's loss (GraphVite: 1 negative weighted 5).
         walk_length: steps per random walk (the walk has ``walk_length + 1`` nodes).
         augmentation_step: pairs ``(walk[j], walk[j + k])`` for ``k = 1..augmentation_step``.
+            3: per sample, near pairs teach more than far ones. On BlogCatalog at 150 M samples
+            Micro/Macro-F1 were 0.401 / 0.274 with 3 and 0.392 / 0.258 with GraphVite's 5; at
+            67 M samples, 0.399 / 0.265 with 2 and 0.381 / 0.239 with 1, 0.29 / 0.12 with 10.
         p, q: node2vec's return and in-out parameters (must stay 1 for the other models).
         num_partitions: ``P``; the embedding matrices are split into ``P`` row partitions and the
             pool into ``P x P`` blocks. ``P >= number of workers``; more partitions let a
@@ -44,15 +53,15 @@ class EmbeddingConfig:
 
     model: Model = Model.DEEPWALK
     dim: int = 128
-    epochs: float | None = 200.0
+    epochs: float | None = 225.0
     time_budget: float | None = None
-    lr: float = 0.025
+    lr: float = 0.05
     min_lr_fraction: float = 1e-4
-    weight_decay: float = 0.005
+    weight_decay: float = 0.0
     num_negative: int = 1
     negative_weight: float = 5.0
     walk_length: int = 40
-    augmentation_step: int = 5
+    augmentation_step: int = 3
     p: float = 1.0
     q: float = 1.0
     num_partitions: int = 1

@@ -62,15 +62,15 @@ def test_export_w2v_round_trip(trained, tmp_path):
     assert main(["export", str(trained), "--format", "w2v", "--out", str(out), "--quiet"]) == 0
     keys, vectors = read_w2v(out)
     assert keys == [str(i) for i in range(60)]
-    assert np.array_equal(vectors, np.load(trained / "vertex.npy"))
+    assert np.array_equal(vectors, np.load(trained / "vertex.npy") + np.load(trained / "context.npy"))
 
 
 def test_export_npy_and_pt(trained, tmp_path):
     vertex, context = np.load(trained / "vertex.npy"), np.load(trained / "context.npy")
-    assert main(["export", str(trained), "--out", str(tmp_path / "e.npy")]) == 0  # format from the suffix
+    assert main(["export", str(trained), "--which", "vertex", "--out", str(tmp_path / "e.npy")]) == 0  # npy: suffix
     table = np.load(tmp_path / "e.npy")
     assert np.array_equal(table["id"], np.arange(60)) and np.array_equal(table["embedding"], vertex)
-    assert main(["export", str(trained), "--format", "pt", "--context", "--out", str(tmp_path / "c.pt")]) == 0
+    assert main(["export", str(trained), "--format", "pt", "--which", "context", "--out", str(tmp_path / "c.pt")]) == 0
     saved = torch.load(tmp_path / "c.pt")
     assert torch.equal(saved["node_ids"], torch.arange(60)) and np.array_equal(saved["embeddings"].numpy(), context)
 

@@ -44,6 +44,7 @@ def test_rows_follow_original_node_ids():
     rows = trainer.partition.rows()
     assert torch.equal(trainer.vertex_embeddings(), trainer.vertex[rows])
     assert torch.equal(trainer.context_embeddings(), trainer.context[rows])
+    assert torch.equal(trainer.node_embeddings(), trainer.vertex[rows] + trainer.context[rows])
 
 
 def test_weighted_graph_and_time_budget():

@@ -1,7 +1,8 @@
 """``graphsys embed`` (train DeepWalk / LINE / node2vec and save) and ``graphsys export``.
 
 ``embed`` writes a directory: ``vertex.npy`` and ``context.npy`` (``[N, dim]`` float32, row
-``i`` is node ``node_ids[i]``), ``node_ids.npy``, ``meta.json`` (config, throughput, scores)
+``i`` is node ``node_ids[i]``; a node's embedding is their sum unless ``--which`` says
+otherwise), ``node_ids.npy``, ``meta.json`` (config, throughput, scores)
 and ``checkpoint.pt`` (to ``--resume``). ``export`` turns that directory into one file:
 ``npy`` (a structured array of ``id`` and ``embedding``), ``w2v`` (word2vec text, as gensim's
 ``KeyedVectors.load_word2vec_format`` reads it, node ids as keys), ``pt`` (a dict of tensors)
@@ -55,6 +56,8 @@ def register(subparsers) -> None:
     p.add_argument("--label-ratios", default="0.5",
                    help="node classification at these labelled fractions (comma-separated) when the dataset "
                         "has labels; 'none' to skip")
+    p.add_argument("--which", default="sum", choices=["sum", "vertex", "context"],
+                   help="embedding scored by node classification: vertex + context (default) or one matrix")
     p.add_argument("--link-prediction", type=float, default=None, metavar="FRACTION",
                    help="hold out this fraction of the edges before training and report the AUC on them")
     p.add_argument("--checkpoint-every", type=float, default=300.0, help="seconds between checkpoints")
@@ -68,7 +71,8 @@ def register(subparsers) -> None:
     e.add_argument("dir", help="a directory written by `graphsys embed`")
     e.add_argument("--format", default=None, help=f"one of {', '.join(FORMATS)} (default: from --out's suffix)")
     e.add_argument("--out", required=True, help="the file to write")
-    e.add_argument("--context", action="store_true", help="export the context embeddings instead")
+    e.add_argument("--which", default="sum", choices=["sum", "vertex", "context"],
+                   help="vertex + context (default, what `embed` evaluates), or one of the two matrices")
     e.add_argument("--quiet", action="store_true", help="no progress bar")
     e.set_defaults(func=run_export)
 
@@ -167,13 +171,14 @@ def run_embed(args) -> int:
     result = trainer.fit(quiet=args.quiet, callback=checkpoint_now)
     _save_checkpoint(out, trainer)
     vertex, context = trainer.vertex_embeddings(), trainer.context_embeddings()
+    chosen = {"sum": vertex + context, "vertex": vertex, "context": context}[args.which]
     _save_array(out / "vertex.npy", vertex.numpy())
     _save_array(out / "context.npy", context.numpy())
     _save_array(out / "node_ids.npy", np.arange(graph.num_nodes, dtype=np.int64))
     scores: dict = {}
     if ratios and dataset.num_classes > 0:
         t0 = time.perf_counter()
-        found = node_classification(vertex, dataset.y, ratios, seed=args.seed)
+        found = node_classification(chosen, dataset.y, ratios, seed=args.seed)
         scores["node_classification"] = [asdict(r) for r in found]
         scores["classification_seconds"] = time.perf_counter() - t0
     if held_out is not None:
@@ -182,7 +187,7 @@ def run_embed(args) -> int:
                                                             symmetric=not args.directed)
     meta = {
         "format": "graphsys.embedding", "graph": args.graph, "num_nodes": graph.num_nodes,
-        "num_edges": graph.num_edges, "config": config.to_dict(), "devices": devices,
+        "num_edges": graph.num_edges, "config": config.to_dict(), "devices": devices, "which": args.which,
         "samples_trained": trainer.samples_done, "fit": asdict(result), "scores": scores,
     }
     with atomic_path(out / _META) as tmp:
@@ -193,11 +198,14 @@ def run_embed(args) -> int:
 
 
 # --------------------------------------------------------------------------- export
-def _read_saved(directory: Path, context: bool) -> tuple[np.ndarray, np.ndarray]:
+def _read_saved(directory: Path, which: str) -> tuple[np.ndarray, np.ndarray]:
     meta = directory / _META
     if not meta.is_file():
         raise FileNotFoundError(f"{directory} is not an embedding directory written by `graphsys embed` (no {_META})")
-    vectors = np.load(directory / ("context.npy" if context else "vertex.npy"), mmap_mode="r")
+    if which == "sum":
+        vectors = np.load(directory / "vertex.npy") + np.load(directory / "context.npy")
+    else:
+        vectors = np.load(directory / f"{which}.npy", mmap_mode="r")
     ids = np.load(directory / "node_ids.npy")
     if ids.shape[0] != vectors.shape[0]:
         raise ValueError(f"{directory}: node_ids.npy has {ids.shape[0]} ids for {vectors.shape[0]} vectors")
@@ -239,7 +247,7 @@ def run_export(args) -> int:
         except ImportError:
             raise CommandError("--format parquet needs pyarrow, which is not installed; "
                                "install pyarrow or use --format npy, w2v or pt") from None
-    ids, vectors = _read_saved(Path(args.dir), args.context)
+    ids, vectors = _read_saved(Path(args.dir), args.which)
     if fmt == "npy":
         table = np.empty(ids.shape[0], dtype=[("id", np.int64), ("embedding", np.float32, (vectors.shape[1],))])
         table["id"], table["embedding"] = ids, vectors
