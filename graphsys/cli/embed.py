@@ -10,7 +10,6 @@ or ``parquet`` (needs pyarrow). Every file is written atomically.
 """
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import time
