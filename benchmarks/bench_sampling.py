@@ -92,15 +92,15 @@ def torch_baseline_sample(indptr: torch.Tensor, indices: torch.Tensor, seeds: to
     return edges
 
 
-def _time_batches(fn, batches, sync) -> tuple[float, int]:
-    """Seconds and total edges over ``batches`` (after the caller's warm-up)."""
+def _time_batches(fn, batches, sync) -> tuple[float, int, float]:
+    """Wall seconds, total edges and this process's CPU seconds (all threads) over ``batches``."""
     sync()
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     edges = 0
     for seeds in batches:
         edges += fn(seeds)
     sync()
-    return time.perf_counter() - t0, edges
+    return time.perf_counter() - t0, edges, time.process_time() - c0
 
 
 def _seed_batches(num_nodes: int, batch: int, count: int, device, seed: int) -> list[torch.Tensor]:
@@ -112,11 +112,12 @@ def _seed_batches(num_nodes: int, batch: int, count: int, device, seed: int) -> 
 def _sampler_row(name, graph, sampler, batches, warmup, sync, target=None) -> dict:
     for seeds in warmup:
         sampler.sample(seeds)
-    seconds, edges = _time_batches(lambda s: sampler.sample(s).num_edges, batches, sync)
+    load = os.getloadavg()[0]
+    seconds, edges, cpu = _time_batches(lambda s: sampler.sample(s).num_edges, batches, sync)
     return {
         "path": name, "graph": graph, "batches": len(batches), "edges_per_batch": edges / len(batches),
         "ms_per_batch": 1e3 * seconds / len(batches), "rate": edges / seconds, "unit": "sampled edges/s",
-        "target": target,
+        "target": target, "cpu_s_per_batch": cpu / len(batches), "load_avg_1m": load,
     }
 
 
@@ -140,14 +141,15 @@ def bench_cpu(args, figures, rows) -> None:
     for label, p, q, key, target in (("uniform (DeepWalk)", 1.0, 1.0, "walk_steps_per_s", 2 * REFERENCE["dgl_walk_steps"]),
                                      ("node2vec p=0.5 q=2", 0.5, 2.0, "node2vec_steps_per_s", None)):
         random_walk(indptr, indices, starts[:1000], 4, p=p, q=q)  # compile
-        t0 = time.perf_counter()
+        load = os.getloadavg()[0]
+        t0, c0 = time.perf_counter(), time.process_time()
         walks = random_walk(indptr, indices, starts, args.walk_length, p=p, q=q, seed=3, validate=False)
-        seconds = time.perf_counter() - t0
+        seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
         steps = int((walks[:, 1:] >= 0).sum())
         figures[key] = steps / seconds
         rows.append({"path": f"random_walk {label}, {args.threads} threads", "graph": graph, "batches": 1,
                      "edges_per_batch": steps, "ms_per_batch": 1e3 * seconds, "rate": steps / seconds,
-                     "unit": "walk steps/s", "target": target})
+                     "unit": "walk steps/s", "target": target, "cpu_s_per_batch": cpu, "load_avg_1m": load})
     rows.append(_negatives_row(indptr, "cpu", graph, args))
     figures["cpu_negatives_per_s"] = rows[-1]["rate"]
 
@@ -200,7 +202,7 @@ def bench_gpu(args, figures, rows) -> None:
     gen = torch.Generator(device=dev).manual_seed(0)
     for seeds in warm:
         torch_baseline_sample(ip, ix, seeds, args.fanouts, gen)
-    seconds, edges = _time_batches(lambda s: torch_baseline_sample(ip, ix, s, args.fanouts, gen), timed, sync)
+    seconds, edges, _ = _time_batches(lambda s: torch_baseline_sample(ip, ix, s, args.fanouts, gen), timed, sync)
     rows.append({"path": "torch baseline cuda (replace + unique)", "graph": graph, "batches": len(timed),
                  "edges_per_batch": edges / len(timed), "ms_per_batch": 1e3 * seconds / len(timed),
                  "rate": edges / seconds, "unit": "sampled edges/s", "target": None})
@@ -231,6 +233,9 @@ def main() -> None:
     parser.add_argument("--part", choices=["cpu", "gpu", "all"], default="all")
     parser.add_argument("--small", action="store_true", help="tiny graphs and few batches: a smoke run in seconds")
     parser.add_argument("--threads", type=int, default=2, help="CPU threads for the CPU rows")
+    parser.add_argument("--threading-layer", default=None, choices=["omp", "tbb", "workqueue"],
+                        help="numba threading layer (default: numba's choice, omp where present). OpenMP's "
+                             "spin-waits steal the cores of a busy machine from the sequential passes")
     parser.add_argument("--fanouts", type=lambda s: [int(x) for x in s.split(",")], default=[15, 10, 5])
     parser.add_argument("--batch-size", type=int, default=1024)
     parser.add_argument("--batches", type=int, default=50)
@@ -244,6 +249,8 @@ def main() -> None:
     parser.add_argument("--profile", action="store_true", help="print per-kernel times of 5 CUDA batches")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+    if args.threading_layer:
+        numba.config.THREADING_LAYER = args.threading_layer
     if args.small:
         args.cpu_nodes, args.cpu_edges = 20_000, 200_000
         args.gpu_nodes, args.gpu_edges = 50_000, 1_000_000
@@ -253,6 +260,8 @@ def main() -> None:
     rows: list[dict] = []
     if args.part in ("cpu", "all"):
         bench_cpu(args, figures, rows)
+        figures["numba_threading_layer"] = numba.threading_layer()
+        figures["load_avg_after"] = os.getloadavg()
     if args.part in ("gpu", "all"):
         if torch.cuda.is_available():
             bench_gpu(args, figures, rows)
@@ -261,8 +270,11 @@ def main() -> None:
     name = "bench_sampling" if not args.small else "bench_sampling_small"
     if args.part != "all" and not args.small:
         name = f"bench_sampling_{args.part}"
+    if args.threading_layer:
+        name += f"_{args.threading_layer}"
     path = write_result(name, figures, rows)
-    print(format_table(rows, ["path", "graph", "edges_per_batch", "ms_per_batch", "rate", "unit", "target"]))
+    print(format_table(rows, ["path", "edges_per_batch", "ms_per_batch", "cpu_s_per_batch", "rate", "unit", "target",
+                              "load_avg_1m"]))
     print(f"wrote {path}")
 
 

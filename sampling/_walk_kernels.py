@@ -75,8 +75,11 @@ def node2vec_walks(indptr, indices, starts, walk_length, inv_p, inv_q, sorted_ro
     """node2vec by rejection: draw ``x`` uniformly among the current node's neighbours and
     keep it with probability ``w(x) / max(1/p, 1, 1/q)``, where ``w = 1/p`` if ``x`` is the
     previous node, 1 if ``x`` neighbours it, ``1/q`` otherwise (the first step is uniform).
+    The adjacency test (a binary search) runs only when the coin falls between 1 and 1/q.
     """
     top = max(inv_p, 1.0, inv_q)
+    low = min(1.0, inv_q)  # a coin below both weights of a non-return move accepts it outright
+    high = max(1.0, inv_q)  # a coin above both rejects it outright
     n = starts.shape[0]
     for c in prange((n + CHUNK - 1) // CHUNK):
         lo = c * CHUNK
@@ -98,15 +101,17 @@ def node2vec_walks(indptr, indices, starts, walk_length, inv_p, inv_q, sorted_ro
                             if s == 0:
                                 break
                             prev = out[w, s - 1]
-                            if x == prev:
-                                weight = inv_p
-                            elif _is_neighbor(indptr, indices, sorted_rows, prev, x):
-                                weight = 1.0
-                            else:
-                                weight = inv_q
-                            if unit(draw(base, j + 1)) * top < weight:
-                                break
+                            coin = unit(draw(base, j + 1)) * top
                             j += 2
+                            if x == prev:
+                                if coin < inv_p:
+                                    break
+                            elif coin < low:
+                                break  # accepted whichever weight x has: no adjacency check
+                            elif coin < high:
+                                weight = 1.0 if _is_neighbor(indptr, indices, sorted_rows, prev, x) else inv_q
+                                if coin < weight:
+                                    break
                         nxt = x
                 out[w, s + 1] = nxt
 
