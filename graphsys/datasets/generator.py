@@ -174,7 +174,7 @@ def community_graph(spec: GraphSpec, seed: int = 0, on_stage: Callable[[str], No
 
     # Undirected: rows hold one endpoint's draws; the union with the reverse loses the pairs
     # drawn from both ends, so draw a little more than needed and trim to the exact count.
-    extra = 0.02
+    extra = 0.04
     for _ in range(8):
         a_indptr, a_indices = rows(int(math.ceil(spec.num_edges * (1.0 + extra))))
         stage("symmetrize")

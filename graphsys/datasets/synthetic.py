@@ -34,6 +34,8 @@ from graphsys.io import atomic_dir
 log = logging.getLogger(__name__)
 
 _CENTROIDS, _FEATURES, _SPLIT = 11, 12, 13
+#: Bumped whenever the generator's output changes, so caches of an older generator are rebuilt.
+GENERATOR_VERSION = 1
 #: Feature rows written per kernel call: 64 K rows x 128 floats is 32 MB of float32 scratch.
 _CHUNK_ROWS = 1 << 16
 
@@ -126,18 +128,17 @@ def _splits(preset: Preset, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarr
     return tuple(np.sort(part) for part in np.split(chosen, [train, train + val]))
 
 
-def _fill_features(out, classes: np.ndarray, preset: Preset, seed: int, quiet: bool) -> None:
-    """Write the features of every node into ``out`` (an array or a memory map), chunk by chunk."""
+def _fill_features(out: torch.Tensor, classes: np.ndarray, preset: Preset, seed: int, quiet: bool) -> None:
+    """Write the features of every node into ``out`` (in memory or over a memory map), chunk by chunk."""
     rng = np.random.default_rng(int(root_key(seed, _CENTROIDS)))
     centroids = rng.standard_normal((preset.num_classes, preset.num_features)) * preset.centroid_scale
     key = root_key(seed, _FEATURES)
     scratch = np.empty((min(_CHUNK_ROWS, preset.num_nodes), preset.num_features), dtype=np.float32)
-    target = torch.from_numpy(out) if isinstance(out, np.ndarray) else out
     with tqdm(total=preset.num_nodes, desc="features", unit="node", disable=quiet, leave=False) as bar:
         for start in range(0, preset.num_nodes, _CHUNK_ROWS):
             rows = min(_CHUNK_ROWS, preset.num_nodes - start)
             K.fill_features(scratch[:rows], start, classes, centroids, 1.0, preset.flip, key)
-            target[start : start + rows].copy_(torch.from_numpy(scratch[:rows]))  # casts to float16 in parallel
+            out[start : start + rows].copy_(torch.from_numpy(scratch[:rows]))  # casts to float16 in parallel
             bar.update(rows)
 
 
@@ -170,8 +171,9 @@ def generate(
     and every later call opens it with memory maps in milliseconds. Without ``root`` it is
     generated in memory.
 
-    Cost at scale 1 on 2 cores: synthetic-products (2.4 M nodes, 124 M directed edges) in
-    about a minute; synthetic-papers100m needs ~45 GB of memory plus 28 GB of disk for ``x``.
+    Cost at scale 1: synthetic-products (2.4 M nodes, 124 M stored edges) took 72-79 s on 2
+    busy cores (benchmarks/README.md); synthetic-papers100m needs, from its array sizes, about
+    16 GB of memory at peak and 37 GB of disk under ``root`` (28 GB of it float16 ``x``).
 
     Raises:
         ValueError: an unknown preset or a non-positive scale.
@@ -181,7 +183,8 @@ def generate(
     preset = PRESETS[name].at(scale)
     if root is not None:
         target = cache_dir(root, name, scale, seed)
-        if read_meta(target) is not None:
+        meta = read_meta(target)
+        if meta is not None and meta.get("generator") == GENERATOR_VERSION:
             log.info("opening cached %s", target)
             return open_dataset(target)
     with tqdm(total=3, desc=f"{name}: graph", disable=quiet, leave=False) as bar:
@@ -206,8 +209,8 @@ def generate(
                                *(torch.from_numpy(s) for s in splits), num_classes=preset.num_classes)
         with atomic_dir(target) as tmp:
             generated.graph.save(tmp / "graph")
-            x = np.lib.format.open_memmap(tmp / "x.npy", mode="w+", dtype=np.dtype(str(preset.dtype).split(".")[1]),
-                                          shape=shape)
+            np_dtype = torch.empty(0, dtype=preset.dtype).numpy().dtype
+            x = np.lib.format.open_memmap(tmp / "x.npy", mode="w+", dtype=np_dtype, shape=shape)
             _fill_features(torch.from_numpy(x), generated.classes, preset, seed, quiet)
             x.flush()
             del x
@@ -215,6 +218,7 @@ def generate(
             for part, split in zip(("train_idx", "val_idx", "test_idx"), splits):
                 np.save(tmp / f"{part}.npy", split)
             write_meta(tmp, name, preset.num_classes, False,
-                       {"preset": name, "scale": scale, "seed": seed, "num_edges": preset.num_edges})
+                       {"preset": name, "scale": scale, "seed": seed, "num_edges": preset.num_edges,
+                        "generator": GENERATOR_VERSION})
             bar.update()
     return open_dataset(target)
