@@ -83,4 +83,14 @@ if want train; then
 fi
 # --- end train
 
+# --- datasets: generation speed on 16 cores: Chung-Lu 2 M / 20 M, synthetic-arxiv and -products at
+# scale 1, synthetic-papers100m at scale 1 (111 M nodes, 1.6 B edges, 28 GB of float16 features written
+# into a memory-mapped .npy; estimated ~16 GB peak memory, 37 GB disk). It generates into TRAIN_ROOT, so the train
+# section reuses the files (a preset already there is only reopened, and reported as such).
+# DATASETS_ARGS=--small for a smoke run anywhere.
+if want datasets; then
+  run datasets $PY benchmarks/bench_datasets.py --papers-scale 1 --root "${TRAIN_ROOT:-/tmp/graphsys-train-data}" ${DATASETS_ARGS:-}
+fi
+# --- end datasets
+
 exit $status
