@@ -51,6 +51,6 @@ def report(m) -> None:
 
 
 result = train(config, dataset=dataset, on_epoch=report)
-best = max(result.history, key=lambda m: m.val_acc)
+best = result.best
 print(f"{dataset.name}: best validation {best.metric} {best.val_acc:.4f} at epoch {best.epoch}, "
       f"test {best.test_acc:.4f}")

@@ -48,4 +48,4 @@ def test_ogb_format_dataset_trains_and_is_scored_by_ogb_evaluator(tmp_path, monk
     # two evaluations x (train, val, test), each an ogb Evaluator call on [n, 1] labels
     assert [shape for shape, _ in calls] == [(180, 1), (60, 1), (60, 1)] * 2
     assert calls[-1][1]["acc"] == pytest.approx(lines[-1]["test_acc"])
-    assert "train acc" in out.out
+    assert "train acc" in out.out and "best val acc" in out.out

@@ -123,5 +123,8 @@ def run(args) -> int:
     from graphsys.train import train
 
     config = config_from_args(args)
-    train(config, on_epoch=_print_epoch)
+    result = train(config, on_epoch=_print_epoch)
+    best = result.best
+    if best is not None:
+        print(f"best val {best.metric} {best.val_acc:.4f} at epoch {best.epoch}: test {best.test_acc:.4f}")
     return 0

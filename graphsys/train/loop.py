@@ -55,6 +55,12 @@ class TrainResult:
     history: list[EpochMetrics]
     scores: Scores | None
 
+    @property
+    def best(self) -> EpochMetrics | None:
+        """The evaluated epoch with the best validation score (what OGB reports), None without one."""
+        evaluated = [m for m in self.history if m.val_acc is not None]
+        return max(evaluated, key=lambda m: m.val_acc) if evaluated else None
+
 
 def _input(x: torch.Tensor, amp: Amp) -> torch.Tensor:
     """Features as the model takes them: float32, unless bf16 autocast will cast them anyway.
