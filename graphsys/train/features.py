@@ -22,6 +22,7 @@ import torch
 
 from graphsys.io import atomic_path
 from graphsys.train.distributed import DistContext
+from zerocopy import UnifiedTensor
 
 logger = logging.getLogger(__name__)
 
@@ -83,8 +84,6 @@ def place_features(x: torch.Tensor, placement: str, *, device: torch.device, cac
         return x
     if placement == "cuda":
         return x.to(device)
-    from zerocopy import UnifiedTensor
-
     if x.dtype == torch.bfloat16:
         table = UnifiedTensor(x)
     else:

@@ -30,6 +30,7 @@ from graphsys.train.inference import layerwise_inference
 from graphsys.train.metrics import EpochMetrics, peak_gpu_mib, peak_host_mib, write_metrics
 from graphsys.train.models import build_model
 from graphsys.train.pipeline import EpochPipeline
+from zerocopy import UnifiedTensor
 
 logger = logging.getLogger(__name__)
 
@@ -145,6 +146,11 @@ class Trainer:
             DistributedDataParallel(self.model, device_ids=[ctx.device] if ctx.device.type == "cuda" else None)
             if ctx.distributed else None
         )
+
+    def close(self) -> None:
+        """Release the pinned feature table (unregisters its pages; the model stays usable)."""
+        if isinstance(self.data.features, UnifiedTensor):
+            self.data.features.close()
 
     # -------------------------------------------------------------- checkpoints
     def _restore(self) -> None:
@@ -300,6 +306,10 @@ def train(config: TrainConfig, *, dataset: NodeDataset | None = None, on_step: S
         check_machine(config, cache_bytes=0, cuda_available=False, free_gpu_bytes=None)
     ctx = setup(use_cuda=config.use_cuda(cuda))
     try:
-        return Trainer(config, ctx=ctx, dataset=dataset, on_step=on_step, on_epoch=on_epoch).fit()
+        trainer = Trainer(config, ctx=ctx, dataset=dataset, on_step=on_step, on_epoch=on_epoch)
+        try:
+            return trainer.fit()
+        finally:
+            trainer.close()
     finally:
         teardown(ctx)
