@@ -181,3 +181,20 @@ def test_wraps_an_existing_sampler():
     batch = next(iter(PygNeighborLoader(data, [2, 2], batch_size=5, neighbor_sampler=sampler)))
     check_batch(batch, data, torch.arange(5))
     assert "GraphsysSampler" in repr(sampler)
+
+
+def test_workers_draw_differently_and_repeatably():
+    data = random_data(num_nodes=200, num_edges=4000)
+    seeds = torch.arange(40)
+
+    def run(seed):
+        torch.manual_seed(seed)
+        sampler = GraphsysSampler.from_data(data, [3], seed=0)
+        loader = PygNeighborLoader(data, [3], input_nodes=seeds, batch_size=20, num_workers=2, neighbor_sampler=sampler)
+        return [batch.e_id for batch in loader]
+
+    first, again = run(1), run(1)
+    assert all(torch.equal(a, b) for a, b in zip(first, again))
+    single = GraphsysSampler.from_data(data, [3], seed=0)
+    plain = [single.sample_from_nodes(NodeSamplerInput(None, seeds[i : i + 20])).edge for i in (0, 20)]
+    assert not all(torch.equal(a, b) for a, b in zip(first, plain))

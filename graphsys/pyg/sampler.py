@@ -113,6 +113,7 @@ class GraphsysSampler(BaseSampler):
             edge_permutation = edge_permutation.to(self.output_device or self.device)
         self._perm = edge_permutation
         self._generator = torch.Generator().manual_seed(seed)
+        self._worker_seed: int | None = None
 
     @classmethod
     def from_data(
@@ -209,7 +210,21 @@ class GraphsysSampler(BaseSampler):
         out.metadata = seeds.metadata
         return out
 
+    def _reseed_in_worker(self) -> None:
+        """Give each DataLoader worker its own draws (the sampler is copied into every worker).
+
+        Worker seeds come from torch's generator in the main process at each epoch, so
+        ``torch.manual_seed`` still makes a run with workers repeatable. Cost: one lookup.
+        """
+        info = torch.utils.data.get_worker_info()
+        if info is None or info.seed == self._worker_seed:
+            return
+        self._worker_seed = info.seed
+        self.sampler.reseed(info.seed & (2**63 - 1))
+        self._generator.manual_seed(info.seed & (2**63 - 1))
+
     def _sample(self, seeds: torch.Tensor) -> SamplerOutput:
+        self._reseed_in_worker()
         ours = self.sampler.sample(seeds)
         node, row, col, edge = ours.node, ours.row, ours.col, ours.edge
         if self.output_device is not None and node.device != self.output_device:
