@@ -162,7 +162,8 @@ def test_gpu_batches_equal_sampler_plus_index(graph, tables, placement, prefetch
             assert batch.x.is_cuda and batch.edge_index.is_cuda and batch.y.is_cuda
             assert torch.equal(batch.n_id, out.node)
             assert torch.equal(batch.edge_index, torch.stack([out.row, out.col]))
-            assert torch.equal(batch.x.cpu(), x[out.node.cpu()]) and torch.equal(batch.y.cpu(), y[seeds[6 * i : 6 * i + 6]])
+            assert torch.equal(batch.x.cpu(), x[out.node.cpu()])
+            assert torch.equal(batch.y.cpu(), y[seeds[6 * i : 6 * i + 6]])
     timings = loader.timings()
     assert timings.batches == 2 * len(loader) and timings.sample_s > 0 and timings.gather_s > 0
 

@@ -11,7 +11,8 @@ from graphsys.pyg.edges import link_seeds
 
 def random_data(num_nodes: int = 50, num_edges: int = 300) -> Data:
     g = torch.Generator().manual_seed(0)
-    return Data(x=torch.randn(num_nodes, 4, generator=g), edge_index=torch.randint(0, num_nodes, (2, num_edges), generator=g))
+    edge_index = torch.randint(0, num_nodes, (2, num_edges), generator=g)
+    return Data(x=torch.randn(num_nodes, 4, generator=g), edge_index=edge_index)
 
 
 def edge_set(edge_index: torch.Tensor) -> set:
@@ -108,9 +109,11 @@ def test_link_seeds_refuse_bad_input():
     with pytest.raises(ValueError, match="homogeneous"):
         link_seeds(EdgeSamplerInput(None, src, dst, input_type=("a", "to", "b")), None, data.num_nodes, gen)
     with pytest.raises(ValueError, match="triplet"):
-        link_seeds(EdgeSamplerInput(None, src, dst, label=torch.ones(4)), NegativeSampling("triplet"), data.num_nodes, gen)
+        link_seeds(EdgeSamplerInput(None, src, dst, label=torch.ones(4)), NegativeSampling("triplet"),
+                   data.num_nodes, gen)
     with pytest.raises(ValueError, match="dst_weight has 3 entries"):
-        link_seeds(EdgeSamplerInput(None, src, dst), NegativeSampling("binary", dst_weight=torch.ones(3)), data.num_nodes, gen)
+        link_seeds(EdgeSamplerInput(None, src, dst), NegativeSampling("binary", dst_weight=torch.ones(3)),
+                   data.num_nodes, gen)
 
 
 @pytest.mark.parametrize(

@@ -97,7 +97,8 @@ class UnifiedFeatureStore(FeatureStore):
     def _put_tensor(self, tensor, attr: TensorAttr) -> bool:
         if attr.index is not None:
             raise ValueError(
-                f"UnifiedFeatureStore stores whole tables: put {attr.attr_name!r} with index=None, got index={attr.index!r}"
+                f"UnifiedFeatureStore stores whole tables: put {attr.attr_name!r} with index=None, "
+                f"got index={attr.index!r}"
             )
         if isinstance(tensor, np.ndarray):
             tensor = torch.from_numpy(tensor)

@@ -167,7 +167,8 @@ class GraphsysSampler(BaseSampler):
                 f"got {type(data).__name__}"
             )
         where = placement or default
-        sampler = NeighborSampler(place(csr.indptr, where), place(csr.indices, where), fanouts, replace=replace, seed=seed)
+        indptr, indices = place(csr.indptr, where), place(csr.indices, where)
+        sampler = NeighborSampler(indptr, indices, fanouts, replace=replace, seed=seed)
         return cls(
             sampler,
             edge_permutation=csr.perm,
