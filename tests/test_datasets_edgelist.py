@@ -93,3 +93,43 @@ def test_large_file_matches_numpy(tmp_path):
     np.savetxt(path, edges, fmt="%d", delimiter="\t")
     src, dst, w = read_edge_list(path)
     assert np.array_equal(src, edges[:, 0]) and np.array_equal(dst, edges[:, 1]) and w is None
+
+
+@pytest.fixture
+def tiny_chunks(monkeypatch):
+    """Split even small files into many chunks, so the parallel path and its bookkeeping run."""
+    import graphsys.datasets.edgelist as edgelist
+
+    monkeypatch.setattr(edgelist, "_CHUNK_BYTES", 8)
+
+
+def test_chunked_parse_matches_and_keeps_order(tmp_path, tiny_chunks):
+    rng = np.random.default_rng(1)
+    edges = rng.integers(0, 1000, size=(3000, 2))
+    lines = [f"{a} {b}" for a, b in edges]
+    lines[10:10] = ["# a comment", "", "   "]
+    path = _write(tmp_path, "\n".join(lines))  # no final newline
+    src, dst, w = read_edge_list(path)
+    assert np.array_equal(src, edges[:, 0]) and np.array_equal(dst, edges[:, 1]) and w is None
+
+
+@pytest.mark.parametrize(
+    "bad_line, bad_text, what",
+    [(2500, "7 x", "integer ids"), (1500, "7 8 1.0", "weight column"), (2999, "1 2 3 4", "three columns")],
+)
+def test_chunked_errors_name_the_global_line(tmp_path, tiny_chunks, bad_line, bad_text, what):
+    lines = [f"{i} {i + 1}" for i in range(3000)]
+    lines[bad_line - 1] = bad_text
+    path = _write(tmp_path, "\n".join(lines) + "\n")
+    with pytest.raises(ValueError, match=rf"line {bad_line}: .*{what}.*'{bad_text}'"):
+        read_edge_list(path)
+
+
+def test_chunked_weights_mixed_across_chunks(tmp_path, tiny_chunks):
+    lines = [f"{i} {i + 1} 0.5" for i in range(2000)] + ["# switch", "5 6"]
+    path = _write(tmp_path, "\n".join(lines))
+    with pytest.raises(ValueError, match="line 2002: some lines have a weight"):
+        read_edge_list(path)
+    weighted = _write(tmp_path, "\n".join(lines[:2000]), name="w.edgelist")
+    _, _, w = read_edge_list(weighted)
+    assert w.shape == (2000,) and np.all(w == 0.5)

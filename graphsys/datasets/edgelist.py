@@ -20,6 +20,9 @@ from graphsys.graph import Graph
 EDGE_LIST_SUFFIXES = (".edgelist", ".edges", ".el", ".txt", ".tsv")
 
 _MAX_ID = 1 << 62
+#: Bytes per parsing chunk at least: small enough to spread a file over every thread, large
+#: enough that a small file is one chunk (chunk bookkeeping costs a few microseconds).
+_CHUNK_BYTES = 1 << 20
 _OK, _BAD_TOKEN, _TOO_FEW, _TOO_MANY, _MIXED, _TOO_BIG = 0, 1, 2, 3, 4, 5
 _MESSAGES = {
     _BAD_TOKEN: "expected 'src dst [weight]' with non-negative integer ids and a numeric weight",
@@ -41,12 +44,26 @@ def _ends_token(buf, i) -> bool:
 
 
 @numba.njit(cache=True)
-def _count_lines(buf) -> int:
-    n = 1
-    for c in buf:
-        if c == 10:
-            n += 1
-    return n
+def _next_line_start(buf, i):
+    """The offset just after the first newline at or after ``i`` (or the end of ``buf``)."""
+    n = buf.shape[0]
+    while i < n and buf[i] != 10:
+        i += 1
+    return min(i + 1, n)
+
+
+@numba.njit(parallel=True, cache=True)
+def _count_newlines(buf, bounds):
+    """Newlines in each chunk ``[bounds[c], bounds[c+1])``."""
+    chunks = bounds.shape[0] - 1
+    counts = np.zeros(chunks, dtype=np.int64)
+    for c in numba.prange(chunks):
+        k = 0
+        for i in range(bounds[c], bounds[c + 1]):
+            if buf[i] == 10:
+                k += 1
+        counts[c] = k
+    return counts
 
 
 @numba.njit(cache=True)
@@ -92,14 +109,20 @@ def _parse_float(buf, i):
 
 
 @numba.njit(cache=True)
-def _parse(buf, src, dst, weight):
-    """Fill ``src``/``dst``/``weight``; returns (edges, weighted, error code, line, line start offset)."""
-    n = buf.shape[0]
-    i = 0
+def _parse_range(buf, lo, hi, src, dst, weight, out):
+    """Parse the lines of ``buf[lo:hi]`` into ``src``/``dst``/``weight`` from slot ``out`` on.
+
+    ``lo`` starts a line and ``hi`` ends one (just after a newline, or the end of the file).
+    Returns (edges, weighted: -1 none / 0 / 1, error code, line of the error counted from 1
+    at ``lo``, offset where that line starts, line of the first edge).
+    """
+    n = hi
+    i = lo
     line = 0
     count = 0
     weighted = -1
-    while i <= n:
+    first_edge_line = 0
+    while i <= n:  # i == n: a last line without newline (or an empty one, which adds nothing)
         line += 1
         start = i
         ntok = 0
@@ -122,9 +145,9 @@ def _parse(buf, src, dst, weight):
                     v = v * 10 + (buf[i] - 48)
                     i += 1
                     if v >= _MAX_ID:
-                        return count, weighted, _TOO_BIG, line, start
+                        return count, weighted, _TOO_BIG, line, start, first_edge_line
                 if i == first or not _ends_token(buf, i):
-                    return count, weighted, _BAD_TOKEN, line, start
+                    return count, weighted, _BAD_TOKEN, line, start, first_edge_line
                 if ntok == 0:
                     s = v
                 else:
@@ -132,31 +155,57 @@ def _parse(buf, src, dst, weight):
             elif ntok == 2:
                 w, i, ok = _parse_float(buf, i)
                 if not ok or not _ends_token(buf, i):
-                    return count, weighted, _BAD_TOKEN, line, start
+                    return count, weighted, _BAD_TOKEN, line, start, first_edge_line
             else:
-                return count, weighted, _TOO_MANY, line, start
+                return count, weighted, _TOO_MANY, line, start, first_edge_line
             ntok += 1
         if ntok == 1:
-            return count, weighted, _TOO_FEW, line, start
+            return count, weighted, _TOO_FEW, line, start, first_edge_line
         if ntok >= 2:
             has_weight = 1 if ntok == 3 else 0
             if weighted == -1:
                 weighted = has_weight
+                first_edge_line = line
             elif weighted != has_weight:
-                return count, weighted, _MIXED, line, start
-            src[count] = s
-            dst[count] = d
-            weight[count] = w
+                return count, weighted, _MIXED, line, start, first_edge_line
+            src[out + count] = s
+            dst[out + count] = d
+            weight[out + count] = w
             count += 1
         i += 1
-    return count, weighted, _OK, line, 0
+    return count, weighted, _OK, line, 0, first_edge_line
+
+
+@numba.njit(parallel=True, cache=True)
+def _parse_chunks(buf, bounds, slots, src, dst, weight):
+    """Parse every chunk in parallel; row ``c`` of the result is :func:`_parse_range`'s tuple."""
+    chunks = bounds.shape[0] - 1
+    result = np.zeros((chunks, 6), dtype=np.int64)
+    for c in numba.prange(chunks):
+        r = _parse_range(buf, bounds[c], bounds[c + 1], src, dst, weight, slots[c])
+        for k in range(6):
+            result[c, k] = r[k]
+    return result
+
+
+def _chunk_bounds(buf: np.ndarray, chunks: int) -> np.ndarray:
+    """``chunks + 1`` offsets that split ``buf`` at line starts (fewer when lines are long)."""
+    n = buf.shape[0]
+    bounds = [0]
+    for c in range(1, chunks):
+        cut = _next_line_start(buf, max(bounds[-1], c * n // chunks))
+        if bounds[-1] < cut < n:
+            bounds.append(cut)
+    bounds.append(n)
+    return np.asarray(bounds, dtype=np.int64)
 
 
 def read_edge_list(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """Parse an edge-list file into ``(src, dst, weight or None)`` int64 / float32 numpy arrays.
 
-    Cost: one compiled pass over the memory-mapped file; allocates three arrays sized by its
-    line count.
+    Cost: two compiled passes over the memory-mapped file, parallel over chunks of lines
+    (one to count lines, one to parse); allocates three arrays sized by the line count and
+    copies the parsed edges once into the result.
 
     Raises:
         FileNotFoundError: no such file.
@@ -166,20 +215,44 @@ def read_edge_list(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray, np.
     if not file.is_file():
         raise FileNotFoundError(f"edge list {file} not found")
     size = file.stat().st_size
-    buf = np.memmap(file, dtype=np.uint8, mode="r") if size else np.zeros(0, dtype=np.uint8)
-    lines = _count_lines(buf)
-    src = np.empty(lines, dtype=np.int64)
-    dst = np.empty(lines, dtype=np.int64)
-    weight = np.empty(lines, dtype=np.float32)
-    count, weighted, code, line, start = _parse(np.asarray(buf), src, dst, weight)
-    if code != _OK:
-        end = start
-        while end < size and buf[end] != 10:
-            end += 1
-        text = bytes(buf[start:end]).decode("utf-8", errors="replace").rstrip("\r")
-        raise ValueError(f"{file}, line {line}: {_MESSAGES[code]}; got {text[:200]!r}")
+    buf = np.asarray(np.memmap(file, dtype=np.uint8, mode="r")) if size else np.zeros(0, dtype=np.uint8)
+    bounds = _chunk_bounds(buf, max(1, min(size // _CHUNK_BYTES, 8 * numba.get_num_threads())))
+    newlines = _count_newlines(buf, bounds)
+    slots = np.zeros(len(bounds), dtype=np.int64)
+    np.cumsum(newlines + 1, out=slots[1:])
+    src = np.empty(slots[-1], dtype=np.int64)
+    dst = np.empty(slots[-1], dtype=np.int64)
+    weight = np.empty(slots[-1], dtype=np.float32)
+    result = _parse_chunks(buf, bounds, slots[:-1], src, dst, weight)
+    lines_before = np.concatenate([[0], np.cumsum(newlines)])
+    weighted = -1
+    for c, (count, chunk_weighted, code, line, start, first_edge_line) in enumerate(result.tolist()):
+        if chunk_weighted != -1 and weighted != -1 and chunk_weighted != weighted:
+            code, line = _MIXED, first_edge_line
+            start = _line_start(buf, int(bounds[c]), line)
+        if code != _OK:
+            end = _next_line_start(buf, start)
+            text = bytes(buf[start:end]).decode("utf-8", errors="replace").rstrip("\r\n")
+            line_no = int(lines_before[c]) + line
+            raise ValueError(f"{file}, line {line_no}: {_MESSAGES[code]}; got {text[:200]!r}")
+        if weighted == -1:
+            weighted = chunk_weighted
+    parts = [(int(slots[c]), int(result[c, 0])) for c in range(len(result))]
     del buf
-    return src[:count].copy(), dst[:count].copy(), (weight[:count].copy() if weighted == 1 else None)
+    return _gather(src, parts), _gather(dst, parts), (_gather(weight, parts) if weighted == 1 else None)
+
+
+def _gather(array: np.ndarray, parts: list[tuple[int, int]]) -> np.ndarray:
+    """The slices ``array[start : start + count]`` of every chunk, end to end."""
+    return np.concatenate([array[start : start + count] for start, count in parts])
+
+
+def _line_start(buf: np.ndarray, chunk_start: int, line: int) -> int:
+    """Offset of line ``line`` (counted from 1) of the chunk starting at ``chunk_start``."""
+    offset = chunk_start
+    for _ in range(line - 1):
+        offset = _next_line_start(buf, offset)
+    return offset
 
 
 def load_edge_list(
