@@ -93,4 +93,16 @@ if want datasets; then
 fi
 # --- end datasets
 
+# --- pipeline: GNNPipe pipelined full-graph training: CPU tests (gloo) and the CUDA single-process
+# check, then bench_pipeline (accuracy on Cora/CiteSeer, bytes per epoch vs graph parallelism on Cora
+# and a 1 M-node synthetic graph). With 4 or more GPUs every rank gets a GPU (NCCL); with fewer, the
+# same benchmark runs over gloo on the host's cores. PIPELINE_ARGS="--small" for a smoke run anywhere.
+if want pipeline; then
+  run pipeline_tests $PY -m pytest -q tests/test_pipeline_units.py tests/test_pipeline_dist.py
+  ngpu=$(nvidia-smi -L 2>/dev/null | wc -l)
+  pipeline_device=cpu; [ "$ngpu" -ge 4 ] && pipeline_device=cuda
+  run pipeline $PY benchmarks/bench_pipeline.py --part all --device "$pipeline_device" ${PIPELINE_ARGS:-}
+fi
+# --- end pipeline
+
 exit $status

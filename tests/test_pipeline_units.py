@@ -318,3 +318,15 @@ def test_cli_reports_bad_flags_in_one_line(capsys):
     assert "stages = 9 exceeds layers = 8" in capsys.readouterr().err
     assert cli_main(["pipeline", "--dataset", "nosuch", "--stages", "1"]) == 2
     assert "unknown dataset 'nosuch'" in capsys.readouterr().err
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("history", ["device", "pinned"])
+def test_cuda_single_process_matches_cpu(history):
+    ds = tiny_dataset()
+    common = dict(layers=4, hidden=16, stages=1, chunks=3, epochs=3, dropout=0.3, history=history)
+    on_cpu = train(PipelineConfig(**common), ds)
+    on_gpu = train(PipelineConfig(device="cuda", **common), ds)
+    for a, b in zip(on_cpu.metrics, on_gpu.metrics):
+        assert abs(a.loss - b.loss) < 1e-4
+        assert a.val_acc == pytest.approx(b.val_acc, abs=0.02)
