@@ -1,24 +1,26 @@
-"""numba kernels of the CPU neighbour sampler: one parallel region per hop, a sequential
+"""numba kernels of the CPU neighbour sampler: a parallel sampling pass per hop, a sequential
 relabelling pass per hop, one parallel compaction per call.
+
+The parallel kernels are ``nogil`` and take a part ``[part_lo, part_hi)`` of their range;
+``sampling._pool.run_split`` runs the parts on a thread pool.
 
 Frontier rows are local node ids: the rows of hop ``h`` are the nodes that hop ``h - 1``
 added, so every per-row array is indexed by local id and row ``r``'s edges have ``col = r``.
 
-``sample_rows`` (parallel over chunks of ``CHUNK`` rows) does three passes per chunk: read
+``sample_rows`` (over chunks of ``CHUNK`` rows) does three passes per chunk: read
 every row's span in ``indptr``, draw the sampled positions (no memory misses), then read the
 neighbour behind every drawn slot. Keeping the dependent reads in separate passes lets the
 core keep a chunk's worth of cache misses in flight: on a 2 M-node graph the three passes
 took a third of the time of one fused loop. ``relabel`` (sequential) walks the hop's slots
 in order and gives every newly seen node the next local id through a node -> local-id array
 of size N, so nodes come in order of first appearance. ``compact`` (parallel) writes
-``row``/``col``/``edge`` of every hop at the end. Few parallel regions matter on a busy
-machine: each region waits for its slowest thread. Draws of row ``r`` are a hash of
+``row``/``col``/``edge`` of every hop at the end. Draws of row ``r`` are a hash of
 (key, r, j): the result does not depend on the thread count.
 """
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 from sampling._rng import below, draw, stream
 
@@ -57,17 +59,16 @@ def _draw_row(s0, d, fanout, replace, base, slot_edge, lo):
     return k
 
 
-@njit(parallel=True, cache=True)
-def sample_rows(indptr, indices, nodes, row_lo, row_hi, fanout, replace, key, slot_base, slot_edge, slot_nbr, slot_start, used):
-    """Sample rows ``row_lo..row_hi-1`` (local ids; global ids in ``nodes``), ``fanout >= 0``.
+@njit(nogil=True, cache=True)
+def sample_rows(part_lo, part_hi, indptr, indices, nodes, row_lo, fanout, replace, key, slot_base, slot_edge, slot_nbr, slot_start, used):
+    """Sample rows ``row_lo + part_lo .. row_lo + part_hi - 1`` (local ids; global in ``nodes``).
 
     Row ``r`` gets slots from ``slot_start[r] = slot_base + (r - row_lo) * fanout``; ``used[r]``
-    of them are filled (the first ones).
+    of them are filled (the first ones). ``fanout >= 0``.
     """
-    n = row_hi - row_lo
-    for c in prange((n + CHUNK - 1) // CHUNK):
-        lo = row_lo + c * CHUNK
-        hi = min(row_hi, lo + CHUNK)
+    for c in range(row_lo + part_lo, row_lo + part_hi, CHUNK):
+        lo = c
+        hi = min(row_lo + part_hi, lo + CHUNK)
         span_start = np.empty(hi - lo, dtype=np.int64)
         degree = np.empty(hi - lo, dtype=np.int64)
         for r in range(lo, hi):
@@ -85,18 +86,18 @@ def sample_rows(indptr, indices, nodes, row_lo, row_hi, fanout, replace, key, sl
                 slot_nbr[s] = indices[e]
 
 
-@njit(parallel=True, cache=True)
-def row_degrees(indptr, nodes, row_lo, row_hi, used):
+@njit(nogil=True, cache=True)
+def row_degrees(part_lo, part_hi, indptr, nodes, row_lo, used):
     """``used[r]`` = degree of row ``r`` (fanout -1 takes every neighbour)."""
-    for r in prange(row_lo, row_hi):
+    for r in range(row_lo + part_lo, row_lo + part_hi):
         v = nodes[r]
         used[r] = indptr[v + 1] - indptr[v]
 
 
-@njit(parallel=True, cache=True)
-def take_all_rows(indptr, indices, nodes, row_lo, row_hi, slot_start, used, slot_edge, slot_nbr):
+@njit(nogil=True, cache=True)
+def take_all_rows(part_lo, part_hi, indptr, indices, nodes, row_lo, slot_start, used, slot_edge, slot_nbr):
     """Fanout -1: every edge of row ``r`` into ``[slot_start[r], slot_start[r] + used[r])``."""
-    for r in prange(row_lo, row_hi):
+    for r in range(row_lo + part_lo, row_lo + part_hi):
         s0 = indptr[nodes[r]]
         lo = slot_start[r]
         for j in range(used[r]):
@@ -126,10 +127,10 @@ def relabel(slot_nbr, slot_start, used, row_lo, row_hi, node_map, nodes, num_nod
     return n
 
 
-@njit(parallel=True, cache=True)
-def compact(slot_local, slot_edge, slot_start, used, out_at, num_rows, row, col, edge):
+@njit(nogil=True, cache=True)
+def compact(part_lo, part_hi, slot_local, slot_edge, slot_start, used, out_at, row, col, edge):
     """Row ``r``'s used slots to outputs ``[out_at[r], out_at[r] + used[r])`` with ``col = r``."""
-    for r in prange(num_rows):
+    for r in range(part_lo, part_hi):
         lo = slot_start[r]
         at = out_at[r]
         for j in range(used[r]):
@@ -147,8 +148,8 @@ def map_seeds(seeds, node_map, nodes):
         node_map[seeds[i]] = i
 
 
-@njit(parallel=True, cache=True)
-def clear_map(node_map, nodes, num_nodes):
+@njit(nogil=True, cache=True)
+def clear_map(part_lo, part_hi, node_map, nodes):
     """Reset the node -> local-id array for the nodes this call touched."""
-    for i in prange(num_nodes):
+    for i in range(part_lo, part_hi):
         node_map[nodes[i]] = -1

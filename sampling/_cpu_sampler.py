@@ -7,6 +7,7 @@ import numpy as np
 import torch
 
 from sampling import _cpu_kernels as K
+from sampling._pool import run_split
 from sampling._rng import make_key
 from sampling.output import SamplerOutput
 
@@ -28,10 +29,11 @@ class _Buffer:
 class CpuNeighborSampler:
     """Samples over numpy views of a host CSR with a node -> local-id array of size N.
 
-    Cost per call: per hop one parallel numba region (spans, draws, neighbour reads) into
-    a reused workspace and one sequential relabelling pass, then one parallel compaction
-    and one parallel clearing region; allocates the four outputs; no copy of the graph.
-    Thread-safe through a lock (the node map and workspace are shared by all calls).
+    Cost per call: per hop one parallel pass (spans, draws, neighbour reads) into a reused
+    workspace and one sequential relabelling pass, then a parallel compaction and clearing;
+    parallel passes run on ``numba.get_num_threads()`` pool threads (``sampling._pool``).
+    Allocates the four outputs; no copy of the graph. Thread-safe through a lock (the node
+    map and workspace are shared by all calls).
     """
 
     def __init__(self, indptr: torch.Tensor, indices: torch.Tensor, fanouts: tuple[int, ...], replace: bool) -> None:
@@ -68,19 +70,22 @@ class CpuNeighborSampler:
                     need = num_slots + (hi - lo) * fanout
                     slot_edge = self._slot_edge.reserve(need, num_slots)
                     slot_nbr = self._slot_nbr.reserve(need, num_slots)
-                    K.sample_rows(
-                        self._indptr, self._indices, nodes.array, lo, hi, fanout, self._replace,
+                    run_split(
+                        K.sample_rows, hi - lo, self._indptr, self._indices, nodes.array, lo, fanout, self._replace,
                         make_key(seed, call, hop), num_slots, slot_edge, slot_nbr, slot_start, used,
                     )
                 else:
-                    K.row_degrees(self._indptr, nodes.array, lo, hi, used)
+                    run_split(K.row_degrees, hi - lo, self._indptr, nodes.array, lo, used)
                     slot_start[lo] = num_slots
                     np.cumsum(used[lo : hi - 1], out=slot_start[lo + 1 : hi])
                     slot_start[lo + 1 : hi] += num_slots
                     need = num_slots + int(used[lo:hi].sum())
                     slot_edge = self._slot_edge.reserve(need, num_slots)
                     slot_nbr = self._slot_nbr.reserve(need, num_slots)
-                    K.take_all_rows(self._indptr, self._indices, nodes.array, lo, hi, slot_start, used, slot_edge, slot_nbr)
+                    run_split(
+                        K.take_all_rows, hi - lo, self._indptr, self._indices, nodes.array, lo, slot_start, used,
+                        slot_edge, slot_nbr,
+                    )
                 added = int(used[lo:hi].sum())
                 node_array = nodes.reserve(num_nodes + added, num_nodes)
                 num_nodes = K.relabel(slot_nbr, slot_start, used, lo, hi, self._node_map, node_array, num_nodes)
@@ -89,14 +94,14 @@ class CpuNeighborSampler:
                 node_counts.append(num_nodes - hi)
                 edge_counts.append(added)
         finally:
-            K.clear_map(self._node_map, nodes.array, num_nodes)
+            run_split(K.clear_map, num_nodes, self._node_map, nodes.array, grain=4096)
         num_rows, num_edges = lo, sum(edge_counts)
         out_at = np.zeros(num_rows + 1, dtype=np.int64)
         np.cumsum(self._used.array[:num_rows], out=out_at[1:])
         row, col, edge = (np.empty(num_edges, dtype=np.int64) for _ in range(3))
-        K.compact(
-            self._slot_nbr.array, self._slot_edge.array, self._slot_start.array, self._used.array,
-            out_at, num_rows, row, col, edge,
+        run_split(
+            K.compact, num_rows, self._slot_nbr.array, self._slot_edge.array, self._slot_start.array, self._used.array,
+            out_at, row, col, edge,
         )
         return SamplerOutput(
             node=torch.from_numpy(nodes.array[:num_nodes]),

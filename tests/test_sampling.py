@@ -191,3 +191,33 @@ def test_cuda_graph_replays_match_direct_launches(placement):
         graphed.sample(torch.tensor([3000] + [0] * 255))
     with pytest.raises(ValueError, match="cuda_graph=True needs every fanout >= 0"):
         NeighborSampler(*args[:2], [5, -1], cuda_graph=True)
+
+
+def test_cpu_output_independent_of_threads_and_safe_across_threads():
+    """The same draws with 1 or 2 worker threads; two Python threads may share one sampler."""
+    import threading
+
+    import numba
+
+    rng = np.random.default_rng(8)
+    indptr, indices = random_csr(rng, 5000, 100_000)
+    seeds = torch.from_numpy(rng.choice(5000, 600, replace=False))
+    before = numba.get_num_threads()
+    try:
+        numba.set_num_threads(1)
+        one = NeighborSampler(indptr, indices, [10, 5], seed=2).sample(seeds)
+        numba.set_num_threads(min(2, numba.config.NUMBA_NUM_THREADS))
+        two = NeighborSampler(indptr, indices, [10, 5], seed=2).sample(seeds)
+    finally:
+        numba.set_num_threads(before)
+    assert torch.equal(one.node, two.node) and torch.equal(one.edge, two.edge) and torch.equal(one.row, two.row)
+    shared = NeighborSampler(indptr, indices, [10, 5], seed=2)
+    results: list = []
+    workers = [threading.Thread(target=lambda: results.append(shared.sample(seeds))) for _ in range(2)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    assert len(results) == 2
+    for out in results:
+        check_output(out, indptr, indices, seeds, [10, 5], False)

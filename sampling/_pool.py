@@ -1,0 +1,46 @@
+"""Split a nogil numba kernel over a range across a shared pool of Python threads.
+
+Why not numba's ``prange``: its OpenMP workers spin after every parallel region, and on
+cores shared with a training loop or other jobs the spinning took the cores from the
+sampler's sequential passes (2-core machine under load: 4 M sampled edges/s with ``prange``
+against 16 M with sleeping workers). Pool threads block when idle. The pool is shared and
+thread-safe, so several samplers may run at once from different threads.
+"""
+from __future__ import annotations
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import numba
+
+_pool: ThreadPoolExecutor | None = None
+_pool_size = 0
+_lock = threading.Lock()
+
+
+def _executor(threads: int) -> ThreadPoolExecutor:
+    global _pool, _pool_size
+    with _lock:
+        if _pool is None or _pool_size < threads:
+            _pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="sampling")
+            _pool_size = threads
+        return _pool
+
+
+def run_split(kernel, total: int, *args, grain: int = 256) -> None:
+    """Run ``kernel(lo, hi, *args)`` over ``[0, total)`` in ``2 * threads`` parts.
+
+    ``threads`` is ``numba.get_num_threads()`` (set with ``numba.set_num_threads`` or
+    ``NUMBA_NUM_THREADS``); parts never go below ``grain`` items. Cost: one task hand-off
+    per part (tens of microseconds); the calling thread waits.
+    """
+    threads = numba.get_num_threads()
+    parts = min(2 * threads, -(-total // grain))
+    if threads <= 1 or parts <= 1:
+        kernel(0, total, *args)
+        return
+    bounds = [total * i // parts for i in range(parts + 1)]
+    pool = _executor(threads)
+    futures = [pool.submit(kernel, bounds[i], bounds[i + 1], *args) for i in range(parts)]
+    for future in futures:
+        future.result()
