@@ -1,7 +1,9 @@
-"""numba kernels of the random walkers (uniform and node2vec), parallel over chunks of walks.
+"""numba kernels of the random walkers (uniform and node2vec), over a part of the walks.
 
-Each thread advances a chunk of ``CHUNK`` walks one step at a time, so the loads of
-different walks are independent and the core overlaps their cache misses (a walk step is
+The walkers are ``nogil`` and take a part ``[part_lo, part_hi)`` of the walks;
+``sampling._pool.run_split`` runs the parts on a thread pool (the caller's thread waits
+without the GIL, so e.g. a trainer thread keeps running). Each part advances a chunk of
+``CHUNK`` walks one step at a time, so the loads of different walks are independent and the core overlaps their cache misses (a walk step is
 two dependent random reads: ``indptr[cur]`` then ``indices[...]``). Draw ``s`` of walk ``w``
 is a hash of (key, w, s): the walks do not depend on the thread count.
 
@@ -12,24 +14,22 @@ larger chunks gained nothing and spill the chunk's rows of ``out`` from L2.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 from sampling._rng import below, draw, stream, unit
 
 CHUNK = 256
 
 
-@njit(parallel=True, nogil=True, cache=True)
-def uniform_walks(indptr, indices, starts, walk_length, key, out):
+@njit(nogil=True, cache=True)
+def uniform_walks(part_lo, part_hi, indptr, indices, starts, walk_length, key, out):
     """DeepWalk: each step moves to a uniformly drawn in-neighbour; -1 once a walk is stuck.
 
     A step is two passes over the chunk: read every walk's row span, then every walk's
     next node, so each pass issues ``CHUNK`` independent cache misses.
     """
-    n = starts.shape[0]
-    for c in prange((n + CHUNK - 1) // CHUNK):
-        lo = c * CHUNK
-        hi = min(n, lo + CHUNK)
+    for lo in range(part_lo, part_hi, CHUNK):
+        hi = min(part_hi, lo + CHUNK)
         row_start = np.empty(hi - lo, dtype=np.int64)
         degree = np.empty(hi - lo, dtype=np.int64)
         for w in range(lo, hi):
@@ -70,8 +70,8 @@ def _is_neighbor(indptr, indices, sorted_rows, v, x):
     return False
 
 
-@njit(parallel=True, nogil=True, cache=True)
-def node2vec_walks(indptr, indices, starts, walk_length, inv_p, inv_q, sorted_rows, key, out):
+@njit(nogil=True, cache=True)
+def node2vec_walks(part_lo, part_hi, indptr, indices, starts, walk_length, inv_p, inv_q, sorted_rows, key, out):
     """node2vec by rejection: draw ``x`` uniformly among the current node's neighbours and
     keep it with probability ``w(x) / max(1/p, 1, 1/q)``, where ``w = 1/p`` if ``x`` is the
     previous node, 1 if ``x`` neighbours it, ``1/q`` otherwise (the first step is uniform).
@@ -80,10 +80,8 @@ def node2vec_walks(indptr, indices, starts, walk_length, inv_p, inv_q, sorted_ro
     top = max(inv_p, 1.0, inv_q)
     low = min(1.0, inv_q)  # a coin below both weights of a non-return move accepts it outright
     high = max(1.0, inv_q)  # a coin above both rejects it outright
-    n = starts.shape[0]
-    for c in prange((n + CHUNK - 1) // CHUNK):
-        lo = c * CHUNK
-        hi = min(n, lo + CHUNK)
+    for lo in range(part_lo, part_hi, CHUNK):
+        hi = min(part_hi, lo + CHUNK)
         for w in range(lo, hi):
             out[w, 0] = starts[w]
         for s in range(walk_length):
@@ -116,14 +114,11 @@ def node2vec_walks(indptr, indices, starts, walk_length, inv_p, inv_q, sorted_ro
                 out[w, s + 1] = nxt
 
 
-@njit(parallel=True, cache=True)
+@njit(nogil=True, cache=True)
 def rows_sorted(indptr, indices):
-    """Whether every row of the CSR is sorted ascending. Cost: one parallel pass over E."""
-    n = indptr.shape[0] - 1
-    bad = 0
-    for v in prange(n):
+    """Whether every row of the CSR is sorted ascending. Cost: one sequential pass over E."""
+    for v in range(indptr.shape[0] - 1):
         for e in range(indptr[v] + 1, indptr[v + 1]):
             if indices[e - 1] > indices[e]:
-                bad += 1
-                break
-    return bad == 0
+                return False
+    return True

@@ -20,6 +20,7 @@ import torch
 
 from sampling import _walk_kernels as K
 from sampling._checks import as_index_tensor, check_range
+from sampling._pool import run_split
 from sampling._rng import make_key
 from sampling.csr import check_csr
 
@@ -51,10 +52,11 @@ def random_walk(
     rejection. A walk that reaches a node without in-neighbours stops there: the rest of
     its row is ``-1``.
 
-    Cost: one parallel numba pass over ``len(starts) * walk_length`` steps, two dependent
-    random reads per step (plus a binary search into the previous node's row per node2vec
-    draw); node2vec first checks that rows are sorted (one O(E) pass). Copies the CSR only
-    when it is not on the CPU.
+    Cost: one numba pass over ``len(starts) * walk_length`` steps on
+    ``numba.get_num_threads()`` pool threads, two dependent random reads per step (plus,
+    for node2vec, a binary search into the previous node's row when the coin needs it);
+    node2vec first checks that rows are sorted (one sequential O(E) pass). Copies the CSR
+    only when it is not on the CPU.
 
     Args:
         indptr: CSR offsets, ``num_nodes + 1`` entries.
@@ -89,8 +91,10 @@ def random_walk(
     out = np.empty((starts_np.shape[0], walk_length + 1), dtype=np.int64)
     key = make_key(seed, 0x5A1C)
     if p == 1.0 and q == 1.0:
-        K.uniform_walks(indptr_np, indices_np, starts_np, walk_length, key, out)
+        run_split(K.uniform_walks, starts_np.shape[0], indptr_np, indices_np, starts_np, walk_length, key, out,
+                  grain=K.CHUNK)
     else:
         sorted_rows = bool(K.rows_sorted(indptr_np, indices_np))
-        K.node2vec_walks(indptr_np, indices_np, starts_np, walk_length, 1.0 / p, 1.0 / q, sorted_rows, key, out)
+        run_split(K.node2vec_walks, starts_np.shape[0], indptr_np, indices_np, starts_np, walk_length, 1.0 / p,
+                  1.0 / q, sorted_rows, key, out, grain=K.CHUNK)
     return torch.from_numpy(out)
