@@ -122,7 +122,7 @@ def _sampler_row(name, graph, sampler, batches, warmup, sync, target=None) -> di
 
 
 def bench_cpu(args, figures, rows) -> None:
-    numba.set_num_threads(min(args.threads, numba.config.NUMBA_NUM_THREADS))
+    numba.set_num_threads(min(args.threads, numba.config.NUMBA_NUM_THREADS))  # the samplers' pool size
     torch.set_num_threads(args.threads)
     t0 = time.perf_counter()
     indptr, indices, source = chung_lu_csr(args.cpu_nodes, args.cpu_edges)
@@ -233,9 +233,6 @@ def main() -> None:
     parser.add_argument("--part", choices=["cpu", "gpu", "all"], default="all")
     parser.add_argument("--small", action="store_true", help="tiny graphs and few batches: a smoke run in seconds")
     parser.add_argument("--threads", type=int, default=2, help="CPU threads for the CPU rows")
-    parser.add_argument("--threading-layer", default=None, choices=["omp", "tbb", "workqueue"],
-                        help="numba threading layer (default: numba's choice, omp where present). OpenMP's "
-                             "spin-waits steal the cores of a busy machine from the sequential passes")
     parser.add_argument("--fanouts", type=lambda s: [int(x) for x in s.split(",")], default=[15, 10, 5])
     parser.add_argument("--batch-size", type=int, default=1024)
     parser.add_argument("--batches", type=int, default=50)
@@ -249,8 +246,6 @@ def main() -> None:
     parser.add_argument("--profile", action="store_true", help="print per-kernel times of 5 CUDA batches")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    if args.threading_layer:
-        numba.config.THREADING_LAYER = args.threading_layer
     if args.small:
         args.cpu_nodes, args.cpu_edges = 20_000, 200_000
         args.gpu_nodes, args.gpu_edges = 50_000, 1_000_000
@@ -260,7 +255,6 @@ def main() -> None:
     rows: list[dict] = []
     if args.part in ("cpu", "all"):
         bench_cpu(args, figures, rows)
-        figures["numba_threading_layer"] = numba.threading_layer()
         figures["load_avg_after"] = os.getloadavg()
     if args.part in ("gpu", "all"):
         if torch.cuda.is_available():
@@ -270,8 +264,6 @@ def main() -> None:
     name = "bench_sampling" if not args.small else "bench_sampling_small"
     if args.part != "all" and not args.small:
         name = f"bench_sampling_{args.part}"
-    if args.threading_layer:
-        name += f"_{args.threading_layer}"
     path = write_result(name, figures, rows)
     print(format_table(rows, ["path", "edges_per_batch", "ms_per_batch", "cpu_s_per_batch", "rate", "unit", "target",
                               "load_avg_1m"]))

@@ -49,6 +49,15 @@ class CpuNeighborSampler:
         self._used = _Buffer(0)
         self._lock = threading.Lock()
 
+    def __getstate__(self) -> dict:
+        state = self.__dict__.copy()
+        del state["_lock"]
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
+
     def sample(self, seeds: torch.Tensor, seed: int, call: int) -> SamplerOutput:
         """Sample around ``seeds`` (int64, CPU, in range). See :meth:`NeighborSampler.sample`."""
         seeds_np = seeds.numpy()

@@ -8,6 +8,7 @@ thread-safe, so several samplers may run at once from different threads.
 """
 from __future__ import annotations
 
+import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
@@ -15,15 +16,18 @@ import numba
 
 _pool: ThreadPoolExecutor | None = None
 _pool_size = 0
+_pool_pid = 0
 _lock = threading.Lock()
 
 
 def _executor(threads: int) -> ThreadPoolExecutor:
-    global _pool, _pool_size
+    """The shared pool, rebuilt when too small or after a fork (a forked child, such as a
+    DataLoader worker, inherits the pool object but not its threads)."""
+    global _pool, _pool_size, _pool_pid
     with _lock:
-        if _pool is None or _pool_size < threads:
+        if _pool is None or _pool_size < threads or _pool_pid != os.getpid():
             _pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="sampling")
-            _pool_size = threads
+            _pool_size, _pool_pid = threads, os.getpid()
         return _pool
 
 

@@ -221,3 +221,35 @@ def test_cpu_output_independent_of_threads_and_safe_across_threads():
     assert len(results) == 2
     for out in results:
         check_output(out, indptr, indices, seeds, [10, 5], False)
+
+
+def test_cpu_sampler_works_in_a_forked_child():
+    """A DataLoader worker forks after the parent sampled: the child must not wait on dead threads."""
+    import multiprocessing as mp
+    import pickle
+
+    import numba
+
+    if numba.config.NUMBA_NUM_THREADS < 2:
+        pytest.skip("one thread: the pool is never used")
+    rng = np.random.default_rng(9)
+    indptr, indices = random_csr(rng, 4000, 60_000)
+    sampler = NeighborSampler(indptr, indices, [10, 5], seed=1)
+    seeds = torch.from_numpy(rng.choice(4000, 1200, replace=False))
+    expected = sampler.sample(seeds).num_sampled_edges
+    sampler.reseed(1)
+    ctx = mp.get_context("fork")
+    queue = ctx.Queue()
+    child = ctx.Process(target=_sample_edges, args=(sampler, seeds, queue))  # inherited, not pickled
+    child.start()
+    got = queue.get(timeout=120)
+    child.join(timeout=30)
+    assert got == expected
+    # Pickling (spawned workers) keeps the CSR and the draws.
+    sampler.reseed(1)
+    clone = pickle.loads(pickle.dumps(sampler))
+    assert clone.sample(seeds).num_sampled_edges == expected
+
+
+def _sample_edges(sampler, seeds, queue):
+    queue.put(sampler.sample(seeds).num_sampled_edges)
