@@ -4,12 +4,21 @@
 * :class:`UnifiedFeatureStore` / :class:`CSRGraphStore`: ``NeighborLoader((feature_store, graph_store), ...)``
   with features in :class:`zerocopy.UnifiedTensor` s and the CSR where it was placed.
 * :class:`NeighborLoader` / :class:`LinkNeighborLoader`: PyG's loaders, one import line away.
+* :class:`Node2Vec`: PyG's model, its walks drawn by :func:`sampling.random_walk`.
 
 This is the PyG edge of graphsys: the engines (``zerocopy``, ``sampling``) never import PyG.
 """
 from graphsys.pyg.feature_store import UnifiedFeatureStore
 from graphsys.pyg.graph_store import CSRGraphStore
 from graphsys.pyg.loaders import LinkNeighborLoader, NeighborLoader
+from graphsys.pyg.node2vec import Node2Vec
 from graphsys.pyg.sampler import GraphsysSampler
 
-__all__ = ["CSRGraphStore", "GraphsysSampler", "LinkNeighborLoader", "NeighborLoader", "UnifiedFeatureStore"]
+__all__ = [
+    "CSRGraphStore",
+    "GraphsysSampler",
+    "LinkNeighborLoader",
+    "NeighborLoader",
+    "Node2Vec",
+    "UnifiedFeatureStore",
+]

@@ -1,0 +1,67 @@
+"""graphsys.pyg.Node2Vec: PyG's Node2Vec on a plain PyPI install, walks drawn by graphsys."""
+import pytest
+import torch
+import torch_geometric.nn
+
+from graphsys.pyg import Node2Vec
+
+
+def two_communities() -> torch.Tensor:
+    """Two 6-cliques joined by one edge, both directions, plus a dead-end edge 12 -> 13."""
+    edges = [(a, b) for c in (0, 6) for a in range(c, c + 6) for b in range(c, c + 6) if a != b]
+    edges += [(5, 6), (6, 5), (12, 13)]
+    return torch.tensor(edges).t()
+
+
+def test_pyg_own_node2vec_needs_pyg_lib_here():
+    with pytest.raises(ImportError, match="pyg-lib"):
+        torch_geometric.nn.Node2Vec(two_communities(), 4, 4, 2)
+
+
+def test_positive_windows_follow_out_edges_and_stay_at_dead_ends():
+    edge_index = two_communities()
+    edges = set(map(tuple, edge_index.t().tolist()))
+    model = Node2Vec(edge_index, 8, walk_length=6, context_size=3, walks_per_node=2, p=0.5, q=2.0, seed=1)
+    batch = torch.tensor([0, 7, 12, 13])
+    pos = model.pos_sample(batch)
+    assert pos.shape == (2 * 4 * (6 + 1 - 3), 3)
+    for window in pos.tolist():
+        for a, b in zip(window, window[1:]):
+            assert (a, b) in edges or (a == b == 13)
+    assert torch.equal(pos[: 2 * 4, 0], batch.repeat(2))
+    neg = model.neg_sample(batch)
+    assert neg.shape == (2 * 4 * (6 + 1 - 3), 3) and int(neg.max()) < 14
+
+
+def test_walks_are_seeded_and_advance():
+    a = Node2Vec(two_communities(), 8, 5, 2, seed=3)
+    b = Node2Vec(two_communities(), 8, 5, 2, seed=3)
+    batch = torch.arange(12)
+    first = a.sample(batch)
+    assert all(torch.equal(x, y) for x, y in zip(first, b.sample(batch)))
+    assert not torch.equal(first[0], a.pos_sample(batch))
+
+
+def test_training_separates_the_communities():
+    torch.manual_seed(0)
+    model = Node2Vec(two_communities(), 16, walk_length=8, context_size=4, walks_per_node=4, seed=0)
+    optimizer = torch.optim.Adam(model.parameters(), lr=0.05)
+    losses = []
+    for _ in range(15):
+        for pos, neg in model.loader(batch_size=14, shuffle=True):
+            optimizer.zero_grad()
+            loss = model.loss(pos, neg)
+            loss.backward()
+            optimizer.step()
+            losses.append(loss.item())
+    assert losses[-1] < losses[0]
+    z = torch.nn.functional.normalize(model().detach(), dim=1)
+    sim = z @ z.t()
+    inside = (sim[:6, :6].sum() - 6) / 30 + (sim[6:12, 6:12].sum() - 6) / 30
+    across = sim[:6, 6:12].mean() * 2
+    assert inside > across
+
+
+def test_refuses_a_context_longer_than_the_walk():
+    with pytest.raises(ValueError, match="context_size"):
+        Node2Vec(two_communities(), 8, walk_length=2, context_size=3)
