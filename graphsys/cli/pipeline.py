@@ -7,11 +7,8 @@ ranks it is given (``torchrun --nproc-per-node 4 -m graphsys pipeline --stages 4
 from __future__ import annotations
 
 import json
-import logging
 
 from graphsys.cli import CommandError
-
-log = logging.getLogger(__name__)
 
 
 def register(subparsers) -> None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import datetime
 import io
 import json
-import logging
 import os
 import queue as queue_module
 import socket
@@ -32,7 +31,6 @@ from graphsys.pipeline.history import ReadStats
 from graphsys.pipeline.partition import make_layout, plan_partition
 from graphsys.pipeline.worker import StageWorker
 
-log = logging.getLogger(__name__)
 _TRAINING_KINDS = ("activations", "gradients", "halo", "param_grads")
 _HEAD = ("loss", "train_hits", "val_hits", "test_hits", "rows", "stale_rows", "max_staleness", "epoch_s", "eval_s")
 

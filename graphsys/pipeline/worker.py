@@ -10,7 +10,6 @@ constant), the halo owners, or the previous stage.
 """
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 
 import torch
@@ -343,11 +342,3 @@ class StageWorker:
         hits = pred == self.y
         return tuple(int((hits & self.masks[s]).sum()) for s in ("train", "val", "test"))
 
-
-def timed(fn, *args) -> float:
-    """Seconds ``fn(*args)`` took (with a CUDA sync on GPUs, so the figure is wall time)."""
-    t0 = time.perf_counter()
-    fn(*args)
-    if torch.cuda.is_available():
-        torch.cuda.synchronize()
-    return time.perf_counter() - t0
