@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import torch
 
-from embedding.classification import f1_scores, fit_one_vs_rest, node_classification, top_k_predict
+from embedding.classification import C_GRID, f1_scores, fit_one_vs_rest, node_classification, top_k_predict
 from embedding.link_prediction import link_prediction_auc, roc_auc, sample_non_edges, split_edges
 
 
@@ -25,8 +25,10 @@ def test_separable_labels_are_learned():
     emb = (y.float() * 2 - 1) + 0.1 * torch.randn(400, 3, generator=gen)
     emb = torch.cat([emb, torch.randn(400, 5, generator=gen)], 1)
     (res,) = node_classification(emb, y, (0.5,), seed=1)
-    assert res.num_train == 200 and res.num_test == 200
+    assert res.num_train == 200 and res.num_test == 200 and res.c in C_GRID
     assert res.micro_f1 > 0.95 and res.macro_f1 > 0.95
+    (fixed,) = node_classification(emb, y, (0.5,), seed=1, c=0.01, normalize=False)
+    assert fixed.c == 0.01 and fixed.micro_f1 > 0.9  # top-k ranks survive heavy regularisation
 
 
 def test_single_label_and_unlabelled_nodes():
