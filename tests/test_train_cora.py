@@ -1,9 +1,23 @@
 """graphsys train on Cora (standard Planetoid split): GraphSAGE and GCN reach 79% test accuracy."""
 import json
 
+import numba
 import pytest
+import torch
 
 from graphsys.cli import main
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Cora's batches are too small to gain from threads; on a shared 2-core machine spinning
+    thread pools made these runs several times slower than one thread (45 s against 8 s)."""
+    torch_threads, numba_threads = torch.get_num_threads(), numba.get_num_threads()
+    torch.set_num_threads(1)
+    numba.set_num_threads(1)
+    yield
+    torch.set_num_threads(torch_threads)
+    numba.set_num_threads(numba_threads)
 
 
 @pytest.mark.parametrize("model, epochs", [("sage", 50), ("gcn", 100)])

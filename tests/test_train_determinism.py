@@ -5,6 +5,7 @@ import socket
 import tempfile
 from pathlib import Path
 
+import numba
 import numpy as np
 import pytest
 import torch
@@ -91,6 +92,7 @@ def _worker(rank: int, world: int, port: int, out_dir: str) -> None:
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world),
                       LOCAL_RANK=str(rank))
     torch.set_num_threads(1)
+    numba.set_num_threads(1)
     digests, seeds_seen = [], []
     tmp = Path(out_dir)
     cfg = config(tmp, epochs=2, eval_every=0, checkpoint=None)
