@@ -92,7 +92,7 @@ def quality(args) -> tuple[dict, list[dict]]:
                                  **({"epochs": args.epochs} if args.epochs is not None else {}))
         trainer = EmbeddingTrainer(graph.indptr, graph.indices, config, devices=[args.device])
         result = trainer.fit(quiet=args.quiet)
-        (scores,) = node_classification(trainer.vertex_embeddings(), dataset.y, (0.5,), seed=0)
+        (scores,) = node_classification(trainer.node_embeddings(), dataset.y, (0.5,), seed=0)
         rows.append({"partitions": partitions, "samples": result.samples, "seconds": result.seconds,
                      "samples/s": result.samples_per_s, "micro_f1": scores.micro_f1, "macro_f1": scores.macro_f1})
     figures = {"device": args.device, "rows": rows,

@@ -44,7 +44,7 @@ def main() -> None:
     result = trainer.fit(quiet=args.quiet)
     log.info("trained %d samples in %.1f s (%.2e samples/s, limited by the %s)", result.samples, result.seconds,
              result.samples_per_s, result.bottleneck)
-    embeddings = trainer.vertex_embeddings()
+    embeddings = trainer.node_embeddings()  # vertex + context
     t0 = time.perf_counter()
     for scores in node_classification(embeddings, dataset.y, (0.1, 0.5, 0.9), seed=0):
         log.info("labelled %.0f%%: Micro-F1 %.4f  Macro-F1 %.4f", 100 * scores.label_ratio, scores.micro_f1,
