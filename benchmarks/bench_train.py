@@ -1,4 +1,4 @@
-"""Training epoch time, side by side: everything in GPU memory vs zero-copy pinned features vs the conventional pipeline.
+"""Training epoch time side by side: all in GPU memory, zero-copy pinned features, the conventional pipeline.
 
 GraphSAGE, 3 layers, hidden 256, fanouts 15,10,5, batch 1024 on the synthetic-products preset:
 
@@ -6,7 +6,8 @@ GraphSAGE, 3 layers, hidden 256, fanouts 15,10,5, batch 1024 on the synthetic-pr
 - ``pinned+cache``: features in pinned host memory read by the GPU (zero-copy) with 20% of the
   rows (highest in-degree) cached in GPU memory, CSR in GPU memory;
 - ``pinned``: the same without the cache;
-- ``pinned+cache bf16``: with bf16 autocast for the compute;
+- ``pinned+cache bf16``: with bf16 autocast for the compute (``graphed``: and the sampler's
+  launches replayed as a CUDA graph);
 - ``conventional``: CPU sampling and CPU feature gathering (all cores), batches copied to the GPU.
 
 and the synthetic-papers100m preset (111 M nodes, 1.6 B edges at scale 1, float16 features in
@@ -44,6 +45,8 @@ PRODUCTS_RUNS = [
     ("pinned", ["--features", "pinned", "--graph", "cuda"]),
     ("pinned+cache", ["--features", "pinned", "--cache", "0.2", "--graph", "cuda"]),
     ("pinned+cache bf16", ["--features", "pinned", "--cache", "0.2", "--graph", "cuda", "--amp", "bf16"]),
+    ("pinned+cache bf16 graphed", ["--features", "pinned", "--cache", "0.2", "--graph", "cuda", "--amp", "bf16",
+                                   "--cuda-graph"]),
 ]
 PAPERS_RUNS = [
     ("pinned+cache bf16", ["--features", "pinned", "--cache", "0.2", "--graph", "cuda", "--amp", "bf16"]),

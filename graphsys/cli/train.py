@@ -54,6 +54,8 @@ def register(subparsers) -> None:
                         "in host memory gathered by the CPU and copied (the conventional baseline)")
     p.add_argument("--graph", default="cuda", choices=["cuda", "pinned", "cpu"],
                    help="CSR in GPU memory or pinned host memory (GPU sampling), or host memory (CPU sampling)")
+    p.add_argument("--cuda-graph", action="store_true",
+                   help="replay each batch's sampler launches as one CUDA graph (GPU sampling, fanouts >= 0)")
     p.add_argument("--device", default="auto", choices=["auto", "cuda", "cpu"],
                    help="where the model runs (auto: a GPU when there is one)")
     p.add_argument("--cache", type=float, default=0.0,
@@ -90,11 +92,12 @@ def config_from_args(args):
     try:
         return TrainConfig(
             dataset=args.dataset, root=args.root, scale=args.scale, model=args.model, layers=args.layers,
-            hidden=args.hidden, heads=args.heads, dropout=args.dropout, input_dropout=args.input_dropout, fanouts=fanouts,
-            batch_size=args.batch_size, epochs=args.epochs, lr=args.lr, weight_decay=args.weight_decay,
-            features=args.features, graph=args.graph, device=args.device, cache=args.cache, amp=args.amp,
-            eval_every=args.eval_every, eval_batch_size=args.eval_batch_size, seed=args.seed,
-            checkpoint=args.checkpoint, resume=args.resume, metrics_out=args.metrics_out, quiet=args.quiet,
+            hidden=args.hidden, heads=args.heads, dropout=args.dropout, input_dropout=args.input_dropout,
+            fanouts=fanouts, batch_size=args.batch_size, epochs=args.epochs, lr=args.lr,
+            weight_decay=args.weight_decay, features=args.features, graph=args.graph, cuda_graph=args.cuda_graph,
+            device=args.device, cache=args.cache, amp=args.amp, eval_every=args.eval_every,
+            eval_batch_size=args.eval_batch_size, seed=args.seed, checkpoint=args.checkpoint, resume=args.resume,
+            metrics_out=args.metrics_out, quiet=args.quiet,
         )
     except ValueError as err:
         raise CommandError(_as_flags(str(err))) from None

@@ -67,6 +67,10 @@ class TrainConfig:
         default="pinned", metadata={"help": "feature table placement: cuda, pinned (zero-copy) or cpu"}
     )
     graph: str = field(default="cuda", metadata={"help": "CSR placement: cuda, pinned or cpu"})
+    cuda_graph: bool = field(
+        default=False,
+        metadata={"help": "GPU sampling: replay each batch's sampler launches as one CUDA graph"},
+    )
     device: str = field(
         default="auto", metadata={"help": "where the model runs: auto (a GPU when there is one), cuda or cpu"}
     )
@@ -121,6 +125,11 @@ class TrainConfig:
             raise ValueError(
                 f"cache = {self.cache} needs features = 'pinned' (the GPU cache fronts a pinned table), "
                 f"got features = {self.features!r}"
+            )
+        if self.cuda_graph and (self.graph == "cpu" or -1 in self.fanouts):
+            raise ValueError(
+                f"cuda_graph needs GPU sampling (graph 'cuda' or 'pinned', got {self.graph!r}) and fanouts "
+                f">= 0 (got {','.join(map(str, self.fanouts))})"
             )
         if self.lr <= 0:
             raise ValueError(f"lr must be positive, got {self.lr}")

@@ -46,7 +46,7 @@ class DistContext:
             dist.barrier()
 
     def all_mean(self, values: list[float]) -> list[float]:
-        """The mean over ranks of each value (a collective: every rank must call it). Cost: one all-reduce and a sync."""
+        """The mean over ranks of each value (a collective: every rank calls it). Cost: one all-reduce, a sync."""
         if not self.distributed:
             return list(values)
         t = torch.tensor(values, dtype=torch.float64, device=self.device)

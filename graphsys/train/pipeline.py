@@ -76,7 +76,8 @@ class EpochPipeline:
         self._config = config
         self._data = data
         self._device = device
-        self._sampler = NeighborSampler(data.indptr, data.indices, config.fanouts, seed=config.seed, validate=False)
+        self._sampler = NeighborSampler(data.indptr, data.indices, config.fanouts, seed=config.seed, validate=False,
+                                        cuda_graph=config.cuda_graph)
 
     def epoch(self, seeds: torch.Tensor, *, seed: int) -> EpochBatches:
         """The batches over ``seeds`` in the order given, neighbour draws from ``seed``.
