@@ -17,6 +17,10 @@ each configuration runs ``--batches`` batches of :class:`graphsys.loader.NodeLoa
 
 With ``--train`` each batch also takes one GraphSAGE step (3 layers, hidden 256, Adam), so the
 figure shows how much of the loader hides behind compute (``train_only`` repeats one batch).
+Loader alone, pinned features cannot match GPU memory (a batch's ~150 MB of rows cross PCIe at
+<= 55 GB/s); the 10% claim is about training throughput, where the zero-copy gather of batch
+``i + 1`` runs on a side stream under the compute of batch ``i``: ``within_10_percent`` compares
+``train_batches_per_s`` when ``--train`` is given (the loader-only ratio otherwise).
 Without a GPU the same script times the CPU loader (``cpu``, ``cpu_unified``, ``pyg_loader_cpu``).
 ``vs_reference`` divides by the first row (``gpu_resident``, or ``cpu`` without a GPU).
 
@@ -191,8 +195,13 @@ def main(argv: list[str] | None = None) -> int:
         "reference": rows[0]["config"],
     }
     if "pinned_features" in by_name:
-        figures["pinned_vs_gpu_resident"] = by_name["pinned_features"]["vs_reference"]
-        figures["within_10_percent"] = figures["pinned_vs_gpu_resident"] >= 0.9
+        pinned, resident = by_name["pinned_features"], by_name["gpu_resident"]
+        figures["loader_only_pinned_vs_gpu_resident"] = pinned["batches_per_s"] / resident["batches_per_s"]
+        if step is not None:
+            ratio = pinned["train_batches_per_s"] / resident["train_batches_per_s"]
+            figures["training_pinned_vs_gpu_resident"] = ratio
+        claim = figures.get("training_pinned_vs_gpu_resident", figures["loader_only_pinned_vs_gpu_resident"])
+        figures["within_10_percent"] = claim >= 0.9
     columns = ["config", "batches", "batches_per_s", "vs_reference", "ms_per_batch", "sample_ms", "gather_ms"]
     columns += ["train_batches_per_s"] if args.train else []
     print(format_table(rows, columns))
