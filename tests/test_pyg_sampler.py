@@ -7,7 +7,7 @@ from torch_geometric.loader import NeighborLoader as PygNeighborLoader
 from torch_geometric.loader import NodeLoader as PygNodeLoader
 from torch_geometric.sampler import NodeSamplerInput
 
-from graphsys.pyg import GraphsysSampler
+from graphsys.pyg import GraphsysSampler, NeighborLoader
 from graphsys.pyg.csc import csc_from_data, csc_from_edge_index
 from graphsys.pyg.sampler import fanouts_of, subgraph_type_of
 from sampling import NeighborSampler
@@ -132,6 +132,21 @@ def test_csc_matches_the_graph_container():
 def test_csc_refuses_bad_edge_index(edge_index, error):
     with pytest.raises(error, match="edge_index"):
         csc_from_edge_index(edge_index, 3)
+
+
+def test_csc_refuses_an_edge_index_that_is_not_a_tensor():
+    with pytest.raises(TypeError, match="edge_index must be a torch.Tensor"):
+        csc_from_edge_index([[0, 1], [1, 0]], 2)
+
+
+def test_neighbor_loader_refuses_what_it_cannot_sample():
+    data = random_data()
+    with pytest.raises(ValueError, match="disjoint"):
+        NeighborLoader(data, [2], batch_size=4, disjoint=True)
+    with pytest.raises(ValueError, match="weight_attr"):
+        NeighborLoader(data, [2], batch_size=4, weight_attr="edge_attr")
+    with pytest.raises(ValueError, match="induced"):
+        NeighborLoader(data, [2], batch_size=4, subgraph_type="induced")
 
 
 def test_csc_refuses_data_without_edge_index():
