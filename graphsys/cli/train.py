@@ -128,6 +128,6 @@ def run(args) -> int:
     config = config_from_args(args)
     result = train(config, on_epoch=_print_epoch)
     best = result.best
-    if best is not None:
+    if best is not None and result.rank == 0:
         print(f"best val {best.metric} {best.val_acc:.4f} at epoch {best.epoch}: test {best.test_acc:.4f}")
     return 0

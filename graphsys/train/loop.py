@@ -50,11 +50,13 @@ class TrainResult:
         model: the trained model (plain PyG module, on the training device).
         history: one record per finished epoch, resumed epochs included.
         scores: the last evaluation (None if the run never evaluated).
+        rank: this process's rank (0 for a single process); rank 0 reports.
     """
 
     model: torch.nn.Module
     history: list[EpochMetrics]
     scores: Scores | None
+    rank: int = 0
 
     @property
     def best(self) -> EpochMetrics | None:
@@ -277,7 +279,7 @@ class Trainer:
                 kept = f"checkpoint {cfg.checkpoint} holds epoch {epoch - 1}" if cfg.checkpoint else "no checkpoint"
                 logger.warning("interrupted during epoch %d; %s", epoch, kept)
             raise
-        return TrainResult(self.model, [EpochMetrics(**h) for h in self.history], scores)
+        return TrainResult(self.model, [EpochMetrics(**h) for h in self.history], scores, ctx.rank)
 
 
 def _log_epoch(m: EpochMetrics) -> None:
