@@ -179,3 +179,13 @@ def test_gcn_beats_mlp_and_majority(one_thread):
     gcn_acc, mlp_acc = _train(gcn, ds, 40), _train(mlp, ds, 40)
     majority = (ds.y[ds.test_idx] == torch.bincount(ds.y[ds.train_idx]).argmax()).float().mean().item()
     assert gcn_acc > mlp_acc + 0.1 and gcn_acc > majority + 0.4 and gcn_acc < 0.99, (gcn_acc, mlp_acc, majority)
+
+
+@pytest.mark.parametrize("directed", [True, False])
+def test_impossible_edge_count_raises(directed):
+    # Five classes of two nodes with every edge inside its class: each node has one possible
+    # neighbour, far fewer than the edges asked for.
+    edges = 40 if directed else 20
+    spec = GraphSpec(10, edges, (2, 2, 2, 2, 2), homophily=1.0, directed=directed)
+    with pytest.raises(RuntimeError, match=f"could not place {edges} distinct"):
+        community_graph(spec, seed=0)
