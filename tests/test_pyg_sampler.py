@@ -9,6 +9,7 @@ from torch_geometric.sampler import NodeSamplerInput
 
 from graphsys.pyg import GraphsysSampler, NeighborLoader
 from graphsys.pyg.csc import csc_from_data, csc_from_edge_index
+from graphsys.pyg.induced import induced_edges
 from graphsys.pyg.sampler import fanouts_of, subgraph_type_of
 from sampling import NeighborSampler
 
@@ -145,8 +146,8 @@ def test_neighbor_loader_refuses_what_it_cannot_sample():
         NeighborLoader(data, [2], batch_size=4, disjoint=True)
     with pytest.raises(ValueError, match="weight_attr"):
         NeighborLoader(data, [2], batch_size=4, weight_attr="edge_attr")
-    with pytest.raises(ValueError, match="induced"):
-        NeighborLoader(data, [2], batch_size=4, subgraph_type="induced")
+    with pytest.raises(ValueError, match="temporal"):
+        NeighborLoader(data, [2], batch_size=4, temporal_strategy="last")
 
 
 def test_csc_refuses_data_without_edge_index():
@@ -163,11 +164,28 @@ def test_fanouts_refuse_bad_num_neighbors(num_neighbors, error):
         fanouts_of(num_neighbors)
 
 
-def test_subgraph_type_refuses_induced_and_unknown():
-    with pytest.raises(ValueError, match="induced"):
-        subgraph_type_of("induced")
-    with pytest.raises(ValueError):
+def test_subgraph_type_parses_the_three_kinds_and_refuses_others():
+    assert [subgraph_type_of(k).value for k in ("directional", "bidirectional", "induced")] == [
+        "directional", "bidirectional", "induced"]
+    with pytest.raises(ValueError, match="sideways"):
         subgraph_type_of("sideways")
+
+
+def test_induced_subgraph_holds_every_edge_between_the_sampled_nodes():
+    data = random_data()
+    for loader in (NeighborLoader(data, [3, 2], batch_size=6, subgraph_type="induced"),
+                   NeighborLoader(data, [3, 2], batch_size=6, directed=False)):
+        batch = next(iter(loader))
+        check_batch_without_hops(batch, data)
+        inside = set(batch.n_id.tolist())
+        expected = [e for e in data.edge_index.t().tolist() if e[0] in inside and e[1] in inside]
+        assert sorted(batch.n_id[batch.edge_index].t().tolist()) == sorted(expected)
+
+
+def test_induced_edges_of_nothing_is_empty():
+    csr = csc_from_data(random_data())
+    row, col, edge = induced_edges(csr.indptr, csr.indices, torch.empty(0, dtype=torch.long))
+    assert row.numel() == col.numel() == edge.numel() == 0
 
 
 def test_sampler_refuses_wrong_inputs():
@@ -187,6 +205,12 @@ def test_sampler_refuses_wrong_inputs():
         sampler.sample_from_nodes(NodeSamplerInput(None, torch.tensor([data.num_nodes])))
 
 
+def check_batch_without_hops(batch, data: Data) -> None:
+    assert "num_sampled_nodes" not in batch and "num_sampled_edges" not in batch
+    assert torch.equal(data.edge_index[:, batch.e_id], batch.n_id[batch.edge_index])
+    assert torch.equal(batch.x, data.x[batch.n_id])
+
+
 def test_wraps_an_existing_sampler():
     data = random_data()
     csr = csc_from_data(data)
@@ -196,6 +220,10 @@ def test_wraps_an_existing_sampler():
     batch = next(iter(PygNeighborLoader(data, [2, 2], batch_size=5, neighbor_sampler=sampler)))
     check_batch(batch, data, torch.arange(5))
     assert "GraphsysSampler" in repr(sampler)
+    with pytest.raises(ValueError, match="csr="):
+        GraphsysSampler(inner, subgraph_type="induced")
+    induced = GraphsysSampler(inner, subgraph_type="induced", csr=(csr.indptr, csr.indices), edge_permutation=csr.perm)
+    check_batch_without_hops(next(iter(PygNeighborLoader(data, [2, 2], batch_size=5, neighbor_sampler=induced))), data)
 
 
 def test_workers_draw_differently_and_repeatably():

@@ -8,8 +8,8 @@ They take exactly PyG's arguments, so moving a PyG script onto graphsys is one i
 Both are subclasses of PyG's classes (``isinstance`` checks keep working); the only change is
 the sampler they build when ``neighbor_sampler`` is not given: a :class:`GraphsysSampler`
 instead of PyG's, which needs pyg-lib or torch-sparse. Options graphsys does not sample
-(temporal, weighted, disjoint and induced subgraphs) raise ``ValueError`` instead of being
-ignored. The neighbour and negative draws are seeded from torch's global generator when the
+(temporal, weighted and disjoint subgraphs) raise ``ValueError`` instead of being ignored;
+``directed=False`` means ``subgraph_type="induced"``, as in PyG. The neighbour and negative draws are seeded from torch's global generator when the
 loader is built, so ``torch.manual_seed`` makes a run repeatable, as with PyG.
 """
 from __future__ import annotations
@@ -31,13 +31,7 @@ def _seed_from_torch() -> int:
     return int(torch.randint(0, 2**62, (1,)).item())
 
 
-def _refuse_unsupported(
-    disjoint: bool,
-    temporal_strategy: str,
-    time_attr: str | None,
-    weight_attr: str | None,
-    directed: bool,
-) -> None:
+def _refuse_unsupported(disjoint: bool, temporal_strategy: str, time_attr: str | None, weight_attr: str | None) -> None:
     if disjoint:
         raise ValueError("disjoint=True is not supported by graphsys samplers; use disjoint=False")
     if time_attr is not None or temporal_strategy != "uniform":
@@ -47,8 +41,6 @@ def _refuse_unsupported(
         )
     if weight_attr is not None:
         raise ValueError(f"weighted sampling (weight_attr={weight_attr!r}) is not supported; leave weight_attr=None")
-    if not directed:
-        raise ValueError("directed=False (an induced subgraph) is not supported; use subgraph_type='bidirectional'")
 
 
 class NeighborLoader(pyg_loader.NeighborLoader):
@@ -70,7 +62,7 @@ class NeighborLoader(pyg_loader.NeighborLoader):
 
     Raises:
         ValueError: options graphsys does not sample (``disjoint``, ``time_attr``,
-            ``weight_attr``, ``directed=False``, ``subgraph_type="induced"``), heterogeneous data.
+            ``weight_attr``), heterogeneous data.
     """
 
     def __init__(
@@ -94,12 +86,12 @@ class NeighborLoader(pyg_loader.NeighborLoader):
         **kwargs,
     ) -> None:
         if neighbor_sampler is None:
-            _refuse_unsupported(disjoint, temporal_strategy, time_attr, weight_attr, directed)
+            _refuse_unsupported(disjoint, temporal_strategy, time_attr, weight_attr)
             neighbor_sampler = GraphsysSampler.from_data(
                 data,
                 num_neighbors,
                 replace=replace,
-                subgraph_type=subgraph_type,
+                subgraph_type=subgraph_type if directed else SubgraphType.induced,
                 is_sorted=is_sorted,
                 seed=_seed_from_torch(),
             )
@@ -184,12 +176,12 @@ class LinkNeighborLoader(pyg_loader.LinkNeighborLoader):
         **kwargs,
     ) -> None:
         if neighbor_sampler is None:
-            _refuse_unsupported(disjoint, temporal_strategy, time_attr, weight_attr, directed)
+            _refuse_unsupported(disjoint, temporal_strategy, time_attr, weight_attr)
             neighbor_sampler = GraphsysSampler.from_data(
                 data,
                 num_neighbors,
                 replace=replace,
-                subgraph_type=subgraph_type,
+                subgraph_type=subgraph_type if directed else SubgraphType.induced,
                 is_sorted=is_sorted,
                 seed=_seed_from_torch(),
             )

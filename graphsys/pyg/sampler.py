@@ -33,10 +33,10 @@ from torch_geometric.sampler.base import SubgraphType
 
 from graphsys.pyg.csc import InEdgeCSR, csc_from_data, csc_from_graph_store
 from graphsys.pyg.edges import link_seeds
+from graphsys.pyg.induced import induced_edges
 from sampling import NeighborSampler
 from zerocopy.placement import place, placement_of
 
-_SUPPORTED_SUBGRAPHS = (SubgraphType.directional, SubgraphType.bidirectional)
 
 
 def fanouts_of(num_neighbors: "NumNeighbors | Sequence[int]") -> list[int]:
@@ -59,18 +59,16 @@ def fanouts_of(num_neighbors: "NumNeighbors | Sequence[int]") -> list[int]:
 
 
 def subgraph_type_of(subgraph_type: "SubgraphType | str") -> SubgraphType:
-    """Parse ``subgraph_type``, keeping the kinds graphsys samples.
+    """Parse ``subgraph_type``: "directional", "bidirectional" or "induced".
 
     Raises:
-        ValueError: ``"induced"`` or an unknown word, naming the supported ones.
+        ValueError: an unknown word, naming the allowed ones.
     """
-    kind = SubgraphType(subgraph_type)
-    if kind not in _SUPPORTED_SUBGRAPHS:
-        raise ValueError(
-            f"subgraph_type={kind.value!r} is not supported by graphsys samplers; "
-            "use 'directional' or 'bidirectional'"
-        )
-    return kind
+    try:
+        return SubgraphType(subgraph_type)
+    except ValueError:
+        allowed = ", ".join(repr(kind.value) for kind in SubgraphType)
+        raise ValueError(f"subgraph_type={subgraph_type!r} is not one of {allowed}") from None
 
 
 class GraphsysSampler(BaseSampler):
@@ -87,8 +85,10 @@ class GraphsysSampler(BaseSampler):
             negatives are drawn below its ``num_nodes``).
         edge_permutation: ``perm[k]`` = position in the user's ``edge_index`` of CSR edge ``k``,
             so PyG maps sampled edge ids back to its edge attributes; ``None`` if orders agree.
-        subgraph_type: ``"directional"`` (the sampled edges) or ``"bidirectional"`` (each sampled
-            edge in both directions; drops the per-hop counts, as PyG does).
+        subgraph_type: ``"directional"`` (the sampled edges), ``"bidirectional"`` (each sampled
+            edge in both directions) or ``"induced"`` (every edge between the sampled nodes; needs
+            ``csr``); the last two drop the per-hop counts, as PyG does.
+        csr: the sampled graph's ``(indptr, indices)`` on the sampler's device, for ``"induced"``.
         output_device: where outputs go; set it to the device of a ``Data`` the loader filters.
         seed: seed of the negative-sampling stream (the neighbour draws use the sampler's own).
     """
@@ -99,6 +99,7 @@ class GraphsysSampler(BaseSampler):
         *,
         edge_permutation: torch.Tensor | None = None,
         subgraph_type: "SubgraphType | str" = "directional",
+        csr: tuple[torch.Tensor, torch.Tensor] | None = None,
         output_device: torch.device | str | None = None,
         seed: int = 0,
     ) -> None:
@@ -107,6 +108,11 @@ class GraphsysSampler(BaseSampler):
         self.sampler = sampler
         self.num_nodes = sampler.num_nodes
         self.subgraph_type = subgraph_type_of(subgraph_type)
+        if self.subgraph_type == SubgraphType.induced and csr is None:
+            raise ValueError(
+                "subgraph_type='induced' needs csr=(indptr, indices); GraphsysSampler.from_data passes it"
+            )
+        self._csr = csr
         self.device = sampler.device
         self.output_device = torch.device(output_device) if output_device is not None else None
         if edge_permutation is not None:
@@ -134,7 +140,7 @@ class GraphsysSampler(BaseSampler):
                 (a :class:`~graphsys.pyg.CSRGraphStore` is sampled in place, without a copy).
             num_neighbors: fanout per hop, ``-1`` for all neighbours.
             replace: sample with replacement.
-            subgraph_type: ``"directional"`` or ``"bidirectional"``.
+            subgraph_type: ``"directional"``, ``"bidirectional"`` or ``"induced"``.
             is_sorted: ``data.edge_index`` is sorted by target already (skips one sort).
             placement: where the CSR lives and sampling runs ("cpu", "pinned", "cuda"); by
                 default where the graph already is (a ``Data``'s device, the store's placement).
@@ -171,6 +177,7 @@ class GraphsysSampler(BaseSampler):
         sampler = NeighborSampler(indptr, indices, fanouts, replace=replace, seed=seed)
         return cls(
             sampler,
+            csr=(indptr, indices),
             edge_permutation=csr.perm,
             subgraph_type=subgraph_type,
             output_device=output_device,
@@ -228,17 +235,15 @@ class GraphsysSampler(BaseSampler):
         self._reseed_in_worker()
         ours = self.sampler.sample(seeds)
         node, row, col, edge = ours.node, ours.row, ours.col, ours.edge
+        if self.subgraph_type == SubgraphType.induced:
+            row, col, edge = induced_edges(*self._csr, node)
         if self.output_device is not None and node.device != self.output_device:
             node, row, col, edge = (t.to(self.output_device) for t in (node, row, col, edge))
-        out = SamplerOutput(
-            node=node,
-            row=row,
-            col=col,
-            edge=edge,
-            num_sampled_nodes=list(ours.num_sampled_nodes),
-            num_sampled_edges=list(ours.num_sampled_edges),
-        )
-        if self.subgraph_type == SubgraphType.bidirectional:
+        out = SamplerOutput(node=node, row=row, col=col, edge=edge)
+        if self.subgraph_type == SubgraphType.directional:
+            out.num_sampled_nodes = list(ours.num_sampled_nodes)
+            out.num_sampled_edges = list(ours.num_sampled_edges)
+        elif self.subgraph_type == SubgraphType.bidirectional:
             out = out.to_bidirectional()
         return out
 

@@ -1,0 +1,36 @@
+"""Induced subgraphs: every edge of the graph between the sampled nodes (PyG's ``subgraph_type="induced"``)."""
+from __future__ import annotations
+
+import torch
+
+
+def induced_edges(
+    indptr: torch.Tensor, indices: torch.Tensor, node: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """All edges ``u -> v`` of the CSR with both ends in ``node``, in local ids.
+
+    Args:
+        indptr: int64 CSR offsets (in-neighbours), on ``node``'s device.
+        indices: in-neighbour ids, on ``node``'s device.
+        node: distinct global ids of the sampled nodes (their positions are the local ids).
+
+    Returns:
+        ``(row, col, edge)``: local source, local target and CSR position of each edge, grouped
+        by target in the order of ``node``.
+
+    Cost: one pass over every in-edge of the sampled nodes (a hub brings all of its edges), one
+    sort of ``node`` and one binary search per edge; no O(num_nodes) allocation. A host sync on
+    a GPU (the edge count sizes the output).
+    """
+    node = node.long()
+    count = node.numel()
+    starts = indptr[node]
+    degrees = indptr[node + 1] - starts
+    target = torch.repeat_interleave(torch.arange(count, device=node.device), degrees)
+    first = torch.cumsum(degrees, 0) - degrees
+    position = starts[target] + torch.arange(target.numel(), device=node.device) - first[target]
+    source = indices[position].long()
+    sorted_node, order = torch.sort(node)
+    slot = torch.searchsorted(sorted_node, source).clamp_(max=max(count - 1, 0))
+    keep = sorted_node[slot] == source if count else torch.zeros_like(source, dtype=torch.bool)
+    return order[slot[keep]], target[keep], position[keep]
