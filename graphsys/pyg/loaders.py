@@ -9,8 +9,9 @@ Both are subclasses of PyG's classes (``isinstance`` checks keep working); the o
 the sampler they build when ``neighbor_sampler`` is not given: a :class:`GraphsysSampler`
 instead of PyG's, which needs pyg-lib or torch-sparse. Options graphsys does not sample
 (temporal, weighted and disjoint subgraphs) raise ``ValueError`` instead of being ignored;
-``directed=False`` means ``subgraph_type="induced"``, as in PyG. The neighbour and negative draws are seeded from torch's global generator when the
-loader is built, so ``torch.manual_seed`` makes a run repeatable, as with PyG.
+``directed=False`` means ``subgraph_type="induced"``, as in PyG. The neighbour and negative
+draws are seeded from torch's global generator when the loader is built, so
+``torch.manual_seed`` makes a run repeatable, as with PyG.
 """
 from __future__ import annotations
 
@@ -31,7 +32,10 @@ def _seed_from_torch() -> int:
     return int(torch.randint(0, 2**62, (1,)).item())
 
 
-def _refuse_unsupported(disjoint: bool, temporal_strategy: str, time_attr: str | None, weight_attr: str | None) -> None:
+def _refuse_unsupported(
+    disjoint: bool, temporal_strategy: str, time_attr: str | None, weight_attr: str | None
+) -> None:
+    """Raise ``ValueError`` for a sampling option graphsys does not implement, naming it."""
     if disjoint:
         raise ValueError("disjoint=True is not supported by graphsys samplers; use disjoint=False")
     if time_attr is not None or temporal_strategy != "uniform":
