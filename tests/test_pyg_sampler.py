@@ -241,3 +241,15 @@ def test_workers_draw_differently_and_repeatably():
     single = GraphsysSampler.from_data(data, [3], seed=0)
     plain = [single.sample_from_nodes(NodeSamplerInput(None, seeds[i : i + 20])).edge for i in (0, 20)]
     assert not all(torch.equal(a, b) for a, b in zip(first, plain))
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("subgraph_type", ["directional", "bidirectional", "induced"])
+def test_gpu_sampler_in_pyg_loader(subgraph_type):
+    data = random_data()
+    sampler = GraphsysSampler.from_data(data, [4, 3], placement="cuda", subgraph_type=subgraph_type, seed=2)
+    assert sampler.device.type == "cuda"
+    for batch in PygNeighborLoader(data, [4, 3], batch_size=16, neighbor_sampler=sampler):
+        assert not batch.edge_index.is_cuda
+        assert torch.equal(data.edge_index[:, batch.e_id], batch.n_id[batch.edge_index])
+        assert torch.equal(batch.x, data.x[batch.n_id])
