@@ -100,6 +100,8 @@ def test_bidirectional_subgraph_has_every_edge_both_ways():
     local = edge_set(torch.stack([out.row, out.col]))
     assert local and all((c, r) in local for r, c in local)
     assert out.num_sampled_nodes is None
+    glob, orig = out.node[torch.stack([out.row, out.col])], data.edge_index[:, sampler.edge_permutation[out.edge]]
+    assert bool(((glob == orig).all(0) | (glob == orig.flip(0)).all(0)).all())
 
 
 def test_is_sorted_edge_index_needs_no_permutation():
@@ -251,5 +253,6 @@ def test_gpu_sampler_in_pyg_loader(subgraph_type):
     assert sampler.device.type == "cuda"
     for batch in PygNeighborLoader(data, [4, 3], batch_size=16, neighbor_sampler=sampler):
         assert not batch.edge_index.is_cuda
-        assert torch.equal(data.edge_index[:, batch.e_id], batch.n_id[batch.edge_index])
+        glob, orig = batch.n_id[batch.edge_index], data.edge_index[:, batch.e_id]
+        assert bool(((glob == orig).all(0) | (glob == orig.flip(0)).all(0)).all())  # bidirectional: reversed too
         assert torch.equal(batch.x, data.x[batch.n_id])
