@@ -73,7 +73,7 @@ class CpuNeighborSampler:
         try:
             for hop, fanout in enumerate(self._fanouts):
                 hi = num_nodes
-                slot_start = self._slot_start.reserve(hi, lo)
+                slot_start = self._slot_start.reserve(hi + 1, lo)
                 used = self._used.reserve(hi, lo)
                 if fanout >= 0:
                     need = num_slots + (hi - lo) * fanout

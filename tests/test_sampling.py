@@ -110,6 +110,9 @@ def test_duplicate_seeds_and_empty_hops():
     assert isinstance(out, SamplerOutput) and out.edge_index.shape == (2, 3)
     empty = NeighborSampler(indptr, indices, [2]).sample(torch.tensor([], dtype=torch.int64))
     assert empty.num_sampled_nodes == [0, 0] and empty.num_edges == 0
+    isolated = NeighborSampler(torch.zeros(21, dtype=torch.int64), torch.zeros(0, dtype=torch.int32), [1, -1])
+    out = isolated.sample(torch.arange(16))  # 16 rows fill the first workspace exactly
+    assert out.num_sampled_nodes == [16, 0, 0] and out.num_sampled_edges == [0, 0]
 
 
 def test_bad_input():
