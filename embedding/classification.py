@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass
-from typing import Iterator, Sequence
+from typing import Callable, Iterator, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -57,30 +57,70 @@ def _one_hot_labels(labels: torch.Tensor, num_nodes: int) -> torch.Tensor:
     return labels != 0
 
 
+def _lbfgs(objective: Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]], w: torch.Tensor, *,
+           max_iter: int, history: int = 10, tol: float = 1e-6) -> torch.Tensor:
+    """Minimise a smooth convex ``objective(w) -> (value, gradient)`` by L-BFGS (two-loop
+    recursion, backtracking Armijo line search). A dozen lines of our own instead of
+    ``torch.optim.LBFGS``, whose first construction imports torch._dynamo (seconds)."""
+    value, grad = objective(w)
+    pairs: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
+    for _ in range(max_iter):
+        if float(grad.abs().max()) < tol:
+            break
+        q, alphas = grad.clone(), []
+        for s, y, rho in reversed(pairs):
+            alpha = rho * (s * q).sum()
+            q -= alpha * y
+            alphas.append(alpha)
+        if pairs:
+            s, y, _ = pairs[-1]
+            q *= (s * y).sum() / (y * y).sum()
+        else:
+            q /= max(1.0, float(grad.abs().sum()))
+        for (s, y, rho), alpha in zip(pairs, reversed(alphas)):
+            q += s * (alpha - rho * (y * q).sum())
+        direction = -q
+        slope = float((grad * direction).sum())
+        if slope >= 0:
+            direction, slope = -grad, -float((grad * grad).sum())
+        step = 1.0
+        while True:
+            new_w = w + step * direction
+            new_value, new_grad = objective(new_w)
+            if float(new_value) <= float(value) + 1e-4 * step * slope or step < 1e-10:
+                break
+            step *= 0.5
+        s, y = new_w - w, new_grad - grad
+        sy = float((s * y).sum())
+        if sy > 1e-12:
+            pairs = (pairs + [(s, y, 1.0 / sy)])[-history:]
+        w, value, grad = new_w, new_value, new_grad
+    return w
+
+
 def fit_one_vs_rest(x: torch.Tensor, y: torch.Tensor, *, c: float = 1.0, max_iter: int = 100) -> torch.Tensor:
     """Fit one L2-regularised logistic regression per column of ``y``; return ``[D + 1, C]`` weights.
 
     The objective per label is liblinear's ``0.5 * |w|^2 + c * sum_i logloss_i`` (the
-    scikit-learn default the papers used), scaled by ``1 / (c * n)``. Cost: ``max_iter``
-    L-BFGS iterations, each a ``[n, D] x [D, C]`` product and its gradient.
+    scikit-learn default the papers used), scaled by ``1 / (c * n)``; the bias is not
+    regularised. Cost: up to ``max_iter`` L-BFGS iterations in float64, each two
+    ``[n, D] x [D, C]`` products (plus one per line-search halving).
     """
     n = x.shape[0]
-    xb = torch.cat([x, torch.ones(n, 1, dtype=x.dtype)], dim=1)
-    target = y.to(x.dtype)
-    weight = torch.zeros(xb.shape[1], y.shape[1], dtype=x.dtype, requires_grad=True)
+    xb = torch.cat([x.double(), torch.ones(n, 1, dtype=torch.float64)], dim=1)
+    target = y.double()
     reg = 0.5 / (c * n)
-    optimizer = torch.optim.LBFGS([weight], lr=1.0, max_iter=max_iter, history_size=20,
-                                  tolerance_grad=1e-6, line_search_fn="strong_wolfe")
+    mask = torch.ones(xb.shape[1], 1, dtype=torch.float64)
+    mask[-1] = 0.0
 
-    def closure() -> torch.Tensor:
-        optimizer.zero_grad()
-        loss = F.binary_cross_entropy_with_logits(xb @ weight, target, reduction="sum") / n
-        loss = loss + reg * weight[:-1].pow(2).sum()
-        loss.backward()
-        return loss
+    def objective(w: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        z = xb @ w
+        value = (F.softplus(z) - target * z).sum() / n + reg * (w * w * mask).sum()
+        grad = xb.t() @ (torch.sigmoid(z) - target) / n + 2 * reg * w * mask
+        return value, grad
 
-    optimizer.step(closure)
-    return weight.detach()
+    weight = _lbfgs(objective, torch.zeros(xb.shape[1], y.shape[1], dtype=torch.float64), max_iter=max_iter)
+    return weight.to(x.dtype)
 
 
 def top_k_predict(scores: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
