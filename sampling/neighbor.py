@@ -131,7 +131,8 @@ class NeighborSampler:
         """Sample the ``len(fanouts)``-hop subgraph around ``seeds``.
 
         Seeds are moved to :attr:`device` (one copy when they are elsewhere). Cost on CPU:
-        per hop one parallel numba pass and one sequential pass; allocates the outputs.
+        per hop one parallel pass (pool threads) and one sequential pass, then a parallel
+        compaction; allocates the outputs.
         Cost on GPU: about 16 kernel launches (4 per hop; one graph launch and 5 copies with
         ``cuda_graph``) and a single host sync at the end to read the per-hop counts; a
         fanout of -1 adds two syncs; outputs allocated on the GPU.
@@ -153,7 +154,6 @@ class NeighborSampler:
         if self._placement.kind == "cpu":
             seeds = seeds.to("cpu", torch.int64)
             check_range("seeds", seeds, self._num_nodes)
-            return self._impl.sample(seeds, self._seed, call)
         return self._impl.sample(seeds, self._seed, call)
 
     def __repr__(self) -> str:
