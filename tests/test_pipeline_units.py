@@ -163,13 +163,17 @@ def test_layer_convolution_matches_pyg(kind):
     torch.testing.assert_close(out, expected, rtol=1e-5, atol=1e-5)
 
 
-def test_history_refuses_rows_never_written():
-    history = History(10, 4, torch.device("cpu"), "device")
+@pytest.mark.parametrize("placement", ["device", "pinned"])
+def test_history_refuses_rows_never_written(placement):
+    history = History(10, 4, torch.device("cpu"), placement)
     history.write(0, torch.ones(5, 4), epoch=0)
     rows, fresh, stale, age = history.read(torch.tensor([0, 4]), epoch=1)
     assert stale == 2 and age == 1 and not bool(fresh.any()) and torch.equal(rows, torch.ones(2, 4))
     with pytest.raises(RuntimeError, match="never written"):
         history.read(torch.tensor([3, 7]), epoch=1)
+    history.close()
+    with pytest.raises(ValueError, match="placement must be 'device' or 'pinned', got 'disk'"):
+        History(10, 4, torch.device("cpu"), "disk")
 
 
 # --------------------------------------------------------------------------- threaded stages
@@ -270,12 +274,13 @@ def test_staleness_free_pass_equals_single_process(stages, groups, model):
         assert (w.comm.ledger.sent["halo"] > 0) == (groups > 1)
 
 
-@pytest.mark.parametrize("groups", [1, 2])
-def test_pipelined_pass_reads_history_one_epoch_old(groups):
+@pytest.mark.parametrize("groups, history", [(1, "pinned"), (2, "device")])
+def test_pipelined_pass_reads_history_one_epoch_old(groups, history):
     """Without a weight update between epochs, history holds exactly the current values, so a
     pipelined pass must reproduce the staleness-free one while reading stale rows."""
     ds = tiny_dataset()
-    cfg = PipelineConfig(layers=4, hidden=16, stages=2, graph_parallel=groups, chunks=4, dropout=0.0)
+    cfg = PipelineConfig(layers=4, hidden=16, stages=2, graph_parallel=groups, chunks=4, dropout=0.0,
+                         history=history)
 
     def script(worker):
         one_pass(epoch=0, sync=True, backward=True)(worker)

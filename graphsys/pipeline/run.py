@@ -179,6 +179,7 @@ def run_rank(
         metrics.append(_combine(epoch, mode, rows, cfg, totals, evaluated))
         if rank == 0 and metrics_out is not None:
             _write_metrics(metrics_out, metrics)
+    worker.close()
     report = RankReport(
         rank=rank, stage=worker.stage, group=worker.group,
         params={n: p.detach().cpu().clone() for n, p in worker.named_parameters().items()},

@@ -304,6 +304,11 @@ class StageWorker:
             state.outs.pop((k, c), None)
             self.comm.send(accs[k][rows], self.rank - 1, "gradients")
 
+    def close(self) -> None:
+        """Release the histories' host-memory registrations."""
+        for store in self.train_pass.stores.values():
+            store.close()
+
     # ------------------------------------------------------------------ one epoch
     def train_epoch(self, epoch: int) -> None:
         """Forward, backward, weight-gradient all-reduce among groups, Adam step."""
