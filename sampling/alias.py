@@ -61,7 +61,8 @@ class AliasTable:
 
     Raises:
         TypeError: non-floating weights.
-        ValueError: empty, not 1-D, negative, non-finite or all-zero weights.
+        ValueError: empty, not 1-D, negative, non-finite or all-zero weights; an unknown device.
+        RuntimeError: a CUDA device on a machine without one.
     """
 
     def __init__(self, weights: torch.Tensor, device: str | torch.device = "cpu", *, seed: int = 0) -> None:
@@ -80,8 +81,11 @@ class AliasTable:
             raise ValueError(f"weights[{at}] = {w[at]}; expected non-negative weights")
         if not w.sum() > 0:
             raise ValueError("weights are all zero; at least one must be positive")
+        where = Placement.parse(device)
+        if where.kind == "cuda" and not torch.cuda.is_available():
+            raise RuntimeError(f"device {str(where)!r} needs CUDA and torch.cuda.is_available() is False; use 'cpu'")
         prob, alias = _build(w)
-        self._device = Placement.parse(device).device
+        self._device = where.device
         self._prob = torch.from_numpy(prob).to(self._device, torch.float32)
         self._alias = torch.from_numpy(alias).to(self._device)
         self._generator = torch.Generator(device=self._device)

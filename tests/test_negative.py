@@ -72,6 +72,9 @@ def test_bad_input():
         AliasTable(torch.zeros(3))
     with pytest.raises(ValueError, match="not one of"):
         AliasTable(torch.ones(3), "tpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(RuntimeError, match="'cuda' needs CUDA"):
+            AliasTable(torch.ones(3), "cuda")
     table = AliasTable(torch.ones(3))
     with pytest.raises(ValueError, match="n = -1"):
         table.sample(-1)
