@@ -106,8 +106,18 @@ def _worker(rank: int, world: int, port: int, out_dir: str) -> None:
         return shard
 
     loop.shard_seeds = spy
+    from graphsys.train import data
+
+    share, shared = data.share_across_ranks, []
+
+    def share_spy(*args, **kwargs):
+        table = share(*args, **kwargs)
+        shared.append(table.data_ptr() != args[0].data_ptr())  # served from the mapped shared file
+        return table
+
+    data.share_across_ranks = share_spy
     train(cfg, dataset=toy_dataset(), on_step=lambda epoch, step, model: digests.append(_digest(model)))
-    (tmp / f"rank{rank}.json").write_text(json.dumps({"digests": digests, "seeds": seeds_seen}))
+    (tmp / f"rank{rank}.json").write_text(json.dumps({"digests": digests, "seeds": seeds_seen, "shared": shared}))
 
 
 def test_two_gloo_ranks_hold_identical_parameters_after_every_step(tmp_path):
@@ -117,6 +127,7 @@ def test_two_gloo_ranks_hold_identical_parameters_after_every_step(tmp_path):
     assert not [p for p in Path(tempfile.gettempdir()).glob("graphsys-*") if f"-{port}-" in p.name]
     assert not [p for p in Path("/dev/shm").glob("graphsys-*") if f"-{port}-" in p.name]
     ranks = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in range(world)]
+    assert ranks[0]["shared"] == ranks[1]["shared"] == [True]
     assert len(ranks[0]["digests"]) == 2 * 2  # 200 seeds / 2 ranks / 64 per batch: 2 steps, 2 epochs
     assert ranks[0]["digests"] == ranks[1]["digests"]
     assert len(set(ranks[0]["digests"])) == len(ranks[0]["digests"])  # and they do change every step

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import tempfile
 import warnings
 from pathlib import Path
@@ -27,9 +28,12 @@ from zerocopy import UnifiedTensor
 logger = logging.getLogger(__name__)
 
 
-def _shared_dir() -> Path:
-    shm = Path("/dev/shm")
-    return shm if shm.is_dir() and os.access(shm, os.W_OK) else Path(tempfile.gettempdir())
+def _shared_dir(nbytes: int) -> Path | None:
+    """``/dev/shm`` (else the temporary folder) when it has room for ``nbytes`` plus 10%, else None."""
+    for folder in (Path("/dev/shm"), Path(tempfile.gettempdir())):
+        if folder.is_dir() and os.access(folder, os.W_OK) and shutil.disk_usage(folder).free > 1.1 * nbytes:
+            return folder
+    return None
 
 
 def share_across_ranks(x: torch.Tensor, ctx: DistContext, name: str = "features") -> torch.Tensor:
@@ -39,14 +43,19 @@ def share_across_ranks(x: torch.Tensor, ctx: DistContext, name: str = "features"
     read-only, so all ranks of a machine read the same physical pages (pinning them for
     zero-copy registers those pages, it does not copy them). The file is unlinked once
     every rank holds its mapping, so nothing is left behind even if the run dies. A no-op
-    for a single process, or for dtypes numpy cannot hold (bfloat16).
+    for a single process or for dtypes numpy cannot hold (bfloat16); when a machine has no
+    room for the file, every rank keeps its own copy (with a warning).
 
-    Cost: local rank 0 writes the table once; two barriers.
+    Cost: local rank 0 writes the table once; one all-reduce and two barriers.
     """
     if not ctx.distributed or x.dtype == torch.bfloat16:
         return x
+    folder = _shared_dir(x.numel() * x.element_size())
+    if ctx.all_mean([1.0 if folder is not None else 0.0])[0] < 1.0:
+        logger.warning("no shared-memory room for the %s table on every machine; each rank keeps a copy", name)
+        return x
     run = "-".join(os.environ.get(k, "0") for k in ("TORCHELASTIC_RUN_ID", "MASTER_ADDR", "MASTER_PORT"))
-    path = _shared_dir() / f"graphsys-{run}-{name}.npy".replace("/", "_")
+    path = folder / f"graphsys-{run}-{name}.npy".replace("/", "_")
     if ctx.local_rank == 0:
         with atomic_path(path) as tmp, open(tmp, "wb") as f:
             np.save(f, x.numpy(), allow_pickle=False)
