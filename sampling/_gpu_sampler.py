@@ -2,6 +2,7 @@
 or in pinned host memory, read in place over PCIe (UVA)."""
 from __future__ import annotations
 
+import contextlib
 from collections import OrderedDict
 from dataclasses import dataclass
 
@@ -198,6 +199,11 @@ class GpuNeighborSampler:
 
     def sample(self, seeds: torch.Tensor, seed: int, call: int) -> SamplerOutput:
         """Sample around ``seeds`` (any integer tensor; range checked at the final sync)."""
+        # Triton launches on the current GPU: make it the sampler's.
+        with torch.cuda.device(self.device) if self.device.type == "cuda" else contextlib.nullcontext():
+            return self._sample(seeds, seed, call)
+
+    def _sample(self, seeds: torch.Tensor, seed: int, call: int) -> SamplerOutput:
         seeds = seeds.to(self.device, torch.int64, non_blocking=True)
         hops = len(self._fanouts)
         for hop in range(hops):
