@@ -3,7 +3,8 @@
 Speed (default): a power-law graph of Youtube's size (1.1 M nodes, 2.5 M undirected edges
 stored both ways = 5 M; 10 K planted communities, 70 % of edge endpoints inside their own,
 so that held-out edges are predictable at all: a graph random given its degrees is not), DeepWalk at GraphVite's Youtube setting (4000 x |E| positive
-samples, dim 128): the producers alone, the trainer alone, then both together (the real
+samples, dim 128, learning rate 0.025, weight decay 0.005, augmentation step 5, one negative
+weighted 5): the producers alone, the trainer alone, then both together (the real
 run), and the link-prediction AUC of that run on 1 % held-out edges.
 Quality (``--quality``): BlogCatalog with P = 1 and P = 4 partitions on one device, Micro-
 and Macro-F1 at 50 % labelled (top-k), to show that partitioning costs no quality.
@@ -39,7 +40,8 @@ def speed(args) -> tuple[dict, list[dict]]:
     split = split_edges(graph.indptr, graph.indices, 0.01, seed=0)
     build_s = time.perf_counter() - t0
     config = EmbeddingConfig(dim=args.dim, epochs=args.epochs, num_partitions=args.partitions,
-                             pool_size=args.pool_size, seed=0)
+                             pool_size=args.pool_size, lr=args.lr, weight_decay=args.weight_decay,
+                             augmentation_step=args.augmentation_step, seed=0)
     devices = [args.device]
 
     # Producers alone: fill pools back to back, nothing consumes them.
@@ -114,6 +116,9 @@ def main() -> None:
     parser.add_argument("--epochs", type=float, default=None,
                         help="positive samples / |E| (speed default 4000; quality default: the config's)")
     parser.add_argument("--dim", type=int, default=128)
+    parser.add_argument("--lr", type=float, default=0.025, help="speed run: GraphVite's Youtube setting")
+    parser.add_argument("--weight-decay", type=float, default=0.005, help="speed run: GraphVite's Youtube setting")
+    parser.add_argument("--augmentation-step", type=int, default=5, help="speed run: GraphVite's Youtube setting")
     parser.add_argument("--partitions", type=int, default=1)
     parser.add_argument("--pool-size", type=int, default=100_000_000)
     parser.add_argument("--probe-pools", type=int, default=3, help="pools timed in the alone phases")

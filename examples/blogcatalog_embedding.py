@@ -30,13 +30,14 @@ def main() -> None:
     parser.add_argument("--out", default="runs/blogcatalog", help="where the word2vec file goes")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--model", default="deepwalk", choices=["deepwalk", "line", "node2vec"])
+    parser.add_argument("--epochs", type=float, default=None, help="default: the config's (225)")
     parser.add_argument("--quiet", action="store_true")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
 
     dataset = load("blogcatalog", root=args.root)
     graph = dataset.graph
-    config = EmbeddingConfig(model=args.model)
+    config = EmbeddingConfig(model=args.model, **({"epochs": args.epochs} if args.epochs else {}))
     log.info("%s: %d nodes, %d edges (both directions), %d labels", dataset.name, graph.num_nodes,
              graph.num_edges, dataset.num_classes)
 
