@@ -9,17 +9,14 @@ normalisation uses the degrees of the whole graph, exactly as ``GCNConv`` would.
 from __future__ import annotations
 
 import contextlib
-import logging
 
 import torch
 from torch_geometric.nn.models import GCN
 from torch_geometric.nn.models.basic_gnn import BasicGNN
 from tqdm.auto import tqdm
 
-from graphsys.train.config import Amp
 from graphsys.loader import gather_rows
-
-logger = logging.getLogger(__name__)
+from graphsys.train.config import Amp
 
 
 def _gcn_degrees(indptr: torch.Tensor, indices: torch.Tensor, device: torch.device) -> torch.Tensor:
