@@ -118,3 +118,12 @@ def test_half_precision_table_is_widened_after_the_gather():
     got = layerwise_inference(net, g.indptr, g.indices, x, device="cpu", batch_size=50)
     expected = layerwise_inference(net, g.indptr, g.indices, x.float(), device="cpu", batch_size=50)
     assert torch.equal(got, expected)
+
+
+def test_cache_budget_and_single_process_sharing():
+    from graphsys.train.features import cache_budget_bytes, place_features, share_across_ranks
+
+    x = torch.zeros(10, 4)
+    assert cache_budget_bytes(x, 0.2) == 2 * 16 + 4 * 10  # two cached rows plus a slot per row
+    assert share_across_ranks(x, DistContext()) is x  # one process: nothing to share
+    assert place_features(x, "cpu", device=torch.device("cpu")) is x
