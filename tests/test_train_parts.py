@@ -127,3 +127,23 @@ def test_cache_budget_and_single_process_sharing():
     assert cache_budget_bytes(x, 0.2) == 2 * 16 + 4 * 10  # two cached rows plus a slot per row
     assert share_across_ranks(x, DistContext()) is x  # one process: nothing to share
     assert place_features(x, "cpu", device=torch.device("cpu")) is x
+
+
+def test_host_batches_are_prepared_on_a_thread_and_moved():
+    """A CPU sampler feeding another device: batches come from the host thread, in order, moved."""
+    from graphsys.loader import NodeLoader
+    from graphsys.train.pipeline import EpochBatches
+    from sampling import NeighborSampler
+
+    g = _graph(self_loops=False)
+    x, y = torch.randn(g.num_nodes, 4), torch.arange(g.num_nodes)
+
+    def loader():
+        return NodeLoader(NeighborSampler(g.indptr, g.indices, [3, 2], seed=1), x, y, torch.arange(100), 32,
+                          shuffle=False)
+
+    direct = list(loader())
+    moved = list(EpochBatches(loader(), torch.device("meta")))
+    assert [b.batch_size for b in moved] == [b.batch_size for b in direct] == [32, 32, 32, 4]
+    for a, b in zip(direct, moved):
+        assert b.x.device.type == "meta" and b.x.shape == a.x.shape and b.edge_index.shape == a.edge_index.shape
