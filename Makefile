@@ -17,7 +17,7 @@ install: $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/graphsys train --dataset synthetic-arxiv --scale 0.05 --model sage --layers 2 --fanouts 10,5 \
-		--hidden 128 --batch-size 512 --lr 0.01 --epochs 3 --features cpu --graph cpu
+		--hidden 128 --batch-size 512 --lr 0.01 --epochs 3
 
 test: $(STAMP)
 	TRITON_INTERPRET=1 $(BIN)/python -m pytest -q tests

@@ -49,11 +49,13 @@ def register(subparsers) -> None:
     p.add_argument("--epochs", type=int, default=20)
     p.add_argument("--lr", type=float, default=3e-3, help="Adam learning rate")
     p.add_argument("--weight-decay", type=float, default=0.0)
-    p.add_argument("--features", default="pinned", choices=["cuda", "pinned", "cpu"],
+    p.add_argument("--features", default=None, choices=["cuda", "pinned", "cpu"],
                    help="feature table in GPU memory, in pinned host memory read by the GPU (zero-copy), or "
-                        "in host memory gathered by the CPU and copied (the conventional baseline)")
-    p.add_argument("--graph", default="cuda", choices=["cuda", "pinned", "cpu"],
-                   help="CSR in GPU memory or pinned host memory (GPU sampling), or host memory (CPU sampling)")
+                        "in host memory gathered by the CPU and copied (the conventional baseline); "
+                        "default pinned with a GPU, else cpu")
+    p.add_argument("--graph", default=None, choices=["cuda", "pinned", "cpu"],
+                   help="CSR in GPU memory or pinned host memory (GPU sampling), or host memory (CPU sampling); "
+                        "default cuda with a GPU, else cpu")
     p.add_argument("--cuda-graph", action="store_true",
                    help="replay each batch's sampler launches as one CUDA graph (GPU sampling, fanouts >= 0)")
     p.add_argument("--device", default="auto", choices=["auto", "cuda", "cpu"],
@@ -77,8 +79,13 @@ def config_from_args(args):
     Raises:
         CommandError: flags that contradict each other (the message names them).
     """
+    import torch
+
     from graphsys.train import TrainConfig
 
+    gpu = torch.cuda.is_available() and args.device != "cpu"
+    features = args.features or ("pinned" if gpu else "cpu")
+    graph = args.graph or ("cuda" if gpu else "cpu")
     fanouts = args.fanouts
     if fanouts is None:
         fanouts = (_DEFAULT_FANOUTS + (5,) * args.layers)[: max(args.layers, 0)]
@@ -94,7 +101,7 @@ def config_from_args(args):
             dataset=args.dataset, root=args.root, scale=args.scale, model=args.model, layers=args.layers,
             hidden=args.hidden, heads=args.heads, dropout=args.dropout, input_dropout=args.input_dropout,
             fanouts=fanouts, batch_size=args.batch_size, epochs=args.epochs, lr=args.lr,
-            weight_decay=args.weight_decay, features=args.features, graph=args.graph, cuda_graph=args.cuda_graph,
+            weight_decay=args.weight_decay, features=features, graph=graph, cuda_graph=args.cuda_graph,
             device=args.device, cache=args.cache, amp=args.amp, eval_every=args.eval_every,
             eval_batch_size=args.eval_batch_size, seed=args.seed, checkpoint=args.checkpoint, resume=args.resume,
             metrics_out=args.metrics_out, quiet=args.quiet,
