@@ -21,7 +21,7 @@ from graphsys.datasets.base import NodeDataset
 from graphsys.pipeline import DeepGNN, PipelineConfig, train
 from graphsys.pipeline.comm import Ledger
 from graphsys.pipeline.history import History
-from graphsys.pipeline.layers import ResidualLayer, dropout_keep
+from graphsys.pipeline.layers import ResidualLayer, dropout_keep, sparse_adjacency
 from graphsys.pipeline.partition import edge_weights, make_layout, plan_partition
 from graphsys.pipeline.worker import StageWorker
 
@@ -149,7 +149,8 @@ def test_layer_convolution_matches_pyg(kind):
     layer = ResidualLayer(kind, 8)
     weight, self_weight = edge_weights(g.indptr, g.indices, kind)
     row = torch.repeat_interleave(torch.arange(g.num_nodes), g.indptr[1:] - g.indptr[:-1])
-    out = layer(h, g.num_nodes, row, g.indices.long(), weight, self_weight, torch.arange(g.num_nodes), 0.0, 0)
+    adjacency = sparse_adjacency(row, g.indices, weight, (g.num_nodes, g.num_nodes))
+    out = layer(h, adjacency, self_weight, torch.arange(g.num_nodes), 0.0, 0)
     if kind == "gcn":
         conv = GCNConv(8, 8)
         conv.lin.weight.data.copy_(layer.lin.weight)

@@ -74,28 +74,37 @@ class ResidualLayer(nn.Module):
     def forward(
         self,
         inputs: torch.Tensor,
-        num_rows: int,
-        edge_row: torch.Tensor,
-        edge_col: torch.Tensor,
-        edge_weight: torch.Tensor,
+        adjacency: torch.Tensor,
         self_weight: torch.Tensor,
         node_ids: torch.Tensor,
         dropout: float,
         key: int,
     ) -> torch.Tensor:
-        """The layer on ``num_rows`` target rows; ``inputs[:num_rows]`` are the targets' own rows.
+        """The layer on ``adjacency.shape[0]`` target rows, whose own rows open ``inputs``.
 
-        ``node_ids`` (original ids of the targets) and ``key`` select the dropout mask.
-        Cost: one gather and one index_add over the edges, one or two GEMMs; no host sync.
+        ``adjacency`` is the sparse (COO) ``targets x inputs`` matrix of normalised edge weights
+        (:func:`sparse_adjacency`); ``node_ids`` (original ids of the targets) and ``key`` select
+        the dropout mask. Autograd keeps only the sparse matrix for backward, no per-edge rows.
+        Cost: one SpMM over the edges, one or two GEMMs; no host sync.
         """
-        own = inputs[:num_rows]
-        messages = inputs.index_select(0, edge_col) * edge_weight[:, None]
-        agg = torch.zeros_like(own).index_add_(0, edge_row, messages)
+        own = inputs[: adjacency.shape[0]]
+        agg = torch.sparse.mm(adjacency, inputs)
         if self.kind is ModelKind.GCN:
             z = self.lin(agg + own * self_weight[:, None])
         else:
             z = self.lin(agg) + self.lin_self(own)
         return own + apply_dropout(torch.relu(self.norm(z)), node_ids, dropout, key)
+
+
+def sparse_adjacency(
+    rows: torch.Tensor, cols: torch.Tensor, weight: torch.Tensor, shape: tuple[int, int]
+) -> torch.Tensor:
+    """The coalesced sparse COO matrix with ``weight[e]`` at ``(rows[e], cols[e])``.
+
+    Cost: one sort of the edges (coalescing), once per chunk and run.
+    """
+    index = torch.stack([rows.to(torch.int64), cols.to(torch.int64)])
+    return torch.sparse_coo_tensor(index, weight, shape, check_invariants=False).coalesce()
 
 
 def build_layer(kind: ModelKind, width: int, seed: int, layer: int) -> ResidualLayer:

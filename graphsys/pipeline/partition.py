@@ -123,6 +123,11 @@ class ChunkPlan:
     def size(self) -> int:
         return self.stop - self.start
 
+    @property
+    def num_inputs(self) -> int:
+        """Rows of the concatenated input: own, ext and halo."""
+        return self.size + self.ext_ids.numel() + self.halo_slots.numel()
+
 
 @dataclass(frozen=True)
 class PartitionPlan:

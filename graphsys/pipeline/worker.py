@@ -27,6 +27,7 @@ from graphsys.pipeline.layers import (
     build_layer,
     build_linear,
     dropout_key,
+    sparse_adjacency,
 )
 from graphsys.pipeline.partition import Layout, PartitionPlan
 
@@ -90,6 +91,11 @@ class StageWorker:
         self.totals = {s: getattr(data, f"{s}_idx").numel() for s in ("train", "val", "test")}
         self.modules.to(device)
         self.optimizer = torch.optim.Adam(self.modules.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        self.adjacency = [
+            sparse_adjacency(c.edge_row, c.edge_col, c.edge_weight, (c.size, c.num_inputs)).to(device)
+            for c in plan.chunks
+        ]
+        self.self_weight = [c.self_weight.to(device) for c in plan.chunks]
         self.train_pass = self._new_pass(cfg.history)
         self.stats = ReadStats()
         self.loss_sum = 0.0
@@ -183,9 +189,8 @@ class StageWorker:
         inputs = torch.cat([own, ext, halo_rows])
         p = self.cfg.dropout if train else 0.0
         out = self.layers[l](
-            inputs, chunk.size, chunk.edge_row.to(self.device), chunk.edge_col.to(self.device),
-            chunk.edge_weight.to(self.device), chunk.self_weight.to(self.device),
-            self.node_ids[chunk.start : chunk.stop], p, dropout_key(self.cfg.seed, epoch, l),
+            inputs, self.adjacency[c], self.self_weight[c], self.node_ids[chunk.start : chunk.stop], p,
+            dropout_key(self.cfg.seed, epoch, l),
         )
         if l in state.stores:
             state.stores[l].write(chunk.start, out, epoch)
