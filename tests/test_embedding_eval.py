@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import torch
 
-from embedding.classification import C_GRID, f1_scores, fit_one_vs_rest, node_classification, top_k_predict
+from embedding.classification import C_GRID, f1_scores, fit_one_vs_rest, node_classification, select_c, top_k_predict
 from embedding.link_prediction import link_prediction_auc, roc_auc, sample_non_edges, split_edges
 
 
@@ -24,11 +24,19 @@ def test_separable_labels_are_learned():
     y[y.sum(1) == 0, 0] = 1
     emb = (y.float() * 2 - 1) + 0.1 * torch.randn(400, 3, generator=gen)
     emb = torch.cat([emb, torch.randn(400, 5, generator=gen)], 1)
-    (res,) = node_classification(emb, y, (0.5,), seed=1)
-    assert res.num_train == 200 and res.num_test == 200 and res.c in C_GRID
+    (res,) = node_classification(emb, y, (0.5,), seed=1, c=1.0)
+    assert res.num_train == 200 and res.num_test == 200 and res.c == 1.0
     assert res.micro_f1 > 0.95 and res.macro_f1 > 0.95
-    (fixed,) = node_classification(emb, y, (0.5,), seed=1, c=0.01, normalize=False)
-    assert fixed.c == 0.01 and fixed.micro_f1 > 0.9  # top-k ranks survive heavy regularisation
+
+
+def test_c_is_chosen_on_training_nodes_only():
+    gen = torch.Generator().manual_seed(2)
+    y = torch.randint(0, 2, (60, 2), generator=gen)
+    y[y.sum(1) == 0, 1] = 1
+    emb = y.float() + 0.5 * torch.randn(60, 2, generator=gen)
+    (res,) = node_classification(emb, y, (0.5,), max_iter=20)
+    assert res.c in C_GRID
+    assert select_c(emb[:30], y[:30] != 0, (0.5, 3.0), max_iter=20) in (0.5, 3.0)
 
 
 def test_single_label_and_unlabelled_nodes():
