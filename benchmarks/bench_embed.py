@@ -2,10 +2,11 @@
 
 Speed (default): a power-law graph of Youtube's size (1.1 M nodes, 2.5 M undirected edges
 stored both ways = 5 M; 10 K planted communities, 70 % of edge endpoints inside their own,
-so that held-out edges are predictable at all: a graph random given its degrees is not), DeepWalk at GraphVite's Youtube setting (4000 x |E| positive
-samples, dim 128, learning rate 0.025, weight decay 0.005, augmentation step 5, one negative
-weighted 5): the producers alone, the trainer alone, then both together (the real
-run), and the link-prediction AUC of that run on 1 % held-out edges.
+so that held-out edges are predictable at all: a graph random given its degrees is not),
+DeepWalk at GraphVite's Youtube setting (4000 x |E| positive samples, dim 128, learning rate
+0.025, weight decay 0.005, augmentation step 5, one negative weighted 5): the producers alone,
+the trainer alone, then both together (the real run), and the link-prediction AUC of that run
+on 1 % held-out edges.
 Quality (``--quality``): BlogCatalog with P = 1 and P = 4 partitions on one device, Micro-
 and Macro-F1 at 50 % labelled (top-k), to show that partitioning costs no quality.
 

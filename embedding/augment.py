@@ -127,7 +127,8 @@ def bucket_pairs(
     if out is None:
         out = (np.empty(need, dtype=np.int32), np.empty(need, dtype=np.int32))
     if out[0].shape[0] < need or out[1].shape[0] < need:
-        raise ValueError(f"out buffers hold {min(out[0].shape[0], out[1].shape[0])} pairs, the walks yield up to {need}")
+        held = min(out[0].shape[0], out[1].shape[0])
+        raise ValueError(f"out buffers hold {held} pairs, the walks yield up to {need}")
     num_chunks = max(1, 4 * numba.get_num_threads())
     block_ptr = _bucket(walks, slot_k, slot_j, part_of, local_of, num_partitions, num_chunks, out[0], out[1])
     return out[0][: block_ptr[-1]], out[1][: block_ptr[-1]], block_ptr

@@ -82,8 +82,10 @@ def _train_block(vertex, context, heads, tails, negatives, num_negative, lr_star
                         dot += v[d] * ctx[d]
                     sig = _sigmoid(dot)
                     g[r] = sig - one if r == 0 else weight * sig
-                    if (i & _LOSS_EVERY_MASK) == 0:
-                        loss -= math.log(max(sig, 1e-12)) if r == 0 else negative_weight * math.log(max(one - sig, 1e-12))
+                    if (i & _LOSS_EVERY_MASK) == 0 and r == 0:
+                        loss -= math.log(max(sig, 1e-12))
+                    elif (i & _LOSS_EVERY_MASK) == 0:
+                        loss -= negative_weight * math.log(max(one - sig, 1e-12))
                 for d in range(dim):
                     grad[d] = decay * v[d]
                 for r in range(num_negative + 1):

@@ -98,7 +98,8 @@ def train_block_gpu(
     if negatives.numel() % n:
         raise ValueError(f"negatives has {negatives.numel()} entries, not a multiple of the {n} samples")
     if negatives.numel() >= 2**31:
-        raise ValueError(f"a block of {n} samples with {negatives.numel()} negatives exceeds int32 offsets; use smaller pools")
+        raise ValueError(f"a block of {n} samples with {negatives.numel()} negatives exceeds int32 offsets; "
+                         "use smaller pools")
     if vertex.stride(1) != 1 or context.stride(1) != 1:
         raise ValueError("vertex and context rows must be contiguous along dim (stride(1) == 1)")
     dim = vertex.shape[1]

@@ -144,7 +144,8 @@ class EmbeddingTrainer:
             raise ValueError("use one 'cpu' worker: its kernel already runs on every core")
         if kinds == {"cuda"}:
             if not torch.cuda.is_available():
-                raise RuntimeError("CUDA devices were requested but torch.cuda.is_available() is False; use devices=('cpu',)")
+                raise RuntimeError("CUDA devices were requested but torch.cuda.is_available() is False; "
+                                   "use devices=('cpu',)")
             named = [d.device for d in self.devices]
             if len(set(named)) != len(named):
                 raise ValueError(f"devices repeats a GPU: {[str(d) for d in self.devices]}")
@@ -176,7 +177,8 @@ class EmbeddingTrainer:
                     part = torch.ones_like(part)
                 tables.append(AliasTable(part, device=str(device)))
             self._neg_tables.append(tables)
-            self._generators.append(torch.Generator(device=device.device).manual_seed(self.config.seed + 7919 * (w + 1)))
+            generator = torch.Generator(device=device.device)
+            self._generators.append(generator.manual_seed(self.config.seed + 7919 * (w + 1)))
 
     # --------------------------------------------------------------- training
     def _progress(self, samples: int, elapsed: float, total: int | None) -> float:

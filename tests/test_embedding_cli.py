@@ -32,8 +32,8 @@ def read_w2v(path):
     return keys, vectors
 
 
-SMALL = ["--dim", "12", "--epochs", "20", "--lr", "0.05", "--walk-length", "8", "--augmentation-step", "2", "--pool-size", "20000",
-         "--quiet"]
+SMALL = ["--dim", "12", "--epochs", "20", "--lr", "0.05", "--walk-length", "8", "--augmentation-step", "2",
+         "--pool-size", "20000", "--quiet"]
 
 
 @pytest.fixture(scope="module")

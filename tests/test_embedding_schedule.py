@@ -99,7 +99,8 @@ def test_bucket_pairs_match_a_plain_enumeration():
     assert block_ptr[-1] == heads.shape[0] == sum(len(v) for v in expected.values())
     assert block_ptr[-1] <= max_pairs(150, 6, 3)
     for b in range(9):
-        got = list(zip(heads[block_ptr[b] : block_ptr[b + 1]].tolist(), tails[block_ptr[b] : block_ptr[b + 1]].tolist()))
+        lo, hi = block_ptr[b], block_ptr[b + 1]
+        got = list(zip(heads[lo:hi].tolist(), tails[lo:hi].tolist()))
         assert got == expected[b]  # same order: slot-major per 64 walks, stable within each grid block
 
 
