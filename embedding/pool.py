@@ -11,7 +11,7 @@ from __future__ import annotations
 import queue
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable
 
 import torch
@@ -56,7 +56,6 @@ class PipelineStats:
     trainer_wait_s: float = 0.0
     pools: int = 0
     samples: int = 0
-    errors: list = field(default_factory=list)
 
 
 class PoolPipeline:
@@ -69,8 +68,8 @@ class PoolPipeline:
         ...     pipe.release(pool)
 
     Args:
-        fill: ``fill(index, heads_buffer, tails_buffer) -> SamplePool``, writing pool ``index``
-            into the given int32 buffers.
+        fill: ``fill(index, heads_buffer, tails_buffer, buffer) -> SamplePool``, writing pool
+            ``index`` into the given int32 buffers (number ``buffer``), e.g. ``SampleProducer.fill``.
         capacity: samples each buffer holds.
         first_index: index of the first pool (a resumed run continues the sequence).
         pin: allocate the buffers in pinned memory (for GPU trainers).
