@@ -33,9 +33,9 @@ from graphsys.io import atomic_dir
 
 log = logging.getLogger(__name__)
 
-_CENTROIDS, _FEATURES, _SPLIT = 11, 12, 13
+_CENTROIDS, _FEATURES, _SPLIT, _LABEL_NOISE = 11, 12, 13, 14
 #: Bumped whenever the generator's output changes, so caches of an older generator are rebuilt.
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2
 #: Feature rows written per kernel call: 64 K rows x 128 floats is 32 MB of float32 scratch.
 _CHUNK_ROWS = 1 << 16
 
@@ -58,6 +58,9 @@ class Preset:
         class_skew: class sizes fall as ``(rank + 2) ** -class_skew`` (0: equal sizes).
         centroid_scale: spread of the class centroids relative to the unit feature noise.
         flip: share of nodes whose features come from a random other class.
+        label_noise: share of nodes whose label is a random other class than their community
+            (edges and features follow the community): the error floor no model can beat,
+            as annotation noise is in real data.
         dtype: feature dtype (float16 halves the largest preset's 57 GB to 28 GB).
     """
 
@@ -76,6 +79,7 @@ class Preset:
     class_skew: float = 1.0
     centroid_scale: float = 0.35
     flip: float = 0.15
+    label_noise: float = 0.0
     dtype: torch.dtype = torch.float32
 
     def at(self, scale: float) -> "Preset":
@@ -100,7 +104,7 @@ PRESETS: dict[str, Preset] = {
                directed=True, max_degree=13_000.0, homophily=0.65),
         # ogbn-products: 2,449,029 products, 61,859,140 co-purchase pairs, 100-d, 47 categories.
         Preset("synthetic-products", 2_449_029, 61_859_140, 100, 47, (196_615, 39_323, 2_213_091),
-               directed=False, max_degree=17_000.0, homophily=0.5, partner_share=0.8),
+               directed=False, max_degree=17_000.0, homophily=0.5, partner_share=0.8, label_noise=0.15),
         # ogbn-papers100M: 111 M papers, 1.6 B citations, 128-d, 172 areas, 1.5 M labelled.
         Preset("synthetic-papers100m", 111_059_956, 1_615_685_872, 128, 172, (1_207_179, 125_265, 214_338),
                directed=True, labelled_only=True, max_degree=30_000.0, homophily=0.6, dtype=torch.float16),
@@ -142,12 +146,21 @@ def _fill_features(out: torch.Tensor, classes: np.ndarray, preset: Preset, seed:
             bar.update(rows)
 
 
-def _labels(preset: Preset, classes: np.ndarray, splits) -> np.ndarray:
+def _labels(preset: Preset, classes: np.ndarray, splits, seed: int) -> np.ndarray:
+    """Labels: each node's community, a ``label_noise`` share replaced by another class; ``-1``
+    outside the split for ``labelled_only`` presets."""
+    labels = classes
+    if preset.label_noise > 0 and preset.num_classes > 1:
+        rng = np.random.default_rng(int(root_key(seed, _LABEL_NOISE)))
+        noisy = rng.random(preset.num_nodes) < preset.label_noise
+        shift = rng.integers(1, preset.num_classes, size=int(noisy.sum()))
+        labels = classes.copy()
+        labels[noisy] = (classes[noisy] + shift) % preset.num_classes
     if not preset.labelled_only:
-        return classes
+        return labels
     y = np.full(preset.num_nodes, -1, dtype=np.int64)
     for part in splits:
-        y[part] = classes[part]
+        y[part] = labels[part]
     return y
 
 
@@ -197,7 +210,7 @@ def generate(
         bar.update()
         bar.set_description(f"{name}: split")
         splits = _splits(preset, seed)
-        y = _labels(preset, generated.classes, splits)
+        y = _labels(preset, generated.classes, splits, seed)
         bar.update()
         bar.set_description(f"{name}: features")
         shape = (preset.num_nodes, preset.num_features)
