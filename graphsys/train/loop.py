@@ -116,14 +116,14 @@ class Trainer:
 
     Args:
         config: the run.
-        ctx: this process's place in a distributed run (default: from the environment).
+        ctx: this process's place in a distributed run (from :func:`graphsys.train.distributed.setup`).
         dataset: an already loaded dataset (default: ``graphsys.datasets.load`` by name).
         on_step: called after every optimizer step with ``(epoch, step, model)``.
         on_epoch: called on rank 0 with each epoch's :class:`EpochMetrics`.
 
     Example:
-        >>> result = Trainer(TrainConfig("cora", layers=2, fanouts=(10, 5), features="cpu",
-        ...                               graph="cpu", epochs=2)).fit()  # doctest: +SKIP
+        >>> cfg = TrainConfig("cora", layers=2, fanouts=(10, 5), features="cpu", graph="cpu", epochs=2)
+        >>> result = Trainer(cfg, ctx=DistContext()).fit()  # doctest: +SKIP
     """
 
     def __init__(self, config: TrainConfig, *, ctx: DistContext, dataset: NodeDataset | None = None,

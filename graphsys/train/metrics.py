@@ -21,6 +21,9 @@ class EpochMetrics:
     without evaluation. ``sample_s``, ``gather_s`` and ``compute_s`` split the training
     time between neighbour sampling, feature gathering and forward/backward/step (with a
     prefetching pipeline they overlap, so they can add up to more than ``train_s``).
+    ``epoch_s`` is ``train_s`` plus ``eval_s`` plus checkpointing. ``peak_gpu_mib`` is the
+    peak allocated by torch during the epoch (None on a CPU), ``peak_host_mib`` the process's
+    peak resident memory since it started.
     """
 
     epoch: int
