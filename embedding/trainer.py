@@ -83,9 +83,16 @@ class EmbeddingTrainer:
         master: placement of the master copy: ``"cpu"`` for the CPU worker; for GPUs the
             default is the device itself when there is one worker (no copies) and
             ``"pinned"`` otherwise (each episode loads its partitions over PCIe).
+        distributed: one worker per ``torch.distributed`` rank (``devices`` names this rank's
+            one device; the process group must be initialised). Every rank makes the same pools
+            (they depend only on the seed), trains its block of each episode (rank ``r`` is
+            worker ``r`` of :attr:`schedule`) and then broadcasts the two partitions it updated,
+            so all ranks hold the same matrices after every episode. The master copy must be
+            where the group's backend communicates: ``"cpu"`` for gloo, the GPU for NCCL.
 
     Raises:
         ValueError: an empty graph, an unusable device list or placement.
+        RuntimeError: ``distributed`` without an initialised process group.
     """
 
     def __init__(
@@ -97,6 +104,7 @@ class EmbeddingTrainer:
         edge_weight: torch.Tensor | None = None,
         devices: Sequence[str] = ("cpu",),
         master: str | None = None,
+        distributed: bool = False,
     ) -> None:
         config = config or EmbeddingConfig()
         num_nodes = check_csr(indptr, indices)
@@ -109,6 +117,16 @@ class EmbeddingTrainer:
         self.num_edges = indices.numel()
         self.devices = [Placement.parse(d) for d in devices]
         self._check_devices()
+        self._rank, self._world = 0, 1
+        if distributed:
+            import torch.distributed as dist
+
+            if not (dist.is_available() and dist.is_initialized()):
+                raise RuntimeError("distributed=True needs torch.distributed.init_process_group(...) first")
+            if len(self.devices) != 1:
+                raise ValueError(f"with distributed=True each rank names its one device, got {len(self.devices)}")
+            self._rank, self._world = dist.get_rank(), dist.get_world_size()
+        workers = self._world if distributed else len(self.devices)
         self.master = Placement.parse(master) if master is not None else self._default_master()
         self.resident = self.master.kind == self.devices[0].kind and (
             self.master.kind == "cpu" or self.master.device == self.devices[0].device
@@ -116,15 +134,15 @@ class EmbeddingTrainer:
         if self.resident and len(self.devices) > 1:
             raise ValueError(f"master {self.master} holds the whole matrices on one device; with "
                              f"{len(self.devices)} workers use master='pinned'")
-        if config.num_partitions < len(self.devices):
-            raise ValueError(f"num_partitions = {config.num_partitions} is below the {len(self.devices)} workers; "
+        if config.num_partitions < workers:
+            raise ValueError(f"num_partitions = {config.num_partitions} is below the {workers} workers; "
                              "each worker needs its own partition")
         degree = (indptr[1:] - indptr[:-1]).double().cpu()
         if edge_weight is not None:
             targets = torch.repeat_interleave(torch.arange(num_nodes), degree.long())
             degree = torch.zeros(num_nodes, dtype=torch.float64).index_add_(0, targets, edge_weight.double().cpu())
         self.partition: Partition = degree_balanced_partition(degree, config.num_partitions)
-        self.schedule: BlockSchedule = block_schedule(config.num_partitions, len(self.devices))
+        self.schedule: BlockSchedule = block_schedule(config.num_partitions, workers)
         self.producer = SampleProducer(indptr, indices, self.partition, config, edge_weight)
         self._init_matrices()
         self._init_negatives(degree)
@@ -178,7 +196,7 @@ class EmbeddingTrainer:
                 tables.append(AliasTable(part, device=str(device)))
             self._neg_tables.append(tables)
             generator = torch.Generator(device=device.device)
-            self._generators.append(generator.manual_seed(self.config.seed + 7919 * (w + 1)))
+            self._generators.append(generator.manual_seed(self.config.seed + 7919 * (w + 1 + self._rank)))
 
     # --------------------------------------------------------------- training
     def _progress(self, samples: int, elapsed: float, total: int | None) -> float:
@@ -220,6 +238,28 @@ class EmbeddingTrainer:
             self.vertex[vslice].copy_(vrows, non_blocking=True)
             self.context[cslice].copy_(crows, non_blocking=True)
         return loss
+
+    def _exchange(self, episode: tuple) -> None:
+        """Broadcast each worker's two updated partitions from its rank to all ranks."""
+        import torch.distributed as dist
+
+        self._sync()
+        offsets = self.partition.offsets.tolist()
+        for w, block in enumerate(episode):
+            if block is not None:
+                i, j = block
+                dist.broadcast(self.vertex[offsets[i] : offsets[i + 1]], src=w)
+                dist.broadcast(self.context[offsets[j] : offsets[j + 1]], src=w)
+
+    def _agree(self, flag: bool) -> bool:
+        """``flag`` on one process; across ranks, whether any rank raised it (one all-reduce)."""
+        if self._world == 1:
+            return flag
+        import torch.distributed as dist
+
+        vote = torch.tensor([int(flag)], device=self.vertex.device)
+        dist.all_reduce(vote, op=dist.ReduceOp.MAX)
+        return bool(vote.item())
 
     def _sync(self) -> None:
         for device in self.devices:
@@ -274,11 +314,15 @@ class EmbeddingTrainer:
                 lrs = (self._lr(self._progress(self.samples_done + trained, elapsed, total)),
                        self._lr(self._progress(self.samples_done + trained + size, elapsed, total)))
                 rows = slice(rows.start, rows.start + size)
-                losses.append(self._train_block(w, block, rows, *staged[w], lrs))
+                local = w if self._world == 1 else (0 if w == self._rank else None)
+                if local is not None:
+                    losses.append(self._train_block(local, block, rows, *staged[local], lrs))
                 trained += size
             if not self.resident:
                 self._sync()
-            if budget is not None and self._elapsed() >= budget:
+            if self._world > 1:
+                self._exchange(episode)
+            if budget is not None and self._agree(self._elapsed() >= budget):
                 timed_out = True
                 break
         self._sync()
@@ -310,7 +354,7 @@ class EmbeddingTrainer:
             while True:
                 if total is not None and self.samples_done >= total:
                     break
-                if cfg.time_budget is not None and self._elapsed() >= cfg.time_budget:
+                if cfg.time_budget is not None and self._agree(self._elapsed() >= cfg.time_budget):
                     stopped_by = "time_budget"
                     break
                 pool = pipe.get()
