@@ -33,10 +33,11 @@ args = parser.parse_args()
 
 gpu = torch.cuda.is_available()
 fanouts = tuple(int(f) for f in args.fanouts.split(","))
-dataset = load(args.dataset, args.root, undirected=args.dataset.lower() == "ogbn-arxiv", quiet=False)
+undirected = args.dataset.lower() == "ogbn-arxiv"
+dataset = load(args.dataset, args.root, undirected=undirected, quiet=False)
 print(dataset)
 config = TrainConfig(
-    dataset=dataset.name, model=args.model, layers=len(fanouts), hidden=args.hidden, fanouts=fanouts,
+    dataset=dataset.name, undirected=undirected, model=args.model, layers=len(fanouts), hidden=args.hidden, fanouts=fanouts,
     batch_size=args.batch_size, epochs=args.epochs, lr=args.lr, amp=args.amp, seed=args.seed,
     features="pinned" if gpu else "cpu", cache=0.2 if gpu else 0.0, graph="cuda" if gpu else "cpu",
     checkpoint=args.checkpoint,

@@ -34,6 +34,7 @@ def test_config_parses_choices_and_fingerprint():
         (dict(lr=0.0), "lr must be positive"),
         (dict(device="cpu", features="pinned"), "with device 'cpu' both must be 'cpu'"),
         (dict(device="tpu"), "device = 'tpu' is not one of"),
+        (dict(undirected=True), "undirected applies to ogbn-* datasets"),
         (dict(cuda_graph=True), "cuda_graph needs GPU sampling (graph 'cuda' or 'pinned', got 'cpu')"),
         (dict(cuda_graph=True, graph="cuda", layers=2, fanouts=(5, -1)), "and fanouts >= 0 (got 5,-1)"),
     ],

@@ -38,7 +38,8 @@ def test_ogb_format_dataset_trains_and_is_scored_by_ogb_evaluator(tmp_path, monk
     metrics = tmp_path / "metrics.jsonl"
     code = main(["train", "--dataset", "ogbn-graphsys-toy", "--root", str(tmp_path), "--layers", "2",
                  "--fanouts", "5,5", "--hidden", "32", "--batch-size", "64", "--epochs", "6", "--lr", "0.02",
-                 "--features", "cpu", "--graph", "cpu", "--eval-every", "3", "--metrics-out", str(metrics),
+                 "--undirected", "--features", "cpu", "--graph", "cpu", "--eval-every", "3",
+                 "--metrics-out", str(metrics),
                  "--quiet"])
     out = capsys.readouterr()
     assert code == 0, out.err

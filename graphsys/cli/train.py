@@ -36,6 +36,8 @@ def register(subparsers) -> None:
                    help="a name graphsys.datasets.load knows: cora, citeseer, synthetic-products, ogbn-arxiv, ...")
     p.add_argument("--root", default=None, help="folder holding the dataset's files")
     p.add_argument("--scale", type=float, default=1.0, help="synthetic datasets: size multiplier")
+    p.add_argument("--undirected", action="store_true",
+                   help="ogbn-* datasets: store every edge both ways (as GNNs on ogbn-arxiv usually do)")
     p.add_argument("--model", default="sage", choices=["sage", "gcn", "gat"])
     p.add_argument("--layers", type=int, default=3, help="message-passing layers (= sampling hops)")
     p.add_argument("--hidden", type=int, default=256, help="hidden channels")
@@ -98,8 +100,9 @@ def config_from_args(args):
         raise CommandError("--resume needs --checkpoint FILE (the checkpoint to continue from)")
     try:
         return TrainConfig(
-            dataset=args.dataset, root=args.root, scale=args.scale, model=args.model, layers=args.layers,
-            hidden=args.hidden, heads=args.heads, dropout=args.dropout, input_dropout=args.input_dropout,
+            dataset=args.dataset, root=args.root, scale=args.scale, undirected=args.undirected, model=args.model,
+            layers=args.layers, hidden=args.hidden, heads=args.heads, dropout=args.dropout,
+            input_dropout=args.input_dropout,
             fanouts=fanouts, batch_size=args.batch_size, epochs=args.epochs, lr=args.lr,
             weight_decay=args.weight_decay, features=features, graph=graph, cuda_graph=args.cuda_graph,
             device=args.device, cache=args.cache, amp=args.amp, eval_every=args.eval_every,

@@ -49,6 +49,9 @@ class TrainConfig:
     dataset: str = field(metadata={"help": "a name graphsys.datasets.load knows"})
     root: str | None = field(default=None, metadata={"help": "dataset directory (default: the loader's)"})
     scale: float = field(default=1.0, metadata={"help": "size factor for synthetic-* datasets"})
+    undirected: bool = field(
+        default=False, metadata={"help": "ogbn-* datasets: store every edge both ways (usual for ogbn-arxiv)"}
+    )
     model: ModelKind = field(default=ModelKind.SAGE, metadata={"help": "sage, gcn or gat"})
     layers: int = field(default=3, metadata={"help": "message-passing layers (= sampling hops)"})
     hidden: int = field(default=256, metadata={"help": "hidden channels"})
@@ -141,6 +144,11 @@ class TrainConfig:
                 f"cuda_graph needs GPU sampling (graph 'cuda' or 'pinned', got {self.graph!r}) and fanouts "
                 f">= 0 (got {','.join(map(str, self.fanouts))})"
             )
+        if self.undirected and not self.dataset.lower().startswith("ogbn-"):
+            raise ValueError(
+                f"undirected applies to ogbn-* datasets (read as stored by ogb), not {self.dataset!r}, "
+                "which graphsys loads in its usual direction already"
+            )
         if self.lr <= 0:
             raise ValueError(f"lr must be positive, got {self.lr}")
         if self.scale <= 0:
@@ -167,7 +175,7 @@ class TrainConfig:
         Placements, caching, evaluation and output paths are left out: they change speed,
         not results, so a run may resume on another machine layout.
         """
-        kept = ("dataset", "scale", "model", "layers", "hidden", "heads", "dropout", "input_dropout", "fanouts",
+        kept = ("dataset", "scale", "undirected", "model", "layers", "hidden", "heads", "dropout", "input_dropout", "fanouts",
                 "batch_size", "lr", "weight_decay", "amp", "seed")
         return {k: _plain(v) for k, v in asdict(self).items() if k in kept}
 

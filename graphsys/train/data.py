@@ -46,7 +46,8 @@ def load_dataset(config: TrainConfig) -> NodeDataset:
         ValueError: an unknown name (from ``graphsys.datasets.load``), or a dataset without
             features, labels or a training split.
     """
-    dataset = load(config.dataset, config.root, scale=config.scale, seed=config.seed, quiet=config.quiet)
+    options = {"undirected": True} if config.undirected else {}
+    dataset = load(config.dataset, config.root, scale=config.scale, seed=config.seed, quiet=config.quiet, **options)
     if dataset.x is None:
         raise ValueError(
             f"dataset {config.dataset!r} has no node features; node classification needs them "
