@@ -246,13 +246,15 @@ def test_workers_draw_differently_and_repeatably():
 
 
 @pytest.mark.gpu
+@pytest.mark.parametrize("placement", ["cuda", "pinned"])
 @pytest.mark.parametrize("subgraph_type", ["directional", "bidirectional", "induced"])
-def test_gpu_sampler_in_pyg_loader(subgraph_type):
+def test_gpu_sampler_in_pyg_loader(subgraph_type, placement):
     data = random_data()
-    sampler = GraphsysSampler.from_data(data, [4, 3], placement="cuda", subgraph_type=subgraph_type, seed=2)
+    sampler = GraphsysSampler.from_data(data, [4, 3], placement=placement, subgraph_type=subgraph_type, seed=2)
     assert sampler.device.type == "cuda"
     for batch in PygNeighborLoader(data, [4, 3], batch_size=16, neighbor_sampler=sampler):
         assert not batch.edge_index.is_cuda
         glob, orig = batch.n_id[batch.edge_index], data.edge_index[:, batch.e_id]
         assert bool(((glob == orig).all(0) | (glob == orig.flip(0)).all(0)).all())  # bidirectional: reversed too
         assert torch.equal(batch.x, data.x[batch.n_id])
+

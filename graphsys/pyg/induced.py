@@ -10,8 +10,8 @@ def induced_edges(
     """All edges ``u -> v`` of the CSR with both ends in ``node``, in local ids.
 
     Args:
-        indptr: int64 CSR offsets (in-neighbours), on ``node``'s device.
-        indices: in-neighbour ids, on ``node``'s device.
+        indptr: int64 CSR offsets (in-neighbours).
+        indices: in-neighbour ids, beside ``indptr``.
         node: distinct global ids of the sampled nodes (their positions are the local ids).
 
     Returns:
@@ -20,8 +20,12 @@ def induced_edges(
 
     Cost: one pass over every in-edge of the sampled nodes (a hub brings all of its edges), one
     sort of ``node`` and one binary search per edge; no O(num_nodes) allocation. A host sync on
-    a GPU (the edge count sizes the output).
+    a GPU (the edge count sizes the output). A CSR on another device than ``node`` (pinned host
+    memory under a GPU sampler) is read where it is, with ``node`` copied over and the result back.
     """
+    if indptr.device != node.device:  # a pinned CSR: torch ops read it on the CPU
+        row, col, edge = induced_edges(indptr, indices, node.to(indptr.device))
+        return row.to(node.device), col.to(node.device), edge.to(node.device)
     node = node.long()
     count = node.numel()
     starts = indptr[node]

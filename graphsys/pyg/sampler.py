@@ -192,8 +192,9 @@ class GraphsysSampler(BaseSampler):
     def sample_from_nodes(self, index: NodeSamplerInput, **kwargs) -> SamplerOutput:
         """Sample around the seed nodes of ``index``.
 
-        Cost: one seed copy to the sampler's device, the sampler's own cost (its per-hop host
-        syncs for the counts), one copy of the outputs when ``output_device`` differs.
+        Cost: one seed copy to the sampler's device, the sampler's own (on a GPU one host sync per
+        batch for the counts), one copy of the outputs when ``output_device`` differs; ``"induced"``
+        adds a pass over the sampled nodes' in-edges.
 
         Raises:
             ValueError: temporal (``time``) or heterogeneous (``input_type``) input.
