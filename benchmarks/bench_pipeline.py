@@ -101,7 +101,7 @@ def compare_comm(ds, label: str, processes: list[int], args, hidden: int, epochs
     for p in processes:
         variants = [(f"pipeline S={p}", dict(stages=p, chunks=args.chunks))]
         variants += [(f"graph-parallel G={p} {part}", dict(stages=1, graph_parallel=p, chunks=1, partitioner=part))
-                     for part in ("contiguous", "random")]
+                     for part in args.partitioners]
         if p >= 4:
             variants.append((f"hybrid G=2 S={p // 2}", dict(stages=p // 2, graph_parallel=2, chunks=args.chunks)))
         group = []
@@ -157,6 +157,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--synthetic-hidden", type=int, default=16)
     parser.add_argument("--synthetic-epochs", type=int, default=2,
                         help="1 measures one staleness-free epoch (the same bytes as a pipelined one when G = 1)")
+    parser.add_argument("--partitioners", default="contiguous,random",
+                        help="graph-parallel baselines to measure (comma-separated)")
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--small", action="store_true", help="a smoke run: few epochs, a 20 K-node synthetic graph")
@@ -164,6 +166,7 @@ def main(argv: list[str] | None = None) -> None:
     # One thread per rank: S ranks share the cores, and oversubscribed OpenMP threads spin.
     torch.set_num_threads(1)
     args.datasets = args.datasets.split(",")
+    args.partitioners = args.partitioners.split(",")
     if args.small:
         args.epochs, args.synthetic_nodes = 8, 20_000
     parts = ["accuracy", "comm", "synthetic"] if args.part == "all" else [args.part]
