@@ -1,4 +1,6 @@
 """graphsys.pyg.GraphsysSampler inside PyG's own loaders, on a PyPI install without pyg-lib."""
+from types import SimpleNamespace
+
 import pytest
 import torch
 import torch_geometric.typing
@@ -228,21 +230,20 @@ def test_wraps_an_existing_sampler():
     check_batch_without_hops(next(iter(PygNeighborLoader(data, [2, 2], batch_size=5, neighbor_sampler=induced))), data)
 
 
-def test_workers_draw_differently_and_repeatably():
+def test_workers_draw_differently_and_repeatably(monkeypatch):
+    """Each DataLoader worker reseeds from its worker seed (workers faked: no processes, no flakiness)."""
     data = random_data(num_nodes=200, num_edges=4000)
-    seeds = torch.arange(40)
+    seeds = NodeSamplerInput(None, torch.arange(40))
+    worker = {"info": None}
+    monkeypatch.setattr(torch.utils.data, "get_worker_info", lambda: worker["info"])
 
-    def run(seed):
-        torch.manual_seed(seed)
-        sampler = GraphsysSampler.from_data(data, [3], seed=0)
-        loader = PygNeighborLoader(data, [3], input_nodes=seeds, batch_size=20, num_workers=2, neighbor_sampler=sampler)
-        return [batch.e_id for batch in loader]
+    def draw(worker_seed):
+        worker["info"] = None if worker_seed is None else SimpleNamespace(seed=worker_seed, id=0)
+        return GraphsysSampler.from_data(data, [3], seed=0).sample_from_nodes(seeds).edge
 
-    first, again = run(1), run(1)
-    assert all(torch.equal(a, b) for a, b in zip(first, again))
-    single = GraphsysSampler.from_data(data, [3], seed=0)
-    plain = [single.sample_from_nodes(NodeSamplerInput(None, seeds[i : i + 20])).edge for i in (0, 20)]
-    assert not all(torch.equal(a, b) for a, b in zip(first, plain))
+    main, first, again, second = draw(None), draw(11), draw(11), draw(12)
+    assert torch.equal(first, again)
+    assert not torch.equal(first, second) and not torch.equal(first, main)
 
 
 @pytest.mark.gpu
