@@ -1,4 +1,6 @@
 """graphsys.pyg.Node2Vec: PyG's Node2Vec on a plain PyPI install, walks drawn by graphsys."""
+from types import SimpleNamespace
+
 import pytest
 import torch
 import torch_geometric.nn
@@ -40,6 +42,19 @@ def test_walks_are_seeded_and_advance():
     first = a.sample(batch)
     assert all(torch.equal(x, y) for x, y in zip(first, b.sample(batch)))
     assert not torch.equal(first[0], a.pos_sample(batch))
+
+
+def test_each_worker_walks_its_own_stream(monkeypatch):
+    worker = {"info": None}
+    monkeypatch.setattr(torch.utils.data, "get_worker_info", lambda: worker["info"])
+
+    def draw(worker_seed):
+        worker["info"] = SimpleNamespace(seed=worker_seed, id=0)
+        return Node2Vec(two_communities(), 8, 6, 2, seed=0).sample(torch.arange(12))
+
+    first, again, other = draw(5), draw(5), draw(6)
+    assert all(torch.equal(a, b) for a, b in zip(first, again))
+    assert not torch.equal(first[0], other[0]) and not torch.equal(first[1], other[1])
 
 
 def test_training_separates_the_communities():
