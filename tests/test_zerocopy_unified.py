@@ -253,3 +253,15 @@ def test_check_flag_is_accepted_for_cpu_ids():
     assert torch.equal(u.gather(torch.tensor([5, 0]), check=False), table[[5, 0]])
     with pytest.raises(IndexError):
         u.gather(torch.tensor([6]), check=False)
+
+
+def test_torch_index_select_gathers_after_torch_geometric_patches_it(monkeypatch):
+    import torch_geometric  # noqa: F401  (replaces torch.index_select with its own wrapper)
+
+    u = UnifiedTensor(torch.arange(20.0).view(10, 2), pin=False)
+    calls = []
+    real_gather = UnifiedTensor.gather
+    monkeypatch.setattr(UnifiedTensor, "gather", lambda self, *a, **k: calls.append(1) or real_gather(self, *a, **k))
+    idx = torch.tensor([3, 1])
+    assert torch.equal(torch.index_select(u, 0, idx), torch.arange(20.0).view(10, 2)[idx])
+    assert calls, "torch.index_select(u, 0, idx) must go through UnifiedTensor.gather"

@@ -192,7 +192,9 @@ class UnifiedTensor:
     def __torch_function__(cls, func, types, args=(), kwargs=None):  # noqa: ANN001, ANN206
         """``torch.index_select(u, 0, idx)`` gathers; other torch functions see the host tensor."""
         kwargs = kwargs or {}
-        if func in (torch.index_select, torch.Tensor.index_select) and args and isinstance(args[0], UnifiedTensor):
+        # By name: torch_geometric replaces torch.index_select with a wrapper at import, and the
+        # function that reaches here is then the original builtin, not torch.index_select.
+        if getattr(func, "__name__", None) == "index_select" and args and isinstance(args[0], UnifiedTensor):
             return args[0].index_select(*args[1:], **kwargs)
         return func(*_unwrap(args), **_unwrap(kwargs))
 
