@@ -138,7 +138,9 @@ def test_trainer_errors():
 
 @pytest.mark.gpu
 def test_gpu_master_in_pinned_memory_matches_quality():
-    indptr, indices, labels = _two_communities()
+    # Hogwild updates assume sparse collisions: on the 80-node graph every GPU program writes the
+    # same few rows at once (seen: Micro-F1 0.55 on the H200), so the GPU gets a 1,000-node graph.
+    indptr, indices, labels = _two_communities(n=500, p_in=0.03, p_out=0.002)
     for master in ("cuda", "pinned"):
         trainer = EmbeddingTrainer(indptr, indices, EmbeddingConfig(num_partitions=2, **SMALL),
                                    devices=("cuda",), master=master)

@@ -49,7 +49,9 @@ def gather_rows(table: Table, index: torch.Tensor) -> torch.Tensor:
     from a sampler or check them first (:func:`check_ids`).
     """
     if isinstance(table, UnifiedTensor):
-        return table.gather(index)
+        # check=False: the range check reads min/max back to the host, a sync that would stall
+        # the side-stream pipeline; ids come from the sampler, and the kernel never reads out of bounds.
+        return table.gather(index, check=False)
     if table.device == index.device:
         return table.index_select(0, index)
     if table.is_cuda:
