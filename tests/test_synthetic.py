@@ -189,3 +189,18 @@ def test_impossible_edge_count_raises(directed):
     spec = GraphSpec(10, edges, (2, 2, 2, 2, 2), homophily=1.0, directed=directed)
     with pytest.raises(RuntimeError, match=f"could not place {edges} distinct"):
         community_graph(spec, seed=0)
+
+
+def test_same_graph_on_any_thread_count():
+    import numba
+
+    before = numba.get_num_threads()
+    try:
+        numba.set_num_threads(1)
+        one = load("synthetic-products", scale=0.0005, seed=9)
+        numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
+        many = load("synthetic-products", scale=0.0005, seed=9)
+    finally:
+        numba.set_num_threads(before)
+    assert torch.equal(one.graph.indptr, many.graph.indptr) and torch.equal(one.graph.indices, many.graph.indices)
+    assert torch.equal(one.x, many.x) and torch.equal(one.y, many.y)
