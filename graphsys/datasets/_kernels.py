@@ -39,13 +39,13 @@ def _anywhere(u1, u2, offsets, lo_pow, hi_pow, q0, inv_beta):
     return _in_class(u2, c, offsets, lo_pow, hi_pow, q0, inv_beta)
 
 
-@numba.njit(cache=True)
+@numba.njit(parallel=True, cache=True)
 def position_mass(offsets, lo_pow, hi_pow, q0, beta):
     """Probability that one weight-proportional draw lands on each rank position (sums to 1)."""
     num_classes = offsets.shape[0] - 1
     total = offsets[num_classes]
     mass = np.empty(total, dtype=np.float64)
-    for c in range(num_classes):
+    for c in numba.prange(num_classes):
         n = offsets[c + 1] - offsets[c]
         span = hi_pow[c] - lo_pow[c]
         share = n / total
