@@ -3,9 +3,10 @@
 Three presets mirror ogbn-arxiv, ogbn-products and ogbn-papers100M in node, edge, feature
 and class counts and in split sizes. Degrees follow a power law; classes are communities
 (most edges inside a class, many of the rest to one partner class); features are the class
-centroid plus noise, and some nodes carry another class's centroid. So a node's own
-features mislead often enough that an MLP stays well below a GNN, which reads the
-neighbours, and neither reaches 100 %.
+centroid plus noise, and some nodes carry another class's centroid; synthetic-products
+also labels some nodes off their community. So a node's own features mislead often enough
+that an MLP stays well below a GNN, which reads the neighbours, and neither reaches 100 %
+(benchmarks/README.md, learnability table).
 
 Example:
     >>> from graphsys.datasets import load
@@ -36,7 +37,8 @@ log = logging.getLogger(__name__)
 _CENTROIDS, _FEATURES, _SPLIT, _LABEL_NOISE = 11, 12, 13, 14
 #: Bumped whenever the generator's output changes, so caches of an older generator are rebuilt.
 GENERATOR_VERSION = 2
-#: Feature rows written per kernel call: 64 K rows x 128 floats is 32 MB of float32 scratch.
+#: Feature rows written per kernel call: 64 K rows x 128 floats is 32 MB of float32 scratch;
+#: the kernel is parallel over rows, so larger chunks buy nothing but memory.
 _CHUNK_ROWS = 1 << 16
 
 
