@@ -90,6 +90,8 @@ def load_ogb(name: str, root: str | os.PathLike | None = None, *, undirected: bo
     Official names download into ``root`` when missing (ogb asks before large downloads);
     a dataset written by :func:`write_ogb_node_dataset` is read from its folder offline.
     ogb's own console output (prints, progress bars) goes to this module's logger at DEBUG level.
+    Labels OGB leaves blank (NaN, as in ogbn-papers100M) become ``-1``; edge features (as in
+    ogbn-proteins) are not kept.
 
     Args:
         name: ``ogbn-arxiv``, ``ogbn-products``, ``ogbn-proteins``, ``ogbn-papers100M`` or a
