@@ -59,7 +59,9 @@ def test_unified_tensor_tables_give_the_same_rows(graph, tables):
 def test_cpu_row_cache_gives_the_same_rows(graph, tables):
     x, y = tables
     features = UnifiedTensor(x)
-    features.enable_cache(20 * x[0].numel() * x.element_size() + 4 * NUM_NODES, ranking=graph.in_degrees())
+    # a CPU cache: CPU ids never consult a GPU cache (on a GPU machine the default device is cuda)
+    features.enable_cache(20 * x[0].numel() * x.element_size() + 4 * NUM_NODES, ranking=graph.in_degrees(),
+                          device="cpu")
     loader = NodeLoader(sampler_of(graph), features, y, torch.arange(NUM_NODES), batch_size=32)
     for batch in loader:
         assert torch.equal(batch.x, x[batch.n_id])
@@ -172,7 +174,9 @@ def test_gpu_batches_equal_sampler_plus_index(graph, tables, placement, prefetch
 def test_gpu_loader_with_feature_cache_and_training_overlap(graph, tables):
     x, y = tables
     features = UnifiedTensor(x)
-    features.enable_cache(20 * x[0].numel() * x.element_size() + 4 * NUM_NODES, ranking=graph.in_degrees())
+    # a CPU cache: CPU ids never consult a GPU cache (on a GPU machine the default device is cuda)
+    features.enable_cache(20 * x[0].numel() * x.element_size() + 4 * NUM_NODES, ranking=graph.in_degrees(),
+                          device="cpu")
     loader = NodeLoader(sampler_of(graph, placement="pinned"), features, UnifiedTensor(y), torch.arange(NUM_NODES),
                         batch_size=16, prefetch=2)
     model = GraphSAGE(8, 16, 2, 5).cuda()
