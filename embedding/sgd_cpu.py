@@ -33,72 +33,82 @@ def _sigmoid(x):
     return np.float32(1.0) / (np.float32(1.0) + np.exp(-x))
 
 
-@njit(cache=True, nogil=True, parallel=True, fastmath=True)
-def _train_block(vertex, context, heads, tails, negatives, num_negative, lr_start, lr_end,
-                 negative_weight, weight_decay, num_chunks):
-    n = heads.shape[0]
+@njit(cache=True, nogil=True, fastmath=True)
+def _train_chunk(vertex, context, heads, tails, negatives, num_negative, lr, lr_step,
+                 negative_weight, weight_decay, first, last):
+    """Samples ``first..last-1`` in order; returns their loss estimate (every 16th sample)."""
     dim = vertex.shape[1]
-    chunk = (n + num_chunks - 1) // num_chunks
-    losses = np.zeros(num_chunks, dtype=np.float64)
     decay = np.float32(weight_decay)
     weight = np.float32(negative_weight)
     one = np.float32(1.0)
+    grad = np.empty(dim, dtype=np.float32)
+    g = np.empty(num_negative + 1, dtype=np.float32)
+    loss = 0.0
+    for i in range(first, last):
+        v = vertex[heads[i]]
+        if num_negative == 1:
+            # the default, fused: both dot products in one pass, all three rows in another
+            pos = context[tails[i]]
+            neg = context[negatives[i]]
+            dot_pos = np.float32(0.0)
+            dot_neg = np.float32(0.0)
+            for d in range(dim):
+                dot_pos += v[d] * pos[d]
+                dot_neg += v[d] * neg[d]
+            sig_pos = _sigmoid(dot_pos)
+            sig_neg = _sigmoid(dot_neg)
+            g_pos = sig_pos - one
+            g_neg = weight * sig_neg
+            if (i & _LOSS_EVERY_MASK) == 0:
+                loss -= math.log(max(sig_pos, 1e-12)) + negative_weight * math.log(max(one - sig_neg, 1e-12))
+            for d in range(dim):
+                vd = v[d]
+                pd = pos[d]
+                nd = neg[d]
+                pos[d] = pd - lr * (g_pos * vd + decay * pd)
+                neg[d] = nd - lr * (g_neg * vd + decay * nd)
+                v[d] = vd - lr * (g_pos * pd + g_neg * nd + decay * vd)
+        else:
+            for r in range(num_negative + 1):
+                ctx = context[tails[i]] if r == 0 else context[negatives[i * num_negative + r - 1]]
+                dot = np.float32(0.0)
+                for d in range(dim):
+                    dot += v[d] * ctx[d]
+                sig = _sigmoid(dot)
+                g[r] = sig - one if r == 0 else weight * sig
+                if (i & _LOSS_EVERY_MASK) == 0 and r == 0:
+                    loss -= math.log(max(sig, 1e-12))
+                elif (i & _LOSS_EVERY_MASK) == 0:
+                    loss -= negative_weight * math.log(max(one - sig, 1e-12))
+            for d in range(dim):
+                grad[d] = decay * v[d]
+            for r in range(num_negative + 1):
+                ctx = context[tails[i]] if r == 0 else context[negatives[i * num_negative + r - 1]]
+                gr = g[r]
+                for d in range(dim):
+                    cd = ctx[d]
+                    grad[d] += gr * cd
+                    ctx[d] = cd - lr * (gr * v[d] + decay * cd)
+            for d in range(dim):
+                v[d] -= lr * grad[d]
+        lr += lr_step
+    return loss
+
+
+@njit(cache=True, nogil=True, parallel=True)
+def _train_block(vertex, context, heads, tails, negatives, num_negative, lr_start, lr_end,
+                 negative_weight, weight_decay, num_chunks):
+    # The chunk body is its own function: inlined into the prange loop, numba's parfor
+    # reduction analysis recursed without end under Python 3.12 (seen with numba 0.68.0).
+    n = heads.shape[0]
+    chunk = (n + num_chunks - 1) // num_chunks
+    losses = np.zeros(num_chunks, dtype=np.float64)
+    lr_step = np.float32((lr_end - lr_start) / n)
     for c in prange(num_chunks):
-        grad = np.empty(dim, dtype=np.float32)
-        g = np.empty(num_negative + 1, dtype=np.float32)
-        loss = 0.0
         first = c * chunk
         lr = np.float32(lr_start + (lr_end - lr_start) * (first / n))
-        lr_step = np.float32((lr_end - lr_start) / n)
-        for i in range(first, min(n, first + chunk)):
-            v = vertex[heads[i]]
-            if num_negative == 1:
-                # the default, fused: both dot products in one pass, all three rows in another
-                pos = context[tails[i]]
-                neg = context[negatives[i]]
-                dot_pos = np.float32(0.0)
-                dot_neg = np.float32(0.0)
-                for d in range(dim):
-                    dot_pos += v[d] * pos[d]
-                    dot_neg += v[d] * neg[d]
-                sig_pos = _sigmoid(dot_pos)
-                sig_neg = _sigmoid(dot_neg)
-                g_pos = sig_pos - one
-                g_neg = weight * sig_neg
-                if (i & _LOSS_EVERY_MASK) == 0:
-                    loss -= math.log(max(sig_pos, 1e-12)) + negative_weight * math.log(max(one - sig_neg, 1e-12))
-                for d in range(dim):
-                    vd = v[d]
-                    pd = pos[d]
-                    nd = neg[d]
-                    pos[d] = pd - lr * (g_pos * vd + decay * pd)
-                    neg[d] = nd - lr * (g_neg * vd + decay * nd)
-                    v[d] = vd - lr * (g_pos * pd + g_neg * nd + decay * vd)
-            else:
-                for r in range(num_negative + 1):
-                    ctx = context[tails[i]] if r == 0 else context[negatives[i * num_negative + r - 1]]
-                    dot = np.float32(0.0)
-                    for d in range(dim):
-                        dot += v[d] * ctx[d]
-                    sig = _sigmoid(dot)
-                    g[r] = sig - one if r == 0 else weight * sig
-                    if (i & _LOSS_EVERY_MASK) == 0 and r == 0:
-                        loss -= math.log(max(sig, 1e-12))
-                    elif (i & _LOSS_EVERY_MASK) == 0:
-                        loss -= negative_weight * math.log(max(one - sig, 1e-12))
-                for d in range(dim):
-                    grad[d] = decay * v[d]
-                for r in range(num_negative + 1):
-                    ctx = context[tails[i]] if r == 0 else context[negatives[i * num_negative + r - 1]]
-                    gr = g[r]
-                    for d in range(dim):
-                        cd = ctx[d]
-                        grad[d] += gr * cd
-                        ctx[d] = cd - lr * (gr * v[d] + decay * cd)
-                for d in range(dim):
-                    v[d] -= lr * grad[d]
-            lr += lr_step
-        losses[c] = loss
+        losses[c] = _train_chunk(vertex, context, heads, tails, negatives, num_negative, lr, lr_step,
+                                 negative_weight, weight_decay, first, min(n, first + chunk))
     return losses.sum() * (_LOSS_EVERY_MASK + 1)
 
 
