@@ -11,21 +11,13 @@ import pytest
 import torch
 import torch.multiprocessing as mp
 
-from graphsys import Graph
 from graphsys.datasets import NodeDataset
 from graphsys.train import TrainConfig, load_checkpoint, train
+from toy_data import toy_dataset as make_toy
 
 
-def toy_dataset(num_nodes=400, seed=0) -> NodeDataset:
-    """A graph whose labels follow its features (so a model can learn them), with a split."""
-    rng = np.random.default_rng(seed)
-    src, dst = rng.integers(0, num_nodes, 4 * num_nodes), rng.integers(0, num_nodes, 4 * num_nodes)
-    graph = Graph.from_coo(src, dst, num_nodes, symmetrize=True, drop_self_loops=True)
-    x = torch.from_numpy(rng.standard_normal((num_nodes, 8)).astype(np.float32))
-    y = x[:, :3].argmax(dim=1)
-    perm = torch.from_numpy(rng.permutation(num_nodes))
-    split = lambda a, b: perm[a:b].sort().values  # noqa: E731
-    return NodeDataset("toy", graph, x, y, split(0, 200), split(200, 300), split(300, 400), 3)
+def toy_dataset() -> NodeDataset:
+    return make_toy(400, edges_per_node=4, num_features=8, num_classes=3, num_train=200, num_val=100)
 
 
 def config(tmp_path, **overrides) -> TrainConfig:

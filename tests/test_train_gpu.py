@@ -1,25 +1,17 @@
 """graphsys train on a GPU: every placement trains, inference on the GPU equals the CPU's, the cache serves."""
-import numpy as np
 import pytest
 import torch
 
-from graphsys import Graph
 from graphsys.datasets import NodeDataset
 from graphsys.train import TrainConfig, build_model, layerwise_inference, train
+from toy_data import toy_dataset
 from zerocopy import UnifiedTensor
 
 pytestmark = pytest.mark.gpu
 
 
-def _dataset(num_nodes=2000, seed=0) -> NodeDataset:
-    rng = np.random.default_rng(seed)
-    src, dst = rng.integers(0, num_nodes, 8 * num_nodes), rng.integers(0, num_nodes, 8 * num_nodes)
-    graph = Graph.from_coo(src, dst, num_nodes, symmetrize=True, drop_self_loops=True)
-    x = torch.from_numpy(rng.standard_normal((num_nodes, 16)).astype(np.float32))
-    y = x[:, :4].argmax(dim=1)
-    perm = torch.from_numpy(rng.permutation(num_nodes))
-    return NodeDataset("toy", graph, x, y, perm[:1200].sort().values, perm[1200:1600].sort().values,
-                       perm[1600:].sort().values, 4)
+def _dataset() -> NodeDataset:
+    return toy_dataset(2000, edges_per_node=8, num_features=16, num_classes=4, num_train=1200, num_val=400)
 
 
 @pytest.mark.parametrize(

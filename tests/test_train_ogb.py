@@ -1,27 +1,18 @@
 """graphsys train on an OGB-format dataset: written here, read by ogb's loader, scored by ogb's Evaluator."""
 import json
 
-import numpy as np
 import pytest
-import torch
 
-from graphsys import Graph
 from graphsys.cli import main
 from graphsys.datasets import NodeDataset
+from toy_data import toy_dataset
 
 ogb_eval = pytest.importorskip("ogb.nodeproppred")
 write_ogb_node_dataset = pytest.importorskip("graphsys.datasets.ogb").write_ogb_node_dataset
 
 
-def _toy(num_nodes=300, seed=0) -> NodeDataset:
-    rng = np.random.default_rng(seed)
-    src, dst = rng.integers(0, num_nodes, 4 * num_nodes), rng.integers(0, num_nodes, 4 * num_nodes)
-    graph = Graph.from_coo(src, dst, num_nodes, symmetrize=True, drop_self_loops=True)
-    x = torch.from_numpy(rng.standard_normal((num_nodes, 6)).astype(np.float32))
-    y = x[:, :3].argmax(dim=1)
-    perm = torch.from_numpy(rng.permutation(num_nodes))
-    return NodeDataset("toy", graph, x, y, perm[:180].sort().values, perm[180:240].sort().values,
-                       perm[240:].sort().values, 3)
+def _toy() -> NodeDataset:
+    return toy_dataset(300, edges_per_node=4, num_features=6, num_classes=3, num_train=180, num_val=60)
 
 
 def test_ogb_format_dataset_trains_and_is_scored_by_ogb_evaluator(tmp_path, monkeypatch, capsys):
