@@ -153,11 +153,9 @@ class Graph:
     @classmethod
     def from_edge_index(cls, edge_index, num_nodes: int | None = None, **options) -> "Graph":
         """Build from a PyG ``edge_index`` (2 x E, row = source, col = target). Options as :meth:`from_coo`."""
-        if isinstance(edge_index, torch.Tensor) and (edge_index.dim() != 2 or edge_index.shape[0] != 2):
-            raise ValueError(f"edge_index must have shape [2, E], got {tuple(edge_index.shape)}")
-        arr = np.asarray(edge_index) if not isinstance(edge_index, torch.Tensor) else edge_index
-        if not isinstance(arr, torch.Tensor) and (arr.ndim != 2 or arr.shape[0] != 2):
-            raise ValueError(f"edge_index must have shape [2, E], got {arr.shape}")
+        arr = edge_index if isinstance(edge_index, torch.Tensor) else np.asarray(edge_index)
+        if len(arr.shape) != 2 or arr.shape[0] != 2:
+            raise ValueError(f"edge_index must have shape [2, E], got {list(arr.shape)}")
         return cls.from_coo(arr[0], arr[1], num_nodes, **options)
 
     @classmethod
