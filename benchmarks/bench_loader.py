@@ -79,16 +79,22 @@ def cycle(loader):
         yield from loader
 
 
-def time_batches(iterator, count: int, warmup: int, step: Callable, device: torch.device) -> float:
-    """Seconds for ``count`` batches of ``iterator`` each given to ``step`` (after ``warmup`` untimed ones)."""
+def time_batches(iterator, count: int, warmup: int, step: Callable, device: torch.device) -> tuple[float, float]:
+    """(seconds, seconds the host waited for batches) for ``count`` batches of ``iterator``, each
+    given to ``step`` (after ``warmup`` untimed ones). The wait is the time the training thread
+    spent inside ``next``: time it could not launch model kernels."""
     for _ in range(warmup):
         step(next(iterator))
     sync(device)
+    waited = 0.0
     start = time.perf_counter()
     for _ in range(count):
-        step(next(iterator))
+        before = time.perf_counter()
+        batch = next(iterator)
+        waited += time.perf_counter() - before
+        step(batch)
     sync(device)
-    return time.perf_counter() - start
+    return time.perf_counter() - start, waited
 
 
 class SageStep:
@@ -165,24 +171,26 @@ def main(argv: list[str] | None = None) -> int:
         for _ in range(args.warmup):
             sample_batch = next(iterator)
         loader.reset_timings()
-        seconds = time_batches(iterator, args.batches, 0, touch, device)
+        seconds, _ = time_batches(iterator, args.batches, 0, touch, device)
         stages = loader.timings()
         row = {"config": name, "batches": args.batches, "batches_per_s": args.batches / seconds,
                "ms_per_batch": 1e3 * seconds / args.batches, "sample_ms": stages.sample_ms_per_batch,
                "gather_ms": stages.gather_ms_per_batch}
         if step is not None:
-            row["train_batches_per_s"] = args.batches / time_batches(iterator, args.batches, 2, step, device)
+            seconds, waited = time_batches(iterator, args.batches, 2, step, device)
+            row["train_batches_per_s"] = args.batches / seconds
+            row["train_wait_ms"] = 1e3 * waited / args.batches
         rows.append(row)
         log.info("%s: %.1f batches/s", name, row["batches_per_s"])
         del loader, iterator
     count = min(args.batches, args.pyg_batches)
-    seconds = time_batches(pyg_batches(ds, args, device, fanouts), count, 2, touch, device)
+    seconds, _ = time_batches(pyg_batches(ds, args, device, fanouts), count, 2, touch, device)
     rows.append({"config": "pyg_loader_cpu", "batches": count, "batches_per_s": count / seconds,
                  "ms_per_batch": 1e3 * seconds / count})
     if step is not None:
         same = iter(lambda: sample_batch, None)
-        rows.append({"config": "train_only", "batches": args.batches,
-                     "train_batches_per_s": args.batches / time_batches(same, args.batches, 2, step, device)})
+        seconds, _ = time_batches(same, args.batches, 2, step, device)
+        rows.append({"config": "train_only", "batches": args.batches, "train_batches_per_s": args.batches / seconds})
     by_name = {r["config"]: r for r in rows}
     reference = rows[0]["batches_per_s"]
     for r in rows:
@@ -203,7 +211,7 @@ def main(argv: list[str] | None = None) -> int:
         claim = figures.get("training_pinned_vs_gpu_resident", figures["loader_only_pinned_vs_gpu_resident"])
         figures["within_10_percent"] = claim >= 0.9
     columns = ["config", "batches", "batches_per_s", "vs_reference", "ms_per_batch", "sample_ms", "gather_ms"]
-    columns += ["train_batches_per_s"] if args.train else []
+    columns += ["train_batches_per_s", "train_wait_ms"] if args.train else []
     print(format_table(rows, columns))
     print(f"result: {write_result('bench_loader', figures, rows)}")
     return 0

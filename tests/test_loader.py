@@ -1,10 +1,13 @@
 """graphsys.loader.NodeLoader: batches equal sampler + index on the CPU; pipelined GPU path (marked)."""
+import threading
+
 import pytest
 import torch
 from torch_geometric.nn import GraphSAGE
 
 from graphsys import Graph
 from graphsys.loader import LoaderTimings, NodeLoader, gather_rows
+from graphsys.loader.producer import Producer
 from sampling import NeighborSampler
 from zerocopy import UnifiedTensor
 
@@ -112,6 +115,43 @@ def test_timings_count_every_batch(graph, tables):
     assert "NodeLoader(seeds=30" in repr(loader)
 
 
+@pytest.mark.parametrize("prefetch", [0, 1, 3])
+def test_producer_thread_gives_the_same_batches(graph, tables, prefetch):
+    x, y = tables
+    inline = list(NodeLoader(sampler_of(graph, seed=7), x, y, torch.arange(50), batch_size=8, prefetch=0, seed=1))
+    ahead = list(NodeLoader(sampler_of(graph, seed=7), x, y, torch.arange(50), batch_size=8, prefetch=prefetch,
+                            seed=1))
+    assert len(ahead) == len(inline) == 7
+    for a, b in zip(ahead, inline):
+        assert torch.equal(a.n_id, b.n_id) and torch.equal(a.edge_index, b.edge_index) and torch.equal(a.x, b.x)
+
+
+def test_leaving_an_epoch_early_stops_the_producer_thread(graph, tables):
+    x, y = tables
+    loader = NodeLoader(sampler_of(graph), x, y, torch.arange(NUM_NODES), batch_size=4, prefetch=2)
+    before = {t.name for t in threading.enumerate()}
+    for i, _ in enumerate(loader):
+        if i == 2:
+            break
+    assert "graphsys-loader" not in {t.name for t in threading.enumerate()} - before
+    assert len(list(loader)) == len(loader)  # the next epoch starts afresh
+
+
+def test_producer_errors_reach_the_consumer():
+    def produce(item: int) -> int:
+        if item == 3:
+            raise IndexError(f"bad item {item}")
+        return item * 10
+
+    got = []
+    with pytest.raises(IndexError, match="bad item 3"):
+        with Producer(produce, range(6), ahead=2) as batches:
+            got.extend(batches)
+    assert got == [0, 10, 20]
+    with pytest.raises(ValueError, match="ahead must be >= 1, got 0"):
+        Producer(produce, range(2), ahead=0)
+
+
 def test_gather_rows_places_rows_on_the_index_device():
     table = torch.arange(12).view(6, 2)
     assert torch.equal(gather_rows(table, torch.tensor([5, 0])), table[[5, 0]])
@@ -174,9 +214,8 @@ def test_gpu_batches_equal_sampler_plus_index(graph, tables, placement, prefetch
 def test_gpu_loader_with_feature_cache_and_training_overlap(graph, tables):
     x, y = tables
     features = UnifiedTensor(x)
-    # a CPU cache: CPU ids never consult a GPU cache (on a GPU machine the default device is cuda)
     features.enable_cache(20 * x[0].numel() * x.element_size() + 4 * NUM_NODES, ranking=graph.in_degrees(),
-                          device="cpu")
+                          device="cuda")
     loader = NodeLoader(sampler_of(graph, placement="pinned"), features, UnifiedTensor(y), torch.arange(NUM_NODES),
                         batch_size=16, prefetch=2)
     model = GraphSAGE(8, 16, 2, 5).cuda()

@@ -6,12 +6,14 @@ the seeds, the sampled subgraph, the zero-copy feature gather (through the Unifi
 cache) and the batch all stay on the GPU. Two side streams form the pipeline: batch ``i + 1``
 is sampled on one while batch ``i`` is gathered on the other (the sampler is latency-bound,
 the zero-copy gather PCIe-bound, so they overlap), both while the model trains on an earlier
-batch on the current stream. With a CPU sampler the same loader runs the stages in turn.
+batch on the current stream. The sampling stream has the higher priority, so its short
+kernels are not queued behind the model's. A host thread (:mod:`graphsys.loader.producer`)
+launches that work, so the sampler's one host wait per batch never holds up the training
+thread. With a CPU sampler the same thread samples and gathers on the CPU.
 """
 from __future__ import annotations
 
 import math
-from collections import deque
 from dataclasses import dataclass
 from typing import Iterator
 
@@ -19,6 +21,7 @@ import torch
 from torch_geometric.data import Data
 
 from graphsys.loader.gather import Table, check_ids, check_table, gather_rows, num_rows
+from graphsys.loader.producer import Producer
 from graphsys.loader.timings import LoaderTimings, StageClock
 from sampling import NeighborSampler, SamplerOutput
 from zerocopy import PendingGather, UnifiedTensor
@@ -83,9 +86,10 @@ class NodeLoader:
         batch_size: seeds per batch.
         shuffle: visit the seeds in a new random order each epoch.
         drop_last: skip the last batch when it is smaller than ``batch_size``.
-        prefetch: batches produced ahead (GPU only). 1 samples the next batch while this one
-            is gathered and trained on; more helps only when batch times vary, at the cost of
-            one more batch of GPU memory each; 0 produces each batch when it is asked for.
+        prefetch: batches produced ahead, on a host thread. 1 samples and gathers the next
+            batch while the model trains on this one; more helps only when batch times vary,
+            at the cost of one more batch of memory each; 0 produces each batch on the calling
+            thread when it is asked for.
         seed: seed of the shuffling order (the sampler has its own seed).
 
     Example:
@@ -138,7 +142,8 @@ class NodeLoader:
         self._generator = torch.Generator(device=self.device).manual_seed(seed)
         self._streams = None
         if self.device.type == "cuda":
-            self._streams = (torch.cuda.Stream(self.device), torch.cuda.Stream(self.device))
+            # (sampling, gathering); a lower number is a higher priority
+            self._streams = (torch.cuda.Stream(self.device, priority=-1), torch.cuda.Stream(self.device))
         self._clock = StageClock(self.device)
 
     def __len__(self) -> int:
@@ -154,31 +159,34 @@ class NodeLoader:
         self._clock.reset()
 
     def __iter__(self) -> Iterator[Data]:
-        """One epoch of batches. Cost per batch: see :meth:`_produce`; on a GPU, no host sync here."""
+        """One epoch of batches. Cost per batch on the calling thread: see :meth:`_hand_over`
+        (with ``prefetch > 0``, :meth:`_produce` runs on the producer thread)."""
         count = self.seeds.numel()
         if self.shuffle:
             order = torch.randperm(count, generator=self._generator, device=self.device)
         else:
             order = torch.arange(count, device=self.device)
         starts = range(0, len(self) * self.batch_size, self.batch_size)
-        bounds = [(start, min(start + self.batch_size, count)) for start in starts]
+        bounds = [(order, start, min(start + self.batch_size, count)) for start in starts]
         if self._streams is not None:
             self._streams[0].wait_stream(torch.cuda.current_stream(self.device))
-        pending: deque[_InFlight] = deque()
-        produced = 0
-        for _ in bounds:
-            while produced < len(bounds) and len(pending) <= self.prefetch:
-                pending.append(self._produce(order, *bounds[produced]))
-                produced += 1
-            yield self._hand_over(pending.popleft())
+        if self.prefetch == 0:
+            for bound in bounds:
+                yield self._hand_over(self._produce(bound))
+            return
+        device = self.device if self.device.type == "cuda" else None
+        with Producer(self._produce, bounds, self.prefetch, device) as flights:
+            for flight in flights:
+                yield self._hand_over(flight)
 
-    def _produce(self, order: torch.Tensor, start: int, stop: int) -> _InFlight:
-        """Sample one batch and start its gathers.
+    def _produce(self, bound: tuple[torch.Tensor, int, int]) -> _InFlight:
+        """Sample one batch, ``order[start:stop]`` of the seeds, and start its gathers.
 
         Cost on a GPU: the sampler's kernels on the sampling stream and its one host sync (the
         host waits for this batch's sampling only), then the feature and label gathers launched
         on the gather stream with no host wait. On the CPU: the stages run in turn.
         """
+        order, start, stop = bound
         input_id = order[start:stop]
         if self._streams is None:
             begin = self._clock.mark()

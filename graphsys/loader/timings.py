@@ -6,6 +6,7 @@ stages of consecutive batches overlap there, so their sum can exceed the wall ti
 """
 from __future__ import annotations
 
+import threading
 import time
 from collections import deque
 from dataclasses import dataclass
@@ -40,11 +41,13 @@ class StageClock:
     """Accounts the sampling and gathering span of each batch on one device.
 
     A span is a pair of marks from :meth:`mark`. Cost per mark: a ``perf_counter`` on the CPU; an
-    event record on a GPU stream (no sync).
+    event record on a GPU stream (no sync). Batches are added on the loader's producer thread
+    and read on the consumer's, hence the lock.
     """
 
     def __init__(self, device: torch.device) -> None:
         self._cuda = device.type == "cuda"
+        self._lock = threading.Lock()
         self._open: deque = deque()
         self._batches = 0
         self._sample_s = 0.0
@@ -60,12 +63,13 @@ class StageClock:
 
     def add(self, sample: tuple, gather: tuple) -> None:
         """Account one batch given its (start, end) spans; GPU spans are read once they complete."""
-        if not self._cuda:
-            self._count(sample[1] - sample[0], gather[1] - gather[0])
-            return
-        self._open.append((sample, gather))
-        while self._open and self._open[0][1][1].query() and self._open[0][0][1].query():
-            self._settle(*self._open.popleft())
+        with self._lock:
+            if not self._cuda:
+                self._count(sample[1] - sample[0], gather[1] - gather[0])
+                return
+            self._open.append((sample, gather))
+            while self._open and self._open[0][1][1].query() and self._open[0][0][1].query():
+                self._settle(*self._open.popleft())
 
     def _settle(self, sample: tuple, gather: tuple) -> None:
         self._count(sample[0].elapsed_time(sample[1]) / 1e3, gather[0].elapsed_time(gather[1]) / 1e3)
@@ -77,16 +81,18 @@ class StageClock:
 
     def read(self) -> LoaderTimings:
         """The totals so far. Cost on a GPU: waits for the batches still in flight (a host sync)."""
-        while self._open:
-            sample, gather = self._open.popleft()
-            sample[1].synchronize()
-            gather[1].synchronize()
-            self._settle(sample, gather)
-        return LoaderTimings(self._batches, self._sample_s, self._gather_s)
+        with self._lock:
+            while self._open:
+                sample, gather = self._open.popleft()
+                sample[1].synchronize()
+                gather[1].synchronize()
+                self._settle(sample, gather)
+            return LoaderTimings(self._batches, self._sample_s, self._gather_s)
 
     def reset(self) -> None:
         """Forget the batches counted so far (those in flight are dropped too)."""
-        self._open.clear()
-        self._batches = 0
-        self._sample_s = 0.0
-        self._gather_s = 0.0
+        with self._lock:
+            self._open.clear()
+            self._batches = 0
+            self._sample_s = 0.0
+            self._gather_s = 0.0
