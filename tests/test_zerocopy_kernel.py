@@ -136,19 +136,6 @@ def test_sorted_order_narrows_ids():
     assert keys.dtype == torch.int64
 
 
-@pytest.mark.parametrize("dtype", [torch.int64, torch.int32])
-def test_sorted_order_puts_cached_rows_first(dtype):
-    slot_map = torch.full((10,), -1, dtype=torch.int32)
-    slot_map[torch.tensor([2, 7])] = torch.tensor([0, 1], dtype=torch.int32)
-    rows = torch.tensor([7, 5, -5, 2, 12, 1, 2], dtype=dtype)
-    ordered, positions = kernels.sorted_order(rows, 10, slot_map)
-    # cached rows (any order among themselves), then the rest ascending, out-of-range ids clamped
-    assert sorted(ordered[:3].tolist()) == [2, 2, 7]
-    assert ordered[3:].tolist() == [-1, 1, 5, 10]
-    clamped = rows.clamp(-1, 10)
-    assert torch.equal(clamped[positions].to(ordered.dtype), ordered)
-
-
 def test_blocks_cover_the_span():
     for span in (1, 31, 131, 159, 633):
         block_r, block_c = kernels._blocks(span, 8)

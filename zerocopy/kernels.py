@@ -255,31 +255,16 @@ def _sm_count(device: torch.device) -> int:
     return torch.cuda.get_device_properties(device).multi_processor_count
 
 
-def sorted_order(
-    rows: torch.Tensor, num_rows: int, slot_map: torch.Tensor | None = None
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """``(rows in reading order, their original positions)`` for a gather in host-address order.
-
-    Without a cache the rows come sorted ascending. With ``slot_map`` the cached rows come first
-    and the rows read over PCIe after them, still ascending: the kernel's blocks then hold either
-    GPU-memory reads or host reads, never a few host reads among masked lanes, so every block of
-    host rows keeps a full tile of PCIe reads in flight.
+def sorted_order(rows: torch.Tensor, num_rows: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(rows sorted ascending, their original positions)`` for a gather in host-address order.
 
     Ids are narrowed to int32 before sorting when ``num_rows`` allows (half the radix passes),
     after clamping to ``[-1, num_rows]`` so that an out-of-range id stays out of range instead of
-    wrapping onto a valid row. Cost: a clamp and one radix sort, allocates 12-16 B per id; with a
-    cache, one slot lookup per id and two elementwise passes more.
+    wrapping onto a valid row. Cost: a clamp and one radix sort, allocates 12-16 B per id.
     """
     if num_rows < torch.iinfo(torch.int32).max and rows.dtype != torch.int32:
         rows = rows.clamp(-1, num_rows).to(torch.int32)
-    if slot_map is None or num_rows == 0:
-        return torch.sort(rows)
-    rows = rows.clamp(-1, num_rows)
-    valid = (rows >= 0) & (rows < num_rows)
-    hit = valid & (slot_map[rows.clamp(0, num_rows - 1).long()] >= 0)
-    # Cached row r sorts as -2 - r: below every uncached id (>= -1), and reversible.
-    keys, positions = torch.sort(torch.where(hit, -2 - rows, rows))
-    return torch.where(keys <= -2, -2 - keys, keys), positions
+    return torch.sort(rows)
 
 
 def gather_rows(
@@ -300,8 +285,8 @@ def gather_rows(
     current stream; no host sync.
     """
     if sort and rows.numel() > 1:
-        ordered, positions = sorted_order(rows, table.shape[0], slot_map)
-        launch_gather(table, ordered, out, positions, slot_map, cache, counts)
+        keys, positions = sorted_order(rows, table.shape[0])
+        launch_gather(table, keys, out, positions, slot_map, cache, counts)
     else:
         launch_gather(table, rows, out, None, slot_map, cache, counts)
     return out
