@@ -1,0 +1,354 @@
+"""DeepWalk pools in one pass: uniform walks written straight into the block-bucketed pool.
+
+The general producer path walks with :func:`sampling.random_walk` (int64 node ids), then maps
+every node to its partition and row and buckets the pairs (:mod:`embedding.augment`): three
+passes over the walks and two random lookups per node. For uniform walks (DeepWalk, node2vec
+with ``p = q = 1``) this module does the same work with less memory traffic:
+
+* the walks run on the CSR relabelled into row order (:class:`RowGraph`: node ``v`` becomes row
+  ``offsets[part_of[v]] + local_of[v]``), so a walk yields embedding rows directly, and the
+  partition of a row comes from a table of at most 4096 entries held in L1, not from an
+  ``N``-entry one; the degree order inside each partition also packs the hot rows together;
+* walks advance 256 at a time in lockstep (256 independent cache misses per step) into a
+  ``[walk_nodes, 256]`` int32 tile, transposed so that the pairs of one slot are contiguous;
+* with ``P = 1`` every chunk of walks writes its pairs straight into the pool from the tile
+  (a complete walk yields exactly ``pairs_per_walk`` pairs, so a chunk knows where its pairs
+  go; chunks whose walks stopped early are closed up after); with ``P > 1`` the tiles are kept
+  (4 bytes per node), counted per block in the same pass, then written with a counting sort.
+
+The pool equals ``bucket_pairs(random_walk(...))`` sample for sample: a step draws the same
+neighbour position (a hash of key, walk and step), the relabelled rows keep each node's
+neighbour order, and the pairs keep :mod:`embedding.augment`'s order (slot-major per 64 walks,
+stable inside each block).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numba
+import numpy as np
+import torch
+from numba import njit, prange
+
+from embedding.augment import _WALK_BLOCK, pair_slots
+from embedding.partition import Partition
+from sampling._rng import below, draw, make_key, stream
+
+# Walks advanced together: four light-shuffle blocks. 256 matches sampling's walk chunk
+# (enough independent misses to fill the core's miss buffers); the tile is 41 x 1 KB at the
+# default walk length, well inside L2.
+_GROUP = 4 * _WALK_BLOCK
+# sampling.random_walk's key salt: with it the same seed draws the same walks here.
+_WALK_SALT = 0x5A1C
+# Rows are cut into at most this many equal spans for the row -> partition table: 16 KB of
+# int32, in L1. A binary search over the offsets instead cost 40 cycles per node (mispredicted
+# branches), as much as writing the node's pairs.
+_PART_SPANS = 4096
+
+
+@dataclass(frozen=True)
+class RowGraph:
+    """A CSR relabelled into embedding-row order (rows grouped by partition).
+
+    Attributes:
+        indptr: int64 ``[N + 1]`` offsets, indexed by row.
+        indices: int32 ``[E]`` neighbour rows; each row keeps its node's neighbour order.
+        offsets: int64 ``[P + 1]``, partition ``p`` owns rows ``offsets[p]:offsets[p + 1]``.
+        row_of: int32 ``[N]``, the row of each original node id.
+        span_shift: rows ``s << span_shift`` onwards form span ``s``.
+        span_part: int32, the partition of the first row of each span (a row's partition is
+            that, plus the partitions that start inside its span before it).
+    """
+
+    indptr: np.ndarray
+    indices: np.ndarray
+    offsets: np.ndarray
+    row_of: np.ndarray
+    span_shift: int
+    span_part: np.ndarray
+
+    @property
+    def num_partitions(self) -> int:
+        return self.offsets.shape[0] - 1
+
+    @classmethod
+    def relabel(cls, indptr: torch.Tensor, indices: torch.Tensor, partition: Partition) -> "RowGraph":
+        """Relabel a CSR into ``partition``'s row order.
+
+        Cost: one parallel pass over the edges (numba), a new int32 copy of ``indices`` and an
+        int64 copy of ``indptr``.
+
+        Raises:
+            ValueError: more than ``2**31 - 1`` nodes (rows are int32).
+        """
+        num_nodes = partition.num_nodes
+        if num_nodes >= 2**31:
+            raise ValueError(f"RowGraph keeps int32 rows; the graph has {num_nodes} nodes (at most 2**31 - 1)")
+        old_indptr = indptr.cpu().numpy().astype(np.int64, copy=False)
+        perm = partition.perm.numpy()
+        row_of = partition.rows().to(torch.int32).numpy()
+        degree = np.diff(old_indptr)[perm]
+        new_indptr = np.zeros(num_nodes + 1, dtype=np.int64)
+        np.cumsum(degree, out=new_indptr[1:])
+        new_indices = np.empty(old_indptr[-1], dtype=np.int32)
+        _relabel(old_indptr, indices.cpu().numpy(), perm, row_of, new_indptr, new_indices)
+        offsets = partition.offsets.numpy()
+        shift = max(0, (num_nodes - 1).bit_length() - (_PART_SPANS - 1).bit_length())
+        span_first = np.arange(0, max(num_nodes, 1), 1 << shift, dtype=np.int64)
+        span_part = (np.searchsorted(offsets, span_first, side="right") - 1).astype(np.int32)
+        return cls(new_indptr, new_indices, offsets, row_of, shift, span_part)
+
+
+@njit(cache=True, nogil=True, parallel=True)
+def _relabel(old_indptr, old_indices, perm, row_of, new_indptr, new_indices):
+    for r in prange(perm.shape[0]):
+        src = old_indptr[perm[r]]
+        dst = new_indptr[r]
+        for e in range(new_indptr[r + 1] - dst):
+            new_indices[dst + e] = row_of[old_indices[src + e]]
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _walk_group(indptr, indices, starts, w0, nw, walk_length, key, tile, bases, row_start, degree):
+    """Walk ``starts[w0:w0 + nw]``: ``tile[s, w]`` is the row after ``s`` steps (``-1`` once stopped).
+
+    The step is ``sampling``'s uniform walker's: two passes over the group (row spans, then the
+    drawn neighbours), so each pass issues ``nw`` independent cache misses.
+    """
+    for w in range(nw):
+        tile[0, w] = starts[w0 + w]
+        bases[w] = stream(key, w0 + w)
+    for s in range(walk_length):
+        for w in range(nw):
+            cur = tile[s, w]
+            if cur >= 0:
+                a = indptr[cur]
+                row_start[w] = a
+                degree[w] = indptr[cur + 1] - a
+            else:
+                degree[w] = 0
+        for w in range(nw):
+            deg = degree[w]
+            nxt = -1
+            if deg > 0:
+                nxt = indices[row_start[w] + below(draw(bases[w], s), deg)]
+            tile[s + 1, w] = nxt
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _complete(tile, b0, bn):
+    """Whether walks ``b0:b0 + bn`` of the tile all ran to the end (a stopped walk ends in -1)."""
+    last = tile.shape[0] - 1
+    for w in range(b0, b0 + bn):
+        if tile[last, w] < 0:
+            return False
+    return True
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _emit_single(tile, b0, bn, slot_k, slot_j, heads, tails, at):
+    """The pairs of walks ``b0:b0 + bn`` (one light-shuffle block), slot-major, from ``at``; returns the end."""
+    if _complete(tile, b0, bn):
+        for s in range(slot_k.shape[0]):
+            j = slot_j[s]
+            jk = j + slot_k[s]
+            for w in range(bn):
+                heads[at + w] = tile[j, b0 + w]
+                tails[at + w] = tile[jk, b0 + w]
+            at += bn
+        return at
+    for s in range(slot_k.shape[0]):
+        j = slot_j[s]
+        jk = j + slot_k[s]
+        for w in range(b0, b0 + bn):
+            h = tile[j, w]
+            t = tile[jk, w]
+            if h >= 0 and t >= 0:
+                heads[at] = h
+                tails[at] = t
+                at += 1
+    return at
+
+
+@njit(cache=True, nogil=True)
+def _single_chunk(indptr, indices, starts, walk_length, key, slot_k, slot_j, g0, g1, heads, tails):
+    """Walk groups ``g0:g1`` and write their pairs from their place in a pool of complete walks."""
+    num_walks = starts.shape[0]
+    tile = np.empty((walk_length + 1, _GROUP), dtype=np.int32)
+    bases = np.empty(_GROUP, dtype=np.uint64)
+    row_start = np.empty(_GROUP, dtype=np.int64)
+    degree = np.empty(_GROUP, dtype=np.int64)
+    first = g0 * _GROUP * slot_k.shape[0]
+    at = first
+    for g in range(g0, g1):
+        w0 = g * _GROUP
+        nw = min(_GROUP, num_walks - w0)
+        _walk_group(indptr, indices, starts, w0, nw, walk_length, key, tile, bases, row_start, degree)
+        for b0 in range(0, nw, _WALK_BLOCK):
+            at = _emit_single(tile, b0, min(_WALK_BLOCK, nw - b0), slot_k, slot_j, heads, tails, at)
+    return at - first
+
+
+@njit(cache=True, nogil=True, parallel=True)
+def _fill_single(indptr, indices, starts, walk_length, key, slot_k, slot_j, num_chunks, heads, tails):
+    # chunk bodies are their own functions (see embedding.sgd_cpu: numba's parfor analysis)
+    groups = (starts.shape[0] + _GROUP - 1) // _GROUP
+    per_chunk = (groups + num_chunks - 1) // num_chunks
+    counts = np.zeros(num_chunks, dtype=np.int64)
+    for c in prange(num_chunks):
+        g0 = min(groups, c * per_chunk)
+        counts[c] = _single_chunk(indptr, indices, starts, walk_length, key, slot_k, slot_j,
+                                  g0, min(groups, g0 + per_chunk), heads, tails)
+    return counts
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _map_rows(tile, nw, offsets, span_shift, span_part, part_tile, local_tile):
+    """Partition and local row of every row of the tile (``-1`` where a walk stopped)."""
+    for s in range(tile.shape[0]):
+        for w in range(nw):
+            r = tile[s, w]
+            if r >= 0:
+                p = span_part[r >> span_shift]
+                while r >= offsets[p + 1]:  # a partition starts inside the span (P of 4096 spans)
+                    p += 1
+                part_tile[s, w] = p
+                local_tile[s, w] = r - offsets[p]
+            else:
+                part_tile[s, w] = -1
+                local_tile[s, w] = -1
+
+
+@njit(cache=True, nogil=True)
+def _count_chunk(indptr, indices, starts, walk_length, key, slot_k, slot_j, offsets, span_shift, span_part,
+                 g0, g1, store, counts):
+    """Walk groups ``g0:g1`` into ``store`` and count their pairs per block into ``counts``."""
+    num_walks = starts.shape[0]
+    num_partitions = offsets.shape[0] - 1
+    bases = np.empty(_GROUP, dtype=np.uint64)
+    row_start = np.empty(_GROUP, dtype=np.int64)
+    degree = np.empty(_GROUP, dtype=np.int64)
+    part_tile = np.empty((walk_length + 1, _GROUP), dtype=np.int32)
+    local_tile = np.empty((walk_length + 1, _GROUP), dtype=np.int32)
+    for g in range(g0, g1):
+        w0 = g * _GROUP
+        nw = min(_GROUP, num_walks - w0)
+        _walk_group(indptr, indices, starts, w0, nw, walk_length, key, store[g], bases, row_start, degree)
+        _map_rows(store[g], nw, offsets, span_shift, span_part, part_tile, local_tile)
+        for s in range(slot_k.shape[0]):
+            j = slot_j[s]
+            jk = j + slot_k[s]
+            for w in range(nw):
+                ph = part_tile[j, w]
+                pt = part_tile[jk, w]
+                if ph >= 0 and pt >= 0:
+                    counts[ph * num_partitions + pt] += 1
+
+
+@njit(cache=True, nogil=True)
+def _write_chunk(num_walks, slot_k, slot_j, offsets, span_shift, span_part, g0, g1, store, cursor, heads, tails):
+    """Write the pairs of groups ``g0:g1`` (walked into ``store``) at their blocks' cursors."""
+    num_partitions = offsets.shape[0] - 1
+    walk_nodes = store.shape[1]
+    part_tile = np.empty((walk_nodes, _GROUP), dtype=np.int32)
+    local_tile = np.empty((walk_nodes, _GROUP), dtype=np.int32)
+    for g in range(g0, g1):
+        nw = min(_GROUP, num_walks - g * _GROUP)
+        _map_rows(store[g], nw, offsets, span_shift, span_part, part_tile, local_tile)
+        for b0 in range(0, nw, _WALK_BLOCK):
+            for s in range(slot_k.shape[0]):
+                j = slot_j[s]
+                jk = j + slot_k[s]
+                for w in range(b0, min(nw, b0 + _WALK_BLOCK)):
+                    ph = part_tile[j, w]
+                    pt = part_tile[jk, w]
+                    if ph >= 0 and pt >= 0:
+                        b = ph * num_partitions + pt
+                        at = cursor[b]
+                        heads[at] = local_tile[j, w]
+                        tails[at] = local_tile[jk, w]
+                        cursor[b] = at + 1
+
+
+@njit(cache=True, nogil=True, parallel=True)
+def _fill_blocks(indptr, indices, starts, walk_length, key, slot_k, slot_j, offsets, span_shift, span_part,
+                 num_chunks, heads, tails):
+    num_walks = starts.shape[0]
+    num_blocks = (offsets.shape[0] - 1) ** 2
+    groups = (num_walks + _GROUP - 1) // _GROUP
+    per_chunk = (groups + num_chunks - 1) // num_chunks
+    store = np.empty((groups, walk_length + 1, _GROUP), dtype=np.int32)
+    counts = np.zeros((num_chunks, num_blocks), dtype=np.int64)
+    for c in prange(num_chunks):
+        g0 = min(groups, c * per_chunk)
+        _count_chunk(indptr, indices, starts, walk_length, key, slot_k, slot_j, offsets, span_shift, span_part,
+                     g0, min(groups, g0 + per_chunk), store, counts[c])
+    block_ptr = np.zeros(num_blocks + 1, dtype=np.int64)
+    cursor = np.empty((num_chunks, num_blocks), dtype=np.int64)
+    run = 0
+    for b in range(num_blocks):
+        block_ptr[b] = run
+        for c in range(num_chunks):
+            cursor[c, b] = run
+            run += counts[c, b]
+    block_ptr[num_blocks] = run
+    for c in prange(num_chunks):
+        g0 = min(groups, c * per_chunk)
+        _write_chunk(num_walks, slot_k, slot_j, offsets, span_shift, span_part, g0, min(groups, g0 + per_chunk),
+                     store, cursor[c], heads, tails)
+    return block_ptr
+
+
+def walk_pool(
+    graph: RowGraph,
+    starts: np.ndarray,
+    walk_length: int,
+    step: int,
+    seed: int,
+    out: tuple[np.ndarray, np.ndarray],
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Uniform walks from ``starts``, augmented and bucketed into ``out``: one pool.
+
+    Cost: one parallel numba pass (walk, pairs) with ``P = 1``; with ``P > 1`` two (walk and
+    count, then write), plus a 4-byte-per-node walk store. The GIL is released throughout.
+
+    Args:
+        graph: the row-relabelled CSR.
+        starts: int32 ``[W]`` start rows (``graph.row_of`` of the start nodes).
+        walk_length: steps per walk.
+        step: augmentation step ``>= 1``.
+        seed: the pool's walk seed (as :func:`sampling.random_walk`'s ``seed``).
+        out: int32 ``(heads, tails)`` buffers of at least :func:`embedding.augment.max_pairs` entries.
+
+    Returns:
+        ``(heads, tails, block_ptr)`` as :func:`embedding.augment.bucket_pairs` returns them.
+
+    Raises:
+        ValueError: ``out`` too small for every pair the walks could yield.
+    """
+    slot_k, slot_j = pair_slots(walk_length + 1, step)
+    need = starts.shape[0] * slot_k.shape[0]
+    if out[0].shape[0] < need or out[1].shape[0] < need:
+        held = min(out[0].shape[0], out[1].shape[0])
+        raise ValueError(f"out buffers hold {held} pairs, the walks yield up to {need}")
+    key = make_key(seed, _WALK_SALT)
+    num_chunks = max(1, 4 * numba.get_num_threads())
+    heads, tails = out
+    if graph.num_partitions > 1:
+        block_ptr = _fill_blocks(graph.indptr, graph.indices, starts, walk_length, key, slot_k, slot_j,
+                                 graph.offsets, graph.span_shift, graph.span_part, num_chunks, heads, tails)
+        return heads[: block_ptr[-1]], tails[: block_ptr[-1]], block_ptr
+    counts = _fill_single(graph.indptr, graph.indices, starts, walk_length, key, slot_k, slot_j, num_chunks,
+                          heads, tails)
+    total = int(counts.sum())
+    if total < need:  # some walks stopped: close the gaps, chunk by chunk, in order
+        groups = -(-starts.shape[0] // _GROUP)
+        per_chunk = -(-groups // num_chunks)
+        at = 0
+        for c, count in enumerate(counts.tolist()):
+            first = min(groups, c * per_chunk) * _GROUP * slot_k.shape[0]
+            if count and first != at:
+                heads[at : at + count] = heads[first : first + count]
+                tails[at : at + count] = tails[first : first + count]
+            at += count
+    return heads[:total], tails[:total], np.array([0, total], dtype=np.int64)
