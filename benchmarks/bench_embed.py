@@ -6,13 +6,15 @@ so that held-out edges are predictable at all: a graph random given its degrees 
 DeepWalk at GraphVite's Youtube setting (4000 x |E| positive samples, dim 128, learning rate
 0.025, weight decay 0.005, augmentation step 5, one negative weighted 5): the producers alone,
 the trainer alone, then both together (the real run), and the link-prediction AUC of that run
-on 1 % held-out edges.
+on 1 % held-out edges. On a GPU the trainer's parts are timed too (pool copy, negative draws,
+the SGD kernel) and the kernel under several launch shapes (``--kernel-sweep``).
 Quality (``--quality``): BlogCatalog with P = 1 and P = 4 partitions on one device, Micro-
-and Macro-F1 at 50 % labelled (top-k), to show that partitioning costs no quality.
+and Macro-F1 at 50 % labelled (top-k), for each of ``--seeds``, to show that partitioning
+costs no quality.
 
     python benchmarks/bench_embed.py --device cuda                           # the H200 run
     python benchmarks/bench_embed.py --device cpu --scale 0.01 --epochs 20   # CPU smoke run
-    python benchmarks/bench_embed.py --quality --device cuda
+    python benchmarks/bench_embed.py --quality --device cuda --seeds 0,1,2
 """
 from __future__ import annotations
 
@@ -45,10 +47,12 @@ def speed(args) -> tuple[dict, list[dict]]:
                              augmentation_step=args.augmentation_step, seed=0)
     devices = [args.device]
 
-    # Producers alone: fill pools back to back, nothing consumes them.
+    # Producers alone: fill pools back to back, nothing consumes them. The buffers are pinned
+    # for a GPU, as the trainer's pipeline pins them (a pageable pool copies at 6 GB/s, not 55).
     probe = EmbeddingTrainer(split.indptr, split.indices, config, devices=devices, master=args.master)
     capacity = probe.producer.capacity_for(config.pool_size)
-    heads, tails = torch.empty(capacity, dtype=torch.int32), torch.empty(capacity, dtype=torch.int32)
+    pin = args.device.startswith("cuda")
+    heads, tails = (torch.empty(capacity, dtype=torch.int32, pin_memory=pin) for _ in range(2))
     probe.producer.fill(0, heads[: probe.producer.pairs_per_walk * 64], tails)  # compile outside the timing
     t0 = time.perf_counter()
     made = sum(probe.producer.fill(k, heads, tails).num_samples for k in range(args.probe_pools))
@@ -60,6 +64,7 @@ def speed(args) -> tuple[dict, list[dict]]:
     t0 = time.perf_counter()
     trained = sum(probe.train_pool(pool)[0] for _ in range(args.probe_pools))
     trainer_rate = trained / (time.perf_counter() - t0)
+    parts = trainer_parts(probe, pool, args.kernel_sweep) if pin else {}
     del probe, pool, heads, tails
 
     # Both together: the real run, then link prediction on the held-out edges.
@@ -72,15 +77,64 @@ def speed(args) -> tuple[dict, list[dict]]:
         "graph_build_s": build_s, "device": args.device, "config": config.to_dict(),
         "producer_alone_samples_per_s": producer_rate, "trainer_alone_samples_per_s": trainer_rate,
         "together_samples_per_s": result.samples_per_s, "total_samples": result.samples, "total_s": result.seconds,
-        "link_prediction_auc": auc, "fit": asdict(result),
+        "link_prediction_auc": auc, "fit": asdict(result), "trainer_parts": parts,
     }
     rows = [
         {"phase": "producers alone", "samples/s": producer_rate},
         {"phase": "trainer alone", "samples/s": trainer_rate},
+        *({"phase": f"trainer part: {name}", "samples/s": rate} for name, rate in parts.items()),
         {"phase": "together (full run)", "samples/s": result.samples_per_s, "samples": result.samples,
          "seconds": result.seconds, "bottleneck": result.bottleneck, "AUC": auc},
     ]
     return figures, rows
+
+
+def _best_rate(samples: int, run, repeats: int = 3) -> float:
+    """Samples per second of ``run()`` (a GPU operation), best of ``repeats`` after a warm-up."""
+    run()
+    torch.cuda.synchronize()
+    best = float("inf")
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        run()
+        torch.cuda.synchronize()
+        best = min(best, time.perf_counter() - t0)
+    return samples / best
+
+
+def trainer_parts(trainer: EmbeddingTrainer, pool, sweep: bool) -> dict[str, float]:
+    """Samples/s of each part of training block (0, 0) of ``pool`` on the GPU, alone.
+
+    The pool copy to the device, the negative draws, and the SGD kernel at its default launch;
+    with ``sweep``, the kernel under other launch shapes (lanes per program, warps, programs).
+    """
+    from embedding.sgd_gpu import train_block_gpu
+
+    device = trainer.devices[0].device
+    rows = pool.block(0, 0)
+    n = rows.stop - rows.start
+    heads, tails = pool.heads[rows].to(device), pool.tails[rows].to(device)
+    table, generator = trainer._neg_tables[0][0], trainer._generators[0]
+    negatives = table.sample(n, generator=generator)
+    size = trainer.partition.size(0)
+    vertex, context = trainer.vertex[:size].to(device), trainer.context[:size].to(device)
+    lr = dict(lr_start=1e-4, lr_end=1e-4, negative_weight=5.0, weight_decay=0.0)
+    out = {
+        "pool copy (pinned -> GPU)": _best_rate(pool.num_samples, lambda: (
+            pool.heads.to(device, non_blocking=True), pool.tails.to(device, non_blocking=True))),
+        "negative draws": _best_rate(n, lambda: table.sample(n, generator=generator)),
+        "SGD kernel (default launch)": _best_rate(n, lambda: train_block_gpu(vertex, context, heads, tails,
+                                                                             negatives, **lr)),
+    }
+    if sweep:
+        resident = torch.cuda.get_device_properties(device).multi_processor_count * 32
+        for lanes, warps, programs in ((1, 1, 16384), (1, 1, resident // 2), (2, 1, None), (2, 2, None),
+                                       (4, 1, None), (4, 2, None), (4, 4, None), (8, 2, None)):
+            launch = dict(lanes=lanes, num_warps=warps, max_programs=programs)
+            name = f"SGD kernel lanes={lanes} warps={warps} programs={programs or 'resident'}"
+            out[name] = _best_rate(n, lambda: train_block_gpu(vertex, context, heads, tails, negatives,
+                                                              **launch, **lr))
+    return out
 
 
 def quality(args) -> tuple[dict, list[dict]]:
@@ -90,16 +144,20 @@ def quality(args) -> tuple[dict, list[dict]]:
     dataset = load("blogcatalog", root=root)
     graph = dataset.graph
     rows = []
-    for partitions in (1, 4):
-        config = EmbeddingConfig(num_partitions=partitions, seed=0,
-                                 **({"epochs": args.epochs} if args.epochs is not None else {}))
-        trainer = EmbeddingTrainer(graph.indptr, graph.indices, config, devices=[args.device])
-        result = trainer.fit(quiet=args.quiet)
-        (scores,) = node_classification(trainer.node_embeddings(), dataset.y, (0.5,), seed=0)
-        rows.append({"partitions": partitions, "samples": result.samples, "seconds": result.seconds,
-                     "samples/s": result.samples_per_s, "micro_f1": scores.micro_f1, "macro_f1": scores.macro_f1})
-    figures = {"device": args.device, "rows": rows,
-               "micro_f1_gap_p4_vs_p1": rows[1]["micro_f1"] - rows[0]["micro_f1"]}
+    seeds = [int(s) for s in args.seeds.split(",")]
+    for seed in seeds:
+        for partitions in (1, 4):
+            config = EmbeddingConfig(num_partitions=partitions, seed=seed,
+                                     **({"epochs": args.epochs} if args.epochs is not None else {}))
+            trainer = EmbeddingTrainer(graph.indptr, graph.indices, config, devices=[args.device])
+            result = trainer.fit(quiet=args.quiet)
+            (scores,) = node_classification(trainer.node_embeddings(), dataset.y, (0.5,), seed=0)
+            rows.append({"seed": seed, "partitions": partitions, "samples": result.samples,
+                         "seconds": result.seconds, "samples/s": result.samples_per_s,
+                         "micro_f1": scores.micro_f1, "macro_f1": scores.macro_f1})
+    gaps = [p4["micro_f1"] - p1["micro_f1"] for p1, p4 in zip(rows[0::2], rows[1::2])]
+    figures = {"device": args.device, "seeds": seeds, "rows": rows, "micro_f1_gap_p4_vs_p1": gaps,
+               "mean_micro_f1_gap_p4_vs_p1": sum(gaps) / len(gaps)}
     return figures, rows
 
 
@@ -123,6 +181,9 @@ def main() -> None:
     parser.add_argument("--partitions", type=int, default=1)
     parser.add_argument("--pool-size", type=int, default=100_000_000)
     parser.add_argument("--probe-pools", type=int, default=3, help="pools timed in the alone phases")
+    parser.add_argument("--kernel-sweep", action="store_true",
+                        help="GPU: time the SGD kernel under several launch shapes too")
+    parser.add_argument("--seeds", default="0", help="quality: comma-separated seeds, each run at P = 1 and 4")
     parser.add_argument("--quality", action="store_true", help="BlogCatalog P = 1 vs P = 4 instead of speed")
     parser.add_argument("--root", default=None, help="folder holding blogcatalog.mat")
     parser.add_argument("--quiet", action="store_true")

@@ -1,24 +1,42 @@
 """Skip-gram SGD over one block on the GPU: one fused Triton kernel, Hogwild like GraphVite.
 
-Each program owns a strided share of the samples and trains them one after another, one
-``dim``-wide row per sample held in registers (one warp per sample, as in GraphVite's
-kernel): gather the head row and the context rows, take the dot products, write the rows
-back. No intermediate tensors, no atomics; rows shared by two programs at the same moment
-are updated Hogwild-style. The update is :mod:`embedding.sgd_cpu`'s.
+The samples are cut into contiguous lanes, ``lanes`` per program; a program trains its lanes
+in lockstep, one sample of each per iteration, each sample's ``dim``-wide rows held in
+registers: gather the head row and the context rows, take the dot products, write the rows
+back. No intermediate tensors, no atomics; rows shared by two lanes at the same moment are
+updated Hogwild-style. The update is :mod:`embedding.sgd_cpu`'s.
 
-Under ``TRITON_INTERPRET=1`` the same kernel runs on CPU tensors (for the tests).
+Why contiguous lanes: the pool keeps the pairs of 64 walks together (slot-major, see
+:mod:`embedding.augment`), so a walk's node is the head of up to ``augmentation_step`` pairs
+a few thousand samples apart (closer still in a block of a partitioned pool, which holds
+``1/P^2`` of the samples). With a strided split (program ``p`` taking samples ``p, p + G,
+...``) the ``G`` samples in flight are consecutive ones, and such pairs are trained at the same
+moment, losing all but one update of the shared row. Lanes start ``n / G`` samples apart, as
+the CPU kernel's chunks do, so samples in flight come from unrelated walks.
+
+Under ``TRITON_INTERPRET=1`` the same kernel runs on CPU tensors (for the tests); programs run
+one after another there, so with one lane per program the result is exactly the sequential
+update.
 """
 from __future__ import annotations
 
 import contextlib
+import functools
 
 import torch
 import triton
 import triton.language as tl
 
-# Programs launched per block: enough resident warps to hide the latency of the dependent
-# row loads (132 SMs x 32 warps on an H200 is ~4 K); more only adds scheduling work.
-_MAX_PROGRAMS = 16384
+# Rows of the smaller partition per sample in flight: with more lanes than a quarter of the
+# rows, concurrent samples share rows so often that quality collapses (an 80-node graph
+# trained at chance on the H200 with thousands of samples in flight).
+_ROWS_PER_LANE = 4
+# Lanes per program and warps per program. One warp per 128-float row, one sample in flight
+# per warp, as GraphVite's kernel.
+_LANES = 1
+_NUM_WARPS = 1
+# Programs without a GPU to size the grid for (the interpreter).
+_CPU_PROGRAMS = 64
 
 
 @triton.jit
@@ -27,51 +45,65 @@ def _sigmoid(x):
 
 
 @triton.jit
-def _sgd_kernel(vertex_ptr, context_ptr, heads_ptr, tails_ptr, neg_ptr, loss_ptr, n,
+def _sgd_kernel(vertex_ptr, context_ptr, heads_ptr, tails_ptr, neg_ptr, loss_ptr, n, lane_len,
                 lr_start, lr_step, negative_weight, weight_decay, stride_v, stride_c,
-                NUM_NEG: tl.constexpr, DIM: tl.constexpr, BLOCK_D: tl.constexpr):
+                NUM_NEG: tl.constexpr, DIM: tl.constexpr, BLOCK_D: tl.constexpr, LANES: tl.constexpr):
     pid = tl.program_id(0)
-    nprog = tl.num_programs(0)
-    d = tl.arange(0, BLOCK_D)
-    mask = d < DIM
-    loss = tl.zeros((), dtype=tl.float32)
-    for i in range(pid, n, nprog):
-        lr = lr_start + lr_step * i
-        v_ptrs = vertex_ptr + tl.load(heads_ptr + i).to(tl.int64) * stride_v + d
+    first = (pid * LANES + tl.arange(0, LANES)) * lane_len  # [LANES] first sample of each lane
+    last = tl.minimum(first + lane_len, n)
+    col = tl.arange(0, BLOCK_D)[None, :]
+    loss = tl.zeros((LANES,), dtype=tl.float32)
+    for r in range(0, lane_len):
+        i = first + r
+        live = i < last
+        mask = live[:, None] & (col < DIM)
+        lr = (lr_start + lr_step * i.to(tl.float32))[:, None]
+        v_ptrs = vertex_ptr + tl.load(heads_ptr + i, mask=live, other=0).to(tl.int64)[:, None] * stride_v + col
         v = tl.load(v_ptrs, mask=mask, other=0.0)
-        p_ptrs = context_ptr + tl.load(tails_ptr + i).to(tl.int64) * stride_c + d
+        p_ptrs = context_ptr + tl.load(tails_ptr + i, mask=live, other=0).to(tl.int64)[:, None] * stride_c + col
         if NUM_NEG == 1:
             # the default, fused: both rows gathered once, both dots, then all three rows written
-            n_ptrs = context_ptr + tl.load(neg_ptr + i).to(tl.int64) * stride_c + d
+            n_ptrs = context_ptr + tl.load(neg_ptr + i, mask=live, other=0).to(tl.int64)[:, None] * stride_c + col
             pos = tl.load(p_ptrs, mask=mask, other=0.0)
             neg = tl.load(n_ptrs, mask=mask, other=0.0)
-            sig_pos = _sigmoid(tl.sum(v * pos, axis=0))
-            sig_neg = _sigmoid(tl.sum(v * neg, axis=0))
-            g_pos = sig_pos - 1.0
-            g_neg = negative_weight * sig_neg
-            loss += -tl.log(tl.maximum(sig_pos, 1e-12)) - negative_weight * tl.log(tl.maximum(1.0 - sig_neg, 1e-12))
+            sig_pos = _sigmoid(tl.sum(v * pos, axis=1))
+            sig_neg = _sigmoid(tl.sum(v * neg, axis=1))
+            g_pos = (sig_pos - 1.0)[:, None]
+            g_neg = (negative_weight * sig_neg)[:, None]
+            sample_loss = -tl.log(tl.maximum(sig_pos, 1e-12)) - negative_weight * tl.log(
+                tl.maximum(1.0 - sig_neg, 1e-12))
             tl.store(p_ptrs, pos - lr * (g_pos * v + weight_decay * pos), mask=mask)
             tl.store(n_ptrs, neg - lr * (g_neg * v + weight_decay * neg), mask=mask)
             tl.store(v_ptrs, v - lr * (g_pos * pos + g_neg * neg + weight_decay * v), mask=mask)
         else:
             grad = weight_decay * v
-            for r in tl.static_range(NUM_NEG + 1):
-                if r == 0:
+            sample_loss = tl.zeros((LANES,), dtype=tl.float32)
+            for k in tl.static_range(NUM_NEG + 1):
+                if k == 0:
                     c_ptrs = p_ptrs
                 else:
-                    c_ptrs = context_ptr + tl.load(neg_ptr + i * NUM_NEG + (r - 1)).to(tl.int64) * stride_c + d
+                    row = tl.load(neg_ptr + i * NUM_NEG + (k - 1), mask=live, other=0).to(tl.int64)
+                    c_ptrs = context_ptr + row[:, None] * stride_c + col
                 c = tl.load(c_ptrs, mask=mask, other=0.0)
-                sig = _sigmoid(tl.sum(v * c, axis=0))
-                if r == 0:
+                sig = _sigmoid(tl.sum(v * c, axis=1))
+                if k == 0:
                     g = sig - 1.0
-                    loss += -tl.log(tl.maximum(sig, 1e-12))
+                    sample_loss += -tl.log(tl.maximum(sig, 1e-12))
                 else:
                     g = negative_weight * sig
-                    loss += -negative_weight * tl.log(tl.maximum(1.0 - sig, 1e-12))
-                grad += g * c
-                tl.store(c_ptrs, c - lr * (g * v + weight_decay * c), mask=mask)
+                    sample_loss += -negative_weight * tl.log(tl.maximum(1.0 - sig, 1e-12))
+                grad += g[:, None] * c
+                tl.store(c_ptrs, c - lr * (g[:, None] * v + weight_decay * c), mask=mask)
             tl.store(v_ptrs, v - lr * grad, mask=mask)
-    tl.store(loss_ptr + pid, loss)
+        loss += tl.where(live, sample_loss, 0.0)
+    tl.store(loss_ptr + pid, tl.sum(loss, axis=0))
+
+
+@functools.lru_cache(maxsize=None)
+def _resident_programs(device_index: int, num_warps: int) -> int:
+    """Programs of ``num_warps`` warps resident at once on a GPU (32 blocks and 64 warps per SM)."""
+    sms = torch.cuda.get_device_properties(device_index).multi_processor_count
+    return sms * min(32, 64 // num_warps)
 
 
 def train_block_gpu(
@@ -85,12 +117,20 @@ def train_block_gpu(
     lr_end: float,
     negative_weight: float,
     weight_decay: float,
-    max_programs: int = _MAX_PROGRAMS,
+    max_programs: int | None = None,
+    lanes: int = _LANES,
+    num_warps: int = _NUM_WARPS,
 ) -> torch.Tensor:
     """Train ``vertex`` / ``context`` rows in place on one block; same contract as ``train_block_cpu``.
 
     Cost: one kernel launch, no host sync; returns the summed loss as a 0-d tensor on the
     rows' device (reading it syncs). Rows must have unit stride along ``dim``.
+
+    Args:
+        max_programs: programs launched; default: as many as the GPU holds resident at once
+            (more would only queue behind them), 64 without a GPU (the interpreter).
+        lanes: samples in flight per program (a power of two).
+        num_warps: warps per program.
     """
     n = heads.numel()
     if n == 0:
@@ -102,21 +142,24 @@ def train_block_gpu(
                          "use smaller pools")
     if vertex.stride(1) != 1 or context.stride(1) != 1:
         raise ValueError("vertex and context rows must be contiguous along dim (stride(1) == 1)")
+    if lanes < 1 or lanes & (lanes - 1):
+        raise ValueError(f"lanes must be a power of two >= 1, got {lanes}")
+    if max_programs is None:
+        max_programs = _resident_programs(vertex.device.index or 0, num_warps) if vertex.is_cuda else _CPU_PROGRAMS
     dim = vertex.shape[1]
-    # Hogwild holds while concurrent samples rarely share a row: with many programs on few rows
-    # (a small graph or partition) the updates collide and quality collapses (seen on the H200:
-    # Micro-F1 at chance on 80- and 1,000-node graphs). One program per 4 rows keeps collisions rare.
     rows = min(vertex.shape[0], context.shape[0])
-    grid = max(1, min(n, max_programs, rows // 4))
+    in_flight = max(1, min(n, max_programs * lanes, rows // _ROWS_PER_LANE))
+    grid = triton.cdiv(in_flight, lanes)
+    lane_len = triton.cdiv(n, grid * lanes)
     losses = torch.empty(grid, dtype=torch.float32, device=vertex.device)
     # Triton launches on the current GPU: make it the rows' GPU (workers span several)
     launch_on = torch.cuda.device(vertex.device) if vertex.is_cuda else contextlib.nullcontext()
     with launch_on:
         _sgd_kernel[(grid,)](
-            vertex, context, heads, tails, negatives, losses, n,
+            vertex, context, heads, tails, negatives, losses, n, lane_len,
             float(lr_start), (float(lr_end) - float(lr_start)) / n, float(negative_weight), float(weight_decay),
             vertex.stride(0), context.stride(0),
-            NUM_NEG=negatives.numel() // n, DIM=dim, BLOCK_D=triton.next_power_of_2(dim),
-            num_warps=1,
+            NUM_NEG=negatives.numel() // n, DIM=dim, BLOCK_D=triton.next_power_of_2(dim), LANES=lanes,
+            num_warps=num_warps,
         )
     return losses.sum()

@@ -67,6 +67,34 @@ class FitResult:
     stopped_by: str
 
 
+class _PendingLoss:
+    """A pool's summed loss, read without waiting for the kernels launched after it.
+
+    On a GPU the sum is copied to pinned host memory behind the pool's kernels and an event
+    marks its arrival, so :meth:`value` waits for this pool only (a plain ``.item()`` would
+    queue behind every kernel launched since). Cost: one small copy and one event per pool.
+    """
+
+    def __init__(self, losses: list, trained: int, device: Placement) -> None:
+        self._trained = max(trained, 1)
+        self._host: torch.Tensor | float = 0.0
+        self._ready: torch.cuda.Event | None = None
+        if device.kind == "cuda" and losses:
+            total = torch.stack([loss.to(device.device) for loss in losses]).sum()
+            self._host = torch.empty((), dtype=total.dtype, pin_memory=True)
+            self._host.copy_(total, non_blocking=True)
+            self._ready = torch.cuda.Event()
+            self._ready.record(torch.cuda.current_stream(device.device))
+        else:
+            self._host = sum(float(loss) for loss in losses)
+
+    def value(self) -> float:
+        """Mean loss per sample of the pool; waits for the pool's kernels."""
+        if self._ready is not None:
+            self._ready.synchronize()
+        return float(self._host) / self._trained
+
+
 class EmbeddingTrainer:
     """GraphVite-style node embedding (DeepWalk, LINE, node2vec) over a CSR.
 
@@ -146,6 +174,7 @@ class EmbeddingTrainer:
         self.producer = SampleProducer(indptr, indices, self.partition, config, edge_weight)
         self._init_matrices()
         self._init_negatives(degree)
+        self._copy_streams = [torch.cuda.Stream(d.device) for d in self.devices if d.kind == "cuda"]
         self.samples_done = 0
         self.pools_done = 0
         self.elapsed_s = 0.0
@@ -280,8 +309,8 @@ class EmbeddingTrainer:
         """Train every block of ``pool`` once (or its leading ``fraction``), episode by episode.
 
         Cost: one copy of the pool to each GPU, one kernel per block, one device sync per
-        episode when the master copy is in pinned memory and one at the end; reading the
-        loss syncs. The learning rate follows the run's progress (:attr:`samples_done`).
+        episode when the master copy is in pinned memory and one at the end. The learning
+        rate follows the run's progress (:attr:`samples_done`).
 
         Args:
             pool: a pool of this trainer's partition.
@@ -292,10 +321,39 @@ class EmbeddingTrainer:
         Returns:
             ``(samples trained, mean loss per sample, whether the time budget ran out)``.
         """
+        trained, loss, timed_out = self._launch_pool(pool, fraction, release)
+        self._sync()
+        return trained, loss.value(), timed_out
+
+    def _stage(self, pool: SamplePool) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """Copy the pool to every GPU on a side stream and wait for the copies (not for kernels).
+
+        Kernels of the previous pool keep running meanwhile: the copy crosses PCIe while they
+        use the GPU's memory. Each GPU's compute stream waits for its copy before training.
+        Cost: two host-to-device copies per GPU and a host wait for them.
+        """
+        staged, copies = [], []
+        for device, stream in zip(self.devices, self._copy_streams):
+            compute = torch.cuda.current_stream(device.device)
+            with torch.cuda.stream(stream):
+                heads = pool.heads.to(device.device, non_blocking=True)
+                tails = pool.tails.to(device.device, non_blocking=True)
+                copied = torch.cuda.Event()
+                copied.record(stream)
+            compute.wait_event(copied)
+            heads.record_stream(compute)  # allocated on the copy stream, read by the compute stream
+            tails.record_stream(compute)
+            staged.append((heads, tails))
+            copies.append(copied)
+        for copied in copies:
+            copied.synchronize()
+        return staged
+
+    def _launch_pool(self, pool: SamplePool, fraction: float, release: Callable[[SamplePool], None] | None
+                     ) -> tuple[int, "_PendingLoss", bool]:
+        """:meth:`train_pool` without the final sync: GPU kernels may still run on return."""
         if self.devices[0].kind == "cuda":
-            staged = [(pool.heads.to(d.device, non_blocking=True), pool.tails.to(d.device, non_blocking=True))
-                      for d in self.devices]
-            self._sync()
+            staged = self._stage(pool)
             if release is not None:
                 release(pool)
         else:
@@ -325,17 +383,18 @@ class EmbeddingTrainer:
             if budget is not None and self._agree(self._elapsed() >= budget):
                 timed_out = True
                 break
-        self._sync()
         if self.devices[0].kind == "cpu" and release is not None:
             release(pool)
-        loss = sum(float(x) for x in losses) / max(trained, 1)
-        return trained, loss, timed_out
+        return trained, _PendingLoss(losses, trained, self.devices[0]), timed_out
 
     def fit(self, *, quiet: bool = True, callback: Callable[["EmbeddingTrainer"], None] | None = None) -> FitResult:
         """Train until ``epochs * E`` samples or ``time_budget`` seconds (counting earlier calls).
 
-        Cost: runs the producer thread and the block kernels; one device sync per pool (and
-        per episode when the master copy is in pinned memory).
+        Cost: runs the producer thread and the block kernels. On a GPU a pool's kernels run
+        while the next pool is copied in (the host waits for one pool's kernels, through its
+        loss, only once the next pool's are queued); the master copy in pinned memory adds a
+        device sync per episode. The time budget is checked between launches, so it may be
+        overrun by up to one pool's kernels.
 
         Args:
             quiet: no progress bar.
@@ -348,6 +407,7 @@ class EmbeddingTrainer:
         self._clock_start = start
         done_before, pools, trainer_busy, loss, stopped_by = self.samples_done, 0, 0.0, float("nan"), "epochs"
         pin = self.devices[0].kind == "cuda"
+        pending: _PendingLoss | None = None  # the loss of the pool whose kernels may still run
         with tqdm(total=total, initial=self.samples_done, unit="sample", unit_scale=True,
                   disable=quiet, desc=f"{cfg.model.value}") as bar, \
                 PoolPipeline(self.producer.fill, capacity, first_index=self.pools_done, pin=pin) as pipe:
@@ -361,19 +421,27 @@ class EmbeddingTrainer:
                 remaining = (total - self.samples_done) if total is not None else pool.num_samples
                 fraction = min(1.0, remaining / max(pool.num_samples, 1))
                 t0 = time.perf_counter()
-                trained, loss, timed_out = self.train_pool(pool, fraction=fraction, release=pipe.release)
+                trained, launched, timed_out = self._launch_pool(pool, fraction, pipe.release)
+                if pending is not None:
+                    loss = pending.value()
+                    bar.set_postfix(loss=f"{loss:.4f}")
+                pending = launched
                 trainer_busy += time.perf_counter() - t0
                 self.samples_done += trained
                 self.pools_done += 1
                 pools += 1
                 bar.update(trained)
-                bar.set_postfix(loss=f"{loss:.4f}")
-                log.debug("pool %d: %d samples, loss %.4f", pool.index, trained, loss)
+                log.debug("pool %d: %d samples launched", pool.index, trained)
                 if callback is not None:
                     callback(self)
                 if timed_out:
                     stopped_by = "time_budget"
                     break
+            t0 = time.perf_counter()
+            if pending is not None:
+                loss = pending.value()
+            self._sync()
+            trainer_busy += time.perf_counter() - t0
             stats = pipe.stats
         seconds = time.perf_counter() - start
         self.elapsed_s += seconds

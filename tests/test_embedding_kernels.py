@@ -54,20 +54,61 @@ def test_cpu_kernel_matches_the_plain_update(k):
     assert np.isfinite(loss) and loss > 0
 
 
+def _run_triton(problem, **launch):
+    from embedding.sgd_gpu import train_block_gpu
+
+    vertex, context, heads, tails, negatives = problem
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    v, c = torch.from_numpy(vertex.copy()).to(device), torch.from_numpy(context.copy()).to(device)
+    loss = train_block_gpu(v, c, *(torch.from_numpy(a).to(device) for a in (heads, tails, negatives)),
+                           **launch, **ARGS)
+    return v.cpu().numpy(), c.cpu().numpy(), float(loss)
+
+
 @needs_triton
 @pytest.mark.parametrize("k", [1, 2])
 def test_triton_kernel_matches_the_plain_update(k):
-    from embedding.sgd_gpu import train_block_gpu
+    problem = _problem(n=40, dim=20, k=k)  # dim not a power of two
+    want_v, want_c = _reference(*problem, **ARGS)
+    v, c, loss = _run_triton(problem, max_programs=1)
+    np.testing.assert_allclose(v, want_v, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(c, want_c, rtol=1e-4, atol=1e-5)
+    assert loss > 0
 
-    vertex, context, heads, tails, negatives = _problem(n=40, dim=20, k=k)  # dim not a power of two
-    want_v, want_c = _reference(vertex, context, heads, tails, negatives, **ARGS)
-    device = "cuda" if torch.cuda.is_available() else "cpu"
-    v, c = torch.from_numpy(vertex).to(device), torch.from_numpy(context).to(device)
-    loss = train_block_gpu(v, c, *(torch.from_numpy(a).to(device) for a in (heads, tails, negatives)),
-                           max_programs=1, **ARGS)
-    np.testing.assert_allclose(v.cpu().numpy(), want_v, rtol=1e-4, atol=1e-5)
-    np.testing.assert_allclose(c.cpu().numpy(), want_c, rtol=1e-4, atol=1e-5)
-    assert float(loss) > 0
+
+@needs_triton
+@pytest.mark.skipif(torch.cuda.is_available(), reason="programs run one after another only in the interpreter")
+def test_triton_programs_take_contiguous_lanes():
+    # 41 samples over 3 programs: lanes of 14, 14 and 13 samples, in order. Programs run one
+    # after another in the interpreter, so contiguous lanes give the sequential result exactly
+    # (the old strided split trained sample 1 before sample 0's program reached sample 3).
+    problem = _problem(n=41, rows=12, dim=20, k=1)  # rows shared all the time
+    want_v, want_c = _reference(*problem, **ARGS)
+    v, c, _ = _run_triton(problem, max_programs=3)
+    np.testing.assert_allclose(v, want_v, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(c, want_c, rtol=1e-4, atol=1e-5)
+
+
+@needs_triton
+@pytest.mark.parametrize("k", [1, 2])
+def test_triton_lanes_train_every_sample_once(k):
+    # no two samples share a row, so any interleaving of the lanes gives the plain update;
+    # 29 samples in 2 programs x 4 lanes: lanes of 4 samples, the last lane empty and one short
+    rows = 29 * (k + 2)
+    rng = np.random.default_rng(5)
+    vertex = (rng.standard_normal((rows, 20)) * 0.3).astype(np.float32)
+    context = (rng.standard_normal((rows, 20)) * 0.3).astype(np.float32)
+    order = rng.permutation(rows)
+    heads = order[:29].astype(np.int32)
+    tails = order[29:58].astype(np.int32)
+    negatives = order[58 : 58 + 29 * k].astype(np.int64)
+    problem = (vertex, context, heads, tails, negatives)
+    want_v, want_c = _reference(*problem, **ARGS)
+    v, c, loss = _run_triton(problem, max_programs=2, lanes=4)
+    np.testing.assert_allclose(v, want_v, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(c, want_c, rtol=1e-4, atol=1e-5)
+    _, _, loss_one_lane = _run_triton(problem, max_programs=1)
+    assert loss == pytest.approx(loss_one_lane, rel=1e-5)  # dead lanes add no loss
 
 
 @needs_triton
@@ -79,6 +120,8 @@ def test_triton_kernel_checks_its_input():
         train_block_gpu(vertex, context, heads, tails, negatives[:7], **ARGS)
     with pytest.raises(ValueError, match="contiguous"):
         train_block_gpu(vertex.t(), context, heads, tails, negatives, **ARGS)
+    with pytest.raises(ValueError, match="lanes must be a power of two >= 1, got 3"):
+        train_block_gpu(vertex, context, heads, tails, negatives, lanes=3, **ARGS)
     empty = torch.zeros(0, dtype=torch.int32)
     assert float(train_block_gpu(vertex, context, empty, empty, empty, **ARGS)) == 0.0
 
