@@ -31,6 +31,8 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -65,6 +67,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--train", action="store_true", help="also time loader + one GraphSAGE step per batch")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--quiet", action="store_true", help="no progress bars while generating the dataset")
+    p.add_argument("--probe", action="store_true",
+                   help="GPU only: time the feature gather of sampled node sets alone, from the dataset's table "
+                        "(memory-mapped) and from an anonymous copy, with and without a sampler running beside it")
+    p.add_argument("--profile", action="store_true",
+                   help="per-kernel GPU times of 5 batches of each configuration (torch.profiler), printed and "
+                        "appended to $OUT/profile_loader.txt")
+    p.add_argument("--configs", default=None, help="comma-separated configurations to run (default: all)")
     return p.parse_args(argv)
 
 
@@ -155,6 +164,73 @@ def pyg_batches(ds, args, device: torch.device, fanouts: list[int]):
     return (batch.to(device, non_blocking=True) for batch in cycle(loader))
 
 
+def profile_batches(name: str, iterator, step: Callable) -> None:
+    """Per-kernel GPU and host times of 5 batches given to ``step`` (torch.profiler)."""
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
+        for _ in range(5):
+            step(next(iterator))
+        torch.cuda.synchronize()
+    table = f"{name}\n{prof.key_averages().table(sort_by='cuda_time_total', row_limit=20)}\n"
+    print(table)
+    out = os.environ.get("OUT")
+    if out:
+        with open(os.path.join(out, "profile_loader.txt"), "a") as fh:
+            fh.write(table)
+
+
+def huge_pages_mib() -> float:
+    """AnonHugePages of this machine, in MiB (0 where /proc/meminfo has no such line)."""
+    for line in Path("/proc/meminfo").read_text().splitlines():
+        if line.startswith("AnonHugePages:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def probe_gather(ds, args, device: torch.device, fanouts: list[int]) -> list[dict]:
+    """The loader's feature gather in isolation: GB/s of ``UnifiedTensor.gather`` over sampled node sets.
+
+    Tables: the dataset's own (a copy-on-write memory map of x.npy when loaded from ``--root``) and
+    an anonymous copy of it; each timed alone and with the sampler running on another stream.
+    """
+    sampler = NeighborSampler(ds.graph.indptr.to(device), ds.graph.indices.to(device), fanouts, seed=args.seed,
+                              validate=False)
+    seeds = ds.train_idx.to(device)
+    g = torch.Generator(device=device).manual_seed(args.seed)
+    sets = [sampler.sample(seeds[torch.randint(0, seeds.numel(), (args.batch_size,), device=device, generator=g)]).node
+            for _ in range(20)]
+    row_bytes = ds.x[0].numel() * ds.x.element_size()
+    rows = []
+    before = huge_pages_mib()
+    copy = ds.x.clone()
+    tables = [("dataset table", ds.x), ("anonymous copy", copy)]
+    side = torch.cuda.Stream(device)
+    for name, host in tables:
+        table = UnifiedTensor(host)
+        for beside in (False, True):
+            times = []
+            for nodes in sets * 2:
+                start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+                start.record()
+                table.gather(nodes, check=False)
+                if beside:  # launched after the gather, so that both run at once
+                    side.wait_stream(torch.cuda.current_stream(device))
+                    with torch.cuda.stream(side):
+                        sampler.sample(seeds[: args.batch_size])
+                end.record()
+                end.synchronize()
+                times.append(start.elapsed_time(end))
+            ms = statistics.mean(times[len(sets):])
+            mean_rows = statistics.mean(n.numel() for n in sets)
+            rows.append({"table": name, "sampler_beside": beside, "rows": mean_rows, "ms": ms,
+                         "GBps": mean_rows * row_bytes / ms / 1e6})
+        table.close()
+    log.info("AnonHugePages: %.0f MiB before the copy, %.0f MiB after", before, huge_pages_mib())
+    log.info("table: %s, dtype %s, row %d B; node ids %s", type(ds.x).__name__, ds.x.dtype, row_bytes, sets[0].dtype)
+    return rows
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
@@ -164,29 +240,39 @@ def main(argv: list[str] | None = None) -> int:
     ds = load("synthetic-products", root=args.root, scale=args.scale, seed=args.seed, quiet=args.quiet)
     log.info("synthetic-products scale %g: %d nodes, %d edges, %d train seeds (%.1f s)", args.scale,
              ds.graph.num_nodes, ds.graph.num_edges, ds.train_idx.numel(), time.perf_counter() - t0)
+    if args.probe and device.type == "cuda":
+        probe = probe_gather(ds, args, device, fanouts)
+        print(format_table(probe, ["table", "sampler_beside", "rows", "ms", "GBps"]))
+        write_result("bench_loader_probe", {"dataset": "synthetic-products", "scale": args.scale}, probe)
+    keep = set(args.configs.split(",")) if args.configs else None
     step = SageStep(ds.x.shape[1], ds.num_classes, len(fanouts), device) if args.train else None
     rows, sample_batch = [], None
     for name, loader in loader_configs(ds, args, device, fanouts):
+        if keep is not None and name not in keep:
+            continue
         iterator = cycle(loader)
         for _ in range(args.warmup):
             sample_batch = next(iterator)
         loader.reset_timings()
         seconds, _ = time_batches(iterator, args.batches, 0, touch, device)
         stages = loader.timings()
+        if args.profile and device.type == "cuda":
+            profile_batches(name, iterator, touch)
         row = {"config": name, "batches": args.batches, "batches_per_s": args.batches / seconds,
                "ms_per_batch": 1e3 * seconds / args.batches, "sample_ms": stages.sample_ms_per_batch,
                "gather_ms": stages.gather_ms_per_batch}
         if step is not None:
-            seconds, waited = time_batches(iterator, args.batches, 2, step, device)
+            seconds, waited = time_batches(iterator, args.batches, args.warmup, step, device)
             row["train_batches_per_s"] = args.batches / seconds
             row["train_wait_ms"] = 1e3 * waited / args.batches
         rows.append(row)
         log.info("%s: %.1f batches/s", name, row["batches_per_s"])
         del loader, iterator
-    count = min(args.batches, args.pyg_batches)
-    seconds, _ = time_batches(pyg_batches(ds, args, device, fanouts), count, 2, touch, device)
-    rows.append({"config": "pyg_loader_cpu", "batches": count, "batches_per_s": count / seconds,
-                 "ms_per_batch": 1e3 * seconds / count})
+    if keep is None or "pyg_loader_cpu" in keep:
+        count = min(args.batches, args.pyg_batches)
+        seconds, _ = time_batches(pyg_batches(ds, args, device, fanouts), count, 2, touch, device)
+        rows.append({"config": "pyg_loader_cpu", "batches": count, "batches_per_s": count / seconds,
+                     "ms_per_batch": 1e3 * seconds / count})
     if step is not None:
         same = iter(lambda: sample_batch, None)
         seconds, _ = time_batches(same, args.batches, 2, step, device)
@@ -202,7 +288,7 @@ def main(argv: list[str] | None = None) -> int:
         "batch_size": args.batch_size, "prefetch": args.prefetch, "device": str(device),
         "reference": rows[0]["config"],
     }
-    if "pinned_features" in by_name:
+    if "pinned_features" in by_name and "gpu_resident" in by_name:
         pinned, resident = by_name["pinned_features"], by_name["gpu_resident"]
         figures["loader_only_pinned_vs_gpu_resident"] = pinned["batches_per_s"] / resident["batches_per_s"]
         if step is not None:

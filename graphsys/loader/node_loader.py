@@ -40,9 +40,13 @@ class _InFlight:
 
 def _start_gather(table: Table, index: torch.Tensor, stream: torch.cuda.Stream) -> "torch.Tensor | PendingGather":
     """Launch ``table[index]`` on ``stream`` (the current stream): a pending zero-copy gather for a
-    UnifiedTensor, an ``index_select`` for a tensor. Cost: no host wait."""
+    UnifiedTensor, an ``index_select`` for a tensor. Cost: no host wait, no host allocation.
+
+    The ids come from the sampler, so the UnifiedTensor's bounds check (a min/max read back into a
+    fresh pinned buffer) is skipped, as :func:`graphsys.loader.gather.gather_rows` does; the kernel
+    never reads outside the table whatever the ids."""
     if isinstance(table, UnifiedTensor):
-        return table.gather_async(index, stream=stream)
+        return table.gather_async(index, stream=stream, check=False)
     return gather_rows(table, index)
 
 
