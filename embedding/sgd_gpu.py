@@ -14,6 +14,12 @@ a few thousand samples apart (closer still in a block of a partitioned pool, whi
 moment, losing all but one update of the shared row. Lanes start ``n / G`` samples apart, as
 the CPU kernel's chunks do, so samples in flight come from unrelated walks.
 
+Why rows bypass L1 (``.cg`` loads, cached in L2 only): an SM's L1 is not coherent with other
+SMs' stores. A row read through L1 can stay there while other SMs update it in L2; the next
+read on that SM returns the stale row and its write-back erases their updates. The hottest
+rows (hubs, and every row of a small graph or block) stay in L1 the longest, so this loses far
+more updates than Hogwild's concurrent collisions; L2 is the GPU's point of coherence.
+
 Under ``TRITON_INTERPRET=1`` the same kernel runs on CPU tensors (for the tests); programs run
 one after another there, so with one lane per program the result is exactly the sequential
 update.
@@ -47,7 +53,8 @@ def _sigmoid(x):
 @triton.jit
 def _sgd_kernel(vertex_ptr, context_ptr, heads_ptr, tails_ptr, neg_ptr, loss_ptr, n, lane_len,
                 lr_start, lr_step, negative_weight, weight_decay, stride_v, stride_c,
-                NUM_NEG: tl.constexpr, DIM: tl.constexpr, BLOCK_D: tl.constexpr, LANES: tl.constexpr):
+                NUM_NEG: tl.constexpr, DIM: tl.constexpr, BLOCK_D: tl.constexpr, LANES: tl.constexpr,
+                ROW_LOAD: tl.constexpr):
     pid = tl.program_id(0)
     first = (pid * LANES + tl.arange(0, LANES)) * lane_len  # [LANES] first sample of each lane
     last = tl.minimum(first + lane_len, n)
@@ -59,13 +66,13 @@ def _sgd_kernel(vertex_ptr, context_ptr, heads_ptr, tails_ptr, neg_ptr, loss_ptr
         mask = live[:, None] & (col < DIM)
         lr = (lr_start + lr_step * i.to(tl.float32))[:, None]
         v_ptrs = vertex_ptr + tl.load(heads_ptr + i, mask=live, other=0).to(tl.int64)[:, None] * stride_v + col
-        v = tl.load(v_ptrs, mask=mask, other=0.0)
+        v = tl.load(v_ptrs, mask=mask, other=0.0, cache_modifier=ROW_LOAD)
         p_ptrs = context_ptr + tl.load(tails_ptr + i, mask=live, other=0).to(tl.int64)[:, None] * stride_c + col
         if NUM_NEG == 1:
             # the default, fused: both rows gathered once, both dots, then all three rows written
             n_ptrs = context_ptr + tl.load(neg_ptr + i, mask=live, other=0).to(tl.int64)[:, None] * stride_c + col
-            pos = tl.load(p_ptrs, mask=mask, other=0.0)
-            neg = tl.load(n_ptrs, mask=mask, other=0.0)
+            pos = tl.load(p_ptrs, mask=mask, other=0.0, cache_modifier=ROW_LOAD)
+            neg = tl.load(n_ptrs, mask=mask, other=0.0, cache_modifier=ROW_LOAD)
             sig_pos = _sigmoid(tl.sum(v * pos, axis=1))
             sig_neg = _sigmoid(tl.sum(v * neg, axis=1))
             g_pos = (sig_pos - 1.0)[:, None]
@@ -84,7 +91,7 @@ def _sgd_kernel(vertex_ptr, context_ptr, heads_ptr, tails_ptr, neg_ptr, loss_ptr
                 else:
                     row = tl.load(neg_ptr + i * NUM_NEG + (k - 1), mask=live, other=0).to(tl.int64)
                     c_ptrs = context_ptr + row[:, None] * stride_c + col
-                c = tl.load(c_ptrs, mask=mask, other=0.0)
+                c = tl.load(c_ptrs, mask=mask, other=0.0, cache_modifier=ROW_LOAD)
                 sig = _sigmoid(tl.sum(v * c, axis=1))
                 if k == 0:
                     g = sig - 1.0
@@ -120,6 +127,7 @@ def train_block_gpu(
     max_programs: int | None = None,
     lanes: int = _LANES,
     num_warps: int = _NUM_WARPS,
+    coherent: bool = True,
 ) -> torch.Tensor:
     """Train ``vertex`` / ``context`` rows in place on one block; same contract as ``train_block_cpu``.
 
@@ -131,6 +139,8 @@ def train_block_gpu(
             (more would only queue behind them), 64 without a GPU (the interpreter).
         lanes: samples in flight per program (a power of two).
         num_warps: warps per program.
+        coherent: read rows from L2 (``.cg``). False reads them through L1, which misses other
+            SMs' updates (see the module notes); only for measuring what coherence costs.
     """
     n = heads.numel()
     if n == 0:
@@ -160,6 +170,6 @@ def train_block_gpu(
             float(lr_start), (float(lr_end) - float(lr_start)) / n, float(negative_weight), float(weight_decay),
             vertex.stride(0), context.stride(0),
             NUM_NEG=negatives.numel() // n, DIM=dim, BLOCK_D=triton.next_power_of_2(dim), LANES=lanes,
-            num_warps=num_warps,
+            ROW_LOAD=".cg" if coherent else "", num_warps=num_warps,
         )
     return losses.sum()
