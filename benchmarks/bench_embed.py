@@ -128,10 +128,12 @@ def trainer_parts(trainer: EmbeddingTrainer, pool, sweep: bool) -> dict[str, flo
     }
     if sweep:
         resident = torch.cuda.get_device_properties(device).multi_processor_count * 32
-        for lanes, warps, programs in ((1, 1, 16384), (1, 1, resident // 2), (2, 1, None), (2, 2, None),
-                                       (4, 1, None), (4, 2, None), (4, 4, None), (8, 2, None)):
-            launch = dict(lanes=lanes, num_warps=warps, max_programs=programs)
-            name = f"SGD kernel lanes={lanes} warps={warps} programs={programs or 'resident'}"
+        for lanes, warps, programs, coherent in ((1, 1, None, False), (1, 1, 16384, True), (1, 1, resident // 2, True),
+                                                 (2, 1, None, True), (2, 2, None, True), (4, 1, None, True),
+                                                 (4, 2, None, True), (4, 4, None, True), (8, 2, None, True)):
+            launch = dict(lanes=lanes, num_warps=warps, max_programs=programs, coherent=coherent)
+            name = (f"SGD kernel lanes={lanes} warps={warps} programs={programs or 'resident'}"
+                    + ("" if coherent else " rows through L1"))
             out[name] = _best_rate(n, lambda: train_block_gpu(vertex, context, heads, tails, negatives,
                                                               **launch, **lr))
     return out

@@ -55,14 +55,15 @@ if want sampling; then
 fi
 # --- end sampling
 
-# --- embedding: GPU tests of the embedding engine (Triton SGD kernel, pinned master copy), then the
-# Youtube-sized DeepWalk run (4000 x |E| samples, ~1-2 min with graph generation) and BlogCatalog
-# P = 1 vs P = 4 quality (EMBED_QUALITY_ARGS="--root DIR" when blogcatalog.mat is not in
-# ../shared/data/blogcatalog). EMBED_ARGS="--scale 0.01 --epochs 20" for a smoke run anywhere.
+# --- embedding: GPU tests of the embedding engine (Triton SGD kernel, pinned master copy), then
+# BlogCatalog P = 1 vs P = 4 quality over seeds 0, 1, 2 (EMBED_QUALITY_ARGS="--root DIR" when
+# blogcatalog.mat is not in ../shared/data/blogcatalog) and the Youtube-sized DeepWalk run
+# (4000 x |E| samples, with the trainer's parts and the kernel launch sweep; ~2-3 min with graph
+# generation and compiles). EMBED_ARGS="--scale 0.01 --epochs 20" for a smoke run anywhere.
 if want embedding; then
-  run embedding_tests $PY -m pytest -q tests/test_embedding_kernels.py tests/test_embedding_trainer.py
-  run embed_speed $PY benchmarks/bench_embed.py --quiet ${EMBED_ARGS:-}
-  run embed_quality $PY benchmarks/bench_embed.py --quality --quiet ${EMBED_QUALITY_ARGS:-}
+  run embedding_tests $PY -m pytest -q tests/test_embedding_kernels.py tests/test_embedding_trainer.py tests/test_embedding_walk_pool.py
+  run embed_quality $PY benchmarks/bench_embed.py --quality --quiet --seeds 0,1,2 ${EMBED_QUALITY_ARGS:-}
+  run embed_speed $PY benchmarks/bench_embed.py --quiet --kernel-sweep ${EMBED_ARGS:-}
 fi
 # --- end embedding
 
