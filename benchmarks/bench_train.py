@@ -54,8 +54,10 @@ PAPERS_RUNS = [
 ]
 
 
-def run_one(dataset: str, scale: float, name: str, flags: list[str], args, root: Path, workdir: Path) -> dict:
-    """One ``graphsys train`` process; returns its summary row (or the error it ended with)."""
+def run_one(dataset: str, scale: float, name: str, flags: list[str], args, root: Path, workdir: Path,
+            env: dict[str, str] | None = None) -> dict:
+    """One ``graphsys train`` process (``env`` added to its environment); returns its summary row
+    (or the error it ended with)."""
     metrics = workdir / f"{dataset}-{name.replace(' ', '_').replace('+', '_')}.jsonl"
     cmd = [sys.executable, "-m", "graphsys", "train", "--dataset", dataset, "--scale", str(scale),
            "--root", str(root), *MODEL, *flags, "--epochs", str(args.epochs), "--eval-every", "0",
@@ -64,7 +66,7 @@ def run_one(dataset: str, scale: float, name: str, flags: list[str], args, root:
     if not torch.cuda.is_available() and name != "conventional":
         return {**row, "status": "skipped (no GPU)"}
     t0 = time.perf_counter()
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=args.timeout)
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=args.timeout, env={**os.environ, **(env or {})})
     row["wall_s"] = time.perf_counter() - t0
     if proc.returncode != 0:
         tail = (proc.stderr.strip().splitlines() or ["?"])[-1]
@@ -90,6 +92,9 @@ def main() -> None:
     parser.add_argument("--root", default=None, help="dataset cache folder (default: a temporary folder)")
     parser.add_argument("--timeout", type=float, default=1800, help="seconds allowed per run")
     parser.add_argument("--runs", default=None, help="comma-separated run names to keep (default: all)")
+    parser.add_argument("--gather-programs", default="",
+                        help="comma-separated ZEROCOPY_PROGRAMS_PER_SM values: one more products pinned+cache run "
+                             "(and its bf16 twin) for each, the zero-copy kernel on that many programs per SM")
     args = parser.parse_args()
 
     keep = set(args.runs.split(",")) if args.runs else None
@@ -98,13 +103,18 @@ def main() -> None:
         plan += [("synthetic-products", args.scale, n, f) for n, f in PRODUCTS_RUNS]
     if args.papers_scale > 0:
         plan += [("synthetic-papers100m", args.papers_scale, n, f) for n, f in PAPERS_RUNS]
-    plan = [p for p in plan if keep is None or p[2] in keep]
+    plan = [(*p, None) for p in plan if keep is None or p[2] in keep]
+    for value in filter(None, args.gather_programs.split(",")):
+        for name, flags in PRODUCTS_RUNS:
+            if name in ("pinned+cache", "pinned+cache bf16"):
+                plan.append(("synthetic-products", args.scale, f"{name} programs/SM={value}", flags,
+                             {"ZEROCOPY_PROGRAMS_PER_SM": value}))
 
     rows = []
     with tempfile.TemporaryDirectory(prefix="bench_train_") as tmp:
         root = Path(args.root) if args.root else Path(tmp) / "data"
-        for dataset, scale, name, flags in plan:
-            row = run_one(dataset, scale, name, flags, args, root, Path(tmp))
+        for dataset, scale, name, flags, env in plan:
+            row = run_one(dataset, scale, name, flags, args, root, Path(tmp), env)
             rows.append(row)
             print(json.dumps(row), flush=True)
 

@@ -142,7 +142,7 @@ def test_blocks_cover_the_span():
         assert block_r * block_c * 8 <= kernels.TILE_BYTES and block_c >= 16
 
 
-@pytest.mark.parametrize("programs_per_sm", [0, 1, 2])
+@pytest.mark.parametrize("programs_per_sm", [0, 0.25, 1, 2])
 def test_persistent_programs_cover_every_block(programs_per_sm):
     g = torch.Generator().manual_seed(4)
     table = _guarded_table(300, 64, torch.float32, g)  # 256 B rows: 32 words, 64 rows a block

@@ -45,13 +45,15 @@ TILE_BYTES = 16384
 flight per thread. Measured on the H200 for 512 B rows (``bench_gather.py --sweep``): 8 KB tiles
 40.2-40.7 GB/s, 16 KB 40.9-43.3, 32 KB 36.5-40.1 (4 or 8 warps); larger tiles only add registers."""
 
-PROGRAMS_PER_SM = 0
-"""Persistent programs per multiprocessor; 0 launches one program per block of rows. With ``P``
-persistent programs, program ``p`` takes blocks ``p, p + P, ...`` of the sorted rows, so the rows
-in flight span about ``P x BLOCK_R`` rows of the sorted order (a narrower window of host
-addresses). ``bench_gather.py --tune`` on the H200 (results/gather.json) found no setting
-clearly faster than 0: 1, 2, 4, 8, 16 and 0 per SM were within the run-to-run spread (about
-+-10%), so the knob stays for other machines and the default keeps the plain launch."""
+PROGRAMS_PER_SM = float(os.environ.get("ZEROCOPY_PROGRAMS_PER_SM", "0"))
+"""Persistent programs per multiprocessor (a fraction leaves SMs free: 0.25 runs on a quarter of
+them); 0 launches one program per block of rows. With ``P`` persistent programs, program ``p``
+takes blocks ``p, p + P, ...`` of the sorted rows, so the rows in flight span about
+``P x BLOCK_R`` rows of the sorted order (a narrower window of host addresses). Alone, no setting
+was clearly faster than 0 on the H200 (``bench_gather.py --tune``, results/gather.json: 1, 2, 4,
+8, 16 and 0 per SM within the run-to-run spread of about +-10%). Beside a model's kernels
+fewer programs leave more SMs to the model; the environment variable ``ZEROCOPY_PROGRAMS_PER_SM``
+sets it for a whole process (bench_train.py measures it)."""
 
 MAX_TILE_WORDS = 4096
 """At most this many words per program step: every word holds a register and a 64-bit address."""
@@ -178,7 +180,7 @@ def launch_gather(
     *,
     tile_bytes: int = TILE_BYTES,
     num_warps: int = 4,
-    programs_per_sm: int | None = None,
+    programs_per_sm: float | None = None,
 ) -> None:
     """Copy ``table[rows[i]]`` into ``out[positions[i]]`` (``out[i]`` without positions), one launch.
 
@@ -223,7 +225,7 @@ def launch_gather(
     dummy = rows
     n_blocks = triton.cdiv(n_idx, block_r)
     per_sm = PROGRAMS_PER_SM if programs_per_sm is None else programs_per_sm
-    grid = (min(n_blocks, per_sm * _sm_count(out.device)) if per_sm > 0 else n_blocks,)
+    grid = (min(n_blocks, max(1, int(per_sm * _sm_count(out.device)))) if per_sm > 0 else n_blocks,)
     _gather_kernel[grid](
         table,
         out,
