@@ -19,9 +19,12 @@ costs no quality.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import json
 import time
 from dataclasses import asdict
 from pathlib import Path
+from unittest import mock
 
 import torch
 
@@ -145,21 +148,31 @@ def quality(args) -> tuple[dict, list[dict]]:
     root = Path(args.root) if args.root else BLOGCATALOG
     dataset = load("blogcatalog", root=root)
     graph = dataset.graph
-    rows = []
+    rows, gaps = [], {}
     seeds = [int(s) for s in args.seeds.split(",")]
-    for seed in seeds:
-        for partitions in (1, 4):
-            config = EmbeddingConfig(num_partitions=partitions, seed=seed,
-                                     **({"epochs": args.epochs} if args.epochs is not None else {}))
-            trainer = EmbeddingTrainer(graph.indptr, graph.indices, config, devices=[args.device])
-            result = trainer.fit(quiet=args.quiet)
-            (scores,) = node_classification(trainer.node_embeddings(), dataset.y, (0.5,), seed=0)
-            rows.append({"seed": seed, "partitions": partitions, "samples": result.samples,
-                         "seconds": result.seconds, "samples/s": result.samples_per_s,
-                         "micro_f1": scores.micro_f1, "macro_f1": scores.macro_f1})
-    gaps = [p4["micro_f1"] - p1["micro_f1"] for p1, p4 in zip(rows[0::2], rows[1::2])]
+    # GPU ablation: rows per sample in flight (embedding.sgd_gpu._ROWS_PER_LANE), the kernel's
+    # concurrency cap on small blocks, set to each value in turn.
+    caps = [int(c) for c in args.rows_per_lane.split(",")] if args.rows_per_lane else [None]
+    for cap in caps:
+        setting = contextlib.nullcontext() if cap is None else mock.patch("embedding.sgd_gpu._ROWS_PER_LANE", cap)
+        with setting:
+            for seed in seeds:
+                pair = []
+                for partitions in (1, 4):
+                    config = EmbeddingConfig(num_partitions=partitions, seed=seed,
+                                             **({"epochs": args.epochs} if args.epochs is not None else {}))
+                    trainer = EmbeddingTrainer(graph.indptr, graph.indices, config, devices=[args.device])
+                    result = trainer.fit(quiet=args.quiet)
+                    (scores,) = node_classification(trainer.node_embeddings(), dataset.y, (0.5,), seed=0)
+                    pair.append({**({"rows_per_lane": cap} if cap is not None else {}), "seed": seed,
+                                 "partitions": partitions, "samples": result.samples, "seconds": result.seconds,
+                                 "samples/s": result.samples_per_s, "micro_f1": scores.micro_f1,
+                                 "macro_f1": scores.macro_f1})
+                rows += pair
+                print(json.dumps(pair), flush=True)  # progress: a long ablation may be cut short
+                gaps.setdefault(str(cap), []).append(pair[1]["micro_f1"] - pair[0]["micro_f1"])
     figures = {"device": args.device, "seeds": seeds, "rows": rows, "micro_f1_gap_p4_vs_p1": gaps,
-               "mean_micro_f1_gap_p4_vs_p1": sum(gaps) / len(gaps)}
+               "mean_micro_f1_gap_p4_vs_p1": {cap: sum(g) / len(g) for cap, g in gaps.items()}}
     return figures, rows
 
 
@@ -186,6 +199,8 @@ def main() -> None:
     parser.add_argument("--kernel-sweep", action="store_true",
                         help="GPU: time the SGD kernel under several launch shapes too")
     parser.add_argument("--seeds", default="0", help="quality: comma-separated seeds, each run at P = 1 and 4")
+    parser.add_argument("--rows-per-lane", default=None,
+                        help="quality on a GPU: comma-separated values of the kernel's rows per sample in flight")
     parser.add_argument("--quality", action="store_true", help="BlogCatalog P = 1 vs P = 4 instead of speed")
     parser.add_argument("--root", default=None, help="folder holding blogcatalog.mat")
     parser.add_argument("--quiet", action="store_true")
