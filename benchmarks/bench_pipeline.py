@@ -43,7 +43,12 @@ def run(name: str, ds, cfg: PipelineConfig) -> tuple[dict, dict]:
     evaluated = [m for m in metrics if m.val_acc is not None]
     best = max(evaluated, key=lambda m: m.val_acc)
     last = metrics[-1]
-    times = [m.epoch_s for m in metrics[1:]] or [metrics[0].epoch_s]
+    timed = metrics[1:] or metrics[:1]
+    times = [m.epoch_s for m in timed]
+    # per rank, mean over the timed epochs: seconds computing (training time less waits) and waiting
+    busy = [sum(m.per_rank[r]["epoch_s"] - m.per_rank[r]["wait_s"] for m in timed) / len(timed)
+            for r in range(cfg.world_size)]
+    wait = [sum(m.per_rank[r]["wait_s"] for m in timed) / len(timed) for r in range(cfg.world_size)]
     row = {
         "run": name, "dataset": ds.name, "model": cfg.model.value, "layers": cfg.layers,
         "S": cfg.stages, "G": cfg.graph_parallel, "C": cfg.chunks, "partitioner": cfg.partitioner.value,
@@ -52,6 +57,7 @@ def run(name: str, ds, cfg: PipelineConfig) -> tuple[dict, dict]:
         "comm_MB": last.comm_bytes / 1e6, **{f"{k}_MB": v / 1e6 for k, v in last.comm_by_kind.items()},
         "max_staleness": max(m.max_staleness for m in metrics),
         "stale_fraction": max(m.stale_fraction for m in metrics),
+        "busy_s_by_rank": [round(b, 3) for b in busy], "wait_s_by_rank": [round(w, 3) for w in wait],
     }
     curves = {
         "mode": [m.mode for m in metrics], "loss": [m.loss for m in metrics],
@@ -120,7 +126,8 @@ def compare_comm(ds, label: str, processes: list[int], args, hidden: int, epochs
 
 
 _COMM_COLUMNS = ["run", "processes", "comm_MB", "activations_MB", "gradients_MB", "halo_MB", "param_grads_MB",
-                 "x_vs_pipeline", "x_vs_pipeline_embeddings", "target_L_over_S", "epoch_s"]
+                 "x_vs_pipeline", "x_vs_pipeline_embeddings", "target_L_over_S", "epoch_s", "busy_s_by_rank",
+                 "wait_s_by_rank"]
 
 
 def part_comm(args) -> None:

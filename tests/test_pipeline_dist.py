@@ -47,6 +47,8 @@ def test_staleness_free_run_equals_single_process(stages, groups, chunks, model)
     else:
         assert epoch.comm_by_kind["activations"] == 0 and epoch.comm_by_kind["halo"] > 0
     assert epoch.max_staleness == 0
+    for rank in epoch.per_rank:  # waits are part of each rank's training time
+        assert 0.0 <= rank["wait_s"] <= rank["epoch_s"]
 
 
 def _rank_main(rank: int, port: int, cfg: PipelineConfig, metrics_out: str) -> None:

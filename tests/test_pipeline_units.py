@@ -21,7 +21,8 @@ from graphsys.datasets.base import NodeDataset
 from graphsys.pipeline import DeepGNN, PipelineConfig, train
 from graphsys.pipeline.comm import Ledger
 from graphsys.pipeline.history import History
-from graphsys.pipeline.layers import ResidualLayer, dropout_keep, sparse_adjacency
+from graphsys.pipeline.adjacency import Adjacency, spmm
+from graphsys.pipeline.layers import ResidualLayer, dropout_keep
 from graphsys.pipeline.partition import edge_weights, make_layout, plan_partition
 from graphsys.pipeline.worker import StageWorker
 
@@ -139,6 +140,36 @@ def test_dropout_mask_is_a_function_of_node_and_key():
     assert not torch.equal(dropout_keep(ids, 64, 0.3, key=8), keep)
 
 
+@pytest.mark.parametrize("p", [0.0, 0.1, 0.5, 0.9])
+def test_dropout_mask_is_the_top_24_bits_of_the_mixed_hash(p):
+    """The blocked, in-place signed compare keeps exactly the entries the plain unsigned formula keeps."""
+    from graphsys.pipeline.layers import _GOLDEN, _MIX1, _MIX2, CPU_MASK_BLOCK, _splitmix
+
+    ids = torch.arange(10_000) * 7 + 11
+    assert ids.numel() * 40 > 3 * CPU_MASK_BLOCK  # several blocks, the last one partial
+    salt = _splitmix(torch.tensor(5, dtype=torch.int64) * _GOLDEN)
+    rows = _splitmix(ids * _GOLDEN + salt)
+    cols = _splitmix(torch.arange(40) * _MIX2 - salt)
+    mixed = (rows[:, None] ^ cols[None, :]) * _MIX1
+    expected = ((mixed >> 40) & ((1 << 24) - 1)) >= int(p * (1 << 24))
+    assert torch.equal(dropout_keep(ids, 40, p, key=5), expected)
+    assert dropout_keep(ids[:0], 40, p, key=5).shape == (0, 40)
+
+
+def test_adjacency_product_and_its_gradient_match_dense():
+    gen = torch.Generator().manual_seed(0)
+    rows = torch.tensor([0, 0, 1, 2, 2, 2])
+    cols = torch.tensor([1, 4, 0, 3, 3, 2])  # (2, 3) twice: summed
+    weight = torch.rand(6, generator=gen, dtype=torch.float64)
+    adjacency = Adjacency.from_edges(rows, cols, weight, (3, 5))
+    dense = torch.zeros(3, 5, dtype=torch.float64).index_put_((rows, cols), weight, accumulate=True)
+    assert adjacency.shape == (3, 5)
+    torch.testing.assert_close(adjacency.transposed.to_dense(), dense.t())
+    x = torch.randn(5, 4, generator=gen, dtype=torch.float64, requires_grad=True)
+    torch.testing.assert_close(spmm(adjacency, x), dense @ x)
+    assert torch.autograd.gradcheck(lambda t: spmm(adjacency, t), (x,))
+
+
 @pytest.mark.parametrize("kind", ["gcn", "sage"])
 def test_layer_convolution_matches_pyg(kind):
     from torch_geometric.nn import GCNConv, SAGEConv
@@ -149,7 +180,7 @@ def test_layer_convolution_matches_pyg(kind):
     layer = ResidualLayer(kind, 8)
     weight, self_weight = edge_weights(g.indptr, g.indices, kind)
     row = torch.repeat_interleave(torch.arange(g.num_nodes), g.indptr[1:] - g.indptr[:-1])
-    adjacency = sparse_adjacency(row, g.indices, weight, (g.num_nodes, g.num_nodes))
+    adjacency = Adjacency.from_edges(row, g.indices, weight, (g.num_nodes, g.num_nodes))
     out = layer(h, adjacency, self_weight, torch.arange(g.num_nodes), 0.0, 0)
     if kind == "gcn":
         conv = GCNConv(8, 8)
@@ -175,6 +206,15 @@ def test_history_refuses_rows_never_written(placement):
     history.close()
     with pytest.raises(ValueError, match="placement must be 'device' or 'pinned', got 'disk'"):
         History(10, 4, torch.device("cpu"), "disk")
+
+
+def test_host_memory_setting_checks_its_argument():
+    from graphsys.pipeline.host_memory import reuse_freed_host_memory
+
+    for bad in (0, 2**31):
+        with pytest.raises(ValueError, match=f"threshold_bytes must lie in 1 .. 2\\*\\*31 - 1, got {bad}"):
+            reuse_freed_host_memory(bad)
+    assert isinstance(reuse_freed_host_memory(), bool)
 
 
 # --------------------------------------------------------------------------- threaded stages

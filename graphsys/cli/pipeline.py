@@ -50,6 +50,7 @@ def run(args) -> int:
     """Build the config from the flags, load the dataset, train, print the last epoch's summary."""
     from graphsys.datasets import load
     from graphsys.pipeline import PipelineConfig, train
+    from graphsys.pipeline.host_memory import reuse_freed_host_memory
 
     config = PipelineConfig(
         model=args.model, layers=args.layers, hidden=args.hidden, stages=args.stages,
@@ -64,6 +65,8 @@ def run(args) -> int:
         raise CommandError(
             f"dataset {args.dataset!r} needs node features and single labels for node classification"
         )
+    if config.device == "cpu":  # this process (a torchrun rank, or the launcher) exists to train
+        reuse_freed_host_memory()
     result = train(config, data, metrics_out=args.metrics_out, quiet=args.quiet)
     if not result.metrics:
         return 0

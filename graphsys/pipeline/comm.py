@@ -7,6 +7,7 @@ turns into a ``RuntimeError`` naming the peer and what was awaited, never a hang
 from __future__ import annotations
 
 import datetime
+import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 
@@ -23,14 +24,17 @@ _TAGS = {kind: number for number, kind in enumerate(KINDS)}
 
 @dataclass
 class Ledger:
-    """Bytes sent and received by one rank, by kind; reset every epoch."""
+    """Bytes sent and received by one rank, by kind, and seconds spent blocked waiting for peers
+    (received messages, delivered sends, collectives); reset every epoch."""
 
     sent: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     received: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    wait_s: float = 0.0
 
     def reset(self) -> None:
         self.sent.clear()
         self.received.clear()
+        self.wait_s = 0.0
 
     def vector(self) -> list[float]:
         """Sent then received bytes in the order of :data:`KINDS`."""
@@ -117,7 +121,13 @@ class Comm:
             self.wait(work, what)
 
     def wait(self, work: dist.Work, what: str) -> None:
-        """Wait for ``work`` at most the timeout, turning any failure into a clear error."""
+        """Wait for ``work`` at most the timeout, turning any failure into a clear error.
+
+        The host time spent here is added to ``ledger.wait_s``: time blocked on a peer over gloo.
+        NCCL's wait only orders the CUDA streams, so on GPUs the figure is near zero and
+        says nothing about waiting.
+        """
+        start = time.perf_counter()
         try:
             completed = work.wait(self.timeout)
         except RuntimeError as err:
@@ -125,6 +135,8 @@ class Comm:
                 f"rank {self.rank}: failed while {what} (a peer died or hung; timeout "
                 f"{self.timeout.total_seconds():g} s): {err}"
             ) from err
+        finally:
+            self.ledger.wait_s += time.perf_counter() - start
         if completed is False:
             raise RuntimeError(
                 f"rank {self.rank}: timed out after {self.timeout.total_seconds():g} s while {what}"

@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from graphsys.graph import Graph
+from graphsys.pipeline.adjacency import Adjacency
 from graphsys.pipeline.config import ModelKind
 from graphsys.pipeline.layers import (
     DECODER_SALT,
@@ -18,7 +19,6 @@ from graphsys.pipeline.layers import (
     build_layer,
     build_linear,
     dropout_key,
-    sparse_adjacency,
 )
 from graphsys.pipeline.partition import edge_weights
 
@@ -59,7 +59,8 @@ class DeepGNN(nn.Module):
         weight, self_weight = edge_weights(graph.indptr, graph.indices, self.kind)
         counts = graph.indptr[1:] - graph.indptr[:-1]
         row = torch.repeat_interleave(torch.arange(graph.num_nodes, device=x.device), counts)
-        adjacency = sparse_adjacency(row, graph.indices, weight.to(x.device), (graph.num_nodes, graph.num_nodes))
+        adjacency = Adjacency.from_edges(row, graph.indices.to(x.device), weight.to(x.device),
+                                         (graph.num_nodes, graph.num_nodes))
         self_weight = self_weight.to(x.device)
         ids = torch.arange(graph.num_nodes, device=x.device)
         p = self.dropout if self.training else 0.0

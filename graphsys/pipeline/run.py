@@ -28,11 +28,13 @@ from graphsys.io import atomic_path
 from graphsys.pipeline.comm import KINDS, Comm
 from graphsys.pipeline.config import PipelineConfig
 from graphsys.pipeline.history import ReadStats
+from graphsys.pipeline.host_memory import reuse_freed_host_memory
 from graphsys.pipeline.partition import make_layout, plan_partition
 from graphsys.pipeline.worker import StageWorker
 
 _TRAINING_KINDS = ("activations", "gradients", "halo", "param_grads")
-_HEAD = ("loss", "train_hits", "val_hits", "test_hits", "rows", "stale_rows", "max_staleness", "epoch_s", "eval_s")
+_HEAD = ("loss", "train_hits", "val_hits", "test_hits", "rows", "stale_rows", "max_staleness", "epoch_s", "eval_s",
+         "wait_s")
 
 
 @dataclass(frozen=True)
@@ -47,7 +49,9 @@ class EpochMetrics:
         epoch_s: slowest rank's training time for the epoch. eval_s: same for evaluation.
         comm_bytes: training bytes sent, summed over all ranks and kinds (eval excluded).
         comm_by_kind: bytes sent by kind, summed over ranks (eval included, under "eval").
-        per_rank: each rank's stage, group and bytes sent and received by kind.
+        per_rank: each rank's stage, group, bytes sent and received by kind, training time
+            (``epoch_s``) and the part of it spent blocked on peers (``wait_s``, gloo only: see
+            :meth:`~graphsys.pipeline.comm.Comm.wait`).
         max_staleness: the oldest row any layer read, in epochs (0: every read fresh).
         stale_fraction: share of layer-input rows read from history.
     """
@@ -112,7 +116,8 @@ def _combine(epoch: int, mode: str, rows: list[list[float]], cfg: PipelineConfig
         for k in KINDS:
             by_kind[k] += sent[k]
         per_rank.append({"rank": rank, "stage": rank % cfg.stages, "group": rank // cfg.stages,
-                         "sent": sent, "received": received})
+                         "sent": sent, "received": received, "epoch_s": row[_HEAD.index("epoch_s")],
+                         "wait_s": row[_HEAD.index("wait_s")]})
     total = [sum(r[i] for r in rows) for i in range(head)]
 
     def acc(i: int, split: str) -> float | None:
@@ -159,6 +164,7 @@ def run_rank(
         t0 = time.perf_counter()
         worker.train_epoch(epoch)
         epoch_s = time.perf_counter() - t0
+        wait_s = comm.ledger.wait_s if comm is not None else 0.0
         if epoch == cfg.epochs - 1:
             grads = {n: p.grad.detach().clone() for n, p in worker.named_parameters().items() if p.grad is not None}
         evaluated = (epoch + 1) % cfg.eval_every == 0 or epoch == cfg.epochs - 1
@@ -168,7 +174,7 @@ def run_rank(
             hits = worker.evaluate(epoch)
             eval_s = time.perf_counter() - t0
         stats = worker.stats
-        row = [worker.loss_sum, *hits, stats.rows, stats.stale_rows, stats.max_staleness, epoch_s, eval_s]
+        row = [worker.loss_sum, *hits, stats.rows, stats.stale_rows, stats.max_staleness, epoch_s, eval_s, wait_s]
         row += comm.ledger.vector() if comm is not None else [0.0] * (2 * len(KINDS))
         if comm is not None:
             rows = [r.tolist() for r in comm.all_gather(torch.tensor(row, dtype=torch.float64, device=device))]
@@ -211,6 +217,7 @@ def _spawned(local_rank: int, port: int, config: PipelineConfig, data: NodeDatas
     world = config.world_size
     if config.device == "cpu":
         torch.set_num_threads(max(1, (os.cpu_count() or 1) // world))
+        reuse_freed_host_memory()
     else:
         torch.cuda.set_device(local_rank)
     dist.init_process_group(

@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from graphsys.datasets.base import NodeDataset
+from graphsys.pipeline.adjacency import Adjacency
 from graphsys.pipeline.comm import Comm
 from graphsys.pipeline.config import PipelineConfig
 from graphsys.pipeline.history import History, ReadStats
@@ -27,7 +28,6 @@ from graphsys.pipeline.layers import (
     build_layer,
     build_linear,
     dropout_key,
-    sparse_adjacency,
 )
 from graphsys.pipeline.partition import Layout, PartitionPlan
 
@@ -92,7 +92,7 @@ class StageWorker:
         self.modules.to(device)
         self.optimizer = torch.optim.Adam(self.modules.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         self.adjacency = [
-            sparse_adjacency(c.edge_row, c.edge_col, c.edge_weight, (c.size, c.num_inputs)).to(device)
+            Adjacency.from_edges(c.edge_row, c.edge_col, c.edge_weight, (c.size, c.num_inputs)).to(device)
             for c in plan.chunks
         ]
         self.self_weight = [c.self_weight.to(device) for c in plan.chunks]
