@@ -66,7 +66,11 @@ def run_one(dataset: str, scale: float, name: str, flags: list[str], args, root:
     if not torch.cuda.is_available() and name != "conventional":
         return {**row, "status": "skipped (no GPU)"}
     t0 = time.perf_counter()
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=args.timeout, env={**os.environ, **(env or {})})
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=args.timeout,
+                              env={**os.environ, **(env or {})})
+    except subprocess.TimeoutExpired:
+        return {**row, "status": f"timed out after {args.timeout:g} s"}
     row["wall_s"] = time.perf_counter() - t0
     if proc.returncode != 0:
         tail = (proc.stderr.strip().splitlines() or ["?"])[-1]
