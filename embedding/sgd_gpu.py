@@ -33,9 +33,10 @@ import torch
 import triton
 import triton.language as tl
 
-# Rows of the smaller partition per sample in flight: with more lanes than a quarter of the
-# rows, concurrent samples share rows so often that quality collapses (an 80-node graph
-# trained at chance on the H200 with thousands of samples in flight).
+# Rows of the smaller partition per sample in flight: a cap on concurrency for small blocks,
+# where concurrent samples share rows often. It binds only for small graphs or blocks (a few
+# hundred thousand rows fill the GPU). On the H200, BlogCatalog Micro-F1 at P = 1 and P = 4 was
+# the same with 16 rows per lane as with 4 (4 seeds each; bench_embed --rows-per-lane).
 _ROWS_PER_LANE = 4
 # Lanes per program and warps per program. One warp per 128-float row, one sample in flight
 # per warp, as GraphVite's kernel.
