@@ -211,6 +211,30 @@ def test_gpu_batches_equal_sampler_plus_index(graph, tables, placement, prefetch
 
 
 @pytest.mark.gpu
+@pytest.mark.parametrize("prefetch", [0, 1, 2])
+def test_gpu_batches_in_flight_are_bounded_for_a_consumer_that_does_nothing(prefetch):
+    # Gathers of ~50 MB each are slower than the sampler: without a bound the host would queue
+    # them (and their output memory) for the whole epoch.
+    g = torch.Generator().manual_seed(6)
+    nodes = 200_000
+    graph = Graph.from_edge_index(torch.randint(0, nodes, (2, 2_000_000), generator=g), nodes)
+    features = UnifiedTensor(torch.randn(nodes, 256, generator=g))
+    loader = NodeLoader(sampler_of(graph, fanouts=(10, 10), placement="cuda"), features, None,
+                        torch.arange(nodes), batch_size=4096, prefetch=prefetch)
+    torch.cuda.synchronize()
+    base = torch.cuda.memory_allocated()
+    torch.cuda.reset_peak_memory_stats()
+    largest = 0
+    for batch in loader:
+        largest = max(largest, batch.x.numel() * batch.x.element_size())
+        del batch
+    torch.cuda.synchronize()
+    # batches alive at once: prefetch + 1 gathering, one held; their sampler outputs are smaller
+    assert torch.cuda.max_memory_allocated() - base < (prefetch + 3) * 2 * largest
+    features.close()
+
+
+@pytest.mark.gpu
 def test_gpu_loader_with_feature_cache_and_training_overlap(graph, tables):
     x, y = tables
     features = UnifiedTensor(x)

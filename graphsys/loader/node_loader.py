@@ -14,8 +14,9 @@ thread. With a CPU sampler the same thread samples and gathers on the CPU.
 from __future__ import annotations
 
 import math
+from collections import deque
 from dataclasses import dataclass
-from typing import Iterator
+from typing import Callable, Iterator
 
 import torch
 from torch_geometric.data import Data
@@ -92,8 +93,9 @@ class NodeLoader:
         drop_last: skip the last batch when it is smaller than ``batch_size``.
         prefetch: batches produced ahead, on a host thread. 1 samples and gathers the next
             batch while the model trains on this one; more helps only when batch times vary,
-            at the cost of one more batch of memory each; 0 produces each batch on the calling
-            thread when it is asked for.
+            at the cost of one more batch of memory each (on a GPU at most ``prefetch + 1``
+            batches are being gathered at a time, however little the consumer does); 0
+            produces each batch on the calling thread when it is asked for.
         seed: seed of the shuffling order (the sampler has its own seed).
 
     Example:
@@ -174,14 +176,36 @@ class NodeLoader:
         bounds = [(order, start, min(start + self.batch_size, count)) for start in starts]
         if self._streams is not None:
             self._streams[0].wait_stream(torch.cuda.current_stream(self.device))
+        produce = self._bounded_produce()
         if self.prefetch == 0:
             for bound in bounds:
-                yield self._hand_over(self._produce(bound))
+                yield self._hand_over(produce(bound))
             return
         device = self.device if self.device.type == "cuda" else None
-        with Producer(self._produce, bounds, self.prefetch, device) as flights:
+        with Producer(produce, bounds, self.prefetch, device) as flights:
             for flight in flights:
                 yield self._hand_over(flight)
+
+    def _bounded_produce(self) -> Callable[[tuple[torch.Tensor, int, int]], _InFlight]:
+        """:meth:`_produce`, but first waiting until at most ``prefetch`` earlier batches still
+        gather on the device.
+
+        Handing a GPU batch over does not wait for its gathers, so a consumer that launches
+        little work would otherwise let the host queue gathers (and their output memory) without
+        bound, ahead of what the gather stream can do. Cost: an event wait on the thread that
+        produces (the producer thread with ``prefetch > 0``), none on the CPU.
+        """
+        unfinished: deque = deque()
+
+        def produce(bound: tuple[torch.Tensor, int, int]) -> _InFlight:
+            while len(unfinished) > self.prefetch:
+                unfinished.popleft().synchronize()
+            flight = self._produce(bound)
+            if flight.done is not None:
+                unfinished.append(flight.done)
+            return flight
+
+        return produce
 
     def _produce(self, bound: tuple[torch.Tensor, int, int]) -> _InFlight:
         """Sample one batch, ``order[start:stop]`` of the seeds, and start its gathers.
