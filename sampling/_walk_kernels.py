@@ -24,6 +24,10 @@ from numba import njit
 from sampling._rng import below, draw, stream, unit
 
 CHUNK = 256
+STEP_BITS = 32
+"""node2vec draws of step ``s`` are numbers ``s << STEP_BITS`` onwards of the walk's stream: no
+step's rejections (two draws per attempt, up to 2**31 attempts) reach the next step's draws,
+however low ``p`` and ``q`` far from 1 make the acceptance rate."""
 
 
 @njit(nogil=True, cache=True, error_model="numpy")
@@ -98,7 +102,7 @@ def node2vec_walks(part_lo, part_hi, indptr, indices, starts, walk_length, inv_p
                     deg = indptr[cur + 1] - a
                     if deg > 0:
                         base = stream(key, w)
-                        j = s * 1024
+                        j = s << STEP_BITS
                         while True:
                             x = indices[a + below(draw(base, j), deg)]
                             if s == 0:

@@ -99,6 +99,23 @@ def test_node2vec_second_order_probabilities(p, q, sorted_rows):
     _check_steps(public, indptr, indices)
 
 
+def test_node2vec_steps_with_many_rejections_draw_independently():
+    """p = q = 1e4 on a star: every move weighs 1e-4 (no leaf neighbours another), so a walk at
+    the centre goes on to a uniform leaf after ~1e4 rejected draws. A step's draws must not run
+    into the next steps' (they did past 512 attempts: the centre sent a walk back to the leaf it
+    chose two steps earlier in nearly every walk)."""
+    leaves = 50
+    indptr = torch.tensor([0, leaves] + list(range(leaves + 1, 2 * leaves + 1)))
+    indices = torch.cat([torch.arange(1, leaves + 1), torch.zeros(leaves, dtype=torch.int64)]).to(torch.int32)
+    starts = torch.arange(1, leaves + 1).repeat(8)
+    walks = random_walk(indptr, indices, starts, 4, p=1e4, q=1e4, seed=0)
+    _check_steps(walks, indptr, indices)
+    assert (walks[:, 1] == 0).all() and (walks[:, 3] == 0).all()
+    repeats = (walks[:, 4] == walks[:, 2]).double().mean().item()
+    assert repeats < 0.08, f"the centre chose the same leaf again in {repeats:.0%} of walks, expected ~{1 / leaves:.0%}"
+    np.testing.assert_allclose(np.bincount(walks[:, 4].numpy(), minlength=leaves + 1)[1:] / 400, 1 / leaves, atol=0.04)
+
+
 def test_zero_length_and_empty_starts():
     indptr, indices, _ = _small_graph()
     assert random_walk(indptr, indices, torch.tensor([2, 4]), 0).tolist() == [[2], [4]]
