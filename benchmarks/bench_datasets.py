@@ -83,6 +83,11 @@ def bench_preset(name: str, scale: float, root: Path | None) -> list[dict]:
     return rows
 
 
+def seconds_by_row(rows: list[dict]) -> dict:
+    """``{"<what> seconds": seconds}`` of the timed rows (a preset found in ``--root`` is not timed)."""
+    return {f"{row['what']} seconds": row["seconds"] for row in rows if "seconds" in row}
+
+
 def bench_edge_list(num_edges: int, folder: Path) -> dict:
     rng = np.random.default_rng(0)
     edges = rng.integers(0, 10 * num_edges // 8, size=(num_edges, 2))
@@ -179,8 +184,7 @@ def main() -> None:
                "peak_rss_gb"]
     print(format_table(rows, columns))
     figures = {"load_average_1min_at_end": os.getloadavg()[0], "numba_threads": int(os.environ.get("NUMBA_NUM_THREADS", 0)) or os.cpu_count()}
-    for row in rows:
-        figures[f"{row['what']} seconds"] = row["seconds"]
+    figures.update(seconds_by_row(rows))
     path = write_result("datasets", figures, rows)
     print(f"wrote {path}")
 
