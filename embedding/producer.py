@@ -31,6 +31,9 @@ def pool_seed(seed: int, index: int) -> int:
 class SampleProducer:
     """Makes pools of positive samples for one graph, model and partition.
 
+    For uniform walks it keeps a copy of the CSR relabelled into row order (a
+    :class:`embedding.walk_pool.RowGraph`: 4 bytes per edge and 12 per node), built once here.
+
     Args:
         indptr, indices: the CSR (in-neighbours; undirected graphs store both directions).
         partition: the node partition the pool's blocks follow.
