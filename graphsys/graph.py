@@ -162,7 +162,9 @@ class Graph:
     def from_scipy(cls, matrix, **options) -> "Graph":
         """Build from a scipy sparse adjacency with ``A[src, dst] != 0`` for each edge.
 
-        The matrix values become ``edge_weight`` unless they are all 1.
+        The matrix values become ``edge_weight`` unless they are all 1. As in scipy, repeated
+        entries of a COO matrix add up to one entry, and explicitly stored zeros are no edges.
+        Cost: one copy of the matrix's entries (the caller's matrix is left as it was).
         """
         import scipy.sparse as sp
 
@@ -170,7 +172,9 @@ class Graph:
             raise TypeError(f"matrix must be a scipy sparse matrix, got {type(matrix).__name__}")
         if matrix.shape[0] != matrix.shape[1]:
             raise ValueError(f"an adjacency matrix must be square, got shape {matrix.shape}")
-        coo = matrix.tocoo()
+        coo = matrix.tocoo(copy=True)
+        coo.sum_duplicates()
+        coo.eliminate_zeros()
         data = np.asarray(coo.data, dtype=np.float32)
         weight = None if data.size == 0 or np.all(data == 1) else data
         options.setdefault("edge_weight", weight)

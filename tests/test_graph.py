@@ -61,6 +61,20 @@ def test_scipy_round_trip_with_weights():
     assert abs(g.to_scipy() - mat).max() < 1e-6
 
 
+def test_scipy_stored_zeros_are_no_edges_and_repeats_add_up():
+    # A[0, 2] is an explicitly stored zero: not an edge
+    mat = sp.csr_matrix((np.array([1.0, 0.0, 2.0]), np.array([1, 2, 0]), np.array([0, 2, 3, 3])), shape=(3, 3))
+    g = Graph.from_scipy(mat)
+    assert g.num_edges == 2 and g.neighbors(2).numel() == 0
+    assert g.to_scipy().toarray().tolist() == mat.toarray().tolist()
+    assert mat.nnz == 3  # the caller's matrix is untouched
+    # a COO matrix listing A[0, 1] twice means A[0, 1] = 2: one edge of weight 2
+    coo = sp.coo_matrix((np.array([1.0, 1.0, 1.0]), (np.array([0, 0, 1]), np.array([1, 1, 0]))), shape=(2, 2))
+    g = Graph.from_scipy(coo)
+    assert g.num_edges == 2 and g.edge_weight.tolist() == [1.0, 2.0]
+    assert g.to_scipy().toarray().tolist() == coo.toarray().tolist() and coo.nnz == 3
+
+
 def test_from_pyg_data_and_dgl_style_object():
     data = Data(edge_index=torch.tensor([[0, 1], [1, 2]]), num_nodes=5)
     g = Graph.from_pyg(data)
