@@ -225,6 +225,11 @@ def test_rankings():
         visit_ranking([torch.tensor([4])], 4)
     with pytest.raises(IndexError, match="row id -1"):
         visit_ranking([torch.tensor([-1, 2])], 4)
+    # a mask or float ids were counted as the ids 0/1 or truncated ones
+    with pytest.raises(TypeError, match=r"batches\[1\] must hold integer row ids, got dtype torch.bool"):
+        visit_ranking([torch.tensor([3]), torch.tensor([True, False, True, False])], 4)
+    with pytest.raises(TypeError, match="got dtype torch.float32"):
+        visit_ranking([torch.tensor([1.7])], 4)
 
 
 def test_registration_needs_a_contiguous_cpu_tensor():

@@ -49,10 +49,13 @@ def visit_ranking(batches: Iterable[torch.Tensor], num_rows: int) -> torch.Tenso
     Cost: one bincount per batch on the batch's device; returns int64 ``[num_rows]`` on the CPU.
 
     Raises:
+        TypeError: for a batch that does not hold integer row ids (a float or a bool mask).
         IndexError: for an id outside ``[0, num_rows)``, naming it.
     """
     counts = torch.zeros(num_rows, dtype=torch.int64)
-    for batch in batches:
+    for at, batch in enumerate(batches):
+        if batch.is_floating_point() or batch.is_complex() or batch.dtype == torch.bool:
+            raise TypeError(f"batches[{at}] must hold integer row ids, got dtype {batch.dtype}")
         flat = batch.reshape(-1).cpu().to(torch.int64)
         if flat.numel() == 0:
             continue
