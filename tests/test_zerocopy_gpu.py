@@ -66,6 +66,15 @@ def test_cuda_out_of_range_raises_and_table_is_intact(bad):
     assert torch.equal(u[torch.tensor([3], device="cuda")].cpu(), table[[3]])
 
 
+def test_zero_width_rows_still_check_ids():
+    u = UnifiedTensor(torch.zeros(10, 0))
+    assert u[torch.tensor([9, 0], device="cuda")].shape == (2, 0)
+    with pytest.raises(IndexError, match="row id 10, outside \\[0, 10\\)"):
+        u[torch.tensor([10], device="cuda")]
+    with pytest.raises(IndexError, match="row id 10, outside \\[0, 10\\)"):
+        u[torch.tensor([10])]  # the CPU path raised already
+
+
 def test_unchecked_gather_has_no_sync_and_zero_fills_bad_ids():
     table = _table((3000, 40), torch.float32)
     u = UnifiedTensor(table)

@@ -422,9 +422,11 @@ class UnifiedTensor:
             if out is None:
                 out = torch.empty(shape, dtype=self.dtype, device=device)
             flat = idx.reshape(-1)
-            if flat.numel() == 0 or out.numel() == 0:
+            if flat.numel() == 0:
                 return out, None
             bounds = BoundsCheck(flat, len(self)) if check else None
+            if out.numel() == 0:  # zero-width rows: nothing to read, but the ids are checked as on the CPU
+                return out, bounds
             if not (self.is_pinned() and kernels.available()):
                 out.copy_(self._gather_pageable(flat).view(shape))
                 return out, bounds
