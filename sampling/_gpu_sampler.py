@@ -204,7 +204,9 @@ class GpuNeighborSampler:
             return self._sample(seeds, seed, call)
 
     def _sample(self, seeds: torch.Tensor, seed: int, call: int) -> SamplerOutput:
-        seeds = seeds.to(self.device, torch.int64, non_blocking=True)
+        # The seed kernel reads seeds[i] at offset i: a strided view (a column of a pair tensor)
+        # must be made contiguous, or the kernel reads other elements and past the view's end.
+        seeds = seeds.to(self.device, torch.int64, non_blocking=True).contiguous()
         hops = len(self._fanouts)
         for hop in range(hops):
             self._keys[hop] = int(make_key(seed, call, hop)) & 0x7FFFFFFF

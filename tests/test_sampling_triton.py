@@ -68,6 +68,18 @@ def test_out_of_range_seed_raises_and_leaves_map_clean():
     assert out.node.tolist() == [0, 1, 2] and out.num_sampled_edges == [1, 1]
 
 
+def test_strided_seeds_are_read_as_given():
+    """A column of a pair tensor is a strided view: the seed kernel read the memory behind it."""
+    indptr = torch.tensor([0, 1, 2, 3, 4, 5, 6])
+    indices = torch.tensor([1, 2, 3, 4, 5, 0], dtype=torch.int32)
+    sampler, _ = _sampler(indptr, indices, [1], False)
+    pairs = torch.tensor([[0, 3], [1, 4], [2, 5]])
+    out = sampler.sample(pairs[:, 1], 0, 0)
+    assert out.node.tolist() == [3, 4, 5, 0] and out.num_sampled_nodes == [3, 1]
+    assert out.edge.tolist() == [3, 4, 5]
+    check_output(out, indptr, indices, pairs[:, 1].contiguous(), [1], False)
+
+
 def test_cuda_graph_refuses_all_neighbour_hops():
     from sampling._gpu_sampler import GpuNeighborSampler
 
