@@ -188,6 +188,21 @@ def test_gpu_stores_keep_the_batch_on_the_gpu(placement):
 
 
 @pytest.mark.gpu
+def test_unified_table_checks_gpu_ids():
+    """gather_rows skips the range check of a GPU index; get_tensor must not return zero rows."""
+    store = UnifiedFeatureStore()
+    store.put_tensor(UnifiedTensor(torch.ones(3, 2)), group_name=None, attr_name="x", index=None)
+    assert torch.equal(store.get_tensor(group_name=None, attr_name="x", index=torch.tensor([2], device="cuda")).cpu(),
+                       torch.ones(1, 2))
+    with pytest.raises(IndexError, match="row id 3"):
+        store.get_tensor(group_name=None, attr_name="x", index=torch.tensor([0, 3], device="cuda"))
+    from torch_geometric.data import TensorAttr
+
+    with pytest.raises(IndexError, match="row id 5"):
+        store.multi_get_tensor([TensorAttr(None, "x", torch.tensor([5], device="cuda"))])
+
+
+@pytest.mark.gpu
 def test_gpu_sampler_over_cpu_data_answers_on_the_cpu():
     data = random_data()
     sampler = GraphsysSampler.from_data(data, [3, 3], placement="cuda")

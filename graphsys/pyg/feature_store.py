@@ -116,12 +116,15 @@ class UnifiedFeatureStore(FeatureStore):
         return table
 
     def _get_tensor(self, attr: TensorAttr) -> torch.Tensor:
-        """Rows ``attr.index`` of one table. Cost: one range check and one gather (see :func:`gather_rows`)."""
+        """Rows ``attr.index`` of one table. Cost: one range check (a host sync for a GPU index)
+        and one gather (see :func:`gather_rows`)."""
         table = self._table(attr)
         rows = num_rows(table)
         index = _as_index(attr, rows)
         if index is None:
             index = torch.arange(rows)
+        if isinstance(table, UnifiedTensor):
+            return table.gather(index)  # checked: gather_rows skips the check of a GPU index
         if isinstance(table, torch.Tensor):
             name = f"index of {attr.attr_name!r}"
             _check_bounds(name, _bounds(name, index), rows)
