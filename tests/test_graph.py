@@ -6,6 +6,7 @@ from torch_geometric.data import Data
 
 from graphsys import Graph
 from graphsys.io import atomic_dir, atomic_path
+from sampling import NeighborSampler
 from sampling.csr import check_csr
 from zerocopy.placement import Placement, place
 
@@ -133,7 +134,11 @@ def test_placement_cpu_and_errors():
 def test_placement_gpu(placement):
     g = Graph.from_coo([0, 1, 2], [1, 2, 0]).to(placement)
     assert g.placement.kind == placement
-    assert g.to("cpu").neighbors(0).tolist() == [2]
+    back = g.to("cpu")
+    assert back.neighbors(0).tolist() == [2]
+    # "cpu" is pageable: a pinned graph left pinned would get the GPU sampler
+    assert back.placement == Placement("cpu") and not back.indptr.is_pinned()
+    assert NeighborSampler(back.indptr, back.indices, [1]).device.type == "cpu"
 
 
 def test_bad_ids():

@@ -91,4 +91,6 @@ def place(tensor: torch.Tensor, placement: "str | torch.device | Placement") -> 
         return tensor.cpu().pin_memory()
     if current.kind == "cuda":
         return tensor.cpu()
+    if current.kind == "pinned":  # "cpu" means pageable: a pinned tensor would stay GPU-addressable
+        return tensor.clone()
     return tensor
