@@ -309,8 +309,10 @@ def walk_pool(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Uniform walks from ``starts``, augmented and bucketed into ``out``: one pool.
 
-    Cost: one parallel numba pass (walk, pairs) with ``P = 1``; with ``P > 1`` two (walk and
-    count, then write), plus a 4-byte-per-node walk store. The GIL is released throughout.
+    Cost: one parallel numba pass (walk, pairs) with ``P = 1``, plus one copy of the pairs that
+    follow a stopped walk (none on graphs where every node has neighbours); with ``P > 1`` two
+    passes (walk and count, then write) and a 4-byte-per-node walk store. The numba passes
+    release the GIL.
 
     Args:
         graph: the row-relabelled CSR.
