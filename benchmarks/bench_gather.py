@@ -342,6 +342,8 @@ def bench_cache(args, buffer, device):
     plain_ms = [cuda_ms(lambda i, s=s: u[s], 3) if device == "cuda" else float("nan") for s in sets]
     t0 = time.perf_counter()
     u.enable_cache(budget, ranking=degree)
+    if device == "cuda":
+        torch.cuda.synchronize()  # enable_cache only queues the gather of the cached rows
     fill_s = time.perf_counter() - t0
     timer = cuda_ms if device == "cuda" else median_wall_ms
     cached_ms = [timer(lambda i, s=s: u[s], 3, warmup=1) for s in sets]
