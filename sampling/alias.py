@@ -102,7 +102,7 @@ class AliasTable:
     def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         """Draw ``n`` int64 indices on :attr:`device`.
 
-        Cost: four kernels (two draws, two gathers, one select), no host sync; allocates
+        Cost: five kernels (two draws, two gathers, one select), no host sync; allocates
         ``n`` int64 plus temporaries.
 
         Args:

@@ -55,7 +55,7 @@ def degree_negatives(
     """``num`` int64 node ids drawn with probability proportional to ``in-degree ** power``.
 
     Builds a fresh table every call (O(N) on the CPU); to draw repeatedly keep a
-    :func:`degree_alias_table` and call its ``sample`` (four kernels, no sync).
+    :func:`degree_alias_table` and call its ``sample`` (five kernels, no sync).
 
     Raises:
         TypeError: a non-integer ``indptr`` or ``num``.
