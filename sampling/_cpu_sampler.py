@@ -1,8 +1,6 @@
 """The CPU path of :class:`sampling.NeighborSampler`: numba kernels over a CSR in host memory."""
 from __future__ import annotations
 
-import threading
-
 import numpy as np
 import torch
 
@@ -32,8 +30,8 @@ class CpuNeighborSampler:
     Cost per call: per hop one parallel pass (spans, draws, neighbour reads) into a reused
     workspace and one sequential relabelling pass, then a parallel compaction and clearing;
     parallel passes run on ``numba.get_num_threads()`` pool threads (``sampling._pool``).
-    Allocates the four outputs; no copy of the graph. Thread-safe through a lock (the node
-    map and workspace are shared by all calls).
+    Allocates the four outputs; no copy of the graph. Not thread-safe (the node map and
+    workspace are shared by all calls): :class:`sampling.NeighborSampler` serialises calls.
     """
 
     def __init__(self, indptr: torch.Tensor, indices: torch.Tensor, fanouts: tuple[int, ...], replace: bool) -> None:
@@ -47,24 +45,10 @@ class CpuNeighborSampler:
         self._slot_nbr = _Buffer(0)
         self._slot_start = _Buffer(0)
         self._used = _Buffer(0)
-        self._lock = threading.Lock()
-
-    def __getstate__(self) -> dict:
-        state = self.__dict__.copy()
-        del state["_lock"]
-        return state
-
-    def __setstate__(self, state: dict) -> None:
-        self.__dict__.update(state)
-        self._lock = threading.Lock()
 
     def sample(self, seeds: torch.Tensor, seed: int, call: int) -> SamplerOutput:
         """Sample around ``seeds`` (int64, CPU, in range). See :meth:`NeighborSampler.sample`."""
-        seeds_np = seeds.numpy()
-        with self._lock:
-            return self._sample_locked(seeds_np, seed, call)
-
-    def _sample_locked(self, seeds: np.ndarray, seed: int, call: int) -> SamplerOutput:
+        seeds = seeds.numpy()
         n0 = seeds.shape[0]
         nodes = _Buffer(n0 * 16)
         K.map_seeds(seeds, self._node_map, nodes.array)

@@ -18,6 +18,7 @@ Example:
 """
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 
 import torch
@@ -39,8 +40,10 @@ class NeighborSampler:
 
     Draws are a function of ``(seed, call number, hop, position)``: a sampler built (or
     :meth:`reseed`-ed) with the same seed returns the same sequence of outputs on the same
-    device, whatever the thread count. One sampler serves one stream of calls: CPU calls
-    are serialised by a lock; GPU calls must come from one CUDA stream.
+    device, whatever the thread count. Calls are serialised by a lock (a GPU call holds it
+    until its one host sync, when its kernels are done), so threads may share a sampler, each
+    on its own CUDA stream (two loaders' producer threads, say): every call takes the next
+    call number and the node -> local-id map is never used by two calls at once.
 
     Args:
         indptr: int64 (or int32) CSR offsets, ``num_nodes + 1`` entries.
@@ -83,6 +86,7 @@ class NeighborSampler:
             )
         self._placement = where
         self._replace = bool(replace)
+        self._lock = threading.Lock()
         self.reseed(seed)
         if where.kind == "cpu":
             self._impl = CpuNeighborSampler(indptr.contiguous(), indices.contiguous(), self._fanouts, self._replace)
@@ -124,8 +128,9 @@ class NeighborSampler:
         """Restart the sequence of draws from ``seed`` (the next call draws as a fresh sampler would)."""
         if isinstance(seed, bool) or not isinstance(seed, int):
             raise TypeError(f"seed must be an int, got {seed!r}")
-        self._seed = seed
-        self._calls = 0
+        with self._lock:
+            self._seed = seed
+            self._calls = 0
 
     def sample(self, seeds: torch.Tensor) -> SamplerOutput:
         """Sample the ``len(fanouts)``-hop subgraph around ``seeds``.
@@ -149,12 +154,22 @@ class NeighborSampler:
             IndexError: a seed outside ``[0, num_nodes)`` (on GPU found at the final sync).
         """
         seeds = as_index_tensor("seeds", seeds)
-        call = self._calls
-        self._calls += 1
         if self._placement.kind == "cpu":
             seeds = seeds.to("cpu", torch.int64)
             check_range("seeds", seeds, self._num_nodes)
-        return self._impl.sample(seeds, self._seed, call)
+        with self._lock:
+            call = self._calls
+            self._calls += 1
+            return self._impl.sample(seeds, self._seed, call)
+
+    def __getstate__(self) -> dict:
+        state = self.__dict__.copy()
+        del state["_lock"]
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
 
     def __repr__(self) -> str:
         return (

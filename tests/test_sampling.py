@@ -1,6 +1,8 @@
 """NeighborSampler: the SamplerOutput contract on random graphs, for every placement present."""
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 import pytest
 import torch
@@ -224,6 +226,52 @@ def test_cpu_output_independent_of_threads_and_safe_across_threads():
     assert len(results) == 2
     for out in results:
         check_output(out, indptr, indices, seeds, [10, 5], False)
+
+
+def _shared_by_threads(placement: str, threads: int = 4, calls: int = 5) -> None:
+    """Threads (each on its own CUDA stream on a GPU) share one sampler: the outputs are those of
+    calls 0 .. threads * calls - 1 of a sampler used by one thread, each exactly once."""
+    import sys
+    import threading
+
+    rng = np.random.default_rng(12)
+    indptr, indices = random_csr(rng, 3000, 40_000)
+    seeds = torch.from_numpy(rng.choice(3000, 300, replace=False))
+    indptr, indices = _placed(indptr, placement), _placed(indices, placement)
+    shared = NeighborSampler(indptr, indices, [8, 4], seed=3)
+    reference = NeighborSampler(indptr, indices, [8, 4], seed=3)
+    expected = sorted(tuple(reference.sample(seeds).edge.tolist()) for _ in range(threads * calls))
+    got: list = []
+
+    def work() -> None:
+        stream = torch.cuda.Stream() if placement != "cpu" else None
+        with torch.cuda.stream(stream) if stream is not None else contextlib.nullcontext():
+            outs = [shared.sample(seeds) for _ in range(calls)]
+            if stream is not None:
+                stream.synchronize()
+        got.extend(tuple(out.edge.tolist()) for out in outs)
+
+    switch = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads as often as possible
+    try:
+        workers = [threading.Thread(target=work) for _ in range(threads)]
+        for w in workers:
+            w.start()
+        for w in workers:
+            w.join()
+    finally:
+        sys.setswitchinterval(switch)
+    assert sorted(got) == expected
+
+
+def test_threads_sharing_a_cpu_sampler_get_every_call_number_once():
+    _shared_by_threads("cpu")
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("placement", ["cuda", "pinned"])
+def test_threads_on_their_own_streams_share_a_gpu_sampler(placement):
+    _shared_by_threads(placement)
 
 
 def test_cpu_sampler_works_in_a_forked_child():
