@@ -8,6 +8,10 @@ Three parts, each writing its own ``results/pipeline_<part>.json``:
 * ``comm``: Cora, bytes per training epoch of the pipeline (S = P) against graph parallelism
   (G = P, both partitioners) and the hybrid, with the same P processes and the same model.
 * ``synthetic``: the same comparison on a synthetic graph of about a million nodes.
+* ``profile`` (not in ``all``): one pipelined epoch (S = 2) and one graph-parallel epoch (G = 2)
+  of the synthetic comparison's model on a smaller graph (``--profile-nodes``) under
+  ``torch.profiler``, per rank: wall time, time blocked on the peer, top operators by self
+  CPU time (``results/pipeline_profile.json``).
 
 Run: ``PYTHONPATH=. python benchmarks/bench_pipeline.py --part all`` (``--small`` for a
 seconds-long smoke run on any machine; ``--device cuda`` with several GPUs).
@@ -15,14 +19,23 @@ seconds-long smoke run on any machine; ``--device cuda`` with several GPUs).
 from __future__ import annotations
 
 import argparse
+import datetime
 import sys
+import time
 from pathlib import Path
 
 import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
 
 from benchmarks.common import format_table, write_result
 from graphsys.datasets import load
 from graphsys.pipeline import PipelineConfig, train
+from graphsys.pipeline.comm import Comm
+from graphsys.pipeline.host_memory import reuse_freed_host_memory
+from graphsys.pipeline.partition import make_layout, plan_partition
+from graphsys.pipeline.run import _free_port
+from graphsys.pipeline.worker import StageWorker
 
 REPO = Path(__file__).resolve().parents[1]
 _ROOTS = [REPO / "shared" / "data" / "planetoid", REPO.parent / "shared" / "data" / "planetoid"]
@@ -147,9 +160,65 @@ def part_synthetic(args) -> None:
                                         "layers": args.layers, "hidden": args.synthetic_hidden}, rows)
 
 
+def _profile_rank(rank: int, port: int, cfg: PipelineConfig, ds, top: int, results) -> None:
+    """One rank: the setup of ``run_rank``, a staleness-free epoch, then the profiled epoch."""
+    torch.set_num_threads(1)
+    reuse_freed_host_memory()
+    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=cfg.world_size,
+                            timeout=datetime.timedelta(seconds=cfg.timeout_s))
+    stage_group = None
+    if cfg.graph_parallel > 1:
+        for s in range(cfg.stages):
+            group = dist.new_group([g * cfg.stages + s for g in range(cfg.graph_parallel)])
+            stage_group = group if s == rank % cfg.stages else stage_group
+    layout = make_layout(ds.graph, cfg.graph_parallel, cfg.partitioner, cfg.seed)
+    comm = Comm(rank, cfg.world_size, cfg.timeout_s)
+    worker = StageWorker(cfg, ds, layout, plan_partition(layout, rank // cfg.stages, cfg.chunks, cfg.model),
+                         rank, comm, torch.device("cpu"), stage_group)
+    worker.train_epoch(0)
+    dist.barrier()
+    comm.ledger.reset()
+    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
+        start = time.perf_counter()
+        worker.train_epoch(1)
+        epoch_s = time.perf_counter() - start
+    ops = sorted(prof.key_averages(), key=lambda e: e.self_cpu_time_total, reverse=True)[:top]
+    results.put({"rank": rank, "stage": worker.stage, "group": worker.group, "epoch_s": epoch_s,
+                 "wait_s": comm.ledger.wait_s,
+                 "top_ops": [{"op": e.key, "calls": e.count, "self_s": e.self_cpu_time_total / 1e6} for e in ops]})
+    dist.barrier()
+    dist.destroy_process_group()
+
+
+def part_profile(args) -> None:
+    scale = args.profile_nodes / 169_343
+    ds = load("synthetic-arxiv", scale=scale, seed=args.seed)
+    print(f"synthetic-arxiv x{scale:.3f}: {ds.num_nodes} nodes, {ds.graph.num_edges} edges", flush=True)
+    base = dict(model=args.model, layers=args.layers, hidden=args.synthetic_hidden, epochs=2, warmup_epochs=1,
+                seed=args.seed, timeout_s=1800)
+    variants = [("pipeline S=2", dict(stages=2, chunks=args.chunks)),
+                ("graph-parallel G=2 contiguous", dict(stages=1, graph_parallel=2, chunks=1))]
+    rows, profiles = [], {}
+    for name, options in variants:
+        cfg = PipelineConfig(**base, **options)
+        results = mp.get_context("spawn").Queue()
+        mp.start_processes(_profile_rank, args=(_free_port(), cfg, ds, args.profile_top, results),
+                           nprocs=cfg.world_size, start_method="spawn")
+        ranks = sorted((results.get() for _ in range(cfg.world_size)), key=lambda r: r["rank"])
+        profiles[name] = ranks
+        for r in ranks:
+            rows.append({"run": name, "rank": r["rank"], "stage": r["stage"], "group": r["group"],
+                         "epoch_s": r["epoch_s"], "wait_s": r["wait_s"], "busy_s": r["epoch_s"] - r["wait_s"],
+                         **{f"top{i + 1}": f"{op['op']} {op['self_s']:.3f}s" for i, op in enumerate(r["top_ops"][:5])}})
+    print(format_table(rows))
+    write_result("pipeline_profile", {"nodes": ds.num_nodes, "edges": ds.graph.num_edges, "layers": args.layers,
+                                      "hidden": args.synthetic_hidden, "chunks": args.chunks, "profiles": profiles},
+                 rows)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--part", default="all", choices=["accuracy", "comm", "synthetic", "all"])
+    parser.add_argument("--part", default="all", choices=["accuracy", "comm", "synthetic", "profile", "all"])
     parser.add_argument("--datasets", default="cora,citeseer")
     parser.add_argument("--model", default="gcn", choices=["gcn", "sage"])
     parser.add_argument("--layers", type=int, default=8)
@@ -164,6 +233,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--synthetic-hidden", type=int, default=16)
     parser.add_argument("--synthetic-epochs", type=int, default=2,
                         help="1 measures one staleness-free epoch (the same bytes as a pipelined one when G = 1)")
+    parser.add_argument("--profile-nodes", type=int, default=300_000, help="profile part: synthetic graph size")
+    parser.add_argument("--profile-top", type=int, default=15, help="profile part: operators kept per rank")
     parser.add_argument("--partitioners", default="contiguous,random",
                         help="graph-parallel baselines to measure (comma-separated)")
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
@@ -175,11 +246,11 @@ def main(argv: list[str] | None = None) -> None:
     args.datasets = args.datasets.split(",")
     args.partitioners = args.partitioners.split(",")
     if args.small:
-        args.epochs, args.synthetic_nodes = 8, 20_000
+        args.epochs, args.synthetic_nodes, args.profile_nodes = 8, 20_000, 20_000
     parts = ["accuracy", "comm", "synthetic"] if args.part == "all" else [args.part]
     for part in parts:
         print(f"== {part}", flush=True)
-        {"accuracy": part_accuracy, "comm": part_comm, "synthetic": part_synthetic}[part](args)
+        {"accuracy": part_accuracy, "comm": part_comm, "synthetic": part_synthetic, "profile": part_profile}[part](args)
 
 
 if __name__ == "__main__":
