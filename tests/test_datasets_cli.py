@@ -1,5 +1,6 @@
 """``graphsys data`` through graphsys.cli.main."""
 import json
+import sys
 
 import torch
 
@@ -37,6 +38,23 @@ def test_generate_then_info_reopens(tmp_path, capsys):
     info = json.loads(capsys.readouterr().out)
     assert info["edges"] == made["edges"] and info["train"] == made["train"]
     assert torch.equal(load("synthetic-arxiv", out, scale=0.004, seed=3).x, load("synthetic-arxiv", scale=0.004, seed=3).x)
+
+
+def test_info_quiet_turns_the_progress_bars_off(monkeypatch, capsys):
+    import graphsys.datasets
+
+    seen = []
+    real = graphsys.datasets.load
+
+    def load(*args, quiet, **kwargs):
+        seen.append(quiet)
+        return real(*args, quiet=quiet, **kwargs)
+
+    monkeypatch.setattr(graphsys.datasets, "load", load)
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)  # a terminal: bars by default
+    for extra in ([], ["--quiet"]):
+        assert main(["data", "info", "synthetic-arxiv", "--scale", "0.002", "--json", *extra]) == 0
+    assert seen == [False, True]
 
 
 def test_errors_exit_2_with_one_line(tmp_path, capsys):

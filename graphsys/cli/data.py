@@ -25,6 +25,8 @@ def register(subparsers) -> None:
     info.add_argument("--scale", type=float, default=1.0, help="synthetic presets: multiply nodes and edges")
     info.add_argument("--seed", type=int, default=0, help="seed of synthetic graphs and of unsplit datasets' splits")
     info.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+    info.add_argument("--quiet", action="store_true",
+                      help="no progress bars (a synthetic preset not yet in --root is generated first)")
     info.set_defaults(func=_info)
 
     gen = actions.add_parser("generate", help="generate a synthetic preset into a folder (memory-mapped .npy files)")
@@ -75,7 +77,7 @@ def _info(args: argparse.Namespace) -> int:
 
     if args.scale <= 0:
         raise CommandError(f"--scale must be positive, got {args.scale}")
-    ds = load(args.name, args.root, scale=args.scale, seed=args.seed, quiet=not sys.stderr.isatty())
+    ds = load(args.name, args.root, scale=args.scale, seed=args.seed, quiet=args.quiet or not sys.stderr.isatty())
     _print(_summary(ds), args.json)
     return 0
 
