@@ -1,6 +1,6 @@
 """Dataset generation and loading speed: Chung-Lu graphs, synthetic presets, edge-list parsing.
 
-Prints a table and writes benchmarks/results/datasets.json. On the CPU (CI, laptops):
+Prints a table and writes benchmarks/results/datasets.json (datasets_small.json with --small). On the CPU:
 
     PYTHONPATH=. python benchmarks/bench_datasets.py                 # products at full scale, 2 M / 20 M Chung-Lu
     PYTHONPATH=. python benchmarks/bench_datasets.py --small         # a few seconds: every path at small sizes
@@ -185,7 +185,7 @@ def main() -> None:
     print(format_table(rows, columns))
     figures = {"load_average_1min_at_end": os.getloadavg()[0], "numba_threads": int(os.environ.get("NUMBA_NUM_THREADS", 0)) or os.cpu_count()}
     figures.update(seconds_by_row(rows))
-    path = write_result("datasets", figures, rows)
+    path = write_result("datasets_small" if args.small else "datasets", figures, rows)  # a smoke run keeps datasets.json
     print(f"wrote {path}")
 
 
