@@ -260,7 +260,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     if args.small:
         args.scale, args.train_epochs, args.layers, args.hidden = 0.01, 2, 4, 16
         args.chunks, args.pipeline_epochs, args.warmup = 2, 3, 1
-        args.embed_scale, args.embed_epochs, args.embed_pool_size = 0.01, 20.0, 0
+        args.embed_scale, args.embed_epochs, args.embed_pool_size = 0.01, 200.0, 0
         args.timeout = min(args.timeout, 600.0)
     if args.pipeline_epochs <= args.warmup:
         parser.error(f"--pipeline-epochs {args.pipeline_epochs} leaves no epoch after --warmup {args.warmup}")
