@@ -38,3 +38,9 @@ def test_gpu_inference_equals_cpu_inference():
     on_gpu = layerwise_inference(net.cuda(), ds.graph.indptr, ds.graph.indices, table, device="cuda",
                                  batch_size=300, embedding_device="cpu")
     torch.testing.assert_close(on_gpu, on_cpu, atol=1e-4, rtol=1e-4)
+    # With the GPU busy the host runs far ahead: the rows must still be read after they arrive
+    # (a non-blocking device-to-host copy was read before the copy had run).
+    torch.cuda._sleep(2_000_000_000)
+    busy = layerwise_inference(net, ds.graph.indptr, ds.graph.indices, table, device="cuda",
+                               batch_size=300, embedding_device="cpu")
+    torch.testing.assert_close(busy, on_cpu, atol=1e-4, rtol=1e-4)

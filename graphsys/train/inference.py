@@ -92,7 +92,8 @@ def layerwise_inference(
         float32 ``[num_nodes, out_channels]`` on ``embedding_device``.
 
     Cost: per batch one host read of two ``indptr`` entries (a sync when ``indptr`` is on a
-    GPU), one gather of ``batch_size + edges`` rows, one kernel sequence per layer.
+    GPU), one gather of ``batch_size + edges`` rows, one kernel sequence per layer; with a CPU
+    ``embedding_device`` and a GPU ``device``, one host wait per batch for its output rows.
     """
     if getattr(model, "jk_mode", None) not in (None, "last"):
         raise ValueError(f"layer-wise inference needs a model without jumping knowledge, got jk={model.jk_mode!r}")
@@ -138,7 +139,9 @@ def layerwise_inference(
                     h = _layer_tail(model, layer, h).float()
                 if out is None:
                     out = torch.empty(num_nodes, h.shape[1], dtype=torch.float32, device=embedding_device)
-                out[b0:b1] = h.to(embedding_device, non_blocking=True)
+                # copy_, not .to(non_blocking=True): a non-blocking device-to-host copy lands in a
+                # pinned buffer after the host has already read it into ``out``.
+                out[b0:b1].copy_(h)
                 bar.update(1)
             table = out
     finally:
