@@ -99,10 +99,22 @@ fi
 # and a 1 M-node synthetic graph). With 4 or more GPUs every rank gets a GPU (NCCL); with fewer, the
 # same benchmark runs over gloo on the host's cores. PIPELINE_ARGS="--small" for a smoke run anywhere.
 if want pipeline; then
-  run pipeline_tests $PY -m pytest -q tests/test_pipeline_units.py tests/test_pipeline_dist.py
+  run pipeline_tests $PY -m pytest -q tests/test_pipeline_units.py tests/test_pipeline_dist.py \
+    tests/test_pipeline_multi_gpu.py
   ngpu=$(nvidia-smi -L 2>/dev/null | wc -l)
   pipeline_device=cpu; [ "$ngpu" -ge 4 ] && pipeline_device=cuda
   run pipeline $PY benchmarks/bench_pipeline.py --part all --device "$pipeline_device" ${PIPELINE_ARGS:-}
+fi
+# Multi-GPU scaling (issue 8: train on 1..N GPUs, pipeline S=N vs G=N, embed on 1 and N GPUs): long, so
+# only when named (`run_device.sh multi-gpu`) on a host with 2+ GPUs; MULTI_GPU_ARGS="--small" for a
+# quick pass. It writes results/multi_gpu.json and its logs under $OUT/multi_gpu/.
+if [[ " $SECTIONS " == *" multi-gpu "* ]]; then
+  if [ "$(nvidia-smi -L 2>/dev/null | wc -l)" -ge 2 ]; then
+    mkdir -p "$OUT/multi_gpu"
+    OUT="$OUT/multi_gpu" PY=$PY run multi_gpu_run bash benchmarks/run_multi_gpu.sh ${MULTI_GPU_ARGS:-}
+  else
+    echo "multi-gpu: fewer than 2 GPUs here; nothing to scale"
+  fi
 fi
 # --- end pipeline
 
