@@ -164,7 +164,12 @@ class Graph:
 
         The matrix values become ``edge_weight`` unless they are all 1. As in scipy, repeated
         entries of a COO matrix add up to one entry, and explicitly stored zeros are no edges.
-        Cost: one copy of the matrix's entries (the caller's matrix is left as it was).
+        Options as :meth:`from_coo`, but for ``edge_weight``. Cost: one copy of the matrix's
+        entries and one sort of them (the caller's matrix is left as it was).
+
+        Raises:
+            TypeError: ``matrix`` is not a scipy sparse matrix. ValueError: a non-square matrix,
+                or an ``edge_weight`` option (the weights are the matrix values).
         """
         import scipy.sparse as sp
 
@@ -172,13 +177,15 @@ class Graph:
             raise TypeError(f"matrix must be a scipy sparse matrix, got {type(matrix).__name__}")
         if matrix.shape[0] != matrix.shape[1]:
             raise ValueError(f"an adjacency matrix must be square, got shape {matrix.shape}")
+        if "edge_weight" in options:
+            raise ValueError("from_scipy takes the edge weights from the matrix values; put them in the matrix")
         coo = matrix.tocoo(copy=True)
-        coo.sum_duplicates()
+        coo.sum_duplicates()  # sorts the entries: the matrix values are the only weights that follow
         coo.eliminate_zeros()
         data = np.asarray(coo.data, dtype=np.float32)
         weight = None if data.size == 0 or np.all(data == 1) else data
-        options.setdefault("edge_weight", weight)
-        return cls.from_coo(coo.row.astype(np.int64), coo.col.astype(np.int64), matrix.shape[0], **options)
+        return cls.from_coo(coo.row.astype(np.int64), coo.col.astype(np.int64), matrix.shape[0],
+                            edge_weight=weight, **options)
 
     @classmethod
     def from_pyg(cls, data, **options) -> "Graph":

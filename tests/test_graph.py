@@ -74,6 +74,9 @@ def test_scipy_stored_zeros_are_no_edges_and_repeats_add_up():
     g = Graph.from_scipy(coo)
     assert g.num_edges == 2 and g.edge_weight.tolist() == [1.0, 2.0]
     assert g.to_scipy().toarray().tolist() == coo.toarray().tolist() and coo.nnz == 3
+    # weights given beside the matrix would follow its original entry order, not the summed one
+    with pytest.raises(ValueError, match="weights from the matrix values"):
+        Graph.from_scipy(coo, edge_weight=np.ones(3))
 
 
 def test_from_pyg_data_and_dgl_style_object():
