@@ -5,7 +5,7 @@ import torch
 
 from graphsys.datasets import chung_lu, load
 from graphsys.datasets.generator import GraphSpec, community_graph
-from graphsys.datasets.synthetic import PRESETS
+from graphsys.datasets.synthetic import PRESETS, cache_dir
 
 
 def _edges(graph) -> set:
@@ -114,6 +114,13 @@ def test_cache_writes_once_and_reopens_with_mmap(tmp_path):
         assert torch.equal(ds.x, in_memory.x) and torch.equal(ds.y, in_memory.y)
         assert torch.equal(ds.graph.indices, in_memory.graph.indices)
     assert isinstance(np.load(folder / "x.npy", mmap_mode="r"), np.memmap)
+
+
+def test_cache_folders_of_close_scales_differ(tmp_path):
+    # 6 significant digits named 1/3 and 0.333333 alike: the second scale reopened the first's data
+    assert cache_dir(tmp_path, "synthetic-arxiv", 1 / 3, 0) != cache_dir(tmp_path, "synthetic-arxiv", 0.333333, 0)
+    assert cache_dir(tmp_path, "synthetic-arxiv", 0.01, 4).name == "synthetic-arxiv_scale0.01_seed4"
+    assert cache_dir(tmp_path, "synthetic-arxiv", 1, 0).name == "synthetic-arxiv_scale1_seed0"
 
 
 def test_synthetic_bad_arguments():

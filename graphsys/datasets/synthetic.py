@@ -167,8 +167,14 @@ def _labels(preset: Preset, classes: np.ndarray, splits, seed: int) -> np.ndarra
 
 
 def cache_dir(root: str | os.PathLike, name: str, scale: float, seed: int) -> Path:
-    """The folder under ``root`` where :func:`generate` keeps preset ``name`` at ``scale`` and ``seed``."""
-    return Path(root) / f"{name}_scale{scale:g}_seed{seed}"
+    """The folder under ``root`` where :func:`generate` keeps preset ``name`` at ``scale`` and ``seed``.
+
+    The scale is written short (``0.01``) when that reads back as the same number, else in
+    full, so that two scales never share a folder (``:g`` alone gave 1/3 and 0.333333 one).
+    """
+    short = f"{scale:g}"
+    tag = short if float(short) == scale else repr(float(scale))
+    return Path(root) / f"{name}_scale{tag}_seed{seed}"
 
 
 def generate(
