@@ -10,8 +10,10 @@ Three parts, each writing its own ``results/pipeline_<part>.json``:
 * ``synthetic``: the same comparison on a synthetic graph of about a million nodes.
 * ``profile`` (not in ``all``): one pipelined epoch (S = 2) and one graph-parallel epoch (G = 2)
   of the synthetic comparison's model on a smaller graph (``--profile-nodes``) under
-  ``torch.profiler``, per rank: wall time, time blocked on the peer, top operators by self
-  CPU time (``results/pipeline_profile.json``).
+  ``torch.profiler``, per rank: the plan's setup time, wall time, time blocked on the peer,
+  time inside each phase of the worker (``pipeline.*`` labels: layer forward/backward, history
+  reads/writes, stage input and output, halo exchange; inclusive, so nested phases overlap) and the
+  top operators by self CPU time (``results/pipeline_profile.json``).
 
 Run: ``PYTHONPATH=. python benchmarks/bench_pipeline.py --part all`` (``--small`` for a
 seconds-long smoke run on any machine; ``--device cuda`` with several GPUs).
@@ -171,10 +173,12 @@ def _profile_rank(rank: int, port: int, cfg: PipelineConfig, ds, top: int, resul
         for s in range(cfg.stages):
             group = dist.new_group([g * cfg.stages + s for g in range(cfg.graph_parallel)])
             stage_group = group if s == rank % cfg.stages else stage_group
+    start = time.perf_counter()  # the plan: renumbering, chunks, halos, per-chunk sparse matrices
     layout = make_layout(ds.graph, cfg.graph_parallel, cfg.partitioner, cfg.seed)
     comm = Comm(rank, cfg.world_size, cfg.timeout_s)
     worker = StageWorker(cfg, ds, layout, plan_partition(layout, rank // cfg.stages, cfg.chunks, cfg.model),
                          rank, comm, torch.device("cpu"), stage_group)
+    setup_s = time.perf_counter() - start
     worker.train_epoch(0)
     dist.barrier()
     comm.ledger.reset()
@@ -182,9 +186,12 @@ def _profile_rank(rank: int, port: int, cfg: PipelineConfig, ds, top: int, resul
         start = time.perf_counter()
         worker.train_epoch(1)
         epoch_s = time.perf_counter() - start
-    ops = sorted(prof.key_averages(), key=lambda e: e.self_cpu_time_total, reverse=True)[:top]
+    averages = prof.key_averages()
+    ops = sorted((e for e in averages if not e.key.startswith("pipeline.")),
+                 key=lambda e: e.self_cpu_time_total, reverse=True)[:top]
+    phases = {e.key.removeprefix("pipeline."): e.cpu_time_total / 1e6 for e in averages if e.key.startswith("pipeline.")}
     results.put({"rank": rank, "stage": worker.stage, "group": worker.group, "epoch_s": epoch_s,
-                 "wait_s": comm.ledger.wait_s,
+                 "wait_s": comm.ledger.wait_s, "setup_s": setup_s, "phases_s": phases,
                  "top_ops": [{"op": e.key, "calls": e.count, "self_s": e.self_cpu_time_total / 1e6} for e in ops]})
     dist.barrier()
     dist.destroy_process_group()
@@ -208,9 +215,11 @@ def part_profile(args) -> None:
         profiles[name] = ranks
         for r in ranks:
             rows.append({"run": name, "rank": r["rank"], "stage": r["stage"], "group": r["group"],
-                         "epoch_s": r["epoch_s"], "wait_s": r["wait_s"], "busy_s": r["epoch_s"] - r["wait_s"],
-                         **{f"top{i + 1}": f"{op['op']} {op['self_s']:.3f}s" for i, op in enumerate(r["top_ops"][:5])}})
-    print(format_table(rows))
+                         "setup_s": r["setup_s"], "epoch_s": r["epoch_s"], "wait_s": r["wait_s"],
+                         "busy_s": r["epoch_s"] - r["wait_s"], **r["phases_s"],
+                         **{f"top{i + 1}": f"{op['op']} {op['self_s']:.3f}s" for i, op in enumerate(r["top_ops"][:3])}})
+    columns = list(dict.fromkeys(k for row in rows for k in row))
+    print(format_table(rows, columns))
     write_result("pipeline_profile", {"nodes": ds.num_nodes, "edges": ds.graph.num_edges, "layers": args.layers,
                                       "hidden": args.synthetic_hidden, "chunks": args.chunks, "profiles": profiles},
                  rows)

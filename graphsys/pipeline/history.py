@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+from torch.profiler import record_function
 
 from zerocopy import UnifiedTensor
 
@@ -53,8 +54,9 @@ class History:
         Cost: one copy (device to host, synchronous, for a pinned history).
         """
         stop = start + values.shape[0]
-        self.values[start:stop] = values.detach().to(self.values.device)
-        self.stamp[start:stop] = epoch
+        with record_function("pipeline.history_write"):
+            self.values[start:stop] = values.detach().to(self.values.device)
+            self.stamp[start:stop] = epoch
 
     def read(self, ids: torch.Tensor, epoch: int) -> tuple[torch.Tensor, torch.Tensor, int, int]:
         """Rows ``ids`` on the compute device, which of them were written this ``epoch``, and
@@ -66,17 +68,18 @@ class History:
         Raises:
             RuntimeError: a stale row was never written (no staleness-free epoch ran first).
         """
-        ids = ids.to(self.device)
-        if self._unified is not None:
-            rows = self._unified.gather(ids, check=False)
-        else:
-            rows = self.values.index_select(0, ids)
-        stamp = self.stamp.index_select(0, ids)
-        fresh = stamp == epoch
-        stale = int((~fresh).sum())
-        if stale and bool((stamp < 0).any()):
-            raise RuntimeError("a layer read a history row that was never written: run a warm-up epoch first")
-        age = int((epoch - stamp).max()) if stale else 0
+        with record_function("pipeline.history_read"):
+            ids = ids.to(self.device)
+            if self._unified is not None:
+                rows = self._unified.gather(ids, check=False)
+            else:
+                rows = self.values.index_select(0, ids)
+            stamp = self.stamp.index_select(0, ids)
+            fresh = stamp == epoch
+            stale = int((~fresh).sum())
+            if stale and bool((stamp < 0).any()):
+                raise RuntimeError("a layer read a history row that was never written: run a warm-up epoch first")
+            age = int((epoch - stamp).max()) if stale else 0
         return rows, fresh, stale, age
 
     def close(self) -> None:
