@@ -65,6 +65,8 @@ def test_empty_file(tmp_path):
         ("0 1 1e\n", 1, "numeric weight"),
         ("0 1.5\n", 1, "integer ids"),
         ("0 1\n99999999999999999999 1\n", 2, "does not fit"),
+        ("0 1 2.5\n1 2 1e39\n", 2, "weight does not fit float32"),  # was read as inf
+        ("0 1 -1e999\n", 1, "weight does not fit float32"),
     ],
 )
 def test_malformed_line_names_file_and_line(tmp_path, text, line, what):

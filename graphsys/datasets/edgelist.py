@@ -20,16 +20,18 @@ from graphsys.graph import Graph
 EDGE_LIST_SUFFIXES = (".edgelist", ".edges", ".el", ".txt", ".tsv")
 
 _MAX_ID = 1 << 62
+_MAX_WEIGHT = float(np.finfo(np.float32).max)
 #: Bytes per parsing chunk at least: small enough to spread a file over every thread, large
 #: enough that a small file is one chunk (chunk bookkeeping costs a few microseconds).
 _CHUNK_BYTES = 1 << 20
-_OK, _BAD_TOKEN, _TOO_FEW, _TOO_MANY, _MIXED, _TOO_BIG = 0, 1, 2, 3, 4, 5
+_OK, _BAD_TOKEN, _TOO_FEW, _TOO_MANY, _MIXED, _TOO_BIG, _BAD_WEIGHT = 0, 1, 2, 3, 4, 5, 6
 _MESSAGES = {
     _BAD_TOKEN: "expected 'src dst [weight]' with non-negative integer ids and a numeric weight",
     _TOO_FEW: "expected 'src dst [weight]', found a single column",
     _TOO_MANY: "expected 'src dst [weight]', found more than three columns",
     _MIXED: "some lines have a weight column and some do not",
     _TOO_BIG: f"node id does not fit (ids must be below 2**62 = {_MAX_ID})",
+    _BAD_WEIGHT: f"weight does not fit float32 (its magnitude must be at most {_MAX_WEIGHT:.7g})",
 }
 
 
@@ -156,6 +158,8 @@ def _parse_range(buf, lo, hi, src, dst, weight, out):
                 w, i, ok = _parse_float(buf, i)
                 if not ok or not _ends_token(buf, i):
                     return count, weighted, _BAD_TOKEN, line, start, first_edge_line
+                if not abs(w) <= _MAX_WEIGHT:
+                    return count, weighted, _BAD_WEIGHT, line, start, first_edge_line
             else:
                 return count, weighted, _TOO_MANY, line, start, first_edge_line
             ntok += 1
