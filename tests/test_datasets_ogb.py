@@ -19,6 +19,36 @@ def offline(monkeypatch):
     monkeypatch.setattr(ogb_dataset, "decide_download", refuse)
 
 
+def test_ogb_questions_reach_the_terminal(monkeypatch, tmp_path):
+    """ogb asks (with input()) before downloads over 1 GB; with its prints captured the question
+    was invisible and the load seemed to hang."""
+    import builtins
+    import io
+    import sys
+
+    import ogb.nodeproppred
+
+    asked, original = [], builtins.input
+
+    class Asking:
+        def __init__(self, name, root, meta_dict=None):
+            print("Downloading ...")  # ogb's chatter stays captured
+            asked.append(input("This will download 1.38GB. Will you proceed? (y/N)\n"))
+            raise RuntimeError("stop here")
+
+    terminal = io.StringIO()
+    monkeypatch.setattr(ogb.nodeproppred, "NodePropPredDataset", Asking)
+    monkeypatch.setattr(sys, "__stdout__", terminal)
+    monkeypatch.setattr(sys, "stdin", io.StringIO("n\n"))
+    with pytest.raises(RuntimeError, match="stop here"):
+        load("ogbn-products", root=tmp_path)
+    assert asked == ["n"] and terminal.getvalue() == "This will download 1.38GB. Will you proceed? (y/N)\n"
+    monkeypatch.setattr(sys, "stdin", io.StringIO(""))
+    with pytest.raises(RuntimeError, match="standard input is closed"):
+        load("ogbn-products", root=tmp_path)
+    assert builtins.input is original
+
+
 def test_round_trip_single_label(tmp_path, offline):
     ds = load("synthetic-arxiv", scale=0.003, seed=4)
     folder = write_ogb_node_dataset(ds, tmp_path, "ogbn-synth")

@@ -7,12 +7,14 @@ plus a ``master.csv`` column describing it, so a custom dataset round-trips thro
 """
 from __future__ import annotations
 
+import builtins
 import contextlib
 import csv
 import gzip
 import io
 import logging
 import os
+import sys
 import warnings
 from pathlib import Path
 
@@ -77,6 +79,36 @@ def _ogb_cache_readable():
             os.environ[key] = before
 
 
+def _ask_on_terminal(question: object = "") -> str:
+    """``input`` for ogb while its console output is captured: its question goes to the real
+    standard output (ogb asks before a download over 1 GB and before replacing an outdated copy;
+    captured, the question was invisible and the call seemed to hang).
+
+    Raises:
+        RuntimeError: standard input is closed, so nobody can answer.
+    """
+    sys.__stdout__.write(str(question))
+    sys.__stdout__.flush()
+    answer = sys.stdin.readline()
+    if not answer:
+        raise RuntimeError(
+            f"ogb asked {str(question).strip()!r} and standard input is closed; "
+            "run interactively once to answer, or download the dataset into root first"
+        )
+    return answer.rstrip("\n")
+
+
+@contextlib.contextmanager
+def _questions_on_terminal():
+    """Route ``input`` to :func:`_ask_on_terminal` for the duration (ogb calls the builtin)."""
+    before = builtins.input
+    builtins.input = _ask_on_terminal
+    try:
+        yield
+    finally:
+        builtins.input = before
+
+
 def _canonical_name(name: str) -> str:
     for known in OGB_NAMES:
         if known.lower() == name.lower():
@@ -89,7 +121,8 @@ def load_ogb(name: str, root: str | os.PathLike | None = None, *, undirected: bo
 
     Official names download into ``root`` when missing (ogb asks before large downloads);
     a dataset written by :func:`write_ogb_node_dataset` is read from its folder offline.
-    ogb's own console output (prints, progress bars) goes to this module's logger at DEBUG level.
+    ogb's own console output (prints, progress bars) goes to this module's logger at DEBUG level;
+    its questions (before a download over 1 GB) are asked on the real standard output.
     Labels OGB leaves blank (NaN, as in ogbn-papers100M) become ``-1``; edge features (as in
     ogbn-proteins) are not kept.
 
@@ -101,6 +134,7 @@ def load_ogb(name: str, root: str | os.PathLike | None = None, *, undirected: bo
 
     Raises:
         ValueError: an ``ogbn-*`` name that is neither official nor found under ``root``.
+        RuntimeError: ogb asks whether to download and standard input is closed.
     """
     from ogb.nodeproppred import NodePropPredDataset
 
@@ -113,7 +147,8 @@ def load_ogb(name: str, root: str | os.PathLike | None = None, *, undirected: bo
             f"{base / _dir_name(name) / 'master.csv'} (written by write_ogb_node_dataset)"
         )
     console = io.StringIO()
-    with contextlib.redirect_stdout(console), contextlib.redirect_stderr(console), _ogb_cache_readable():
+    with contextlib.redirect_stdout(console), contextlib.redirect_stderr(console), _ogb_cache_readable(), \
+            _questions_on_terminal():
         dataset = NodePropPredDataset(name, root=str(base), meta_dict=meta)
         split = dataset.get_idx_split()
     if console.getvalue():
