@@ -95,6 +95,17 @@ def median_after(values: list[float], skip: int) -> float:
     return statistics.median(kept)
 
 
+def measured(row: dict, measure) -> dict:
+    """``row`` completed with ``measure()``'s figures, or with the error of a step that failed
+    (printed; the run goes on with the next step)."""
+    try:
+        row.update(measure())
+    except StepFailed as err:
+        print(f"FAILED: {err}", flush=True)
+        row["error"] = str(err)
+    return row
+
+
 # ----------------------------------------------------------------------------- (a) train
 def part_train(args, work: Path) -> list[dict]:
     """``graphsys train`` on k = 1..N devices; epoch time and scaling efficiency."""
@@ -108,20 +119,23 @@ def part_train(args, work: Path) -> list[dict]:
         else:  # pinned features and the GPU cache need a GPU
             flags += ["--device", "cpu", "--features", "cpu", "--graph", "cpu"]
         command = torchrun(k) + ["-m", "graphsys", "train"] + flags
-        wall = run_step(f"train_k{k}", command, work, k, args.timeout)
-        epochs = read_jsonl(metrics)
-        train_s = [e["train_s"] for e in epochs]
-        rows.append({
-            "part": "train", "run": f"graphsys train, {k} {'GPU' if args.device == 'cuda' else 'process'}(es)",
-            "processes": k, "epoch_s": median_after(train_s, 1), "epochs": len(epochs),
-            "seeds_per_s": median_after([e["seeds_per_s"] for e in epochs], 1),
-            "batches_per_rank": epochs[-1]["batches"], "loss": epochs[-1]["loss"],
-            "peak_gpu_mib": epochs[-1]["peak_gpu_mib"], "epoch_s_all": train_s, "wall_s": wall,
-            "command": " ".join(command),
-        })
-    t1 = rows[0]["epoch_s"]
+
+        def measure(k=k, command=command, metrics=metrics) -> dict:
+            wall = run_step(f"train_k{k}", command, work, k, args.timeout)
+            epochs = read_jsonl(metrics)
+            train_s = [e["train_s"] for e in epochs]
+            return {"epoch_s": median_after(train_s, 1), "epochs": len(epochs),
+                    "seeds_per_s": median_after([e["seeds_per_s"] for e in epochs], 1),
+                    "batches_per_rank": epochs[-1]["batches"], "loss": epochs[-1]["loss"],
+                    "peak_gpu_mib": epochs[-1]["peak_gpu_mib"], "epoch_s_all": train_s, "wall_s": wall}
+
+        unit = "GPU" if args.device == "cuda" else "process"
+        rows.append(measured({"part": "train", "run": f"graphsys train, {k} {unit}(es)", "processes": k,
+                              "command": " ".join(command)}, measure))
+    t1 = rows[0].get("epoch_s")
     for row in rows:
-        row["efficiency"] = t1 / (row["processes"] * row["epoch_s"])
+        if t1 is not None and "epoch_s" in row:
+            row["efficiency"] = t1 / (row["processes"] * row["epoch_s"])
     return rows
 
 
@@ -143,19 +157,21 @@ def part_pipeline(args, work: Path) -> list[dict]:
         name = "pipeline_" + label.split()[0].replace("-", "_") + f"_{n}"
         metrics = work / f"{name}.jsonl"
         command = torchrun(n) + ["-m", "graphsys", "pipeline"] + common + flags + ["--metrics-out", str(metrics)]
-        wall = run_step(name, command, work, n, args.timeout)
-        epochs = read_jsonl(metrics)
-        last = epochs[-1]
-        timed = [e["epoch_s"] for e in epochs[args.warmup:]] or [e["epoch_s"] for e in epochs]
-        rows.append({
-            "part": "pipeline", "run": label, "processes": n, "layers": args.layers, "hidden": args.hidden,
-            "epochs": len(epochs), "epoch_s": statistics.median(timed), "comm_MB": last["comm_bytes"] / 1e6,
-            **{f"{k}_MB": v / 1e6 for k, v in last["comm_by_kind"].items() if k != "eval"},
-            "test_acc": last["test_acc"], "val_acc": last["val_acc"], "loss": last["loss"],
-            "max_staleness": max(e["max_staleness"] for e in epochs),
-            "wait_s_by_rank": [round(r["wait_s"], 3) for r in last["per_rank"]],
-            "epoch_s_all": [e["epoch_s"] for e in epochs], "wall_s": wall, "command": " ".join(command),
-        })
+
+        def measure(name=name, command=command, metrics=metrics) -> dict:
+            wall = run_step(name, command, work, n, args.timeout)
+            epochs = read_jsonl(metrics)
+            last = epochs[-1]
+            timed = [e["epoch_s"] for e in epochs[args.warmup:]] or [e["epoch_s"] for e in epochs]
+            return {"epochs": len(epochs), "epoch_s": statistics.median(timed), "comm_MB": last["comm_bytes"] / 1e6,
+                    **{f"{k}_MB": v / 1e6 for k, v in last["comm_by_kind"].items() if k != "eval"},
+                    "test_acc": last["test_acc"], "val_acc": last["val_acc"], "loss": last["loss"],
+                    "max_staleness": max(e["max_staleness"] for e in epochs),
+                    "wait_s_by_rank": [round(r["wait_s"], 3) for r in last["per_rank"]],
+                    "epoch_s_all": [e["epoch_s"] for e in epochs], "wall_s": wall}
+
+        rows.append(measured({"part": "pipeline", "run": label, "processes": n, "layers": args.layers,
+                              "hidden": args.hidden, "command": " ".join(command)}, measure))
     return rows
 
 
@@ -198,19 +214,21 @@ def part_embed(args, work: Path) -> list[dict]:
                    "--link-prediction", "0.01", "--label-ratios", "none", "--seed", "0", "--quiet"]
         if args.embed_pool_size:
             command += ["--pool-size", str(args.embed_pool_size)]
-        wall = run_step(out.name, command, work, 1, args.timeout)
-        meta = json.loads((out / "meta.json").read_text())
-        fit = meta["fit"]
-        rows.append({
-            "part": "embed", "run": f"graphsys embed --device {devices} --partitions {partitions}",
-            "processes": workers, "nodes": nodes, "edges_stored": edges, "epochs": args.embed_epochs,
-            "samples": fit["samples"], "seconds": fit["seconds"], "samples_per_s": fit["samples_per_s"],
-            "bottleneck": fit["bottleneck"], "auc": meta["scores"].get("link_prediction_auc"), "wall_s": wall,
-            "command": " ".join(command),
-        })
-    base = rows[0]["seconds"]
+
+        def measure(out=out, command=command) -> dict:
+            wall = run_step(out.name, command, work, 1, args.timeout)
+            meta = json.loads((out / "meta.json").read_text())
+            fit = meta["fit"]
+            return {"samples": fit["samples"], "seconds": fit["seconds"], "samples_per_s": fit["samples_per_s"],
+                    "bottleneck": fit["bottleneck"], "auc": meta["scores"].get("link_prediction_auc"), "wall_s": wall}
+
+        rows.append(measured({"part": "embed", "run": f"graphsys embed --device {devices} --partitions {partitions}",
+                              "processes": workers, "nodes": nodes, "edges_stored": edges, "epochs": args.embed_epochs,
+                              "command": " ".join(command)}, measure))
+    base = rows[0].get("seconds")
     for row in rows:
-        row["speedup"] = base / row["seconds"]
+        if base is not None and "seconds" in row:
+            row["speedup"] = base / row["seconds"]
     return rows
 
 
@@ -273,27 +291,28 @@ def main(argv: list[str] | None = None) -> int:
     work.mkdir(parents=True, exist_ok=True)
     args.root = Path(args.root) if args.root else work / "data"
     figures: dict = {"gpus": args.gpus, "device": args.device, "small": args.small, "work": str(work),
-                     "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
-                     "errors": {}}
+                     "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}}
     rows: list[dict] = []
-    if {"train", "pipeline"} & set(args.parts):
-        run_step("generate", [sys.executable, "-m", "graphsys", "data", "generate", "synthetic-products",
-                              "--out", str(args.root), "--scale", str(args.scale), "--quiet"], work, 1, args.timeout)
-    for part in args.parts:
+    parts = list(args.parts)
+    if {"train", "pipeline"} & set(parts):
+        command = [sys.executable, "-m", "graphsys", "data", "generate", "synthetic-products",
+                   "--out", str(args.root), "--scale", str(args.scale), "--quiet"]
+        generated = measured({"part": "generate", "run": "graphsys data generate", "command": " ".join(command)},
+                             lambda: {"wall_s": run_step("generate", command, work, 1, args.timeout)})
+        if "error" in generated:
+            rows.append(generated)
+            parts = [p for p in parts if p not in ("train", "pipeline")]
+    for part in parts:
         print(f"== {part}", flush=True)
-        try:
-            found = {"train": part_train, "pipeline": part_pipeline, "embed": part_embed}[part](args, work)
-        except StepFailed as err:
-            print(f"FAILED: {err}", flush=True)
-            figures["errors"][part] = str(err)
-            continue
+        found = {"train": part_train, "pipeline": part_pipeline, "embed": part_embed}[part](args, work)
         rows += found
-        print(format_table(found, _COLUMNS[part]), flush=True)
+        print(format_table(found, _COLUMNS[part] + ["error"]), flush=True)
         write_result("multi_gpu", figures, rows)
     train_rows = [r for r in rows if r["part"] == "train"]
-    if train_rows:
+    if train_rows and "efficiency" in train_rows[-1]:
         figures["train_efficiency_at_N"] = train_rows[-1]["efficiency"]
         figures["train_efficiency_goal"] = 0.85
+    figures["errors"] = [r["error"] for r in rows if "error" in r]
     path = write_result("multi_gpu", figures, rows)
     print(f"results: {path}", flush=True)
     return 1 if figures["errors"] else 0

@@ -8,7 +8,8 @@ import sys
 
 import pytest
 
-from benchmarks.bench_multi_gpu import StepFailed, median_after, parse_args, read_jsonl, run_step, torchrun
+from benchmarks.bench_multi_gpu import (StepFailed, measured, median_after, parse_args, read_jsonl, run_step,
+                                       torchrun)
 
 
 @pytest.mark.parametrize(
@@ -54,3 +55,13 @@ def test_metrics_are_read_from_json_lines(tmp_path):
     assert median_after([e["train_s"] for e in epochs], 1) == 3.0  # the first epoch is not timed
     assert median_after([5.0], 1) == 5.0
     assert torchrun(3) == [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "3"]
+
+
+def test_a_failed_measurement_becomes_a_row_with_its_error(capsys):
+    def fails() -> dict:
+        raise StepFailed("train_k2: exit code 1: out of memory (log: x.log)")
+
+    row = measured({"part": "train", "processes": 2}, fails)
+    assert row == {"part": "train", "processes": 2, "error": "train_k2: exit code 1: out of memory (log: x.log)"}
+    assert "FAILED: train_k2" in capsys.readouterr().out
+    assert measured({"part": "train"}, lambda: {"epoch_s": 1.5}) == {"part": "train", "epoch_s": 1.5}
