@@ -4,11 +4,11 @@ glibc serves every allocation above its mmap threshold (at most 32 MiB by defaul
 ``mmap`` and returns it with ``munmap`` when freed, so each large temporary of a layer (a
 chunk's concatenated input, its aggregate, its output: 32 MB and more for 500 K rows of width
 16) page-faults all of its pages in again, in every layer of every epoch. In the 1 M-node
-synthetic benchmark (``bench_pipeline.py --part synthetic``) the kernel's share was a quarter of
-all CPU time (37.6 s system, 108.9 s user). Raising the mmap and trim thresholds keeps freed blocks in the heap for the next
-allocation of that size: a loop allocating tensors of 32 and 64 MB ran 2.0x faster (998 ms
-against 509 ms) with 3.1x fewer page faults. The cost is that the process keeps its peak memory until it exits, which a
-training rank reaches every epoch anyway.
+synthetic benchmark (``bench_pipeline.py --part synthetic``) the kernel's share was a quarter
+of all CPU time (37.6 s system, 108.9 s user). Raising the mmap and trim thresholds keeps freed
+blocks in the heap for the next allocation of that size: a loop allocating tensors of 32 and
+64 MB ran 2.0x faster (998 ms against 509 ms) with 3.1x fewer page faults. The cost is that the
+process keeps its peak memory until it exits, which a training rank reaches every epoch anyway.
 """
 from __future__ import annotations
 
