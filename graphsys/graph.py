@@ -126,7 +126,7 @@ class Graph:
                 raise ValueError(f"edge_weight has shape {weight.shape} but there are {src_arr.shape[0]} edges")
         if num_nodes is None:
             num_nodes = int(max(src_arr.max(initial=-1), dst_arr.max(initial=-1))) + 1
-        if not isinstance(num_nodes, (int, np.integer)) or num_nodes < 0:
+        if isinstance(num_nodes, bool) or not isinstance(num_nodes, (int, np.integer)) or num_nodes < 0:
             raise ValueError(f"num_nodes must be a non-negative int, got {num_nodes!r}")
         num_nodes = int(num_nodes)
         _check_ids("src", src_arr, num_nodes)

@@ -174,6 +174,29 @@ def test_bad_csr():
         check_csr(torch.tensor([1, 1]), torch.tensor([], dtype=torch.int64))
 
 
+def test_constructor_and_file_refusals(tmp_path):
+    indptr, indices = torch.tensor([0, 1, 2]), torch.tensor([1, 0], dtype=torch.int32)
+    with pytest.raises(TypeError, match="indptr must be int64, got torch.int32"):
+        Graph(indptr.int(), indices)
+    with pytest.raises(ValueError, match="edge_weight has 3 entries but the graph has 2 edges"):
+        Graph(indptr, indices, torch.ones(3))
+    with pytest.raises(ValueError, match=r"edge_weight has shape \(1,\) but there are 2 edges"):
+        Graph.from_coo([0, 1], [1, 0], edge_weight=[1.0])
+    for bad in (-1, 2.0, True):
+        with pytest.raises(ValueError, match="num_nodes must be a non-negative int"):
+            Graph.from_coo([0], [1], num_nodes=bad)
+    with pytest.raises(TypeError, match="matrix must be a scipy sparse matrix, got ndarray"):
+        Graph.from_scipy(np.eye(2))
+    with pytest.raises(ValueError, match=r"must be square, got shape \(2, 3\)"):
+        Graph.from_scipy(sp.csr_matrix((2, 3)))
+    with pytest.raises(ValueError, match="has no edge_index"):
+        Graph.from_pyg(Data(num_nodes=3))
+    Graph(indptr, indices).save(tmp_path / "g")
+    (tmp_path / "g" / "meta.json").write_text('{"format": "graphsys.Graph", "num_nodes": 5, "num_edges": 2}')
+    with pytest.raises(ValueError, match="arrays hold 2 nodes / 2 edges, meta.json says 5 / 2"):
+        Graph.load(tmp_path / "g")
+
+
 def test_empty_graph():
     g = Graph.from_coo(np.array([], dtype=np.int64), np.array([], dtype=np.int64), num_nodes=3)
     assert g.num_nodes == 3 and g.num_edges == 0
