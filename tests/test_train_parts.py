@@ -51,6 +51,31 @@ def test_layerwise_inference_rejects_bad_batch_size():
         layerwise_inference(net, g.indptr, g.indices, torch.zeros(g.num_nodes, 4), device="cpu", batch_size=0)
 
 
+def test_layerwise_inference_refuses_jumping_knowledge():
+    from torch_geometric.nn import GraphSAGE
+
+    g = _graph()
+    net = GraphSAGE(4, 8, 2, 3, jk="cat")
+    with pytest.raises(ValueError, match="without jumping knowledge, got jk='cat'"):
+        layerwise_inference(net, g.indptr, g.indices, torch.zeros(g.num_nodes, 4), device="cpu")
+
+
+def test_training_refuses_datasets_without_features_labels_or_split(tmp_path):
+    from graphsys.datasets import NodeDataset
+    from graphsys.train import train
+
+    g = _graph(num_nodes=20, num_edges=40)
+    empty = torch.empty(0, dtype=torch.int64)
+    y = torch.zeros(20, dtype=torch.int64)
+    cfg = TrainConfig("toy", layers=1, fanouts=(2,), features="cpu", graph="cpu", epochs=1, quiet=True)
+    featureless = NodeDataset("toy", g, None, y, torch.arange(5), empty, empty, 1)
+    with pytest.raises(ValueError, match="'toy' has no node features"):
+        train(cfg, dataset=featureless)
+    unsplit = NodeDataset("toy", g, torch.zeros(20, 3), y, empty, empty, empty, 1)
+    with pytest.raises(ValueError, match="'toy' has no labels or no training split"):
+        train(cfg, dataset=unsplit)
+
+
 def test_build_model_is_seeded_and_leaves_global_rng_alone():
     cfg = TrainConfig("toy", layers=2, fanouts=(4, 4), hidden=8, features="cpu", graph="cpu", seed=3)
     torch.manual_seed(0)

@@ -48,14 +48,23 @@ def load_dataset(config: TrainConfig) -> NodeDataset:
     """
     options = {"undirected": True} if config.undirected else {}
     dataset = load(config.dataset, config.root, scale=config.scale, seed=config.seed, quiet=config.quiet, **options)
+    check_trainable(dataset)
+    return dataset
+
+
+def check_trainable(dataset: NodeDataset) -> None:
+    """Refuse a dataset node classification cannot train on.
+
+    Raises:
+        ValueError: a dataset without node features, labels or a training split.
+    """
     if dataset.x is None:
         raise ValueError(
-            f"dataset {config.dataset!r} has no node features; node classification needs them "
+            f"dataset {dataset.name!r} has no node features; node classification needs them "
             "(train an embedding with `graphsys embed` instead)"
         )
     if dataset.num_classes < 1 or dataset.train_idx.numel() == 0:
-        raise ValueError(f"dataset {config.dataset!r} has no labels or no training split")
-    return dataset
+        raise ValueError(f"dataset {dataset.name!r} has no labels or no training split")
 
 
 def prepare(config: TrainConfig, dataset: NodeDataset, ctx: DistContext) -> TrainData:

@@ -23,7 +23,7 @@ from tqdm.auto import tqdm
 from graphsys.datasets import NodeDataset
 from graphsys.train.checkpoint import load_checkpoint, save_checkpoint
 from graphsys.train.config import Amp, TrainConfig, check_machine
-from graphsys.train.data import TrainData, load_dataset, prepare
+from graphsys.train.data import TrainData, check_trainable, load_dataset, prepare
 from graphsys.train.distributed import DistContext, setup, shard_seeds, teardown
 from graphsys.train.evaluate import Scorer, Scores
 from graphsys.train.inference import layerwise_inference
@@ -132,7 +132,10 @@ class Trainer:
         self.ctx = ctx
         self.on_step = on_step
         self.on_epoch = on_epoch
-        dataset = dataset if dataset is not None else load_dataset(config)
+        if dataset is None:
+            dataset = load_dataset(config)
+        else:
+            check_trainable(dataset)
         self.data: TrainData = prepare(config, dataset, ctx)
         # The placed table serves from here on; dropping the loaded one frees its host copy.
         self.dataset = dataclasses.replace(dataset, x=None)
@@ -299,7 +302,8 @@ def train(config: TrainConfig, *, dataset: NodeDataset | None = None, on_step: S
         on_epoch: called on rank 0 with each epoch's :class:`EpochMetrics`.
 
     Raises:
-        ValueError: an unknown dataset or a checkpoint from another run.
+        ValueError: an unknown dataset, one without features, labels or a training split, or a
+            checkpoint from another run.
         RuntimeError: a placement the machine cannot provide.
         KeyboardInterrupt: on Ctrl-C, after the last good checkpoint is secured.
     """
