@@ -172,6 +172,12 @@ def test_bad_csr():
         check_csr(torch.tensor([0, 1]), torch.tensor([0.0]))
     with pytest.raises(ValueError, match="indptr\\[0\\] must be 0, got 1"):
         check_csr(torch.tensor([1, 1]), torch.tensor([], dtype=torch.int64))
+    with pytest.raises(ValueError, match="indptr must have num_nodes \\+ 1 >= 1 entries, got an empty tensor"):
+        check_csr(torch.tensor([], dtype=torch.int64), torch.tensor([], dtype=torch.int64))
+    with pytest.raises(ValueError, match=r"indices must be 1-D, got shape \(1, 1\)"):
+        check_csr(torch.tensor([0, 1]), torch.tensor([[0]]))
+    with pytest.raises(TypeError, match="indptr must be a torch.Tensor, got list"):
+        check_csr([0, 1], torch.tensor([0]))
 
 
 def test_constructor_and_file_refusals(tmp_path):

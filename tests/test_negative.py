@@ -91,3 +91,13 @@ def test_bad_input():
         degree_negatives(torch.tensor([0, 2, 1]), 5)
     with pytest.raises(TypeError, match="indptr must be int32 or int64"):
         degree_negatives(torch.tensor([0.0, 1.0]), 5)
+    with pytest.raises(TypeError, match="indptr must be a torch.Tensor, got list"):
+        degree_negatives([0, 1], 5)
+    with pytest.raises(ValueError, match=r"num_nodes \+ 1 >= 2 entries, got shape \(1,\)"):
+        degree_negatives(torch.tensor([0]), 5)
+    with pytest.raises(TypeError, match="num must be an int, got 2.5"):
+        degree_negatives(indptr, 2.5)
+    with pytest.raises(TypeError, match="weights must be a torch.Tensor, got list"):
+        AliasTable([1.0, 2.0])
+    with pytest.raises(ValueError, match=r"weights\[1\] = inf"):
+        AliasTable(torch.tensor([1.0, float("inf")]))

@@ -136,5 +136,9 @@ def test_bad_input():
         random_walk(indptr, indices, torch.tensor([0]), 3, p=0.0)
     with pytest.raises(ValueError, match="q = inf"):
         random_walk(indptr, indices, torch.tensor([0]), 3, q=float("inf"))
+    with pytest.raises(TypeError, match="p must be a number, got '2'"):
+        random_walk(indptr, indices, torch.tensor([0]), 3, p="2")
+    with pytest.raises(ValueError, match=r"starts must be 1-D, got shape \(1, 1\)"):
+        random_walk(indptr, indices, torch.tensor([[0]]), 3)
     with pytest.raises(ValueError, match="disagrees with indices"):
         random_walk(indptr, indices[:-1], torch.tensor([0]), 3)
