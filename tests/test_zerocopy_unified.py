@@ -270,3 +270,14 @@ def test_torch_index_select_gathers_after_torch_geometric_patches_it(monkeypatch
     idx = torch.tensor([3, 1])
     assert torch.equal(torch.index_select(u, 0, idx), torch.arange(20.0).view(10, 2)[idx])
     assert calls, "torch.index_select(u, 0, idx) must go through UnifiedTensor.gather"
+
+
+def test_placement_and_kernel_refusals(monkeypatch):
+    from zerocopy import Placement, kernels
+
+    with pytest.raises(TypeError, match="placement must be a str or torch.device, got int"):
+        Placement.parse(3)
+    monkeypatch.setattr(kernels, "triton", None)
+    assert not kernels.available()
+    with pytest.raises(RuntimeError, match="needs Triton, which is not installed"):
+        kernels.launch_gather(torch.zeros(3, 4), torch.tensor([0]), torch.zeros(1, 4))
