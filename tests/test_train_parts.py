@@ -136,6 +136,14 @@ def test_shard_seeds_split_evenly_and_deterministically():
                            shard_seeds(seeds, epoch=2, seed=5, ctx=DistContext()))
 
 
+def test_shard_seeds_with_fewer_seeds_than_ranks_still_gives_every_rank_one():
+    # wrapping around once left ranks 6 and 7 without seeds, so DDP would wait on them forever
+    seeds = torch.tensor([4, 9, 7])
+    shards = [shard_seeds(seeds, epoch=1, seed=0, ctx=DistContext(rank=r, world_size=8)) for r in range(8)]
+    assert [s.numel() for s in shards] == [1] * 8
+    assert set(torch.cat(shards).tolist()) == {4, 7, 9}
+
+
 def test_half_precision_table_is_widened_after_the_gather():
     g = _graph(self_loops=False)
     x = torch.randn(g.num_nodes, 12).half()

@@ -131,6 +131,6 @@ def shard_seeds(seeds: torch.Tensor, *, epoch: int, seed: int, ctx: DistContext)
         return order
     per_rank = -(-order.numel() // ctx.world_size)
     total = per_rank * ctx.world_size
-    if total > order.numel():
-        order = torch.cat([order, order[: total - order.numel()]])
+    if total > order.numel():  # wrap around, as often as needed when there are fewer seeds than ranks
+        order = order.repeat(-(-total // order.numel()))[:total]
     return order[ctx.rank :: ctx.world_size]
