@@ -108,9 +108,9 @@ def measured(row: dict, measure) -> dict:
 
 # ----------------------------------------------------------------------------- (a) train
 def part_train(args, work: Path) -> list[dict]:
-    """``graphsys train`` on k = 1..N devices; epoch time and scaling efficiency."""
+    """``graphsys train`` on k = 1..N devices (``--train-counts``); epoch time and scaling efficiency."""
     rows = []
-    for k in range(1, args.gpus + 1):
+    for k in args.train_counts:
         metrics = work / f"train_k{k}.jsonl"
         flags = ["--dataset", "synthetic-products", "--scale", str(args.scale), "--root", str(args.root),
                  "--epochs", str(args.train_epochs), "--eval-every", "0", "--quiet", "--metrics-out", str(metrics)]
@@ -251,6 +251,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--root", default=None,
                         help="synthetic dataset cache (default: <work>/data); generated once, reopened after")
     parser.add_argument("--scale", type=float, default=1.0, help="synthetic-products scale (train and pipeline)")
+    parser.add_argument("--train-counts", default=None,
+                        help="train: comma-separated GPU counts to run, starting with 1 (default 1,2,...,N)")
     parser.add_argument("--train-epochs", type=int, default=4, help="train: epochs per run (the first is not timed)")
     parser.add_argument("--layers", type=int, default=16, help="pipeline: message-passing layers (16 to 32)")
     parser.add_argument("--hidden", type=int, default=64, help="pipeline: hidden width")
@@ -271,6 +273,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.gpus < 1:
         parser.error(f"--gpus must be at least 1, got {args.gpus}")
+    if args.train_counts is None:
+        args.train_counts = list(range(1, args.gpus + 1))
+    else:
+        try:
+            args.train_counts = [int(k) for k in args.train_counts.split(",")]
+        except ValueError:
+            parser.error(f"--train-counts must be comma-separated integers like 1,2,4, got {args.train_counts!r}")
+        if args.train_counts[0] != 1 or not all(1 <= k <= args.gpus for k in args.train_counts):
+            parser.error(f"--train-counts {args.train_counts} must start with 1 (the efficiency's T1) "
+                         f"and stay within 1..{args.gpus}")
     args.parts = [p.strip() for p in args.parts.split(",") if p.strip()]
     unknown = sorted(set(args.parts) - set(PARTS))
     if unknown:

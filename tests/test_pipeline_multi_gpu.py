@@ -18,6 +18,9 @@ from benchmarks.bench_multi_gpu import (StepFailed, measured, median_after, pars
         (["--gpus", "0"], "--gpus must be at least 1, got 0"),
         (["--gpus", "2", "--parts", "train,bogus"], "unknown --parts bogus"),
         (["--gpus", "2", "--pipeline-epochs", "2", "--warmup", "2"], "leaves no epoch after --warmup 2"),
+        (["--gpus", "4", "--train-counts", "2,4"], "must start with 1"),
+        (["--gpus", "4", "--train-counts", "1,8"], "stay within 1..4"),
+        (["--gpus", "4", "--train-counts", "1,two"], "must be comma-separated integers"),
     ],
 )
 def test_driver_rejects_bad_arguments(argv, match, capsys):
@@ -34,6 +37,8 @@ def test_small_mode_shrinks_every_part():
     assert args.pipeline_epochs > args.warmup
     full = parse_args(["--gpus", "4"])
     assert (full.scale, full.layers, full.embed_epochs) == (1.0, 16, 4000.0)
+    assert full.train_counts == [1, 2, 3, 4]
+    assert parse_args(["--gpus", "8", "--train-counts", "1,2,4,8"]).train_counts == [1, 2, 4, 8]
 
 
 def test_failed_step_names_its_exit_code_and_last_line(tmp_path):
