@@ -4,23 +4,32 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import shutil
 import tempfile
 from pathlib import Path
 from typing import Iterator
 
 
+def _unique_name(target: Path, suffix: str) -> Path:
+    """A name beside ``target`` that nothing else uses (64 random bits)."""
+    return target.parent / f".{target.name}.{secrets.token_hex(8)}{suffix}"
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary file path beside ``path``; on success it is renamed over ``path``.
 
+    The caller creates the file (``open``, ``np.save``, ``torch.save``), so it gets the usual
+    permissions of the user's umask (``tempfile.mkstemp`` makes files only their owner can read).
     On an exception the temporary file is removed and ``path`` is left as it was.
+
+    Raises:
+        FileNotFoundError: the body finished without writing the temporary file.
     """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    os.close(fd)
-    tmp_path = Path(tmp)
+    tmp_path = _unique_name(target, ".tmp")
     try:
         yield tmp_path
         os.replace(tmp_path, target)
@@ -33,11 +42,19 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
 def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary directory beside ``path``; on success it replaces ``path`` whole.
 
-    An existing ``path`` is moved aside first and removed only after the new one is in place.
+    The directory is made with the usual permissions of the user's umask (``tempfile.mkdtemp``
+    makes directories only their owner can enter). An existing ``path`` is moved aside first
+    and removed only after the new one is in place.
     """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+    while True:
+        tmp = _unique_name(target, ".tmp")
+        try:
+            tmp.mkdir()
+            break
+        except FileExistsError:
+            continue
     try:
         yield tmp
         old = None

@@ -1,3 +1,6 @@
+import os
+import stat
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -222,3 +225,25 @@ def test_atomic_writers_leave_old_file_on_failure(tmp_path):
             (tmp / "x").write_text("half")
             raise RuntimeError("interrupted")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.txt"]
+
+
+def test_atomic_writers_give_the_umask_permissions(tmp_path):
+    """mkstemp / mkdtemp made every written file 0600 and directory 0700: a dataset cache or
+    checkpoint others could not read."""
+    before = os.umask(0o022)
+    try:
+        with atomic_path(tmp_path / "f.txt") as tmp:
+            tmp.write_text("x")
+        with atomic_dir(tmp_path / "d") as tmp:
+            (tmp / "a.txt").write_text("y")
+        Graph.from_coo([0], [1]).save(tmp_path / "g")
+    finally:
+        os.umask(before)
+    assert stat.S_IMODE((tmp_path / "f.txt").stat().st_mode) == 0o644
+    assert stat.S_IMODE((tmp_path / "d").stat().st_mode) == 0o755
+    assert stat.S_IMODE((tmp_path / "g").stat().st_mode) == 0o755
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["d", "f.txt", "g"]
+    with pytest.raises(FileNotFoundError):
+        with atomic_path(tmp_path / "never.txt"):
+            pass  # nothing written: no empty file appears in its place
+    assert not (tmp_path / "never.txt").exists()
