@@ -87,9 +87,11 @@ def _ask_on_terminal(question: object = "") -> str:
     Raises:
         RuntimeError: standard input is closed, so nobody can answer.
     """
-    sys.__stdout__.write(str(question))
-    sys.__stdout__.flush()
-    answer = sys.stdin.readline()
+    terminal = sys.__stdout__
+    if terminal is not None:
+        terminal.write(str(question))
+        terminal.flush()
+    answer = sys.stdin.readline() if sys.stdin is not None else ""
     if not answer:
         raise RuntimeError(
             f"ogb asked {str(question).strip()!r} and standard input is closed; "
