@@ -206,7 +206,7 @@ def part_embed(args, work: Path) -> list[dict]:
     else:  # `graphsys embed` runs one CPU worker (all cores); only the partition grid changes
         variants = [(1, "cpu", 1), (1, "cpu", n)]
     rows = []
-    for workers, devices, partitions in variants:
+    for workers, devices, partitions in dict.fromkeys(variants):  # N = 1: one run, not the same one twice
         out = work / f"embed_w{workers}_p{partitions}"
         command = [sys.executable, "-m", "graphsys", "embed", "--graph", str(path), "--out", str(out),
                    "--device", devices, "--partitions", str(partitions), "--epochs", str(args.embed_epochs),
