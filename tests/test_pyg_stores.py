@@ -34,8 +34,34 @@ def test_neighbor_loader_over_feature_and_graph_store():
         got += batch.n_id[: batch.batch_size].tolist()
         assert torch.equal(batch.x, data.x[batch.n_id]) and torch.equal(batch.y, data.y[batch.n_id])
         assert edge_set(batch.n_id[batch.edge_index]) <= edge_set(data.edge_index)
+        # edge ids index the edge_index as it was given (the store sorts its CSC by target)
+        assert torch.equal(data.edge_index[:, batch.e_id], batch.n_id[batch.edge_index])
         assert sum(batch.num_sampled_nodes) == batch.n_id.numel()
     assert got == seeds.tolist()
+
+
+@pytest.mark.parametrize("layout", ["coo", "csr"])
+def test_graph_store_keeps_the_order_edges_were_put_in(layout):
+    data = random_data()
+    row, col = data.edge_index
+    if layout == "coo":
+        given = (row, col)
+    else:  # CSR sorted by source, sources' edges in their given order
+        order = torch.sort(row, stable=True).indices
+        rowptr = torch.zeros(41, dtype=torch.int64)
+        rowptr[1:] = torch.cumsum(torch.bincount(row, minlength=40), 0)
+        given, row, col = (rowptr, col[order]), row[order], col[order]
+    store = CSRGraphStore()
+    store.put_edge_index(given, edge_type=None, layout=layout, size=(40, 40))
+    indices, colptr, perm = store.csc()
+    targets = torch.repeat_interleave(torch.arange(40), colptr[1:] - colptr[:-1])
+    assert perm is not None
+    assert torch.equal(row[perm], indices.long()) and torch.equal(col[perm], targets)
+    back = store.get_edge_index(edge_type=None, layout="coo")
+    assert torch.equal(back[0], row) and torch.equal(back[1], col)
+    sorted_store = CSRGraphStore()
+    sorted_store.put_edge_index((indices.long(), targets), edge_type=None, layout="coo", size=(40, 40))
+    assert sorted_store.edge_permutation is None
 
 
 def test_pyg_loader_over_stores_with_a_foreign_graph_store():
@@ -137,7 +163,7 @@ def test_graph_store_round_trips_every_layout(layout):
     row, col = store.get_edge_index(edge_type=None, layout="coo")
     assert edge_set(torch.stack([row, col])) == edge_set(data.edge_index)
     indices, indptr, perm = store.csc()
-    assert indices is store.graph.indices and perm is None
+    assert indices is store.graph.indices and (perm is None) == (layout != "csr")
 
 
 def test_graph_store_attrs_remove_and_errors():

@@ -106,7 +106,7 @@ def csc_from_graph_store(graph_store: GraphStore) -> InEdgeCSR:
 
     if isinstance(graph_store, CSRGraphStore):
         graph = graph_store.graph
-        return InEdgeCSR(graph.indptr, graph.indices, None)
+        return InEdgeCSR(graph.indptr, graph.indices, graph_store.edge_permutation)
     attrs = graph_store.get_all_edge_attrs()
     if not attrs:
         raise ValueError("the graph store holds no edge_index; put one with put_edge_index() first")
