@@ -299,7 +299,9 @@ def main(argv: list[str] | None = None) -> int:
     columns = ["config", "batches", "batches_per_s", "vs_reference", "ms_per_batch", "sample_ms", "gather_ms"]
     columns += ["train_batches_per_s", "train_wait_ms"] if args.train else []
     print(format_table(rows, columns))
-    print(f"result: {write_result('bench_loader', figures, rows)}")
+    # A run without a GPU (a smoke run) must not replace the GPU machine's results.
+    name = "bench_loader" if device.type == "cuda" else "bench_loader_cpu"
+    print(f"result: {write_result(name, figures, rows)}")
     return 0
 
 

@@ -145,7 +145,8 @@ def main() -> None:
     for key, value in figures.items():
         print(f"{key}: {value:.3f}")
     print(f"cpu threads: torch {torch.get_num_threads()}, os {os.cpu_count()}")
-    write_result("bench_train", figures, rows)
+    # A run without a GPU (a smoke run) must not replace the GPU machine's results.
+    write_result("bench_train" if torch.cuda.is_available() else "bench_train_cpu", figures, rows)
 
 
 if __name__ == "__main__":
