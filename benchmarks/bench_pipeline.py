@@ -209,9 +209,12 @@ def part_profile(args) -> None:
     for name, options in variants:
         cfg = PipelineConfig(**base, **options)
         results = mp.get_context("spawn").Queue()
-        mp.start_processes(_profile_rank, args=(_free_port(), cfg, ds, args.profile_top, results),
-                           nprocs=cfg.world_size, start_method="spawn")
-        ranks = sorted((results.get() for _ in range(cfg.world_size)), key=lambda r: r["rank"])
+        context = mp.start_processes(_profile_rank, args=(_free_port(), cfg, ds, args.profile_top, results),
+                                     nprocs=cfg.world_size, join=False, start_method="spawn")
+        # take the results before joining: a rank exits only once its queue item is consumed
+        ranks = sorted((results.get(timeout=cfg.timeout_s) for _ in range(cfg.world_size)), key=lambda r: r["rank"])
+        while not context.join():
+            pass
         profiles[name] = ranks
         for r in ranks:
             rows.append({"run": name, "rank": r["rank"], "stage": r["stage"], "group": r["group"],
