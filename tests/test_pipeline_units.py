@@ -168,6 +168,12 @@ def test_adjacency_product_and_its_gradient_match_dense():
     x = torch.randn(5, 4, generator=gen, dtype=torch.float64, requires_grad=True)
     torch.testing.assert_close(spmm(adjacency, x), dense @ x)
     assert torch.autograd.gradcheck(lambda t: spmm(adjacency, t), (x,))
+    none = torch.empty(0, dtype=torch.int64)  # a chunk whose nodes have no in-edges
+    empty = Adjacency.from_edges(none, none, torch.empty(0, dtype=torch.float64), (3, 5))
+    out = spmm(empty, x)
+    out.sum().backward()
+    assert torch.equal(out, torch.zeros(3, 4, dtype=torch.float64))
+    assert torch.equal(x.grad, torch.zeros(5, 4, dtype=torch.float64))
 
 
 @pytest.mark.parametrize("kind", ["gcn", "sage"])
