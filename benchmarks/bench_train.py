@@ -54,6 +54,13 @@ PAPERS_RUNS = [
 ]
 
 
+def _tail(output: "str | bytes | None", lines: int = 10) -> str:
+    """The last ``lines`` lines of a child's captured output (bytes when a timeout cut it short)."""
+    if isinstance(output, bytes):
+        output = output.decode(errors="replace")
+    return "\n".join((output or "").splitlines()[-lines:])
+
+
 def run_one(dataset: str, scale: float, name: str, flags: list[str], args, root: Path, workdir: Path,
             env: dict[str, str] | None = None) -> dict:
     """One ``graphsys train`` process (``env`` added to its environment); returns its summary row
@@ -69,8 +76,10 @@ def run_one(dataset: str, scale: float, name: str, flags: list[str], args, root:
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=args.timeout,
                               env={**os.environ, **(env or {})})
-    except subprocess.TimeoutExpired:
-        return {**row, "status": f"timed out after {args.timeout:g} s"}
+    except subprocess.TimeoutExpired as timeout:
+        # What the run printed before it was stopped: its epoch lines say how far it got.
+        return {**row, "status": f"timed out after {args.timeout:g} s", "stdout_tail": _tail(timeout.stdout),
+                "stderr_tail": _tail(timeout.stderr)}
     row["wall_s"] = time.perf_counter() - t0
     if proc.returncode != 0:
         tail = (proc.stderr.strip().splitlines() or ["?"])[-1]
