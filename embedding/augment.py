@@ -39,6 +39,24 @@ def _map_block(walks, w0, w1, part_of, local_of, part_buf, local_buf):
             local_buf[w - w0, j] = local_of[v] if v >= 0 else -1
 
 
+@njit(cache=True, nogil=True)
+def block_cursors(counts):
+    """``(block_ptr, cursor)`` from per-chunk sample counts ``counts[c, b]`` of each pool block ``b``:
+    blocks laid out one after another, each chunk's samples of a block after the earlier chunks',
+    so every chunk writes its own range. Cost: one pass over ``counts``."""
+    num_chunks, num_blocks = counts.shape
+    block_ptr = np.zeros(num_blocks + 1, dtype=np.int64)
+    cursor = np.empty((num_chunks, num_blocks), dtype=np.int64)
+    run = 0
+    for b in range(num_blocks):
+        block_ptr[b] = run
+        for c in range(num_chunks):
+            cursor[c, b] = run
+            run += counts[c, b]
+    block_ptr[num_blocks] = run
+    return block_ptr, cursor
+
+
 @njit(cache=True, nogil=True, parallel=True)
 def _bucket(walks, slot_k, slot_j, part_of, local_of, num_partitions, num_chunks, heads, tails):
     num_walks, walk_nodes = walks.shape
@@ -60,15 +78,7 @@ def _bucket(walks, slot_k, slot_j, part_of, local_of, num_partitions, num_chunks
                     ph, pt = part_buf[w, j], part_buf[w, j + k]
                     if ph >= 0 and pt >= 0:
                         counts[c, ph * num_partitions + pt] += 1
-    block_ptr = np.zeros(num_blocks + 1, dtype=np.int64)
-    cursor = np.empty((num_chunks, num_blocks), dtype=np.int64)
-    run = 0
-    for b in range(num_blocks):
-        block_ptr[b] = run
-        for c in range(num_chunks):
-            cursor[c, b] = run
-            run += counts[c, b]
-    block_ptr[num_blocks] = run
+    block_ptr, cursor = block_cursors(counts)
     for c in prange(num_chunks):
         part_buf = np.empty((_WALK_BLOCK, walk_nodes), dtype=np.int32)
         local_buf = np.empty((_WALK_BLOCK, walk_nodes), dtype=np.int32)

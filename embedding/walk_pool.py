@@ -30,7 +30,7 @@ import numpy as np
 import torch
 from numba import njit, prange
 
-from embedding.augment import _WALK_BLOCK, pair_slots
+from embedding.augment import _WALK_BLOCK, block_cursors, pair_slots
 from embedding.partition import Partition
 from sampling._rng import below, draw, make_key, stream
 
@@ -283,15 +283,7 @@ def _fill_blocks(indptr, indices, starts, walk_length, key, slot_k, slot_j, offs
         g0 = min(groups, c * per_chunk)
         _count_chunk(indptr, indices, starts, walk_length, key, slot_k, slot_j, offsets, span_shift, span_part,
                      g0, min(groups, g0 + per_chunk), store, counts[c])
-    block_ptr = np.zeros(num_blocks + 1, dtype=np.int64)
-    cursor = np.empty((num_chunks, num_blocks), dtype=np.int64)
-    run = 0
-    for b in range(num_blocks):
-        block_ptr[b] = run
-        for c in range(num_chunks):
-            cursor[c, b] = run
-            run += counts[c, b]
-    block_ptr[num_blocks] = run
+    block_ptr, cursor = block_cursors(counts)
     for c in prange(num_chunks):
         g0 = min(groups, c * per_chunk)
         _write_chunk(num_walks, slot_k, slot_j, offsets, span_shift, span_part, g0, min(groups, g0 + per_chunk),
