@@ -111,17 +111,22 @@ def take_all_rows(part_lo, part_hi, indptr, indices, nodes, row_lo, slot_start, 
 
 
 @njit(cache=True, error_model="numpy")
-def relabel(slot_nbr, slot_start, used, row_lo, row_hi, node_map, nodes, num_nodes):
+def relabel(slot_nbr, slot_start, used, row_lo, row_hi, node_map, nodes, num_nodes, bad):
     """Replace each used slot's neighbour by its local id, appending unseen nodes to ``nodes``.
 
-    Returns the node count after the hop. Cost: one sequential pass, one random read of
-    ``node_map`` per slot.
+    Returns the node count after the hop. A neighbour id outside ``node_map`` (a CSR that was
+    not validated) stops the pass before it is used: ``bad[0]`` gets its slot, and the count
+    returned covers the nodes appended so far (so they can be cleared). Cost: one sequential
+    pass, one random read of ``node_map`` per slot.
     """
     n = num_nodes
     for r in range(row_lo, row_hi):
         lo = slot_start[r]
         for s in range(lo, lo + used[r]):
             u = slot_nbr[s]
+            if u < 0 or u >= node_map.shape[0]:
+                bad[0] = s
+                return n
             local = node_map[u]
             if local < 0:
                 local = n

@@ -7,6 +7,7 @@ import torch
 from sampling import _cpu_kernels as K
 from sampling._pool import run_split
 from sampling._rng import make_key
+from sampling.csr import out_of_range_neighbour
 from sampling.output import SamplerOutput
 
 
@@ -81,7 +82,10 @@ class CpuNeighborSampler:
                     )
                 added = int(used[lo:hi].sum())
                 node_array = nodes.reserve(num_nodes + added, num_nodes)
-                num_nodes = K.relabel(slot_nbr, slot_start, used, lo, hi, self._node_map, node_array, num_nodes)
+                bad = np.full(1, -1, dtype=np.int64)
+                num_nodes = K.relabel(slot_nbr, slot_start, used, lo, hi, self._node_map, node_array, num_nodes, bad)
+                if bad[0] >= 0:
+                    raise IndexError(out_of_range_neighbour(torch.from_numpy(self._indices), self._num_nodes))
                 num_slots = need
                 lo = hi
                 node_counts.append(num_nodes - hi)

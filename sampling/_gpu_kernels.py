@@ -41,7 +41,7 @@ def seed_kernel(seeds_ptr, n0, num_nodes, node_map_ptr, nodes_ptr, bounds_ptr, b
 @triton.jit(do_not_specialize=["hop", "num_rows"])
 def sample_kernel(
     indptr_ptr, indices_ptr, nodes_ptr, bounds_ptr, hop, num_nodes, num_rows, node_map_ptr,
-    slot_nbr_ptr, slot_edge_ptr, slot_col_ptr, slot_valid_ptr, edge_count_ptr, keys_ptr,
+    slot_nbr_ptr, slot_edge_ptr, slot_col_ptr, slot_valid_ptr, edge_count_ptr, keys_ptr, bad_ptr,
     FANOUT: tl.constexpr, F_PAD: tl.constexpr, REPLACE: tl.constexpr, BLOCK_N: tl.constexpr,
 ):
     """Frontier row ``i`` (local id ``bounds[hop] + i``) fills slots ``i*FANOUT ..`` of the hop.
@@ -49,7 +49,9 @@ def sample_kernel(
     Without replacement and degree above FANOUT, Floyd's algorithm draws FANOUT distinct
     positions; unused slots get -1 (and ``slot_valid`` 0). Each sampled neighbour claims
     its node in ``node_map``. The hop's Philox seed is ``keys[hop]``, read from memory so
-    a captured CUDA graph draws afresh on every replay.
+    a captured CUDA graph draws afresh on every replay. A neighbour id outside
+    ``[0, num_nodes)`` (a CSR that was not validated) is dropped and sets ``bad`` to 2,
+    so ``node_map`` is never written out of bounds.
     """
     seed = tl.load(keys_ptr + hop)
     i = tl.program_id(0) * BLOCK_N + tl.arange(0, BLOCK_N)
@@ -85,6 +87,10 @@ def sample_kernel(
     take = in_slot & (j[None, :] < k[:, None])
     edge = start[:, None] + pos
     nbr = tl.load(indices_ptr + edge, mask=take, other=-1).to(tl.int64)
+    outside = take & ((nbr < 0) | (nbr >= num_nodes))
+    take = take & ~outside
+    nbr = tl.where(take, nbr, -1)
+    tl.store(bad_ptr + slot * 0, slot * 0 + 2, mask=outside)
     tl.store(slot_edge_ptr + slot, tl.where(take, edge, -1), mask=in_slot)
     tl.store(slot_nbr_ptr + slot, nbr, mask=in_slot)
     tl.store(slot_col_ptr + slot, local[:, None] + j[None, :] * 0, mask=in_slot)
@@ -108,9 +114,10 @@ def degree_kernel(indptr_ptr, nodes_ptr, f_lo, num_rows, num_nodes, deg_ptr, BLO
 @triton.jit(do_not_specialize=["f_lo"])
 def all_kernel(
     indptr_ptr, indices_ptr, nodes_ptr, f_lo, num_nodes, offsets_ptr, node_map_ptr,
-    slot_nbr_ptr, slot_edge_ptr, slot_col_ptr, slot_valid_ptr, BLOCK: tl.constexpr,
+    slot_nbr_ptr, slot_edge_ptr, slot_col_ptr, slot_valid_ptr, bad_ptr, BLOCK: tl.constexpr,
 ):
-    """Fanout -1: program ``i`` copies every neighbour of frontier row ``i`` to its slots."""
+    """Fanout -1: program ``i`` copies every neighbour of frontier row ``i`` to its slots (an
+    out-of-range neighbour is dropped and sets ``bad`` to 2, as in :func:`sample_kernel`)."""
     i = tl.program_id(0)
     local = f_lo + i
     v = tl.load(nodes_ptr + local)
@@ -124,12 +131,15 @@ def all_kernel(
         m = offs < deg
         edge = start + offs
         nbr = tl.load(indices_ptr + edge, mask=m, other=-1).to(tl.int64)
+        outside = m & ((nbr < 0) | (nbr >= num_nodes))
+        good = m & ~outside
         slot = base + offs
-        tl.store(slot_edge_ptr + slot, edge, mask=m)
-        tl.store(slot_nbr_ptr + slot, nbr, mask=m)
+        tl.store(bad_ptr + offs * 0, offs * 0 + 2, mask=outside)
+        tl.store(slot_edge_ptr + slot, tl.where(good, edge, -1), mask=m)
+        tl.store(slot_nbr_ptr + slot, tl.where(good, nbr, -1), mask=m)
         tl.store(slot_col_ptr + slot, local + offs * 0, mask=m)
-        tl.store(slot_valid_ptr + slot, offs * 0 + 1, mask=m)
-        tl.atomic_min(node_map_ptr + nbr, (slot + _CAND).to(tl.int32), mask=m)
+        tl.store(slot_valid_ptr + slot, good.to(tl.int32), mask=m)
+        tl.atomic_min(node_map_ptr + nbr, (slot + _CAND).to(tl.int32), mask=good)
         c += BLOCK
 
 

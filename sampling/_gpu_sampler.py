@@ -11,6 +11,7 @@ import triton
 
 from sampling import _gpu_kernels as K
 from sampling._rng import make_key
+from sampling.csr import out_of_range_neighbour
 from sampling.output import SamplerOutput
 
 # Frontier rows per program of the sampling kernel: 64 rows x 16 slots keeps a program at
@@ -110,12 +111,12 @@ class GpuNeighborSampler:
             if sizes is not None:
                 hop_slots = [w[start : start + sizes[hop]] for w in workspace] + [valid[start : start + sizes[hop]]]
                 start += sizes[hop]
-                self._sample_hop(hop, fanout, num_rows, bounds, edge_counts, nodes, hop_slots)
+                self._sample_hop(hop, fanout, num_rows, bounds, edge_counts, nodes, hop_slots, bad)
             elif fanout < 0:
-                hop_slots = self._sample_all(hop, bounds, edge_counts, nodes)
+                hop_slots = self._sample_all(hop, bounds, edge_counts, nodes, bad)
             else:
                 hop_slots = [torch.empty(num_rows * fanout, dtype=dt, device=dev) for dt in (torch.int64,) * 3 + (torch.int32,)]
-                self._sample_hop(hop, fanout, num_rows, bounds, edge_counts, nodes, hop_slots)
+                self._sample_hop(hop, fanout, num_rows, bounds, edge_counts, nodes, hop_slots, bad)
             self._relabel(hop, hop_slots[0], bounds, nodes)
             parts.append(hop_slots)
             num_rows = min(hop_slots[0].numel(), self._num_nodes)
@@ -133,17 +134,17 @@ class GpuNeighborSampler:
         K.clear_kernel[_grid(nodes.numel(), _BLOCK)](nodes, bounds[hops + 1 :], self._num_nodes, self._node_map, BLOCK=_BLOCK)
         return _Padded(meta, nodes, row, col, edge)
 
-    def _sample_hop(self, hop, fanout, num_rows, bounds, edge_counts, nodes, hop_slots) -> None:
+    def _sample_hop(self, hop, fanout, num_rows, bounds, edge_counts, nodes, hop_slots, bad) -> None:
         """Sample hop ``hop`` over at most ``num_rows`` frontier rows into ``hop_slots``."""
         if num_rows * fanout == 0:
             return
         K.sample_kernel[_grid(num_rows, _BLOCK_ROWS)](
             self._indptr, self._indices, nodes, bounds, hop, self._num_nodes, num_rows, self._node_map,
-            *hop_slots, edge_counts, self._keys,
+            *hop_slots, edge_counts, self._keys, bad,
             FANOUT=fanout, F_PAD=triton.next_power_of_2(fanout), REPLACE=self._replace, BLOCK_N=_BLOCK_ROWS,
         )
 
-    def _sample_all(self, hop, bounds, edge_counts, nodes) -> list[torch.Tensor]:
+    def _sample_all(self, hop, bounds, edge_counts, nodes, bad) -> list[torch.Tensor]:
         """Fanout -1: two host syncs (frontier size, then total degree), every neighbour."""
         dev = self.device
         f_lo, f_hi = bounds[hop : hop + 2].tolist()
@@ -158,7 +159,8 @@ class GpuNeighborSampler:
         hop_slots = [torch.empty(num_slots, dtype=dt, device=dev) for dt in (torch.int64,) * 3 + (torch.int32,)]
         if num_slots:
             K.all_kernel[(num_rows,)](
-                self._indptr, self._indices, nodes, f_lo, self._num_nodes, offsets, self._node_map, *hop_slots, BLOCK=256
+                self._indptr, self._indices, nodes, f_lo, self._num_nodes, offsets, self._node_map, *hop_slots, bad,
+                BLOCK=256,
             )
         edge_counts[hop] = num_slots
         return hop_slots
@@ -213,11 +215,14 @@ class GpuNeighborSampler:
         padded = self._replay(seeds) if self._cuda_graph else self._launch(seeds)
         counts = padded.meta.tolist()  # the one host sync of a call without fanout -1
         if counts[-1]:
-            at = int(((seeds < 0) | (seeds >= self._num_nodes)).nonzero()[0, 0])
-            raise IndexError(
-                f"seeds[{at}] = {int(seeds[at])} is not a node id of this graph; "
-                f"expected ids in [0, {self._num_nodes})"
-            )
+            outside = ((seeds < 0) | (seeds >= self._num_nodes)).nonzero()
+            if outside.numel():
+                at = int(outside[0, 0])
+                raise IndexError(
+                    f"seeds[{at}] = {int(seeds[at])} is not a node id of this graph; "
+                    f"expected ids in [0, {self._num_nodes})"
+                )
+            raise IndexError(out_of_range_neighbour(self._indices, self._num_nodes))
         num_nodes = counts[hops + 1]
         edge_counts = counts[hops + 2 : 2 * hops + 2]
         num_edges = sum(edge_counts)

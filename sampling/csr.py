@@ -57,3 +57,19 @@ def check_csr(indptr: torch.Tensor, indices: torch.Tensor, *, full: bool = True)
                 f"indices holds node id {culprit}, outside [0, {num_nodes}) for a CSR of {num_nodes} nodes"
             )
     return num_nodes
+
+
+def out_of_range_neighbour(indices: torch.Tensor, num_nodes: int) -> str:
+    """The error message naming the first entry of ``indices`` outside ``[0, num_nodes)``.
+
+    For samplers over a CSR built with ``validate=False``, whose kernels drop such neighbours
+    instead of reading or writing out of bounds. Cost: one O(E) pass (only on this error path).
+    """
+    outside = ((indices < 0) | (indices >= num_nodes)).nonzero()
+    if outside.numel() == 0:  # pragma: no cover - callers come here after a kernel saw one
+        return f"indices holds a node id outside [0, {num_nodes})"
+    at = int(outside[0, 0])
+    return (
+        f"indices[{at}] = {int(indices[at])} is not a node id of this {num_nodes}-node graph (expected ids in "
+        f"[0, {num_nodes})); the CSR was not validated (validate=False) and is corrupt"
+    )

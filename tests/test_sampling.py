@@ -147,6 +147,19 @@ def test_bad_input():
         NeighborSampler(indptr, indices, [2], seed="x")
 
 
+@pytest.mark.parametrize("placement", PLACEMENTS)
+@pytest.mark.parametrize("fanouts", [[2, 2], [-1, -1]])
+def test_unvalidated_csr_with_an_outside_neighbour_raises_and_stays_usable(placement, fanouts):
+    # node 1's second neighbour is 9 in a 4-node graph: only validate=True would have caught it
+    indptr = _placed(torch.tensor([0, 1, 3, 4, 5]), placement)
+    indices = _placed(torch.tensor([1, 2, 9, 3, 0]), placement)
+    sampler = NeighborSampler(indptr, indices, fanouts, seed=0, validate=False)
+    with pytest.raises(IndexError, match=r"indices\[2\] = 9 is not a node id of this 4-node graph"):
+        sampler.sample(torch.tensor([0]))
+    out = sampler.sample(torch.tensor([3]))  # 3 -> 0 -> 1 -> ...: nothing out of range within two hops
+    assert out.node.cpu().tolist() == [3, 0, 1]
+
+
 @pytest.mark.gpu
 def test_placements_must_agree():
     indptr = torch.tensor([0, 1, 2, 2])

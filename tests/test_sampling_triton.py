@@ -43,6 +43,17 @@ def test_contract_on_random_graphs(num_nodes, num_edges, graph_seed, fanouts, re
     assert torch.equal(again.edge, out.edge) and torch.equal(again.node, out.node)
 
 
+@pytest.mark.parametrize("fanouts", [[2, 2], [-1, -1]])
+def test_outside_neighbours_are_never_used_and_raise(fanouts):
+    # node 1's second neighbour is 9 in a 4-node graph (a CSR nobody validated)
+    indptr, indices = torch.tensor([0, 1, 3, 4, 5]), torch.tensor([1, 2, 9, 3, 0])
+    sampler, empty = _sampler(indptr, indices, fanouts, False)
+    with pytest.raises(IndexError, match=r"indices\[2\] = 9 is not a node id"):
+        sampler.sample(torch.tensor([0]), 5, 0)
+    assert (sampler._node_map == empty).all(), "the node map must be clean after the failed call"
+    assert sampler.sample(torch.tensor([3]), 5, 1).node.tolist() == [3, 0, 1]
+
+
 def test_floyd_draws_are_uniform():
     """Node 0 has 10 neighbours; each is drawn with probability 4/10 (Floyd's algorithm)."""
     indptr = torch.tensor([0, 10] + [10] * 10)
