@@ -169,6 +169,19 @@ def test_wrapping_adds_no_host_copy():
     u.close()
 
 
+def test_closing_one_wrapper_keeps_the_table_pinned_for_another():
+    table = torch.arange(4096 * 32, dtype=torch.float32).view(4096, 32)
+    first, second = UnifiedTensor(table), UnifiedTensor(table)
+    nested = UnifiedTensor(first)
+    ids = torch.randint(0, 4096, (1000,), device="cuda")
+    first.close()
+    assert second.is_pinned() and nested.is_pinned()
+    assert torch.equal(second[ids].cpu(), table[ids.cpu()]) and torch.equal(nested[ids].cpu(), table[ids.cpu()])
+    second.close()
+    assert torch.equal(nested[ids].cpu(), table[ids.cpu()])
+    nested.close()
+
+
 def test_registration_of_an_already_registered_range_falls_back():
     table = torch.zeros(1 << 20)
     reg = HostRegistration.register(table)

@@ -281,3 +281,29 @@ def test_placement_and_kernel_refusals(monkeypatch):
     assert not kernels.available()
     with pytest.raises(RuntimeError, match="needs Triton, which is not installed"):
         kernels.launch_gather(torch.zeros(3, 4), torch.tensor([0]), torch.zeros(1, 4))
+
+
+def test_acquire_shares_one_registration_until_every_holder_releases(monkeypatch):
+    # The driver calls are faked: what is tested is who registers and who unregisters.
+    registered, unregistered = [], []
+
+    def fake_register(cls, tensor, *, read_only=False):
+        registered.append(tensor.data_ptr())
+        return cls(tensor.data_ptr(), tensor.numel() * tensor.element_size(), 0)
+
+    monkeypatch.setattr(HostRegistration, "register", classmethod(fake_register))
+    monkeypatch.setattr(HostRegistration, "_unregister", lambda self: unregistered.append(self.ptr))
+    table = torch.zeros(100, 8)
+    first = HostRegistration.acquire(table)
+    again = HostRegistration.acquire(table)  # the same table wrapped a second time
+    view = HostRegistration.acquire(table[10:20])  # rows inside the registered range
+    assert first is again is view and registered == [table.data_ptr()]
+    first.release()
+    view.release()
+    assert unregistered == [] and not first.released, "a holder is left: the range must stay pinned"
+    again.release()
+    again.release()  # after the last holder, further calls do nothing
+    assert unregistered == [table.data_ptr()] and first.released
+    fresh = HostRegistration.acquire(table)  # released ranges are registered afresh
+    assert fresh is not first and registered == [table.data_ptr()] * 2
+    fresh.release()

@@ -7,6 +7,10 @@ addressing that address equals the host pointer, which is what Triton's launcher
 ``cuPointerGetAttribute``). Memory that cannot be registered (CUDA absent, an address range that
 shares pages with another registration, a mapping the driver refuses) is reported by returning
 None, and the caller falls back to a pinned copy.
+
+The same memory may be wrapped more than once (two UnifiedTensors over one table): a range the
+driver holds registered for this module is shared by reference count (:meth:`HostRegistration.acquire`),
+so closing one wrapper never unpins memory another one's GPU reads still use.
 """
 from __future__ import annotations
 
@@ -41,8 +45,33 @@ class HostRegistration:
         self.nbytes = nbytes
         self.flags = flags
         self.devices: set[int] = set()
-        self._lock = threading.Lock()
+        self._refs = 1
         self._released = False
+
+    @classmethod
+    def acquire(cls, tensor: torch.Tensor, *, read_only: bool = False) -> "HostRegistration | None":
+        """A reference to a registration covering ``tensor``'s bytes; each reference is given back
+        with one :meth:`release`.
+
+        An existing registration of this module that holds the whole range (the same table
+        wrapped again, or a view of it) is shared; otherwise the range is registered afresh
+        (:meth:`register`). None when the memory is page-locked some other way (torch's pinned
+        allocator: its owner keeps it pinned) or cannot be registered.
+
+        Cost: a scan of the live registrations; a new one costs what :meth:`register` does.
+        """
+        ptr, nbytes = tensor.data_ptr(), tensor.numel() * tensor.element_size()
+        with _registry_lock:
+            for live in _live:
+                if live.ptr <= ptr and ptr + nbytes <= live.ptr + live.nbytes:
+                    live._refs += 1
+                    return live
+            if tensor.is_pinned():
+                return None
+            registration = cls.register(tensor, read_only=read_only)
+            if registration is not None:
+                _live.append(registration)
+            return registration
 
     @classmethod
     def register(cls, tensor: torch.Tensor, *, read_only: bool = False) -> "HostRegistration | None":
@@ -86,19 +115,31 @@ class HostRegistration:
         return self._released
 
     def release(self) -> None:
-        """Wait for the GPUs that read the range, then unregister it. Cost: a device sync per GPU used."""
-        with self._lock:
+        """Give back one reference; the last waits for the GPUs that read the range, then unregisters
+        it. Calls after that do nothing. Cost of the last: a device sync per GPU used."""
+        with _registry_lock:
             if self._released:
                 return
+            self._refs -= 1
+            if self._refs > 0:
+                return
             self._released = True
-            for device in sorted(self.devices):
-                torch.cuda.synchronize(device)
-            cudart = torch.cuda.cudart()
-            err = cudart.cudaHostUnregister(self.ptr)
-            if err != cudart.cudaError.success:
-                logger.warning(
-                    "cudaHostUnregister(%#x) failed: %s", self.ptr, cudart.cudaGetErrorString(err)
-                )
+            if self in _live:
+                _live.remove(self)
+            self._unregister()
+
+    def _unregister(self) -> None:
+        for device in sorted(self.devices):
+            torch.cuda.synchronize(device)
+        cudart = torch.cuda.cudart()
+        err = cudart.cudaHostUnregister(self.ptr)
+        if err != cudart.cudaError.success:
+            logger.warning("cudaHostUnregister(%#x) failed: %s", self.ptr, cudart.cudaGetErrorString(err))
+
+
+_registry_lock = threading.Lock()
+_live: list[HostRegistration] = []
+"""Registrations made by :meth:`HostRegistration.acquire` and not yet released by every holder."""
 
 
 @functools.lru_cache(maxsize=1)

@@ -67,12 +67,12 @@ class UnifiedTensor:
         self._cache: RowCache | None = None
         self._streams: dict[int, torch.cuda.Stream] = {}
         self._closed = False
-        if pin and torch.cuda.is_available() and not self._host.is_pinned():
-            self._registration = HostRegistration.register(self._host, read_only=read_only)
-            if self._registration is None:
-                self._host = self._host.pin_memory()
-            else:
+        if pin and torch.cuda.is_available():
+            self._registration = HostRegistration.acquire(self._host, read_only=read_only)
+            if self._registration is not None:
                 self._finalizer = weakref.finalize(self, release_with, self._registration, self._host)
+            elif not self._host.is_pinned():
+                self._host = self._host.pin_memory()
 
     @classmethod
     def from_numpy(cls, path_or_array: "str | os.PathLike | np.ndarray", *, pin: bool = True) -> "UnifiedTensor":
