@@ -1,8 +1,8 @@
 """Scoring predictions on the train/validation/test splits.
 
 ogbn-* datasets are scored by ogb's own ``Evaluator`` (accuracy, or ROC-AUC for the
-multi-label ogbn-proteins); other single-label datasets by accuracy, other multi-label
-ones (BlogCatalog) by micro-F1 of the positive logits. ``ogb`` is imported only for
+multi-label ogbn-proteins); the others as :func:`graphsys.datasets.evaluate` scores them:
+single-label by accuracy, multi-label (BlogCatalog) by micro-F1 of the positive logits. ``ogb`` is imported only for
 ogbn-* datasets, so GPU machines without it can train everything else.
 """
 from __future__ import annotations
@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+
+from graphsys.datasets.evaluate import evaluate
 
 
 @dataclass(frozen=True)
@@ -40,6 +42,7 @@ class Scorer:
 
     def __init__(self, dataset: str, *, multilabel: bool, num_tasks: int = 1) -> None:
         self.multilabel = multilabel
+        self._dataset = dataset
         self._evaluator = None
         if dataset.startswith("ogbn-"):
             from ogb.nodeproppred import Evaluator
@@ -64,15 +67,10 @@ class Scorer:
                 return float(self._evaluator.eval({"y_true": truth, "y_pred": logits})[self.metric])
             pred = logits.argmax(dim=-1, keepdim=True)
             return float(self._evaluator.eval({"y_true": truth.view(-1, 1), "y_pred": pred})[self.metric])
-        if self.multilabel:
-            pred = logits > 0
-            true = truth > 0
-            tp = (pred & true).sum().item()
-            denom = pred.sum().item() + true.sum().item()
-            return 2.0 * tp / denom if denom else 0.0
         if truth.numel() == 0:
             return float("nan")
-        return (logits.argmax(dim=-1) == truth.view(-1)).float().mean().item()
+        pred = (logits > 0).to(torch.int64) if self.multilabel else logits
+        return evaluate(self._dataset, truth, pred)[self.metric]
 
     def scores(self, out: torch.Tensor, y: torch.Tensor, train_idx: torch.Tensor, val_idx: torch.Tensor,
                test_idx: torch.Tensor) -> Scores:
