@@ -1,5 +1,8 @@
 """`graphsys embed` and `graphsys export`: files, formats, resume, and the error paths."""
 import json
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -118,3 +121,26 @@ def test_embed_errors(tmp_path, capsys):
     bad.write_text("0 1\n1 x\n")
     assert main(["embed", "--graph", str(bad), "--out", out, "--quiet"]) == 2
     assert "line 2" in capsys.readouterr().err
+
+
+def test_embed_under_torchrun_trains_on_every_rank_and_rank_zero_saves(tmp_path):
+    graph = _edge_list(tmp_path / "g.edgelist")
+    out = tmp_path / "emb"
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "NUMBA_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2", "-m", "graphsys",
+           "embed", "--graph", str(graph), "--out", str(out), "--device", "cpu", "--link-prediction", "0.1",
+           *[a if a != "20" else "100" for a in SMALL]]
+    done = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    meta = json.loads((out / "meta.json").read_text())
+    assert meta["ranks"] == 2 and meta["config"]["num_partitions"] == 2  # P raised to the two workers
+    assert np.load(out / "vertex.npy").shape == (60, 12) and meta["scores"]["link_prediction_auc"] > 0.6
+    assert len(done.stdout.strip().splitlines()) == 1  # one report, from rank 0
+
+
+def test_embed_under_torchrun_refuses_a_device_list(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    graph = _edge_list(tmp_path / "g.edgelist", n=10)
+    assert main(["embed", "--graph", str(graph), "--out", str(tmp_path / "o"), "--device", "cuda:0,cuda:1",
+                 "--quiet"]) == 2
+    assert "under torchrun each rank trains on its own device" in capsys.readouterr().err

@@ -10,8 +10,10 @@ or ``parquet`` (needs pyarrow). Every file is written atomically.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
+import os
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -47,9 +49,12 @@ def register(subparsers) -> None:
     p.add_argument("--augmentation-step", type=int, default=None, help="pairs up to this far apart on a walk")
     p.add_argument("--p", type=float, default=1.0, help="node2vec return parameter")
     p.add_argument("--q", type=float, default=1.0, help="node2vec in-out parameter")
-    p.add_argument("--partitions", type=int, default=None, help="P: the pool is a P x P grid of blocks")
+    p.add_argument("--partitions", type=int, default=None,
+                   help="P: the pool is a P x P grid of blocks (default: the config's, raised to the number of workers)")
     p.add_argument("--pool-size", type=int, default=None, help="positive samples per pool")
-    p.add_argument("--device", default="cpu", help="'cpu', 'cuda' or a list such as 'cuda:0,cuda:1'")
+    p.add_argument("--device", default="cpu",
+                   help="'cpu', 'cuda' or a list such as 'cuda:0,cuda:1' (one process drives them all); under "
+                        "torchrun 'cpu' or 'cuda', and each rank trains on its own (cuda:LOCAL_RANK)")
     p.add_argument("--master", default=None, help="placement of the master copy: cpu, pinned or cuda[:k]")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--label-ratios", default="0.5",
@@ -132,10 +137,8 @@ def _save_checkpoint(out: Path, trainer) -> None:
 
 
 def run_embed(args) -> int:
-    import torch
-
-    from embedding import EmbeddingTrainer, link_prediction_auc, node_classification, sample_non_edges, split_edges
-    from graphsys.io import atomic_path
+    from embedding import split_edges
+    from graphsys.train.distributed import teardown
 
     ratios = _label_ratios(args.label_ratios)
     config = _config(args)
@@ -150,7 +153,43 @@ def run_embed(args) -> int:
         indptr, indices, held_out = split.indptr, split.indices, split.test_edges
         weight = None
     devices = [d.strip() for d in args.device.split(",") if d.strip()]
-    trainer = EmbeddingTrainer(indptr, indices, config, edge_weight=weight, devices=devices, master=args.master)
+    ctx = _join_ranks(devices)
+    try:
+        return _train_and_save(args, config, dataset, ratios, indptr, indices, weight, held_out, devices, ctx)
+    finally:
+        teardown(ctx)
+
+
+def _join_ranks(devices: list[str]):
+    """This process's place in a ``torchrun`` group (a one-process context without one); under
+    torchrun ``--device`` must be plain 'cpu' or 'cuda', as each rank takes its own device."""
+    from graphsys.train.distributed import DistContext, setup
+
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+        return DistContext()
+    if devices not in (["cpu"], ["cuda"]):
+        raise CommandError(
+            f"--device {','.join(devices)}: under torchrun each rank trains on its own device; pass 'cpu' or "
+            "'cuda' (rank r takes cuda:LOCAL_RANK)"
+        )
+    return setup(use_cuda=devices == ["cuda"])
+
+
+def _train_and_save(args, config, dataset, ratios, indptr, indices, weight, held_out, devices, ctx) -> int:
+    """Train (on every rank), then save, score and report (on rank 0)."""
+    import torch
+
+    from embedding import EmbeddingTrainer, link_prediction_auc, node_classification, sample_non_edges
+    from graphsys.io import atomic_path
+
+    graph = dataset.graph
+    if ctx.distributed:
+        devices = [str(ctx.device)]
+    workers = ctx.world_size if ctx.distributed else len(devices)
+    if args.partitions is None and config.num_partitions < workers:  # each worker needs its own partition
+        config = dataclasses.replace(config, num_partitions=workers)
+    trainer = EmbeddingTrainer(indptr, indices, config, edge_weight=weight, devices=devices, master=args.master,
+                               distributed=ctx.distributed)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     if args.resume:
@@ -163,11 +202,13 @@ def run_embed(args) -> int:
 
     def checkpoint_now(t) -> None:
         nonlocal last_save
-        if time.perf_counter() - last_save >= args.checkpoint_every:
+        if ctx.is_main and time.perf_counter() - last_save >= args.checkpoint_every:
             _save_checkpoint(out, t)
             last_save = time.perf_counter()
 
-    result = trainer.fit(quiet=args.quiet, callback=checkpoint_now)
+    result = trainer.fit(quiet=args.quiet or not ctx.is_main, callback=checkpoint_now)
+    if not ctx.is_main:  # every rank holds the whole embedding after training; rank 0 saves it
+        return 0
     _save_checkpoint(out, trainer)
     vertex, context = trainer.vertex_embeddings(), trainer.context_embeddings()
     chosen = {"sum": vertex + context, "vertex": vertex, "context": context}[args.which]
@@ -186,7 +227,7 @@ def run_embed(args) -> int:
                                                             symmetric=not args.directed)
     meta = {
         "format": "graphsys.embedding", "graph": args.graph, "num_nodes": graph.num_nodes,
-        "num_edges": graph.num_edges, "config": config.to_dict(), "devices": devices, "which": args.which,
+        "num_edges": graph.num_edges, "config": config.to_dict(), "devices": devices, "ranks": ctx.world_size, "which": args.which,
         "samples_trained": trainer.samples_done, "fit": asdict(result), "scores": scores,
     }
     with atomic_path(out / _META) as tmp:
