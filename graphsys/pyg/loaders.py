@@ -27,6 +27,18 @@ from graphsys.pyg.sampler import GraphsysSampler
 from zerocopy import UnifiedTensor
 
 
+def _our_sampler(data, num_neighbors, replace: bool, subgraph_type, directed: bool, is_sorted: bool) -> GraphsysSampler:
+    """The graphsys sampler a loader builds when it is given none (PyG's ``directed=False`` is induced)."""
+    return GraphsysSampler.from_data(
+        data,
+        num_neighbors,
+        replace=replace,
+        subgraph_type=subgraph_type if directed else SubgraphType.induced,
+        is_sorted=is_sorted,
+        seed=_seed_from_torch(),
+    )
+
+
 def _seed_from_torch() -> int:
     """A 63-bit seed drawn from torch's global generator (one draw, on the CPU)."""
     return int(torch.randint(0, 2**62, (1,)).item())
@@ -91,14 +103,7 @@ class NeighborLoader(pyg_loader.NeighborLoader):
     ) -> None:
         if neighbor_sampler is None:
             _refuse_unsupported(disjoint, temporal_strategy, time_attr, weight_attr)
-            neighbor_sampler = GraphsysSampler.from_data(
-                data,
-                num_neighbors,
-                replace=replace,
-                subgraph_type=subgraph_type if directed else SubgraphType.induced,
-                is_sorted=is_sorted,
-                seed=_seed_from_torch(),
-            )
+            neighbor_sampler = _our_sampler(data, num_neighbors, replace, subgraph_type, directed, is_sorted)
         super().__init__(
             data,
             num_neighbors,
@@ -181,14 +186,7 @@ class LinkNeighborLoader(pyg_loader.LinkNeighborLoader):
     ) -> None:
         if neighbor_sampler is None:
             _refuse_unsupported(disjoint, temporal_strategy, time_attr, weight_attr)
-            neighbor_sampler = GraphsysSampler.from_data(
-                data,
-                num_neighbors,
-                replace=replace,
-                subgraph_type=subgraph_type if directed else SubgraphType.induced,
-                is_sorted=is_sorted,
-                seed=_seed_from_torch(),
-            )
+            neighbor_sampler = _our_sampler(data, num_neighbors, replace, subgraph_type, directed, is_sorted)
         super().__init__(
             data,
             num_neighbors,
