@@ -73,7 +73,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--profile", action="store_true",
                    help="per-kernel GPU times of 5 batches of each configuration (torch.profiler), printed and "
                         "appended to $OUT/profile_loader.txt")
-    p.add_argument("--configs", default=None, help="comma-separated configurations to run (default: all)")
+    p.add_argument("--configs", default=None,
+                   help="comma-separated configurations to run, in this order (a name may repeat; default: all)")
     return p.parse_args(argv)
 
 
@@ -127,8 +128,10 @@ def touch(batch) -> None:
     """Consume a batch without compute (the loader-only figure)."""
 
 
-def loader_configs(ds, args, device: torch.device, fanouts: list[int]) -> Iterator[tuple[str, NodeLoader]]:
-    """(name, loader) of each configuration, built one at a time (GPU copies are freed in between)."""
+def loader_configs(ds, args, device: torch.device, fanouts: list[int],
+                   names: list[str] | None = None) -> Iterator[tuple[str, NodeLoader]]:
+    """(name, loader) of each configuration in ``names`` (default: all, reference first), in that
+    order, built one at a time (GPU copies are freed in between)."""
     graph, x, y = ds.graph, ds.x, ds.y
 
     def node_loader(placement: str, features, labels) -> NodeLoader:
@@ -137,17 +140,27 @@ def loader_configs(ds, args, device: torch.device, fanouts: list[int]) -> Iterat
         return NodeLoader(sampler, features, labels, ds.train_idx, args.batch_size, prefetch=args.prefetch,
                           seed=args.seed)
 
-    if device.type != "cuda":
-        yield "cpu", node_loader("cpu", x, y)
-        yield "cpu_unified", node_loader("cpu", UnifiedTensor(x, pin=False), UnifiedTensor(y, pin=False))
-        return
-    yield "gpu_resident", node_loader("cuda", x.to(device), y.to(device))
-    features, labels = UnifiedTensor(x), UnifiedTensor(y)
-    yield "pinned_features", node_loader("cuda", features, labels)
-    yield "all_pinned", node_loader("pinned", features, labels)
-    budget = int(args.cache_fraction * x.shape[0]) * x[0].numel() * x.element_size() + 4 * x.shape[0]
-    features.enable_cache(budget, ranking=graph.in_degrees())
-    yield "pinned_features_cache", node_loader("cuda", features, labels)
+    def cached() -> NodeLoader:
+        features = UnifiedTensor(x)
+        budget = int(args.cache_fraction * x.shape[0]) * x[0].numel() * x.element_size() + 4 * x.shape[0]
+        features.enable_cache(budget, ranking=graph.in_degrees())
+        return node_loader("cuda", features, UnifiedTensor(y))
+
+    if device.type == "cuda":
+        builders = {
+            "gpu_resident": lambda: node_loader("cuda", x.to(device), y.to(device)),
+            "pinned_features": lambda: node_loader("cuda", UnifiedTensor(x), UnifiedTensor(y)),
+            "all_pinned": lambda: node_loader("pinned", UnifiedTensor(x), UnifiedTensor(y)),
+            "pinned_features_cache": cached,
+        }
+    else:
+        builders = {
+            "cpu": lambda: node_loader("cpu", x, y),
+            "cpu_unified": lambda: node_loader("cpu", UnifiedTensor(x, pin=False), UnifiedTensor(y, pin=False)),
+        }
+    for name in names or list(builders):
+        if name in builders:
+            yield name, builders[name]()
 
 
 def pyg_batches(ds, args, device: torch.device, fanouts: list[int]):
@@ -244,12 +257,10 @@ def main(argv: list[str] | None = None) -> int:
         probe = probe_gather(ds, args, device, fanouts)
         print(format_table(probe, ["table", "sampler_beside", "rows", "ms", "GBps"]))
         write_result("bench_loader_probe", {"dataset": "synthetic-products", "scale": args.scale}, probe)
-    keep = set(args.configs.split(",")) if args.configs else None
+    keep = args.configs.split(",") if args.configs else None
     step = SageStep(ds.x.shape[1], ds.num_classes, len(fanouts), device) if args.train else None
     rows, sample_batch = [], None
-    for name, loader in loader_configs(ds, args, device, fanouts):
-        if keep is not None and name not in keep:
-            continue
+    for name, loader in loader_configs(ds, args, device, fanouts, keep):
         iterator = cycle(loader)
         for _ in range(args.warmup):
             sample_batch = next(iterator)

@@ -54,19 +54,20 @@ PAPERS_RUNS = [
 ]
 
 
-def _tail(output: "str | bytes | None", lines: int = 10) -> str:
-    """The last ``lines`` lines of a child's captured output (bytes when a timeout cut it short)."""
-    if isinstance(output, bytes):
-        output = output.decode(errors="replace")
-    return "\n".join((output or "").splitlines()[-lines:])
+def _tail(path: Path, lines: int = 10) -> str:
+    """The last ``lines`` lines of a child's log."""
+    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:]) if path.exists() else ""
 
 
 def run_one(dataset: str, scale: float, name: str, flags: list[str], args, root: Path, workdir: Path,
-            env: dict[str, str] | None = None) -> dict:
-    """One ``graphsys train`` process (``env`` added to its environment); returns its summary row
-    (or the error it ended with)."""
-    metrics = workdir / f"{dataset}-{name.replace(' ', '_').replace('+', '_')}.jsonl"
-    cmd = [sys.executable, "-m", "graphsys", "train", "--dataset", dataset, "--scale", str(scale),
+            logs: Path, env: dict[str, str] | None = None) -> dict:
+    """One ``graphsys train`` process (``env`` added to its environment), its output streamed to a
+    log in ``logs`` (kept when the run times out or this script is killed); returns its summary
+    row (or the error it ended with)."""
+    slug = f"{dataset}-{name}".replace(" ", "_").replace("+", "_").replace("/", "_").replace("=", "")
+    metrics = workdir / f"{slug}.jsonl"
+    log = logs / f"{slug}.log"
+    cmd = [sys.executable, "-m", "graphsys", "--verbose", "train", "--dataset", dataset, "--scale", str(scale),
            "--root", str(root), *MODEL, *flags, "--epochs", str(args.epochs), "--eval-every", "0",
            "--metrics-out", str(metrics), "--quiet"]
     row = {"dataset": dataset, "scale": scale, "run": name, "flags": " ".join(flags)}
@@ -74,16 +75,15 @@ def run_one(dataset: str, scale: float, name: str, flags: list[str], args, root:
         return {**row, "status": "skipped (no GPU)"}
     t0 = time.perf_counter()
     try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=args.timeout,
-                              env={**os.environ, **(env or {})})
-    except subprocess.TimeoutExpired as timeout:
-        # What the run printed before it was stopped: its epoch lines say how far it got.
-        return {**row, "status": f"timed out after {args.timeout:g} s", "stdout_tail": _tail(timeout.stdout),
-                "stderr_tail": _tail(timeout.stderr)}
+        with open(log, "w") as out:
+            proc = subprocess.run(cmd, stdout=out, stderr=subprocess.STDOUT, text=True, timeout=args.timeout,
+                                  env={**os.environ, **(env or {})})
+    except subprocess.TimeoutExpired:
+        # What the run printed before it was stopped: its log lines say how far it got.
+        return {**row, "status": f"timed out after {args.timeout:g} s", "log_tail": _tail(log)}
     row["wall_s"] = time.perf_counter() - t0
     if proc.returncode != 0:
-        tail = (proc.stderr.strip().splitlines() or ["?"])[-1]
-        return {**row, "status": f"failed ({proc.returncode}): {tail}"}
+        return {**row, "status": f"failed ({proc.returncode})", "log_tail": _tail(log)}
     epochs = [json.loads(line) for line in metrics.read_text().splitlines()]
     timed = epochs[1:] if len(epochs) > 1 else epochs
     med = lambda key: statistics.median(e[key] for e in timed)  # noqa: E731
@@ -94,7 +94,32 @@ def run_one(dataset: str, scale: float, name: str, flags: list[str], args, root:
         "seeds_per_s": med("seeds_per_s"), "batches": epochs[-1]["batches"], "loss": epochs[-1]["loss"],
         "peak_gpu_mib": max((e["peak_gpu_mib"] or 0.0) for e in epochs) if torch.cuda.is_available() else None,
         "peak_host_mib": max(e["peak_host_mib"] for e in epochs),
+        # --verbose logs how long loading, placing the graph, pinning and the cache took.
+        "setup_log": [line for line in log.read_text(errors="replace").splitlines() if " INFO " in line],
     }
+
+
+def summary(rows: list[dict]) -> dict:
+    """The figures the issue's targets are about, from the rows so far."""
+
+    def epoch(dataset: str, run: str) -> float | None:
+        for r in rows:
+            if r["dataset"] == dataset and r["run"] == run and r["status"] == "ok":
+                return r["epoch_s"]
+        return None
+
+    figures = {}
+    gpu, cached, conv = (epoch("synthetic-products", n) for n in ("gpu", "pinned+cache", "conventional"))
+    if gpu and cached:
+        figures["products_pinned_cache_over_gpu"] = cached / gpu
+    if conv and cached:
+        figures["products_conventional_over_pinned_cache"] = conv / cached
+    for dataset in ("synthetic-products", "synthetic-papers100m"):
+        for run in ("pinned+cache", "pinned+cache bf16"):
+            value = epoch(dataset, run)
+            if value is not None:
+                figures[f"{dataset}:{run}:epoch_s"] = value
+    return figures
 
 
 def main() -> None:
@@ -104,6 +129,8 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=4, help="epochs per run; the first is not timed")
     parser.add_argument("--root", default=None, help="dataset cache folder (default: a temporary folder)")
     parser.add_argument("--timeout", type=float, default=1800, help="seconds allowed per run")
+    parser.add_argument("--logs", default=None,
+                        help="folder for each run's output, streamed as it runs (default: a temporary folder)")
     parser.add_argument("--runs", default=None, help="comma-separated run names to keep (default: all)")
     parser.add_argument("--gather-programs", default="",
                         help="comma-separated ZEROCOPY_PROGRAMS_PER_SM values: one more products pinned+cache run "
@@ -123,39 +150,26 @@ def main() -> None:
                 plan.append(("synthetic-products", args.scale, f"{name} programs/SM={value}", flags,
                              {"ZEROCOPY_PROGRAMS_PER_SM": value}))
 
+    # A run without a GPU (a smoke run) must not replace the GPU machine's results.
+    result = "bench_train" if torch.cuda.is_available() else "bench_train_cpu"
     rows = []
     with tempfile.TemporaryDirectory(prefix="bench_train_") as tmp:
         root = Path(args.root) if args.root else Path(tmp) / "data"
+        logs = Path(args.logs) if args.logs else Path(tmp)
+        logs.mkdir(parents=True, exist_ok=True)
         for dataset, scale, name, flags, env in plan:
-            row = run_one(dataset, scale, name, flags, args, root, Path(tmp), env)
+            row = run_one(dataset, scale, name, flags, args, root, Path(tmp), logs, env)
             rows.append(row)
             print(json.dumps(row), flush=True)
+            # Written after every run, so a benchmark stopped part-way keeps what it measured.
+            write_result(result, summary(rows), rows)
 
-    def epoch(dataset: str, run: str) -> float | None:
-        for r in rows:
-            if r["dataset"] == dataset and r["run"] == run and r["status"] == "ok":
-                return r["epoch_s"]
-        return None
-
-    figures = {}
-    gpu, cached, conv = (epoch("synthetic-products", n) for n in ("gpu", "pinned+cache", "conventional"))
-    if gpu and cached:
-        figures["products_pinned_cache_over_gpu"] = cached / gpu
-    if conv and cached:
-        figures["products_conventional_over_pinned_cache"] = conv / cached
-    for dataset in ("synthetic-products", "synthetic-papers100m"):
-        for run in ("pinned+cache", "pinned+cache bf16"):
-            value = epoch(dataset, run)
-            if value is not None:
-                figures[f"{dataset}:{run}:epoch_s"] = value
     columns = ["dataset", "scale", "run", "status", "epoch_s", "sample_s", "gather_s", "compute_s", "seeds_per_s",
                "batches", "loss", "peak_gpu_mib", "peak_host_mib"]
     print(format_table(rows, columns))
-    for key, value in figures.items():
+    for key, value in summary(rows).items():
         print(f"{key}: {value:.3f}")
     print(f"cpu threads: torch {torch.get_num_threads()}, os {os.cpu_count()}")
-    # A run without a GPU (a smoke run) must not replace the GPU machine's results.
-    write_result("bench_train" if torch.cuda.is_available() else "bench_train_cpu", figures, rows)
 
 
 if __name__ == "__main__":

@@ -106,3 +106,15 @@ def test_cli_cache_larger_than_gpu_memory(capsys, monkeypatch, shared_data):
     code, err = _run(capsys, "--dataset", "cora", "--root", str(root.parent), "--layers", "2",
                      "--features", "pinned", "--cache", "1.0", "--graph", "cuda")
     assert code == 2 and "cache = 1.0 asks for 0.01 GiB of GPU memory" in err and "lower cache" in err
+
+
+def test_verbose_logs_how_long_each_setup_stage_took(tmp_path, capsys, caplog):
+    caplog.set_level("INFO", logger="graphsys")
+    code = main(["--verbose", "train", "--dataset", "synthetic-arxiv", "--scale", "0.01", "--root", str(tmp_path),
+                 "--layers", "2", "--fanouts", "5,5", "--hidden", "16", "--epochs", "1", "--eval-every", "0",
+                 "--features", "cpu", "--graph", "cpu", "--quiet"])
+    assert code == 0
+    messages = [r.getMessage() for r in caplog.records if r.name.startswith("graphsys.train")]
+    assert any("synthetic-arxiv" in m and "loaded in" in m for m in messages), messages
+    assert any(m.startswith("graph (") and "placed in cpu in" in m for m in messages), messages
+    assert any(m.startswith("features (") and "placed in cpu in" in m for m in messages), messages

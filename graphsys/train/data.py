@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 
 import torch
@@ -47,7 +48,9 @@ def load_dataset(config: TrainConfig) -> NodeDataset:
             features, labels or a training split.
     """
     options = {"undirected": True} if config.undirected else {}
+    start = time.perf_counter()
     dataset = load(config.dataset, config.root, scale=config.scale, seed=config.seed, quiet=config.quiet, **options)
+    logger.info("%s loaded in %.1f s", dataset, time.perf_counter() - start)
     check_trainable(dataset)
     return dataset
 
@@ -85,8 +88,11 @@ def prepare(config: TrainConfig, dataset: NodeDataset, ctx: DistContext) -> Trai
     cache_bytes = cache_budget_bytes(x, config.cache) if config.cache > 0 else 0
     check_machine(config, cache_bytes=cache_bytes, cuda_available=cuda, free_gpu_bytes=free)
     graph = dataset.graph
+    start = time.perf_counter()
     indptr = place(graph.indptr.contiguous(), config.graph if config.graph != "cuda" else device)
     indices = place(graph.indices.contiguous(), config.graph if config.graph != "cuda" else device)
+    placed = time.perf_counter()
+    logger.info("graph (%d edges) placed in %s in %.1f s", graph.num_edges, config.graph, placed - start)
     hotness = graph.in_degrees() if config.cache > 0 else None
     if config.features != "cuda":
         x = share_across_ranks(x, ctx)
@@ -94,5 +100,7 @@ def prepare(config: TrainConfig, dataset: NodeDataset, ctx: DistContext) -> Trai
     labels = dataset.y.float() if dataset.multilabel else dataset.y
     # Labels sit where the sampler runs, so a batch's label gather stays on one device.
     labels = labels.to(device if config.graph != "cpu" else "cpu")
-    logger.info("%s: graph %s, features %s, device %s", dataset, config.graph, config.features, device)
+    logger.info("features %s (%.2f GiB) placed in %s in %.1f s, labels placed, device %s",
+                tuple(x.shape), x.numel() * x.element_size() / 2**30, config.features,
+                time.perf_counter() - placed, device)
     return TrainData(dataset, indptr, indices, features, labels)
