@@ -152,6 +152,20 @@ def test_memory_mapped_table_is_pinned_in_place(tmp_path):
     assert registered, "the memory map should be registered in place, not copied"
 
 
+def test_copy_on_write_map_is_pinned_through_the_file(tmp_path):
+    """What training does with a cached dataset's features (np.load(mmap_mode="c"), made read-only):
+    the file's bytes are registered through a shared read-only map, which returns at once."""
+    array = np.random.default_rng(1).standard_normal((20000, 64), dtype=np.float32).astype(np.float16)
+    np.save(tmp_path / "feat.npy", array)
+    view = np.load(tmp_path / "feat.npy", mmap_mode="c")
+    view.flags.writeable = False
+    u = UnifiedTensor.from_numpy(view)
+    idx = torch.randint(0, 20000, (4096,))
+    assert u._registration is not None
+    assert torch.equal(u[idx.cuda()].cpu(), torch.from_numpy(array[idx.numpy()]))
+    u.close()
+
+
 def _rss_bytes():
     with open("/proc/self/statm") as f:
         return int(f.read().split()[1]) * 4096

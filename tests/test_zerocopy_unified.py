@@ -5,7 +5,7 @@ import torch
 
 from zerocopy import CacheStats, UnifiedTensor, degree_ranking, visit_ranking
 from zerocopy.cache import SLOT_BYTES, RowCache
-from zerocopy.hostmem import HostRegistration
+from zerocopy.hostmem import HostRegistration, shared_file_view
 
 DTYPES = [
     torch.float32, torch.float16, torch.bfloat16, torch.int64, torch.int32, torch.float64, torch.uint8, torch.bool,
@@ -307,3 +307,27 @@ def test_acquire_shares_one_registration_until_every_holder_releases(monkeypatch
     fresh = HostRegistration.acquire(table)  # released ranges are registered afresh
     assert fresh is not first and registered == [table.data_ptr()] * 2
     fresh.release()
+
+
+def _mapping_perms(address: int) -> str:
+    with open("/proc/self/maps") as maps:
+        for line in maps:
+            start, end = (int(a, 16) for a in line.split()[0].split("-"))
+            if start <= address < end:
+                return line.split()[1]
+    return ""
+
+
+def test_shared_file_view_of_a_copy_on_write_map(tmp_path):
+    table = np.arange(4000 * 7, dtype=np.float32).reshape(4000, 7)
+    np.save(tmp_path / "x.npy", table)
+    private = torch.from_numpy(np.load(tmp_path / "x.npy", mmap_mode="c"))
+    for part in (private, private[1234:3999], private[5]):
+        shared = shared_file_view(part)
+        assert shared is not None and shared.data_ptr() != part.data_ptr()
+        assert shared.dtype == part.dtype and torch.equal(shared, part)
+        assert _mapping_perms(shared.data_ptr()) == "r--s"  # read-only and shared
+    private[10, 3] = -1.0  # a written page lives only in the private map: the file no longer holds it
+    assert shared_file_view(private) is None
+    assert shared_file_view(torch.from_numpy(table)) is None  # anonymous memory
+    assert shared_file_view(torch.from_numpy(np.load(tmp_path / "x.npy", mmap_mode="r"))) is None  # already shared

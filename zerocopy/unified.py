@@ -18,7 +18,7 @@ import torch
 
 from zerocopy import kernels
 from zerocopy.cache import CacheStats, RowCache
-from zerocopy.hostmem import HostRegistration, release_with
+from zerocopy.hostmem import HostRegistration, release_with, shared_file_view
 from zerocopy.pending import BoundsCheck, PendingGather, raise_out_of_range
 from zerocopy.placement import Placement, placement_of
 
@@ -68,6 +68,10 @@ class UnifiedTensor:
         self._streams: dict[int, torch.cuda.Stream] = {}
         self._closed = False
         if pin and torch.cuda.is_available():
+            if read_only:
+                # A copy-on-write file map cannot be registered read-only (see shared_file_view).
+                shared = shared_file_view(self._host)
+                self._host = self._host if shared is None else shared
             self._registration = HostRegistration.acquire(self._host, read_only=read_only)
             if self._registration is not None:
                 self._finalizer = weakref.finalize(self, release_with, self._registration, self._host)
