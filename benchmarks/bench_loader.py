@@ -61,6 +61,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--batch-size", type=int, default=1024)
     p.add_argument("--batches", type=int, default=150, help="timed batches per configuration")
     p.add_argument("--warmup", type=int, default=10, help="untimed batches first (kernel compiles, caches)")
+    p.add_argument("--settle", type=int, default=300,
+                   help="untimed batches (with the step under --train) before the first configuration is timed")
     p.add_argument("--pyg-batches", type=int, default=30, help="timed batches of the PyG-loader path")
     p.add_argument("--prefetch", type=int, default=1)
     p.add_argument("--cache-fraction", type=float, default=0.2, help="feature rows cached, ranked by degree")
@@ -260,8 +262,14 @@ def main(argv: list[str] | None = None) -> int:
     keep = args.configs.split(",") if args.configs else None
     step = SageStep(ds.x.shape[1], ds.num_classes, len(fanouts), device) if args.train else None
     rows, sample_batch = [], None
+    settled = False
     for name, loader in loader_configs(ds, args, device, fanouts, keep):
         iterator = cycle(loader)
+        if not settled:
+            # The process's first few hundred batches run slower whatever the configuration (on the H200
+            # the first one measured 40 trained batches/s, and 75 when it ran again after three others).
+            time_batches(iterator, args.settle, 0, step or touch, device)
+            settled = True
         for _ in range(args.warmup):
             sample_batch = next(iterator)
         loader.reset_timings()
