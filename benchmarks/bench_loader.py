@@ -145,7 +145,7 @@ def loader_configs(ds, args, device: torch.device, fanouts: list[int],
     def cached() -> NodeLoader:
         features = UnifiedTensor(x)
         budget = int(args.cache_fraction * x.shape[0]) * x[0].numel() * x.element_size() + 4 * x.shape[0]
-        features.enable_cache(budget, ranking=graph.in_degrees())
+        features.enable_cache(budget, ranking=graph.out_degrees(device))
         return node_loader("cuda", features, UnifiedTensor(y))
 
     if device.type == "cuda":

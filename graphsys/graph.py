@@ -23,6 +23,9 @@ from graphsys.io import atomic_dir
 from sampling.csr import check_csr, index_dtype_for
 from zerocopy.placement import Placement, place, placement_of
 
+#: Edges counted per bincount in :meth:`Graph.out_degrees`.
+DEGREE_CHUNK = 1 << 27
+
 _FORMAT_VERSION = 1
 
 
@@ -239,9 +242,22 @@ class Graph:
         """In-degree of every node (int64, on the graph's device). Cost: one subtraction."""
         return self.indptr[1:] - self.indptr[:-1]
 
-    def out_degrees(self) -> torch.Tensor:
-        """Out-degree of every node (int64). Cost: one bincount over the edges."""
-        return torch.bincount(self.indices.long(), minlength=self.num_nodes)
+    def out_degrees(self, device: "str | torch.device | None" = None) -> torch.Tensor:
+        """Out-degree of every node (int64, on ``device``, default the graph's).
+
+        This is how many in-neighbour lists hold a node, so it is what a neighbour sampler's draws
+        follow, and the ranking a feature cache should use. The in-degree is not: on a directed
+        graph (the papers100M preset) a cache of 20% of the rows ranked by in-degree served 42% of
+        the rows a [15, 10, 5] sampler gathered, ranked by out-degree 59% (``bench_cache_hits.py``).
+
+        Cost: a bincount over the edges on ``device``, in chunks of ``DEGREE_CHUNK`` edges (so a
+        GPU counting a host graph holds 0.5-1 GB of its edges at a time, not all of them).
+        """
+        target = torch.device(device) if device is not None else self.indices.device
+        counts = torch.zeros(self.num_nodes, dtype=torch.int64, device=target)
+        for part in self.indices.split(DEGREE_CHUNK):
+            counts += torch.bincount(part.to(target, non_blocking=True), minlength=self.num_nodes)
+        return counts
 
     def neighbors(self, v: int) -> torch.Tensor:
         """In-neighbours of node ``v``."""

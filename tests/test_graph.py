@@ -7,6 +7,7 @@ import scipy.sparse as sp
 import torch
 from torch_geometric.data import Data
 
+import graphsys.graph
 from graphsys import Graph
 from graphsys.io import atomic_dir, atomic_path
 from sampling import NeighborSampler
@@ -247,3 +248,12 @@ def test_atomic_writers_give_the_umask_permissions(tmp_path):
         with atomic_path(tmp_path / "never.txt"):
             pass  # nothing written: no empty file appears in its place
     assert not (tmp_path / "never.txt").exists()
+
+
+def test_out_degrees_count_the_in_neighbour_lists_holding_each_node_in_chunks_too(monkeypatch):
+    src, dst = random_edges(300, 5000)
+    g = Graph.from_coo(torch.from_numpy(src), torch.from_numpy(dst), 300)
+    expected = torch.bincount(torch.from_numpy(src).long(), minlength=300)
+    assert torch.equal(g.out_degrees(), expected)
+    monkeypatch.setattr(graphsys.graph, "DEGREE_CHUNK", 777)
+    assert torch.equal(g.out_degrees("cpu"), expected)

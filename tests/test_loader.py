@@ -63,7 +63,7 @@ def test_cpu_row_cache_gives_the_same_rows(graph, tables):
     x, y = tables
     features = UnifiedTensor(x)
     # a CPU cache: CPU ids never consult a GPU cache (on a GPU machine the default device is cuda)
-    features.enable_cache(20 * x[0].numel() * x.element_size() + 4 * NUM_NODES, ranking=graph.in_degrees(),
+    features.enable_cache(20 * x[0].numel() * x.element_size() + 4 * NUM_NODES, ranking=graph.out_degrees(),
                           device="cpu")
     loader = NodeLoader(sampler_of(graph), features, y, torch.arange(NUM_NODES), batch_size=32)
     for batch in loader:
@@ -238,7 +238,7 @@ def test_gpu_batches_in_flight_are_bounded_for_a_consumer_that_does_nothing(pref
 def test_gpu_loader_with_feature_cache_and_training_overlap(graph, tables):
     x, y = tables
     features = UnifiedTensor(x)
-    features.enable_cache(20 * x[0].numel() * x.element_size() + 4 * NUM_NODES, ranking=graph.in_degrees(),
+    features.enable_cache(20 * x[0].numel() * x.element_size() + 4 * NUM_NODES, ranking=graph.out_degrees(),
                           device="cuda")
     loader = NodeLoader(sampler_of(graph, placement="pinned"), features, UnifiedTensor(y), torch.arange(NUM_NODES),
                         batch_size=16, prefetch=2)

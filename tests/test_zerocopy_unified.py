@@ -215,10 +215,14 @@ def test_cache_errors():
 
 
 def test_rankings():
-    indptr = torch.tensor([0, 2, 2, 7])
-    assert torch.equal(degree_ranking(indptr), torch.tensor([2, 0, 5]))
-    with pytest.raises(ValueError, match="indptr must be 1-D"):
-        degree_ranking(torch.zeros(2, 2))
+    indices = torch.tensor([1, 2, 2, 0, 2], dtype=torch.int32)  # in-neighbour lists of some CSR
+    assert torch.equal(degree_ranking(indices, 4), torch.tensor([1, 1, 3, 0]))
+    with pytest.raises(ValueError, match="indices must be 1-D"):
+        degree_ranking(torch.zeros(2, 2, dtype=torch.long), 4)
+    with pytest.raises(ValueError, match="id 2, outside \\[0, 2\\)"):
+        degree_ranking(indices, 2)
+    with pytest.raises(ValueError, match="id -1, outside"):
+        degree_ranking(torch.tensor([0, -1]), 2)
     visits = visit_ranking([torch.tensor([0, 2, 2]), torch.tensor([[2, 1]]), torch.empty(0, dtype=torch.long)], 4)
     assert torch.equal(visits, torch.tensor([1, 1, 3, 0]))
     with pytest.raises(IndexError, match="row id 4, outside \\[0, 4\\)"):

@@ -1,7 +1,7 @@
 """A device-resident cache of a unified tensor's hottest rows, and the rankings that pick them.
 
 On power-law graphs a few rows are touched by most minibatches: caching the top rows by degree
-(or by visit counts from a few presampled epochs) in GPU memory serves most of a gather from the
+(how many neighbour lists hold a row) or by visit counts from a few presampled epochs in GPU memory serves most of a gather from the
 GPU (~800 GB/s) and leaves only the misses to PCIe (~55 GB/s). The cache is looked up inside the
 same kernel launch that reads the misses, so a cached gather is still one call.
 """
@@ -33,14 +33,26 @@ class CacheStats:
     cached_rows: int
 
 
-def degree_ranking(indptr: torch.Tensor) -> torch.Tensor:
-    """Per-node degree from a CSR ``indptr`` (``n + 1`` offsets), a ranking for :class:`RowCache`.
+def degree_ranking(indices: torch.Tensor, num_rows: int) -> torch.Tensor:
+    """How many neighbour lists of a CSR name each row (its out-degree when the CSR lists
+    in-neighbours, as the samplers' does): a ranking for :class:`RowCache`.
 
-    Cost: one subtraction, allocates ``n`` int64 on ``indptr``'s device.
+    A neighbour sampler draws a node as often as lists hold it, so this, not the length of the
+    node's own list (the in-degree, ``indptr`` differences), is the degree that predicts which
+    rows a minibatch gathers; on a directed graph the two differ (benchmarks/bench_cache_hits.py).
+
+    Cost: a min, a max and a bincount over ``indices`` on its device; returns int64 ``[num_rows]`` there.
+
+    Raises:
+        ValueError: ``indices`` not 1-D, or an id outside ``[0, num_rows)``.
     """
-    if indptr.dim() != 1 or indptr.numel() < 1:
-        raise ValueError(f"indptr must be 1-D with n + 1 >= 1 entries, got shape {tuple(indptr.shape)}")
-    return indptr[1:] - indptr[:-1]
+    if indices.dim() != 1:
+        raise ValueError(f"indices must be 1-D, got shape {tuple(indices.shape)}")
+    if indices.numel():
+        lo, hi = int(indices.min()), int(indices.max())
+        if lo < 0 or hi >= num_rows:
+            raise ValueError(f"indices hold id {lo if lo < 0 else hi}, outside [0, {num_rows})")
+    return torch.bincount(indices, minlength=num_rows)
 
 
 def visit_ranking(batches: Iterable[torch.Tensor], num_rows: int) -> torch.Tensor:
@@ -126,8 +138,9 @@ class RowCache:
             )
         if ranking.dtype == torch.bool or ranking.is_complex():
             raise TypeError(f"ranking must hold real scores, got dtype {ranking.dtype}")
-        order = torch.sort(ranking.cpu(), descending=True, stable=True).indices[:count]
-        return torch.sort(order).values
+        # Sorted where the ranking lives: a GPU sorts papers100M's 111 M scores in milliseconds.
+        order = torch.sort(ranking, descending=True, stable=True).indices[:count]
+        return torch.sort(order).values.cpu()
 
     def lookup_cpu(self, idx: torch.Tensor, host: torch.Tensor) -> torch.Tensor:
         """``host[idx]`` with cached rows taken from the cache, for a cache on the CPU.

@@ -301,7 +301,7 @@ class UnifiedTensor:
         current GPU (the CPU without one). Replaces any earlier cache and zeroes the statistics.
         The cache is a snapshot: later writes to the host table reach the uncached rows only.
 
-        Cost: one sort of the ranking on the CPU, one gather of the cached rows (zero-copy when the
+        Cost: one sort of the ranking on its device, one gather of the cached rows (zero-copy when the
         table is pinned), ``budget_bytes`` of device memory.
 
         Raises:

@@ -63,7 +63,8 @@ def register(subparsers) -> None:
     p.add_argument("--device", default="auto", choices=["auto", "cuda", "cpu"],
                    help="where the model runs (auto: a GPU when there is one)")
     p.add_argument("--cache", type=float, default=0.0,
-                   help="fraction of feature rows (highest in-degree first) cached in GPU memory; --features pinned")
+                   help="fraction of feature rows (highest out-degree first: the rows the sampler draws most) "
+                        "cached in GPU memory; --features pinned")
     p.add_argument("--amp", default="none", choices=["none", "bf16"], help="bf16 autocast for the compute")
     p.add_argument("--eval-every", type=int, default=1, help="evaluate every N epochs (0: never)")
     p.add_argument("--eval-batch-size", type=int, default=4096, help="target nodes per inference batch")

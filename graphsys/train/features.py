@@ -5,7 +5,7 @@ Three placements (``TrainConfig.features``):
 - ``"cuda"``: the table is copied into GPU memory; a gather is one GPU ``index_select``.
 - ``"pinned"``: the table is pinned in place and wrapped in a ``zerocopy.UnifiedTensor``;
   GPU threads read the rows over PCIe (zero-copy), optionally through a GPU cache of the
-  highest in-degree rows.
+  highest out-degree rows (those the most neighbour lists hold, so the sampler draws them most).
 - ``"cpu"``: the conventional pipeline, kept as the baseline: the CPU gathers the rows
   (``index_select`` on all cores) and copies them to the GPU.
 """
@@ -85,7 +85,7 @@ def place_features(x: torch.Tensor, placement: str, *, device: torch.device, cac
         placement: "cuda", "pinned" or "cpu".
         device: the training device.
         cache: for "pinned", the fraction of rows kept in a GPU cache.
-        hotness: for the cache, a score per row (the in-degree); the highest are cached.
+        hotness: for the cache, a score per row (the out-degree); the highest are cached.
 
     Cost: "cuda" copies the table to the GPU; "pinned" page-locks it in place (no copy);
     "cpu" does nothing.
