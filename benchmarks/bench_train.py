@@ -150,8 +150,10 @@ def main() -> None:
                 plan.append(("synthetic-products", args.scale, f"{name} programs/SM={value}", flags,
                              {"ZEROCOPY_PROGRAMS_PER_SM": value}))
 
-    # A run without a GPU (a smoke run) must not replace the GPU machine's results.
-    result = "bench_train" if torch.cuda.is_available() else "bench_train_cpu"
+    # A run without a GPU (a smoke run) must not replace the GPU machine's results, nor a papers-only
+    # run (one device call cannot hold both presets) the products ones.
+    result = "bench_train" if args.scale > 0 else "bench_train_papers"
+    result += "" if torch.cuda.is_available() else "_cpu"
     rows = []
     with tempfile.TemporaryDirectory(prefix="bench_train_") as tmp:
         root = Path(args.root) if args.root else Path(tmp) / "data"
