@@ -69,18 +69,27 @@ fi
 
 # --- train: graphsys train GPU tests (every placement, GPU vs CPU inference), then bench_train:
 # GraphSAGE 3x256, fanouts 15,10,5, batch 1024 on synthetic-products (gpu / pinned / pinned+cache /
-# bf16 / conventional, each its own process) and synthetic-papers100m (fp16 pinned features, 20% cache;
-# needs ~45 GB host memory and 28 GB disk under TRAIN_ROOT). About 15 min with dataset generation.
-# TRAIN_ARGS="--scale 0.01 --papers-scale 0 --epochs 2" for a smoke run anywhere.
+# bf16 / conventional, each its own process).
+# TRAIN_ARGS="--scale 0.01 --epochs 2" for a smoke run anywhere.
 if want train; then
   run train_tests $PY -m pytest -q tests/test_train_gpu.py tests/test_train_parts.py
-  run train $PY benchmarks/bench_train.py --root "${TRAIN_ROOT:-/tmp/graphsys-train-data}" ${TRAIN_ARGS:-}
+  run train $PY benchmarks/bench_train.py --papers-scale 0 --root "${TRAIN_ROOT:-/tmp/graphsys-train-data}" \
+    ${TRAIN_ARGS:-}
   ngpu=$(nvidia-smi -L 2>/dev/null | wc -l)
   if [ "$ngpu" -ge 2 ]; then  # DDP over NCCL, every GPU of this machine, shared pinned feature table
     run train_ddp $PY -m torch.distributed.run --standalone --nproc-per-node "$ngpu" -m graphsys train \
       --dataset synthetic-products --scale 0.1 --root "${TRAIN_ROOT:-/tmp/graphsys-train-data}" --epochs 3 \
       --features pinned --cache 0.2 --graph cuda --quiet --metrics-out "$OUT/train_ddp.jsonl"
   fi
+fi
+# --- papers: synthetic-papers100m (fp16 pinned features, 20% cache; ~40 GB host memory and 35 GB
+# disk under TRAIN_ROOT): generation (~130 s on 16 cores), then bf16 and float32 runs of 3 epochs
+# (~65 s each); results/bench_train_papers.json and each run's log in $OUT. Its own device call.
+if want papers; then
+  run papers_generate $PY -m graphsys data generate synthetic-papers100m --out "${TRAIN_ROOT:-/tmp/graphsys-train-data}" \
+    --quiet
+  run papers $PY benchmarks/bench_train.py --scale 0 --papers-scale 1 --epochs 3 --timeout 220 --logs "$OUT" \
+    --root "${TRAIN_ROOT:-/tmp/graphsys-train-data}"
 fi
 # --- end train
 
