@@ -1,9 +1,10 @@
 """A device-resident cache of a unified tensor's hottest rows, and the rankings that pick them.
 
 On power-law graphs a few rows are touched by most minibatches: caching the top rows by degree
-(how many neighbour lists hold a row) or by visit counts from a few presampled epochs in GPU memory serves most of a gather from the
-GPU (~800 GB/s) and leaves only the misses to PCIe (~55 GB/s). The cache is looked up inside the
-same kernel launch that reads the misses, so a cached gather is still one call.
+(how many neighbour lists hold a row) or by visit counts from a few presampled epochs in GPU
+memory serves most of a gather from the GPU (~800 GB/s) and leaves only the misses to PCIe
+(~55 GB/s). The cache is looked up inside the same kernel launch that reads the misses, so a
+cached gather is still one call.
 """
 from __future__ import annotations
 
@@ -138,7 +139,7 @@ class RowCache:
             )
         if ranking.dtype == torch.bool or ranking.is_complex():
             raise TypeError(f"ranking must hold real scores, got dtype {ranking.dtype}")
-        # Sorted where the ranking lives: a GPU sorts papers100M's 111 M scores in milliseconds.
+        # Sorted where the ranking lives, so a ranking counted on the GPU is not sorted by host cores.
         order = torch.sort(ranking, descending=True, stable=True).indices[:count]
         return torch.sort(order).values.cpu()
 
