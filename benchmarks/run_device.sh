@@ -36,7 +36,7 @@ if want zerocopy; then
   run zerocopy_tests $PY -m pytest -q tests/test_zerocopy_gpu.py tests/test_zerocopy_kernel.py tests/test_zerocopy_unified.py
   run gather $PY benchmarks/bench_gather.py ${GATHER_ARGS:-}
 fi
-# Page-locking in place by kind of memory (anonymous, read-only and copy-on-write file maps), ~1.5 min.
+# Page-locking in place by kind of memory (anonymous, read-only and copy-on-write file maps).
 if want pinning; then
   run pinning $PY benchmarks/bench_pinning.py --sizes-gb 1,4,16 --timeout 45
 fi
