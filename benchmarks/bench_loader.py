@@ -48,7 +48,7 @@ from graphsys.datasets import load  # noqa: E402
 from graphsys.loader import NodeLoader  # noqa: E402
 from graphsys.pyg import CSRGraphStore, GraphsysSampler, UnifiedFeatureStore  # noqa: E402
 from sampling import NeighborSampler  # noqa: E402
-from zerocopy import UnifiedTensor  # noqa: E402
+from zerocopy import UnifiedTensor, kernels  # noqa: E402
 
 log = logging.getLogger("bench_loader")
 
@@ -76,7 +76,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="per-kernel GPU times of 5 batches of each configuration (torch.profiler), printed and "
                         "appended to $OUT/profile_loader.txt")
     p.add_argument("--configs", default=None,
-                   help="comma-separated configurations to run, in this order (a name may repeat; default: all)")
+                   help="comma-separated configurations to run, in this order (a name may repeat; default: all); "
+                        "NAME@W runs NAME with the zero-copy gather on W programs per SM")
     return p.parse_args(argv)
 
 
@@ -161,8 +162,9 @@ def loader_configs(ds, args, device: torch.device, fanouts: list[int],
             "cpu_unified": lambda: node_loader("cpu", UnifiedTensor(x, pin=False), UnifiedTensor(y, pin=False)),
         }
     for name in names or list(builders):
-        if name in builders:
-            yield name, builders[name]()
+        base = name.partition("@")[0]
+        if base in builders:
+            yield name, builders[base]()
 
 
 def pyg_batches(ds, args, device: torch.device, fanouts: list[int]):
@@ -263,7 +265,12 @@ def main(argv: list[str] | None = None) -> int:
     step = SageStep(ds.x.shape[1], ds.num_classes, len(fanouts), device) if args.train else None
     rows, sample_batch = [], None
     settled = False
+    default_width = kernels.PROGRAMS_PER_SM
     for name, loader in loader_configs(ds, args, device, fanouts, keep):
+        # "config@W": the zero-copy gather kernel on W programs per SM for this configuration
+        # (what ZEROCOPY_PROGRAMS_PER_SM sets for a whole process; launches read it at call time).
+        width = name.partition("@")[2]
+        kernels.PROGRAMS_PER_SM = float(width) if width else default_width
         iterator = cycle(loader)
         if not settled:
             # The process's first few hundred batches run slower whatever the configuration (on the H200
