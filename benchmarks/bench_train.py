@@ -2,7 +2,7 @@
 
 GraphSAGE, 3 layers, hidden 256, fanouts 15,10,5, batch 1024 on the synthetic-products preset:
 
-- ``gpu``: features and CSR in GPU memory (the ceiling);
+- ``gpu``: features and CSR in GPU memory (the ceiling; ``gpu bf16`` the same under bf16 autocast);
 - ``pinned+cache``: features in pinned host memory read by the GPU (zero-copy) with 20% of the
   rows (highest in-degree) cached in GPU memory, CSR in GPU memory;
 - ``pinned``: the same without the cache;
@@ -42,6 +42,7 @@ MODEL = ["--model", "sage", "--layers", "3", "--hidden", "256", "--fanouts", "15
 PRODUCTS_RUNS = [
     ("conventional", ["--features", "cpu", "--graph", "cpu"]),
     ("gpu", ["--features", "cuda", "--graph", "cuda"]),
+    ("gpu bf16", ["--features", "cuda", "--graph", "cuda", "--amp", "bf16"]),
     ("pinned", ["--features", "pinned", "--graph", "cuda"]),
     ("pinned+cache", ["--features", "pinned", "--cache", "0.2", "--graph", "cuda"]),
     ("pinned+cache bf16", ["--features", "pinned", "--cache", "0.2", "--graph", "cuda", "--amp", "bf16"]),
@@ -51,6 +52,7 @@ PRODUCTS_RUNS = [
 PAPERS_RUNS = [
     ("pinned+cache bf16", ["--features", "pinned", "--cache", "0.2", "--graph", "cuda", "--amp", "bf16"]),
     ("pinned+cache", ["--features", "pinned", "--cache", "0.2", "--graph", "cuda"]),
+    ("gpu bf16", ["--features", "cuda", "--graph", "cuda", "--amp", "bf16"]),
 ]
 
 
@@ -112,6 +114,10 @@ def summary(rows: list[dict]) -> dict:
     gpu, cached, conv = (epoch("synthetic-products", n) for n in ("gpu", "pinned+cache", "conventional"))
     if gpu and cached:
         figures["products_pinned_cache_over_gpu"] = cached / gpu
+    for dataset in ("synthetic-products", "synthetic-papers100m"):
+        gpu_bf16, cached_bf16 = (epoch(dataset, n) for n in ("gpu bf16", "pinned+cache bf16"))
+        if gpu_bf16 and cached_bf16:
+            figures[f"{dataset}:pinned+cache bf16 over gpu bf16"] = cached_bf16 / gpu_bf16
     if conv and cached:
         figures["products_conventional_over_pinned_cache"] = conv / cached
     for dataset in ("synthetic-products", "synthetic-papers100m"):
