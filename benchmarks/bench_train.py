@@ -11,7 +11,8 @@ GraphSAGE, 3 layers, hidden 256, fanouts 15,10,5, batch 1024 on the synthetic-pr
 - ``conventional``: CPU sampling and CPU feature gathering (all cores), batches copied to the GPU.
 
 and the synthetic-papers100m preset (111 M nodes, 1.6 B edges at scale 1, float16 features in
-pinned memory, 20% cache, CSR in GPU memory). Each run is a separate ``graphsys train``
+pinned memory, 20% cache, CSR in GPU memory, bf16 and float32; then ``gpu bf16``, the 26.5 GiB
+table in GPU memory). Each run is a separate ``graphsys train``
 process (so peak host and GPU memory are its own), reading the dataset from a cache folder
 that the first run writes. Epoch time is the median over the epochs after the first.
 
