@@ -4,8 +4,10 @@ Each pool is trained episode by episode (:func:`embedding.schedule.block_schedul
 episode, worker ``w`` trains block ``(i, j)`` with the rows of vertex partition ``i`` and
 context partition ``j``, drawing negatives from partition ``j`` only, so concurrent workers
 never touch the same rows. The master copy of both matrices lives in ``master`` placement:
-on the worker's device when it fits (no copies at all), or in pinned host memory, from which
-an episode loads the two partitions it needs and writes them back after.
+on the worker's device when it fits (no copies at all), or in pinned host memory. From pinned
+memory a partition is loaded onto the GPU that first trains it and then stays on the GPUs,
+handed from one to the next (:mod:`embedding.residency`); the master is written only when
+no worker takes a partition, and whenever the matrices are read.
 
 The CPU and the GPUs run this same code; only the block kernel differs
 (:mod:`embedding.sgd_cpu` with numba, :mod:`embedding.sgd_gpu` with Triton).
@@ -25,6 +27,7 @@ from embedding.config import EmbeddingConfig
 from embedding.partition import Partition, degree_balanced_partition
 from embedding.pool import PoolPipeline, SamplePool
 from embedding.producer import SampleProducer
+from embedding.residency import PartitionResidency
 from embedding.schedule import BlockSchedule, block_schedule
 from embedding.sgd_cpu import train_block_cpu
 from sampling import AliasTable, check_csr
@@ -110,7 +113,8 @@ class EmbeddingTrainer:
         devices: the workers, ``("cpu",)`` or CUDA devices such as ``("cuda:0", "cuda:1")``.
         master: placement of the master copy: ``"cpu"`` for the CPU worker; for GPUs the
             default is the device itself when there is one worker (no copies) and
-            ``"pinned"`` otherwise (each episode loads its partitions over PCIe).
+            ``"pinned"`` otherwise (partitions move between the GPUs, see
+            :mod:`embedding.residency`).
         distributed: one worker per ``torch.distributed`` rank (``devices`` names this rank's
             one device; the process group must be initialised). Every rank makes the same pools
             (they depend only on the seed), trains its block of each episode (rank ``r`` is
@@ -173,6 +177,11 @@ class EmbeddingTrainer:
         self.schedule: BlockSchedule = block_schedule(config.num_partitions, workers)
         self.producer = SampleProducer(indptr, indices, self.partition, config, edge_weight)
         self._init_matrices()
+        offsets = self.partition.offsets.tolist()
+        worker_devices = [d.device for d in self.devices]
+        self._residency: tuple[PartitionResidency, PartitionResidency] | None = None if self.resident else (
+            PartitionResidency(self.vertex, offsets, worker_devices),
+            PartitionResidency(self.context, offsets, worker_devices))
         self._init_negatives(degree)
         self._copy_streams = [torch.cuda.Stream(d.device) for d in self.devices if d.kind == "cuda"]
         self.samples_done = 0
@@ -239,20 +248,29 @@ class EmbeddingTrainer:
     def _lr(self, progress: float) -> float:
         return self.config.lr * max(1.0 - progress, self.config.min_lr_fraction)
 
-    def _train_block(self, w: int, block: tuple[int, int], rows: slice, heads: torch.Tensor,
-                     tails: torch.Tensor, lrs: tuple[float, float]):
-        """Train samples ``rows`` of block ``(i, j)`` on worker ``w``; returns the summed loss."""
-        i, j = block
+    def _block_rows(self, blocks: dict[int, tuple[int, int]]) -> tuple[dict, dict]:
+        """The vertex and context rows each worker trains in this episode (``blocks``: worker -> block),
+        on the worker's device: views of the master, or GPU copies that the residency moves there."""
+        if self._residency is None:
+            offsets = self.partition.offsets.tolist()
+            return ({w: self.vertex[offsets[i] : offsets[i + 1]] for w, (i, _) in blocks.items()},
+                    {w: self.context[offsets[j] : offsets[j + 1]] for w, (_, j) in blocks.items()})
+        vertex, context = self._residency
+        return (vertex.acquire({w: i for w, (i, _) in blocks.items()}),
+                context.acquire({w: j for w, (_, j) in blocks.items()}))
+
+    def _flush(self) -> None:
+        """Bring the master copy up to date with the partitions held on GPUs (waits for their kernels)."""
+        if self._residency is not None:
+            for residency in self._residency:
+                residency.flush()
+
+    def _train_block(self, w: int, j: int, rows: slice, heads: torch.Tensor, tails: torch.Tensor,
+                     lrs: tuple[float, float], vrows: torch.Tensor, crows: torch.Tensor):
+        """Train samples ``rows`` of a block with context partition ``j`` on worker ``w``, updating
+        its partitions' rows ``vrows`` and ``crows`` in place; returns the summed loss."""
         n = rows.stop - rows.start
         device = self.devices[w]
-        offsets = self.partition.offsets
-        vslice = slice(int(offsets[i]), int(offsets[i + 1]))
-        cslice = slice(int(offsets[j]), int(offsets[j + 1]))
-        if self.resident:
-            vrows, crows = self.vertex[vslice], self.context[cslice]
-        else:
-            vrows = self.vertex[vslice].to(device.device, non_blocking=True)
-            crows = self.context[cslice].to(device.device, non_blocking=True)
         negatives = self._neg_tables[w][j].sample(n * self.config.num_negative, generator=self._generators[w])
         common = dict(lr_start=lrs[0], lr_end=lrs[1], negative_weight=self.config.negative_weight,
                       weight_decay=self.config.weight_decay)
@@ -263,15 +281,13 @@ class EmbeddingTrainer:
             from embedding.sgd_gpu import train_block_gpu
 
             loss = train_block_gpu(vrows, crows, heads[rows], tails[rows], negatives, **common)
-        if not self.resident:
-            self.vertex[vslice].copy_(vrows, non_blocking=True)
-            self.context[cslice].copy_(crows, non_blocking=True)
         return loss
 
     def _exchange(self, episode: tuple) -> None:
         """Broadcast each worker's two updated partitions from its rank to all ranks."""
         import torch.distributed as dist
 
+        self._flush()
         self._sync()
         offsets = self.partition.offsets.tolist()
         for w, block in enumerate(episode):
@@ -279,6 +295,9 @@ class EmbeddingTrainer:
                 i, j = block
                 dist.broadcast(self.vertex[offsets[i] : offsets[i + 1]], src=w)
                 dist.broadcast(self.context[offsets[j] : offsets[j + 1]], src=w)
+        if self._residency is not None:  # the broadcasts rewrote the master: GPU copies are stale
+            for residency in self._residency:
+                residency.drop()
 
     def _agree(self, flag: bool) -> bool:
         """``flag`` on one process; across ranks, whether any rank raised it (one all-reduce)."""
@@ -308,9 +327,10 @@ class EmbeddingTrainer:
                    release: Callable[[SamplePool], None] | None = None) -> tuple[int, float, bool]:
         """Train every block of ``pool`` once (or its leading ``fraction``), episode by episode.
 
-        Cost: one copy of the pool to each GPU, one kernel per block, one device sync per
-        episode when the master copy is in pinned memory and one at the end. The learning
-        rate follows the run's progress (:attr:`samples_done`).
+        Cost: one copy of the pool to each GPU, one kernel per block, with the master copy in
+        pinned memory the partitions' moves between devices (no host wait) and a write-back of the
+        partitions held on GPUs; one device sync at the end. The learning rate follows the run's
+        progress (:attr:`samples_done`).
 
         Args:
             pool: a pool of this trainer's partition.
@@ -322,6 +342,7 @@ class EmbeddingTrainer:
             ``(samples trained, mean loss per sample, whether the time budget ran out)``.
         """
         trained, loss, timed_out = self._launch_pool(pool, fraction, release)
+        self._flush()
         self._sync()
         return trained, loss.value(), timed_out
 
@@ -361,6 +382,7 @@ class EmbeddingTrainer:
         total, budget = self.total_samples, self.config.time_budget
         losses, trained, timed_out = [], 0, False
         for episode in self.schedule.episodes:
+            work: dict[int, tuple[tuple[int, int], slice, tuple[float, float]]] = {}  # local worker -> its block
             for w, block in enumerate(episode):
                 if block is None:
                     continue
@@ -371,13 +393,14 @@ class EmbeddingTrainer:
                 elapsed = self._elapsed()
                 lrs = (self._lr(self._progress(self.samples_done + trained, elapsed, total)),
                        self._lr(self._progress(self.samples_done + trained + size, elapsed, total)))
-                rows = slice(rows.start, rows.start + size)
                 local = w if self._world == 1 else (0 if w == self._rank else None)
                 if local is not None:
-                    losses.append(self._train_block(local, block, rows, *staged[local], lrs))
+                    work[local] = (block, slice(rows.start, rows.start + size), lrs)
                 trained += size
-            if not self.resident:
-                self._sync()
+            if work:
+                vertex_rows, context_rows = self._block_rows({w: block for w, (block, _, _) in work.items()})
+                for w, (block, rows, lrs) in work.items():
+                    losses.append(self._train_block(w, block[1], rows, *staged[w], lrs, vertex_rows[w], context_rows[w]))
             if self._world > 1:
                 self._exchange(episode)
             if budget is not None and self._agree(self._elapsed() >= budget):
@@ -392,9 +415,9 @@ class EmbeddingTrainer:
 
         Cost: runs the producer thread and the block kernels. On a GPU a pool's kernels run
         while the next pool is copied in (the host waits for one pool's kernels, through its
-        loss, only once the next pool's are queued); the master copy in pinned memory adds a
-        device sync per episode. The time budget is checked between launches, so it may be
-        overrun by up to one pool's kernels.
+        loss, only once the next pool's are queued); with the master copy in pinned memory
+        partitions stay on the GPUs between pools and are written back once at the end. The time
+        budget is checked between launches, so it may be overrun by up to one pool's kernels.
 
         Args:
             quiet: no progress bar.
@@ -440,6 +463,7 @@ class EmbeddingTrainer:
             t0 = time.perf_counter()
             if pending is not None:
                 loss = pending.value()
+            self._flush()
             self._sync()
             trainer_busy += time.perf_counter() - t0
             stats = pipe.stats
@@ -458,10 +482,12 @@ class EmbeddingTrainer:
     # ----------------------------------------------------------------- results
     def vertex_embeddings(self) -> torch.Tensor:
         """``[N, dim]`` float32 vertex embeddings in original node order, on the CPU. Cost: one gather."""
+        self._flush()
         return self.vertex.cpu()[self.partition.rows()]
 
     def context_embeddings(self) -> torch.Tensor:
         """``[N, dim]`` float32 context embeddings in original node order, on the CPU. Cost: one gather."""
+        self._flush()
         return self.context.cpu()[self.partition.rows()]
 
     def node_embeddings(self) -> torch.Tensor:
@@ -476,6 +502,7 @@ class EmbeddingTrainer:
     # -------------------------------------------------------------- checkpoints
     def state_dict(self) -> dict:
         """Everything needed to resume: config, matrices (row order), counters, generator states."""
+        self._flush()
         return {
             "format": _STATE_FORMAT,
             "version": _STATE_VERSION,
@@ -505,6 +532,9 @@ class EmbeddingTrainer:
         for key, value in state["config"].items():
             if key not in ("epochs", "time_budget") and mine.get(key) != value:
                 raise ValueError(f"checkpoint was trained with {key} = {value!r}, this trainer has {mine.get(key)!r}")
+        if self._residency is not None:  # the GPU copies are replaced, not written back
+            for residency in self._residency:
+                residency.drop()
         self.vertex.copy_(state["vertex"])
         self.context.copy_(state["context"])
         self.samples_done = int(state["samples_done"])

@@ -148,3 +148,16 @@ def test_gpu_master_in_pinned_memory_matches_quality(n, p_in, p_out):
         trainer.fit()
         (scores,) = node_classification(trainer.vertex_embeddings(), labels, (0.5,))
         assert scores.micro_f1 > 0.9
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("partitions", [2, 4])
+def test_several_gpus_hand_partitions_to_each_other_and_match_quality(partitions):
+    if torch.cuda.device_count() < 2:
+        pytest.skip("needs 2 GPUs")
+    indptr, indices, labels = _two_communities(n=500, p_in=0.03, p_out=0.002)
+    trainer = EmbeddingTrainer(indptr, indices, EmbeddingConfig(num_partitions=partitions, **SMALL),
+                               devices=("cuda:0", "cuda:1"))
+    trainer.fit()
+    (scores,) = node_classification(trainer.vertex_embeddings(), labels, (0.5,))
+    assert scores.micro_f1 > 0.9
