@@ -120,11 +120,17 @@ if want pipeline; then
 fi
 # Multi-GPU scaling (issue 8: train on 1..N GPUs, pipeline S=N vs G=N, embed on 1 and N GPUs): long, so
 # only when named (`run_device.sh multi-gpu`) on a host with 2+ GPUs; MULTI_GPU_ARGS="--small" for a
-# quick pass. It writes results/multi_gpu.json and its logs under $OUT/multi_gpu/.
+# quick pass, "--parts train,embed" for a subset. Its data and logs stay in MULTI_GPU_WORK (the generated
+# preset must not land in $OUT, whose files come back); results/multi_gpu.json is copied to $OUT, and
+# the logs and metrics come back packed in $OUT/multi_gpu_logs.tar.gz.
 if [[ " $SECTIONS " == *" multi-gpu "* ]]; then
   if [ "$(nvidia-smi -L 2>/dev/null | wc -l)" -ge 2 ]; then
-    mkdir -p "$OUT/multi_gpu"
-    OUT="$OUT/multi_gpu" PY=$PY run multi_gpu_run bash benchmarks/run_multi_gpu.sh ${MULTI_GPU_ARGS:-}
+    work=${MULTI_GPU_WORK:-/tmp/graphsys-multi-gpu}
+    mkdir -p "$work"
+    PY=$PY run multi_gpu_run bash benchmarks/run_multi_gpu.sh --work "$work" \
+      --root "${TRAIN_ROOT:-/tmp/graphsys-train-data}" ${MULTI_GPU_ARGS:-}
+    (cd "$work" && find . -path ./data -prune -o \( -name '*.log' -o -name '*.jsonl' -o -name meta.json \) -print |
+      tar czf "$OUT/multi_gpu_logs.tar.gz" -T -)
   else
     echo "multi-gpu: fewer than 2 GPUs here; nothing to scale"
   fi

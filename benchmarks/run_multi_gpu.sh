@@ -5,7 +5,7 @@
 #   (b) graphsys pipeline, 16-layer residual GCN on the same preset: S = N stages vs G = N
 #       partitions on N GPUs: epoch time, bytes per epoch, test accuracy after a fixed number of epochs;
 #   (c) graphsys embed on a Youtube-sized graph on 1 and N GPUs: time, samples/s, link-prediction AUC.
-# Logs, metrics and the generated data go to $OUT (default /tmp/graphsys-multi-gpu); the figures to
+# Logs, metrics and the generated data go to --work DIR, else $OUT (default /tmp/graphsys-multi-gpu); the figures to
 # benchmarks/results/multi_gpu.json (and $OUT); the tables are printed for benchmarks/README.md.
 # Extra arguments go to benchmarks/bench_multi_gpu.py, e.g. --parts train or --layers 32.
 # Run from the repository root:            bash benchmarks/run_multi_gpu.sh
