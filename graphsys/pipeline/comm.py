@@ -83,18 +83,26 @@ class Comm:
     ) -> None:
         """Send ``sends[peer]`` to every peer and fill ``recvs[peer]`` in place, all at once.
 
-        Cost: one isend/irecv per peer, blocks until all arrive.
+        The sends and receives go out as one batch (``batch_isend_irecv``): NCCL runs separate
+        point-to-point calls in order on one stream, so two ranks that each receive before they
+        send would wait on each other forever.
+
+        Cost: one batched isend/irecv per peer, blocks until all have arrived and been sent.
         """
-        works = []
+        ops, sent = [], []
         for peer, buf in recvs.items():
-            works.append((dist.irecv(buf, peer, tag=_TAGS[kind]), f"receiving {kind} from rank {peer}"))
+            ops.append(dist.P2POp(dist.irecv, buf, peer, tag=_TAGS[kind]))
             self.ledger.received[kind] += buf.numel() * buf.element_size()
         for peer, tensor in sends.items():
             tensor = tensor.detach().contiguous()
-            self._pending.append((dist.isend(tensor, peer, tag=_TAGS[kind]), tensor, f"sending {kind} to rank {peer}"))
+            ops.append(dist.P2POp(dist.isend, tensor, peer, tag=_TAGS[kind]))
+            sent.append(tensor)  # alive until the batch completes
             self.ledger.sent[kind] += tensor.numel() * tensor.element_size()
-        for work, what in works:
-            self.wait(work, what)
+        if not ops:
+            return
+        peers = sorted(set(recvs) | set(sends))
+        for work in dist.batch_isend_irecv(ops):
+            self.wait(work, f"exchanging {kind} with ranks {peers}")
 
     def all_reduce_(self, tensor: torch.Tensor, group, members: int, kind: str | None, op=dist.ReduceOp.SUM) -> None:
         """All-reduce ``tensor`` in place over ``group`` (``members`` ranks), waiting at most the timeout.

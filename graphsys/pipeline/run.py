@@ -145,6 +145,8 @@ def run_rank(
     world = cfg.world_size
     device = torch.device("cuda", local_rank) if cfg.device == "cuda" else torch.device("cpu")
     comm = Comm(rank, world, cfg.timeout_s) if world > 1 else None
+    if comm is not None:  # every rank joins the world's communicator before any batched exchange (NCCL's rule)
+        comm.all_reduce_(torch.zeros(1, device=device), None, world, None)
     stage_group = None
     if cfg.graph_parallel > 1:
         timeout = datetime.timedelta(seconds=cfg.timeout_s)
