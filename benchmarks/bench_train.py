@@ -12,7 +12,7 @@ GraphSAGE, 3 layers, hidden 256, fanouts 15,10,5, batch 1024 on the synthetic-pr
 
 and the synthetic-papers100m preset (111 M nodes, 1.6 B edges at scale 1, float16 features in
 pinned memory, 20% cache, CSR in GPU memory, bf16 and float32; then ``gpu bf16``, the 26.5 GiB
-table in GPU memory). Each run is a separate ``graphsys train``
+table in GPU memory, and ``pinned+cache bf16 graphed``). Each run is a separate ``graphsys train``
 process (so peak host and GPU memory are its own), reading the dataset from a cache folder
 that the first run writes. Epoch time is the median over the epochs after the first.
 
@@ -54,6 +54,8 @@ PAPERS_RUNS = [
     ("pinned+cache bf16", ["--features", "pinned", "--cache", "0.2", "--graph", "cuda", "--amp", "bf16"]),
     ("pinned+cache", ["--features", "pinned", "--cache", "0.2", "--graph", "cuda"]),
     ("gpu bf16", ["--features", "cuda", "--graph", "cuda", "--amp", "bf16"]),
+    ("pinned+cache bf16 graphed", ["--features", "pinned", "--cache", "0.2", "--graph", "cuda", "--amp", "bf16",
+                                   "--cuda-graph"]),
 ]
 
 
@@ -140,22 +142,22 @@ def main() -> None:
                         help="folder for each run's output, streamed as it runs (default: a temporary folder)")
     parser.add_argument("--runs", default=None, help="comma-separated run names to keep (default: all)")
     parser.add_argument("--gather-programs", default="",
-                        help="comma-separated ZEROCOPY_PROGRAMS_PER_SM values: one more products pinned+cache run "
-                             "(and its bf16 twin) for each, the zero-copy kernel on that many programs per SM")
+                        help="comma-separated ZEROCOPY_PROGRAMS_PER_SM values: for each, one more run of each "
+                             "preset's pinned+cache and pinned+cache bf16 (those of them --runs keeps), the "
+                             "zero-copy kernel on that many programs per SM")
     args = parser.parse_args()
 
     keep = set(args.runs.split(",")) if args.runs else None
-    plan = []
-    if args.scale > 0:
-        plan += [("synthetic-products", args.scale, n, f) for n, f in PRODUCTS_RUNS]
-    if args.papers_scale > 0:
-        plan += [("synthetic-papers100m", args.papers_scale, n, f) for n, f in PAPERS_RUNS]
-    plan = [(*p, None) for p in plan if keep is None or p[2] in keep]
+    presets = [(d, scale, runs) for d, scale, runs in (("synthetic-products", args.scale, PRODUCTS_RUNS),
+                                                       ("synthetic-papers100m", args.papers_scale, PAPERS_RUNS))
+               if scale > 0]
+    plan = [(d, scale, n, f, None) for d, scale, runs in presets for n, f in runs if keep is None or n in keep]
     for value in filter(None, args.gather_programs.split(",")):
-        for name, flags in PRODUCTS_RUNS:
-            if name in ("pinned+cache", "pinned+cache bf16"):
-                plan.append(("synthetic-products", args.scale, f"{name} programs/SM={value}", flags,
-                             {"ZEROCOPY_PROGRAMS_PER_SM": value}))
+        for dataset, scale, runs in presets:
+            for name, flags in runs:
+                if name in ("pinned+cache", "pinned+cache bf16") and (keep is None or name in keep):
+                    plan.append((dataset, scale, f"{name} programs/SM={value}", flags,
+                                 {"ZEROCOPY_PROGRAMS_PER_SM": value}))
 
     # A run without a GPU (a smoke run) must not replace the GPU machine's results, nor a papers-only
     # run (one device call cannot hold both presets) the products ones.
