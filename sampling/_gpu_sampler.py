@@ -199,6 +199,19 @@ class GpuNeighborSampler:
         graph.replay()
         return padded
 
+    def capture(self, batch_sizes: list[int]) -> None:
+        """Capture the graphs of these batch sizes now (with ``cuda_graph``; otherwise nothing).
+
+        A capture fails when any other thread of the process syncs the device meanwhile, so
+        a caller with other threads on the GPU captures before starting them.
+        """
+        if not self._cuda_graph:
+            return
+        with torch.cuda.device(self.device):
+            for n0 in batch_sizes:
+                if n0 > 0 and n0 not in self._graphs:
+                    self._replay(torch.arange(n0, device=self.device) % self._num_nodes)
+
     def sample(self, seeds: torch.Tensor, seed: int, call: int) -> SamplerOutput:
         """Sample around ``seeds`` (any integer tensor; range checked at the final sync)."""
         # Triton launches on the current GPU: make it the sampler's.

@@ -132,6 +132,20 @@ class NeighborSampler:
             self._seed = seed
             self._calls = 0
 
+    def capture(self, batch_sizes: list[int]) -> None:
+        """With ``cuda_graph``, capture the CUDA graphs of these batch sizes now; otherwise nothing.
+
+        :meth:`sample` captures a batch size the first time it sees it, and a capture fails
+        when another thread of the process syncs the device meanwhile (a training loop reading
+        its loss). Code that samples on one thread while others use the GPU captures the sizes
+        it will use before starting them, as :class:`graphsys.loader.NodeLoader` does each epoch.
+        Draws are unaffected: the graphs replay what direct launches do.
+        """
+        if self._placement.kind == "cpu":
+            return
+        with self._lock:
+            self._impl.capture([int(n) for n in batch_sizes])
+
     def sample(self, seeds: torch.Tensor) -> SamplerOutput:
         """Sample the ``len(fanouts)``-hop subgraph around ``seeds``.
 

@@ -211,6 +211,45 @@ def test_cuda_graph_replays_match_direct_launches(placement):
         NeighborSampler(*args[:2], [5, -1], cuda_graph=True)
 
 
+@pytest.mark.gpu
+def test_cuda_graphs_captured_ahead_replay_while_another_thread_syncs():
+    """A loader samples on its producer thread while the training thread allocates and syncs.
+    A capture then would fail (papers100M's smaller last batch did, mid-epoch), so the sizes are
+    captured first (:meth:`NeighborSampler.capture`) and only replays run beside the other thread."""
+    import threading
+
+    rng = np.random.default_rng(7)
+    indptr, indices = random_csr(rng, 3000, 60_000)
+    direct = NeighborSampler(indptr.cuda(), indices.cuda(), [8, 4, 2], seed=5)
+    graphed = NeighborSampler(indptr.cuda(), indices.cuda(), [8, 4, 2], seed=5, cuda_graph=True)
+    sizes = (256, 100, 37)
+    graphed.capture(list(sizes))  # not counted as calls: the draws below match the direct sampler's
+    stop = threading.Event()
+    errors: list[BaseException] = []
+
+    def train_like() -> None:
+        try:
+            while not stop.is_set():
+                block = torch.empty(int(rng.integers(1, 64)) << 20, dtype=torch.uint8, device="cuda")
+                float(block.float().sum())  # a D2H copy and a stream sync
+                torch.cuda.synchronize()
+        except BaseException as err:  # reported to the test below
+            errors.append(err)
+
+    other = threading.Thread(target=train_like)
+    other.start()
+    try:
+        for size in sizes + sizes:
+            seeds = torch.from_numpy(rng.choice(3000, size, replace=False))
+            a, b = direct.sample(seeds), graphed.sample(seeds)
+            for name in ("node", "row", "col", "edge"):
+                assert torch.equal(getattr(a, name), getattr(b, name)), name
+    finally:
+        stop.set()
+        other.join()
+    assert not errors, errors
+
+
 def test_cpu_output_independent_of_threads_and_safe_across_threads():
     """The same draws with 1 or 2 worker threads; two Python threads may share one sampler."""
     import threading
@@ -317,3 +356,17 @@ def test_cpu_sampler_works_in_a_forked_child():
 
 def _sample_edges(sampler, seeds, queue):
     queue.put(sampler.sample(seeds).num_sampled_edges)
+
+
+def test_capture_ahead_changes_no_draw():
+    """``capture`` only prepares CUDA graphs: on the CPU (and without cuda_graph) it does nothing,
+    and the calls after it draw what a fresh sampler's calls draw."""
+    rng = np.random.default_rng(8)
+    indptr, indices = random_csr(rng, 500, 5_000)
+    fresh = NeighborSampler(indptr, indices, [4, 2], seed=9)
+    prepared = NeighborSampler(indptr, indices, [4, 2], seed=9)
+    prepared.capture([64, 10])
+    seeds = torch.from_numpy(rng.choice(500, 64, replace=False))
+    a, b = fresh.sample(seeds), prepared.sample(seeds)
+    for name in ("node", "row", "col", "edge"):
+        assert torch.equal(getattr(a, name), getattr(b, name)), name

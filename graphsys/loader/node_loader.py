@@ -176,6 +176,8 @@ class NodeLoader:
         bounds = [(order, start, min(start + self.batch_size, count)) for start in starts]
         if self._streams is not None:
             self._streams[0].wait_stream(torch.cuda.current_stream(self.device))
+        # before the producer thread starts: a capture on it would fail when this thread syncs
+        self.sampler.capture(sorted({stop - start for _, start, stop in bounds}))
         produce = self._bounded_produce()
         if self.prefetch == 0:
             for bound in bounds:
