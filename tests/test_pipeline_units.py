@@ -20,7 +20,7 @@ from graphsys.cli import main as cli_main
 from graphsys.datasets.base import NodeDataset
 from graphsys.pipeline import DeepGNN, PipelineConfig, train
 from graphsys.pipeline.comm import Ledger
-from graphsys.pipeline.history import History
+from graphsys.pipeline.history import History, ReadStats
 from graphsys.pipeline.adjacency import Adjacency, spmm
 from graphsys.pipeline.layers import ResidualLayer, dropout_keep
 from graphsys.pipeline.partition import edge_weights, make_layout, plan_partition
@@ -205,10 +205,15 @@ def test_layer_convolution_matches_pyg(kind):
 def test_history_refuses_rows_never_written(placement):
     history = History(10, 4, torch.device("cpu"), placement)
     history.write(0, torch.ones(5, 4), epoch=0)
-    rows, fresh, stale, age = history.read(torch.tensor([0, 4]), epoch=1)
-    assert stale == 2 and age == 1 and not bool(fresh.any()) and torch.equal(rows, torch.ones(2, 4))
+    rows, fresh, stale, age, unwritten = history.read(torch.tensor([0, 4]), epoch=1)
+    assert int(stale) == 2 and int(age) == 1 and not bool(unwritten)
+    assert not bool(fresh.any()) and torch.equal(rows, torch.ones(2, 4))
+    stats = ReadStats()
+    stats.add(2, stale, age, unwritten)
+    assert (stats.rows, stats.stale_rows, stats.max_staleness) == (2, 2, 1)
+    stats.add(2, *history.read(torch.tensor([3, 7]), epoch=1)[2:])
     with pytest.raises(RuntimeError, match="never written"):
-        history.read(torch.tensor([3, 7]), epoch=1)
+        stats.max_staleness
     history.close()
     with pytest.raises(ValueError, match="placement must be 'device' or 'pinned', got 'disk'"):
         History(10, 4, torch.device("cpu"), "disk")

@@ -8,26 +8,58 @@ staging copy.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 from torch.profiler import record_function
 
 from zerocopy import UnifiedTensor
 
 
-@dataclass
 class ReadStats:
-    """Rows a rank read while computing layers, and how stale the stale ones were (in epochs)."""
+    """Rows a rank read while computing layers, and how stale the stale ones were (in epochs).
 
-    rows: int = 0
-    stale_rows: int = 0
-    max_staleness: int = 0
+    History reads add their counts as device tensors; all of them are read back together, with
+    one host sync, when a figure is first asked for. A host sync per read would stall the GPU's
+    queue at every chunk of every layer.
+    """
 
-    def add(self, rows: int, stale_rows: int, max_staleness: int) -> None:
+    def __init__(self) -> None:
+        self.rows = 0
+        self._stale_rows = 0
+        self._max_staleness = 0
+        self._pending: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
+
+    def add(self, rows: int, stale_rows: torch.Tensor, max_staleness: torch.Tensor, unwritten: torch.Tensor) -> None:
+        """Count one read of ``rows`` rows: 0-dim tensors of its stale rows, their worst age, and
+        whether any row read was never written."""
         self.rows += rows
-        self.stale_rows += stale_rows
-        self.max_staleness = max(self.max_staleness, max_staleness)
+        self._pending.append((stale_rows, max_staleness, unwritten))
+
+    def _settle(self) -> None:
+        if not self._pending:
+            return
+        stale, age, unwritten = (torch.stack([t.long() for t in column]) for column in zip(*self._pending))
+        self._pending = []
+        stale, age, unwritten = torch.stack([stale.sum(), age.max(), unwritten.max()]).tolist()
+        if unwritten:
+            raise RuntimeError("a layer read a history row that was never written: run a warm-up epoch first")
+        self._stale_rows += stale
+        self._max_staleness = max(self._max_staleness, age)
+
+    @property
+    def stale_rows(self) -> int:
+        """Rows read from history rather than computed this epoch.
+
+        Raises:
+            RuntimeError: a read took a row that was never written (no staleness-free epoch ran first).
+        """
+        self._settle()
+        return self._stale_rows
+
+    @property
+    def max_staleness(self) -> int:
+        """The oldest row read, in epochs (0: every read fresh). Raises as :attr:`stale_rows` does."""
+        self._settle()
+        return self._max_staleness
 
 
 class History:
@@ -58,15 +90,12 @@ class History:
             self.values[start:stop] = values.detach().to(self.values.device)
             self.stamp[start:stop] = epoch
 
-    def read(self, ids: torch.Tensor, epoch: int) -> tuple[torch.Tensor, torch.Tensor, int, int]:
-        """Rows ``ids`` on the compute device, which of them were written this ``epoch``, and
-        the count and worst age of the others.
+    def read(self, ids: torch.Tensor, epoch: int) -> tuple[torch.Tensor, ...]:
+        """Rows ``ids`` on the compute device, which of them were written this ``epoch``, and, as
+        0-dim device tensors for :class:`ReadStats`, the count and worst age of the others and
+        whether any was never written (no staleness-free epoch ran first).
 
-        Cost: one gather (zero-copy over PCIe from a pinned history) and one host sync for the
-        staleness figures.
-
-        Raises:
-            RuntimeError: a stale row was never written (no staleness-free epoch ran first).
+        Cost: one gather (zero-copy over PCIe from a pinned history); no host sync.
         """
         with record_function("pipeline.history_read"):
             ids = ids.to(self.device)
@@ -76,11 +105,10 @@ class History:
                 rows = self.values.index_select(0, ids)
             stamp = self.stamp.index_select(0, ids)
             fresh = stamp == epoch
-            stale = int((~fresh).sum())
-            if stale and bool((stamp < 0).any()):
-                raise RuntimeError("a layer read a history row that was never written: run a warm-up epoch first")
-            age = int((epoch - stamp).max()) if stale else 0
-        return rows, fresh, stale, age
+            stale = (~fresh).sum()
+            age = (epoch - stamp).masked_fill(fresh, 0).amax() if ids.numel() else stale
+            unwritten = (stamp < 0).any()
+        return rows, fresh, stale, age, unwritten
 
     def close(self) -> None:
         """Release the page-locking of a pinned history (a no-op otherwise)."""

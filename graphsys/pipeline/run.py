@@ -176,7 +176,8 @@ def run_rank(
             hits = worker.evaluate(epoch)
             eval_s = time.perf_counter() - t0
         stats = worker.stats
-        row = [worker.loss_sum, *hits, stats.rows, stats.stale_rows, stats.max_staleness, epoch_s, eval_s, wait_s]
+        row = [float(worker.loss_sum), *hits, stats.rows, stats.stale_rows, stats.max_staleness, epoch_s, eval_s,
+               wait_s]
         row += comm.ledger.vector() if comm is not None else [0.0] * (2 * len(KINDS))
         if comm is not None:
             rows = [r.tolist() for r in comm.all_gather(torch.tensor(row, dtype=torch.float64, device=device))]

@@ -112,6 +112,13 @@ class StageWorker:
             for c in plan.chunks
         ]
         self.self_weight = [c.self_weight.to(device) for c in plan.chunks]
+        # Index tensors go to the device once: each pageable host-to-device copy (and each boolean
+        # mask index) waits for the GPU's queue to drain, at every chunk of every layer otherwise.
+        self._ext_ids = [c.ext_ids.to(device) for c in plan.chunks]
+        self._halo_slots = [c.halo_slots.to(device) for c in plan.chunks]
+        self._send_ids = {g: ids.to(device) for g, ids in plan.send_ids.items()}
+        if self.last:
+            self._train_pos = [self.masks["train"][self._rows(c)].nonzero().squeeze(1) for c in range(len(plan.chunks))]
         self.train_pass = self._new_pass(cfg.history)
         self.stats = ReadStats()
         self.loss_sum = 0.0
@@ -195,14 +202,14 @@ class StageWorker:
     def _island(self, state: _Pass, l: int, c: int, epoch: int, train: bool) -> None:
         chunk = self.plan.chunks[c]
         own = state.outs[(l - 1, c)].detach().requires_grad_(train)
-        ext, ext_fresh, stale, age = state.stores[l - 1].read(chunk.ext_ids, epoch)
+        ext, ext_fresh, stale, age, unwritten = state.stores[l - 1].read(self._ext_ids[c], epoch)
         ext.requires_grad_(train)
         halo = state.halos[l - 1]
-        halo_rows = halo.values.index_select(0, chunk.halo_slots.to(self.device))
+        halo_rows = halo.values.index_select(0, self._halo_slots[c])
         halo_fresh = halo.epoch == epoch
         if not halo_fresh and chunk.halo_slots.numel():
-            stale += chunk.halo_slots.numel()
-            age = max(age, epoch - halo.epoch)
+            stale = stale + chunk.halo_slots.numel()
+            age = age.clamp(min=epoch - halo.epoch)
         halo_rows.requires_grad_(train and halo_fresh)
         inputs = torch.cat([own, ext, halo_rows])
         p = self.cfg.dropout if train else 0.0
@@ -215,7 +222,7 @@ class StageWorker:
         state.outs[(l, c)] = out
         if train:
             state.leaves[(l, c)] = (own, ext, ext_fresh, halo_rows, halo_fresh)
-            self.stats.add(inputs.shape[0], stale, age)
+            self.stats.add(inputs.shape[0], stale, age, unwritten)
         else:
             del state.outs[(l - 1, c)]
 
@@ -232,10 +239,11 @@ class StageWorker:
         logits = self.modules["decoder"](out)
         state.logits[c] = logits.detach()
         if train:
-            mask = self.masks["train"][rows]
-            loss = F.cross_entropy(logits[mask], self.y[rows][mask], reduction="sum") / max(self.totals["train"], 1)
+            pos = self._train_pos[c]
+            loss = F.cross_entropy(logits.index_select(0, pos), self.y[rows].index_select(0, pos),
+                                   reduction="sum") / max(self.totals["train"], 1)
             state.losses[c] = loss
-            self.loss_sum += float(loss.detach())
+            self.loss_sum = self.loss_sum + loss.detach()  # read once per epoch: no host sync per chunk
 
     @_phase("halo_exchange")
     def _halo_forward(self, state: _Pass, k: int, epoch: int, kind: str) -> None:
@@ -244,7 +252,7 @@ class StageWorker:
             return
         halo = state.halos[k]
         values = state.stores[k].values
-        sends = {self._peer(g): values[ids.to(values.device)].to(self.device) for g, ids in self.plan.send_ids.items()}
+        sends = {self._peer(g): values[ids.to(values.device)].to(self.device) for g, ids in self._send_ids.items()}
         recvs = {
             self._peer(g): torch.empty(hi - lo, self.cfg.hidden, device=self.device)
             for g, (lo, hi) in self.plan.recv_ranges.items()
@@ -303,11 +311,10 @@ class StageWorker:
         own, ext, ext_fresh, halo_rows, halo_fresh = state.leaves.pop((l, c))
         del state.outs[(l, c)]
         accs[l - 1][rows] += own.grad
-        if ext.shape[0]:
-            ids = self.plan.chunks[c].ext_ids.to(self.device)
-            accs[l - 1].index_add_(0, ids[ext_fresh], ext.grad[ext_fresh])
+        if ext.shape[0]:  # stale rows' gradients stop here: added as zeros, with no mask index (a sync)
+            accs[l - 1].index_add_(0, self._ext_ids[c], torch.where(ext_fresh.unsqueeze(1), ext.grad, 0.0))
         if halo_fresh and halo_rows.shape[0]:
-            halo_grads[l - 1].index_add_(0, self.plan.chunks[c].halo_slots.to(self.device), halo_rows.grad)
+            halo_grads[l - 1].index_add_(0, self._halo_slots[c], halo_rows.grad)
 
     @_phase("halo_exchange")
     def _halo_backward(self, k: int, halo_grads: dict, accs: dict) -> None:
@@ -320,8 +327,8 @@ class StageWorker:
             for g, ids in self.plan.send_ids.items()
         }
         self.comm.exchange(sends, recvs, "halo")
-        for g, ids in self.plan.send_ids.items():
-            accs[k].index_add_(0, ids.to(self.device), recvs[self._peer(g)])
+        for g, ids in self._send_ids.items():
+            accs[k].index_add_(0, ids, recvs[self._peer(g)])
 
     @_phase("input_backward")
     def _input_backward(self, state: _Pass, c: int, accs: dict) -> None:
