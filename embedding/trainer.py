@@ -327,10 +327,10 @@ class EmbeddingTrainer:
                    release: Callable[[SamplePool], None] | None = None) -> tuple[int, float, bool]:
         """Train every block of ``pool`` once (or its leading ``fraction``), episode by episode.
 
-        Cost: one copy of the pool to each GPU, one kernel per block, with the master copy in
-        pinned memory the partitions' moves between devices (no host wait) and a write-back of the
-        partitions held on GPUs; one device sync at the end. The learning rate follows the run's
-        progress (:attr:`samples_done`).
+        Cost: one copy to each GPU of the part of the pool it trains, one kernel per block, with
+        the master copy in pinned memory the partitions' moves between devices (no host wait) and
+        a write-back of the partitions held on GPUs; one device sync at the end. The learning rate
+        follows the run's progress (:attr:`samples_done`).
 
         Args:
             pool: a pool of this trainer's partition.
@@ -346,25 +346,36 @@ class EmbeddingTrainer:
         self._sync()
         return trained, loss.value(), timed_out
 
-    def _stage(self, pool: SamplePool) -> list[tuple[torch.Tensor, torch.Tensor]]:
-        """Copy the pool to every GPU on a side stream and wait for the copies (not for kernels).
+    def _span(self, pool: SamplePool, local: int) -> slice:
+        """The samples of ``pool`` that worker ``local`` of this process trains, as one range:
+        with as many partitions as workers, exactly its vertex partition's blocks."""
+        worker = local if self._world == 1 else self._rank
+        blocks = [pool.block(*b) for b in self.schedule.blocks_of(worker)]
+        if not blocks:
+            return slice(0, 0)
+        return slice(min(b.start for b in blocks), max(b.stop for b in blocks))
+
+    def _stage(self, pool: SamplePool) -> list[tuple[torch.Tensor, torch.Tensor, int]]:
+        """Copy to every GPU the part of the pool it trains (:meth:`_span`), on a side stream, and
+        wait for the copies (not for kernels); returns ``(heads, tails, offset of their first sample)``.
 
         Kernels of the previous pool keep running meanwhile: the copy crosses PCIe while they
         use the GPU's memory. Each GPU's compute stream waits for its copy before training.
         Cost: two host-to-device copies per GPU and a host wait for them.
         """
         staged, copies = [], []
-        for device, stream in zip(self.devices, self._copy_streams):
+        for local, (device, stream) in enumerate(zip(self.devices, self._copy_streams)):
             compute = torch.cuda.current_stream(device.device)
+            span = self._span(pool, local)
             with torch.cuda.stream(stream):
-                heads = pool.heads.to(device.device, non_blocking=True)
-                tails = pool.tails.to(device.device, non_blocking=True)
+                heads = pool.heads[span].to(device.device, non_blocking=True)
+                tails = pool.tails[span].to(device.device, non_blocking=True)
                 copied = torch.cuda.Event()
                 copied.record(stream)
             compute.wait_event(copied)
             heads.record_stream(compute)  # allocated on the copy stream, read by the compute stream
             tails.record_stream(compute)
-            staged.append((heads, tails))
+            staged.append((heads, tails, span.start))
             copies.append(copied)
         for copied in copies:
             copied.synchronize()
@@ -378,7 +389,7 @@ class EmbeddingTrainer:
             if release is not None:
                 release(pool)
         else:
-            staged = [(pool.heads, pool.tails)]
+            staged = [(pool.heads, pool.tails, 0)]
         total, budget = self.total_samples, self.config.time_budget
         losses, trained, timed_out = [], 0, False
         for episode in self.schedule.episodes:
@@ -400,7 +411,9 @@ class EmbeddingTrainer:
             if work:
                 vertex_rows, context_rows = self._block_rows({w: block for w, (block, _, _) in work.items()})
                 for w, (block, rows, lrs) in work.items():
-                    losses.append(self._train_block(w, block[1], rows, *staged[w], lrs, vertex_rows[w], context_rows[w]))
+                    heads, tails, offset = staged[w]
+                    rows = slice(rows.start - offset, rows.stop - offset)
+                    losses.append(self._train_block(w, block[1], rows, heads, tails, lrs, vertex_rows[w], context_rows[w]))
             if self._world > 1:
                 self._exchange(episode)
             if budget is not None and self._agree(self._elapsed() >= budget):
