@@ -6,15 +6,23 @@ passes over the walks and two random lookups per node. For uniform walks (DeepWa
 with ``p = q = 1``) this module does the same work with less memory traffic:
 
 * the walks run on the CSR relabelled into row order (:class:`RowGraph`: node ``v`` becomes row
-  ``offsets[part_of[v]] + local_of[v]``), so a walk yields embedding rows directly, and the
-  partition of a row comes from a table of at most 4096 entries held in L1, not from an
-  ``N``-entry one; the degree order inside each partition also packs the hot rows together;
+  ``offsets[part_of[v]] + local_of[v]``), so a walk yields embedding rows directly and a row's
+  partition is the offset range it falls in (two compares per partition, or, row by row, a
+  table of at most 4096 entries held in L1), not an ``N``-entry lookup; the degree order inside
+  each partition also packs the hot rows together;
 * walks advance 256 at a time in lockstep (256 independent cache misses per step) into a
   ``[walk_nodes, 256]`` int32 tile, transposed so that the pairs of one slot are contiguous;
 * with ``P = 1`` every chunk of walks writes its pairs straight into the pool from the tile
   (a complete walk yields exactly ``pairs_per_walk`` pairs, so a chunk knows where its pairs
-  go; chunks whose walks stopped early are closed up after); with ``P > 1`` the tiles are kept
-  (4 bytes per node), counted per block in the same pass, then written with a counting sort.
+  go; chunks whose walks stopped early are closed up after);
+* with ``P > 1`` the tiles are kept (4 bytes per node) and written in a second pass, once every
+  chunk knows where its share of each block starts. Both passes see a light-shuffle block of 64
+  walks as ``P x walk_nodes`` 64-bit masks (bit ``w``: node ``s`` of walk ``w`` lies in partition
+  ``p``), so the pairs of one slot in block ``(a, b)`` are ``masks[a, j] & masks[b, j + k]``: the
+  first pass counts a block's pairs with one popcount per slot, not one increment per pair,
+  and with ``P <= 2`` the second writes block by block, walking the set bits of those ANDs with
+  a register cursor; with more partitions (``P * P`` masks per slot, mostly near empty) it writes
+  pair by pair at per-block cursors (a counting sort).
 
 The pool equals ``bucket_pairs(random_walk(...))`` sample for sample: a step draws the same
 neighbour position (a hash of key, walk and step), the relabelled rows keep each node's
@@ -29,6 +37,8 @@ import numba
 import numpy as np
 import torch
 from numba import njit, prange
+from numba.core.extending import intrinsic
+from numba.cpython.unsafe.numbers import trailing_zeros
 
 from embedding.augment import _WALK_BLOCK, block_cursors, pair_slots
 from embedding.partition import Partition
@@ -44,6 +54,11 @@ _WALK_SALT = 0x5A1C
 # int32, in L1. A binary search over the offsets instead cost about 14 ns per node on the
 # development machine, as much as writing the node's pairs.
 _PART_SPANS = 4096
+# Up to this many partitions the P > 1 write pass goes block by block (each block's pairs of a
+# slot are a mask of walks); beyond it, pair by pair. Write pass alone, one thread, Youtube-sized
+# graph, step 5, ns per pair, block by block against pair by pair: P = 2: 2.4-2.6 vs 3.5-3.9;
+# P = 3: 3.4 vs 3.5 (a tie); P = 4: 4.9-5.1 vs 3.5-4.5; P = 8: 12.8 vs 6.9.
+_BLOCK_MAJOR_PARTITIONS = 2
 
 
 @dataclass(frozen=True)
@@ -202,6 +217,33 @@ def _fill_single(indptr, indices, starts, walk_length, key, slot_k, slot_j, num_
     return counts
 
 
+@intrinsic
+def _popcount(typingctx, bits):
+    """Set bits of an integer (one ``popcnt`` instruction where the CPU has it)."""
+    def codegen(context, builder, signature, args):
+        return builder.ctpop(args[0])
+    return bits(bits), codegen
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _partition_masks(tile, b0, bn, offsets, masks):
+    """``masks[p, s]``: bit ``w`` set where node ``s`` of walk ``b0 + w`` lies in partition ``p``.
+
+    For one light-shuffle block (``bn <= 64`` walks); a stopped walk's ``-1`` lies in no
+    partition, so a pair's block is the AND of two masks and its count that AND's popcount.
+    """
+    keep = ~np.uint64(0) >> np.uint64(_WALK_BLOCK - bn)
+    for p in range(offsets.shape[0] - 1):
+        first, end = offsets[p], offsets[p + 1]
+        for s in range(tile.shape[0]):
+            mask = np.uint64(0)
+            # all 64 columns (a fixed trip count vectorizes); those past bn are cut off by keep
+            for w in range(_WALK_BLOCK):
+                row = tile[s, b0 + w]
+                mask |= np.uint64((row >= first) & (row < end)) << np.uint64(w)
+            masks[p, s] = mask & keep
+
+
 @njit(cache=True, nogil=True, inline="always")
 def _map_rows(tile, nw, offsets, span_shift, span_part, part_tile, local_tile):
     """Partition and local row of every row of the tile (``-1`` where a walk stopped)."""
@@ -220,34 +262,66 @@ def _map_rows(tile, nw, offsets, span_shift, span_part, part_tile, local_tile):
 
 
 @njit(cache=True, nogil=True)
-def _count_chunk(indptr, indices, starts, walk_length, key, slot_k, slot_j, offsets, span_shift, span_part,
-                 g0, g1, store, counts):
+def _count_chunk(indptr, indices, starts, walk_length, key, slot_k, slot_j, offsets, g0, g1, store, counts):
     """Walk groups ``g0:g1`` into ``store`` and count their pairs per block into ``counts``."""
     num_walks = starts.shape[0]
     num_partitions = offsets.shape[0] - 1
     bases = np.empty(_GROUP, dtype=np.uint64)
     row_start = np.empty(_GROUP, dtype=np.int64)
     degree = np.empty(_GROUP, dtype=np.int64)
-    part_tile = np.empty((walk_length + 1, _GROUP), dtype=np.int32)
-    local_tile = np.empty((walk_length + 1, _GROUP), dtype=np.int32)
+    masks = np.empty((num_partitions, walk_length + 1), dtype=np.uint64)
     for g in range(g0, g1):
         w0 = g * _GROUP
         nw = min(_GROUP, num_walks - w0)
         _walk_group(indptr, indices, starts, w0, nw, walk_length, key, store[g], bases, row_start, degree)
-        _map_rows(store[g], nw, offsets, span_shift, span_part, part_tile, local_tile)
-        for s in range(slot_k.shape[0]):
-            j = slot_j[s]
-            jk = j + slot_k[s]
-            for w in range(nw):
-                ph = part_tile[j, w]
-                pt = part_tile[jk, w]
-                if ph >= 0 and pt >= 0:
-                    counts[ph * num_partitions + pt] += 1
+        for b0 in range(0, nw, _WALK_BLOCK):
+            _partition_masks(store[g], b0, min(_WALK_BLOCK, nw - b0), offsets, masks)
+            for ph in range(num_partitions):
+                for pt in range(num_partitions):
+                    pairs = 0
+                    for s in range(slot_k.shape[0]):
+                        j = slot_j[s]
+                        pairs += _popcount(masks[ph, j] & masks[pt, j + slot_k[s]])
+                    counts[ph * num_partitions + pt] += pairs
 
 
 @njit(cache=True, nogil=True)
-def _write_chunk(num_walks, slot_k, slot_j, offsets, span_shift, span_part, g0, g1, store, cursor, heads, tails):
-    """Write the pairs of groups ``g0:g1`` (walked into ``store``) at their blocks' cursors."""
+def _write_by_block(num_walks, slot_k, slot_j, offsets, g0, g1, store, cursor, heads, tails):
+    """Write the pairs of groups ``g0:g1`` one block at a time: each (block, slot) is a mask of walks.
+
+    No store waits for an earlier one (a block's cursor stays in a register), but every
+    (block, slot) ends its bit loop with a mispredicted branch: ``P * P`` of them per slot of 64
+    walks, about even with the counting sort at ``P = 3`` and dearer beyond
+    (see ``_BLOCK_MAJOR_PARTITIONS``).
+    """
+    num_partitions = offsets.shape[0] - 1
+    masks = np.empty((num_partitions, store.shape[1]), dtype=np.uint64)
+    for g in range(g0, g1):
+        tile = store[g]
+        nw = min(_GROUP, num_walks - g * _GROUP)
+        for b0 in range(0, nw, _WALK_BLOCK):
+            _partition_masks(tile, b0, min(_WALK_BLOCK, nw - b0), offsets, masks)
+            for ph in range(num_partitions):
+                head_first = offsets[ph]
+                for pt in range(num_partitions):
+                    tail_first = offsets[pt]
+                    at = cursor[ph * num_partitions + pt]
+                    for s in range(slot_k.shape[0]):
+                        j = slot_j[s]
+                        jk = j + slot_k[s]
+                        pending = masks[ph, j] & masks[pt, jk]
+                        while pending:
+                            w = b0 + trailing_zeros(pending)
+                            heads[at] = tile[j, w] - head_first
+                            tails[at] = tile[jk, w] - tail_first
+                            at += 1
+                            pending &= pending - np.uint64(1)
+                    cursor[ph * num_partitions + pt] = at
+
+
+@njit(cache=True, nogil=True)
+def _write_by_pair(num_walks, slot_k, slot_j, offsets, span_shift, span_part, g0, g1, store, cursor, heads, tails):
+    """Write the pairs of groups ``g0:g1`` in pool order, each at its block's cursor (a counting sort)."""
     num_partitions = offsets.shape[0] - 1
     walk_nodes = store.shape[1]
     part_tile = np.empty((walk_nodes, _GROUP), dtype=np.int32)
@@ -272,22 +346,26 @@ def _write_chunk(num_walks, slot_k, slot_j, offsets, span_shift, span_part, g0, 
 
 @njit(cache=True, nogil=True, parallel=True)
 def _fill_blocks(indptr, indices, starts, walk_length, key, slot_k, slot_j, offsets, span_shift, span_part,
-                 num_chunks, heads, tails):
+                 num_chunks, by_block, heads, tails):
     num_walks = starts.shape[0]
-    num_blocks = (offsets.shape[0] - 1) ** 2
+    num_partitions = offsets.shape[0] - 1
     groups = (num_walks + _GROUP - 1) // _GROUP
     per_chunk = (groups + num_chunks - 1) // num_chunks
     store = np.empty((groups, walk_length + 1, _GROUP), dtype=np.int32)
-    counts = np.zeros((num_chunks, num_blocks), dtype=np.int64)
+    counts = np.zeros((num_chunks, num_partitions * num_partitions), dtype=np.int64)
     for c in prange(num_chunks):
         g0 = min(groups, c * per_chunk)
-        _count_chunk(indptr, indices, starts, walk_length, key, slot_k, slot_j, offsets, span_shift, span_part,
+        _count_chunk(indptr, indices, starts, walk_length, key, slot_k, slot_j, offsets,
                      g0, min(groups, g0 + per_chunk), store, counts[c])
     block_ptr, cursor = block_cursors(counts)
     for c in prange(num_chunks):
         g0 = min(groups, c * per_chunk)
-        _write_chunk(num_walks, slot_k, slot_j, offsets, span_shift, span_part, g0, min(groups, g0 + per_chunk),
-                     store, cursor[c], heads, tails)
+        g1 = min(groups, g0 + per_chunk)
+        if by_block:
+            _write_by_block(num_walks, slot_k, slot_j, offsets, g0, g1, store, cursor[c], heads, tails)
+        else:
+            _write_by_pair(num_walks, slot_k, slot_j, offsets, span_shift, span_part, g0, g1, store, cursor[c],
+                           heads, tails)
     return block_ptr
 
 
@@ -303,8 +381,8 @@ def walk_pool(
 
     Cost: one parallel numba pass (walk, pairs) with ``P = 1``, plus one copy of the pairs that
     follow a stopped walk (none on graphs where every node has neighbours); with ``P > 1`` two
-    passes (walk and count, then write) and a 4-byte-per-node walk store. The numba passes
-    release the GIL.
+    passes (walk and count by popcount, then write) and a 4-byte-per-node walk store. The numba
+    passes release the GIL.
 
     Args:
         graph: the row-relabelled CSR.
@@ -329,8 +407,9 @@ def walk_pool(
     num_chunks = max(1, 4 * numba.get_num_threads())
     heads, tails = out
     if graph.num_partitions > 1:
+        by_block = graph.num_partitions <= _BLOCK_MAJOR_PARTITIONS
         block_ptr = _fill_blocks(graph.indptr, graph.indices, starts, walk_length, key, slot_k, slot_j,
-                                 graph.offsets, graph.span_shift, graph.span_part, num_chunks, heads, tails)
+                                 graph.offsets, graph.span_shift, graph.span_part, num_chunks, by_block, heads, tails)
         return heads[: block_ptr[-1]], tails[: block_ptr[-1]], block_ptr
     counts = _fill_single(graph.indptr, graph.indices, starts, walk_length, key, slot_k, slot_j, num_chunks,
                           heads, tails)
