@@ -7,22 +7,22 @@ with ``p = q = 1``) this module does the same work with less memory traffic:
 
 * the walks run on the CSR relabelled into row order (:class:`RowGraph`: node ``v`` becomes row
   ``offsets[part_of[v]] + local_of[v]``), so a walk yields embedding rows directly and a row's
-  partition is the offset range it falls in (two compares per partition, or, row by row, a
-  table of at most 4096 entries held in L1), not an ``N``-entry lookup; the degree order inside
-  each partition also packs the hot rows together;
+  partition is the offset range it falls in (vectorized compares against the ``P + 1``
+  offsets, no ``N``-entry lookup); the degree order inside each partition also packs the hot
+  rows together;
 * walks advance 256 at a time in lockstep (256 independent cache misses per step) into a
   ``[walk_nodes, 256]`` int32 tile, transposed so that the pairs of one slot are contiguous;
 * with ``P = 1`` every chunk of walks writes its pairs straight into the pool from the tile
   (a complete walk yields exactly ``pairs_per_walk`` pairs, so a chunk knows where its pairs
   go; chunks whose walks stopped early are closed up after);
 * with ``P > 1`` the tiles are kept (4 bytes per node) and written in a second pass, once every
-  chunk knows where its share of each block starts. Both passes see a light-shuffle block of 64
-  walks as ``P x walk_nodes`` 64-bit masks (bit ``w``: node ``s`` of walk ``w`` lies in partition
-  ``p``), so the pairs of one slot in block ``(a, b)`` are ``masks[a, j] & masks[b, j + k]``: the
-  first pass counts a block's pairs with one popcount per slot, not one increment per pair,
-  and with ``P <= 2`` the second writes block by block, walking the set bits of those ANDs with
-  a register cursor; with more partitions (``P * P`` masks per slot, mostly near empty) it writes
-  pair by pair at per-block cursors (a counting sort).
+  chunk knows where its share of each block starts. A light-shuffle block of 64 walks is seen
+  as ``P x walk_nodes`` 64-bit masks (bit ``w``: node ``s`` of walk ``w`` lies in partition
+  ``p``), so the pairs of slot ``(k, j)`` in block ``(a, b)`` are ``masks[a, j] & masks[b, j + k]``:
+  the first pass counts a block's pairs with one popcount per slot, not one increment per pair.
+  With ``P <= 2`` the second pass writes block by block, walking the set bits of those ANDs
+  with the cursor in a register; with more partitions (``P * P`` masks per slot, mostly near
+  empty) it writes pair by pair at per-block cursors (a counting sort).
 
 The pool equals ``bucket_pairs(random_walk(...))`` sample for sample: a step draws the same
 neighbour position (a hash of key, walk and step), the relabelled rows keep each node's
@@ -50,14 +50,10 @@ from sampling._rng import below, draw, make_key, stream
 _GROUP = 4 * _WALK_BLOCK
 # sampling.random_walk's key salt: with it the same seed draws the same walks here.
 _WALK_SALT = 0x5A1C
-# Rows are cut into at most this many equal spans for the row -> partition table: 16 KB of
-# int32, in L1. A binary search over the offsets instead cost about 14 ns per node on the
-# development machine, as much as writing the node's pairs.
-_PART_SPANS = 4096
 # Up to this many partitions the P > 1 write pass goes block by block (each block's pairs of a
 # slot are a mask of walks); beyond it, pair by pair. Write pass alone, one thread, Youtube-sized
 # graph, step 5, ns per pair, block by block against pair by pair: P = 2: 2.4-2.6 vs 3.5-3.9;
-# P = 3: 3.4 vs 3.5 (a tie); P = 4: 4.9-5.1 vs 3.5-4.5; P = 8: 12.8 vs 6.9.
+# P = 3: 3.4 vs 3.0; P = 4: 4.9 vs 3.1; P = 8: 13 vs 7.4.
 _BLOCK_MAJOR_PARTITIONS = 2
 
 
@@ -70,17 +66,12 @@ class RowGraph:
         indices: int32 ``[E]`` neighbour rows; each row keeps its node's neighbour order.
         offsets: int64 ``[P + 1]``, partition ``p`` owns rows ``offsets[p]:offsets[p + 1]``.
         row_of: int32 ``[N]``, the row of each original node id.
-        span_shift: rows ``s << span_shift`` onwards form span ``s``.
-        span_part: int32, the partition of the first row of each span (a row's partition is
-            that, plus the partitions that start inside its span before it).
     """
 
     indptr: np.ndarray
     indices: np.ndarray
     offsets: np.ndarray
     row_of: np.ndarray
-    span_shift: int
-    span_part: np.ndarray
 
     @property
     def num_partitions(self) -> int:
@@ -107,11 +98,7 @@ class RowGraph:
         np.cumsum(degree, out=new_indptr[1:])
         new_indices = np.empty(old_indptr[-1], dtype=np.int32)
         _relabel(old_indptr, indices.cpu().numpy(), perm, row_of, new_indptr, new_indices)
-        offsets = partition.offsets.numpy()
-        shift = max(0, (num_nodes - 1).bit_length() - (_PART_SPANS - 1).bit_length())
-        span_first = np.arange(0, max(num_nodes, 1), 1 << shift, dtype=np.int64)
-        span_part = (np.searchsorted(offsets, span_first, side="right") - 1).astype(np.int32)
-        return cls(new_indptr, new_indices, offsets, row_of, shift, span_part)
+        return cls(new_indptr, new_indices, partition.offsets.numpy(), row_of)
 
 
 @njit(cache=True, nogil=True, parallel=True)
@@ -245,20 +232,21 @@ def _partition_masks(tile, b0, bn, offsets, masks):
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _map_rows(tile, nw, offsets, span_shift, span_part, part_tile, local_tile):
-    """Partition and local row of every row of the tile (``-1`` where a walk stopped)."""
+def _map_rows(tile, offsets, part_tile, local_tile):
+    """Partition and local row of every row of the tile (partition ``-1`` where a walk stopped).
+
+    The partition is the number of partition starts at or below the row: one vectorized
+    compare per partition and node, no table lookup and no branch.
+    """
     for s in range(tile.shape[0]):
-        for w in range(nw):
-            r = tile[s, w]
-            if r >= 0:
-                p = span_part[r >> span_shift]
-                while r >= offsets[p + 1]:  # a partition starts inside the span (P of 4096 spans)
-                    p += 1
-                part_tile[s, w] = p
-                local_tile[s, w] = r - offsets[p]
-            else:
-                part_tile[s, w] = -1
-                local_tile[s, w] = -1
+        for w in range(_GROUP):
+            part_tile[s, w] = np.int32(tile[s, w] >= 0) - 1
+        for p in range(1, offsets.shape[0] - 1):
+            first = offsets[p]
+            for w in range(_GROUP):
+                part_tile[s, w] += np.int32(tile[s, w] >= first)
+        for w in range(_GROUP):
+            local_tile[s, w] = tile[s, w] - offsets[max(part_tile[s, w], 0)]
 
 
 @njit(cache=True, nogil=True)
@@ -320,7 +308,7 @@ def _write_by_block(num_walks, slot_k, slot_j, offsets, g0, g1, store, cursor, h
 
 
 @njit(cache=True, nogil=True)
-def _write_by_pair(num_walks, slot_k, slot_j, offsets, span_shift, span_part, g0, g1, store, cursor, heads, tails):
+def _write_by_pair(num_walks, slot_k, slot_j, offsets, g0, g1, store, cursor, heads, tails):
     """Write the pairs of groups ``g0:g1`` in pool order, each at its block's cursor (a counting sort)."""
     num_partitions = offsets.shape[0] - 1
     walk_nodes = store.shape[1]
@@ -328,7 +316,7 @@ def _write_by_pair(num_walks, slot_k, slot_j, offsets, span_shift, span_part, g0
     local_tile = np.empty((walk_nodes, _GROUP), dtype=np.int32)
     for g in range(g0, g1):
         nw = min(_GROUP, num_walks - g * _GROUP)
-        _map_rows(store[g], nw, offsets, span_shift, span_part, part_tile, local_tile)
+        _map_rows(store[g], offsets, part_tile, local_tile)
         for b0 in range(0, nw, _WALK_BLOCK):
             for s in range(slot_k.shape[0]):
                 j = slot_j[s]
@@ -345,8 +333,8 @@ def _write_by_pair(num_walks, slot_k, slot_j, offsets, span_shift, span_part, g0
 
 
 @njit(cache=True, nogil=True, parallel=True)
-def _fill_blocks(indptr, indices, starts, walk_length, key, slot_k, slot_j, offsets, span_shift, span_part,
-                 num_chunks, by_block, heads, tails):
+def _fill_blocks(indptr, indices, starts, walk_length, key, slot_k, slot_j, offsets, num_chunks, by_block,
+                 heads, tails):
     num_walks = starts.shape[0]
     num_partitions = offsets.shape[0] - 1
     groups = (num_walks + _GROUP - 1) // _GROUP
@@ -364,8 +352,7 @@ def _fill_blocks(indptr, indices, starts, walk_length, key, slot_k, slot_j, offs
         if by_block:
             _write_by_block(num_walks, slot_k, slot_j, offsets, g0, g1, store, cursor[c], heads, tails)
         else:
-            _write_by_pair(num_walks, slot_k, slot_j, offsets, span_shift, span_part, g0, g1, store, cursor[c],
-                           heads, tails)
+            _write_by_pair(num_walks, slot_k, slot_j, offsets, g0, g1, store, cursor[c], heads, tails)
     return block_ptr
 
 
@@ -409,7 +396,7 @@ def walk_pool(
     if graph.num_partitions > 1:
         by_block = graph.num_partitions <= _BLOCK_MAJOR_PARTITIONS
         block_ptr = _fill_blocks(graph.indptr, graph.indices, starts, walk_length, key, slot_k, slot_j,
-                                 graph.offsets, graph.span_shift, graph.span_part, num_chunks, by_block, heads, tails)
+                                 graph.offsets, num_chunks, by_block, heads, tails)
         return heads[: block_ptr[-1]], tails[: block_ptr[-1]], block_ptr
     counts = _fill_single(graph.indptr, graph.indices, starts, walk_length, key, slot_k, slot_j, num_chunks,
                           heads, tails)
