@@ -52,8 +52,8 @@ _GROUP = 4 * _WALK_BLOCK
 _WALK_SALT = 0x5A1C
 # Up to this many partitions the P > 1 write pass goes block by block (each block's pairs of a
 # slot are a mask of walks); beyond it, pair by pair. Write pass alone, one thread, Youtube-sized
-# graph, step 5, ns per pair, block by block against pair by pair: P = 2: 2.4-2.6 vs 3.5-3.9;
-# P = 3: 3.4 vs 3.0; P = 4: 4.9 vs 3.1; P = 8: 13 vs 7.4.
+# graph, step 5, ns per pair, block by block against pair by pair: P = 2: 2.4-2.6 vs 3.5-4.0;
+# P = 3: 3.4 vs 3.0; P = 4: 4.8-5.1 vs 3.1; P = 8: 13-14 vs 7.4.
 _BLOCK_MAJOR_PARTITIONS = 2
 
 
