@@ -21,7 +21,6 @@ import time
 from unittest import mock
 
 import numba
-import numpy as np
 import torch
 
 from benchmarks.common import format_table, write_result
