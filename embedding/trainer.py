@@ -413,7 +413,8 @@ class EmbeddingTrainer:
                 for w, (block, rows, lrs) in work.items():
                     heads, tails, offset = staged[w]
                     rows = slice(rows.start - offset, rows.stop - offset)
-                    losses.append(self._train_block(w, block[1], rows, heads, tails, lrs, vertex_rows[w], context_rows[w]))
+                    losses.append(self._train_block(w, block[1], rows, heads, tails, lrs,
+                                                    vertex_rows[w], context_rows[w]))
             if self._world > 1:
                 self._exchange(episode)
             if budget is not None and self._agree(self._elapsed() >= budget):
