@@ -265,6 +265,12 @@ class EmbeddingTrainer:
             for residency in self._residency:
                 residency.flush()
 
+    def _drop(self) -> None:
+        """Forget the partitions held on GPUs, after the master copy was rewritten from outside."""
+        if self._residency is not None:
+            for residency in self._residency:
+                residency.drop()
+
     def _train_block(self, w: int, j: int, rows: slice, heads: torch.Tensor, tails: torch.Tensor,
                      lrs: tuple[float, float], vrows: torch.Tensor, crows: torch.Tensor):
         """Train samples ``rows`` of a block with context partition ``j`` on worker ``w``, updating
@@ -295,9 +301,7 @@ class EmbeddingTrainer:
                 i, j = block
                 dist.broadcast(self.vertex[offsets[i] : offsets[i + 1]], src=w)
                 dist.broadcast(self.context[offsets[j] : offsets[j + 1]], src=w)
-        if self._residency is not None:  # the broadcasts rewrote the master: GPU copies are stale
-            for residency in self._residency:
-                residency.drop()
+        self._drop()  # the broadcasts rewrote the master: GPU copies are stale
 
     def _agree(self, flag: bool) -> bool:
         """``flag`` on one process; across ranks, whether any rank raised it (one all-reduce)."""
@@ -546,9 +550,7 @@ class EmbeddingTrainer:
         for key, value in state["config"].items():
             if key not in ("epochs", "time_budget") and mine.get(key) != value:
                 raise ValueError(f"checkpoint was trained with {key} = {value!r}, this trainer has {mine.get(key)!r}")
-        if self._residency is not None:  # the GPU copies are replaced, not written back
-            for residency in self._residency:
-                residency.drop()
+        self._drop()  # the GPU copies are replaced, not written back
         self.vertex.copy_(state["vertex"])
         self.context.copy_(state["context"])
         self.samples_done = int(state["samples_done"])
