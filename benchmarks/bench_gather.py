@@ -37,6 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.common import format_table, write_result  # noqa: E402
 from zerocopy import UnifiedTensor, kernels  # noqa: E402
+from zerocopy.cache import RowCache  # noqa: E402
 
 CONFIGS = [(128, torch.float32), (100, torch.float32), (128, torch.float16), (602, torch.float32)]
 
@@ -61,6 +62,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="time the sorted kernel over persistent programs per SM first and use the fastest")
     p.add_argument("--alloc-probe", action="store_true",
                    help="also time the sorted kernel on cudaHostAlloc memory and on registered huge-page memory")
+    p.add_argument("--locality-probe", action="store_true",
+                   help="also time the sorted kernel on ids drawn in runs of k adjacent rows (k rows per 4 KiB "
+                        "page), from host and from GPU memory, and cached gathers with hits and misses ordered "
+                        "three ways")
     args = p.parse_args(argv)
     if args.small:
         args.gb, args.num_idx, args.repeat, args.batches, args.batch_size = 0.064, 20_000, 3, 2, 64
@@ -291,6 +296,110 @@ def alloc_probe(buffer: torch.Tensor, args) -> tuple[list[dict], dict]:
     return rows, info
 
 
+PAGE_BYTES = 4096
+LOCALITY_RUNS = (1, 2, 4, 8, 16, 64)
+
+
+def run_sets(n: int, run: int, args, device: str, seed: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """Sorted index sets of ~``num_idx`` ids made of runs of ``run`` adjacent rows starting on a
+    multiple of ``run`` (so a run of at most 4 KiB stays in one page); ``run`` 0: one contiguous
+    stretch of ``num_idx`` rows at a random start."""
+    g = torch.Generator(device=device).manual_seed(seed)
+    sets = []
+    for _ in range(args.repeat + 2):
+        if run == 0:
+            start = int(torch.randint(0, n - args.num_idx, (1,), device=device, generator=g))
+            rows = torch.arange(start, start + args.num_idx, device=device)
+        else:
+            starts = torch.randint(0, n // run, (args.num_idx // run,), device=device, generator=g) * run
+            rows = (starts[:, None] + torch.arange(run, device=device)).reshape(-1)
+        sets.append(kernels.sorted_order(rows, n))
+    return sets
+
+
+def locality_probe(buffer: torch.Tensor, gpu_buffer: torch.Tensor | None, args) -> list[dict]:
+    """Is the small-row floor per row, per byte or per host page touched? The sorted kernel on ids
+    in runs of k adjacent rows, from the pinned table and from a GPU copy (the kernel's own ceiling)."""
+    rows = []
+    for width, dtype in [(128, torch.float16), (128, torch.float32)]:
+        row_bytes = width * torch.tensor([], dtype=dtype).element_size()
+        n = buffer.numel() // row_bytes
+        sources = {"host": buffer[: n * row_bytes].view(dtype).view(n, width)}
+        if gpu_buffer is not None:
+            sources["gpu"] = gpu_buffer[: n * row_bytes].view(dtype).view(n, width)
+        out = torch.empty((args.num_idx, width), dtype=dtype, device=buffer.device if gpu_buffer is None else "cuda")
+        timer = cuda_ms if gpu_buffer is not None else median_wall_ms
+        for run in LOCALITY_RUNS + (0,):
+            sets = run_sets(n, run, args, out.device.type, args.seed + run)
+            ids = sets[0][0].numel()
+            # Distinct 4 KiB pages touched (runs rarely collide: 400 K ids among millions of runs).
+            pages = -(-ids * row_bytes // PAGE_BYTES) if run == 0 else ids // run * -(-run * row_bytes // PAGE_BYTES)
+            for where, table in sources.items():
+                ms = timer(lambda i: kernels.launch_gather(table, sets[i][0], out[:ids], sets[i][1]), args.repeat)
+                rows.append({"row_bytes": row_bytes, "dtype": str(dtype).replace("torch.", ""),
+                             "path": f"locality_{where}_run{run or 'dense'}", "ms": ms,
+                             "GB/s": ids * row_bytes / ms / 1e6, "Mrows/s": ids / ms / 1e3,
+                             "Mpages/s": pages / ms / 1e3})
+    return rows
+
+
+def mix_probe(table: torch.Tensor, cache: RowCache, sets: list[torch.Tensor], args) -> list[dict]:
+    """Cached gathers of the sampled node sets, kernel alone, with the rows read in three orders
+    (address order with hits and misses interleaved; misses first; hits first), and the misses
+    alone, the hits alone, and both as two launches on two streams."""
+    n, width = table.shape
+    row_bytes = width * table.element_size()
+    cache_rows = cache.data.view(-1, width)
+    plans = {name: [] for name in ("interleaved", "misses_first", "hits_first", "misses_only", "hits_only")}
+    for s in sets:
+        hit = cache.slot_map[s] >= 0
+        for name, key in (("interleaved", s), ("misses_first", s + hit * n), ("hits_first", s + ~hit * n)):
+            order = torch.sort(key)
+            plans[name].append((order.values % n, order.indices))
+        for name, part in (("misses_only", s[~hit]), ("hits_only", s[hit])):
+            keys, pos = kernels.sorted_order(part, n)
+            plans[name].append((keys.to(torch.int64), pos))
+    out = torch.empty((max(s.numel() for s in sets), width), dtype=table.dtype, device=cache.device)
+    side = [torch.cuda.Stream(), torch.cuda.Stream()] if torch.cuda.is_available() else None
+    timer = cuda_ms if side else median_wall_ms
+
+    def launch(name, i, use_cache=True):
+        keys, pos = plans[name][i % len(sets)]
+        kernels.launch_gather(table, keys, out[: keys.numel()], pos, *(
+            (cache.slot_map, cache_rows, cache.counts) if use_cache else ()))
+
+    def both(i):
+        main = torch.cuda.current_stream()
+        for stream in side:
+            stream.wait_stream(main)
+        with torch.cuda.stream(side[0]):
+            launch("misses_only", i, use_cache=False)
+        with torch.cuda.stream(side[1]):
+            launch("hits_only", i)
+        for stream in side:
+            main.wait_stream(stream)
+
+    reference = torch.index_select(table, 0, sets[0].to(table.device)).to(out.device)
+    for name in ("interleaved", "misses_first", "hits_first"):
+        launch(name, 0)
+        if not torch.equal(out[: sets[0].numel()].view(torch.uint8), reference.view(torch.uint8)):
+            raise AssertionError(f"cache_mix_{name} gathered wrong rows")
+    rows = []
+    timed = {name: (lambda i, name=name: launch(name, i, use_cache=name != "misses_only")) for name in plans}
+    if side:
+        timed["two_streams"] = both
+    for name, fn in timed.items():
+        ms = timer(fn, len(sets) * 3)
+        part = name if name in plans else "interleaved"
+        ids = sum(k.numel() for k, _ in plans[part]) / len(sets)
+        if name == "two_streams":
+            ids = sum(s.numel() for s in sets) / len(sets)
+        rows.append({"row_bytes": row_bytes, "dtype": str(table.dtype).replace("torch.", ""),
+                     "path": f"cache_mix_{name}", "ms": ms, "GB/s": ids * row_bytes / ms / 1e6,
+                     "Mrows/s": ids / ms / 1e3})
+    return rows
+
+
 def powerlaw_degrees(n: int, args, device: str) -> torch.Tensor:
     """A Pareto degree sequence (exponent ``alpha``, at least ``min_degree``, capped), in random node order."""
     g = torch.Generator(device=device).manual_seed(args.seed + 1)
@@ -354,6 +463,10 @@ def bench_cache(args, buffer, device):
             break
     stats = u.cache_stats()
     busy = cpu_busy(lambda i: u[sets[i % len(sets)]], len(sets))
+    probe_rows = []
+    if args.locality_probe:
+        hot = RowCache.hottest(degree, n, stats.cached_rows).to(device)
+        probe_rows = mix_probe(table, RowCache(hot.cpu(), u[hot], n, torch.device(device)), sets, args)
     sizes = [int(s.numel()) for s in sets]
     delivered = sum(sizes) * row_bytes
     result = {
@@ -384,7 +497,7 @@ def bench_cache(args, buffer, device):
         "correct": bool(ok),
     }
     u.close()
-    return result
+    return result, probe_rows
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -418,6 +531,8 @@ def main(argv: list[str] | None = None) -> int:
             logging.exception("allocation probe failed")
             extra["alloc_probe_error"] = repr(err)
     gpu_buffer = buffer.to(device) if device == "cuda" else None
+    if args.locality_probe:
+        rows += locality_probe(buffer, gpu_buffer, args)
     for width, dtype in CONFIGS:
         config_rows, ok = bench_config(args, buffer, gpu_buffer, width, dtype, device)
         rows += config_rows
@@ -425,9 +540,11 @@ def main(argv: list[str] | None = None) -> int:
     del gpu_buffer
     if device == "cuda":
         torch.cuda.empty_cache()
-    cache = bench_cache(args, buffer, device)
+    cache, probe_rows = bench_cache(args, buffer, device)
+    rows += probe_rows
     unified.close()
-    print(format_table(rows, ["row_bytes", "dtype", "path", "ms", "GB/s", "vs_memcpy", "cpu_busy"]))
+    print(format_table(rows, ["row_bytes", "dtype", "path", "ms", "GB/s", "vs_memcpy", "Mrows/s", "Mpages/s",
+                              "cpu_busy"]))
     print()
     print(format_table([cache], ["cached_rows", "mean_nodes_per_batch", "hit_rate", "zerocopy_GBps", "cached_GBps", "cpu_busy", "correct"]))
     print(f"\nprograms_per_sm={kernels.PROGRAMS_PER_SM} {extra}")
