@@ -298,6 +298,7 @@ def alloc_probe(buffer: torch.Tensor, args) -> tuple[list[dict], dict]:
 
 PAGE_BYTES = 4096
 LOCALITY_RUNS = (1, 2, 4, 8, 16, 64)
+DENSITY_SHARES = (0.125, 0.25, 0.5, 1.0, 2.0)
 
 
 def run_sets(n: int, run: int, args, device: str, seed: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
@@ -327,7 +328,8 @@ def locality_probe(buffer: torch.Tensor, gpu_buffer: torch.Tensor | None, args) 
         sources = {"host": buffer[: n * row_bytes].view(dtype).view(n, width)}
         if gpu_buffer is not None:
             sources["gpu"] = gpu_buffer[: n * row_bytes].view(dtype).view(n, width)
-        out = torch.empty((args.num_idx, width), dtype=dtype, device=buffer.device if gpu_buffer is None else "cuda")
+        out = torch.empty((int(args.num_idx * max(DENSITY_SHARES)), width), dtype=dtype,
+                          device=buffer.device if gpu_buffer is None else "cuda")
         timer = cuda_ms if gpu_buffer is not None else median_wall_ms
         for run in LOCALITY_RUNS + (0,):
             sets = run_sets(n, run, args, out.device.type, args.seed + run)
@@ -340,26 +342,40 @@ def locality_probe(buffer: torch.Tensor, gpu_buffer: torch.Tensor | None, args) 
                              "path": f"locality_{where}_run{run or 'dense'}", "ms": ms,
                              "GB/s": ids * row_bytes / ms / 1e6, "Mrows/s": ids / ms / 1e3,
                              "Mpages/s": pages / ms / 1e3})
+        # The same uniform random rows at other densities: fewer ids over the same table lie
+        # further apart in host memory.
+        for share in DENSITY_SHARES:
+            ids = max(1, int(args.num_idx * share))
+            sets = sorted_sets(n, argparse.Namespace(num_idx=ids, repeat=args.repeat), out.device.type, args.seed + ids)
+            ms = timer(lambda i: kernels.launch_gather(sources["host"], sets[i][0], out[:ids], sets[i][1]), args.repeat)
+            rows.append({"row_bytes": row_bytes, "dtype": str(dtype).replace("torch.", ""),
+                         "path": f"density_host_{ids}_ids", "ms": ms, "GB/s": ids * row_bytes / ms / 1e6,
+                         "Mrows/s": ids / ms / 1e3, "kB_between_rows": n * row_bytes / ids / 1e3})
     return rows
 
 
 def mix_probe(table: torch.Tensor, cache: RowCache, sets: list[torch.Tensor], args) -> list[dict]:
     """Cached gathers of the sampled node sets, kernel alone, with the rows read in three orders
-    (address order with hits and misses interleaved; misses first; hits first), and the misses
-    alone, the hits alone, and both as two launches on two streams."""
+    (address order with hits and misses interleaved; misses first; hits first); the misses alone
+    (and those of two batches in one gather), the hits alone, and both as two launches on two streams."""
     n, width = table.shape
     row_bytes = width * table.element_size()
     cache_rows = cache.data.view(-1, width)
-    plans = {name: [] for name in ("interleaved", "misses_first", "hits_first", "misses_only", "hits_only")}
-    for s in sets:
+    plans = {name: [] for name in ("interleaved", "misses_first", "hits_first", "misses_only", "hits_only",
+                                   "misses_of_two_batches")}
+    for at, s in enumerate(sets):
         hit = cache.slot_map[s] >= 0
+        after = sets[(at + 1) % len(sets)]
+        both_misses = torch.cat([s[~hit], after[cache.slot_map[after] < 0]])
+        keys, pos = kernels.sorted_order(both_misses, n)
+        plans["misses_of_two_batches"].append((keys.to(torch.int64), pos))
         for name, key in (("interleaved", s), ("misses_first", s + hit * n), ("hits_first", s + ~hit * n)):
             order = torch.sort(key)
             plans[name].append((order.values % n, order.indices))
         for name, part in (("misses_only", s[~hit]), ("hits_only", s[hit])):
             keys, pos = kernels.sorted_order(part, n)
             plans[name].append((keys.to(torch.int64), pos))
-    out = torch.empty((max(s.numel() for s in sets), width), dtype=table.dtype, device=cache.device)
+    out = torch.empty((2 * max(s.numel() for s in sets), width), dtype=table.dtype, device=cache.device)
     side = [torch.cuda.Stream(), torch.cuda.Stream()] if torch.cuda.is_available() else None
     timer = cuda_ms if side else median_wall_ms
 
@@ -385,15 +401,13 @@ def mix_probe(table: torch.Tensor, cache: RowCache, sets: list[torch.Tensor], ar
         if not torch.equal(out[: sets[0].numel()].view(torch.uint8), reference.view(torch.uint8)):
             raise AssertionError(f"cache_mix_{name} gathered wrong rows")
     rows = []
-    timed = {name: (lambda i, name=name: launch(name, i, use_cache=name != "misses_only")) for name in plans}
+    uncached = ("misses_only", "misses_of_two_batches")
+    timed = {name: (lambda i, name=name: launch(name, i, use_cache=name not in uncached)) for name in plans}
     if side:
         timed["two_streams"] = both
     for name, fn in timed.items():
         ms = timer(fn, len(sets) * 3)
-        part = name if name in plans else "interleaved"
-        ids = sum(k.numel() for k, _ in plans[part]) / len(sets)
-        if name == "two_streams":
-            ids = sum(s.numel() for s in sets) / len(sets)
+        ids = sum(k.numel() for k, _ in plans[name if name in plans else "interleaved"]) / len(sets)
         rows.append({"row_bytes": row_bytes, "dtype": str(table.dtype).replace("torch.", ""),
                      "path": f"cache_mix_{name}", "ms": ms, "GB/s": ids * row_bytes / ms / 1e6,
                      "Mrows/s": ids / ms / 1e3})
@@ -544,7 +558,7 @@ def main(argv: list[str] | None = None) -> int:
     rows += probe_rows
     unified.close()
     print(format_table(rows, ["row_bytes", "dtype", "path", "ms", "GB/s", "vs_memcpy", "Mrows/s", "Mpages/s",
-                              "cpu_busy"]))
+                              "kB_between_rows", "cpu_busy"]))
     print()
     print(format_table([cache], ["cached_rows", "mean_nodes_per_batch", "hit_rate", "zerocopy_GBps", "cached_GBps", "cpu_busy", "correct"]))
     print(f"\nprograms_per_sm={kernels.PROGRAMS_PER_SM} {extra}")

@@ -78,7 +78,9 @@ def interpreting() -> bool:
 
 if triton is not None:
 
-    @triton.jit
+    # The id and block counts change with every minibatch: specializing on them (divisible by 16
+    # or not) would compile a new variant the first time each combination shows up, mid-epoch.
+    @triton.jit(do_not_specialize=["n_idx", "n_blocks"])
     def _gather_kernel(
         src_ptr,
         out_ptr,
