@@ -145,6 +145,10 @@ def main() -> None:
                         help="comma-separated ZEROCOPY_PROGRAMS_PER_SM values: for each, one more run of each "
                              "preset's pinned+cache and pinned+cache bf16 (those of them --runs keeps), the "
                              "zero-copy kernel on that many programs per SM")
+    parser.add_argument("--gather-groups", default="",
+                        help="comma-separated --gather-group values: for each, one more run of each preset's "
+                             "pinned+cache and pinned+cache bf16 (those of them --runs keeps), each zero-copy "
+                             "gather reading that many batches' rows")
     args = parser.parse_args()
 
     keep = set(args.runs.split(",")) if args.runs else None
@@ -152,12 +156,13 @@ def main() -> None:
                                                        ("synthetic-papers100m", args.papers_scale, PAPERS_RUNS))
                if scale > 0]
     plan = [(d, scale, n, f, None) for d, scale, runs in presets for n, f in runs if keep is None or n in keep]
-    for value in filter(None, args.gather_programs.split(",")):
+    variants = [(f"programs/SM={v}", [], {"ZEROCOPY_PROGRAMS_PER_SM": v}) for v in args.gather_programs.split(",") if v]
+    variants += [(f"gather group {v}", ["--gather-group", v], None) for v in args.gather_groups.split(",") if v]
+    for label, extra, env in variants:
         for dataset, scale, runs in presets:
             for name, flags in runs:
                 if name in ("pinned+cache", "pinned+cache bf16") and (keep is None or name in keep):
-                    plan.append((dataset, scale, f"{name} programs/SM={value}", flags,
-                                 {"ZEROCOPY_PROGRAMS_PER_SM": value}))
+                    plan.append((dataset, scale, f"{name} {label}", flags + extra, env))
 
     # A run without a GPU (a smoke run) must not replace the GPU machine's results, nor a papers-only
     # run (one device call cannot hold both presets) the products ones.

@@ -115,15 +115,18 @@ def test_timings_count_every_batch(graph, tables):
     assert "NodeLoader(seeds=30" in repr(loader)
 
 
-@pytest.mark.parametrize("prefetch", [0, 1, 3])
-def test_producer_thread_gives_the_same_batches(graph, tables, prefetch):
+@pytest.mark.parametrize("prefetch,gather_group", [(0, 1), (1, 1), (3, 1), (0, 3), (1, 3), (2, 10)])
+def test_producer_thread_and_gather_groups_give_the_same_batches(graph, tables, prefetch, gather_group):
     x, y = tables
     inline = list(NodeLoader(sampler_of(graph, seed=7), x, y, torch.arange(50), batch_size=8, prefetch=0, seed=1))
-    ahead = list(NodeLoader(sampler_of(graph, seed=7), x, y, torch.arange(50), batch_size=8, prefetch=prefetch,
-                            seed=1))
+    loader = NodeLoader(sampler_of(graph, seed=7), UnifiedTensor(x), y, torch.arange(50), batch_size=8,
+                        prefetch=prefetch, gather_group=gather_group, seed=1)
+    ahead = list(loader)
     assert len(ahead) == len(inline) == 7
     for a, b in zip(ahead, inline):
         assert torch.equal(a.n_id, b.n_id) and torch.equal(a.edge_index, b.edge_index) and torch.equal(a.x, b.x)
+        assert torch.equal(a.y, b.y) and a.batch_size == b.batch_size
+    assert loader.timings().batches == 7
 
 
 def test_leaving_an_epoch_early_stops_the_producer_thread(graph, tables):
@@ -186,17 +189,19 @@ def test_loader_refuses_bad_arguments(graph, tables):
         NodeLoader(sampler, x, y, seeds, 0)
     with pytest.raises(ValueError, match="prefetch"):
         NodeLoader(sampler, x, y, seeds, 2, prefetch=-1)
+    with pytest.raises(ValueError, match="gather_group must be an int >= 1, got 0"):
+        NodeLoader(sampler, x, y, seeds, 2, gather_group=0)
 
 
 @pytest.mark.gpu
 @pytest.mark.parametrize("placement", ["cuda", "pinned"])
-@pytest.mark.parametrize("prefetch", [0, 1, 3])
-def test_gpu_batches_equal_sampler_plus_index(graph, tables, placement, prefetch):
+@pytest.mark.parametrize("prefetch,gather_group", [(0, 1), (1, 1), (3, 1), (0, 2), (1, 4)])
+def test_gpu_batches_equal_sampler_plus_index(graph, tables, placement, prefetch, gather_group):
     x, y = tables
     features = UnifiedTensor(x)
     seeds = torch.arange(0, NUM_NODES, 3)
     loader = NodeLoader(sampler_of(graph, seed=5, placement=placement), features, y.cuda(), seeds, batch_size=6,
-                        shuffle=False, prefetch=prefetch)
+                        shuffle=False, prefetch=prefetch, gather_group=gather_group)
     reference = sampler_of(graph, seed=5, placement=placement)
     for epoch in range(2):
         for i, batch in enumerate(loader):
@@ -241,7 +246,7 @@ def test_gpu_loader_with_feature_cache_and_training_overlap(graph, tables):
     features.enable_cache(20 * x[0].numel() * x.element_size() + 4 * NUM_NODES, ranking=graph.out_degrees(),
                           device="cuda")
     loader = NodeLoader(sampler_of(graph, placement="pinned"), features, UnifiedTensor(y), torch.arange(NUM_NODES),
-                        batch_size=16, prefetch=2)
+                        batch_size=16, prefetch=2, gather_group=3)
     model = GraphSAGE(8, 16, 2, 5).cuda()
     optimizer = torch.optim.Adam(model.parameters())
     for batch in loader:

@@ -30,6 +30,7 @@ def test_config_parses_choices_and_fingerprint():
         (dict(model="gat", hidden=10, heads=4), "divisible by heads"),
         (dict(resume=True), "resume needs a checkpoint"),
         (dict(batch_size=0), "batch_size must be a positive int"),
+        (dict(gather_group=0), "gather_group must be a positive int, got 0"),
         (dict(dropout=1.0), "dropout must lie in [0, 1)"),
         (dict(lr=0.0), "lr must be positive"),
         (dict(device="cpu", features="pinned"), "with device 'cpu' both must be 'cpu'"),
@@ -83,6 +84,11 @@ def test_cli_fanouts_not_integers(capsys):
 def test_cli_cache_out_of_range(capsys):
     code, err = _run(capsys, "--dataset", "cora", "--cache", "2")
     assert code == 2 and "--cache is a fraction of the feature rows in [0, 1], got 2.0" in err
+
+
+def test_cli_gather_group_below_one(capsys):
+    code, err = _run(capsys, "--dataset", "cora", "--gather-group", "0")
+    assert code == 2 and "--gather-group must be a positive int, got 0" in err
 
 
 def test_cli_resume_without_checkpoint(capsys):

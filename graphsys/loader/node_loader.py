@@ -25,30 +25,30 @@ from graphsys.loader.gather import Table, check_ids, check_table, gather_rows, n
 from graphsys.loader.producer import Producer
 from graphsys.loader.timings import LoaderTimings, StageClock
 from sampling import NeighborSampler, SamplerOutput
-from zerocopy import PendingGather, UnifiedTensor
 
 
 @dataclass(frozen=True)
 class _InFlight:
-    """A sampled batch whose gathers may still be running on the gather stream."""
+    """A sampled batch whose gathers may still be running on the gather stream (until ``done``)."""
 
     out: SamplerOutput
     input_id: torch.Tensor
-    x: "torch.Tensor | PendingGather"
-    y: "torch.Tensor | PendingGather | None"
+    x: torch.Tensor
+    y: "torch.Tensor | None"
     done: "torch.cuda.Event | None"
 
 
-def _start_gather(table: Table, index: torch.Tensor, stream: torch.cuda.Stream) -> "torch.Tensor | PendingGather":
-    """Launch ``table[index]`` on ``stream`` (the current stream): a pending zero-copy gather for a
-    UnifiedTensor, an ``index_select`` for a tensor. Cost: no host wait, no host allocation.
+def _gather_split(table: Table, indices: list[torch.Tensor]) -> list[torch.Tensor]:
+    """``table[index]`` for each index, read in one gather over all of them (launched on the current
+    stream, no host wait), returned as one view per index.
 
-    The ids come from the sampler, so the UnifiedTensor's bounds check (a min/max read back into a
-    fresh pinned buffer) is skipped, as :func:`graphsys.loader.gather.gather_rows` does; the kernel
-    never reads outside the table whatever the ids."""
-    if isinstance(table, UnifiedTensor):
-        return table.gather_async(index, stream=stream, check=False)
-    return gather_rows(table, index)
+    One pass over several batches' ids touches host memory more densely than one pass per batch,
+    which PCIe reads of a large pinned table reward (benchmarks/README.md, "density").
+    """
+    if len(indices) == 1:
+        return [gather_rows(table, indices[0])]
+    rows = gather_rows(table, torch.cat(indices))
+    return list(rows.split([index.numel() for index in indices]))
 
 
 def _as_seed_tensor(seeds: torch.Tensor, num_nodes: int) -> torch.Tensor:
@@ -91,11 +91,18 @@ class NodeLoader:
         batch_size: seeds per batch.
         shuffle: visit the seeds in a new random order each epoch.
         drop_last: skip the last batch when it is smaller than ``batch_size``.
-        prefetch: batches produced ahead, on a host thread. 1 samples and gathers the next
-            batch while the model trains on this one; more helps only when batch times vary,
-            at the cost of one more batch of memory each (on a GPU at most ``prefetch + 1``
-            batches are being gathered at a time, however little the consumer does); 0
-            produces each batch on the calling thread when it is asked for.
+        prefetch: groups of batches (see ``gather_group``) produced ahead, on a host thread. 1
+            samples and gathers the next group while the model trains on this one; more helps
+            only when batch times vary, at the cost of one more group of memory each (on a GPU
+            at most ``prefetch + 1`` groups are being gathered at a time, however little the
+            consumer does); 0 produces each group on the calling thread when its first batch is
+            asked for.
+        gather_group: batches sampled in turn whose feature and label rows are then read in one
+            gather. Zero-copy reads of a table much larger than a batch's rows (papers100M: 28 GB
+            against ~0.2 GB a batch) run faster per row the closer together the rows lie in host
+            memory, so reading 2-4 batches at once is faster than one at a time; it holds
+            ``gather_group`` batches of rows per group in flight, and the first batch of a group
+            waits for the whole group's gather. The batches are the same whatever the group.
         seed: seed of the shuffling order (the sampler has its own seed).
 
     Example:
@@ -125,6 +132,7 @@ class NodeLoader:
         shuffle: bool = True,
         drop_last: bool = False,
         prefetch: int = 1,
+        gather_group: int = 1,
         seed: int = 0,
     ) -> None:
         if not isinstance(sampler, NeighborSampler):
@@ -143,6 +151,7 @@ class NodeLoader:
         self.seeds = _as_seed_tensor(seeds, num_nodes).to(self.device)
         self.batch_size = _positive_int("batch_size", batch_size, 1)
         self.prefetch = _positive_int("prefetch", prefetch, 0)
+        self.gather_group = _positive_int("gather_group", gather_group, 1)
         self.shuffle = bool(shuffle)
         self.drop_last = bool(drop_last)
         self._generator = torch.Generator(device=self.device).manual_seed(seed)
@@ -178,18 +187,21 @@ class NodeLoader:
             self._streams[0].wait_stream(torch.cuda.current_stream(self.device))
         # before the producer thread starts: a capture on it would fail when this thread syncs
         self.sampler.capture(sorted({stop - start for _, start, stop in bounds}))
+        groups = [bounds[at : at + self.gather_group] for at in range(0, len(bounds), self.gather_group)]
         produce = self._bounded_produce()
         if self.prefetch == 0:
-            for bound in bounds:
-                yield self._hand_over(produce(bound))
+            for group in groups:
+                for flight in produce(group):
+                    yield self._hand_over(flight)
             return
         device = self.device if self.device.type == "cuda" else None
-        with Producer(produce, bounds, self.prefetch, device) as flights:
-            for flight in flights:
-                yield self._hand_over(flight)
+        with Producer(produce, groups, self.prefetch, device) as produced:
+            for flights in produced:
+                for flight in flights:
+                    yield self._hand_over(flight)
 
-    def _bounded_produce(self) -> Callable[[tuple[torch.Tensor, int, int]], _InFlight]:
-        """:meth:`_produce`, but first waiting until at most ``prefetch`` earlier batches still
+    def _bounded_produce(self) -> Callable[[list[tuple[torch.Tensor, int, int]]], list[_InFlight]]:
+        """:meth:`_produce`, but first waiting until at most ``prefetch`` earlier groups still
         gather on the device.
 
         Handing a GPU batch over does not wait for its gathers, so a consumer that launches
@@ -199,64 +211,70 @@ class NodeLoader:
         """
         unfinished: deque = deque()
 
-        def produce(bound: tuple[torch.Tensor, int, int]) -> _InFlight:
+        def produce(group: list[tuple[torch.Tensor, int, int]]) -> list[_InFlight]:
             while len(unfinished) > self.prefetch:
                 unfinished.popleft().synchronize()
-            flight = self._produce(bound)
-            if flight.done is not None:
-                unfinished.append(flight.done)
-            return flight
+            flights = self._produce(group)
+            if flights[0].done is not None:
+                unfinished.append(flights[0].done)
+            return flights
 
         return produce
 
-    def _produce(self, bound: tuple[torch.Tensor, int, int]) -> _InFlight:
-        """Sample one batch, ``order[start:stop]`` of the seeds, and start its gathers.
+    def _produce(self, group: list[tuple[torch.Tensor, int, int]]) -> list[_InFlight]:
+        """Sample the batches of ``group`` (each ``order[start:stop]`` of the seeds), then start
+        the gathers of their feature rows (one launch) and label rows (one launch).
 
-        Cost on a GPU: the sampler's kernels on the sampling stream and its one host sync (the
-        host waits for this batch's sampling only), then the feature and label gathers launched
-        on the gather stream with no host wait. On the CPU: the stages run in turn.
+        Cost on a GPU: per batch, the sampler's kernels on the sampling stream and its one host
+        sync (the host waits for that batch's sampling only); then the gathers launched on the
+        gather stream with no host wait. On the CPU the stages run in turn, batch by batch.
         """
-        order, start, stop = bound
-        input_id = order[start:stop]
         if self._streams is None:
-            begin = self._clock.mark()
-            out = self.sampler.sample(self.seeds[input_id])
-            sampled = self._clock.mark()
-            x = gather_rows(self.features, out.node)
-            y = gather_rows(self.labels, out.node[: stop - start]) if self.labels is not None else None
-            self._clock.add((begin, sampled), (sampled, self._clock.mark()))
-            return _InFlight(out, input_id, x, y, None)
+            flights = []
+            for order, start, stop in group:
+                input_id = order[start:stop]
+                begin = self._clock.mark()
+                out = self.sampler.sample(self.seeds[input_id])
+                sampled = self._clock.mark()
+                x = gather_rows(self.features, out.node)
+                y = gather_rows(self.labels, out.node[: stop - start]) if self.labels is not None else None
+                self._clock.add([(begin, sampled)], (sampled, self._clock.mark()))
+                flights.append(_InFlight(out, input_id, x, y, None))
+            return flights
         sample_stream, gather_stream = self._streams
+        outs, input_ids, spans = [], [], []
         with torch.cuda.stream(sample_stream):
-            begin = self._clock.mark()
-            out = self.sampler.sample(self.seeds[input_id])
-            sampled = self._clock.mark()
+            for order, start, stop in group:
+                input_ids.append(order[start:stop])
+                begin = self._clock.mark()
+                outs.append(self.sampler.sample(self.seeds[input_ids[-1]]))
+                spans.append((begin, self._clock.mark()))
         gather_stream.wait_stream(sample_stream)
         with torch.cuda.stream(gather_stream):
-            out.node.record_stream(gather_stream)
+            for out in outs:
+                out.node.record_stream(gather_stream)
             gather_begin = self._clock.mark()
-            x = _start_gather(self.features, out.node, gather_stream)
-            y = None
+            xs = _gather_split(self.features, [out.node for out in outs])
+            ys: list = [None] * len(outs)
             if self.labels is not None:
-                y = _start_gather(self.labels, out.node[: stop - start], gather_stream)
+                ys = _gather_split(self.labels, [out.node[: ids.numel()] for out, ids in zip(outs, input_ids)])
             gathered = self._clock.mark()
             done = torch.cuda.Event()
             done.record()
-        self._clock.add((begin, sampled), (gather_begin, gathered))
-        return _InFlight(out, input_id, x, y, done)
+        self._clock.add(spans, (gather_begin, gathered))
+        return [_InFlight(*parts, done) for parts in zip(outs, input_ids, xs, ys)]
 
     def _hand_over(self, flight: _InFlight) -> Data:
         """The batch as a ``Data``, ordered after its production on the current stream.
 
-        Cost on a GPU: one event wait on the device (no host sync besides the UnifiedTensor's
-        bounds check, long done by now), one ``record_stream`` per tensor, one stack.
+        Cost on a GPU: one event wait on the device (no host sync), one ``record_stream`` per
+        tensor, one stack.
         """
         out = flight.out
         if flight.done is not None:
             torch.cuda.current_stream(self.device).wait_event(flight.done)
-        x = flight.x.wait() if isinstance(flight.x, PendingGather) else flight.x
         batch = Data(
-            x=x,
+            x=flight.x,
             edge_index=torch.stack([out.row, out.col]),
             n_id=out.node,
             e_id=out.edge,
@@ -266,10 +284,10 @@ class NodeLoader:
             num_sampled_edges=list(out.num_sampled_edges),
         )
         if flight.y is not None:
-            batch.y = flight.y.wait() if isinstance(flight.y, PendingGather) else flight.y
+            batch.y = flight.y
         if flight.done is not None:
             current = torch.cuda.current_stream(self.device)
-            for value in (x, batch.y if flight.y is not None else None, out.node, out.row, out.col, out.edge):
+            for value in (flight.x, flight.y, out.node, out.row, out.col, out.edge):
                 if value is not None:
                     value.record_stream(current)
         return batch

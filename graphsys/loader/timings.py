@@ -38,7 +38,8 @@ class LoaderTimings:
 
 
 class StageClock:
-    """Accounts the sampling and gathering span of each batch on one device.
+    """Accounts the sampling span of each batch and the gathering span of each group of batches
+    gathered together, on one device.
 
     A span is a pair of marks from :meth:`mark`. Cost per mark: a ``perf_counter`` on the CPU; an
     event record on a GPU stream (no sync). Batches are added on the loader's producer thread
@@ -61,32 +62,38 @@ class StageClock:
         event.record(stream)
         return event
 
-    def add(self, sample: tuple, gather: tuple) -> None:
-        """Account one batch given its (start, end) spans; GPU spans are read once they complete."""
+    def add(self, samples: list[tuple], gather: tuple) -> None:
+        """Account ``len(samples)`` batches given the (start, end) span of each one's sampling and
+        of their gather (one gather may serve several batches); GPU spans are read once they complete."""
         with self._lock:
             if not self._cuda:
-                self._count(sample[1] - sample[0], gather[1] - gather[0])
+                self._count([end - start for start, end in samples], gather[1] - gather[0])
                 return
-            self._open.append((sample, gather))
-            while self._open and self._open[0][1][1].query() and self._open[0][0][1].query():
+            self._open.append((samples, gather))
+            while self._open and self._done(*self._open[0]):
                 self._settle(*self._open.popleft())
 
-    def _settle(self, sample: tuple, gather: tuple) -> None:
-        self._count(sample[0].elapsed_time(sample[1]) / 1e3, gather[0].elapsed_time(gather[1]) / 1e3)
+    @staticmethod
+    def _done(samples: list[tuple], gather: tuple) -> bool:
+        return gather[1].query() and all(end.query() for _, end in samples)
 
-    def _count(self, sample_s: float, gather_s: float) -> None:
-        self._batches += 1
-        self._sample_s += sample_s
+    def _settle(self, samples: list[tuple], gather: tuple) -> None:
+        self._count([start.elapsed_time(end) / 1e3 for start, end in samples], gather[0].elapsed_time(gather[1]) / 1e3)
+
+    def _count(self, sample_s: list[float], gather_s: float) -> None:
+        self._batches += len(sample_s)
+        self._sample_s += sum(sample_s)
         self._gather_s += gather_s
 
     def read(self) -> LoaderTimings:
         """The totals so far. Cost on a GPU: waits for the batches still in flight (a host sync)."""
         with self._lock:
             while self._open:
-                sample, gather = self._open.popleft()
-                sample[1].synchronize()
+                samples, gather = self._open.popleft()
                 gather[1].synchronize()
-                self._settle(sample, gather)
+                for _, end in samples:
+                    end.synchronize()
+                self._settle(samples, gather)
             return LoaderTimings(self._batches, self._sample_s, self._gather_s)
 
     def reset(self) -> None:

@@ -86,5 +86,5 @@ class EpochPipeline:
         """
         self._sampler.reseed(seed)
         loader = NodeLoader(self._sampler, self._data.features, self._data.labels, seeds,
-                            self._config.batch_size, shuffle=False, seed=seed)
+                            self._config.batch_size, shuffle=False, gather_group=self._config.gather_group, seed=seed)
         return EpochBatches(loader, self._device)
