@@ -266,12 +266,12 @@ def main(argv: list[str] | None = None) -> int:
     step = SageStep(ds.x.shape[1], ds.num_classes, len(fanouts), device) if args.train else None
     rows, sample_batch = [], None
     settled = False
-    default_width = kernels.PROGRAMS_PER_SM
+    default_width = kernels.OVERLAP_PROGRAMS_PER_SM
     for name, loader in loader_configs(ds, args, device, fanouts, keep):
-        # "config@W": the zero-copy gather kernel on W programs per SM for this configuration
-        # (what ZEROCOPY_PROGRAMS_PER_SM sets for a whole process; launches read it at call time).
+        # "config@W": the loader's zero-copy gather kernel on W programs per SM for this configuration
+        # (what ZEROCOPY_OVERLAP_PROGRAMS_PER_SM sets for a whole process; the loader reads it per gather).
         width = name.partition("@")[2]
-        kernels.PROGRAMS_PER_SM = float(width) if width else default_width
+        kernels.OVERLAP_PROGRAMS_PER_SM = float(width) if width else default_width
         iterator = cycle(loader)
         if not settled:
             # The process's first few hundred batches run slower whatever the configuration (on the H200

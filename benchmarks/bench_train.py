@@ -142,9 +142,9 @@ def main() -> None:
                         help="folder for each run's output, streamed as it runs (default: a temporary folder)")
     parser.add_argument("--runs", default=None, help="comma-separated run names to keep (default: all)")
     parser.add_argument("--gather-programs", default="",
-                        help="comma-separated ZEROCOPY_PROGRAMS_PER_SM values: for each, one more run of each "
-                             "preset's pinned+cache and pinned+cache bf16 (those of them --runs keeps), the "
-                             "zero-copy kernel on that many programs per SM")
+                        help="comma-separated ZEROCOPY_OVERLAP_PROGRAMS_PER_SM values: for each, one more run of "
+                             "each preset's pinned+cache and pinned+cache bf16 (those of them --runs keeps), the "
+                             "loader's zero-copy kernel on that many programs per SM (0: one per block of rows)")
     parser.add_argument("--gather-groups", default="",
                         help="comma-separated --gather-group values: for each, one more run of each preset's "
                              "pinned+cache and pinned+cache bf16 (those of them --runs keeps), each zero-copy "
@@ -156,7 +156,8 @@ def main() -> None:
                                                        ("synthetic-papers100m", args.papers_scale, PAPERS_RUNS))
                if scale > 0]
     plan = [(d, scale, n, f, None) for d, scale, runs in presets for n, f in runs if keep is None or n in keep]
-    variants = [(f"programs/SM={v}", [], {"ZEROCOPY_PROGRAMS_PER_SM": v}) for v in args.gather_programs.split(",") if v]
+    variants = [(f"programs/SM={v}", [], {"ZEROCOPY_OVERLAP_PROGRAMS_PER_SM": v})
+                for v in args.gather_programs.split(",") if v]
     variants += [(f"gather group {v}", ["--gather-group", v], None) for v in args.gather_groups.split(",") if v]
     for label, extra, env in variants:
         for dataset, scale, runs in presets:

@@ -51,9 +51,18 @@ them); 0 launches one program per block of rows. With ``P`` persistent programs,
 takes blocks ``p, p + P, ...`` of the sorted rows, so the rows in flight span about
 ``P x BLOCK_R`` rows of the sorted order (a narrower window of host addresses). Alone, no setting
 was clearly faster than 0 on the H200 (``bench_gather.py --tune``, results/gather.json: 1, 2, 4,
-8, 16 and 0 per SM within the run-to-run spread of about +-10%). Beside a model's kernels
-fewer programs leave more SMs to the model; the environment variable ``ZEROCOPY_PROGRAMS_PER_SM``
-sets it for a whole process (bench_train.py measures it)."""
+8, 16 and 0 per SM within the run-to-run spread of about +-10%). The environment variable
+``ZEROCOPY_PROGRAMS_PER_SM`` sets it for a whole process; gathers that run beside a model's
+kernels take ``OVERLAP_PROGRAMS_PER_SM`` instead."""
+
+OVERLAP_PROGRAMS_PER_SM = float(os.environ.get("ZEROCOPY_OVERLAP_PROGRAMS_PER_SM", "0.25"))
+"""Persistent programs per multiprocessor for a gather that runs on a side stream while a model
+trains (graphsys's loader passes it). A program waiting on PCIe holds its SM slot, so one program
+per block fills every SM and the model's kernels queue behind it; a quarter of the SMs is enough
+to keep the link busy. Measured on the H200 (``bench_train.py --gather-programs 0.25``, GraphSAGE
+on synthetic-products, pinned features + 20% cache): 1.993 s an epoch against 2.281 s with one
+program per block in float32, 1.564 against 1.604 s under bf16 (benchmarks/README.md). The
+environment variable ``ZEROCOPY_OVERLAP_PROGRAMS_PER_SM`` overrides it (0: one program per block)."""
 
 MAX_TILE_WORDS = 4096
 """At most this many words per program step: every word holds a register and a 64-bit address."""
@@ -280,17 +289,18 @@ def gather_rows(
     slot_map: torch.Tensor | None = None,
     cache: torch.Tensor | None = None,
     counts: torch.Tensor | None = None,
+    programs_per_sm: float | None = None,
 ) -> torch.Tensor:
     """``out[i] = table[rows[i]]`` for 2-D contiguous ``table`` and ``out``; returns ``out``.
 
     With ``sort`` the rows are read in ascending address order and scattered back to their
     requested positions (DESIGN.md: 51.3 vs 16.1 GB/s for 512 B rows of a 10 GB table); without
-    it they are read in the order given. Cost: a sort (with ``sort``) and one kernel launch on the
-    current stream; no host sync.
+    it they are read in the order given. ``programs_per_sm`` as for :func:`launch_gather`. Cost: a
+    sort (with ``sort``) and one kernel launch on the current stream; no host sync.
     """
     if sort and rows.numel() > 1:
         keys, positions = sorted_order(rows, table.shape[0])
-        launch_gather(table, keys, out, positions, slot_map, cache, counts)
+        launch_gather(table, keys, out, positions, slot_map, cache, counts, programs_per_sm=programs_per_sm)
     else:
-        launch_gather(table, rows, out, None, slot_map, cache, counts)
+        launch_gather(table, rows, out, None, slot_map, cache, counts, programs_per_sm=programs_per_sm)
     return out

@@ -231,6 +231,7 @@ class UnifiedTensor:
         stream: "torch.cuda.Stream | None" = None,
         *,
         check: bool = True,
+        programs_per_sm: float | None = None,
     ) -> torch.Tensor:
         """Rows ``idx`` of the table, shaped ``idx.shape + shape[1:]``, on ``idx.device``.
 
@@ -247,6 +248,9 @@ class UnifiedTensor:
             check: raise IndexError for out-of-range CUDA ids (one host wait). With ``False`` such
                 ids are still never read, and their rows come back zero-filled; for ids known to
                 be valid, e.g. a sampler's output. CPU ids are always checked (no sync is needed).
+            programs_per_sm: how many programs per SM the kernel keeps (a fraction leaves SMs to
+                other work: ``zerocopy.kernels.OVERLAP_PROGRAMS_PER_SM`` suits a gather beside a
+                model's training step); None: ``zerocopy.kernels.PROGRAMS_PER_SM``.
 
         Raises:
             IndexError: for an id that is negative or ``>= len(self)`` (nothing outside the table is read).
@@ -259,21 +263,28 @@ class UnifiedTensor:
         if out is not None:
             self._check_out(out, idx)
         if idx.is_cuda:
-            result, bounds = self._gather_cuda(idx, out, stream, check=check)
+            result, bounds = self._gather_cuda(idx, out, stream, check=check, programs_per_sm=programs_per_sm)
             if bounds is not None:
                 bounds.check()
             return result
         return self._gather_cpu(idx, out)
 
     def gather_async(
-        self, idx: torch.Tensor, stream: "torch.cuda.Stream | None" = None, *, check: bool = True
+        self,
+        idx: torch.Tensor,
+        stream: "torch.cuda.Stream | None" = None,
+        *,
+        check: bool = True,
+        programs_per_sm: float | None = None,
     ) -> PendingGather:
         """Start :meth:`gather` on a side stream; the result comes from :meth:`PendingGather.wait`.
 
         The side stream (``stream`` or one owned by this tensor per GPU) first waits for the current
         stream, so ``idx`` may come straight from a sampler kernel. Cost: as :meth:`gather`, with no
         host wait here: the bounds check moves to ``wait()`` (``check=False``: no host wait
-        anywhere, out-of-range rows zero-filled). A CPU ``idx`` gathers at once.
+        anywhere, out-of-range rows zero-filled). A CPU ``idx`` gathers at once. While a model
+        computes meanwhile, ``programs_per_sm=zerocopy.kernels.OVERLAP_PROGRAMS_PER_SM`` leaves it
+        most SMs (see :meth:`gather`).
         """
         self._check_open()
         idx = self._check_index(idx)
@@ -282,7 +293,7 @@ class UnifiedTensor:
         device = idx.device
         side = stream if stream is not None else self._side_stream(device)
         side.wait_stream(torch.cuda.current_stream(device))
-        out, bounds = self._gather_cuda(idx, None, side, check=check)
+        out, bounds = self._gather_cuda(idx, None, side, check=check, programs_per_sm=programs_per_sm)
         with torch.cuda.device(device):
             done = torch.cuda.Event()
             done.record(side)
@@ -419,6 +430,7 @@ class UnifiedTensor:
         *,
         use_cache: bool = True,
         check: bool = True,
+        programs_per_sm: float | None = None,
     ) -> tuple[torch.Tensor, BoundsCheck | None]:
         device = idx.device
         shape = tuple(idx.shape) + tuple(self.shape[1:])
@@ -447,6 +459,7 @@ class UnifiedTensor:
                 slot_map=cache.slot_map if cache is not None else None,
                 cache=cache.data.view(-1, width) if cache is not None else None,
                 counts=cache.counts if cache is not None else None,
+                programs_per_sm=programs_per_sm,
             )
             return out, bounds
 

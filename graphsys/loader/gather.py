@@ -36,8 +36,9 @@ def num_rows(table: Table) -> int:
     return int(table.shape[0])
 
 
-def gather_rows(table: Table, index: torch.Tensor) -> torch.Tensor:
-    """``table[index]`` with the placement contract of this module.
+def gather_rows(table: Table, index: torch.Tensor, *, programs_per_sm: float | None = None) -> torch.Tensor:
+    """``table[index]`` with the placement contract of this module; ``programs_per_sm`` goes to a
+    UnifiedTensor's zero-copy kernel (:meth:`zerocopy.UnifiedTensor.gather`).
 
     Cost by case: a UnifiedTensor with a GPU index: one gather kernel reading host memory
     over PCIe (cache hits from GPU memory), no host sync. Table and index on one device: one
@@ -51,7 +52,7 @@ def gather_rows(table: Table, index: torch.Tensor) -> torch.Tensor:
     if isinstance(table, UnifiedTensor):
         # check=False: the range check reads min/max back to the host, a sync that would stall
         # the side-stream pipeline; ids come from the sampler, and the kernel never reads out of bounds.
-        return table.gather(index, check=False)
+        return table.gather(index, check=False, programs_per_sm=programs_per_sm)
     if table.device == index.device:
         return table.index_select(0, index)
     if table.is_cuda:

@@ -25,6 +25,7 @@ from graphsys.loader.gather import Table, check_ids, check_table, gather_rows, n
 from graphsys.loader.producer import Producer
 from graphsys.loader.timings import LoaderTimings, StageClock
 from sampling import NeighborSampler, SamplerOutput
+from zerocopy import kernels
 
 
 @dataclass(frozen=True)
@@ -43,12 +44,12 @@ def _gather_split(table: Table, indices: list[torch.Tensor]) -> list[torch.Tenso
     stream, no host wait), returned as one view per index.
 
     One pass over several batches' ids touches host memory more densely than one pass per batch,
-    which PCIe reads of a large pinned table reward (benchmarks/README.md, "density").
+    which PCIe reads of a large pinned table reward (benchmarks/README.md, "density"). The
+    zero-copy kernel runs on a fraction of the SMs: the model trains beside it.
     """
-    if len(indices) == 1:
-        return [gather_rows(table, indices[0])]
-    rows = gather_rows(table, torch.cat(indices))
-    return list(rows.split([index.numel() for index in indices]))
+    index = indices[0] if len(indices) == 1 else torch.cat(indices)
+    rows = gather_rows(table, index, programs_per_sm=kernels.OVERLAP_PROGRAMS_PER_SM)
+    return [rows] if len(indices) == 1 else list(rows.split([index.numel() for index in indices]))
 
 
 def _as_seed_tensor(seeds: torch.Tensor, num_nodes: int) -> torch.Tensor:
