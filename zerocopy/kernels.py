@@ -9,7 +9,7 @@ program copies ``BLOCK_R`` rows of ``BLOCK_C`` words per step:
 * a row's reads start on the 128-byte line that holds its first byte (the lanes before the row's
   start are masked), so a row that is not a multiple of 128 B wide still costs whole-line
   requests instead of requests straddling two lines (DESIGN.md: 49.8 of 55 GB/s for 2,408 B rows;
-  this kernel: 50.8 of 53.3 through the public API, benchmarks/README.md);
+  this kernel: 52.1 of 55.3 through the public API, benchmarks/README.md);
 * rows listed in ``rows`` are read in the order given; :func:`gather_rows` sorts them first
   (``sort=True``) so that host memory is touched in address order, and writes each row to its
   requested position through ``positions``;
@@ -295,7 +295,9 @@ def gather_rows(
 
     With ``sort`` the rows are read in ascending address order and scattered back to their
     requested positions (DESIGN.md: 51.3 vs 16.1 GB/s for 512 B rows of a 10 GB table); without
-    it they are read in the order given. ``programs_per_sm`` as for :func:`launch_gather`. Cost: a
+    it they are read in the order given. Each row costs more the further it lies from the previous
+    one in host memory (address translation; benchmarks/README.md: 37.5 M rows/s 205 kB apart, 98 M
+    13 kB apart), so one call over several batches' ids beats one call per batch. ``programs_per_sm`` as for :func:`launch_gather`. Cost: a
     sort (with ``sort``) and one kernel launch on the current stream; no host sync.
     """
     if sort and rows.numel() > 1:
