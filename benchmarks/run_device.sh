@@ -89,12 +89,12 @@ fi
 # --- papers: synthetic-papers100m (fp16 pinned features, 20% cache; ~40 GB host memory and 35 GB
 # disk under TRAIN_ROOT): generation (~130 s on 16 cores), then bf16 and float32 runs of 3 epochs
 # (~65 s each); results/bench_train_papers.json and each run's log in $OUT. Its own device call.
-# PAPERS_RUNS="pinned+cache bf16,gpu bf16" picks runs.
+# PAPERS_RUNS="pinned+cache bf16,gpu bf16" picks runs; PAPERS_ARGS adds flags ("--gather-groups 2,4").
 if want papers; then
   run papers_generate $PY -m graphsys data generate synthetic-papers100m --out "${TRAIN_ROOT:-/tmp/graphsys-train-data}" \
     --quiet
   run papers $PY benchmarks/bench_train.py --scale 0 --papers-scale 1 --epochs 3 --timeout 220 --logs "$OUT" \
-    --root "${TRAIN_ROOT:-/tmp/graphsys-train-data}" ${PAPERS_RUNS:+--runs "$PAPERS_RUNS"}
+    --root "${TRAIN_ROOT:-/tmp/graphsys-train-data}" ${PAPERS_RUNS:+--runs "$PAPERS_RUNS"} ${PAPERS_ARGS:-}
 fi
 # --- end train
 
