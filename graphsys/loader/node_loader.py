@@ -49,7 +49,7 @@ def _gather_split(table: Table, indices: list[torch.Tensor]) -> list[torch.Tenso
     """
     index = indices[0] if len(indices) == 1 else torch.cat(indices)
     rows = gather_rows(table, index, programs_per_sm=kernels.OVERLAP_PROGRAMS_PER_SM)
-    return [rows] if len(indices) == 1 else list(rows.split([index.numel() for index in indices]))
+    return [rows] if len(indices) == 1 else list(rows.split([part.numel() for part in indices]))
 
 
 def _as_seed_tensor(seeds: torch.Tensor, num_nodes: int) -> torch.Tensor:

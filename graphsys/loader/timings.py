@@ -78,7 +78,8 @@ class StageClock:
         return gather[1].query() and all(end.query() for _, end in samples)
 
     def _settle(self, samples: list[tuple], gather: tuple) -> None:
-        self._count([start.elapsed_time(end) / 1e3 for start, end in samples], gather[0].elapsed_time(gather[1]) / 1e3)
+        sample_s = [start.elapsed_time(end) / 1e3 for start, end in samples]
+        self._count(sample_s, gather[0].elapsed_time(gather[1]) / 1e3)
 
     def _count(self, sample_s: list[float], gather_s: float) -> None:
         self._batches += len(sample_s)
