@@ -297,8 +297,9 @@ def gather_rows(
     requested positions (DESIGN.md: 51.3 vs 16.1 GB/s for 512 B rows of a 10 GB table); without
     it they are read in the order given. Each row costs more the further it lies from the previous
     one in host memory (address translation; benchmarks/README.md: 37.5 M rows/s 205 kB apart, 98 M
-    13 kB apart), so one call over several batches' ids beats one call per batch. ``programs_per_sm`` as for :func:`launch_gather`. Cost: a
-    sort (with ``sort``) and one kernel launch on the current stream; no host sync.
+    13 kB apart), so one call over several batches' ids beats one call per batch.
+    ``programs_per_sm`` as for :func:`launch_gather`. Cost: a sort (with ``sort``) and one kernel
+    launch on the current stream; no host sync.
     """
     if sort and rows.numel() > 1:
         keys, positions = sorted_order(rows, table.shape[0])
