@@ -153,6 +153,13 @@ def test_persistent_programs_cover_every_block(programs_per_sm):
     assert torch.equal(out, table[rows])
 
 
+@pytest.mark.parametrize("bad", [-1, float("nan"), float("inf"), "2"])
+def test_bad_programs_per_sm_raise(bad):
+    table, out = torch.zeros(5, 2), torch.zeros(2, 2)
+    with pytest.raises(ValueError, match="programs_per_sm must be a finite number >= 0"):
+        kernels.launch_gather(table, torch.tensor([0, 1]), out, programs_per_sm=bad)
+
+
 def test_too_many_ids_raise(monkeypatch):
     monkeypatch.setattr(kernels, "MAX_IDS", 3)
     with pytest.raises(ValueError, match="rows has 4 ids; one launch gathers at most 3"):

@@ -26,6 +26,7 @@ the indexing logic.
 from __future__ import annotations
 
 import functools
+import math
 import os
 
 import torch
@@ -215,6 +216,10 @@ def launch_gather(
         raise RuntimeError("the zero-copy gather kernel needs Triton, which is not installed")
     if out.dtype != table.dtype or (cache is not None and cache.dtype != table.dtype):
         raise TypeError(f"out and cache must have the table's dtype {table.dtype}")
+    per_sm = PROGRAMS_PER_SM if programs_per_sm is None else programs_per_sm
+    if not (isinstance(per_sm, (int, float)) and 0 <= per_sm < math.inf):
+        raise ValueError(f"programs_per_sm must be a finite number >= 0 (0: one program per block of rows), "
+                         f"got {per_sm!r}")
     n_idx = rows.numel()
     if n_idx > MAX_IDS:
         raise ValueError(f"rows has {n_idx} ids; one launch gathers at most {MAX_IDS}: split the index")
@@ -235,7 +240,6 @@ def launch_gather(
     has_cache = slot_map is not None
     dummy = rows
     n_blocks = triton.cdiv(n_idx, block_r)
-    per_sm = PROGRAMS_PER_SM if programs_per_sm is None else programs_per_sm
     grid = (min(n_blocks, max(1, int(per_sm * _sm_count(out.device)))) if per_sm > 0 else n_blocks,)
     _gather_kernel[grid](
         table,
