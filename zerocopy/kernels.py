@@ -219,7 +219,8 @@ def launch_gather(
     per_sm = PROGRAMS_PER_SM if programs_per_sm is None else programs_per_sm
     if not (isinstance(per_sm, (int, float)) and 0 <= per_sm < math.inf):
         raise ValueError(f"programs_per_sm must be a finite number >= 0 (0: one program per block of rows), "
-                         f"got {per_sm!r}")
+                         f"got {per_sm!r} (a default comes from ZEROCOPY_PROGRAMS_PER_SM or "
+                         f"ZEROCOPY_OVERLAP_PROGRAMS_PER_SM when set)")
     n_idx = rows.numel()
     if n_idx > MAX_IDS:
         raise ValueError(f"rows has {n_idx} ids; one launch gathers at most {MAX_IDS}: split the index")
