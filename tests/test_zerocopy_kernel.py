@@ -160,6 +160,17 @@ def test_bad_programs_per_sm_raise(bad):
         kernels.launch_gather(table, torch.tensor([0, 1]), out, programs_per_sm=bad)
 
 
+@pytest.mark.parametrize("text", ["-1", "nan", "inf", "quarter"])
+def test_bad_programs_per_sm_environment_variable_raises_naming_it(monkeypatch, text):
+    monkeypatch.setenv("ZEROCOPY_OVERLAP_PROGRAMS_PER_SM", text)
+    with pytest.raises(ValueError, match=f"ZEROCOPY_OVERLAP_PROGRAMS_PER_SM='{text}' must be a finite number >= 0"):
+        kernels._programs_per_sm_from_env("ZEROCOPY_OVERLAP_PROGRAMS_PER_SM", 0.25)
+    monkeypatch.setenv("ZEROCOPY_OVERLAP_PROGRAMS_PER_SM", "0.5")
+    assert kernels._programs_per_sm_from_env("ZEROCOPY_OVERLAP_PROGRAMS_PER_SM", 0.25) == 0.5
+    monkeypatch.delenv("ZEROCOPY_OVERLAP_PROGRAMS_PER_SM")
+    assert kernels._programs_per_sm_from_env("ZEROCOPY_OVERLAP_PROGRAMS_PER_SM", 0.25) == 0.25
+
+
 def test_too_many_ids_raise(monkeypatch):
     monkeypatch.setattr(kernels, "MAX_IDS", 3)
     with pytest.raises(ValueError, match="rows has 4 ids; one launch gathers at most 3"):

@@ -46,7 +46,26 @@ TILE_BYTES = 16384
 flight per thread. Measured on the H200 for 512 B rows (``bench_gather.py --sweep``): 8 KB tiles
 40.2-40.7 GB/s, 16 KB 40.9-43.3, 32 KB 36.5-40.1 (4 or 8 warps); larger tiles only add registers."""
 
-PROGRAMS_PER_SM = float(os.environ.get("ZEROCOPY_PROGRAMS_PER_SM", "0"))
+
+def _programs_per_sm_from_env(name: str, default: float) -> float:
+    """The programs-per-SM setting in environment variable ``name`` (``default`` when unset).
+
+    Raises:
+        ValueError: a value that is not a finite number >= 0, naming the variable.
+    """
+    text = os.environ.get(name)
+    if text is None:
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not 0 <= value < math.inf:
+        raise ValueError(f"{name}={text!r} must be a finite number >= 0 (0: one program per block of rows)")
+    return value
+
+
+PROGRAMS_PER_SM = _programs_per_sm_from_env("ZEROCOPY_PROGRAMS_PER_SM", 0.0)
 """Persistent programs per multiprocessor (a fraction leaves SMs free: 0.25 runs on a quarter of
 them); 0 launches one program per block of rows. With ``P`` persistent programs, program ``p``
 takes blocks ``p, p + P, ...`` of the sorted rows, so the rows in flight span about
@@ -56,7 +75,7 @@ was clearly faster than 0 on the H200 (``bench_gather.py --tune``, results/gathe
 ``ZEROCOPY_PROGRAMS_PER_SM`` sets it for a whole process; gathers that run beside a model's
 kernels take ``OVERLAP_PROGRAMS_PER_SM`` instead."""
 
-OVERLAP_PROGRAMS_PER_SM = float(os.environ.get("ZEROCOPY_OVERLAP_PROGRAMS_PER_SM", "0.25"))
+OVERLAP_PROGRAMS_PER_SM = _programs_per_sm_from_env("ZEROCOPY_OVERLAP_PROGRAMS_PER_SM", 0.25)
 """Persistent programs per multiprocessor for a gather that runs on a side stream while a model
 trains (graphsys's loader passes it). A program waiting on PCIe holds its SM slot, so one program
 per block fills every SM and the model's kernels queue behind it; a quarter of the SMs is enough
