@@ -53,6 +53,7 @@ PRODUCTS_RUNS = [
 PAPERS_RUNS = [
     ("pinned+cache bf16", ["--features", "pinned", "--cache", "0.2", "--graph", "cuda", "--amp", "bf16"]),
     ("pinned+cache", ["--features", "pinned", "--cache", "0.2", "--graph", "cuda"]),
+    ("gpu", ["--features", "cuda", "--graph", "cuda"]),
     ("gpu bf16", ["--features", "cuda", "--graph", "cuda", "--amp", "bf16"]),
     ("pinned+cache bf16 graphed", ["--features", "pinned", "--cache", "0.2", "--graph", "cuda", "--amp", "bf16",
                                    "--cuda-graph"]),
@@ -117,6 +118,9 @@ def summary(rows: list[dict]) -> dict:
     gpu, cached, conv = (epoch("synthetic-products", n) for n in ("gpu", "pinned+cache", "conventional"))
     if gpu and cached:
         figures["products_pinned_cache_over_gpu"] = cached / gpu
+    papers_gpu, papers_cached = (epoch("synthetic-papers100m", n) for n in ("gpu", "pinned+cache"))
+    if papers_gpu and papers_cached:
+        figures["synthetic-papers100m:pinned+cache over gpu"] = papers_cached / papers_gpu
     for dataset in ("synthetic-products", "synthetic-papers100m"):
         gpu_bf16, cached_bf16 = (epoch(dataset, n) for n in ("gpu bf16", "pinned+cache bf16"))
         if gpu_bf16 and cached_bf16:

@@ -86,6 +86,12 @@ if want train; then
       --features pinned --cache 0.2 --graph cuda --quiet --metrics-out "$OUT/train_ddp.jsonl"
   fi
 fi
+# --- step: the training step alone on sampled products batches (fp32 / bf16, fused Adam, segment
+# aggregation; ms per step and the GPU kernel share from torch.profiler, top kernels in
+# $OUT/profile_step.txt). STEP_ARGS="--scale 0.01 --batches 4" for a smoke run anywhere.
+if want step; then
+  run step $PY benchmarks/bench_step.py --quiet --root "${TRAIN_ROOT:-/tmp/graphsys-train-data}" ${STEP_ARGS:-}
+fi
 # --- papers: synthetic-papers100m (fp16 pinned features, 20% cache; ~40 GB host memory and 35 GB
 # disk under TRAIN_ROOT): generation (~130 s on 16 cores), then bf16 and float32 runs of 3 epochs
 # (~65 s each); results/bench_train_papers.json and each run's log in $OUT. Its own device call.

@@ -34,6 +34,41 @@ def test_layerwise_inference_equals_full_graph_forward(model):
     assert not net.training
 
 
+@pytest.mark.parametrize("model", ["sage", "gat"])
+@pytest.mark.parametrize("layers", [2, 3])
+def test_destination_trim_matches_pyg_trimming_on_a_sampled_batch(model, layers):
+    """Seed outputs and every gradient equal those of the plain PyG model with PyG's own trimming."""
+    from torch_geometric.nn.models.basic_gnn import BasicGNN
+    from torch_geometric.utils._trim_to_layer import TrimToLayer
+
+    from graphsys.train.models import DestinationTrim
+    from sampling import NeighborSampler
+
+    g = _graph(num_nodes=500, num_edges=4000, self_loops=False)
+    x = torch.randn(g.num_nodes, 12, generator=torch.Generator().manual_seed(2))
+    y = torch.randint(0, 5, (g.num_nodes,), generator=torch.Generator().manual_seed(3))
+    cfg = TrainConfig("toy", model=model, layers=layers, fanouts=(5,) * layers, hidden=16, heads=2, dropout=0.0,
+                      features="cpu", graph="cpu")
+    ours = build_model(cfg, 12, 5)
+    plain = build_model(cfg, 12, 5)
+    plain._trim = TrimToLayer()
+    assert isinstance(ours, BasicGNN) and isinstance(ours._trim, DestinationTrim)
+    seeds = torch.arange(0, 500, 9)
+    out = NeighborSampler(g.indptr, g.indices, [5] * layers, seed=0).sample(seeds)
+    edge_index = torch.stack([out.row, out.col])
+    hops = dict(num_sampled_nodes_per_hop=list(out.num_sampled_nodes),
+                num_sampled_edges_per_hop=list(out.num_sampled_edges))
+    got = ours(x[out.node], edge_index, **hops)
+    expected = plain(x[out.node], edge_index, **hops)
+    assert got.shape[0] == seeds.numel() < expected.shape[0]
+    torch.testing.assert_close(got, expected[: seeds.numel()], atol=1e-5, rtol=1e-4)
+    torch.nn.functional.cross_entropy(got, y[seeds]).backward()
+    torch.nn.functional.cross_entropy(expected[: seeds.numel()], y[seeds]).backward()
+    for (name, a), b in zip(ours.named_parameters(), plain.parameters()):
+        torch.testing.assert_close(a.grad, b.grad, atol=1e-5, rtol=1e-4, msg=name)
+    assert set(ours.state_dict()) == set(plain.state_dict())
+
+
 def test_layerwise_inference_bf16_is_close():
     g = _graph(self_loops=False)
     x = torch.randn(g.num_nodes, 12)

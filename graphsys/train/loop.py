@@ -28,7 +28,7 @@ from graphsys.train.distributed import DistContext, setup, shard_seeds, teardown
 from graphsys.train.evaluate import Scorer, Scores
 from graphsys.train.inference import layerwise_inference
 from graphsys.train.metrics import EpochMetrics, peak_gpu_mib, peak_host_mib, write_metrics
-from graphsys.train.models import build_model
+from graphsys.train.models import build_model, build_optimizer
 from graphsys.train.pipeline import EpochPipeline
 from zerocopy import UnifiedTensor
 
@@ -140,7 +140,7 @@ class Trainer:
         # The placed table serves from here on; dropping the loaded one frees its host copy.
         self.dataset = dataclasses.replace(dataset, x=None)
         self.model = build_model(config, int(self.data.features.shape[1]), dataset.num_classes).to(ctx.device)
-        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+        self.optimizer = build_optimizer(config, self.model)
         self.scorer = Scorer(dataset.name, multilabel=dataset.multilabel, num_tasks=dataset.num_classes)
         self.pipeline = EpochPipeline(config, self.data, ctx.device)
         self.history: list[dict] = []
