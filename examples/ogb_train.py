@@ -7,7 +7,7 @@ printed at the end is what an OGB submission reports: the test score at the epoc
 validation score. Run::
 
     python examples/ogb_train.py --dataset ogbn-arxiv --root data/ogb --epochs 20
-    python examples/ogb_train.py --dataset ogbn-products --root data/ogb --fanouts 15,10,5 --amp bf16
+    python examples/ogb_train.py --dataset ogbn-products --root data/ogb --fanouts 15,10,5
 """
 import argparse
 import os
