@@ -15,8 +15,8 @@ each configuration runs ``--batches`` batches of :class:`graphsys.loader.NodeLoa
   :class:`graphsys.pyg.UnifiedFeatureStore` with the CPU sampler, each batch then moved to the
   GPU (what a PyG script does; at most ``--pyg-batches`` batches).
 
-With ``--train`` each batch also takes one training step as ``graphsys train`` runs it (GraphSAGE,
-3 layers, hidden 256, ``graphsys.train.models.DestinationTrim``, fused Adam on a GPU), so the
+With ``--train`` each batch also takes one training step as ``graphsys train`` runs it in float32
+(``bench_step.Step``: GraphSAGE, 3 layers, hidden 256, ``DestinationTrim``, fused Adam on a GPU), so the
 figure shows how much of the loader hides behind compute (``train_only`` repeats one batch).
 Loader alone, pinned features cannot match GPU memory (a batch's ~150 MB of rows cross PCIe at
 <= 55 GB/s); the 10% claim is about training throughput, where the zero-copy gather of batch
@@ -40,16 +40,14 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 import torch
-import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks.bench_step import Step  # noqa: E402
 from benchmarks.common import format_table, write_result  # noqa: E402
 from graphsys.datasets import load  # noqa: E402
 from graphsys.loader import NodeLoader  # noqa: E402
 from graphsys.pyg import CSRGraphStore, GraphsysSampler, UnifiedFeatureStore  # noqa: E402
-from graphsys.train import TrainConfig  # noqa: E402
-from graphsys.train.models import build_model, build_optimizer  # noqa: E402
 from sampling import NeighborSampler  # noqa: E402
 from zerocopy import UnifiedTensor, kernels  # noqa: E402
 
@@ -112,23 +110,6 @@ def time_batches(iterator, count: int, warmup: int, step: Callable, device: torc
         step(batch)
     sync(device)
     return time.perf_counter() - start, waited
-
-
-class SageStep:
-    """One training step as ``graphsys train`` runs it: its GraphSAGE (3 layers, hidden 256, each layer's
-    outputs trimmed to the nodes the next one reads), cross-entropy, its optimizer (fused Adam on a GPU)."""
-
-    def __init__(self, in_dim: int, num_classes: int, fanouts: list[int], device: torch.device) -> None:
-        config = TrainConfig("synthetic-products", layers=len(fanouts), fanouts=tuple(fanouts), hidden=256)
-        self.model = build_model(config, in_dim, num_classes).to(device)
-        self.optimizer = build_optimizer(config, self.model)
-
-    def __call__(self, batch) -> None:
-        self.optimizer.zero_grad(set_to_none=True)
-        out = self.model(batch.x, batch.edge_index, num_sampled_nodes_per_hop=batch.num_sampled_nodes,
-                         num_sampled_edges_per_hop=batch.num_sampled_edges)[: batch.batch_size]
-        F.cross_entropy(out, batch.y[: batch.batch_size]).backward()
-        self.optimizer.step()
 
 
 def touch(batch) -> None:
@@ -266,7 +247,7 @@ def main(argv: list[str] | None = None) -> int:
         print(format_table(probe, ["table", "sampler_beside", "rows", "ms", "GBps"]))
         write_result("bench_loader_probe", {"dataset": "synthetic-products", "scale": args.scale}, probe)
     keep = args.configs.split(",") if args.configs else None
-    step = SageStep(ds.x.shape[1], ds.num_classes, fanouts, device) if args.train else None
+    step = Step("fp32", ds.x.shape[1], ds.num_classes, fanouts, device) if args.train else None
     rows, sample_batch = [], None
     settled = False
     default_width = kernels.OVERLAP_PROGRAMS_PER_SM
