@@ -69,6 +69,27 @@ def test_destination_trim_matches_pyg_trimming_on_a_sampled_batch(model, layers)
     assert set(ours.state_dict()) == set(plain.state_dict())
 
 
+def test_destination_trim_refuses_a_batch_with_fewer_hops_than_layers():
+    from sampling import NeighborSampler
+
+    g = _graph(self_loops=False)
+    net = build_model(TrainConfig("toy", layers=3, fanouts=(4, 4, 4), hidden=8, features="cpu", graph="cpu"), 4, 3)
+    out = NeighborSampler(g.indptr, g.indices, [4, 4], seed=0).sample(torch.arange(10))
+    with pytest.raises(ValueError, match="layer 2 of the model needs a batch of at least 3 hops, but the batch has 2"):
+        net(torch.zeros(out.node.numel(), 4), torch.stack([out.row, out.col]),
+            num_sampled_nodes_per_hop=list(out.num_sampled_nodes), num_sampled_edges_per_hop=list(out.num_sampled_edges))
+
+
+def test_optimizer_is_adam_with_the_config_and_unfused_on_a_cpu():
+    from graphsys.train.models import build_optimizer
+
+    cfg = TrainConfig("toy", layers=2, fanouts=(4, 4), hidden=8, lr=0.02, weight_decay=1e-4, features="cpu",
+                      graph="cpu")
+    opt = build_optimizer(cfg, build_model(cfg, 4, 3))
+    assert isinstance(opt, torch.optim.Adam)
+    assert opt.defaults["lr"] == 0.02 and opt.defaults["weight_decay"] == 1e-4 and not opt.defaults["fused"]
+
+
 def test_layerwise_inference_bf16_is_close():
     g = _graph(self_loops=False)
     x = torch.randn(g.num_nodes, 12)

@@ -34,6 +34,12 @@ class DestinationTrim(TrimToLayer):
             return super().forward(layer, num_sampled_nodes_per_hop, num_sampled_edges_per_hop, x, edge_index,
                                    edge_attr)
         hops = len(num_sampled_edges_per_hop) - layer
+        if hops < 1:
+            raise ValueError(
+                f"layer {layer} of the model needs a batch of at least {layer + 1} hops, but the batch has "
+                f"{len(num_sampled_edges_per_hop)} (num_sampled_edges_per_hop={list(num_sampled_edges_per_hop)}); "
+                "sample one hop per layer"
+            )
         num_dst = sum(num_sampled_nodes_per_hop[:hops])
         num_edges = sum(num_sampled_edges_per_hop[:hops])
         edge_attr = None if edge_attr is None else edge_attr[:num_edges]
