@@ -77,7 +77,23 @@ def test_destination_trim_refuses_a_batch_with_fewer_hops_than_layers():
     out = NeighborSampler(g.indptr, g.indices, [4, 4], seed=0).sample(torch.arange(10))
     with pytest.raises(ValueError, match="layer 2 of the model needs a batch of at least 3 hops, but the batch has 2"):
         net(torch.zeros(out.node.numel(), 4), torch.stack([out.row, out.col]),
-            num_sampled_nodes_per_hop=list(out.num_sampled_nodes), num_sampled_edges_per_hop=list(out.num_sampled_edges))
+            num_sampled_nodes_per_hop=list(out.num_sampled_nodes),
+            num_sampled_edges_per_hop=list(out.num_sampled_edges))
+
+
+def test_trim_destinations_refuses_models_it_would_change():
+    from torch_geometric.nn import GCN, GraphSAGE
+
+    from graphsys.train import trim_destinations
+
+    with pytest.raises(ValueError, match="needs SAGEConv or GATConv layers, got GCNConv"):
+        trim_destinations(GCN(4, 8, 2, 3))
+    with pytest.raises(ValueError, match="without jumping knowledge, got jk='cat'"):
+        trim_destinations(GraphSAGE(4, 8, 2, 3, jk="cat"))
+    with pytest.raises(ValueError, match="without normalization layers, got BatchNorm"):
+        trim_destinations(GraphSAGE(4, 8, 2, 3, norm="batch_norm"))
+    with pytest.raises(ValueError, match="takes a torch_geometric BasicGNN"):
+        trim_destinations(torch.nn.Linear(4, 3))
 
 
 def test_optimizer_is_adam_with_the_config_and_unfused_on_a_cpu():

@@ -17,10 +17,10 @@ from graphsys.train.evaluate import Scorer, Scores
 from graphsys.train.inference import layerwise_inference
 from graphsys.train.loop import Trainer, TrainResult, train
 from graphsys.train.metrics import EpochMetrics
-from graphsys.train.models import build_model
+from graphsys.train.models import build_model, trim_destinations
 
 __all__ = [
     "Amp", "Checkpoint", "DistContext", "EpochMetrics", "ModelKind", "Scorer", "Scores", "TrainConfig",
     "TrainResult", "Trainer", "build_model", "check_machine", "layerwise_inference", "load_checkpoint",
-    "save_checkpoint", "train",
+    "save_checkpoint", "train", "trim_destinations",
 ]

@@ -3,11 +3,13 @@
 The models are ``torch_geometric.nn.models`` classes, so their forward takes a sampled
 minibatch with per-hop trimming (``num_sampled_nodes_per_hop``) and a checkpoint's
 ``state_dict`` loads into a plain PyG model. GraphSAGE and GAT trim with
-:class:`DestinationTrim`, which gives the same outputs for the seeds with less work.
+:class:`DestinationTrim`, which gives the same outputs for the seeds with less work;
+:func:`trim_destinations` installs it in any such PyG model.
 """
 from __future__ import annotations
 
 import torch
+from torch_geometric.nn.conv import GATConv, SAGEConv
 from torch_geometric.nn.models import GAT, GCN, GraphSAGE
 from torch_geometric.nn.models.basic_gnn import BasicGNN
 from torch_geometric.utils._trim_to_layer import TrimToLayer
@@ -46,6 +48,47 @@ class DestinationTrim(TrimToLayer):
         return (x, x[:num_dst]), edge_index[:, :num_edges], edge_attr
 
 
+#: Convolutions tested to take DestinationTrim's (source, destination) pairs with the same results.
+_BIPARTITE_CONVS = (SAGEConv, GATConv)
+
+
+def trim_destinations(model: BasicGNN) -> BasicGNN:
+    """Make a PyG ``BasicGNN`` (GraphSAGE, GAT) trim its sampled minibatches with :class:`DestinationTrim`.
+
+    Its forward with ``num_sampled_nodes_per_hop`` then returns one row per seed (the first
+    ``num_sampled_nodes_per_hop[0]`` nodes) instead of one per node, with the values and
+    gradients PyG's trimming gives those rows; without the per-hop counts nothing changes.
+    Parameters and ``state_dict`` stay the same. Returns ``model``.
+
+    Raises:
+        ValueError: a model whose layers could not take the destination-only form and give the
+            same result: a convolution other than SAGEConv or GATConv, jumping knowledge
+            (it concatenates every layer's rows), or normalization layers (their batch
+            statistics would cover other rows).
+
+    Example:
+        >>> from torch_geometric.nn import GraphSAGE
+        >>> model = trim_destinations(GraphSAGE(100, 256, 3, 47))
+        >>> type(model._trim).__name__
+        'DestinationTrim'
+    """
+    if not isinstance(model, BasicGNN):
+        raise ValueError(
+            f"trim_destinations takes a torch_geometric BasicGNN (GraphSAGE, GAT), got {type(model).__name__}"
+        )
+    others = sorted({type(c).__name__ for c in model.convs if not isinstance(c, _BIPARTITE_CONVS)})
+    if others:
+        raise ValueError(f"trim_destinations needs SAGEConv or GATConv layers, got {', '.join(others)}")
+    if model.jk_mode is not None:
+        raise ValueError(f"trim_destinations needs a model without jumping knowledge, got jk={model.jk_mode!r}")
+    norms = sorted({type(n).__name__ for n in model.norms if not isinstance(n, torch.nn.Identity)})
+    if norms:
+        raise ValueError(f"trim_destinations needs a model without normalization layers, got {', '.join(norms)}")
+    # A parameterless submodule: the state_dict stays that of the plain PyG model.
+    model._trim = DestinationTrim()
+    return model
+
+
 def build_model(config: TrainConfig, in_channels: int, out_channels: int) -> BasicGNN:
     """A freshly initialised model, its parameters drawn from ``config.seed``.
 
@@ -76,9 +119,7 @@ def build_model(config: TrainConfig, in_channels: int, out_channels: int) -> Bas
         if config.model is ModelKind.GCN:
             return GCN(**common)
         model = GraphSAGE(**common) if config.model is ModelKind.SAGE else GAT(**common, heads=config.heads)
-    # A parameterless submodule: the state_dict stays that of the plain PyG model.
-    model._trim = DestinationTrim()
-    return model
+    return trim_destinations(model)
 
 
 def build_optimizer(config: TrainConfig, model: torch.nn.Module) -> torch.optim.Adam:
