@@ -23,7 +23,7 @@ class DestinationTrim(TrimToLayer):
     PyG's :class:`TrimToLayer` drops the hops a layer no longer needs from its inputs, but the
     layer still computes an output row for every input node: the first layer of a 3-hop batch
     transforms all of the batch's nodes although the second reads only hops 0-2 (on the
-    ogbn-products preset a third of them). Here layer ``l`` of a batch with ``H`` hops gets the
+    ogbn-products preset 27% of them). Here layer ``l`` of a batch with ``H`` hops gets the
     bipartite input ``(x, x[:n_dst])``, ``n_dst`` the nodes of hops ``0 .. H - l - 1``, and only
     the edges into them (the first ``H - l`` hops' edges: a hop's edges point into the hop
     before it), as DGL's message-flow blocks do. The outputs for the seeds, and every gradient,
