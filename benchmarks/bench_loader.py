@@ -44,7 +44,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.bench_step import Step  # noqa: E402
-from benchmarks.common import format_table, write_result  # noqa: E402
+from benchmarks.common import add_products_batch_args, format_table, write_result  # noqa: E402
 from graphsys.datasets import load  # noqa: E402
 from graphsys.loader import NodeLoader  # noqa: E402
 from graphsys.pyg import CSRGraphStore, GraphsysSampler, UnifiedFeatureStore  # noqa: E402
@@ -56,10 +56,7 @@ log = logging.getLogger("bench_loader")
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--scale", type=float, default=1.0, help="synthetic-products scale (1.0 = ogbn-products size)")
-    p.add_argument("--root", default=None, help="cache folder of the generated dataset (default: in memory)")
-    p.add_argument("--fanouts", default="15,10,5")
-    p.add_argument("--batch-size", type=int, default=1024)
+    add_products_batch_args(p)
     p.add_argument("--batches", type=int, default=150, help="timed batches per configuration")
     p.add_argument("--warmup", type=int, default=10, help="untimed batches first (kernel compiles, caches)")
     p.add_argument("--settle", type=int, default=300,

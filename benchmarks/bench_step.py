@@ -35,7 +35,7 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.common import format_table, write_result  # noqa: E402
+from benchmarks.common import add_products_batch_args, format_table, write_result  # noqa: E402
 from graphsys.datasets import load  # noqa: E402
 from graphsys.loader import NodeLoader  # noqa: E402
 from graphsys.train import TrainConfig  # noqa: E402
@@ -47,10 +47,7 @@ log = logging.getLogger("bench_step")
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--scale", type=float, default=1.0, help="synthetic-products scale (1.0 = ogbn-products size)")
-    p.add_argument("--root", default=None, help="cache folder of the generated dataset (default: in memory)")
-    p.add_argument("--fanouts", default="15,10,5")
-    p.add_argument("--batch-size", type=int, default=1024)
+    add_products_batch_args(p)
     p.add_argument("--batches", type=int, default=40, help="distinct sampled batches, stepped over in turn")
     p.add_argument("--steps", type=int, default=200, help="timed steps per variant")
     p.add_argument("--warmup", type=int, default=20, help="untimed steps per variant first")

@@ -6,6 +6,7 @@ the device machine) with the machine, the command line and every figure.
 """
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import platform
@@ -72,3 +73,12 @@ def write_result(name: str, figures: dict, rows: list[dict] | None = None) -> Pa
     if out:
         shutil.copy(path, Path(out) / path.name)
     return path
+
+
+def add_products_batch_args(parser: argparse.ArgumentParser) -> None:
+    """The options of the benchmarks that sample minibatches of the synthetic ogbn-products preset:
+    ``--scale``, ``--root``, ``--fanouts`` (comma-separated) and ``--batch-size``."""
+    parser.add_argument("--scale", type=float, default=1.0, help="synthetic-products scale (1.0 = ogbn-products size)")
+    parser.add_argument("--root", default=None, help="cache folder of the generated dataset (default: in memory)")
+    parser.add_argument("--fanouts", default="15,10,5")
+    parser.add_argument("--batch-size", type=int, default=1024)
