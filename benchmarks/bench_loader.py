@@ -68,6 +68,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--train", action="store_true", help="also time loader + one GraphSAGE step per batch")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--quiet", action="store_true", help="no progress bars while generating the dataset")
+    p.add_argument("--overlap", default="",
+                   help="comma-separated group sizes: for each, the share of a group's feature rows that repeat "
+                        "across its batches (all rows, and the rows the --cache-fraction cache misses); any machine")
     p.add_argument("--probe", action="store_true",
                    help="GPU only: time the feature gather of sampled node sets alone, from the dataset's table "
                         "(memory-mapped) and from an anonymous copy, with and without a sampler running beside it")
@@ -230,6 +233,33 @@ def probe_gather(ds, args, device: torch.device, fanouts: list[int]) -> list[dic
     return rows
 
 
+def group_overlap(ds, args, fanouts: list[int], sizes: list[int], groups: int = 5) -> list[dict]:
+    """How many of a gather group's feature rows repeat across its batches: what reading each distinct
+    row once (over PCIe) would save. Batches as the loader makes them (shuffled training seeds,
+    consecutive batches grouped), sampled on the CPU; up to ``groups`` groups per size, averaged."""
+    sampler = NeighborSampler(ds.graph.indptr, ds.graph.indices, fanouts, seed=args.seed, validate=False)
+    order = ds.train_idx[torch.randperm(ds.train_idx.numel(), generator=torch.Generator().manual_seed(args.seed))]
+    degrees = ds.graph.out_degrees("cpu")
+    cached = torch.zeros(ds.graph.num_nodes, dtype=torch.bool)
+    cached[torch.topk(degrees, int(args.cache_fraction * ds.graph.num_nodes)).indices] = True
+    rows = []
+    for size in sizes:
+        shares, miss_shares = [], []
+        fit = min(groups, order.numel() // (size * args.batch_size))
+        if fit < 1:
+            raise ValueError(f"--overlap {size}: a group of {size} batches of {args.batch_size} needs "
+                             f"{size * args.batch_size} training seeds, the dataset has {order.numel()}")
+        for g in range(fit):
+            starts = [(g * size + i) * args.batch_size for i in range(size)]
+            nodes = torch.cat([sampler.sample(order[s : s + args.batch_size]).node for s in starts])
+            misses = nodes[~cached[nodes]]
+            shares.append(1 - torch.unique(nodes).numel() / nodes.numel())
+            miss_shares.append(1 - torch.unique(misses).numel() / max(misses.numel(), 1))
+        rows.append({"gather_group": size, "rows_per_group": nodes.numel(), "repeated_share": statistics.mean(shares),
+                     "repeated_share_of_cache_misses": statistics.mean(miss_shares)})
+    return rows
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
@@ -239,6 +269,12 @@ def main(argv: list[str] | None = None) -> int:
     ds = load("synthetic-products", root=args.root, scale=args.scale, seed=args.seed, quiet=args.quiet)
     log.info("synthetic-products scale %g: %d nodes, %d edges, %d train seeds (%.1f s)", args.scale,
              ds.graph.num_nodes, ds.graph.num_edges, ds.train_idx.numel(), time.perf_counter() - t0)
+    if args.overlap:
+        overlap = group_overlap(ds, args, fanouts, [int(k) for k in args.overlap.split(",")])
+        print(format_table(overlap))
+        write_result("bench_loader_overlap", {"dataset": "synthetic-products", "scale": args.scale,
+                                              "cache_fraction": args.cache_fraction}, overlap)
+        return 0
     if args.probe and device.type == "cuda":
         probe = probe_gather(ds, args, device, fanouts)
         print(format_table(probe, ["table", "sampler_beside", "rows", "ms", "GBps"]))
