@@ -64,6 +64,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--pyg-batches", type=int, default=30, help="timed batches of the PyG-loader path")
     p.add_argument("--prefetch", type=int, default=1)
     p.add_argument("--gather-group", type=int, default=1, help="batches whose rows one gather reads (NodeLoader)")
+    p.add_argument("--distinct-rows", action="store_true",
+                   help="with --gather-group > 1: read a row that several batches of a group hold once")
     p.add_argument("--cache-fraction", type=float, default=0.2, help="feature rows cached, ranked by degree")
     p.add_argument("--train", action="store_true", help="also time loader + one GraphSAGE step per batch")
     p.add_argument("--seed", type=int, default=0)
@@ -126,7 +128,7 @@ def loader_configs(ds, args, device: torch.device, fanouts: list[int],
         g = graph.to(placement)
         sampler = NeighborSampler(g.indptr, g.indices, fanouts, seed=args.seed, validate=False)
         return NodeLoader(sampler, features, labels, ds.train_idx, args.batch_size, prefetch=args.prefetch,
-                          gather_group=args.gather_group, seed=args.seed)
+                          gather_group=args.gather_group, distinct_rows=args.distinct_rows, seed=args.seed)
 
     def cached() -> NodeLoader:
         features = UnifiedTensor(x)

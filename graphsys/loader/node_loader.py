@@ -25,7 +25,7 @@ from graphsys.loader.gather import Table, check_ids, check_table, gather_rows, n
 from graphsys.loader.producer import Producer
 from graphsys.loader.timings import LoaderTimings, StageClock
 from sampling import NeighborSampler, SamplerOutput
-from zerocopy import kernels
+from zerocopy import UnifiedTensor, kernels
 
 
 @dataclass(frozen=True)
@@ -39,16 +39,22 @@ class _InFlight:
     done: "torch.cuda.Event | None"
 
 
-def _gather_split(table: Table, indices: list[torch.Tensor]) -> list[torch.Tensor]:
+def _gather_split(table: Table, indices: list[torch.Tensor], *, distinct: bool = False) -> list[torch.Tensor]:
     """``table[index]`` for each index, read in one gather over all of them (launched on the current
     stream, no host wait), returned as one view per index.
 
     One pass over several batches' ids touches host memory more densely than one pass per batch,
     which PCIe reads of a large pinned table reward (benchmarks/README.md, "density"). The
-    zero-copy kernel runs on a fraction of the SMs: the model trains beside it.
+    zero-copy kernel runs on a fraction of the SMs: the model trains beside it. With ``distinct``
+    and a UnifiedTensor, an id in several of the indices is read once: a sort and unique of the
+    ids, then a copy of the distinct rows to their places, in the index's memory.
     """
     index = indices[0] if len(indices) == 1 else torch.cat(indices)
-    rows = gather_rows(table, index, programs_per_sm=kernels.OVERLAP_PROGRAMS_PER_SM)
+    if distinct and len(indices) > 1 and isinstance(table, UnifiedTensor):
+        ids, places = torch.unique(index, return_inverse=True)
+        rows = gather_rows(table, ids, programs_per_sm=kernels.OVERLAP_PROGRAMS_PER_SM).index_select(0, places)
+    else:
+        rows = gather_rows(table, index, programs_per_sm=kernels.OVERLAP_PROGRAMS_PER_SM)
     return [rows] if len(indices) == 1 else list(rows.split([part.numel() for part in indices]))
 
 
@@ -104,6 +110,12 @@ class NodeLoader:
             memory, so reading 2-4 batches at once is faster than one at a time; it holds
             ``gather_group`` batches of rows per group in flight, and the first batch of a group
             waits for the whole group's gather. The batches are the same whatever the group.
+        distinct_rows: with ``gather_group > 1`` and a UnifiedTensor feature table, read a row that
+            several batches of a group hold once (a ``torch.unique`` of the group's ids, then a copy
+            in GPU memory). On the products preset 16.9% of a 2-batch group's rows repeat and 36.1%
+            of a 4-batch group's (``benchmarks/bench_loader.py --overlap``); whether the saved PCIe
+            bytes outweigh the extra sort has not been measured on a GPU yet, hence off by default.
+            The batches are the same either way.
         seed: seed of the shuffling order (the sampler has its own seed).
 
     Example:
@@ -134,6 +146,7 @@ class NodeLoader:
         drop_last: bool = False,
         prefetch: int = 1,
         gather_group: int = 1,
+        distinct_rows: bool = False,
         seed: int = 0,
     ) -> None:
         if not isinstance(sampler, NeighborSampler):
@@ -153,6 +166,7 @@ class NodeLoader:
         self.batch_size = _positive_int("batch_size", batch_size, 1)
         self.prefetch = _positive_int("prefetch", prefetch, 0)
         self.gather_group = _positive_int("gather_group", gather_group, 1)
+        self.distinct_rows = bool(distinct_rows)
         self.shuffle = bool(shuffle)
         self.drop_last = bool(drop_last)
         self._generator = torch.Generator(device=self.device).manual_seed(seed)
@@ -255,7 +269,7 @@ class NodeLoader:
             for out in outs:
                 out.node.record_stream(gather_stream)
             gather_begin = self._clock.mark()
-            xs = _gather_split(self.features, [out.node for out in outs])
+            xs = _gather_split(self.features, [out.node for out in outs], distinct=self.distinct_rows)
             ys: list = [None] * len(outs)
             if self.labels is not None:
                 ys = _gather_split(self.labels, [out.node[: ids.numel()] for out, ids in zip(outs, input_ids)])
