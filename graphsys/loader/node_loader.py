@@ -39,21 +39,29 @@ class _InFlight:
     done: "torch.cuda.Event | None"
 
 
-def _gather_split(table: Table, indices: list[torch.Tensor], *, distinct: bool = False) -> list[torch.Tensor]:
+def _distinct_ids(indices: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(ids, places)``: the distinct ids of all ``indices`` together, ascending, and where each
+    entry of their concatenation stands in ``ids``. Cost: a sort, and a host wait for the sort's
+    stream (the count of distinct ids decides the output's size)."""
+    return torch.unique(torch.cat(indices), return_inverse=True)
+
+
+def _gather_split(table: Table, indices: list[torch.Tensor], *,
+                  distinct: "tuple[torch.Tensor, torch.Tensor] | None" = None) -> list[torch.Tensor]:
     """``table[index]`` for each index, read in one gather over all of them (launched on the current
     stream, no host wait), returned as one view per index.
 
     One pass over several batches' ids touches host memory more densely than one pass per batch,
     which PCIe reads of a large pinned table reward (benchmarks/README.md, "density"). The
-    zero-copy kernel runs on a fraction of the SMs: the model trains beside it. With ``distinct``
-    and a UnifiedTensor, an id in several of the indices is read once: a sort and unique of the
-    ids, then a copy of the distinct rows to their places, in the index's memory.
+    zero-copy kernel runs on a fraction of the SMs: the model trains beside it. ``distinct``
+    (:func:`_distinct_ids` of ``indices``) reads each distinct id once, then copies the rows to
+    their places in the index's memory.
     """
-    index = indices[0] if len(indices) == 1 else torch.cat(indices)
-    if distinct and len(indices) > 1 and isinstance(table, UnifiedTensor):
-        ids, places = torch.unique(index, return_inverse=True)
+    if distinct is not None:
+        ids, places = distinct
         rows = gather_rows(table, ids, programs_per_sm=kernels.OVERLAP_PROGRAMS_PER_SM).index_select(0, places)
     else:
+        index = indices[0] if len(indices) == 1 else torch.cat(indices)
         rows = gather_rows(table, index, programs_per_sm=kernels.OVERLAP_PROGRAMS_PER_SM)
     return [rows] if len(indices) == 1 else list(rows.split([part.numel() for part in indices]))
 
@@ -111,8 +119,8 @@ class NodeLoader:
             ``gather_group`` batches of rows per group in flight, and the first batch of a group
             waits for the whole group's gather. The batches are the same whatever the group.
         distinct_rows: with ``gather_group > 1`` and a UnifiedTensor feature table, read a row that
-            several batches of a group hold once (a ``torch.unique`` of the group's ids, then a copy
-            in GPU memory). On the products preset 16.9% of a 2-batch group's rows repeat and 36.1%
+            several batches of a group hold once (a ``torch.unique`` of the group's ids on the sampling
+            stream, with one host wait, then a copy in GPU memory). On the products preset 16.9% of a 2-batch group's rows repeat and 36.1%
             of a 4-batch group's (``benchmarks/bench_loader.py --overlap``); whether the saved PCIe
             bytes outweigh the extra sort has not been measured on a GPU yet, hence off by default.
             The batches are the same either way.
@@ -264,12 +272,17 @@ class NodeLoader:
                 begin = self._clock.mark()
                 outs.append(self.sampler.sample(self.seeds[input_ids[-1]]))
                 spans.append((begin, self._clock.mark()))
+            # Here, not on the gather stream: its host wait then covers this group's sampling only,
+            # not the previous group's gather.
+            distinct = None
+            if self.distinct_rows and len(outs) > 1 and isinstance(self.features, UnifiedTensor):
+                distinct = _distinct_ids([out.node for out in outs])
         gather_stream.wait_stream(sample_stream)
         with torch.cuda.stream(gather_stream):
-            for out in outs:
-                out.node.record_stream(gather_stream)
+            for tensor in [out.node for out in outs] + list(distinct or ()):
+                tensor.record_stream(gather_stream)
             gather_begin = self._clock.mark()
-            xs = _gather_split(self.features, [out.node for out in outs], distinct=self.distinct_rows)
+            xs = _gather_split(self.features, [out.node for out in outs], distinct=distinct)
             ys: list = [None] * len(outs)
             if self.labels is not None:
                 ys = _gather_split(self.labels, [out.node[: ids.numel()] for out, ids in zip(outs, input_ids)])
