@@ -121,22 +121,23 @@ class Step:
         """The loss on ``batch`` in eval mode (no dropout), parameters unchanged: equal across variants
         up to rounding when they compute the same model."""
         self.model.eval()
-        with torch.no_grad(), self._autocast():
+        with torch.no_grad():
+            loss = self._loss(batch)
+        self.model.train()
+        return float(loss)
+
+    def _loss(self, batch) -> torch.Tensor:
+        """Cross-entropy of the seeds' outputs, the forward under bf16 autocast in a bf16 variant."""
+        autocast = (torch.autocast(device_type=self.device.type, dtype=torch.bfloat16)
+                    if self.bf16 else contextlib.nullcontext())
+        with autocast:
             out = self.model(batch.x, batch.edge_index, num_sampled_nodes_per_hop=batch.num_sampled_nodes,
                              num_sampled_edges_per_hop=batch.num_sampled_edges)[: batch.batch_size]
-        self.model.train()
-        return float(F.cross_entropy(out.float(), batch.y[: batch.batch_size]))
-
-    def _autocast(self):
-        return (torch.autocast(device_type=self.device.type, dtype=torch.bfloat16)
-                if self.bf16 else contextlib.nullcontext())
+        return F.cross_entropy(out.float(), batch.y[: batch.batch_size])
 
     def __call__(self, batch) -> torch.Tensor:
         self.optimizer.zero_grad(set_to_none=True)
-        with self._autocast():
-            out = self.model(batch.x, batch.edge_index, num_sampled_nodes_per_hop=batch.num_sampled_nodes,
-                             num_sampled_edges_per_hop=batch.num_sampled_edges)[: batch.batch_size]
-        loss = F.cross_entropy(out.float(), batch.y[: batch.batch_size])
+        loss = self._loss(batch)
         loss.backward()
         self.optimizer.step()
         return loss.detach()

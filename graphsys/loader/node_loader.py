@@ -119,11 +119,12 @@ class NodeLoader:
             ``gather_group`` batches of rows per group in flight, and the first batch of a group
             waits for the whole group's gather. The batches are the same whatever the group.
         distinct_rows: with ``gather_group > 1`` and a UnifiedTensor feature table, read a row that
-            several batches of a group hold once (a ``torch.unique`` of the group's ids on the sampling
-            stream, with one host wait, then a copy in GPU memory). On the products preset 16.9% of a 2-batch group's rows repeat and 36.1%
-            of a 4-batch group's (``benchmarks/bench_loader.py --overlap``); whether the saved PCIe
-            bytes outweigh the extra sort has not been measured on a GPU yet, hence off by default.
-            The batches are the same either way.
+            several batches of a group hold once (a ``torch.unique`` of the group's ids on the
+            sampling stream, with one host wait, then a copy in GPU memory). On the products preset
+            16.9% of a 2-batch group's rows repeat and 36.1% of a 4-batch group's
+            (``benchmarks/bench_loader.py --overlap``); whether the saved PCIe bytes outweigh the
+            extra sort has not been measured on a GPU yet, hence off by default. The batches are
+            the same either way.
         seed: seed of the shuffling order (the sampler has its own seed).
 
     Example:
