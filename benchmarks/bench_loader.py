@@ -31,11 +31,15 @@ Without a GPU the same script times the CPU loader (``cpu``, ``cpu_unified``, ``
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import statistics
 import sys
+import tempfile
 import time
+from collections import defaultdict
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -77,12 +81,58 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="GPU only: time the feature gather of sampled node sets alone, from the dataset's table "
                         "(memory-mapped) and from an anonymous copy, with and without a sampler running beside it")
     p.add_argument("--profile", action="store_true",
-                   help="per-kernel GPU times of 5 batches of each configuration (torch.profiler), printed and "
-                        "appended to $OUT/profile_loader.txt")
+                   help="per-kernel GPU times of --profile-batches batches of each configuration (torch.profiler; "
+                        "with --train, with the step, and each CUDA stream's busy time), printed and appended to "
+                        "$OUT/profile_loader.txt")
+    p.add_argument("--profile-batches", type=int, default=20, help="batches under torch.profiler (--profile)")
     p.add_argument("--configs", default=None,
-                   help="comma-separated configurations to run, in this order (a name may repeat; default: all); "
-                        "NAME@W runs NAME with the zero-copy gather on W programs per SM")
+                   help="comma-separated configurations to run, in this order (a name may repeat; default: all): "
+                        "NAME[@W][+gG][+distinct][+bf16]: @W the zero-copy gather on W programs per SM, +gG G batches "
+                        "per gather, +distinct each distinct row of a group read once, +bf16 the feature table "
+                        "stored in bfloat16 (the float32 step casts each batch's rows)")
     return p.parse_args(argv)
+
+
+@dataclass(frozen=True)
+class Config:
+    """One configuration of ``--configs``: NAME[@W][+gG][+distinct][+bf16]."""
+
+    label: str
+    base: str
+    programs_per_sm: "float | None"
+    gather_group: int
+    distinct_rows: bool
+    bf16: bool
+
+
+def parse_config(label: str, args: argparse.Namespace) -> Config:
+    """``label`` as a :class:`Config`; options it leaves out come from ``--gather-group`` and ``--distinct-rows``.
+
+    Raises:
+        ValueError: an option or width that is not one of the forms above, naming it.
+    """
+    head, *options = label.split("+")
+    base, at, width = head.partition("@")
+    per_sm = None
+    if at:
+        try:
+            per_sm = float(width)
+        except ValueError:
+            per_sm = -1.0
+        if not 0 <= per_sm < float("inf"):
+            raise ValueError(f"config {label!r}: @{width} must be a number of programs per SM >= 0")
+    group, distinct, bf16 = args.gather_group, args.distinct_rows, False
+    for option in options:
+        if option == "distinct":
+            distinct = True
+        elif option == "bf16":
+            bf16 = True
+        elif option[:1] == "g" and option[1:].isdigit() and int(option[1:]) >= 1:
+            group = int(option[1:])
+        else:
+            raise ValueError(f"config {label!r}: unknown option +{option}; expected +gG (G >= 1 batches per "
+                             f"gather), +distinct or +bf16")
+    return Config(label, base, per_sm, group, distinct, bf16)
 
 
 def sync(device: torch.device) -> None:
@@ -118,40 +168,45 @@ def touch(batch) -> None:
     """Consume a batch without compute (the loader-only figure)."""
 
 
-def loader_configs(ds, args, device: torch.device, fanouts: list[int],
-                   names: list[str] | None = None) -> Iterator[tuple[str, NodeLoader]]:
-    """(name, loader) of each configuration in ``names`` (default: all, reference first), in that
-    order, built one at a time (GPU copies are freed in between)."""
-    graph, x, y = ds.graph, ds.x, ds.y
+GPU_CONFIGS = ("gpu_resident", "pinned_features", "all_pinned", "pinned_features_cache")
+CPU_CONFIGS = ("cpu", "cpu_unified")
 
-    def node_loader(placement: str, features, labels) -> NodeLoader:
+
+def loader_configs(ds, args, device: torch.device, fanouts: list[int],
+                   configs: list[Config]) -> Iterator[tuple[Config, NodeLoader]]:
+    """(config, loader) of each of ``configs`` this machine can run (GPU ones need a GPU), in that
+    order, built one at a time (GPU copies are freed in between)."""
+    graph, y = ds.graph, ds.y
+    bf16_x = None
+
+    def node_loader(config: Config, placement: str, features, labels) -> NodeLoader:
         g = graph.to(placement)
         sampler = NeighborSampler(g.indptr, g.indices, fanouts, seed=args.seed, validate=False)
         return NodeLoader(sampler, features, labels, ds.train_idx, args.batch_size, prefetch=args.prefetch,
-                          gather_group=args.gather_group, distinct_rows=args.distinct_rows, seed=args.seed)
+                          gather_group=config.gather_group, distinct_rows=config.distinct_rows, seed=args.seed)
 
-    def cached() -> NodeLoader:
+    def cached(config: Config, x: torch.Tensor) -> NodeLoader:
         features = UnifiedTensor(x)
         budget = int(args.cache_fraction * x.shape[0]) * x[0].numel() * x.element_size() + 4 * x.shape[0]
         features.enable_cache(budget, ranking=graph.out_degrees(device))
-        return node_loader("cuda", features, UnifiedTensor(y))
+        return node_loader(config, "cuda", features, UnifiedTensor(y))
 
-    if device.type == "cuda":
-        builders = {
-            "gpu_resident": lambda: node_loader("cuda", x.to(device), y.to(device)),
-            "pinned_features": lambda: node_loader("cuda", UnifiedTensor(x), UnifiedTensor(y)),
-            "all_pinned": lambda: node_loader("pinned", UnifiedTensor(x), UnifiedTensor(y)),
-            "pinned_features_cache": cached,
-        }
-    else:
-        builders = {
-            "cpu": lambda: node_loader("cpu", x, y),
-            "cpu_unified": lambda: node_loader("cpu", UnifiedTensor(x, pin=False), UnifiedTensor(y, pin=False)),
-        }
-    for name in names or list(builders):
-        base = name.partition("@")[0]
-        if base in builders:
-            yield name, builders[base]()
+    builders = {
+        "gpu_resident": lambda c, x: node_loader(c, "cuda", x.to(device), y.to(device)),
+        "pinned_features": lambda c, x: node_loader(c, "cuda", UnifiedTensor(x), UnifiedTensor(y)),
+        "all_pinned": lambda c, x: node_loader(c, "pinned", UnifiedTensor(x), UnifiedTensor(y)),
+        "pinned_features_cache": cached,
+        "cpu": lambda c, x: node_loader(c, "cpu", x, y),
+        "cpu_unified": lambda c, x: node_loader(c, "cpu", UnifiedTensor(x, pin=False), UnifiedTensor(y, pin=False)),
+    }
+    runnable = GPU_CONFIGS if device.type == "cuda" else CPU_CONFIGS
+    for config in configs:
+        if config.base not in runnable:
+            log.info("%s: skipped (runs on %s)", config.label, "a GPU" if config.base in GPU_CONFIGS else "the CPU")
+            continue
+        if config.bf16 and bf16_x is None:
+            bf16_x = ds.x.to(torch.bfloat16)
+        yield config, builders[config.base](config, bf16_x if config.bf16 else ds.x)
 
 
 def pyg_batches(ds, args, device: torch.device, fanouts: list[int]):
@@ -168,20 +223,63 @@ def pyg_batches(ds, args, device: torch.device, fanouts: list[int]):
     return (batch.to(device, non_blocking=True) for batch in cycle(loader))
 
 
-def profile_batches(name: str, iterator, step: Callable) -> None:
-    """Per-kernel GPU and host times of 5 batches given to ``step`` (torch.profiler)."""
+def busy_us(spans: list[tuple[float, float]]) -> float:
+    """Length of the union of ``(start, end)`` intervals."""
+    total, reach = 0.0, -float("inf")
+    for start, end in sorted(spans):
+        if end > reach:
+            total += end - max(start, reach)
+            reach = end
+    return total
+
+
+def stream_rows(trace: dict, batches: int) -> list[dict]:
+    """Each CUDA stream's kernels in a chrome trace of ``batches`` batches: count, busy ms per batch
+    (the union of its kernels' spans) and its longest-running kernel; then the GPU as a whole
+    (``stream`` "any": the union over streams, and ``wall_ms`` from the first kernel to the last)."""
+    spans = defaultdict(list)
+    for event in trace.get("traceEvents", []):
+        if event.get("cat") == "kernel" and "dur" in event:
+            spans[event.get("args", {}).get("stream")].append((event["ts"], event["ts"] + event["dur"], event["name"]))
+    rows = []
+    for stream, found in sorted(spans.items(), key=lambda item: -len(item[1])):
+        by_name = defaultdict(float)
+        for start, end, name in found:
+            by_name[name] += end - start
+        top = max(by_name, key=by_name.get)
+        rows.append({"stream": stream, "kernels": len(found),
+                     "busy_ms_per_batch": busy_us([(a, b) for a, b, _ in found]) / 1e3 / batches,
+                     "top_kernel": top[:48], "top_kernel_share": by_name[top] / sum(by_name.values())})
+    every = [(a, b) for found in spans.values() for a, b, _ in found]
+    if every:
+        rows.append({"stream": "any", "kernels": len(every), "busy_ms_per_batch": busy_us(every) / 1e3 / batches,
+                     "wall_ms_per_batch": (max(b for _, b in every) - min(a for a, _ in every)) / 1e3 / batches})
+    return rows
+
+
+def profile_batches(name: str, iterator, step: Callable, batches: int) -> list[dict]:
+    """Per-kernel GPU times of ``batches`` batches given to ``step`` (torch.profiler), and each CUDA
+    stream's busy time (:func:`stream_rows`): whether the model's stream waits for data or its kernels
+    run longer beside the loader's."""
     from torch.profiler import ProfilerActivity, profile
 
     with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
-        for _ in range(5):
+        for _ in range(batches):
             step(next(iterator))
         torch.cuda.synchronize()
-    table = f"{name}\n{prof.key_averages().table(sort_by='cuda_time_total', row_limit=20)}\n"
+    with tempfile.TemporaryDirectory() as folder:
+        path = os.path.join(folder, "trace.json")
+        prof.export_chrome_trace(path)
+        with open(path) as fh:
+            streams = stream_rows(json.load(fh), batches)
+    table = (f"{name}\n{prof.key_averages().table(sort_by='cuda_time_total', row_limit=20)}\n"
+             f"{format_table(streams)}\n")
     print(table)
     out = os.environ.get("OUT")
     if out:
         with open(os.path.join(out, "profile_loader.txt"), "a") as fh:
             fh.write(table)
+    return [{"config": name, **row} for row in streams]
 
 
 def huge_pages_mib() -> float:
@@ -262,6 +360,29 @@ def group_overlap(ds, args, fanouts: list[int], sizes: list[int], groups: int = 
     return rows
 
 
+def versus_gpu_resident(rows: list[dict], trained: bool) -> dict:
+    """Each configuration's mean rate over its rounds against ``gpu_resident``'s (``gpu_resident+bf16``'s
+    for a bf16 table): with the step under ``--train``, else the loader alone; and whether
+    ``pinned_features`` is within 10% (the issue's claim). Empty without ``gpu_resident`` rows."""
+    key = "train_batches_per_s" if trained else "batches_per_s"
+    rates = defaultdict(list)
+    for row in rows:
+        if key in row:
+            rates[row["config"]].append(row[key])
+    mean = {label: statistics.mean(found) for label, found in rates.items()}
+    ratios = {}
+    for label, rate in mean.items():
+        reference = "gpu_resident+bf16" if "+bf16" in label else "gpu_resident"
+        if reference in mean and not label.startswith("gpu_resident"):
+            ratios[label] = rate / mean[reference]
+    if not ratios:
+        return {}
+    found = {"vs_gpu_resident_by": "training step" if trained else "loader alone", "vs_gpu_resident": ratios}
+    if "pinned_features" in ratios:
+        found["within_10_percent"] = ratios["pinned_features"] >= 0.9
+    return found
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
@@ -281,16 +402,21 @@ def main(argv: list[str] | None = None) -> int:
         probe = probe_gather(ds, args, device, fanouts)
         print(format_table(probe, ["table", "sampler_beside", "rows", "ms", "GBps"]))
         write_result("bench_loader_probe", {"dataset": "synthetic-products", "scale": args.scale}, probe)
-    keep = args.configs.split(",") if args.configs else None
+    default_configs = GPU_CONFIGS if device.type == "cuda" else CPU_CONFIGS
+    labels = args.configs.split(",") if args.configs else list(default_configs) + ["pyg_loader_cpu"]
+    try:
+        configs = [parse_config(label, args) for label in labels if label != "pyg_loader_cpu"]
+    except ValueError as err:
+        raise SystemExit(f"bench_loader: {err}") from None
     step = Step("fp32", ds.x.shape[1], ds.num_classes, fanouts, device) if args.train else None
-    rows, sample_batch = [], None
+    rows, profiles, sample_batch = [], [], None
     settled = False
     default_width = kernels.OVERLAP_PROGRAMS_PER_SM
-    for name, loader in loader_configs(ds, args, device, fanouts, keep):
-        # "config@W": the loader's zero-copy gather kernel on W programs per SM for this configuration
+    for config, loader in loader_configs(ds, args, device, fanouts, configs):
+        # "@W": the loader's zero-copy gather kernel on W programs per SM for this configuration
         # (what ZEROCOPY_OVERLAP_PROGRAMS_PER_SM sets for a whole process; the loader reads it per gather).
-        width = name.partition("@")[2]
-        kernels.OVERLAP_PROGRAMS_PER_SM = float(width) if width else default_width
+        per_sm = config.programs_per_sm
+        kernels.OVERLAP_PROGRAMS_PER_SM = default_width if per_sm is None else per_sm
         iterator = cycle(loader)
         if not settled:
             # The process's first few hundred batches run slower whatever the configuration (on the H200
@@ -302,19 +428,19 @@ def main(argv: list[str] | None = None) -> int:
         loader.reset_timings()
         seconds, _ = time_batches(iterator, args.batches, 0, touch, device)
         stages = loader.timings()
-        if args.profile and device.type == "cuda":
-            profile_batches(name, iterator, touch)
-        row = {"config": name, "batches": args.batches, "batches_per_s": args.batches / seconds,
+        row = {"config": config.label, "batches": args.batches, "batches_per_s": args.batches / seconds,
                "ms_per_batch": 1e3 * seconds / args.batches, "sample_ms": stages.sample_ms_per_batch,
                "gather_ms": stages.gather_ms_per_batch}
         if step is not None:
             seconds, waited = time_batches(iterator, args.batches, args.warmup, step, device)
             row["train_batches_per_s"] = args.batches / seconds
             row["train_wait_ms"] = 1e3 * waited / args.batches
+        if args.profile and device.type == "cuda":
+            profiles += profile_batches(config.label, iterator, step or touch, args.profile_batches)
         rows.append(row)
-        log.info("%s: %.1f batches/s", name, row["batches_per_s"])
+        log.info("%s: %.1f batches/s", config.label, row["batches_per_s"])
         del loader, iterator
-    if keep is None or "pyg_loader_cpu" in keep:
+    if "pyg_loader_cpu" in labels:
         count = min(args.batches, args.pyg_batches)
         seconds, _ = time_batches(pyg_batches(ds, args, device, fanouts), count, 2, touch, device)
         rows.append({"config": "pyg_loader_cpu", "batches": count, "batches_per_s": count / seconds,
@@ -323,7 +449,6 @@ def main(argv: list[str] | None = None) -> int:
         same = iter(lambda: sample_batch, None)
         seconds, _ = time_batches(same, args.batches, 2, step, device)
         rows.append({"config": "train_only", "batches": args.batches, "train_batches_per_s": args.batches / seconds})
-    by_name = {r["config"]: r for r in rows}
     reference = rows[0]["batches_per_s"]
     for r in rows:
         if "batches_per_s" in r:
@@ -334,17 +459,14 @@ def main(argv: list[str] | None = None) -> int:
         "batch_size": args.batch_size, "prefetch": args.prefetch, "device": str(device),
         "reference": rows[0]["config"],
     }
-    if "pinned_features" in by_name and "gpu_resident" in by_name:
-        pinned, resident = by_name["pinned_features"], by_name["gpu_resident"]
-        figures["loader_only_pinned_vs_gpu_resident"] = pinned["batches_per_s"] / resident["batches_per_s"]
-        if step is not None:
-            ratio = pinned["train_batches_per_s"] / resident["train_batches_per_s"]
-            figures["training_pinned_vs_gpu_resident"] = ratio
-        claim = figures.get("training_pinned_vs_gpu_resident", figures["loader_only_pinned_vs_gpu_resident"])
-        figures["within_10_percent"] = claim >= 0.9
+    figures.update(versus_gpu_resident(rows, step is not None))
+    if profiles:
+        figures["profile_streams"] = profiles
     columns = ["config", "batches", "batches_per_s", "vs_reference", "ms_per_batch", "sample_ms", "gather_ms"]
     columns += ["train_batches_per_s", "train_wait_ms"] if args.train else []
     print(format_table(rows, columns))
+    for label, ratio in figures.get("vs_gpu_resident", {}).items():
+        print(f"{label}: {ratio:.3f}x gpu_resident ({figures['vs_gpu_resident_by']}, mean of its rounds)")
     # A run without a GPU (a smoke run) must not replace the GPU machine's results.
     name = "bench_loader" if device.type == "cuda" else "bench_loader_cpu"
     print(f"result: {write_result(name, figures, rows)}")

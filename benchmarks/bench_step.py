@@ -127,11 +127,13 @@ class Step:
         return float(loss)
 
     def _loss(self, batch) -> torch.Tensor:
-        """Cross-entropy of the seeds' outputs, the forward under bf16 autocast in a bf16 variant."""
+        """Cross-entropy of the seeds' outputs, the forward under bf16 autocast in a bf16 variant (a
+        float32 variant casts the rows of a table stored in a narrower dtype)."""
         autocast = (torch.autocast(device_type=self.device.type, dtype=torch.bfloat16)
                     if self.bf16 else contextlib.nullcontext())
+        x = batch.x if self.bf16 or batch.x.dtype == torch.float32 else batch.x.float()
         with autocast:
-            out = self.model(batch.x, batch.edge_index, num_sampled_nodes_per_hop=batch.num_sampled_nodes,
+            out = self.model(x, batch.edge_index, num_sampled_nodes_per_hop=batch.num_sampled_nodes,
                              num_sampled_edges_per_hop=batch.num_sampled_edges)[: batch.batch_size]
         return F.cross_entropy(out.float(), batch.y[: batch.batch_size])
 
