@@ -67,9 +67,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="untimed batches (with the step under --train) before the first configuration is timed")
     p.add_argument("--pyg-batches", type=int, default=30, help="timed batches of the PyG-loader path")
     p.add_argument("--prefetch", type=int, default=1)
-    p.add_argument("--gather-group", type=int, default=1, help="batches whose rows one gather reads (NodeLoader)")
-    p.add_argument("--distinct-rows", action="store_true",
-                   help="with --gather-group > 1: read a row that several batches of a group hold once")
+    p.add_argument("--gather-group", type=int, default=None,
+                   help="batches whose rows one gather reads (default: NodeLoader's, 4 for pinned features, else 1)")
     p.add_argument("--cache-fraction", type=float, default=0.2, help="feature rows cached, ranked by degree")
     p.add_argument("--train", action="store_true", help="also time loader + one GraphSAGE step per batch")
     p.add_argument("--seed", type=int, default=0)
@@ -87,26 +86,24 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--profile-batches", type=int, default=20, help="batches under torch.profiler (--profile)")
     p.add_argument("--configs", default=None,
                    help="comma-separated configurations to run, in this order (a name may repeat; default: all): "
-                        "NAME[@W][+gG][+distinct][+bf16]: @W the zero-copy gather on W programs per SM, +gG G batches "
-                        "per gather, +distinct each distinct row of a group read once, +bf16 the feature table "
-                        "stored in bfloat16 (the float32 step casts each batch's rows)")
+                        "NAME[@W][+gG][+bf16]: @W the zero-copy gather on W programs per SM, +gG G batches per "
+                        "gather, +bf16 the feature table stored in bfloat16 (the float32 step casts each batch's rows)")
     return p.parse_args(argv)
 
 
 @dataclass(frozen=True)
 class Config:
-    """One configuration of ``--configs``: NAME[@W][+gG][+distinct][+bf16]."""
+    """One configuration of ``--configs``: NAME[@W][+gG][+bf16] (``gather_group`` None: NodeLoader's default)."""
 
     label: str
     base: str
     programs_per_sm: "float | None"
-    gather_group: int
-    distinct_rows: bool
+    gather_group: "int | None"
     bf16: bool
 
 
 def parse_config(label: str, args: argparse.Namespace) -> Config:
-    """``label`` as a :class:`Config`; options it leaves out come from ``--gather-group`` and ``--distinct-rows``.
+    """``label`` as a :class:`Config`; a group size it leaves out comes from ``--gather-group``.
 
     Raises:
         ValueError: an option or width that is not one of the forms above, naming it.
@@ -121,18 +118,16 @@ def parse_config(label: str, args: argparse.Namespace) -> Config:
             per_sm = -1.0
         if not 0 <= per_sm < float("inf"):
             raise ValueError(f"config {label!r}: @{width} must be a number of programs per SM >= 0")
-    group, distinct, bf16 = args.gather_group, args.distinct_rows, False
+    group, bf16 = args.gather_group, False
     for option in options:
-        if option == "distinct":
-            distinct = True
-        elif option == "bf16":
+        if option == "bf16":
             bf16 = True
         elif option[:1] == "g" and option[1:].isdigit() and int(option[1:]) >= 1:
             group = int(option[1:])
         else:
             raise ValueError(f"config {label!r}: unknown option +{option}; expected +gG (G >= 1 batches per "
-                             f"gather), +distinct or +bf16")
-    return Config(label, base, per_sm, group, distinct, bf16)
+                             f"gather) or +bf16")
+    return Config(label, base, per_sm, group, bf16)
 
 
 def sync(device: torch.device) -> None:
@@ -183,7 +178,7 @@ def loader_configs(ds, args, device: torch.device, fanouts: list[int],
         g = graph.to(placement)
         sampler = NeighborSampler(g.indptr, g.indices, fanouts, seed=args.seed, validate=False)
         return NodeLoader(sampler, features, labels, ds.train_idx, args.batch_size, prefetch=args.prefetch,
-                          gather_group=config.gather_group, distinct_rows=config.distinct_rows, seed=args.seed)
+                          gather_group=config.gather_group, seed=args.seed)
 
     def cached(config: Config, x: torch.Tensor) -> NodeLoader:
         features = UnifiedTensor(x)

@@ -10,8 +10,6 @@ everything in GPU memory) once, then times the step ``graphsys train`` runs (PyG
   layer's outputs to the nodes the next layer reads: ``graphsys.train.models.DestinationTrim``);
 * ``+pyg_trim``: the same model with PyG's own per-hop trimming (every layer computes an output row
   for each of its input nodes), the step before ``DestinationTrim``;
-* ``+spmm``: ``DestinationTrim`` with each layer's adjacency as a ``torch.sparse_csr`` matrix, so the
-  mean aggregation is a sparse-dense matmul (:class:`CsrDestinationTrim`).
 
 ``first_loss`` is every variant's loss on the first batch in eval mode (same initial parameters, no
 dropout): equal up to rounding when the variants compute the same model.
@@ -44,7 +42,7 @@ from benchmarks.common import add_products_batch_args, format_table, write_resul
 from graphsys.datasets import load  # noqa: E402
 from graphsys.loader import NodeLoader  # noqa: E402
 from graphsys.train import TrainConfig  # noqa: E402
-from graphsys.train.models import DestinationTrim, build_model, build_optimizer  # noqa: E402
+from graphsys.train.models import build_model, build_optimizer  # noqa: E402
 from sampling import NeighborSampler  # noqa: E402
 
 log = logging.getLogger("bench_step")
@@ -58,8 +56,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--warmup", type=int, default=20, help="untimed steps per variant first")
     p.add_argument("--profile-steps", type=int, default=20, help="steps under torch.profiler per variant (0: none)")
     p.add_argument("--profile-table", action="store_true", help="print the top kernels of every variant")
-    p.add_argument("--variants", default="fp32,fp32+pyg_trim,fp32+spmm,bf16,bf16+pyg_trim,bf16+spmm",
-                   help="comma-separated variants: fp32 or bf16, each optionally +pyg_trim or +spmm")
+    p.add_argument("--variants", default="fp32,fp32+pyg_trim,bf16,bf16+pyg_trim",
+                   help="comma-separated variants: fp32 or bf16, each optionally +pyg_trim")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--quiet", action="store_true", help="no progress bars while generating the dataset")
     return p.parse_args(argv)
@@ -79,25 +77,6 @@ def sample_batches(ds, args, device: torch.device, fanouts: list[int]) -> list:
     return batches
 
 
-class CsrDestinationTrim(DestinationTrim):
-    """``DestinationTrim`` handing each layer a ``torch.sparse_csr`` adjacency ``[n_dst, n_src]`` instead of
-    ``edge_index``, so that PyG's SAGEConv aggregates by sparse-dense matmul (cuSPARSE on a GPU) rather
-    than an ``index_select`` of every edge's source row and a ``scatter_add_``. The batch's edges are
-    ordered by destination (``col``), so the row pointer is one ``searchsorted``."""
-
-    def forward(self, layer, num_sampled_nodes_per_hop, num_sampled_edges_per_hop, x, edge_index, edge_attr=None):
-        # BasicGNN hands each layer what the previous one returned: keep the batch's edge_index from layer 0.
-        if layer == 0:
-            self._edge_index = edge_index
-        (x_src, x_dst), edge_index, edge_attr = super().forward(
-            layer, num_sampled_nodes_per_hop, num_sampled_edges_per_hop, x, self._edge_index, edge_attr)
-        col = edge_index[1]
-        crow = torch.searchsorted(col, torch.arange(x_dst.shape[0] + 1, device=col.device))
-        values = torch.ones(col.numel(), dtype=x_src.dtype, device=col.device)
-        adj = torch.sparse_csr_tensor(crow, edge_index[0], values, size=(x_dst.shape[0], x_src.shape[0]))
-        return (x_src, x_dst), adj, edge_attr
-
-
 class Step:
     """One training step of ``graphsys.train``'s loop (its model, dropout 0.5, its optimizer), in a variant."""
 
@@ -105,15 +84,13 @@ class Step:
         from torch_geometric.utils._trim_to_layer import TrimToLayer
 
         parts = variant.split("+")
-        if parts[0] not in ("fp32", "bf16") or len(parts) > 2 or set(parts[1:]) - {"pyg_trim", "spmm"}:
-            raise ValueError(f"unknown variant {variant!r}: expected fp32 or bf16, optionally +pyg_trim or +spmm")
+        if parts[0] not in ("fp32", "bf16") or len(parts) > 2 or set(parts[1:]) - {"pyg_trim"}:
+            raise ValueError(f"unknown variant {variant!r}: expected fp32 or bf16, optionally +pyg_trim")
         self.bf16 = parts[0] == "bf16"
         config = TrainConfig("synthetic-products", layers=len(fanouts), fanouts=tuple(fanouts), hidden=256)
         self.model = build_model(config, in_dim, num_classes).to(device)
         if "pyg_trim" in parts:
             self.model._trim = TrimToLayer()
-        if "spmm" in parts:
-            self.model._trim = CsrDestinationTrim()
         self.optimizer = build_optimizer(config, self.model)
         self.device = device
 

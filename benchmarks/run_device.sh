@@ -86,8 +86,8 @@ if want train; then
       --features pinned --cache 0.2 --graph cuda --quiet --metrics-out "$OUT/train_ddp.jsonl"
   fi
 fi
-# --- step: the training step alone on sampled products batches (fp32 / bf16; graphsys's DestinationTrim,
-# PyG's trimming, the CSR sparse-matmul variant; ms per step and the GPU kernel share from torch.profiler,
+# --- step: the training step alone on sampled products batches (fp32 / bf16; graphsys's DestinationTrim
+# against PyG's trimming; ms per step and the GPU kernel share from torch.profiler,
 # top kernels in $OUT/profile_step.txt). STEP_ARGS="--scale 0.01 --batches 4" for a smoke run anywhere.
 if want step; then
   run step $PY benchmarks/bench_step.py --quiet --root "${TRAIN_ROOT:-/tmp/graphsys-train-data}" ${STEP_ARGS:-}

@@ -16,7 +16,7 @@ def _dataset(num_nodes=300, train=100):
     return SimpleNamespace(graph=graph, train_idx=torch.arange(train))
 
 
-@pytest.mark.parametrize("variant", ["fp16", "fp32+fused", "fp32+pyg_trim+spmm"])
+@pytest.mark.parametrize("variant", ["fp16", "fp32+fused", "fp32+spmm", "fp32+pyg_trim+pyg_trim"])
 def test_step_refuses_an_unknown_variant(variant):
     with pytest.raises(ValueError, match=re.escape(f"unknown variant '{variant}'")):
         bench_step.Step(variant, 4, 3, [2, 2], torch.device("cpu"))
@@ -35,16 +35,15 @@ def test_overlap_counts_repeated_rows_and_refuses_a_group_larger_than_the_seeds(
 def test_config_options_and_their_defaults():
     args = bench_loader.parse_args(["--gather-group", "3"])
     plain = bench_loader.parse_config("pinned_features", args)
-    assert (plain.base, plain.programs_per_sm, plain.gather_group, plain.distinct_rows, plain.bf16) == (
-        "pinned_features", None, 3, False, False)
-    full = bench_loader.parse_config("pinned_features_cache@0.125+g4+distinct+bf16", args)
-    assert (full.base, full.programs_per_sm, full.gather_group, full.distinct_rows, full.bf16) == (
-        "pinned_features_cache", 0.125, 4, True, True)
+    assert (plain.base, plain.programs_per_sm, plain.gather_group, plain.bf16) == ("pinned_features", None, 3, False)
+    full = bench_loader.parse_config("pinned_features_cache@0.125+g4+bf16", args)
+    assert (full.base, full.programs_per_sm, full.gather_group, full.bf16) == ("pinned_features_cache", 0.125, 4, True)
+    assert bench_loader.parse_config("gpu_resident", bench_loader.parse_args([])).gather_group is None
 
 
 @pytest.mark.parametrize("label, message", [
     ("pinned_features+g0", "unknown option +g0"),
-    ("pinned_features+fast", "unknown option +fast"),
+    ("pinned_features+distinct", "unknown option +distinct"),
     ("pinned_features@wide", "@wide must be a number of programs per SM"),
     ("pinned_features@-1", "@-1 must be a number of programs per SM"),
 ])

@@ -7,6 +7,7 @@ from torch_geometric.nn import GraphSAGE
 
 from graphsys import Graph
 from graphsys.loader import LoaderTimings, NodeLoader, gather_rows
+from graphsys.loader.node_loader import ZERO_COPY_GATHER_GROUP
 from graphsys.loader.producer import Producer
 from sampling import NeighborSampler
 from zerocopy import UnifiedTensor
@@ -193,38 +194,27 @@ def test_loader_refuses_bad_arguments(graph, tables):
         NodeLoader(sampler, x, y, seeds, 2, gather_group=0)
 
 
-def test_distinct_group_gather_reads_each_id_once_and_gives_the_same_rows(tables, monkeypatch):
-    import graphsys.loader.node_loader as node_loader
-
-    x, _ = tables
-    table = UnifiedTensor(x, pin=False)
-    indices = [torch.tensor([5, 1, 7, 1]), torch.tensor([7, 3, 5]), torch.tensor([], dtype=torch.long)]
-    read = []
-
-    def spy(table, index, **kwargs):
-        read.append(index.clone())
-        return gather_rows(table, index, **kwargs)
-
-    monkeypatch.setattr(node_loader, "gather_rows", spy)
-    plain = node_loader._gather_split(table, indices)
-    distinct = node_loader._gather_split(table, indices, distinct=node_loader._distinct_ids(indices))
-    assert [p.shape[0] for p in distinct] == [4, 3, 0]
-    for a, b, index in zip(plain, distinct, indices):
-        assert torch.equal(a, x[index]) and torch.equal(b, x[index])
-    assert read[0].numel() == 7 and torch.equal(read[1], torch.tensor([1, 3, 5, 7]))
+def test_the_default_gather_group_is_four_for_a_pinned_table_on_a_gpu_and_one_otherwise(graph, tables):
+    x, y = tables
+    seeds = torch.arange(NUM_NODES)
+    assert NodeLoader(sampler_of(graph), x, y, seeds, 4).gather_group == 1
+    assert NodeLoader(sampler_of(graph), UnifiedTensor(x, pin=False), y, seeds, 4).gather_group == 1
+    assert NodeLoader(sampler_of(graph), x, y, seeds, 4, gather_group=3).gather_group == 3
+    if torch.cuda.is_available():
+        gpu = sampler_of(graph, placement="cuda")
+        assert NodeLoader(gpu, UnifiedTensor(x), y.cuda(), seeds, 4).gather_group == ZERO_COPY_GATHER_GROUP == 4
+        assert NodeLoader(gpu, x.cuda(), y.cuda(), seeds, 4).gather_group == 1
 
 
 @pytest.mark.gpu
 @pytest.mark.parametrize("placement", ["cuda", "pinned"])
-@pytest.mark.parametrize("prefetch,gather_group,distinct_rows",
-                         [(0, 1, False), (1, 1, False), (3, 1, False), (0, 2, False), (1, 4, False), (0, 2, True),
-                          (1, 4, True)])
-def test_gpu_batches_equal_sampler_plus_index(graph, tables, placement, prefetch, gather_group, distinct_rows):
+@pytest.mark.parametrize("prefetch,gather_group", [(0, 1), (1, 1), (3, 1), (0, 2), (1, 4), (1, None)])
+def test_gpu_batches_equal_sampler_plus_index(graph, tables, placement, prefetch, gather_group):
     x, y = tables
     features = UnifiedTensor(x)
     seeds = torch.arange(0, NUM_NODES, 3)
     loader = NodeLoader(sampler_of(graph, seed=5, placement=placement), features, y.cuda(), seeds, batch_size=6,
-                        shuffle=False, prefetch=prefetch, gather_group=gather_group, distinct_rows=distinct_rows)
+                        shuffle=False, prefetch=prefetch, gather_group=gather_group)
     reference = sampler_of(graph, seed=5, placement=placement)
     for epoch in range(2):
         for i, batch in enumerate(loader):

@@ -65,10 +65,10 @@ def register(subparsers) -> None:
     p.add_argument("--cache", type=float, default=0.0,
                    help="fraction of feature rows (highest out-degree first: the rows the sampler draws most) "
                         "cached in GPU memory; --features pinned")
-    p.add_argument("--gather-group", type=int, default=1,
-                   help="minibatches whose feature rows one zero-copy gather reads: on a pinned table much larger "
-                        "than a batch's rows (papers100M) 2-4 read faster per row; costs that many batches of "
-                        "features in GPU memory")
+    p.add_argument("--gather-group", type=int, default=None,
+                   help="minibatches whose feature rows one zero-copy gather reads: on a pinned table 4 read faster "
+                        "per row than 1; costs that many batches of features in GPU memory (default: 4 with "
+                        "--features pinned on a GPU, else 1)")
     p.add_argument("--amp", default="none", choices=["none", "bf16"], help="bf16 autocast for the compute")
     p.add_argument("--eval-every", type=int, default=1, help="evaluate every N epochs (0: never)")
     p.add_argument("--eval-batch-size", type=int, default=4096, help="target nodes per inference batch")

@@ -28,6 +28,14 @@ from sampling import NeighborSampler, SamplerOutput
 from zerocopy import UnifiedTensor, kernels
 
 
+ZERO_COPY_GATHER_GROUP = 4
+"""Batches per gather by default when a GPU loader reads its features zero-copy. On the H200
+(benchmarks/README.md, "Whole loader"), products preset: 4 batches per gather read a batch's rows in
+2.7-2.8 ms of gather stream against 4.2-4.3 ms one batch at a time (36% of a group's rows repeat,
+and the rest lie closer together: 69 GB/s of rows delivered, above the link's 55), and papers100M
+epochs took 6.10 s against 6.79 s."""
+
+
 @dataclass(frozen=True)
 class _InFlight:
     """A sampled batch whose gathers may still be running on the gather stream (until ``done``)."""
@@ -39,30 +47,18 @@ class _InFlight:
     done: "torch.cuda.Event | None"
 
 
-def _distinct_ids(indices: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-    """``(ids, places)``: the distinct ids of all ``indices`` together, ascending, and where each
-    entry of their concatenation stands in ``ids``. Cost: a sort, and a host wait for the sort's
-    stream (the count of distinct ids decides the output's size)."""
-    return torch.unique(torch.cat(indices), return_inverse=True)
-
-
-def _gather_split(table: Table, indices: list[torch.Tensor], *,
-                  distinct: "tuple[torch.Tensor, torch.Tensor] | None" = None) -> list[torch.Tensor]:
+def _gather_split(table: Table, indices: list[torch.Tensor]) -> list[torch.Tensor]:
     """``table[index]`` for each index, read in one gather over all of them (launched on the current
     stream, no host wait), returned as one view per index.
 
     One pass over several batches' ids touches host memory more densely than one pass per batch,
-    which PCIe reads of a large pinned table reward (benchmarks/README.md, "density"). The
-    zero-copy kernel runs on a fraction of the SMs: the model trains beside it. ``distinct``
-    (:func:`_distinct_ids` of ``indices``) reads each distinct id once, then copies the rows to
-    their places in the index's memory.
+    which PCIe reads of a large pinned table reward (benchmarks/README.md, "density"); a row that
+    several batches hold is read back to back (the ids are read sorted), the repeats mostly from the
+    GPU's L2. The zero-copy kernel runs on a fraction of the SMs: the model trains
+    beside it.
     """
-    if distinct is not None:
-        ids, places = distinct
-        rows = gather_rows(table, ids, programs_per_sm=kernels.OVERLAP_PROGRAMS_PER_SM).index_select(0, places)
-    else:
-        index = indices[0] if len(indices) == 1 else torch.cat(indices)
-        rows = gather_rows(table, index, programs_per_sm=kernels.OVERLAP_PROGRAMS_PER_SM)
+    index = indices[0] if len(indices) == 1 else torch.cat(indices)
+    rows = gather_rows(table, index, programs_per_sm=kernels.OVERLAP_PROGRAMS_PER_SM)
     return [rows] if len(indices) == 1 else list(rows.split([part.numel() for part in indices]))
 
 
@@ -113,18 +109,14 @@ class NodeLoader:
             consumer does); 0 produces each group on the calling thread when its first batch is
             asked for.
         gather_group: batches sampled in turn whose feature and label rows are then read in one
-            gather. Zero-copy reads of a table much larger than a batch's rows (papers100M: 28 GB
-            against ~0.2 GB a batch) run faster per row the closer together the rows lie in host
-            memory, so reading 2-4 batches at once is faster than one at a time; it holds
+            gather. Zero-copy reads run faster per row the closer together the rows lie in host
+            memory, and the group's ids are read sorted, so a row that several of its batches hold
+            is read back to back, the repeats mostly from the GPU's L2; reading several batches
+            at once therefore beats one at a time. It holds
             ``gather_group`` batches of rows per group in flight, and the first batch of a group
-            waits for the whole group's gather. The batches are the same whatever the group.
-        distinct_rows: with ``gather_group > 1`` and a UnifiedTensor feature table, read a row that
-            several batches of a group hold once (a ``torch.unique`` of the group's ids on the
-            sampling stream, with one host wait, then a copy in GPU memory). On the products preset
-            16.9% of a 2-batch group's rows repeat and 36.1% of a 4-batch group's
-            (``benchmarks/bench_loader.py --overlap``); whether the saved PCIe bytes outweigh the
-            extra sort has not been measured on a GPU yet, hence off by default. The batches are
-            the same either way.
+            waits for the whole group's gather. ``None`` (the default): ``ZERO_COPY_GATHER_GROUP``
+            when the features are a pinned UnifiedTensor read by a GPU loader, else 1. The batches are
+            the same whatever the group.
         seed: seed of the shuffling order (the sampler has its own seed).
 
     Example:
@@ -154,8 +146,7 @@ class NodeLoader:
         shuffle: bool = True,
         drop_last: bool = False,
         prefetch: int = 1,
-        gather_group: int = 1,
-        distinct_rows: bool = False,
+        gather_group: "int | None" = None,
         seed: int = 0,
     ) -> None:
         if not isinstance(sampler, NeighborSampler):
@@ -174,8 +165,10 @@ class NodeLoader:
         self.seeds = _as_seed_tensor(seeds, num_nodes).to(self.device)
         self.batch_size = _positive_int("batch_size", batch_size, 1)
         self.prefetch = _positive_int("prefetch", prefetch, 0)
+        if gather_group is None:
+            zero_copy = self.device.type == "cuda" and isinstance(features, UnifiedTensor) and features.is_pinned()
+            gather_group = ZERO_COPY_GATHER_GROUP if zero_copy else 1
         self.gather_group = _positive_int("gather_group", gather_group, 1)
-        self.distinct_rows = bool(distinct_rows)
         self.shuffle = bool(shuffle)
         self.drop_last = bool(drop_last)
         self._generator = torch.Generator(device=self.device).manual_seed(seed)
@@ -273,17 +266,12 @@ class NodeLoader:
                 begin = self._clock.mark()
                 outs.append(self.sampler.sample(self.seeds[input_ids[-1]]))
                 spans.append((begin, self._clock.mark()))
-            # Here, not on the gather stream: its host wait then covers this group's sampling only,
-            # not the previous group's gather.
-            distinct = None
-            if self.distinct_rows and len(outs) > 1 and isinstance(self.features, UnifiedTensor):
-                distinct = _distinct_ids([out.node for out in outs])
         gather_stream.wait_stream(sample_stream)
         with torch.cuda.stream(gather_stream):
-            for tensor in [out.node for out in outs] + list(distinct or ()):
-                tensor.record_stream(gather_stream)
+            for out in outs:
+                out.node.record_stream(gather_stream)
             gather_begin = self._clock.mark()
-            xs = _gather_split(self.features, [out.node for out in outs], distinct=distinct)
+            xs = _gather_split(self.features, [out.node for out in outs])
             ys: list = [None] * len(outs)
             if self.labels is not None:
                 ys = _gather_split(self.labels, [out.node[: ids.numel()] for out, ids in zip(outs, input_ids)])

@@ -88,11 +88,11 @@ class TrainConfig:
     cache: float = field(
         default=0.0, metadata={"help": "fraction of feature rows cached in GPU memory (pinned features)"}
     )
-    gather_group: int = field(
-        default=1,
-        metadata={"help": "minibatches whose feature rows are read in one gather: on a pinned table much larger "
-                          "than a batch's rows (papers100M) 2-4 read faster per row, at the cost of that many "
-                          "batches of features in GPU memory"},
+    gather_group: "int | None" = field(
+        default=None,
+        metadata={"help": "minibatches whose feature rows are read in one gather: on a pinned table 4 read faster "
+                          "per row than 1, at the cost of that many batches of features in GPU memory (default: "
+                          "4 with pinned features on a GPU, else 1)"},
     )
     amp: Amp = field(default=Amp.NONE, metadata={"help": "none or bf16 autocast for the compute"})
     eval_every: int = field(default=1, metadata={"help": "evaluate every N epochs (0: never)"})
@@ -125,6 +125,8 @@ class TrainConfig:
         positive = ("layers", "hidden", "heads", "batch_size", "epochs", "eval_batch_size", "gather_group")
         for name in positive:
             value = getattr(self, name)
+            if name == "gather_group" and value is None:  # the loader's default
+                continue
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be a positive int, got {value!r}")
         if len(self.fanouts) != self.layers:
