@@ -54,8 +54,7 @@ def _gather_split(table: Table, indices: list[torch.Tensor]) -> list[torch.Tenso
     One pass over several batches' ids touches host memory more densely than one pass per batch,
     which PCIe reads of a large pinned table reward (benchmarks/README.md, "density"); a row that
     several batches hold is read back to back (the ids are read sorted), the repeats mostly from the
-    GPU's L2. The zero-copy kernel runs on a fraction of the SMs: the model trains
-    beside it.
+    GPU's L2. The zero-copy kernel runs on a fraction of the SMs: the model trains beside it.
     """
     index = indices[0] if len(indices) == 1 else torch.cat(indices)
     rows = gather_rows(table, index, programs_per_sm=kernels.OVERLAP_PROGRAMS_PER_SM)
@@ -111,12 +110,11 @@ class NodeLoader:
         gather_group: batches sampled in turn whose feature and label rows are then read in one
             gather. Zero-copy reads run faster per row the closer together the rows lie in host
             memory, and the group's ids are read sorted, so a row that several of its batches hold
-            is read back to back, the repeats mostly from the GPU's L2; reading several batches
-            at once therefore beats one at a time. It holds
-            ``gather_group`` batches of rows per group in flight, and the first batch of a group
-            waits for the whole group's gather. ``None`` (the default): ``ZERO_COPY_GATHER_GROUP``
-            when the features are a pinned UnifiedTensor read by a GPU loader, else 1. The batches are
-            the same whatever the group.
+            is read back to back, the repeats mostly from the GPU's L2; reading several batches at
+            once therefore beats one at a time. It holds ``gather_group`` batches of rows per group
+            in flight, and the first batch of a group waits for the whole group's gather. ``None``
+            (the default): ``ZERO_COPY_GATHER_GROUP`` when the features are a pinned UnifiedTensor
+            read by a GPU loader, else 1. The batches are the same whatever the group.
         seed: seed of the shuffling order (the sampler has its own seed).
 
     Example:
