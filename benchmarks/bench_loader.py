@@ -329,9 +329,10 @@ def probe_gather(ds, args, device: torch.device, fanouts: list[int]) -> list[dic
 
 
 def group_overlap(ds, args, fanouts: list[int], sizes: list[int], groups: int = 5) -> list[dict]:
-    """How many of a gather group's feature rows repeat across its batches: what reading each distinct
-    row once (over PCIe) would save. Batches as the loader makes them (shuffled training seeds,
-    consecutive batches grouped), sampled on the CPU; up to ``groups`` groups per size, averaged."""
+    """How many of a gather group's feature rows repeat across its batches: rows the grouped gather reads
+    back to back (its ids are sorted), the repeats mostly from the GPU's L2 rather than over PCIe. Batches
+    as the loader makes them (shuffled training seeds, consecutive batches grouped), sampled on the CPU;
+    up to ``groups`` groups per size, averaged."""
     sampler = NeighborSampler(ds.graph.indptr, ds.graph.indices, fanouts, seed=args.seed, validate=False)
     order = ds.train_idx[torch.randperm(ds.train_idx.numel(), generator=torch.Generator().manual_seed(args.seed))]
     degrees = ds.graph.out_degrees("cpu")
