@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from graphsys.csr_build import coo_to_csr
-from graphsys.io import atomic_dir
+from graphsys.io import CorruptFileError, atomic_dir, read_json, read_npy, verify_dir
 from sampling.csr import check_csr, index_dtype_for
 from zerocopy.placement import Placement, place, placement_of
 
@@ -27,6 +27,8 @@ from zerocopy.placement import Placement, place, placement_of
 DEGREE_CHUNK = 1 << 27
 
 _FORMAT_VERSION = 1
+#: The kind of folder :meth:`Graph.save` writes (its manifest and ``meta.json`` say so).
+GRAPH_KIND = "graphsys.Graph"
 
 
 def _as_id_array(name: str, ids) -> np.ndarray:
@@ -115,6 +117,9 @@ class Graph:
             TypeError: float or bool ids. ValueError: arrays of different lengths.
             IndexError: a negative id or one ``>= num_nodes``.
         """
+        for flag, value in (("symmetrize", symmetrize), ("drop_self_loops", drop_self_loops), ("dedup", dedup)):
+            if not isinstance(value, (bool, np.bool_)):
+                raise TypeError(f"{flag} must be True or False, got {value!r}")
         src_arr = _as_id_array("src", src)
         dst_arr = _as_id_array("dst", dst)
         if src_arr.shape[0] != dst_arr.shape[0]:
@@ -127,6 +132,10 @@ class Graph:
             )
             if weight.shape != src_arr.shape:
                 raise ValueError(f"edge_weight has shape {weight.shape} but there are {src_arr.shape[0]} edges")
+            bad = ~np.isfinite(weight)
+            if bad.any():
+                at = int(np.argmax(bad))
+                raise ValueError(f"edge_weight[{at}] = {weight[at]} is not finite; edge weights must be finite numbers")
         if num_nodes is None:
             num_nodes = int(max(src_arr.max(initial=-1), dst_arr.max(initial=-1))) + 1
         if isinstance(num_nodes, bool) or not isinstance(num_nodes, (int, np.integer)) or num_nodes < 0:
@@ -278,40 +287,53 @@ class Graph:
 
     # ------------------------------------------------------------------ persistence
     def save(self, path: str | os.PathLike) -> None:
-        """Write the graph as a directory of .npy files (atomically: a whole directory or none)."""
-        with atomic_dir(path) as tmp:
+        """Write the graph as a folder of .npy files with a manifest (a whole folder or none).
+
+        ``path`` must be new, empty or a graph this method wrote before; anything else is
+        refused (:class:`~graphsys.io.OutputError`). Cost: one copy of every array to disk and
+        one read of it back (the checksums).
+        """
+        with atomic_dir(path, GRAPH_KIND) as tmp:
             np.save(tmp / "indptr.npy", self.indptr.cpu().numpy())
             np.save(tmp / "indices.npy", self.indices.cpu().numpy())
             if self.edge_weight is not None:
                 np.save(tmp / "edge_weight.npy", self.edge_weight.cpu().numpy())
-            meta = {"format": "graphsys.Graph", "version": _FORMAT_VERSION,
+            meta = {"format": GRAPH_KIND, "version": _FORMAT_VERSION,
                     "num_nodes": self.num_nodes, "num_edges": self.num_edges}
             (tmp / "meta.json").write_text(json.dumps(meta))
 
     @classmethod
-    def load(cls, path: str | os.PathLike, *, mmap: bool = True, validate: bool = False) -> "Graph":
-        """Open a graph written by :meth:`save`.
+    def load(cls, path: str | os.PathLike, *, mmap: bool = True, validate: bool = False,
+             checksums: bool = True) -> "Graph":
+        """Open a graph written by :meth:`save`, refusing one that does not match its manifest.
 
-        With ``mmap`` the arrays are memory-mapped copy-on-write: opening reads only the
-        headers, so a 1.6 B-edge graph opens in milliseconds and pages in as it is used.
+        With ``mmap`` the arrays are memory-mapped copy-on-write, so they page in as they are
+        used. ``checksums`` reads every file once to compare it with the manifest (crc32,
+        several threads; about 1 s per 2.5 GB a core); without it only the sizes are compared.
+
+        Raises:
+            FileNotFoundError: nothing at ``path``.
+            CorruptFileError: no manifest, a missing, truncated or altered array, or a
+                ``meta.json`` that contradicts the arrays (the file is named).
         """
         root = Path(path)
-        meta_file = root / "meta.json"
-        if not meta_file.is_file():
-            raise FileNotFoundError(f"{root} is not a saved graphsys.Graph (no meta.json)")
-        meta = json.loads(meta_file.read_text())
-        if meta.get("format") != "graphsys.Graph":
-            raise ValueError(f"{meta_file} has format {meta.get('format')!r}, expected 'graphsys.Graph'")
+        manifest = verify_dir(root, GRAPH_KIND, checksums=checksums)
+        meta = read_json(root / "meta.json")
+        if meta.get("format") != GRAPH_KIND:
+            raise CorruptFileError(f"{root / 'meta.json'} has format {meta.get('format')!r}, expected {GRAPH_KIND!r}")
         mode = "c" if mmap else None
 
         def read(name: str) -> torch.Tensor:
-            return torch.from_numpy(np.load(root / name, mmap_mode=mode))
+            return torch.from_numpy(read_npy(root / name, mmap_mode=mode))
 
-        weight = read("edge_weight.npy") if (root / "edge_weight.npy").exists() else None
-        graph = cls(read("indptr.npy"), read("indices.npy"), weight, validate=validate)
-        if graph.num_nodes != meta["num_nodes"] or graph.num_edges != meta["num_edges"]:
-            raise ValueError(
+        weight = read("edge_weight.npy") if "edge_weight.npy" in manifest["files"] else None
+        try:
+            graph = cls(read("indptr.npy"), read("indices.npy"), weight, validate=validate)
+        except (ValueError, TypeError, IndexError) as err:
+            raise CorruptFileError(f"{root}: the arrays do not form a graph ({err})") from None
+        if graph.num_nodes != meta.get("num_nodes") or graph.num_edges != meta.get("num_edges"):
+            raise CorruptFileError(
                 f"{root}: arrays hold {graph.num_nodes} nodes / {graph.num_edges} edges, "
-                f"meta.json says {meta['num_nodes']} / {meta['num_edges']}"
+                f"meta.json says {meta.get('num_nodes')} / {meta.get('num_edges')}"
             )
         return graph

@@ -9,7 +9,7 @@ from torch_geometric.data import Data
 
 import graphsys.graph
 from graphsys import Graph
-from graphsys.io import atomic_dir, atomic_path
+from graphsys.io import MANIFEST, CorruptFileError, atomic_dir, atomic_file
 from sampling import NeighborSampler
 from sampling.csr import check_csr
 from zerocopy.placement import Placement, place
@@ -116,11 +116,15 @@ def test_save_load_memory_mapped(tmp_path):
 
 
 def test_load_rejects_other_directories(tmp_path):
-    with pytest.raises(FileNotFoundError, match="meta.json"):
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        Graph.load(tmp_path / "missing")
+    with pytest.raises(CorruptFileError, match="has no graphsys.manifest.json: not a complete graphsys.Graph"):
         Graph.load(tmp_path)
-    (tmp_path / "meta.json").write_text('{"format": "other"}')
-    with pytest.raises(ValueError, match="format"):
-        Graph.load(tmp_path)
+    Graph.from_coo([0], [1]).save(tmp_path / "ds")
+    manifest = tmp_path / "ds" / MANIFEST
+    manifest.write_text(manifest.read_text().replace('"graphsys.Graph"', '"graphsys.NodeDataset"'))
+    with pytest.raises(CorruptFileError, match="describes a 'graphsys.NodeDataset', expected a 'graphsys.Graph'"):
+        Graph.load(tmp_path / "ds")
 
 
 def test_placement_cpu_and_errors():
@@ -203,7 +207,7 @@ def test_constructor_and_file_refusals(tmp_path):
         Graph.from_pyg(Data(num_nodes=3))
     Graph(indptr, indices).save(tmp_path / "g")
     (tmp_path / "g" / "meta.json").write_text('{"format": "graphsys.Graph", "num_nodes": 5, "num_edges": 2}')
-    with pytest.raises(ValueError, match="arrays hold 2 nodes / 2 edges, meta.json says 5 / 2"):
+    with pytest.raises(CorruptFileError, match=r"meta.json has \d+ bytes, the manifest says \d+"):
         Graph.load(tmp_path / "g")
 
 
@@ -215,17 +219,18 @@ def test_empty_graph():
 
 def test_atomic_writers_leave_old_file_on_failure(tmp_path):
     target = tmp_path / "out.txt"
-    target.write_text("good")
+    with atomic_file(target, "test.kind") as tmp:
+        tmp.write_text("good")
     with pytest.raises(RuntimeError):
-        with atomic_path(target) as tmp:
+        with atomic_file(target, "test.kind") as tmp:
             tmp.write_text("half")
             raise RuntimeError("interrupted")
     assert target.read_text() == "good"
     with pytest.raises(RuntimeError):
-        with atomic_dir(tmp_path / "d") as tmp:
+        with atomic_dir(tmp_path / "d", "test.kind") as tmp:
             (tmp / "x").write_text("half")
             raise RuntimeError("interrupted")
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.txt"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".out.txt.graphsys.json", "out.txt"]
 
 
 def test_atomic_writers_give_the_umask_permissions(tmp_path):
@@ -233,9 +238,9 @@ def test_atomic_writers_give_the_umask_permissions(tmp_path):
     checkpoint others could not read."""
     before = os.umask(0o022)
     try:
-        with atomic_path(tmp_path / "f.txt") as tmp:
+        with atomic_file(tmp_path / "f.txt", "test.kind") as tmp:
             tmp.write_text("x")
-        with atomic_dir(tmp_path / "d") as tmp:
+        with atomic_dir(tmp_path / "d", "test.kind") as tmp:
             (tmp / "a.txt").write_text("y")
         Graph.from_coo([0], [1]).save(tmp_path / "g")
     finally:
@@ -243,9 +248,9 @@ def test_atomic_writers_give_the_umask_permissions(tmp_path):
     assert stat.S_IMODE((tmp_path / "f.txt").stat().st_mode) == 0o644
     assert stat.S_IMODE((tmp_path / "d").stat().st_mode) == 0o755
     assert stat.S_IMODE((tmp_path / "g").stat().st_mode) == 0o755
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["d", "f.txt", "g"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".f.txt.graphsys.json", "d", "f.txt", "g"]
     with pytest.raises(FileNotFoundError):
-        with atomic_path(tmp_path / "never.txt"):
+        with atomic_file(tmp_path / "never.txt", "test.kind"):
             pass  # nothing written: no empty file appears in its place
     assert not (tmp_path / "never.txt").exists()
 

@@ -49,7 +49,7 @@ def test_resume_after_interrupt_matches_uninterrupted_run(tmp_path):
         train(cfg_b, dataset=ds, on_step=interrupt)
     kept = load_checkpoint(cfg_b.checkpoint, fingerprint=cfg_b.fingerprint())
     assert kept.epoch == 2 and len(kept.history) == 2
-    assert sorted(p.name for p in (tmp_path / "b").iterdir()) == ["ckpt.pt", "m.jsonl"]
+    assert sorted(p.name for p in (tmp_path / "b").iterdir()) == [".ckpt.pt.graphsys.json", ".m.jsonl.graphsys.json", "ckpt.pt", "m.jsonl"]
 
     resumed = train(config(tmp_path / "b", resume=True, metrics_out=str(tmp_path / "b" / "m.jsonl")), dataset=ds)
     assert [m.epoch for m in resumed.history] == [1, 2, 3, 4]

@@ -4,8 +4,10 @@ import pytest
 import torch
 
 from graphsys import Graph
+from graphsys.io import CorruptFileError, atomic_file
 from graphsys.train import (Amp, Scorer, TrainConfig, build_model, layerwise_inference, load_checkpoint,
                             save_checkpoint)
+from graphsys.train.checkpoint import CHECKPOINT_KIND
 from graphsys.train.distributed import DistContext, shard_seeds
 
 
@@ -183,16 +185,21 @@ def test_checkpoint_round_trip_and_refusals(tmp_path):
     ckpt = load_checkpoint(path, fingerprint=cfg.fingerprint())
     assert ckpt.epoch == 3 and ckpt.history == [{"epoch": 3}]
     assert all(torch.equal(ckpt.model[k], v) for k, v in net.state_dict().items())
-    assert [p.name for p in path.parent.iterdir()] == ["ckpt.pt"]  # no temporary left behind
+    assert sorted(p.name for p in path.parent.iterdir()) == [".ckpt.pt.graphsys.json", "ckpt.pt"]  # no temporary
     other = TrainConfig("toy", layers=2, fanouts=(4, 4), hidden=8, features="cpu", graph="cpu", lr=0.1)
     with pytest.raises(ValueError, match=r"other settings \(lr: checkpoint 0.003, now 0.1\)"):
         load_checkpoint(path, fingerprint=other.fingerprint())
     with pytest.raises(FileNotFoundError, match="does not exist"):
         load_checkpoint(tmp_path / "missing.pt")
-    (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
+    (tmp_path / "foreign.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(CorruptFileError, match="foreign.pt has no .foreign.pt.graphsys.json beside it"):
+        load_checkpoint(tmp_path / "foreign.pt")
+    with atomic_file(tmp_path / "junk.pt", CHECKPOINT_KIND) as tmp:
+        tmp.write_bytes(b"not a checkpoint")
     with pytest.raises(ValueError, match="cannot be read"):
         load_checkpoint(tmp_path / "junk.pt")
-    torch.save({"something": 1}, tmp_path / "other.pt")
+    with atomic_file(tmp_path / "other.pt", CHECKPOINT_KIND) as tmp:
+        torch.save({"something": 1}, tmp)
     with pytest.raises(ValueError, match="is not a graphsys training checkpoint"):
         load_checkpoint(tmp_path / "other.pt")
 

@@ -13,7 +13,7 @@ import torch
 
 from graphsys.datasets.base import NodeDataset
 from graphsys.graph import Graph
-from graphsys.io import atomic_dir
+from graphsys.io import CorruptFileError, atomic_dir, read_json, read_npy, verify_dir
 
 FORMAT = "graphsys.NodeDataset"
 VERSION = 1
@@ -28,20 +28,26 @@ def write_meta(folder: Path, name: str, num_classes: int, multilabel: bool, extr
 
 
 def read_meta(path: str | os.PathLike) -> dict | None:
-    """The ``meta.json`` of a saved dataset, or None when ``path`` holds none."""
+    """The ``meta.json`` of a saved dataset, or None when ``path`` holds none.
+
+    Raises:
+        CorruptFileError: ``meta.json`` is there but is not valid JSON.
+    """
     meta_file = Path(path) / "meta.json"
     if not meta_file.is_file():
         return None
-    meta = json.loads(meta_file.read_text())
+    meta = read_json(meta_file)
     return meta if meta.get("format") == FORMAT else None
 
 
 def save_dataset(dataset: NodeDataset, path: str | os.PathLike, extra: dict | None = None) -> None:
-    """Write ``dataset`` under ``path`` (atomically: the whole folder or nothing).
+    """Write ``dataset`` under ``path`` (the whole folder with its manifest, or nothing).
 
-    Cost: one copy of every array to disk.
+    ``path`` must be new, empty or a dataset graphsys saved there before; anything else is
+    refused (:class:`~graphsys.io.OutputError`). Cost: one copy of every array to disk and
+    one read of it back (the checksums).
     """
-    with atomic_dir(path) as tmp:
+    with atomic_dir(path, FORMAT) as tmp:
         dataset.graph.save(tmp / "graph")
         if dataset.x is not None:
             np.save(tmp / "x.npy", dataset.x.numpy())
@@ -51,26 +57,36 @@ def save_dataset(dataset: NodeDataset, path: str | os.PathLike, extra: dict | No
         write_meta(tmp, dataset.name, dataset.num_classes, dataset.multilabel, extra or {})
 
 
-def open_dataset(path: str | os.PathLike) -> NodeDataset:
+def open_dataset(path: str | os.PathLike, *, checksums: bool = True) -> NodeDataset:
     """Open a dataset written by :func:`save_dataset` (or the synthetic generator) with memory maps.
 
-    The maps are copy-on-write: writing into ``x`` changes this process's view only.
+    The folder is checked against its manifest first (every file present, sizes and
+    checksums: one read of the whole dataset, several threads), so a truncated, altered or
+    incomplete dataset is refused rather than trained on (``checksums=False`` compares sizes
+    only, for a folder this process just wrote). The maps are copy-on-write:
+    writing into ``x`` changes this process's view only.
 
     Raises:
-        FileNotFoundError: ``path`` holds no saved dataset.
+        FileNotFoundError: nothing at ``path``.
+        CorruptFileError: no manifest, a file missing or altered, or a bad ``meta.json``
+            (the file is named).
     """
     root = Path(path)
+    manifest = verify_dir(root, FORMAT, checksums=checksums)
     meta = read_meta(root)
     if meta is None:
-        raise FileNotFoundError(f"{root} holds no saved {FORMAT} (no meta.json)")
+        raise CorruptFileError(f"{root / 'meta.json'} is not the meta.json of a {FORMAT}")
+    missing = [k for k in ("name", "num_classes", "multilabel") if k not in meta]
+    if missing:
+        raise CorruptFileError(f"{root / 'meta.json'} lacks {', '.join(missing)}")
 
     def read(name: str) -> torch.Tensor:
-        return torch.from_numpy(np.load(root / name, mmap_mode="c"))
+        return torch.from_numpy(read_npy(root / name, mmap_mode="c"))
 
     return NodeDataset(
         name=meta["name"],
-        graph=Graph.load(root / "graph"),
-        x=read("x.npy") if (root / "x.npy").exists() else None,
+        graph=Graph.load(root / "graph", checksums=False),
+        x=read("x.npy") if "x.npy" in manifest["files"] else None,
         y=read("y.npy"),
         train_idx=read("train_idx.npy"),
         val_idx=read("val_idx.npy"),

@@ -31,6 +31,8 @@ log = logging.getLogger(__name__)
 #: The homogeneous node-property datasets of ogb's master list (ogbn-mag is heterogeneous).
 OGB_NAMES = ("ogbn-arxiv", "ogbn-products", "ogbn-proteins", "ogbn-papers100M")
 _SPLIT_TYPE = "random"
+#: What :func:`write_ogb_node_dataset` folders are (their manifest's kind); ogb adds ``processed/``.
+OGB_KIND = "graphsys.ogb-node-dataset"
 _VERSION = 1
 
 
@@ -222,7 +224,7 @@ def write_ogb_node_dataset(dataset: NodeDataset, root: str | os.PathLike, name: 
         "is hetero": "False",
         "binary": "False",
     }
-    with atomic_dir(folder) as tmp:
+    with atomic_dir(folder, OGB_KIND, derived=("processed/*",)) as tmp:
         raw = tmp / "raw"
         raw.mkdir()
         (tmp / "processed").mkdir()  # ogb saves its processed copy here and does not create it

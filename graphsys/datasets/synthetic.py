@@ -28,7 +28,7 @@ from tqdm.auto import tqdm
 from graphsys.datasets import _kernels as K
 from graphsys.datasets._rng import root_key
 from graphsys.datasets.base import NodeDataset
-from graphsys.datasets.cache import open_dataset, read_meta, write_meta
+from graphsys.datasets.cache import FORMAT, open_dataset, read_meta, write_meta
 from graphsys.datasets.generator import GraphSpec, community_graph
 from graphsys.io import atomic_dir
 
@@ -228,7 +228,7 @@ def generate(
             bar.update()
             return NodeDataset(name, generated.graph, x, torch.from_numpy(y),
                                *(torch.from_numpy(s) for s in splits), num_classes=preset.num_classes)
-        with atomic_dir(target) as tmp:
+        with atomic_dir(target, FORMAT) as tmp:
             generated.graph.save(tmp / "graph")
             np_dtype = torch.empty(0, dtype=preset.dtype).numpy().dtype
             x = np.lib.format.open_memmap(tmp / "x.npy", mode="w+", dtype=np_dtype, shape=shape)
@@ -242,4 +242,4 @@ def generate(
                        {"preset": name, "scale": scale, "seed": seed, "num_edges": preset.num_edges,
                         "generator": GENERATOR_VERSION})
             bar.update()
-    return open_dataset(target)
+    return open_dataset(target, checksums=False)  # its checksums were just computed from these bytes

@@ -15,12 +15,12 @@ from graphsys.train.config import Amp, ModelKind, TrainConfig, check_machine
 from graphsys.train.distributed import DistContext
 from graphsys.train.evaluate import Scorer, Scores
 from graphsys.train.inference import layerwise_inference
-from graphsys.train.loop import Trainer, TrainResult, train
+from graphsys.train.loop import Trainer, TrainingDivergedError, TrainResult, train
 from graphsys.train.metrics import EpochMetrics
 from graphsys.train.models import build_model, trim_destinations
 
 __all__ = [
     "Amp", "Checkpoint", "DistContext", "EpochMetrics", "ModelKind", "Scorer", "Scores", "TrainConfig",
-    "TrainResult", "Trainer", "build_model", "check_machine", "layerwise_inference", "load_checkpoint",
+    "TrainResult", "Trainer", "TrainingDivergedError", "build_model", "check_machine", "layerwise_inference", "load_checkpoint",
     "save_checkpoint", "train", "trim_destinations",
 ]

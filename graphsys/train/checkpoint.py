@@ -3,7 +3,9 @@
 A checkpoint holds the model and optimizer state after a finished epoch, the epoch count,
 the config fingerprint (a resume under different hyperparameters is refused) and the
 metrics history. It is written to a temporary file and renamed over the previous one,
-so an interrupted write leaves the last good checkpoint in place.
+so an interrupted write leaves the last good checkpoint in place; its sidecar manifest
+(``.<name>.graphsys.json``) holds its checksum, and a checkpoint that does not match it is
+refused on resume. It is read with ``weights_only=True``: a crafted file cannot run code.
 """
 from __future__ import annotations
 
@@ -13,9 +15,10 @@ from pathlib import Path
 
 import torch
 
-from graphsys.io import atomic_path
+from graphsys.io import atomic_file, verify_file
 
-_FORMAT = "graphsys.train.checkpoint"
+#: The kind of file a checkpoint is (in its sidecar manifest and its payload).
+CHECKPOINT_KIND = "graphsys.train.checkpoint"
 _VERSION = 1
 
 
@@ -40,9 +43,14 @@ class Checkpoint:
 
 def save_checkpoint(path: str | os.PathLike, *, epoch: int, model: torch.nn.Module,
                     optimizer: torch.optim.Optimizer, fingerprint: dict, history: list) -> None:
-    """Write a checkpoint atomically. Cost: one device-to-host copy of the parameters and optimizer state."""
+    """Write a checkpoint atomically.
+
+    ``path`` must be new or a checkpoint graphsys wrote (else :class:`~graphsys.io.OutputError`).
+    Cost: one device-to-host copy of the parameters and optimizer state, one read of the file
+    (its checksum).
+    """
     payload = {
-        "format": _FORMAT,
+        "format": CHECKPOINT_KIND,
         "version": _VERSION,
         "epoch": epoch,
         "model": model.state_dict(),
@@ -50,7 +58,7 @@ def save_checkpoint(path: str | os.PathLike, *, epoch: int, model: torch.nn.Modu
         "fingerprint": fingerprint,
         "history": history,
     }
-    with atomic_path(path) as tmp:
+    with atomic_file(path, CHECKPOINT_KIND) as tmp:
         torch.save(payload, tmp)
 
 
@@ -59,17 +67,23 @@ def load_checkpoint(path: str | os.PathLike, *, fingerprint: dict | None = None)
 
     Raises:
         FileNotFoundError: no file at ``path``.
+        IsADirectoryError: ``path`` is a folder.
+        CorruptFileError: the file does not match its sidecar manifest (truncated, corrupted,
+            altered) or has none.
         ValueError: not a graphsys checkpoint, or written under a different config (the
             differing fields are named).
     """
     file = Path(path)
-    if not file.is_file():
+    if file.is_dir():
+        raise IsADirectoryError(f"checkpoint {file} is a directory, expected a checkpoint file")
+    if not file.exists():
         raise FileNotFoundError(f"checkpoint {file} does not exist; train once without resume to create it")
+    verify_file(file, CHECKPOINT_KIND)
     try:
         payload = torch.load(file, map_location="cpu", weights_only=True)
     except Exception as err:
         raise ValueError(f"checkpoint {file} cannot be read ({type(err).__name__}: {err})") from None
-    if not isinstance(payload, dict) or payload.get("format") != _FORMAT:
+    if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_KIND:
         raise ValueError(f"{file} is not a graphsys training checkpoint")
     if fingerprint is not None:
         theirs = payload["fingerprint"]

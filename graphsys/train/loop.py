@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import logging
+import math
 import time
 from dataclasses import dataclass
 from typing import Callable
@@ -173,6 +174,22 @@ class Trainer:
         if self.ctx.is_main and self.config.metrics_out is not None:
             write_metrics(self.config.metrics_out, self.history)
 
+    def _check_finite(self, epoch: int, loss: float) -> None:
+        """Stop a run whose loss or weights are no longer finite, before anything is saved.
+
+        Cost: one reduction per parameter and one host sync, once an epoch.
+
+        Raises:
+            TrainingDivergedError: the epoch's loss or a parameter is NaN or infinite.
+        """
+        weights_ok = bool(torch.stack([torch.isfinite(p).all() for p in self.model.parameters()]).all())
+        if math.isfinite(loss) and weights_ok:
+            return
+        what = f"the training loss is {loss}" if not math.isfinite(loss) else "a model weight is not finite"
+        kept = (f"checkpoint {self.config.checkpoint} still holds epoch {epoch - 1}" if self.config.checkpoint
+                else "nothing was saved")
+        raise TrainingDivergedError(f"epoch {epoch}: {what} (the run diverged; try a lower --lr); {kept}")
+
     # ------------------------------------------------------------------ epochs
     def _loss(self, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         if self.dataset.multilabel:
@@ -254,6 +271,7 @@ class Trainer:
                     torch.cuda.reset_peak_memory_stats(ctx.device)
                 t0 = time.perf_counter()
                 stats = self.train_epoch(epoch)
+                self._check_finite(epoch, stats["loss"])
                 t_eval = time.perf_counter()
                 evaluate = cfg.eval_every > 0 and (epoch % cfg.eval_every == 0 or epoch == cfg.epochs)
                 if evaluate:
@@ -283,6 +301,10 @@ class Trainer:
                 logger.warning("interrupted during epoch %d; %s", epoch, kept)
             raise
         return TrainResult(self.model, [EpochMetrics(**h) for h in self.history], scores, ctx.rank)
+
+
+class TrainingDivergedError(RuntimeError):
+    """The loss or the weights became NaN or infinite; the last good checkpoint was kept."""
 
 
 def _log_epoch(m: EpochMetrics) -> None:

@@ -9,7 +9,10 @@ from dataclasses import asdict, dataclass
 
 import torch
 
-from graphsys.io import atomic_path
+from graphsys.io import atomic_file
+
+#: The kind of file a metrics file is (in its sidecar manifest).
+METRICS_KIND = "graphsys.metrics"
 
 
 @dataclass(frozen=True)
@@ -61,8 +64,11 @@ def peak_gpu_mib(device: torch.device) -> float | None:
 
 
 def write_metrics(path: str | os.PathLike, history: list[dict]) -> None:
-    """Rewrite the JSON-lines file with one line per finished epoch (atomically)."""
-    with atomic_path(path) as tmp:
+    """Rewrite the JSON-lines file with one line per finished epoch (atomically).
+
+    ``path`` must be new or a metrics file graphsys wrote (else :class:`~graphsys.io.OutputError`).
+    """
+    with atomic_file(path, METRICS_KIND) as tmp:
         with open(tmp, "w") as f:
             for record in history:
                 f.write(json.dumps(record) + "\n")
