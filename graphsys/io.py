@@ -312,7 +312,12 @@ def atomic_dir(path: str | os.PathLike, kind: str, *, derived: Sequence[str] = (
         if os.path.lexists(target):
             old = _temp_name(target, "old")
             os.replace(target, old)
-        os.replace(tmp, target)
+        try:
+            os.replace(tmp, target)
+        except BaseException:
+            if old is not None:
+                os.replace(old, target)
+            raise
         if old is not None:
             _remove(old)
     finally:

@@ -6,7 +6,15 @@ otherwise), ``node_ids.npy``, ``meta.json`` (config, throughput, scores)
 and ``checkpoint.pt`` (to ``--resume``). ``export`` turns that directory into one file:
 ``npy`` (a structured array of ``id`` and ``embedding``), ``w2v`` (word2vec text, as gensim's
 ``KeyedVectors.load_word2vec_format`` reads it, node ids as keys), ``pt`` (a dict of tensors)
-or ``parquet`` (needs pyarrow). Every file is written atomically.
+or ``parquet`` (needs pyarrow).
+
+The directory is one unit with a manifest (sizes and checksums of every file), swapped in
+whole when training ends: a kill at any moment leaves the previous complete result or the
+new one, never a mix, and ``export`` and ``--resume`` refuse a directory that does not match
+its manifest. Checkpoints taken during training go to ``.<out>.graphsys-partial/`` beside
+it (what ``--resume`` continues from); a run without ``--resume`` discards that folder.
+``--out`` must be new, empty or an earlier ``embed`` result; an export's ``--out`` must be
+new or an earlier export. Checkpoints load with ``weights_only=True``.
 """
 from __future__ import annotations
 
@@ -27,6 +35,10 @@ log = logging.getLogger(__name__)
 FORMATS = ("npy", "w2v", "pt", "parquet")
 _META = "meta.json"
 _CHECKPOINT = "checkpoint.pt"
+#: Manifest kinds: the ``embed`` directory, a checkpoint taken during training, an export.
+EMBED_KIND = "graphsys.embedding"
+PARTIAL_KIND = "graphsys.embedding.checkpoint"
+EXPORT_KIND = "graphsys.export"
 
 
 def register(subparsers) -> None:
@@ -120,27 +132,64 @@ def _label_ratios(text: str) -> list[float]:
         raise CommandError(f"--label-ratios must be comma-separated fractions or 'none', got {text!r}") from None
 
 
-def _save_array(path: Path, array: np.ndarray) -> None:
-    from graphsys.io import atomic_path
-
-    with atomic_path(path) as tmp, open(tmp, "wb") as f:
-        np.save(f, array)
+def _partial_dir(out: Path) -> Path:
+    """Where checkpoints taken during training go, beside ``out``."""
+    return out.parent / f".{out.name}.graphsys-partial"
 
 
-def _save_checkpoint(out: Path, trainer) -> None:
+def _save_partial(out: Path, trainer) -> None:
     import torch
 
-    from graphsys.io import atomic_path
+    from graphsys.io import atomic_file
 
-    with atomic_path(out / _CHECKPOINT) as tmp:
+    partial = _partial_dir(out)
+    partial.mkdir(exist_ok=True)
+    with atomic_file(partial / _CHECKPOINT, PARTIAL_KIND) as tmp:
         torch.save(trainer.state_dict(), tmp)
+
+
+def _discard_partial(out: Path) -> None:
+    """Remove the checkpoint folder of an earlier run (only the files graphsys writes there)."""
+    partial = _partial_dir(out)
+    if not partial.is_dir():
+        return
+    for name in (_CHECKPOINT, f".{_CHECKPOINT}.graphsys.json"):
+        (partial / name).unlink(missing_ok=True)
+    try:
+        partial.rmdir()
+    except OSError:
+        raise CommandError(f"{partial} holds files graphsys did not write; remove them to start a new run") from None
+
+
+def _resume_state(out: Path) -> tuple[dict, Path]:
+    """The trainer state to continue from: the newest checkpoint of an interrupted run, else the
+    finished result in ``out`` (both checked against their manifests)."""
+    import torch
+
+    from graphsys.io import verify_dir, verify_file
+
+    partial = _partial_dir(out) / _CHECKPOINT
+    if partial.exists():
+        verify_file(partial, PARTIAL_KIND)
+        source = partial
+    elif (out / _CHECKPOINT).is_file():
+        verify_dir(out, EMBED_KIND)
+        source = out / _CHECKPOINT
+    else:
+        raise FileNotFoundError(f"--resume: no checkpoint at {partial} or {out / _CHECKPOINT}")
+    try:
+        return torch.load(source, map_location="cpu", weights_only=True), source
+    except Exception as err:  # noqa: BLE001 - any unpickling failure means the file is not a checkpoint
+        raise ValueError(f"--resume: {source} is not a readable embedding checkpoint ({type(err).__name__}: {err})") from None
 
 
 def run_embed(args) -> int:
     from embedding import split_edges
+    from graphsys.io import check_output
     from graphsys.train.distributed import teardown
 
     ratios = _label_ratios(args.label_ratios)
+    check_output(args.out, EMBED_KIND, directory=True)
     config = _config(args)
     dataset = _load_graph(args)
     graph = dataset.graph
@@ -180,7 +229,7 @@ def _train_and_save(args, config, dataset, ratios, indptr, indices, weight, held
     import torch
 
     from embedding import EmbeddingTrainer, link_prediction_auc, node_classification, sample_non_edges
-    from graphsys.io import atomic_path
+    from graphsys.io import atomic_dir
 
     graph = dataset.graph
     if ctx.distributed:
@@ -191,30 +240,26 @@ def _train_and_save(args, config, dataset, ratios, indptr, indices, weight, held
     trainer = EmbeddingTrainer(indptr, indices, config, edge_weight=weight, devices=devices, master=args.master,
                                distributed=ctx.distributed)
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     if args.resume:
-        checkpoint = out / _CHECKPOINT
-        if not checkpoint.is_file():
-            raise FileNotFoundError(f"--resume: no checkpoint at {checkpoint}")
-        trainer.load_state_dict(torch.load(checkpoint, weights_only=False))
-        log.info("resumed from %s at %d samples", checkpoint, trainer.samples_done)
+        state, source = _resume_state(out)
+        trainer.load_state_dict(state)
+        log.info("resumed from %s at %d samples", source, trainer.samples_done)
+    elif ctx.is_main:
+        _discard_partial(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
     last_save = time.perf_counter()
 
     def checkpoint_now(t) -> None:
         nonlocal last_save
         if ctx.is_main and time.perf_counter() - last_save >= args.checkpoint_every:
-            _save_checkpoint(out, t)
+            _save_partial(out, t)
             last_save = time.perf_counter()
 
     result = trainer.fit(quiet=args.quiet or not ctx.is_main, callback=checkpoint_now)
     if not ctx.is_main:  # every rank holds the whole embedding after training; rank 0 saves it
         return 0
-    _save_checkpoint(out, trainer)
     vertex, context = trainer.vertex_embeddings(), trainer.context_embeddings()
     chosen = {"sum": vertex + context, "vertex": vertex, "context": context}[args.which]
-    _save_array(out / "vertex.npy", vertex.numpy())
-    _save_array(out / "context.npy", context.numpy())
-    _save_array(out / "node_ids.npy", np.arange(graph.num_nodes, dtype=np.int64))
     scores: dict = {}
     if ratios and dataset.num_classes > 0:
         t0 = time.perf_counter()
@@ -230,8 +275,13 @@ def _train_and_save(args, config, dataset, ratios, indptr, indices, weight, held
         "num_edges": graph.num_edges, "config": config.to_dict(), "devices": devices, "ranks": ctx.world_size, "which": args.which,
         "samples_trained": trainer.samples_done, "fit": asdict(result), "scores": scores,
     }
-    with atomic_path(out / _META) as tmp:
-        tmp.write_text(json.dumps(meta, indent=2))
+    with atomic_dir(out, EMBED_KIND) as tmp:
+        torch.save(trainer.state_dict(), tmp / _CHECKPOINT)
+        np.save(tmp / "vertex.npy", vertex.numpy())
+        np.save(tmp / "context.npy", context.numpy())
+        np.save(tmp / "node_ids.npy", np.arange(graph.num_nodes, dtype=np.int64))
+        (tmp / _META).write_text(json.dumps(meta, indent=2))
+    _discard_partial(out)
     print(json.dumps({"out": str(out), "samples": trainer.samples_done, "seconds": round(result.seconds, 2),
                       "samples_per_s": round(result.samples_per_s), "bottleneck": result.bottleneck, **scores}))
     return 0
@@ -239,14 +289,22 @@ def _train_and_save(args, config, dataset, ratios, indptr, indices, weight, held
 
 # --------------------------------------------------------------------------- export
 def _read_saved(directory: Path, which: str) -> tuple[np.ndarray, np.ndarray]:
-    meta = directory / _META
-    if not meta.is_file():
-        raise FileNotFoundError(f"{directory} is not an embedding directory written by `graphsys embed` (no {_META})")
+    """The node ids and the ``which`` embedding of an ``embed`` directory, checked against its manifest."""
+    from graphsys.io import CorruptFileError, read_npy, verify_dir
+
+    if not directory.is_dir():
+        what = "it is a file" if directory.exists() else "it does not exist"
+        raise FileNotFoundError(f"{directory} is not an embedding directory written by `graphsys embed` ({what})")
+    try:
+        verify_dir(directory, EMBED_KIND)
+    except CorruptFileError as err:
+        raise CorruptFileError(f"{directory} is not a complete embedding directory written by `graphsys embed`: {err}") \
+            from None
     if which == "sum":
-        vectors = np.load(directory / "vertex.npy") + np.load(directory / "context.npy")
+        vectors = read_npy(directory / "vertex.npy") + read_npy(directory / "context.npy")
     else:
-        vectors = np.load(directory / f"{which}.npy", mmap_mode="r")
-    ids = np.load(directory / "node_ids.npy")
+        vectors = read_npy(directory / f"{which}.npy", mmap_mode="r")
+    ids = read_npy(directory / "node_ids.npy")
     if ids.shape[0] != vectors.shape[0]:
         raise ValueError(f"{directory}: node_ids.npy has {ids.shape[0]} ids for {vectors.shape[0]} vectors")
     return ids, vectors
@@ -257,11 +315,11 @@ def write_w2v(path: Path, ids: np.ndarray, vectors: np.ndarray, *, quiet: bool =
     which round-trips float32 exactly). Atomic; a progress bar per chunk of rows."""
     from tqdm.auto import tqdm
 
-    from graphsys.io import atomic_path
+    from graphsys.io import atomic_file
 
     n, dim = vectors.shape
     row_format = "%d" + " %.9g" * dim
-    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as f:
+    with atomic_file(path, EXPORT_KIND) as tmp, open(tmp, "w", encoding="utf-8") as f:
         f.write(f"{n} {dim}\n")
         for start in tqdm(range(0, n, chunk), disable=quiet, unit="chunk", desc="w2v"):
             block = vectors[start : start + chunk].astype(np.float64)
@@ -272,7 +330,7 @@ def write_w2v(path: Path, ids: np.ndarray, vectors: np.ndarray, *, quiet: bool =
 def run_export(args) -> int:
     import torch
 
-    from graphsys.io import atomic_path
+    from graphsys.io import atomic_file, check_output
 
     out = Path(args.out)
     fmt = (args.format or out.suffix.lstrip(".")).lower()
@@ -287,21 +345,23 @@ def run_export(args) -> int:
         except ImportError:
             raise CommandError("--format parquet needs pyarrow, which is not installed; "
                                "install pyarrow or use --format npy, w2v or pt") from None
+    check_output(out, EXPORT_KIND, directory=False)
     ids, vectors = _read_saved(Path(args.dir), args.which)
     if fmt == "npy":
         table = np.empty(ids.shape[0], dtype=[("id", np.int64), ("embedding", np.float32, (vectors.shape[1],))])
         table["id"], table["embedding"] = ids, vectors
-        _save_array(out, table)
+        with atomic_file(out, EXPORT_KIND) as tmp, open(tmp, "wb") as f:
+            np.save(f, table)
     elif fmt == "w2v":
         write_w2v(out, ids, vectors, quiet=args.quiet)
     elif fmt == "pt":
-        with atomic_path(out) as tmp:
+        with atomic_file(out, EXPORT_KIND) as tmp:
             torch.save({"node_ids": torch.from_numpy(ids), "embeddings": torch.from_numpy(np.array(vectors))}, tmp)
     else:
         columns = {"id": pyarrow.array(ids),
                    "embedding": pyarrow.FixedSizeListArray.from_arrays(pyarrow.array(np.asarray(vectors).ravel()),
                                                                       vectors.shape[1])}
-        with atomic_path(out) as tmp:
+        with atomic_file(out, EXPORT_KIND) as tmp:
             pq.write_table(pyarrow.table(columns), tmp)
     print(json.dumps({"out": str(out), "format": fmt, "rows": int(ids.shape[0]), "dim": int(vectors.shape[1])}))
     return 0

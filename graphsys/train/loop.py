@@ -186,8 +186,10 @@ class Trainer:
         if math.isfinite(loss) and weights_ok:
             return
         what = f"the training loss is {loss}" if not math.isfinite(loss) else "a model weight is not finite"
-        kept = (f"checkpoint {self.config.checkpoint} still holds epoch {epoch - 1}" if self.config.checkpoint
-                else "nothing was saved")
+        if self.config.checkpoint is None or epoch == 1:
+            kept = "no checkpoint was written"
+        else:
+            kept = f"checkpoint {self.config.checkpoint} still holds epoch {epoch - 1}"
         raise TrainingDivergedError(f"epoch {epoch}: {what} (the run diverged; try a lower --lr); {kept}")
 
     # ------------------------------------------------------------------ epochs
