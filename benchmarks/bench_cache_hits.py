@@ -43,7 +43,8 @@ def epoch_node_sets(ds, fanouts: list[int], batch_size: int, seed: int, limit: i
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dataset", default="synthetic-papers100m")
-    parser.add_argument("--scale", type=float, default=0.1)
+    parser.add_argument("--scale", type=float, default=0.1,
+                        help="synthetic datasets only: size multiplier (pass 1 for a fixed-size dataset)")
     parser.add_argument("--root", default=None, help="dataset cache folder (default: generate in memory)")
     parser.add_argument("--fanouts", default="15,10,5")
     parser.add_argument("--batch-size", type=int, default=1024)

@@ -38,6 +38,8 @@ import numpy as np
 
 #: The manifest inside every folder graphsys writes.
 MANIFEST = "graphsys.manifest.json"
+#: The kind of a metrics JSON-lines file, which training and pipelined training both write.
+METRICS_KIND = "graphsys.metrics"
 _MANIFEST_FORMAT = "graphsys.manifest"
 _MANIFEST_VERSION = 1
 #: Checksums are crc32 per chunk of this many bytes, so a large file is read by several threads
@@ -95,7 +97,8 @@ def _temp_name(target: Path, suffix: str) -> Path:
     return target.parent / f".{target.name}.{os.getpid()}-{secrets.token_hex(8)}.{suffix}"
 
 
-def _alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
+    """Whether process ``pid`` of this machine still runs (a temporary name's writer, say)."""
     if pid == os.getpid():
         return True
     try:
@@ -127,7 +130,7 @@ def _clean_leftovers(target: Path) -> None:
         if not entry.name.startswith(prefix):
             continue
         match = _LEFTOVER.fullmatch(entry.name[len(prefix) - 1:])
-        if match and not _alive(int(match["pid"])):
+        if match and not process_alive(int(match["pid"])):
             stale.append((match["what"], entry))
     for what, entry in sorted(stale, key=lambda item: item[1].stat().st_mtime, reverse=True):
         if what == "old" and not os.path.lexists(target):

@@ -363,3 +363,27 @@ def test_embed_refuses_an_out_folder_of_the_users_files_before_training(tmp_path
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1 and "holds files graphsys did not write" in err
     assert snapshot(folder) == before
+
+
+def test_shared_feature_tables_of_killed_runs_are_removed(tmp_path):
+    from graphsys.train.features import _remove_orphans
+
+    orphan = tmp_path / f"graphsys-0-127.0.0.1-29500.pid{dead_pid()}.features.npy"
+    live = tmp_path / f"graphsys-0-127.0.0.1-29501.pid{os.getpid()}.features.npy"
+    mine = tmp_path / "graphsys-notes.npy"
+    for path in (orphan, live, mine):
+        path.write_bytes(b"table")
+    _remove_orphans(tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([live.name, mine.name])
+
+
+# ------------------------------------------------------------------ options that would do nothing
+def test_graph_builders_refuse_non_finite_weights_and_non_bool_flags():
+    with pytest.raises(ValueError, match=r"edge_weight\[1\] = nan is not finite"):
+        Graph.from_edge_index(torch.tensor([[0, 1], [1, 0]]), edge_weight=torch.tensor([1.0, float("nan")]))
+    with pytest.raises(ValueError, match=r"edge_weight\[0\] = inf is not finite"):
+        Graph.from_coo([0], [1], edge_weight=[float("inf")])
+    with pytest.raises(TypeError, match="symmetrize must be True or False, got 'yes'"):
+        Graph.from_edge_index(torch.tensor([[0], [1]]), symmetrize="yes")
+    with pytest.raises(TypeError, match="dedup must be True or False, got 1"):
+        Graph.from_coo([0], [1], dedup=1)

@@ -6,7 +6,7 @@ import json
 import sys
 import time
 
-from graphsys.cli import CommandError
+from graphsys.cli import CommandError, check_output_path, check_scale
 
 
 def register(subparsers) -> None:
@@ -75,20 +75,22 @@ def _list(args: argparse.Namespace) -> int:
 def _info(args: argparse.Namespace) -> int:
     from graphsys.datasets import load
 
-    if args.scale <= 0:
-        raise CommandError(f"--scale must be positive, got {args.scale}")
+    check_scale(args.scale, args.name)
     ds = load(args.name, args.root, scale=args.scale, seed=args.seed, quiet=args.quiet or not sys.stderr.isatty())
     _print(_summary(ds), args.json)
     return 0
 
 
 def _generate(args: argparse.Namespace) -> int:
+    from graphsys.datasets.cache import FORMAT
     from graphsys.datasets.synthetic import PRESETS, cache_dir, generate
 
     if args.preset not in PRESETS:
         raise CommandError(f"unknown preset {args.preset!r}; known: {', '.join(PRESETS)}")
-    if args.scale <= 0:
-        raise CommandError(f"--scale must be positive, got {args.scale}")
+    check_scale(args.scale, args.preset)
+    # --out holds one folder per preset, scale and seed: that folder must be new, empty or one
+    # graphsys generated, and --out creatable or writable, before minutes of generation.
+    check_output_path("--out", cache_dir(args.out, args.preset, args.scale, args.seed), FORMAT, directory=True)
     start = time.perf_counter()
     ds = generate(args.preset, args.out, scale=args.scale, seed=args.seed, quiet=args.quiet)
     summary = _summary(ds)

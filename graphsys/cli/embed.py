@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from graphsys.cli import CommandError
+from graphsys.cli import CommandError, check_output_path
 
 log = logging.getLogger(__name__)
 
@@ -185,11 +185,10 @@ def _resume_state(out: Path) -> tuple[dict, Path]:
 
 def run_embed(args) -> int:
     from embedding import split_edges
-    from graphsys.io import check_output
     from graphsys.train.distributed import teardown
 
     ratios = _label_ratios(args.label_ratios)
-    check_output(args.out, EMBED_KIND, directory=True)
+    check_output_path("--out", args.out, EMBED_KIND, directory=True)
     config = _config(args)
     dataset = _load_graph(args)
     graph = dataset.graph
@@ -330,7 +329,7 @@ def write_w2v(path: Path, ids: np.ndarray, vectors: np.ndarray, *, quiet: bool =
 def run_export(args) -> int:
     import torch
 
-    from graphsys.io import atomic_file, check_output
+    from graphsys.io import atomic_file
 
     out = Path(args.out)
     fmt = (args.format or out.suffix.lstrip(".")).lower()
@@ -345,7 +344,7 @@ def run_export(args) -> int:
         except ImportError:
             raise CommandError("--format parquet needs pyarrow, which is not installed; "
                                "install pyarrow or use --format npy, w2v or pt") from None
-    check_output(out, EXPORT_KIND, directory=False)
+    check_output_path("--out", out, EXPORT_KIND)
     ids, vectors = _read_saved(Path(args.dir), args.which)
     if fmt == "npy":
         table = np.empty(ids.shape[0], dtype=[("id", np.int64), ("embedding", np.float32, (vectors.shape[1],))])

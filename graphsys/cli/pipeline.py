@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 
-from graphsys.cli import CommandError
+from graphsys.cli import CommandError, check_output_path, check_scale
 
 
 def register(subparsers) -> None:
@@ -46,20 +46,65 @@ def register(subparsers) -> None:
     p.set_defaults(func=run)
 
 
+#: PipelineConfig fields whose flag is not ``--`` + the field name with '-' for '_'.
+_FLAGS = {"timeout_s": "--timeout"}
+
+
+def _as_flags(message: str) -> str:
+    """A config error message whose leading field name is spelled as the flag the user typed."""
+    head, sep, rest = message.partition(" ")
+    if head.isidentifier() and head.islower():
+        return _FLAGS.get(head, "--" + head.replace("_", "-")) + sep + rest
+    return message
+
+
+def config_from_args(args):
+    """The :class:`~graphsys.pipeline.PipelineConfig` the flags describe.
+
+    Raises:
+        CommandError: a flag out of range (the message names it), or ``--device cuda``
+            without (enough) GPUs.
+    """
+    import torch
+
+    from graphsys.pipeline import PipelineConfig
+    from graphsys.pipeline.run import _under_torchrun
+
+    check_scale(args.scale, args.dataset)
+    try:
+        config = PipelineConfig(
+            model=args.model, layers=args.layers, hidden=args.hidden, stages=args.stages,
+            graph_parallel=args.graph_parallel, chunks=args.chunks, epochs=args.epochs,
+            warmup_epochs=args.warmup_epochs, sync_every=args.sync_every, lr=args.lr,
+            weight_decay=args.weight_decay, dropout=args.dropout, partitioner=args.partitioner,
+            history=args.history, device=args.device, timeout_s=args.timeout, eval_every=args.eval_every,
+            seed=args.seed,
+        )
+    except ValueError as err:
+        raise CommandError(_as_flags(str(err))) from None
+    if config.device == "cuda":  # as `graphsys train` says it (graphsys.train.check_machine)
+        if not torch.cuda.is_available():
+            raise CommandError("device = 'cuda' needs a CUDA GPU and none is available; use device = 'cpu' "
+                               "(--device cpu)")
+        gpus = torch.cuda.device_count()
+        if not _under_torchrun() and config.world_size > gpus:  # under torchrun: one GPU per local rank
+            raise CommandError(
+                f"device = 'cuda' runs one process per GPU, and --stages {config.stages} x --graph-parallel "
+                f"{config.graph_parallel} = {config.world_size} processes need {config.world_size} GPUs; "
+                f"this machine has {gpus}"
+            )
+    return config
+
+
 def run(args) -> int:
     """Build the config from the flags, load the dataset, train, print the last epoch's summary."""
     from graphsys.datasets import load
-    from graphsys.pipeline import PipelineConfig, train
+    from graphsys.io import METRICS_KIND
+    from graphsys.pipeline import train
     from graphsys.pipeline.host_memory import reuse_freed_host_memory
 
-    config = PipelineConfig(
-        model=args.model, layers=args.layers, hidden=args.hidden, stages=args.stages,
-        graph_parallel=args.graph_parallel, chunks=args.chunks, epochs=args.epochs,
-        warmup_epochs=args.warmup_epochs, sync_every=args.sync_every, lr=args.lr,
-        weight_decay=args.weight_decay, dropout=args.dropout, partitioner=args.partitioner,
-        history=args.history, device=args.device, timeout_s=args.timeout, eval_every=args.eval_every,
-        seed=args.seed,
-    )
+    config = config_from_args(args)
+    check_output_path("--metrics-out", args.metrics_out, METRICS_KIND)  # before the run, not after it
     data = load(args.dataset, root=args.root, scale=args.scale, seed=args.seed, quiet=args.quiet)
     if data.x is None or data.multilabel:
         raise CommandError(

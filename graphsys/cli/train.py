@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import argparse
 
-from graphsys.cli import CommandError
+from graphsys.cli import CommandError, check_output_path, check_scale
 
 #: Default fanouts by depth: the OGB examples' 15,10,5, then 5 per extra layer.
 _DEFAULT_FANOUTS = (15, 10, 5)
@@ -90,6 +90,7 @@ def config_from_args(args):
 
     from graphsys.train import TrainConfig
 
+    check_scale(args.scale, args.dataset)  # NaN, inf and the other float flags: TrainConfig refuses them
     gpu = torch.cuda.is_available() and args.device != "cpu"
     features = args.features or ("pinned" if gpu else "cpu")
     graph = args.graph or ("cuda" if gpu else "cpu")
@@ -137,11 +138,35 @@ def _print_epoch(m) -> None:
     )
 
 
+def check_paths(config) -> None:
+    """Refuse, before any work, a --checkpoint or --metrics-out that the first epoch's write
+    would refuse (or a --resume from a checkpoint that is not there).
+
+    Raises:
+        CommandError: naming the flag, the path and what is wrong with it.
+    """
+    from pathlib import Path
+
+    from graphsys.io import METRICS_KIND
+    from graphsys.train.checkpoint import CHECKPOINT_KIND
+
+    if config.checkpoint is not None and config.metrics_out is not None \
+            and Path(config.checkpoint).absolute() == Path(config.metrics_out).absolute():
+        raise CommandError(f"--checkpoint and --metrics-out are the same file {config.checkpoint}; "
+                           "give them different paths")
+    check_output_path("--checkpoint", config.checkpoint, CHECKPOINT_KIND)
+    if config.resume and not Path(config.checkpoint).is_file():
+        raise CommandError(f"--checkpoint {config.checkpoint} does not exist, so there is nothing to --resume from; "
+                           "train once without --resume to create it")
+    check_output_path("--metrics-out", config.metrics_out, METRICS_KIND)
+
+
 def run(args) -> int:
     """Train as the flags say; print one line per epoch (rank 0)."""
     from graphsys.train import train
 
     config = config_from_args(args)
+    check_paths(config)
     result = train(config, on_epoch=_print_epoch)
     best = result.best
     if best is not None and result.rank == 0:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import zlib
 
 import numpy as np
 import torch
@@ -10,6 +11,7 @@ from graphsys.datasets.base import NodeDataset
 from graphsys.datasets.paths import resolve_root
 from graphsys.datasets.splits import random_split
 from graphsys.graph import Graph
+from graphsys.io import CorruptFileError
 
 
 def load_blogcatalog(
@@ -28,9 +30,12 @@ def load_blogcatalog(
 
     Raises:
         FileNotFoundError: no ``blogcatalog.mat`` under ``root``.
-        ValueError: the file lacks ``network`` or ``group``, or their shapes disagree.
+        CorruptFileError (a ValueError): the file is truncated or not a MATLAB v5 file, lacks
+            ``network`` or ``group``, holds something else under those names, or their shapes
+            disagree. (``loadmat`` reads arrays only; it never unpickles or runs code.)
     """
     import scipy.io
+    import scipy.sparse as sp
 
     base = resolve_root(root)
     path = base / "blogcatalog.mat"
@@ -38,13 +43,29 @@ def load_blogcatalog(
         path = base / "blogcatalog" / "blogcatalog.mat"
     if not path.is_file():
         raise FileNotFoundError(f"blogcatalog: {path} not found (pass root= the folder holding blogcatalog.mat)")
-    mat = scipy.io.loadmat(path)
+    try:
+        mat = scipy.io.loadmat(path)
+    except FileNotFoundError:
+        raise
+    except NotImplementedError as err:  # MATLAB v7.3 (HDF5)
+        raise CorruptFileError(f"{path}: not a MATLAB v5 file ({err}); save it with -v7 or older") from None
+    except (ValueError, TypeError, IndexError, KeyError, AttributeError, OSError, EOFError, OverflowError,
+            MemoryError, UnicodeDecodeError, zlib.error, scipy.io.matlab.MatReadError) as err:
+        raise CorruptFileError(f"{path} is truncated or not a MATLAB v5 file "
+                               f"(scipy.io.loadmat: {type(err).__name__}: {err})") from None
     for key in ("network", "group"):
         if key not in mat:
-            raise ValueError(f"{path}: no variable {key!r} (found {sorted(k for k in mat if not k.startswith('__'))})")
+            raise CorruptFileError(f"{path}: no variable {key!r} "
+                                   f"(found {sorted(k for k in mat if not k.startswith('__'))})")
     adjacency, groups = mat["network"], mat["group"]
+    for key, value in (("network", adjacency), ("group", groups)):
+        if not sp.issparse(value):
+            kind = f"a {value.ndim}-D {value.dtype} array" if isinstance(value, np.ndarray) else type(value).__name__
+            raise CorruptFileError(f"{path}: {key!r} is {kind}, expected a sparse matrix")
+    if adjacency.shape[0] != adjacency.shape[1]:
+        raise CorruptFileError(f"{path}: 'network' has shape {adjacency.shape}, expected a square adjacency matrix")
     if groups.shape[0] != adjacency.shape[0]:
-        raise ValueError(f"{path}: 'group' has {groups.shape[0]} rows but 'network' has {adjacency.shape[0]} nodes")
+        raise CorruptFileError(f"{path}: 'group' has {groups.shape[0]} rows but 'network' has {adjacency.shape[0]} nodes")
     graph = Graph.from_scipy(adjacency, symmetrize=True, drop_self_loops=True)
     y = torch.from_numpy((np.asarray(groups.todense()) != 0).astype(np.int64))
     train_idx, val_idx, test_idx = random_split(graph.num_nodes, train_ratio, val_ratio, seed)

@@ -6,6 +6,7 @@ malformed line is, so errors name the file and line number.
 """
 from __future__ import annotations
 
+import mmap
 import os
 from pathlib import Path
 
@@ -213,9 +214,12 @@ def read_edge_list(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray, np.
 
     Raises:
         FileNotFoundError: no such file.
+        IsADirectoryError: ``path`` is a folder.
         ValueError: a malformed line (the message names the file, the line number and its text).
     """
     file = Path(path)
+    if file.is_dir():
+        raise IsADirectoryError(f"edge list {file} is a directory, expected a text file of 'src dst [weight]' lines")
     if not file.is_file():
         raise FileNotFoundError(f"edge list {file} not found")
     size = file.stat().st_size
@@ -259,6 +263,73 @@ def _line_start(buf: np.ndarray, chunk_start: int, line: int) -> int:
     return offset
 
 
+#: Bytes every node costs however few edges it has: its CSR ``indptr`` entry and its label (int64 each).
+_BYTES_PER_NODE = 16
+
+
+def _physical_memory() -> int | None:
+    """Total physical memory in bytes (None where the platform does not say)."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+def _line_of_id(file: Path, value: int) -> int | None:
+    """The line number (from 1) of the first line holding ``value`` as a whole token, if found.
+
+    Cost: a byte search over the memory-mapped file, then a newline count up to the hit
+    (error path only).
+    """
+    if file.stat().st_size == 0:
+        return None
+    token = str(value).encode()
+    spaces = b" \t\r\n\x0b\x0c"
+    with open(file, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as data:
+        at = data.find(token)
+        while at >= 0:
+            end = at + len(token)
+            before_ok = at == 0 or data[at - 1] in spaces
+            after_ok = end >= len(data) or data[end] in spaces or data[end] == 35
+            if before_ok and after_ok:
+                buf = np.frombuffer(data, dtype=np.uint8, count=at)
+                line = 1 + sum(int(np.count_nonzero(buf[i:i + (64 << 20)] == 10))
+                               for i in range(0, at, 64 << 20))
+                del buf
+                return line
+            at = data.find(token, at + 1)
+    return None
+
+
+def _check_fits_in_memory(file: Path, src: np.ndarray, dst: np.ndarray, num_nodes: int | None) -> None:
+    """Refuse a node count whose per-node arrays alone exceed the machine's physical memory.
+
+    Node ids are kept as given, so one id of 10**15 asks for 10**15 nodes (16 PB of ``indptr``
+    and labels); numpy would fail deep inside the CSR build with a MemoryError, or the machine
+    would swap. Cost: two reductions over the edge arrays.
+    """
+    memory = _physical_memory()
+    if memory is None:
+        return
+    largest = int(max(src.max(initial=-1), dst.max(initial=-1)))
+    nodes = num_nodes if isinstance(num_nodes, (int, np.integer)) and not isinstance(num_nodes, bool) \
+        else largest + 1
+    need = _BYTES_PER_NODE * (int(nodes) + 1)
+    if need <= memory:
+        return
+    have = f"this machine has {memory:,} bytes ({memory / 2**30:.1f} GiB) of memory"
+    if num_nodes is not None and int(nodes) > largest + 1:
+        raise ValueError(f"num_nodes = {int(nodes)} needs {need:,} bytes for the graph's per-node arrays "
+                         f"({_BYTES_PER_NODE} bytes a node); {have}")
+    line = _line_of_id(file, largest)
+    where = f"{file}, line {line}" if line is not None else f"{file}"
+    raise ValueError(
+        f"{where}: node id {largest} makes a graph of {largest + 1:,} nodes (ids are kept as given), whose "
+        f"per-node arrays need {need:,} bytes ({_BYTES_PER_NODE} bytes a node); {have}. "
+        "Renumber the node ids to 0..N-1"
+    )
+
+
 def load_edge_list(
     path: str | os.PathLike,
     *,
@@ -277,10 +348,14 @@ def load_edge_list(
         num_nodes: node count when the file's largest id is not the last node.
 
     Raises:
-        ValueError: a malformed line (file and line number in the message).
+        FileNotFoundError: no such file. IsADirectoryError: ``path`` is a folder.
+        ValueError: a malformed line (file and line number in the message), or a node id (or
+            ``num_nodes``) so large that the graph's per-node arrays would not fit in this
+            machine's memory (checked before they are allocated).
         IndexError: an id ``>= num_nodes``.
     """
     src, dst, weight = read_edge_list(path)
+    _check_fits_in_memory(Path(path), src, dst, num_nodes)
     graph = Graph.from_coo(
         src, dst, num_nodes, edge_weight=weight, symmetrize=undirected, drop_self_loops=undirected
     )

@@ -14,8 +14,10 @@ import gzip
 import io
 import logging
 import os
+import pickle
 import sys
-import warnings
+import urllib.error
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -24,7 +26,7 @@ import torch
 from graphsys.datasets.base import NodeDataset
 from graphsys.datasets.paths import resolve_root
 from graphsys.graph import Graph
-from graphsys.io import atomic_dir
+from graphsys.io import CorruptFileError, atomic_dir
 
 log = logging.getLogger(__name__)
 
@@ -58,27 +60,186 @@ def _read_master_column(folder: Path) -> dict | None:
     return meta
 
 
+#: Dtype kinds a processed copy may hold: booleans, integers, floats, complex numbers.
+_PLAIN_KINDS = "biufc"
+
+
+def _reconstruct_function():
+    try:
+        from numpy._core.multiarray import _reconstruct
+    except ImportError:  # numpy 1
+        from numpy.core.multiarray import _reconstruct
+    return _reconstruct
+
+
+def _numpy_array_globals() -> list:
+    """torch's allow-list entries (:class:`torch.serialization.safe_globals`) for plain numpy
+    arrays and nothing else: ``_reconstruct`` (under numpy 2's and numpy 1's module name),
+    ``ndarray``, ``dtype`` and the concrete dtype classes of booleans and numbers
+    (``numpy.dtypes.Float32DType``, ``Int64DType``, ...). Object, structured, string and
+    datetime dtypes are left out (an object array's items are pickles of their own)."""
+    reconstruct = _reconstruct_function()
+    allowed: list = [reconstruct, (reconstruct, "numpy.core.multiarray._reconstruct"),
+                     (reconstruct, "numpy._core.multiarray._reconstruct"), np.ndarray, np.dtype]
+    allowed += sorted({type(np.dtype(c)) for c in np.typecodes["All"] if np.dtype(c).kind in _PLAIN_KINDS},
+                      key=lambda t: t.__name__)
+    return allowed
+
+
+def _plain_dtype(*args):
+    """``numpy.dtype(*args)`` for the kinds in :data:`_PLAIN_KINDS` only."""
+    dtype = np.dtype(*args)
+    if dtype.kind not in _PLAIN_KINDS or dtype.fields is not None:
+        raise pickle.UnpicklingError(f"Unsupported global: dtype {dtype} is not a plain numeric numpy dtype")
+    return dtype
+
+
+def _plain_reconstruct(subtype, *args):
+    """numpy's ``_reconstruct`` for ``ndarray`` itself only (not a subclass, whose code would run)."""
+    if subtype is not np.ndarray:
+        raise pickle.UnpicklingError(f"Unsupported global: array subtype {subtype!r} is not numpy.ndarray")
+    return _reconstruct_function()(subtype, *args)
+
+
+class _ArraysOnlyUnpickler(pickle.Unpickler):
+    """Python's "restricting globals" unpickler admitting what :func:`_numpy_array_globals`
+    admits: torch's own weights-only unpickler has the same allow-list but reads only pickle
+    protocol 2, and ogb saves its processed copy with protocol 4."""
+
+    def find_class(self, module: str, name: str):
+        full = f"{module}.{name}"
+        if full in ("numpy.core.multiarray._reconstruct", "numpy._core.multiarray._reconstruct"):
+            return _plain_reconstruct
+        if full == "numpy.ndarray":
+            return np.ndarray
+        if full == "numpy.dtype":
+            return _plain_dtype
+        raise pickle.UnpicklingError(f"Unsupported global: GLOBAL {full} is not a numpy array type")
+
+
+def _pickle_record(file: Path) -> str | None:
+    """The name of the pickle (``<archive>/data.pkl``) inside a torch zip file, None when it is not one."""
+    try:
+        with zipfile.ZipFile(file) as archive:
+            return next((n for n in archive.namelist() if n.endswith("/data.pkl") or n == "data.pkl"), None)
+    except (zipfile.BadZipFile, OSError):
+        return None
+
+
+def _pickle_protocol(file: Path, record: str) -> int | None:
+    """The protocol the pickle ``record`` of the zip file ``file`` starts with (its PROTO opcode)."""
+    with zipfile.ZipFile(file) as archive, archive.open(record) as f:
+        head = f.read(2)
+    return head[1] if len(head) == 2 and head[0] == pickle.PROTO[0] else None
+
+
+def _load_arrays_only(file: Path, record: str):
+    """Unpickle ``record`` of the torch zip file ``file`` with :class:`_ArraysOnlyUnpickler`,
+    streaming it from the archive. A pickle that refers to torch storages (tensors) is refused:
+    no ``persistent_load`` is given."""
+    with zipfile.ZipFile(file) as archive, archive.open(record) as f:
+        return _ArraysOnlyUnpickler(f).load()
+
+
+def _check_plain(value, where: str = "the file") -> None:
+    """Refuse anything but containers, numbers, strings, None and plain numeric arrays."""
+    if isinstance(value, np.ndarray):
+        if value.dtype.kind not in _PLAIN_KINDS:
+            raise pickle.UnpicklingError(f"Unsupported global: {where} is an array of dtype {value.dtype}")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _check_plain(key, where)
+            _check_plain(item, f"{where}[{key!r}]")
+    elif isinstance(value, (list, tuple)):
+        for i, item in enumerate(value):
+            _check_plain(item, f"{where}[{i}]")
+    elif not (value is None or isinstance(value, (bool, int, float, complex, str, bytes))):
+        raise pickle.UnpicklingError(f"Unsupported global: {where} is a {type(value).__name__}")
+
+
+def load_processed(path: str | os.PathLike) -> dict:
+    """Read ogb's ``processed/data_processed`` (what ogb's own ``torch.load`` reads) admitting
+    plain numpy arrays and Python containers only, so a crafted file cannot run code.
+
+    Files of pickle protocol 2 go through ``torch.load(weights_only=True)`` with
+    :func:`_numpy_array_globals` as its allow-list; protocol 3 and up (ogb saves 4), which
+    torch's weights-only unpickler cannot parse, through :class:`_ArraysOnlyUnpickler`, the
+    same allow-list in Python's own unpickler (no ``torch.load``, so no environment variable
+    of torch's changes what is admitted). Cost: one read of the file.
+
+    Raises:
+        CorruptFileError: the file holds anything else (a crafted pickle: refused before any
+            of its code runs), or is not a torch file.
+    """
+    file = Path(path)
+    try:
+        record = _pickle_record(file)
+        if record is not None and (_pickle_protocol(file, record) or 0) > 2:
+            loaded = _load_arrays_only(file, record)
+        else:
+            with torch.serialization.safe_globals(_numpy_array_globals()):
+                loaded = torch.load(file, map_location="cpu", weights_only=True)
+        _check_plain(loaded)
+    except pickle.UnpicklingError as err:
+        raise _refused(file, err) from None
+    except (RuntimeError, EOFError, ValueError, zipfile.BadZipFile, OSError) as err:
+        raise CorruptFileError(f"{file} cannot be read as ogb's processed copy ({_first_line(err)}); "
+                               "delete it to have ogb rebuild it from raw/") from None
+    if not isinstance(loaded, dict):
+        raise CorruptFileError(f"{file} holds a {type(loaded).__name__}, not the dict ogb saves; "
+                               "delete it to have ogb rebuild it from raw/")
+    return loaded
+
+
+class _TorchForOgb:
+    """What ``ogb.nodeproppred.dataset`` sees as ``torch`` while :func:`_ogb_cache_readable`
+    is active: torch itself, except that ``load`` (ogb's only use: its processed copy) is
+    :func:`load_processed`."""
+
+    def __getattr__(self, name: str):
+        return getattr(torch, name)
+
+    @staticmethod
+    def load(f, *args, **kwargs):
+        return load_processed(f)
+
+
 @contextlib.contextmanager
 def _ogb_cache_readable():
-    """Let ogb reopen the processed copy it saved itself.
+    """Let ogb reopen the processed copy it saved, unpickling numpy arrays and nothing else.
 
-    ogb 1.3 saves ``processed/data_processed`` (numpy arrays, pickle protocol 4) and reads it
-    back with a plain ``torch.load``, which torch >= 2.6 runs as ``weights_only=True`` and
-    rejects. torch's documented switch for such callers is TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD;
-    it is set only around the ogb call and only for the file ogb wrote under ``root``.
+    ogb 1.3 saves ``processed/data_processed`` (a dict of numpy arrays, pickle protocol 4)
+    and reads it back with a plain ``torch.load``, which torch >= 2.6 runs as
+    ``weights_only=True`` and which then rejects it (numpy's globals, protocol 4). Rather than
+    turning that check off (a crafted file would run code), ogb's module is handed
+    :func:`load_processed` as its ``torch.load`` for the duration.
     """
-    key = "TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD"
-    before = os.environ.get(key)
-    os.environ[key] = "1"
+    import ogb.nodeproppred.dataset as ogb_dataset
+
+    before = ogb_dataset.__dict__.get("torch")
+    ogb_dataset.torch = _TorchForOgb()
     try:
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message=".*TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD.*")
-            yield
+        yield
     finally:
-        if before is None:
-            del os.environ[key]
-        else:
-            os.environ[key] = before
+        ogb_dataset.torch = before
+
+
+def _first_line(err: BaseException) -> str:
+    """The informative line of a (multi-line) torch error: the one naming the refused global or
+    operand (torch's first line is boilerplate about weights_only), else the first."""
+    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+    for line in lines:
+        if "GLOBAL" in line or "Unsupported" in line or "unsupported" in line:
+            return line.removeprefix("WeightsUnpickler error: ")
+    return lines[0] if lines else type(err).__name__
+
+
+def _refused(file: Path, err: BaseException) -> CorruptFileError:
+    return CorruptFileError(
+        f"{file} is not a processed copy graphsys will read: it holds more than plain numpy arrays, or is not "
+        f"a torch file ({_first_line(err)}), and graphsys unpickles nothing else; "
+        "delete it to have ogb rebuild it from raw/"
+    )
 
 
 def _ask_on_terminal(question: object = "") -> str:
@@ -138,23 +299,44 @@ def load_ogb(name: str, root: str | os.PathLike | None = None, *, undirected: bo
 
     Raises:
         ValueError: an ``ogbn-*`` name that is neither official nor found under ``root``.
-        RuntimeError: ogb asks whether to download and standard input is closed.
+        RuntimeError: ogb is not installed; the dataset is not under ``root`` and cannot be
+            downloaded (no network) or its download was declined; ogb asks whether to
+            download and standard input is closed.
+        CorruptFileError: ``processed/data_processed`` holds more than numpy arrays (it is
+            refused without being unpickled).
     """
-    from ogb.nodeproppred import NodePropPredDataset
-
     name = _canonical_name(name)
     base = resolve_root(root)
-    meta = _read_master_column(base / _dir_name(name))
+    folder = base / _dir_name(name)
+    try:
+        from ogb.nodeproppred import NodePropPredDataset
+    except ImportError as err:
+        raise RuntimeError(
+            f"dataset {name!r} is read with the ogb package, which cannot be imported here ({err}); "
+            "install it (pip install ogb)"
+        ) from None
+    meta = _read_master_column(folder)
     if meta is None and name not in OGB_NAMES:
         raise ValueError(
             f"unknown OGB dataset {name!r}: not one of {', '.join(OGB_NAMES)} and no "
-            f"{base / _dir_name(name) / 'master.csv'} (written by write_ogb_node_dataset)"
+            f"{folder / 'master.csv'} (written by write_ogb_node_dataset)"
         )
     console = io.StringIO()
-    with contextlib.redirect_stdout(console), contextlib.redirect_stderr(console), _ogb_cache_readable(), \
-            _questions_on_terminal():
-        dataset = NodePropPredDataset(name, root=str(base), meta_dict=meta)
-        split = dataset.get_idx_split()
+    try:
+        with contextlib.redirect_stdout(console), contextlib.redirect_stderr(console), _ogb_cache_readable(), \
+                _questions_on_terminal():
+            dataset = NodePropPredDataset(name, root=str(base), meta_dict=meta)
+            split = dataset.get_idx_split()
+    except (urllib.error.URLError, TimeoutError, ConnectionError) as err:  # ogb's download: no network, DNS, HTTP
+        raise RuntimeError(
+            f"dataset {name!r} is not in {folder} and cannot be downloaded ({getattr(err, 'reason', err)}); "
+            f"connect to the network and run again, or download it elsewhere and copy its folder to {folder}"
+        ) from None
+    except SystemExit:  # ogb exits when the download question is answered no
+        raise RuntimeError(
+            f"dataset {name!r} is not in {folder} and its download was declined; answer y to download it, "
+            f"or copy its folder to {folder}"
+        ) from None
     if console.getvalue():
         log.debug("ogb: %s", console.getvalue().strip())
     graph_dict, labels = dataset[0]

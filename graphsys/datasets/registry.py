@@ -1,6 +1,8 @@
 """``load(name)``: one entry point for every dataset, dispatching on the name."""
 from __future__ import annotations
 
+import math
+import numbers
 import os
 from pathlib import Path
 from typing import Callable
@@ -59,10 +61,20 @@ _LOADERS: dict[str, Loader] = {
 }
 
 
+#: The names whose size ``scale`` sets; every other dataset has a fixed size.
+SYNTHETIC_NAMES = tuple(n for n, loader in _LOADERS.items() if loader is _synthetic)
+
+
+def is_synthetic(name: str | os.PathLike) -> bool:
+    """Whether :func:`load` generates ``name`` (so ``scale`` resizes it)."""
+    return str(name).lower() in SYNTHETIC_NAMES
+
+
 def _looks_like_path(name: str) -> bool:
     from graphsys.datasets.edgelist import EDGE_LIST_SUFFIXES
 
-    return Path(name).is_file() or os.sep in name or name.lower().endswith(EDGE_LIST_SUFFIXES)
+    # An existing folder counts too, so that it is refused as "a directory" rather than unknown.
+    return Path(name).exists() or os.sep in name or name.lower().endswith(EDGE_LIST_SUFFIXES)
 
 
 def names() -> list[str]:
@@ -94,7 +106,8 @@ def load(
         **options: passed to the dataset's loader (see each loader's docstring).
 
     Raises:
-        ValueError: an unknown name (the message lists the known ones).
+        ValueError: an unknown name (the message lists the known ones), or a ``scale`` that
+            is not a finite positive number or is given (not 1) for a dataset it cannot resize.
 
     Example:
         >>> from graphsys.datasets import load
@@ -105,11 +118,18 @@ def load(
     if not isinstance(name, (str, os.PathLike)):
         raise TypeError(f"name must be a str, got {type(name).__name__}")
     key = str(name).lower()
+    if isinstance(scale, numbers.Real) and not math.isfinite(scale):
+        raise ValueError(f"scale must be a finite positive number, got {scale!r}")
+    if not (isinstance(scale, numbers.Real) and scale > 0):
+        raise ValueError(f"scale must be a positive number, got {scale!r}")
     loader = _LOADERS.get(key)
+    if loader is None and not key.startswith("ogbn-") and not _looks_like_path(str(name)):
+        raise ValueError(f"unknown dataset {str(name)!r}; known: {', '.join(names())}")
+    if scale != 1 and loader is not _synthetic:
+        raise ValueError(f"scale = {scale!r} applies only to the synthetic presets ({', '.join(SYNTHETIC_NAMES)}), "
+                         f"not to {str(name)!r}, whose size is fixed; leave scale at 1")
     if loader is None and key.startswith("ogbn-"):
         return _ogb(str(name), root, scale, seed, quiet, **options)
-    if loader is None and _looks_like_path(str(name)):
-        return _edge_list("edgelist", root, scale, seed, quiet, path=str(name), **options)
     if loader is None:
-        raise ValueError(f"unknown dataset {str(name)!r}; known: {', '.join(names())}")
+        return _edge_list("edgelist", root, scale, seed, quiet, path=str(name), **options)
     return loader(str(name) if key.startswith("ogbn-") else key, root, scale, seed, quiet, **options)

@@ -1,6 +1,7 @@
 """Configuration of pipelined layer-parallel full-graph training (GNNPipe), one frozen dataclass."""
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from enum import Enum
 
@@ -93,8 +94,16 @@ class PipelineConfig:
             )
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"dropout must lie in [0, 1), got {self.dropout!r}")
+        finite = {"lr": "a finite positive number", "weight_decay": "a finite number >= 0",
+                  "timeout_s": "a finite positive number of seconds"}
+        for name, expected in finite.items():  # NaN and inf pass the comparisons below
+            value = getattr(self, name)
+            if not math.isfinite(value):
+                raise ValueError(f"{name} must be {expected}, got {value!r}")
         if self.lr <= 0:
             raise ValueError(f"lr must be positive, got {self.lr!r}")
+        if self.weight_decay < 0:
+            raise ValueError(f"weight_decay must be >= 0, got {self.weight_decay!r}")
         if self.history not in ("device", "pinned"):
             raise ValueError(f"history must be 'device' or 'pinned', got {self.history!r}")
         if self.device not in ("cpu", "cuda"):

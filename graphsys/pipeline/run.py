@@ -4,15 +4,22 @@
 environment says so, and otherwise starts ``S x G`` local processes itself (spawned, on a free
 port picked at run time) and watches them: when any rank fails or dies, the others are ended
 and ``train`` raises a ``RuntimeError`` naming the rank, its stage and group. Surviving ranks
-never hang on a dead peer either: every wait carries ``config.timeout_s``.
+never hang on a dead peer either: every wait carries ``config.timeout_s``. A rank that is stopped
+(``SIGSTOP``, a debugger) counts as failed once it has been stopped for ``timeout_s``; every process
+is ended within a few seconds of the first failure (a stopped one is killed at once, since it
+cannot act on ``SIGTERM``). What ranks send back is read with ``torch.load(weights_only=True)``.
 """
 from __future__ import annotations
 
+import contextlib
 import datetime
 import io
 import json
+import multiprocessing.connection as mp_connection
 import os
+import pickle
 import queue as queue_module
+import signal
 import socket
 import time
 from dataclasses import asdict, dataclass
@@ -24,7 +31,7 @@ import torch.multiprocessing as mp
 from tqdm import tqdm
 
 from graphsys.datasets.base import NodeDataset
-from graphsys.io import atomic_path
+from graphsys.io import METRICS_KIND, atomic_file
 from graphsys.pipeline.comm import KINDS, Comm
 from graphsys.pipeline.config import PipelineConfig
 from graphsys.pipeline.history import ReadStats
@@ -75,6 +82,11 @@ class EpochMetrics:
         out["per_rank"] = list(self.per_rank)
         return out
 
+    @classmethod
+    def from_json(cls, data: dict) -> "EpochMetrics":
+        """The inverse of :meth:`to_json`."""
+        return cls(**{**data, "per_rank": tuple(data["per_rank"])})
+
 
 @dataclass(frozen=True)
 class RankReport:
@@ -94,6 +106,16 @@ class RankReport:
     grads: dict[str, torch.Tensor]
     logits: torch.Tensor | None
     node_ids: torch.Tensor
+
+    def to_dict(self) -> dict:
+        """Plain containers and tensors only, so ``torch.load(weights_only=True)`` reads it back."""
+        return {"rank": self.rank, "stage": self.stage, "group": self.group, "params": dict(self.params),
+                "grads": dict(self.grads), "logits": self.logits, "node_ids": self.node_ids}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "RankReport":
+        """The inverse of :meth:`to_dict`."""
+        return cls(**data)
 
 
 @dataclass(frozen=True)
@@ -200,7 +222,7 @@ def run_rank(
 
 
 def _write_metrics(path: str | os.PathLike, metrics: list[EpochMetrics]) -> None:
-    with atomic_path(path) as tmp:
+    with atomic_file(path, METRICS_KIND) as tmp:
         Path(tmp).write_text("".join(json.dumps(m.to_json()) + "\n" for m in metrics))
 
 
@@ -228,8 +250,8 @@ def _spawned(local_rank: int, port: int, config: PipelineConfig, data: NodeDatas
         timeout=datetime.timedelta(seconds=config.timeout_s),
     )
     result = run_rank(local_rank, config, data, metrics_out=metrics_out, quiet=quiet, local_rank=local_rank)
-    buffer = io.BytesIO()
-    torch.save({"metrics": result.metrics, "report": result.reports[0]}, buffer)
+    buffer = io.BytesIO()  # plain containers and tensors: the launcher reads it with weights_only=True
+    torch.save({"metrics": [m.to_json() for m in result.metrics], "report": result.reports[0].to_dict()}, buffer)
     results.put((local_rank, buffer.getvalue()))
     dist.barrier()
     dist.destroy_process_group()
@@ -250,8 +272,9 @@ def train(
     holds every report.
 
     Raises:
-        RuntimeError: a rank failed or died (the others are stopped; the message names it),
-            or the torchrun world size differs from ``S x G``.
+        RuntimeError: a rank failed, died or was stopped for ``timeout_s`` (the others are
+            ended; the message names it and any rank found stopped), or the torchrun world size
+            differs from ``S x G``.
 
     Example:
         >>> from graphsys.datasets import load
@@ -278,7 +301,83 @@ def train(
     return _spawn_all(config, data, metrics_out, quiet)
 
 
+#: Once a rank has failed, how long the launcher waits for the others to end on SIGTERM before
+#: it kills them. A stopped rank (SIGSTOP, a debugger) cannot act on SIGTERM and is killed at once.
+_GRACE_S = 2.0
+#: Process states (``/proc/<pid>/stat``) of a rank that is stopped: by a signal, or by a tracer.
+_STOPPED = ("T", "t")
+
+
+def _process_state(pid: int | None) -> str | None:
+    """The one-letter state of process ``pid`` (R, S, D, T, t, Z, ...), None where unknown (not Linux, gone)."""
+    if pid is None:
+        return None
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            text = f.read().decode("ascii", "replace")
+    except OSError:
+        return None
+    end = text.rfind(")")  # the command name in parentheses may itself hold spaces and parentheses
+    return text[end + 2] if 0 <= end < len(text) - 2 else None
+
+
+class _TracebackUnpickler(pickle.Unpickler):
+    """Reads the traceback text torch's ``_wrap`` pickles for a failed rank: a str, no globals."""
+
+    def find_class(self, module: str, name: str):
+        raise pickle.UnpicklingError(f"refusing {module}.{name} in a rank's error file (only text is expected)")
+
+
+def _read_traceback(path: str | None) -> str | None:
+    """The traceback a rank that raised left in its error file (None: it did not raise), then the file is removed."""
+    if not path or not os.path.isfile(path):
+        return None
+    try:
+        with open(path, "rb") as f:
+            text = _TracebackUnpickler(f).load()
+    except Exception as err:  # noqa: BLE001 - a rank half-way through writing it, or something else there
+        text = f"(its error file {path} cannot be read: {type(err).__name__}: {err})"
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(path)
+    return text if isinstance(text, str) else f"(its error file {path} holds a {type(text).__name__}, not text)"
+
+
+def _end_all(processes, grace_s: float) -> dict[int, str]:
+    """End every live process: SIGKILL for stopped ones (SIGTERM would stay pending), SIGTERM for
+    the others, then SIGKILL for those still alive after ``grace_s``. Returns, by rank, how each
+    live one was ended. Cost: at most ``grace_s`` plus the reaping."""
+    how: dict[int, str] = {}
+    for rank, process in enumerate(processes):
+        if process.exitcode is not None:
+            continue
+        if _process_state(process.pid) in _STOPPED:
+            process.kill()
+            how[rank] = "stopped"
+        else:
+            process.terminate()
+            how[rank] = "terminated"
+    deadline = time.monotonic() + grace_s
+    for process in processes:
+        process.join(max(0.0, deadline - time.monotonic()))
+    for rank, process in enumerate(processes):
+        if process.exitcode is None:
+            process.kill()
+            how[rank] = "killed"
+    for process in processes:
+        process.join()
+    return how
+
+
 def _spawn_all(config: PipelineConfig, data: NodeDataset, metrics_out, quiet: bool) -> TrainResult:
+    """Start every rank, watch them, and collect their results.
+
+    The watch loop wakes when a rank exits (or every half second). When a rank fails, every
+    other rank is ended at once (see :func:`_end_all`), so the launcher returns within the
+    peers' ``timeout_s`` plus :data:`_GRACE_S` of a rank hanging. A rank found stopped
+    (``SIGSTOP``, a debugger) for longer than ``timeout_s`` counts as failed even when no peer
+    noticed (all of them stopped, or waiting in a call without a timeout).
+    """
     ctx = mp.get_context("spawn")
     results = ctx.Queue()
     port = _free_port()
@@ -286,6 +385,7 @@ def _spawn_all(config: PipelineConfig, data: NodeDataset, metrics_out, quiet: bo
         _spawned, args=(port, config, data, metrics_out, quiet, results),
         nprocs=config.world_size, join=False, start_method="spawn",
     )
+    processes = context.processes
     received: dict[int, bytes] = {}
 
     def drain() -> None:
@@ -296,36 +396,72 @@ def _spawn_all(config: PipelineConfig, data: NodeDataset, metrics_out, quiet: bo
                 return
             received[rank] = payload
 
+    def who(rank: int) -> str:
+        return f"rank {rank} (stage {rank % config.stages}, group {rank // config.stages})"
+
+    stopped_since: dict[int, float] = {}
+    failure: str | None = None
     try:
         while True:
             drain()
-            if context.join(timeout=0.5):
+            live = [p.sentinel for p in processes if p.exitcode is None]
+            if not live:
                 break
-    except mp.ProcessRaisedException as err:
-        rank = err.error_index
-        last = [line for line in str(err).strip().splitlines() if line.strip()][-1]
-        raise RuntimeError(
-            f"pipeline rank {rank} (stage {rank % config.stages}, group {rank // config.stages}) failed: {last}"
-        ) from None
-    except mp.ProcessExitedException as err:
-        rank = err.error_index
-        raise RuntimeError(
-            f"pipeline rank {rank} (stage {rank % config.stages}, group {rank // config.stages}) died "
-            f"({'signal ' + err.signal_name if err.signal_name else f'exit code {err.exit_code}'}); "
-            "the other ranks were stopped"
-        ) from None
+            mp_connection.wait(live, timeout=0.5)
+            failed = [r for r, p in enumerate(processes) if p.exitcode not in (None, 0)]
+            if failed:
+                # A death by signal is more likely the cause than an error raised by a peer that lost it.
+                tracebacks = {r: _read_traceback(context.error_files[r]) for r in failed}
+                rank = min(failed, key=lambda r: (tracebacks[r] is not None, r))
+                code = processes[rank].exitcode
+                if tracebacks[rank] is not None:
+                    last = [line for line in tracebacks[rank].strip().splitlines() if line.strip()] or ["?"]
+                    failure = f"pipeline {who(rank)} failed: {last[-1]}"
+                else:
+                    cause = f"signal {signal.Signals(-code).name}" if code < 0 and -code in signal.valid_signals() \
+                        else f"exit code {code}"
+                    failure = f"pipeline {who(rank)} died ({cause}); the other ranks were stopped"
+                break
+            now = time.monotonic()
+            for rank, process in enumerate(processes):
+                if process.exitcode is None and _process_state(process.pid) in _STOPPED:
+                    stopped_since.setdefault(rank, now)
+                else:
+                    stopped_since.pop(rank, None)
+            overdue = [r for r, since in stopped_since.items() if now - since > config.timeout_s]
+            if overdue:
+                failure = (f"pipeline {who(overdue[0])} was stopped (SIGSTOP or a debugger) for more than the "
+                           f"{config.timeout_s:g} s timeout; every rank was ended")
+                break
     finally:
-        for process in context.processes:
-            if process.is_alive():
-                process.terminate()
-                process.join(5)
-                if process.is_alive():
-                    process.kill()
+        ended = _end_all(processes, _GRACE_S)
+    if failure is not None:
+        notes = [f"{who(r)} was stopped (SIGSTOP or a debugger) and was killed" for r, how in ended.items()
+                 if how == "stopped" and f"pipeline {who(r)} was stopped" not in failure]
+        notes += [f"{who(r)} did not end on SIGTERM within {_GRACE_S:g} s and was killed"
+                  for r, how in ended.items() if how == "killed"]
+        raise RuntimeError("; ".join([failure, *notes]))
     drain()
-    loaded = {rank: torch.load(io.BytesIO(payload), weights_only=False) for rank, payload in received.items()}
-    missing = sorted(set(range(config.world_size)) - set(loaded))
+    missing = sorted(set(range(config.world_size)) - set(received))
     if missing:
         raise RuntimeError(f"pipeline ranks {missing} exited without a result")
+    loaded = {rank: _load_result(rank, payload) for rank, payload in received.items()}
     return TrainResult(
-        config, tuple(loaded[0]["metrics"]), tuple(loaded[r]["report"] for r in range(config.world_size))
+        config, tuple(loaded[0][0]), tuple(loaded[r][1] for r in range(config.world_size))
     )
+
+
+def _load_result(rank: int, payload: bytes) -> tuple[list[EpochMetrics], RankReport]:
+    """A rank's result from the bytes it sent: read without unpickling code (``weights_only``),
+    then the dataclasses rebuilt from their plain parts.
+
+    Raises:
+        RuntimeError: the payload is not a result as :func:`_spawned` sends it.
+    """
+    try:
+        data = torch.load(io.BytesIO(payload), weights_only=True)
+        metrics = [EpochMetrics.from_json(m) for m in data["metrics"]]
+        report = RankReport.from_dict(data["report"])
+    except Exception as err:  # noqa: BLE001 - whatever is wrong, it is this rank's result that is
+        raise RuntimeError(f"pipeline rank {rank} sent a malformed result ({type(err).__name__}: {err})") from None
+    return metrics, report

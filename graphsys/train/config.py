@@ -7,6 +7,7 @@ machine or the dataset (a GPU for "pinned", a cache that fits in GPU memory) liv
 from __future__ import annotations
 
 import enum
+import math
 from dataclasses import asdict, dataclass, field
 
 
@@ -157,10 +158,23 @@ class TrainConfig:
                 f"undirected applies to ogbn-* datasets (read as stored by ogb), not {self.dataset!r}, "
                 "which graphsys loads in its usual direction already"
             )
+        finite = {"lr": "a finite positive number", "weight_decay": "a finite number >= 0",
+                  "scale": "a finite positive number"}
+        for name, expected in finite.items():  # float("nan") and float("inf") pass the checks below
+            if not math.isfinite(getattr(self, name)):
+                raise ValueError(f"{name} must be {expected}, got {getattr(self, name)}")
         if self.lr <= 0:
             raise ValueError(f"lr must be positive, got {self.lr}")
+        if self.weight_decay < 0:
+            raise ValueError(f"weight_decay must be >= 0, got {self.weight_decay}")
         if self.scale <= 0:
             raise ValueError(f"scale must be positive, got {self.scale}")
+        if self.scale != 1.0:
+            from graphsys.datasets.registry import SYNTHETIC_NAMES
+
+            if self.dataset.lower() not in SYNTHETIC_NAMES:
+                raise ValueError(f"scale {self.scale} applies only to the synthetic presets "
+                                 f"({', '.join(SYNTHETIC_NAMES)}), not to {self.dataset!r}, whose size is fixed")
         if self.eval_every < 0:
             raise ValueError(f"eval_every must be >= 0, got {self.eval_every}")
         if self.model is ModelKind.GAT and self.hidden % self.heads:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import shutil
 import tempfile
 import time
@@ -22,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from graphsys.io import atomic_path
+from graphsys.io import atomic_path, process_alive
 from graphsys.train.distributed import DistContext
 from zerocopy import UnifiedTensor
 
@@ -35,6 +36,17 @@ def _shared_dir(nbytes: int) -> Path | None:
         if folder.is_dir() and os.access(folder, os.W_OK) and shutil.disk_usage(folder).free > 1.1 * nbytes:
             return folder
     return None
+
+
+_SHARED_TABLE = re.compile(r"graphsys-.*\.pid(\d+)\..*\.npy")
+
+
+def _remove_orphans(folder: Path) -> None:
+    """Remove the shared tables of runs killed before unlinking theirs (their writer is gone)."""
+    for entry in folder.glob("graphsys-*.pid*.npy"):
+        match = _SHARED_TABLE.fullmatch(entry.name)
+        if match and not process_alive(int(match[1])):
+            entry.unlink(missing_ok=True)
 
 
 def share_across_ranks(x: torch.Tensor, ctx: DistContext, name: str = "features") -> torch.Tensor:
@@ -56,11 +68,14 @@ def share_across_ranks(x: torch.Tensor, ctx: DistContext, name: str = "features"
         logger.warning("no shared-memory room for the %s table on every machine; each rank keeps a copy", name)
         return x
     run = "-".join(os.environ.get(k, "0") for k in ("TORCHELASTIC_RUN_ID", "MASTER_ADDR", "MASTER_PORT"))
-    path = folder / f"graphsys-{run}-{name}.npy".replace("/", "_")
+    prefix = f"graphsys-{run}".replace("/", "_")
     if ctx.local_rank == 0:
+        _remove_orphans(folder)
+        path = folder / f"{prefix}.pid{os.getpid()}.{name.replace('/', '_')}.npy"
         with atomic_path(path) as tmp, open(tmp, "wb") as f:
             np.save(f, x.numpy(), allow_pickle=False)
     ctx.barrier()
+    (path,) = folder.glob(f"{prefix}.pid*.{name.replace('/', '_')}.npy")
     mapped = np.load(path, mmap_mode="r", allow_pickle=False)
     ctx.barrier()
     if ctx.local_rank == 0:

@@ -9,10 +9,7 @@ from dataclasses import asdict, dataclass
 
 import torch
 
-from graphsys.io import atomic_file
-
-#: The kind of file a metrics file is (in its sidecar manifest).
-METRICS_KIND = "graphsys.metrics"
+from graphsys.io import METRICS_KIND, atomic_file
 
 
 @dataclass(frozen=True)
