@@ -164,6 +164,15 @@ def _read_manifest(path: Path, kind: str | None) -> dict:
     return manifest
 
 
+def _legacy_format(folder: Path) -> bool:
+    """Whether ``folder/meta.json`` names a graphsys format (a folder from before manifests)."""
+    try:
+        meta = json.loads((folder / "meta.json").read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return False
+    return isinstance(meta, dict) and str(meta.get("format", "")).startswith("graphsys.")
+
+
 def _check_dir_replaceable(target: Path, kind: str) -> None:
     if target.is_symlink():
         raise OutputError(f"{target} is a symbolic link; graphsys writes only into paths it owns, refusing to replace it")
@@ -175,6 +184,9 @@ def _check_dir_replaceable(target: Path, kind: str) -> None:
     if not present:
         return
     if MANIFEST not in present:
+        if _legacy_format(target):
+            raise OutputError(f"{target} was written by an earlier graphsys, without a {MANIFEST}, so graphsys cannot "
+                              "tell that nothing else was added to it; remove it yourself to write it anew")
         raise OutputError(f"{target} holds files graphsys did not write (no {MANIFEST}); refusing to replace it: "
                           "pick another path or empty it yourself")
     try:
@@ -223,6 +235,30 @@ def _accepted(manifest: dict, name: str) -> list[dict]:
     return [r for r in (manifest["files"].get(name), manifest.get("previous")) if r is not None]
 
 
+def _output_target(path: str | os.PathLike) -> Path:
+    """``path`` made absolute (not resolved: a symbolic link stays one), once its folder is known
+    to be creatable and writable.
+
+    Raises:
+        OutputError: an empty path, or one naming a folder by ``.`` or ``..``.
+        NotADirectoryError: a parent of ``path`` is a regular file.
+        PermissionError: the folder that would hold ``path`` is not writable.
+    """
+    if str(path) == "":
+        raise OutputError("the output path is empty")
+    target = Path(os.path.abspath(path))
+    if Path(path).name in ("", ".", ".."):
+        raise OutputError(f"{path!r} names a folder by '.' or '..'; give the output its own name")
+    ancestor = target.parent
+    while not ancestor.exists() and not ancestor.is_symlink():
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise NotADirectoryError(f"{target}: {ancestor} is a file, so no folder can be made under it")
+    if not os.access(ancestor, os.W_OK | os.X_OK):
+        raise PermissionError(f"{target}: the folder {ancestor} is not writable")
+    return target
+
+
 def check_output(path: str | os.PathLike, kind: str, *, directory: bool) -> Path:
     """Raise unless a graphsys writer of ``kind`` may create or replace ``path``.
 
@@ -236,16 +272,7 @@ def check_output(path: str | os.PathLike, kind: str, *, directory: bool) -> Path
         NotADirectoryError: a parent of ``path`` is a regular file.
         PermissionError: the folder that would hold ``path`` is not writable.
     """
-    target = Path(path)
-    if str(path) == "":
-        raise OutputError("the output path is empty")
-    ancestor = target.parent
-    while not ancestor.exists() and not ancestor.is_symlink():
-        ancestor = ancestor.parent
-    if not ancestor.is_dir():
-        raise NotADirectoryError(f"{target}: {ancestor} is a file, so no folder can be made under it")
-    if not os.access(ancestor, os.W_OK | os.X_OK):
-        raise PermissionError(f"{target}: the folder {ancestor} is not writable")
+    target = _output_target(path)
     if directory:
         _check_dir_replaceable(target, kind)
     else:
@@ -295,7 +322,7 @@ def atomic_dir(path: str | os.PathLike, kind: str, *, derived: Sequence[str] = (
         OutputError: ``path`` holds something graphsys did not write (checked before the
             body runs and again before the swap).
     """
-    target = Path(path)
+    target = _output_target(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     _clean_leftovers(target)
     _check_dir_replaceable(target, kind)
@@ -341,7 +368,7 @@ def atomic_file(path: str | os.PathLike, kind: str) -> Iterator[Path]:
         OutputError: ``path`` holds a file graphsys did not write, or one changed since.
         FileNotFoundError: the body finished without writing the temporary file.
     """
-    target = Path(path)
+    target = _output_target(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     _clean_leftovers(target)
     previous = _check_file_replaceable(target, kind)

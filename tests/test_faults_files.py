@@ -387,3 +387,42 @@ def test_graph_builders_refuse_non_finite_weights_and_non_bool_flags():
         Graph.from_edge_index(torch.tensor([[0], [1]]), symmetrize="yes")
     with pytest.raises(TypeError, match="dedup must be True or False, got 1"):
         Graph.from_coo([0], [1], dedup=1)
+
+
+def test_writers_name_a_parent_that_is_a_file_and_refuse_dot_paths(tmp_path, monkeypatch):
+    file = tmp_path / "notes.txt"
+    file.write_text("keep me")
+    with pytest.raises(NotADirectoryError, match="notes.txt is a file, so no folder can be made under it"):
+        small_graph().save(file / "g")
+    with pytest.raises(NotADirectoryError, match="notes.txt is a file"):
+        with atomic_file(file / "sub" / "m.jsonl", "graphsys.metrics") as tmp:
+            tmp.write_text("{}\n")
+    assert file.read_text() == "keep me"
+    (tmp_path / "empty").mkdir()
+    monkeypatch.chdir(tmp_path / "empty")  # even an empty working folder is not taken as an output
+    for dot in (".", "..", ""):
+        with pytest.raises(OutputError, match="names a folder by|is empty"):
+            small_graph().save(dot)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["empty", "notes.txt"]
+
+
+def test_a_folder_from_before_manifests_is_named_as_such_and_kept(tmp_path):
+    legacy = tmp_path / "g"
+    legacy.mkdir()
+    (legacy / "meta.json").write_text('{"format": "graphsys.Graph", "num_nodes": 4, "num_edges": 5}')
+    np.save(legacy / "indptr.npy", np.zeros(5, dtype=np.int64))
+    before = snapshot(legacy)
+    with pytest.raises(OutputError, match="written by an earlier graphsys, without a graphsys.manifest.json"):
+        small_graph().save(legacy)
+    with pytest.raises(CorruptFileError, match="has no graphsys.manifest.json"):
+        Graph.load(legacy)
+    assert snapshot(legacy) == before
+
+
+def test_ogb_folder_with_a_user_file_beside_ogbs_processed_copy_is_refused(tmp_path):
+    written = write_ogb_node_dataset(toy_dataset(40), tmp_path, "ogbn-toy")
+    (written / "processed" / "data_processed").write_bytes(b"ogb's parsed copy")
+    (written / "processed" / "my_cache.bin").write_bytes(b"mine")
+    with pytest.raises(OutputError, match="my_cache.bin was not written by graphsys"):
+        write_ogb_node_dataset(toy_dataset(40), tmp_path, "ogbn-toy")
+    assert (written / "processed" / "my_cache.bin").read_bytes() == b"mine"

@@ -406,7 +406,7 @@ def write_ogb_node_dataset(dataset: NodeDataset, root: str | os.PathLike, name: 
         "is hetero": "False",
         "binary": "False",
     }
-    with atomic_dir(folder, OGB_KIND, derived=("processed/*",)) as tmp:
+    with atomic_dir(folder, OGB_KIND, derived=("processed/data_processed",)) as tmp:
         raw = tmp / "raw"
         raw.mkdir()
         (tmp / "processed").mkdir()  # ogb saves its processed copy here and does not create it
