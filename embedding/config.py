@@ -1,6 +1,8 @@
 """The embedding configuration: one frozen dataclass, validated on construction."""
 from __future__ import annotations
 
+import math
+
 from dataclasses import asdict, dataclass
 from enum import Enum
 
@@ -88,18 +90,19 @@ class EmbeddingConfig:
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be an int >= 1, got {value!r}")
         for name in ("lr", "negative_weight", "p", "q"):
-            if not getattr(self, name) > 0:
-                raise ValueError(f"{name} must be > 0, got {getattr(self, name)!r}")
-        if self.weight_decay < 0:
-            raise ValueError(f"weight_decay must be >= 0, got {self.weight_decay!r}")
+            if not 0 < getattr(self, name) < math.inf:
+                raise ValueError(f"{name} must be a finite number > 0, got {getattr(self, name)!r}")
+        if not 0 <= self.weight_decay < math.inf:
+            raise ValueError(f"weight_decay must be a finite number >= 0, got {self.weight_decay!r}")
         if not 0 < self.min_lr_fraction <= 1:
             raise ValueError(f"min_lr_fraction must lie in (0, 1], got {self.min_lr_fraction!r}")
         if self.epochs is None and self.time_budget is None:
             raise ValueError("give epochs or time_budget (or both): with neither, training never stops")
-        if self.epochs is not None and not self.epochs > 0:
-            raise ValueError(f"epochs must be > 0, got {self.epochs!r}")
-        if self.time_budget is not None and not self.time_budget > 0:
-            raise ValueError(f"time_budget must be > 0 seconds, got {self.time_budget!r}")
+        if self.epochs is not None and not 0 < self.epochs < math.inf:
+            raise ValueError(f"epochs must be a finite number > 0, got {self.epochs!r}")
+        if self.time_budget is not None and not 0 < self.time_budget < math.inf:
+            raise ValueError(f"time_budget must be a finite number of seconds > 0 (leave it out for no budget), "
+                             f"got {self.time_budget!r}")
         if self.model != Model.NODE2VEC and (self.p != 1.0 or self.q != 1.0):
             raise ValueError(f"p and q apply to node2vec only; model {self.model.value} got p={self.p}, q={self.q}")
 

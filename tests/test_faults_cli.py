@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import sys
+import types
 import urllib.error
 from pathlib import Path
 
@@ -454,3 +455,47 @@ def test_output_file_graphsys_wrote_then_edited_by_hand(tmp_path, capsys, no_wor
     _fails(capsys, ["pipeline", *TINY, *PIPELINE_FAST, "--metrics-out", str(path)], "--metrics-out", str(path),
            "changed since graphsys wrote it")
     assert path.read_text() == "edited by hand\n"
+
+
+@pytest.mark.parametrize("flag, value, expected", [
+    ("--epochs", "inf", "--epochs must be a finite number > 0, got inf"),
+    ("--lr", "inf", "--lr must be a finite number > 0, got inf"),
+    ("--weight-decay", "nan", "--weight-decay must be a finite number >= 0, got nan"),
+    ("--negatives", "0", "--negatives must be an int >= 1, got 0"),
+    ("--time-budget", "inf", "--time-budget must be a finite number of seconds > 0"),
+    ("--checkpoint-every", "nan", "--checkpoint-every must be a finite number of seconds >= 0, got nan"),
+])
+def test_embed_numeric_flags_name_the_flag(tmp_path, capsys, flag, value, expected):
+    edges = tmp_path / "edges.txt"
+    edges.write_text("0 1\n1 2\n2 0\n")
+    code = main(["embed", "--graph", str(edges), "--out", str(tmp_path / "o"), flag, value, "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 2 and len(err.strip().splitlines()) == 1 and expected in err, err
+    assert not (tmp_path / "o").exists()
+
+
+def test_a_preset_scaled_past_the_machines_memory_or_disk_is_refused_before_generating(tmp_path, capsys,
+                                                                                        monkeypatch):
+    code = main(["data", "generate", "synthetic-arxiv", "--scale", "1e9", "--out", str(tmp_path), "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert "synthetic-arxiv at scale 1e+09 has 169,343,000,000,000 nodes" in err and "of memory" in err
+    assert list(tmp_path.iterdir()) == []
+    import graphsys.datasets.synthetic as synthetic
+
+    monkeypatch.setattr(synthetic.shutil, "disk_usage", lambda folder: types.SimpleNamespace(free=1000))
+    with pytest.raises(ValueError, match=r"bytes \(.* GiB\) of disk under .* has 1,000 free; use a smaller --scale"):
+        synthetic.generate("synthetic-arxiv", tmp_path, scale=0.01)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_memory_error_is_one_line(monkeypatch, capsys):
+    import graphsys.cli.data as data_cli
+
+    def exhausted(args):
+        raise MemoryError("Unable to allocate 1.20 PiB")
+
+    monkeypatch.setattr(data_cli, "_list", exhausted)
+    assert main(["data", "list"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "out of memory (Unable to allocate 1.20 PiB)" in err

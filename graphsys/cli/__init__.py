@@ -62,6 +62,15 @@ def check_scale(scale: float, dataset: str) -> None:
                            f"not to {dataset!r}, whose size is fixed; drop --scale")
 
 
+def as_flags(message: str, renamed: dict[str, str] | None = None) -> str:
+    """A config error message whose leading field name is spelled as the flag the user typed
+    (``--`` + the field with '-' for '_', unless ``renamed`` maps the field to its flag)."""
+    head, sep, rest = message.partition(" ")
+    if head.isidentifier() and head.islower():
+        return (renamed or {}).get(head, "--" + head.replace("_", "-")) + sep + rest
+    return message
+
+
 def check_output_path(flag: str, path, kind: str, *, directory: bool = False) -> None:
     """Refuse, before any work, an output path a graphsys writer of ``kind`` would refuse later.
 
@@ -111,4 +120,8 @@ def main(argv: list[str] | None = None) -> int:
         # the reverse, an output graphsys refuses to replace (graphsys.io.OutputError, a
         # FileExistsError), no permission; ValueError includes graphsys.io.CorruptFileError.
         print(f"graphsys {args.command}: error: {_one_line(err)}", file=sys.stderr)
+        return 2
+    except MemoryError as err:  # what the up-front size checks could not foresee
+        print(f"graphsys {args.command}: error: out of memory ({_one_line(err) or 'an allocation failed'}); "
+              "use a smaller dataset, scale or batch", file=sys.stderr)
         return 2

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from graphsys.cli import CommandError, check_output_path
+from graphsys.cli import CommandError, as_flags, check_output_path
 
 log = logging.getLogger(__name__)
 
@@ -107,6 +107,10 @@ def _load_graph(args):
     return load(args.graph, root=args.root, seed=args.seed, quiet=args.quiet)
 
 
+#: EmbeddingConfig fields whose flag is not ``--`` + the field name with '-' for '_'.
+_FLAGS = {"num_negative": "--negatives", "num_partitions": "--partitions"}
+
+
 def _config(args):
     from embedding import EmbeddingConfig
 
@@ -120,7 +124,10 @@ def _config(args):
     given = {k: v for k, v in fields.items() if v is not None}
     if args.time_budget is not None and args.epochs is None:
         given["epochs"] = None
-    return EmbeddingConfig(**given)
+    try:
+        return EmbeddingConfig(**given)
+    except (TypeError, ValueError) as err:
+        raise CommandError(as_flags(str(err), _FLAGS)) from None
 
 
 def _label_ratios(text: str) -> list[float]:
@@ -188,6 +195,8 @@ def run_embed(args) -> int:
     from graphsys.train.distributed import teardown
 
     ratios = _label_ratios(args.label_ratios)
+    if not 0 <= args.checkpoint_every < float("inf"):
+        raise CommandError(f"--checkpoint-every must be a finite number of seconds >= 0, got {args.checkpoint_every}")
     check_output_path("--out", args.out, EMBED_KIND, directory=True)
     config = _config(args)
     dataset = _load_graph(args)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 
-from graphsys.cli import CommandError, check_output_path, check_scale
+from graphsys.cli import CommandError, as_flags, check_output_path, check_scale
 
 
 def register(subparsers) -> None:
@@ -50,14 +50,6 @@ def register(subparsers) -> None:
 _FLAGS = {"timeout_s": "--timeout"}
 
 
-def _as_flags(message: str) -> str:
-    """A config error message whose leading field name is spelled as the flag the user typed."""
-    head, sep, rest = message.partition(" ")
-    if head.isidentifier() and head.islower():
-        return _FLAGS.get(head, "--" + head.replace("_", "-")) + sep + rest
-    return message
-
-
 def config_from_args(args):
     """The :class:`~graphsys.pipeline.PipelineConfig` the flags describe.
 
@@ -81,7 +73,7 @@ def config_from_args(args):
             seed=args.seed,
         )
     except ValueError as err:
-        raise CommandError(_as_flags(str(err))) from None
+        raise CommandError(as_flags(str(err), _FLAGS)) from None
     if config.device == "cuda":  # as `graphsys train` says it (graphsys.train.check_machine)
         if not torch.cuda.is_available():
             raise CommandError("device = 'cuda' needs a CUDA GPU and none is available; use device = 'cpu' "

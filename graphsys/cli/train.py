@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import argparse
 
-from graphsys.cli import CommandError, check_output_path, check_scale
+from graphsys.cli import CommandError, as_flags, check_output_path, check_scale
 
 #: Default fanouts by depth: the OGB examples' 15,10,5, then 5 per extra layer.
 _DEFAULT_FANOUTS = (15, 10, 5)
@@ -117,15 +117,7 @@ def config_from_args(args):
             metrics_out=args.metrics_out, quiet=args.quiet,
         )
     except ValueError as err:
-        raise CommandError(_as_flags(str(err))) from None
-
-
-def _as_flags(message: str) -> str:
-    """A config error message whose leading field name is spelled as the flag the user typed."""
-    head, sep, rest = message.partition(" ")
-    if head.isidentifier() and head.islower():
-        return "--" + head.replace("_", "-") + sep + rest
-    return message
+        raise CommandError(as_flags(str(err))) from None
 
 
 def _print_epoch(m) -> None:

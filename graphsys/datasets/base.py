@@ -1,11 +1,20 @@
 """The one result type of every dataset loader: :class:`NodeDataset`."""
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 import torch
 
 from graphsys.graph import Graph
+
+
+def physical_memory() -> int | None:
+    """Total physical memory of this machine in bytes (None where the platform does not say)."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):
+        return None
 
 
 def _check_index(dataset: str, name: str, idx: torch.Tensor, num_nodes: int) -> None:

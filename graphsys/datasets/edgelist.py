@@ -14,7 +14,7 @@ import numba
 import numpy as np
 import torch
 
-from graphsys.datasets.base import NodeDataset
+from graphsys.datasets.base import NodeDataset, physical_memory
 from graphsys.graph import Graph
 
 #: File suffixes that :func:`graphsys.datasets.load` reads as edge lists.
@@ -267,14 +267,6 @@ def _line_start(buf: np.ndarray, chunk_start: int, line: int) -> int:
 _BYTES_PER_NODE = 16
 
 
-def _physical_memory() -> int | None:
-    """Total physical memory in bytes (None where the platform does not say)."""
-    try:
-        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (AttributeError, ValueError, OSError):
-        return None
-
-
 def _line_of_id(file: Path, value: int) -> int | None:
     """The line number (from 1) of the first line holding ``value`` as a whole token, if found.
 
@@ -308,7 +300,7 @@ def _check_fits_in_memory(file: Path, src: np.ndarray, dst: np.ndarray, num_node
     and labels); numpy would fail deep inside the CSR build with a MemoryError, or the machine
     would swap. Cost: two reductions over the edge arrays.
     """
-    memory = _physical_memory()
+    memory = physical_memory()
     if memory is None:
         return
     largest = int(max(src.max(initial=-1), dst.max(initial=-1)))

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -27,7 +28,7 @@ from tqdm.auto import tqdm
 
 from graphsys.datasets import _kernels as K
 from graphsys.datasets._rng import root_key
-from graphsys.datasets.base import NodeDataset
+from graphsys.datasets.base import NodeDataset, physical_memory
 from graphsys.datasets.cache import FORMAT, open_dataset, read_meta, write_meta
 from graphsys.datasets.generator import GraphSpec, community_graph
 from graphsys.io import atomic_dir
@@ -177,6 +178,30 @@ def cache_dir(root: str | os.PathLike, name: str, scale: float, seed: int) -> Pa
     return Path(root) / f"{name}_scale{tag}_seed{seed}"
 
 
+def _check_room(name: str, scale: float, preset: Preset, root) -> None:
+    """Refuse, before generating, a preset whose arrays alone exceed the machine's memory (or,
+    with ``root``, the free disk there): the bytes of the CSR, labels and (in memory) features,
+    a lower bound of the peak. Cost: one ``statvfs``."""
+    stored = preset.num_edges * (1 if preset.directed else 2)
+    index_bytes = 4 if preset.num_nodes < 2**31 else 8
+    graph = stored * index_bytes + 16 * (preset.num_nodes + 1)
+    features = preset.num_nodes * preset.num_features * torch.empty(0, dtype=preset.dtype).element_size()
+    size = f"{name} at scale {scale:g} has {preset.num_nodes:,} nodes and {stored:,} stored edges"
+    memory = physical_memory()
+    need = graph + (features if root is None else 0)
+    if memory is not None and need > memory:
+        raise ValueError(f"{size}: it needs at least {need:,} bytes ({need / 2**30:.1f} GiB) of memory and this "
+                         f"machine has {memory:,} ({memory / 2**30:.1f} GiB); use a smaller --scale")
+    if root is not None:
+        folder = Path(root)
+        while not folder.exists():
+            folder = folder.parent
+        free = shutil.disk_usage(folder).free
+        if graph + features > free:
+            raise ValueError(f"{size}: it needs at least {graph + features:,} bytes ({(graph + features) / 2**30:.1f} "
+                             f"GiB) of disk under {root} and {folder} has {free:,} free; use a smaller --scale")
+
+
 def generate(
     name: str,
     root: str | os.PathLike | None = None,
@@ -208,6 +233,7 @@ def generate(
         if meta is not None and meta.get("generator") == GENERATOR_VERSION:
             log.info("opening cached %s", target)
             return open_dataset(target)
+    _check_room(name, scale, preset, root)
     with tqdm(total=3, desc=f"{name}: graph", disable=quiet, leave=False) as bar:
         spec = GraphSpec(
             preset.num_nodes, preset.num_edges,
