@@ -499,3 +499,21 @@ def test_memory_error_is_one_line(monkeypatch, capsys):
     assert main(["data", "list"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "out of memory (Unable to allocate 1.20 PiB)" in err
+
+
+def test_a_file_given_as_root_or_a_folder_as_graph_is_named_before_any_work(tmp_path, capsys):
+    file = tmp_path / "notes.txt"
+    file.write_text("keep me")
+    (tmp_path / "folder").mkdir()
+    cases = [
+        (["train", "--dataset", "cora", "--root", str(file), "--epochs", "1"], "is a file, expected the folder"),
+        (["train", "--dataset", "synthetic-arxiv", "--scale", "0.01", "--root", str(file), "--epochs", "1", "--quiet"],
+         "notes.txt is a file, so no folder can be made under it"),
+        (["embed", "--graph", str(tmp_path / "folder"), "--out", str(tmp_path / "o")], "is a directory, expected an"),
+        (["export", str(tmp_path / "o"), "--out", str(tmp_path / "folder")], "--out: "),
+    ]
+    for argv, expected in cases:
+        assert main(argv) == 2, argv
+        err = capsys.readouterr().err
+        assert len(err.strip().splitlines()) == 1 and expected in err, (argv, err)
+    assert file.read_text() == "keep me" and sorted(p.name for p in tmp_path.iterdir()) == ["folder", "notes.txt"]

@@ -102,6 +102,8 @@ def _load_graph(args):
     path = Path(args.graph)
     if path.is_file():
         return load_edge_list(path, undirected=not args.directed)
+    if path.is_dir():
+        raise CommandError(f"--graph {args.graph} is a directory, expected an edge-list file or a dataset name")
     if path.suffix in EDGE_LIST_SUFFIXES or "/" in args.graph:
         raise FileNotFoundError(f"--graph {args.graph}: no such file")
     return load(args.graph, root=args.root, seed=args.seed, quiet=args.quiet)
@@ -341,6 +343,7 @@ def run_export(args) -> int:
     from graphsys.io import atomic_file
 
     out = Path(args.out)
+    check_output_path("--out", out, EXPORT_KIND)
     fmt = (args.format or out.suffix.lstrip(".")).lower()
     if fmt == "txt":
         fmt = "w2v"
@@ -353,7 +356,6 @@ def run_export(args) -> int:
         except ImportError:
             raise CommandError("--format parquet needs pyarrow, which is not installed; "
                                "install pyarrow or use --format npy, w2v or pt") from None
-    check_output_path("--out", out, EXPORT_KIND)
     ids, vectors = _read_saved(Path(args.dir), args.which)
     if fmt == "npy":
         table = np.empty(ids.shape[0], dtype=[("id", np.int64), ("embedding", np.float32, (vectors.shape[1],))])

@@ -9,13 +9,20 @@ DATA_ENV = "GRAPHSYS_DATA"
 
 
 def resolve_root(root: str | os.PathLike | None) -> Path:
-    """``root`` itself, else ``$GRAPHSYS_DATA``, else ``~/.cache/graphsys``."""
+    """``root`` itself, else ``$GRAPHSYS_DATA``, else ``~/.cache/graphsys``.
+
+    Raises:
+        NotADirectoryError: the folder named is a regular file.
+    """
     if root is not None:
-        return Path(root).expanduser()
-    env = os.environ.get(DATA_ENV)
-    if env:
-        return Path(env).expanduser()
-    return Path.home() / ".cache" / "graphsys"
+        folder, named = Path(root).expanduser(), f"root {root}"
+    elif os.environ.get(DATA_ENV):
+        folder, named = Path(os.environ[DATA_ENV]).expanduser(), f"${DATA_ENV} = {os.environ[DATA_ENV]}"
+    else:
+        folder, named = Path.home() / ".cache" / "graphsys", "the default data folder ~/.cache/graphsys"
+    if folder.exists() and not folder.is_dir():
+        raise NotADirectoryError(f"{named} is a file, expected the folder that holds the datasets")
+    return folder
 
 
 def find_dir(root: Path, candidates: list[str], what: str) -> Path:

@@ -31,7 +31,7 @@ from graphsys.datasets._rng import root_key
 from graphsys.datasets.base import NodeDataset, physical_memory
 from graphsys.datasets.cache import FORMAT, open_dataset, read_meta, write_meta
 from graphsys.datasets.generator import GraphSpec, community_graph
-from graphsys.io import atomic_dir
+from graphsys.io import atomic_dir, check_output
 
 log = logging.getLogger(__name__)
 
@@ -233,6 +233,8 @@ def generate(
         if meta is not None and meta.get("generator") == GENERATOR_VERSION:
             log.info("opening cached %s", target)
             return open_dataset(target)
+    if root is not None:
+        check_output(target, FORMAT, directory=True)  # before the work, not when the folder is swapped in
     _check_room(name, scale, preset, root)
     with tqdm(total=3, desc=f"{name}: graph", disable=quiet, leave=False) as bar:
         spec = GraphSpec(
