@@ -13,8 +13,13 @@ def index_dtype_for(num_nodes: int) -> torch.dtype:
     return torch.int32 if num_nodes <= torch.iinfo(torch.int32).max else torch.int64
 
 
-def check_csr(indptr: torch.Tensor, indices: torch.Tensor, *, full: bool = True) -> int:
-    """Validate a CSR and return its node count.
+def check_csr(indptr: torch.Tensor, indices: torch.Tensor, *, full: bool = True,
+              num_src_nodes: int | None = None) -> int:
+    """Validate a CSR and return its (destination) node count.
+
+    ``num_src_nodes`` is the size of the id space ``indices`` draws from when it differs from
+    the rows' (one edge type of a heterogeneous graph, from one node type to another); by
+    default the graph is square.
 
     Cost: O(N) for the shape and monotonicity checks; ``full=True`` adds one O(E) pass
     over ``indices`` for the range check (and a host sync when they are on a GPU).
@@ -49,11 +54,14 @@ def check_csr(indptr: torch.Tensor, indices: torch.Tensor, *, full: bool = True)
             raise ValueError(
                 f"indptr decreases at node {v}: indptr[{v}] = {int(indptr[v])} > indptr[{v + 1}] = {int(indptr[v + 1])}"
             )
+    sources = num_nodes if num_src_nodes is None else num_src_nodes
     if full and indices.numel():
         lo, hi = int(indices.min()), int(indices.max())
-        if lo < 0 or hi >= num_nodes:
+        if lo < 0 or hi >= sources:
             culprit = lo if lo < 0 else hi
             raise IndexError(
+                f"indices holds node id {culprit}, outside [0, {sources}) for a CSR of {sources} source nodes"
+                if num_src_nodes is not None else
                 f"indices holds node id {culprit}, outside [0, {num_nodes}) for a CSR of {num_nodes} nodes"
             )
     return num_nodes
