@@ -5,6 +5,7 @@ The system layer: the graph container, datasets, PyG adapters, training and the
 ``embedding`` (which never import this package).
 """
 from graphsys.graph import Graph
+from graphsys.hetero_graph import HeteroGraph
 
-__all__ = ["Graph"]
+__all__ = ["Graph", "HeteroGraph"]
 __version__ = "0.1.0"

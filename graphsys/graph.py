@@ -45,16 +45,113 @@ def _as_id_array(name: str, ids) -> np.ndarray:
     return arr.astype(np.int64, copy=False)
 
 
-def _check_ids(name: str, ids: np.ndarray, num_nodes: int) -> None:
+def _check_ids(name: str, ids: np.ndarray, num_nodes: int, *, count: str = "num_nodes", note: str = "") -> None:
+    """Raise IndexError naming ``name[position] = value`` for the first id outside ``[0, num_nodes)``.
+
+    ``count`` names the node count in the message and ``note`` is appended to it (a
+    heterogeneous graph says which edge type and side the ids belong to). Cost: two O(E) passes.
+    """
     if ids.size == 0:
         return
     lo, hi = int(ids.min()), int(ids.max())
     if lo < 0:
         at = int(np.argmax(ids < 0))
-        raise IndexError(f"{name}[{at}] = {lo} is a negative node id; node ids must lie in [0, {num_nodes})")
+        raise IndexError(f"{name}[{at}] = {lo} is a negative node id; node ids must lie in [0, {num_nodes}){note}")
     if hi >= num_nodes:
         at = int(np.argmax(ids >= num_nodes))
-        raise IndexError(f"{name}[{at}] = {int(ids[at])} is out of range for num_nodes = {num_nodes}")
+        raise IndexError(f"{name}[{at}] = {int(ids[at])} is out of range for {count} = {num_nodes}{note}")
+
+
+def _check_flags(**flags) -> None:
+    """Refuse a flag that is not a bool (``dedup=1``, ``symmetrize="yes"``) rather than guess."""
+    for flag, value in flags.items():
+        if not isinstance(value, (bool, np.bool_)):
+            raise TypeError(f"{flag} must be True or False, got {value!r}")
+
+
+def _check_count(name: str, value) -> int:
+    """A node count as an int, refusing bools, floats and negatives."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
+        raise ValueError(f"{name} must be a non-negative int, got {value!r}")
+    return int(value)
+
+
+def _as_weight_array(name: str, edge_weight, num_edges: int) -> np.ndarray:
+    """Edge weights as a float32 numpy array of ``num_edges`` finite numbers."""
+    weight = np.asarray(
+        edge_weight.detach().cpu().numpy() if isinstance(edge_weight, torch.Tensor) else edge_weight,
+        dtype=np.float32,
+    )
+    if weight.shape != (num_edges,):
+        raise ValueError(f"{name} has shape {weight.shape} but there are {num_edges} edges")
+    bad = ~np.isfinite(weight)
+    if bad.any():
+        at = int(np.argmax(bad))
+        raise ValueError(f"{name}[{at}] = {weight[at]} is not finite; edge weights must be finite numbers")
+    return weight
+
+
+def _build_csr(
+    src: np.ndarray,
+    dst: np.ndarray,
+    num_src_nodes: int,
+    num_dst_nodes: int,
+    weight: np.ndarray | None,
+    *,
+    symmetrize: bool = False,
+    drop_self_loops: bool = False,
+    dedup: bool = False,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    """The in-neighbour CSR (indptr, indices, edge_weight) of checked edges ``src[e] -> dst[e]``.
+
+    ``indices`` is int32 when ``num_src_nodes`` allows. ``symmetrize`` and ``drop_self_loops``
+    need one id space (``num_src_nodes == num_dst_nodes``). Shared by :class:`Graph` and
+    :class:`~graphsys.hetero_graph.HeteroGraph` (one CSR per edge type). Cost: as
+    :func:`~graphsys.csr_build.coo_to_csr`, plus a copy of the edges for the options.
+    """
+    assert not (symmetrize or drop_self_loops) or num_src_nodes == num_dst_nodes
+    if drop_self_loops:
+        keep = src != dst
+        src, dst = src[keep], dst[keep]
+        weight = weight[keep] if weight is not None else None
+    if symmetrize:
+        src, dst = np.concatenate([src, dst]), np.concatenate([dst, src])
+        weight = np.concatenate([weight, weight]) if weight is not None else None
+        dedup = True
+    id_dtype = np.int32 if index_dtype_for(num_src_nodes) == torch.int32 else np.int64
+    indptr, indices, out_w = coo_to_csr(src.astype(id_dtype, copy=False), dst, num_dst_nodes, weight, dedup=dedup)
+    return (torch.from_numpy(indptr), torch.from_numpy(indices),
+            torch.from_numpy(out_w) if out_w is not None else None)
+
+
+def _edge_index_rows(name: str, edge_index) -> tuple:
+    """The source and target rows of a PyG ``edge_index`` (2 x E), refusing any other shape."""
+    arr = edge_index if isinstance(edge_index, torch.Tensor) else np.asarray(edge_index)
+    if len(arr.shape) != 2 or arr.shape[0] != 2:
+        raise ValueError(f"{name} must have shape [2, E], got {list(arr.shape)}")
+    return arr[0], arr[1]
+
+
+def _check_csr_arrays(indptr: torch.Tensor, indices: torch.Tensor, edge_weight: torch.Tensor | None, *,
+                      full: bool, num_src_nodes: int | None = None) -> int:
+    """Check a CSR with its optional weights (see :func:`sampling.csr.check_csr`); returns its row count."""
+    num_nodes = check_csr(indptr, indices, full=full, num_src_nodes=num_src_nodes)
+    if indptr.dtype != torch.int64:
+        raise TypeError(f"indptr must be int64, got {indptr.dtype}")
+    if edge_weight is not None and edge_weight.numel() != indices.numel():
+        raise ValueError(
+            f"edge_weight has {edge_weight.numel()} entries but the graph has {indices.numel()} edges"
+        )
+    return num_nodes
+
+
+def _csr_to_edge_index(indptr: torch.Tensor, indices: torch.Tensor) -> torch.Tensor:
+    """The ``edge_index`` (2 x E int64, row = source, col = target) of an in-neighbour CSR.
+
+    Cost: one int64 copy of ``indices`` and one ``repeat_interleave`` on their device.
+    """
+    col = torch.repeat_interleave(torch.arange(indptr.numel() - 1, device=indptr.device), indptr[1:] - indptr[:-1])
+    return torch.stack([indices.long(), col])
 
 
 class Graph:
@@ -80,13 +177,7 @@ class Graph:
         *,
         validate: bool = True,
     ) -> None:
-        num_nodes = check_csr(indptr, indices, full=validate)
-        if indptr.dtype != torch.int64:
-            raise TypeError(f"indptr must be int64, got {indptr.dtype}")
-        if edge_weight is not None and edge_weight.numel() != indices.numel():
-            raise ValueError(
-                f"edge_weight has {edge_weight.numel()} entries but the graph has {indices.numel()} edges"
-            )
+        num_nodes = _check_csr_arrays(indptr, indices, edge_weight, full=validate)
         self.indptr = indptr
         self.indices = indices
         self.edge_weight = edge_weight
@@ -117,58 +208,26 @@ class Graph:
             TypeError: float or bool ids. ValueError: arrays of different lengths.
             IndexError: a negative id or one ``>= num_nodes``.
         """
-        for flag, value in (("symmetrize", symmetrize), ("drop_self_loops", drop_self_loops), ("dedup", dedup)):
-            if not isinstance(value, (bool, np.bool_)):
-                raise TypeError(f"{flag} must be True or False, got {value!r}")
+        _check_flags(symmetrize=symmetrize, drop_self_loops=drop_self_loops, dedup=dedup)
         src_arr = _as_id_array("src", src)
         dst_arr = _as_id_array("dst", dst)
         if src_arr.shape[0] != dst_arr.shape[0]:
             raise ValueError(f"src has {src_arr.shape[0]} entries but dst has {dst_arr.shape[0]}")
-        weight = None
-        if edge_weight is not None:
-            weight = np.asarray(
-                edge_weight.detach().cpu().numpy() if isinstance(edge_weight, torch.Tensor) else edge_weight,
-                dtype=np.float32,
-            )
-            if weight.shape != src_arr.shape:
-                raise ValueError(f"edge_weight has shape {weight.shape} but there are {src_arr.shape[0]} edges")
-            bad = ~np.isfinite(weight)
-            if bad.any():
-                at = int(np.argmax(bad))
-                raise ValueError(f"edge_weight[{at}] = {weight[at]} is not finite; edge weights must be finite numbers")
+        weight = _as_weight_array("edge_weight", edge_weight, src_arr.shape[0]) if edge_weight is not None else None
         if num_nodes is None:
             num_nodes = int(max(src_arr.max(initial=-1), dst_arr.max(initial=-1))) + 1
-        if isinstance(num_nodes, bool) or not isinstance(num_nodes, (int, np.integer)) or num_nodes < 0:
-            raise ValueError(f"num_nodes must be a non-negative int, got {num_nodes!r}")
-        num_nodes = int(num_nodes)
+        num_nodes = _check_count("num_nodes", num_nodes)
         _check_ids("src", src_arr, num_nodes)
         _check_ids("dst", dst_arr, num_nodes)
-        if drop_self_loops:
-            keep = src_arr != dst_arr
-            src_arr, dst_arr = src_arr[keep], dst_arr[keep]
-            weight = weight[keep] if weight is not None else None
-        if symmetrize:
-            src_arr, dst_arr = np.concatenate([src_arr, dst_arr]), np.concatenate([dst_arr, src_arr])
-            weight = np.concatenate([weight, weight]) if weight is not None else None
-            dedup = True
-        id_dtype = np.int32 if index_dtype_for(num_nodes) == torch.int32 else np.int64
-        indptr, indices, out_w = coo_to_csr(
-            src_arr.astype(id_dtype, copy=False), dst_arr, num_nodes, weight, dedup=dedup
-        )
-        return cls(
-            torch.from_numpy(indptr),
-            torch.from_numpy(indices),
-            torch.from_numpy(out_w) if out_w is not None else None,
-            validate=False,
-        )
+        indptr, indices, out_w = _build_csr(src_arr, dst_arr, num_nodes, num_nodes, weight, symmetrize=symmetrize,
+                                            drop_self_loops=drop_self_loops, dedup=dedup)
+        return cls(indptr, indices, out_w, validate=False)
 
     @classmethod
     def from_edge_index(cls, edge_index, num_nodes: int | None = None, **options) -> "Graph":
         """Build from a PyG ``edge_index`` (2 x E, row = source, col = target). Options as :meth:`from_coo`."""
-        arr = edge_index if isinstance(edge_index, torch.Tensor) else np.asarray(edge_index)
-        if len(arr.shape) != 2 or arr.shape[0] != 2:
-            raise ValueError(f"edge_index must have shape [2, E], got {list(arr.shape)}")
-        return cls.from_coo(arr[0], arr[1], num_nodes, **options)
+        src, dst = _edge_index_rows("edge_index", edge_index)
+        return cls.from_coo(src, dst, num_nodes, **options)
 
     @classmethod
     def from_scipy(cls, matrix, **options) -> "Graph":
@@ -215,11 +274,7 @@ class Graph:
     # ------------------------------------------------------------------ conversions
     def to_edge_index(self) -> torch.Tensor:
         """The PyG ``edge_index`` (2 x E int64, row = source, col = target) on the graph's device."""
-        row = self.indices.long()
-        col = torch.repeat_interleave(
-            torch.arange(self.num_nodes, device=self.indptr.device), self.in_degrees()
-        )
-        return torch.stack([row, col])
+        return _csr_to_edge_index(self.indptr, self.indices)
 
     def to_scipy(self):
         """The adjacency as ``scipy.sparse.csr_matrix`` with ``A[src, dst]`` = weight (or 1)."""
