@@ -4,6 +4,8 @@ Takes plain CSR tensors (``indptr``, ``indices``); may import ``zerocopy``, neve
 
 Public API:
     NeighborSampler(indptr, indices, fanouts, *, replace=False, seed=0) -> .sample(seeds) -> SamplerOutput
+    NeighborSampler({etype: indptr}, {etype: indices}, fanouts, num_nodes={ntype: n}, ...)
+        -> .sample({ntype: seeds}) -> HeteroSamplerOutput
     random_walk(indptr, indices, starts, walk_length, *, p=1.0, q=1.0, seed=0) -> int64 [n, L + 1]
     AliasTable(weights, device="cpu", *, seed=0) -> .sample(n, generator=None)
     degree_alias_table(indptr, *, power=0.75, device="cpu", seed=0) -> AliasTable
@@ -13,11 +15,12 @@ from sampling.alias import AliasTable
 from sampling.csr import check_csr, index_dtype_for
 from sampling.negative import degree_alias_table, degree_negatives
 from sampling.neighbor import NeighborSampler
-from sampling.output import SamplerOutput
+from sampling.output import HeteroSamplerOutput, SamplerOutput
 from sampling.walks import random_walk
 
 __all__ = [
     "AliasTable",
+    "HeteroSamplerOutput",
     "NeighborSampler",
     "SamplerOutput",
     "check_csr",

@@ -22,10 +22,11 @@ def as_index_tensor(name: str, ids) -> torch.Tensor:
     return ids
 
 
-def check_range(name: str, ids: torch.Tensor, num_nodes: int) -> None:
+def check_range(name: str, ids: torch.Tensor, num_nodes: int, of: str = "this graph") -> None:
     """Raise IndexError naming the first id of ``ids`` outside ``[0, num_nodes)``.
 
-    Cost: one O(len) pass, and a host sync when ``ids`` is on a GPU.
+    ``of`` names the id space in the message (``"node type 'paper'"`` for one type of a
+    heterogeneous graph). Cost: one O(len) pass, and a host sync when ``ids`` is on a GPU.
     """
     if ids.numel() == 0:
         return
@@ -33,11 +34,11 @@ def check_range(name: str, ids: torch.Tensor, num_nodes: int) -> None:
     if bad.numel():
         at = int(bad[0, 0])
         raise IndexError(
-            f"{name}[{at}] = {int(ids[at])} is not a node id of this graph; expected ids in [0, {num_nodes})"
+            f"{name}[{at}] = {int(ids[at])} is not a node id of {of}; expected ids in [0, {num_nodes})"
         )
 
 
-def check_fanouts(fanouts: Sequence[int]) -> tuple[int, ...]:
+def check_fanouts(fanouts: Sequence[int], name: str = "fanouts") -> tuple[int, ...]:
     """Fanouts as a tuple of ints, each ``-1`` (all neighbours) or ``>= 0``.
 
     Raises:
@@ -45,14 +46,14 @@ def check_fanouts(fanouts: Sequence[int]) -> tuple[int, ...]:
         ValueError: empty, or an entry below -1.
     """
     if isinstance(fanouts, (int, str, bytes)) or not isinstance(fanouts, Sequence):
-        raise TypeError(f"fanouts must be a sequence of ints such as [15, 10, 5], got {fanouts!r}")
+        raise TypeError(f"{name} must be a sequence of ints such as [15, 10, 5], got {fanouts!r}")
     out = []
     for hop, f in enumerate(fanouts):
         if isinstance(f, bool) or not isinstance(f, int):
-            raise TypeError(f"fanouts[{hop}] must be an int, got {f!r}")
+            raise TypeError(f"{name}[{hop}] must be an int, got {f!r}")
         if f < -1:
-            raise ValueError(f"fanouts[{hop}] = {f}; expected -1 (all neighbours) or a count >= 0")
+            raise ValueError(f"{name}[{hop}] = {f}; expected -1 (all neighbours) or a count >= 0")
         out.append(int(f))
     if not out:
-        raise ValueError("fanouts is empty; give one entry per hop, e.g. [15, 10, 5]")
+        raise ValueError(f"{name} is empty; give one entry per hop, e.g. [15, 10, 5]")
     return tuple(out)

@@ -1,4 +1,11 @@
-"""The CPU path of :class:`sampling.NeighborSampler`: numba kernels over a CSR in host memory."""
+"""The CPU path of :class:`sampling.NeighborSampler`: numba kernels over CSRs in host memory.
+
+One code path for every graph: a homogeneous graph is one node type and one edge type. Per
+hop, every edge type ``(s, r, d)`` samples its frontier (the type-``d`` nodes new at the
+previous hop, read from type ``d``'s node array) with the same kernels a homogeneous graph
+uses, then each edge type in order relabels its sampled neighbours through type ``s``'s
+node -> local-id array, appending unseen nodes to type ``s``'s node array.
+"""
 from __future__ import annotations
 
 import numpy as np
@@ -6,9 +13,8 @@ import torch
 
 from sampling import _cpu_kernels as K
 from sampling._pool import run_split
-from sampling._rng import make_key
-from sampling.csr import out_of_range_neighbour
-from sampling.output import SamplerOutput
+from sampling._rng import draw_key
+from sampling._typed import typed_csr
 
 
 class _Buffer:
@@ -26,85 +32,111 @@ class _Buffer:
 
 
 class CpuNeighborSampler:
-    """Samples over numpy views of a host CSR with a node -> local-id array of size N.
+    """Samples over numpy views of host CSRs with one node -> local-id array per node type.
 
-    Cost per call: per hop one parallel pass (spans, draws, neighbour reads) into a reused
-    workspace and one sequential relabelling pass, then a parallel compaction and clearing;
-    parallel passes run on ``numba.get_num_threads()`` pool threads (``sampling._pool``).
-    Allocates the four outputs; no copy of the graph. Not thread-safe (the node map and
-    workspace are shared by all calls): :class:`sampling.NeighborSampler` serialises calls.
+    Takes the arguments of :class:`sampling.NeighborSampler` (tensors or dicts per edge
+    type); the graph is assumed checked. The node maps of all node types are views of one
+    array of ``sum(num_nodes)`` entries.
+
+    Cost per call: per hop and edge type one parallel pass (spans, draws, neighbour reads)
+    into a reused workspace and one sequential relabelling pass, then per edge type a
+    parallel compaction, and per node type a clearing pass; parallel passes run on
+    ``numba.get_num_threads()`` pool threads (``sampling._pool``). Allocates the outputs; no
+    copy of the graph. Not thread-safe (node maps and workspace are shared by all calls):
+    :class:`sampling.NeighborSampler` serialises calls.
     """
 
-    def __init__(self, indptr: torch.Tensor, indices: torch.Tensor, fanouts: tuple[int, ...], replace: bool) -> None:
-        self._indptr = indptr.numpy()
-        self._indices = indices.numpy()
-        self._fanouts = fanouts
+    def __init__(self, indptr, indices, fanouts, replace: bool, *, num_nodes=None) -> None:
+        self._graph = g = typed_csr(indptr, indices, fanouts, num_nodes, validate=None)
+        self._indptr = [p.contiguous().numpy() for p in g.indptr]
+        self._indices = [i.contiguous().numpy() for i in g.indices]
         self._replace = replace
-        self._num_nodes = self._indptr.shape[0] - 1
-        self._node_map = np.full(self._num_nodes, -1, dtype=np.int64 if self._num_nodes >= 2**31 else np.int32)
-        self._slot_edge = _Buffer(0)
-        self._slot_nbr = _Buffer(0)
-        self._slot_start = _Buffer(0)
-        self._used = _Buffer(0)
+        wide = max(g.num_nodes) >= 2**31
+        self._node_map = np.full(sum(g.num_nodes), -1, dtype=np.int64 if wide else np.int32)
+        at = np.concatenate([[0], np.cumsum(g.num_nodes)])
+        self._maps = [self._node_map[at[t] : at[t + 1]] for t in range(len(g.node_types))]
+        edges = range(len(g.edge_types))
+        self._slot_edge = [_Buffer(0) for _ in edges]
+        self._slot_nbr = [_Buffer(0) for _ in edges]
+        self._slot_start = [_Buffer(0) for _ in edges]
+        self._used = [_Buffer(0) for _ in edges]
 
-    def sample(self, seeds: torch.Tensor, seed: int, call: int) -> SamplerOutput:
-        """Sample around ``seeds`` (int64, CPU, in range). See :meth:`NeighborSampler.sample`."""
-        seeds = seeds.numpy()
-        n0 = seeds.shape[0]
-        nodes = _Buffer(n0 * 16)
-        K.map_seeds(seeds, self._node_map, nodes.array)
-        num_nodes, lo, num_slots = n0, 0, 0
-        node_counts, edge_counts = [n0], []
+    def sample(self, seeds, seed: int, call: int):
+        """Sample around ``seeds`` (per node type int64, CPU, in range). See :meth:`NeighborSampler.sample`."""
+        g = self._graph
+        types, edges = range(len(g.node_types)), range(len(g.edge_types))
+        seed_arrays = [s.numpy() for s in g.seeds_by_type(seeds)]
+        nodes = [_Buffer(s.shape[0] * 16) for s in seed_arrays]
+        count = [s.shape[0] for s in seed_arrays]  # nodes per type so far
+        lo = [0] * len(count)  # start of each type's frontier
+        node_counts = [[c] for c in count]
+        edge_counts: list[list[int]] = [[] for _ in edges]
+        num_slots = [0] * len(edges)
+        for t in types:
+            K.map_seeds(seed_arrays[t], self._maps[t], nodes[t].array)
         try:
-            for hop, fanout in enumerate(self._fanouts):
-                hi = num_nodes
-                slot_start = self._slot_start.reserve(hi + 1, lo)
-                used = self._used.reserve(hi, lo)
-                if fanout >= 0:
-                    need = num_slots + (hi - lo) * fanout
-                    slot_edge = self._slot_edge.reserve(need, num_slots)
-                    slot_nbr = self._slot_nbr.reserve(need, num_slots)
-                    run_split(
-                        K.sample_rows, hi - lo, self._indptr, self._indices, nodes.array, lo, fanout, self._replace,
-                        make_key(seed, call, hop), num_slots, slot_edge, slot_nbr, slot_start, used,
-                    )
-                else:
-                    run_split(K.row_degrees, hi - lo, self._indptr, nodes.array, lo, used)
-                    slot_start[lo] = num_slots
-                    np.cumsum(used[lo : hi - 1], out=slot_start[lo + 1 : hi])
-                    slot_start[lo + 1 : hi] += num_slots
-                    need = num_slots + int(used[lo:hi].sum())
-                    slot_edge = self._slot_edge.reserve(need, num_slots)
-                    slot_nbr = self._slot_nbr.reserve(need, num_slots)
-                    run_split(
-                        K.take_all_rows, hi - lo, self._indptr, self._indices, nodes.array, lo, slot_start, used,
-                        slot_edge, slot_nbr,
-                    )
-                added = int(used[lo:hi].sum())
-                node_array = nodes.reserve(num_nodes + added, num_nodes)
-                bad = np.full(1, -1, dtype=np.int64)
-                num_nodes = K.relabel(slot_nbr, slot_start, used, lo, hi, self._node_map, node_array, num_nodes, bad)
-                if bad[0] >= 0:
-                    raise IndexError(out_of_range_neighbour(torch.from_numpy(self._indices), self._num_nodes))
-                num_slots = need
+            for hop in range(g.hops):
+                hi = list(count)
+                need = [self._sample_edge_type(e, hop, lo[g.dst[e]], hi[g.dst[e]], nodes[g.dst[e]].array, num_slots[e],
+                                               draw_key(seed, call, hop, e)) for e in edges]
+                for e in edges:  # relabel in edge-type order: new nodes in order of first appearance
+                    s, d = g.src[e], g.dst[e]
+                    used = self._used[e].array
+                    added = int(used[lo[d] : hi[d]].sum())
+                    node_array = nodes[s].reserve(count[s] + added, count[s])
+                    bad = np.full(1, -1, dtype=np.int64)
+                    count[s] = K.relabel(self._slot_nbr[e].array, self._slot_start[e].array, used, lo[d], hi[d],
+                                         self._maps[s], node_array, count[s], bad)
+                    if bad[0] >= 0:
+                        raise IndexError(g.neighbour_error())
+                    num_slots[e] = need[e]
+                    edge_counts[e].append(added)
+                for t in types:
+                    node_counts[t].append(count[t] - hi[t])
                 lo = hi
-                node_counts.append(num_nodes - hi)
-                edge_counts.append(added)
         finally:
-            run_split(K.clear_map, num_nodes, self._node_map, nodes.array, grain=4096)
-        num_rows, num_edges = lo, sum(edge_counts)
-        out_at = np.zeros(num_rows + 1, dtype=np.int64)
-        np.cumsum(self._used.array[:num_rows], out=out_at[1:])
-        row, col, edge = (np.empty(num_edges, dtype=np.int64) for _ in range(3))
-        run_split(
-            K.compact, num_rows, self._slot_nbr.array, self._slot_edge.array, self._slot_start.array, self._used.array,
-            out_at, row, col, edge,
+            for t in types:
+                run_split(K.clear_map, count[t], self._maps[t], nodes[t].array, grain=4096)
+        rows, cols, eids = [], [], []
+        for e in edges:
+            num_rows, num_edges = lo[g.dst[e]], sum(edge_counts[e])
+            used = self._used[e].reserve(num_rows, num_rows)
+            out_at = np.zeros(num_rows + 1, dtype=np.int64)
+            np.cumsum(used[:num_rows], out=out_at[1:])
+            row, col, edge = (np.empty(num_edges, dtype=np.int64) for _ in range(3))
+            run_split(
+                K.compact, num_rows, self._slot_nbr[e].array, self._slot_edge[e].array, self._slot_start[e].array,
+                used, out_at, row, col, edge,
+            )
+            rows.append(torch.from_numpy(row))
+            cols.append(torch.from_numpy(col))
+            eids.append(torch.from_numpy(edge))
+        return g.output(
+            [torch.from_numpy(nodes[t].array[: count[t]]) for t in types], rows, cols, eids, node_counts, edge_counts
         )
-        return SamplerOutput(
-            node=torch.from_numpy(nodes.array[:num_nodes]),
-            row=torch.from_numpy(row),
-            col=torch.from_numpy(col),
-            edge=torch.from_numpy(edge),
-            num_sampled_nodes=node_counts,
-            num_sampled_edges=edge_counts,
-        )
+
+    def _sample_edge_type(self, e: int, hop: int, lo: int, hi: int, frontier: np.ndarray, num_slots: int, key) -> int:
+        """Draw edge type ``e``'s neighbours of frontier rows ``[lo, hi)`` (local ids of its
+        destination type, global ids in ``frontier``); returns its slot count after the hop."""
+        fanout = self._graph.fanouts[e][hop]
+        indptr, indices = self._indptr[e], self._indices[e]
+        slot_start = self._slot_start[e].reserve(hi + 1, lo)
+        used = self._used[e].reserve(hi, lo)
+        if fanout >= 0:
+            need = num_slots + (hi - lo) * fanout
+            slot_edge = self._slot_edge[e].reserve(need, num_slots)
+            slot_nbr = self._slot_nbr[e].reserve(need, num_slots)
+            run_split(
+                K.sample_rows, hi - lo, indptr, indices, frontier, lo, fanout, self._replace, key, num_slots,
+                slot_edge, slot_nbr, slot_start, used,
+            )
+            return need
+        run_split(K.row_degrees, hi - lo, indptr, frontier, lo, used)
+        slot_start[lo] = num_slots
+        np.cumsum(used[lo : hi - 1], out=slot_start[lo + 1 : hi])
+        slot_start[lo + 1 : hi] += num_slots
+        need = num_slots + int(used[lo:hi].sum())
+        slot_edge = self._slot_edge[e].reserve(need, num_slots)
+        slot_nbr = self._slot_nbr[e].reserve(need, num_slots)
+        run_split(K.take_all_rows, hi - lo, indptr, indices, frontier, lo, slot_start, used, slot_edge, slot_nbr)
+        return need

@@ -7,6 +7,14 @@ the hop that drew it is being relabelled. ``sample_kernel`` draws and claims
 slot that won, a prefix sum ranks the flags, and ``assign_kernel`` gives each winner the
 next local id in slot order: nodes come in order of first appearance, deterministically.
 
+The type dimension: for an edge type ``(s, r, d)`` of a heterogeneous graph, the kernels read
+the frontier from type ``d``'s node array and bounds (ids checked against ``num_dst``) and
+claim in type ``s``'s ``node_map`` (ids checked against ``num_src``); a homogeneous graph
+passes the same arrays for both. Edge types with the same source type claim in one map
+during a hop: each numbers its slots from ``claim_base`` (the slots of the edge types before
+it in that group), so one prefix sum over the group's flags orders their new nodes by edge
+type, then slot. The callers pass per-type and per-edge-type views (bounds, counters, keys).
+
 Every pointer the kernels read is bounds-checked by masks: an id outside ``[0, N)`` is
 treated as a node of degree 0 and never dereferenced.
 """
@@ -38,9 +46,9 @@ def seed_kernel(seeds_ptr, n0, num_nodes, node_map_ptr, nodes_ptr, bounds_ptr, b
     tl.store(bad_ptr + offs * 0, offs * 0 + 1, mask=m & ~ok)
 
 
-@triton.jit(do_not_specialize=["hop", "num_rows"])
+@triton.jit(do_not_specialize=["hop", "num_rows", "claim_base"])
 def sample_kernel(
-    indptr_ptr, indices_ptr, nodes_ptr, bounds_ptr, hop, num_nodes, num_rows, node_map_ptr,
+    indptr_ptr, indices_ptr, nodes_ptr, bounds_ptr, hop, num_dst, num_src, num_rows, node_map_ptr, claim_base,
     slot_nbr_ptr, slot_edge_ptr, slot_col_ptr, slot_valid_ptr, edge_count_ptr, keys_ptr, bad_ptr,
     FANOUT: tl.constexpr, F_PAD: tl.constexpr, REPLACE: tl.constexpr, BLOCK_N: tl.constexpr,
 ):
@@ -48,10 +56,11 @@ def sample_kernel(
 
     Without replacement and degree above FANOUT, Floyd's algorithm draws FANOUT distinct
     positions; unused slots get -1 (and ``slot_valid`` 0). Each sampled neighbour claims
-    its node in ``node_map``. The hop's Philox seed is ``keys[hop]``, read from memory so
-    a captured CUDA graph draws afresh on every replay. A neighbour id outside
-    ``[0, num_nodes)`` (a CSR that was not validated) is dropped and sets ``bad`` to 2,
-    so ``node_map`` is never written out of bounds.
+    its node in ``node_map`` with ``claim_base + slot``. The hop's Philox seed is
+    ``keys[hop]``, read from memory so a captured CUDA graph draws afresh on every replay.
+    Frontier ids are checked against ``num_dst``; a neighbour id outside ``[0, num_src)``
+    (a CSR that was not validated) is dropped and sets ``bad`` to 2, so ``node_map`` is
+    never written out of bounds.
     """
     seed = tl.load(keys_ptr + hop)
     i = tl.program_id(0) * BLOCK_N + tl.arange(0, BLOCK_N)
@@ -61,7 +70,7 @@ def sample_kernel(
     local = f_lo + i
     live = row_in & (local < f_hi)
     v = tl.load(nodes_ptr + local, mask=live, other=0)
-    ok = live & (v >= 0) & (v < num_nodes)
+    ok = live & (v >= 0) & (v < num_dst)
     start = tl.load(indptr_ptr + v, mask=ok, other=0).to(tl.int64)
     deg = tl.load(indptr_ptr + v + 1, mask=ok, other=0).to(tl.int64) - start
     deg = tl.where(ok, deg, 0)
@@ -87,7 +96,7 @@ def sample_kernel(
     take = in_slot & (j[None, :] < k[:, None])
     edge = start[:, None] + pos
     nbr = tl.load(indices_ptr + edge, mask=take, other=-1).to(tl.int64)
-    outside = take & ((nbr < 0) | (nbr >= num_nodes))
+    outside = take & ((nbr < 0) | (nbr >= num_src))
     take = take & ~outside
     nbr = tl.where(take, nbr, -1)
     tl.store(bad_ptr + slot * 0, slot * 0 + 2, mask=outside)
@@ -95,7 +104,7 @@ def sample_kernel(
     tl.store(slot_nbr_ptr + slot, nbr, mask=in_slot)
     tl.store(slot_col_ptr + slot, local[:, None] + j[None, :] * 0, mask=in_slot)
     tl.store(slot_valid_ptr + slot, take.to(tl.int32), mask=in_slot)
-    tl.atomic_min(node_map_ptr + nbr, (slot + _CAND).to(tl.int32), mask=take)
+    tl.atomic_min(node_map_ptr + nbr, (claim_base + slot + _CAND).to(tl.int32), mask=take)
     tl.atomic_add(edge_count_ptr + hop, tl.sum(tl.sum(take.to(tl.int64), axis=1), axis=0))
 
 
@@ -111,9 +120,9 @@ def degree_kernel(indptr_ptr, nodes_ptr, f_lo, num_rows, num_nodes, deg_ptr, BLO
     tl.store(deg_ptr + i, tl.where(ok, end - start, 0), mask=m)
 
 
-@triton.jit(do_not_specialize=["f_lo"])
+@triton.jit(do_not_specialize=["f_lo", "claim_base"])
 def all_kernel(
-    indptr_ptr, indices_ptr, nodes_ptr, f_lo, num_nodes, offsets_ptr, node_map_ptr,
+    indptr_ptr, indices_ptr, nodes_ptr, f_lo, num_dst, num_src, offsets_ptr, node_map_ptr, claim_base,
     slot_nbr_ptr, slot_edge_ptr, slot_col_ptr, slot_valid_ptr, bad_ptr, BLOCK: tl.constexpr,
 ):
     """Fanout -1: program ``i`` copies every neighbour of frontier row ``i`` to its slots (an
@@ -121,7 +130,7 @@ def all_kernel(
     i = tl.program_id(0)
     local = f_lo + i
     v = tl.load(nodes_ptr + local)
-    ok = (v >= 0) & (v < num_nodes)
+    ok = (v >= 0) & (v < num_dst)
     start = tl.load(indptr_ptr + v, mask=ok, other=0).to(tl.int64)
     base = tl.load(offsets_ptr + i)
     deg = tl.load(offsets_ptr + i + 1) - base
@@ -131,7 +140,7 @@ def all_kernel(
         m = offs < deg
         edge = start + offs
         nbr = tl.load(indices_ptr + edge, mask=m, other=-1).to(tl.int64)
-        outside = m & ((nbr < 0) | (nbr >= num_nodes))
+        outside = m & ((nbr < 0) | (nbr >= num_src))
         good = m & ~outside
         slot = base + offs
         tl.store(bad_ptr + offs * 0, offs * 0 + 2, mask=outside)
@@ -139,24 +148,29 @@ def all_kernel(
         tl.store(slot_nbr_ptr + slot, tl.where(good, nbr, -1), mask=m)
         tl.store(slot_col_ptr + slot, local + offs * 0, mask=m)
         tl.store(slot_valid_ptr + slot, good.to(tl.int32), mask=m)
-        tl.atomic_min(node_map_ptr + nbr, (slot + _CAND).to(tl.int32), mask=good)
+        tl.atomic_min(node_map_ptr + nbr, (claim_base + slot + _CAND).to(tl.int32), mask=good)
         c += BLOCK
 
 
-@triton.jit(do_not_specialize=["num_slots"])
-def first_kernel(slot_nbr_ptr, num_slots, node_map_ptr, flag_ptr, BLOCK: tl.constexpr):
-    """``flag[p]`` = 1 where slot ``p`` holds the first appearance of a node new in this hop."""
+@triton.jit(do_not_specialize=["num_slots", "claim_base"])
+def first_kernel(slot_nbr_ptr, num_slots, node_map_ptr, claim_base, flag_ptr, BLOCK: tl.constexpr):
+    """``flag[p]`` = 1 where slot ``p`` (claimed as ``claim_base + p``) holds the first
+    appearance of a node new in this hop."""
     p = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
     m = p < num_slots
     nbr = tl.load(slot_nbr_ptr + p, mask=m, other=-1)
     live = m & (nbr >= 0)
     claim = tl.load(node_map_ptr + nbr, mask=live, other=0)
-    tl.store(flag_ptr + p, (live & (claim == p + _CAND)).to(tl.int32), mask=m)
+    tl.store(flag_ptr + p, (live & (claim == claim_base + p + _CAND)).to(tl.int32), mask=m)
 
 
 @triton.jit(do_not_specialize=["num_slots", "hop"])
 def assign_kernel(slot_nbr_ptr, num_slots, flag_ptr, rank_ptr, bounds_ptr, hop, node_map_ptr, nodes_ptr, BLOCK: tl.constexpr):
-    """Winners take local ids ``bounds[hop+1] + rank - 1``; ``bounds[hop+2]`` gets the new total."""
+    """Winners take local ids ``bounds[hop+1] + rank - 1``; ``bounds[hop+2]`` gets the new total.
+
+    ``rank`` is the prefix sum of the flags of every edge type claiming in this map during
+    the hop (this edge type's part of it); the last such launch writes the group's total.
+    """
     p = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
     m = p < num_slots
     base = tl.load(bounds_ptr + hop + 1)

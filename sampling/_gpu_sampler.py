@@ -1,5 +1,12 @@
-"""The GPU path of :class:`sampling.NeighborSampler`: Triton kernels over a CSR in GPU memory
-or in pinned host memory, read in place over PCIe (UVA)."""
+"""The GPU path of :class:`sampling.NeighborSampler`: Triton kernels over CSRs in GPU memory
+or in pinned host memory, read in place over PCIe (UVA).
+
+One code path for every graph: a homogeneous graph is one node type and one edge type (and
+launches exactly what it launched before the type dimension). Per hop, every edge type
+``(s, r, d)`` samples type ``d``'s frontier and claims in type ``s``'s node map; then per
+node type ``s``, one prefix sum over the flags of the edge types with source ``s`` (in edge
+type order) gives the new type-``s`` nodes their local ids.
+"""
 from __future__ import annotations
 
 import contextlib
@@ -10,9 +17,8 @@ import torch
 import triton
 
 from sampling import _gpu_kernels as K
-from sampling._rng import make_key
-from sampling.csr import out_of_range_neighbour
-from sampling.output import SamplerOutput
+from sampling._rng import draw_key
+from sampling._typed import typed_csr
 
 # Frontier rows per program of the sampling kernel: 64 rows x 16 slots keeps a program at
 # 1024 lanes; larger blocks leave SMs idle on the small first hop.
@@ -31,222 +37,287 @@ def _grid(n: int, block: int) -> tuple[int]:
 class _Padded:
     """One call's results before the counts are read: padded buffers and the ``meta`` counts."""
 
-    meta: torch.Tensor  # [bounds (hops + 2) | edges per hop (hops) | bad-seed flag]
-    nodes: torch.Tensor
-    row: torch.Tensor
-    col: torch.Tensor
-    edge: torch.Tensor
+    # [bounds per node type (hops + 2 each) | edges per hop per edge type (hops each) | bad-seed flag]
+    meta: torch.Tensor
+    nodes: list[torch.Tensor]  # per node type
+    row: list[torch.Tensor]  # per edge type
+    col: list[torch.Tensor]
+    edge: list[torch.Tensor]
 
 
 class GpuNeighborSampler:
-    """Samples on a GPU with a node -> local-id array of size N (int32, 4 bytes per node).
+    """Samples on a GPU with one node -> local-id array per node type (int32, 4 bytes per node).
 
-    Cost per call: 16 launches (seed; per hop sample, flag, prefix sum, assign; then a
-    prefix sum, compaction and clearing) and one host sync that reads the per-hop counts;
-    a fanout of -1 adds two launches and two host syncs. With ``cuda_graph`` the launches
-    are captured once per batch size and replayed: one graph launch, a seed copy and four
-    output copies per call. Allocates padded per-hop workspace and outputs on the GPU
-    (through torch's caching allocator, or the graph's private pool).
+    Cost per call, for a graph of T node types and E edge types (1 and 1 when homogeneous:
+    16 launches for 3 hops): T seed launches; per hop E sample, E flag, one prefix sum per
+    node type that is a source, E assign launches; then per edge type a prefix sum and a
+    compaction and per node type a clearing launch; one host sync reads every count. Each
+    fanout of -1 adds two launches and two host syncs for its edge type and hop. With
+    ``cuda_graph`` the launches are captured once per batch shape (seed count per type) and
+    replayed: one graph launch, the seed copies and the output copies per call. Allocates
+    padded per-hop workspace and outputs on the GPU (through torch's caching allocator, or
+    the graph's private pool).
 
     Args:
-        indptr, indices: the CSR, both on one GPU or both in pinned host memory.
+        indptr, indices: the CSR (tensors, or dicts per edge type), all on one GPU or all in
+            pinned host memory; assumed checked.
         fanouts, replace: as for NeighborSampler.
         cuda_graph: capture and replay CUDA graphs (needs every fanout >= 0).
         device: where kernels run; the CSR's GPU, else the current one. The CPU is accepted
             under ``TRITON_INTERPRET=1`` (tests run the kernels' logic there).
+        num_nodes: node count per node type for the dict form.
     """
 
-    def __init__(
-        self,
-        indptr: torch.Tensor,
-        indices: torch.Tensor,
-        fanouts: tuple[int, ...],
-        replace: bool,
-        cuda_graph: bool = False,
-        device: torch.device | None = None,
-    ) -> None:
+    def __init__(self, indptr, indices, fanouts, replace: bool, cuda_graph: bool = False,
+                 device: torch.device | None = None, *, num_nodes=None) -> None:
+        self._graph = g = typed_csr(indptr, indices, fanouts, num_nodes, validate=None)
         if device is None:
-            device = indptr.device if indptr.is_cuda else torch.device("cuda", torch.cuda.current_device())
-        if cuda_graph and min(fanouts) < 0:
-            raise ValueError(f"cuda_graph=True needs every fanout >= 0 (a -1 hop syncs), got fanouts {list(fanouts)}")
+            first = g.indptr[0]
+            device = first.device if first.is_cuda else torch.device("cuda", torch.cuda.current_device())
+        if cuda_graph and min(min(f) for f in g.fanouts) < 0:
+            raise ValueError(
+                f"cuda_graph=True needs every fanout >= 0 (a -1 hop syncs), got fanouts {_shown(g.public_fanouts())}"
+            )
         self.device = device
-        self._indptr = indptr
-        self._indices = indices
-        self._fanouts = fanouts
         self._replace = replace
         self._cuda_graph = cuda_graph
-        self._num_nodes = indptr.numel() - 1
-        self._node_map = torch.full((max(self._num_nodes, 1),), K.EMPTY, dtype=torch.int32, device=device)
-        # Per-hop Philox seeds, written by the host before each call and read by the kernels
-        # (pinned, so a replayed graph sees new values without a copy launch).
-        keys = torch.zeros(max(len(fanouts), 1), dtype=torch.int64)
+        self._indptr = [p.contiguous() for p in g.indptr]
+        self._indices = [i.contiguous() for i in g.indices]
+        # One map for all node types, a view per type (a homogeneous graph: one view of all of it).
+        self._node_map = torch.full((max(sum(g.num_nodes), 1),), K.EMPTY, dtype=torch.int32, device=device)
+        at = [0]
+        for n in g.num_nodes:
+            at.append(at[-1] + n)
+        self._maps = [self._node_map[at[t] : at[t + 1]] for t in range(len(g.node_types))]
+        # Per (edge type, hop) Philox seeds at e * hops + hop, written by the host before each
+        # call and read by the kernels (pinned, so a replayed graph sees new values without a copy).
+        keys = torch.zeros(max(len(g.edge_types) * g.hops, 1), dtype=torch.int64)
         self._keys = keys.pin_memory() if device.type == "cuda" else keys
-        self._graphs: OrderedDict[int, tuple[torch.cuda.CUDAGraph, torch.Tensor, _Padded]] = OrderedDict()
+        self._groups = [g.sources(t) for t in range(len(g.node_types))]
+        self._graphs: OrderedDict[tuple[int, ...], tuple[torch.cuda.CUDAGraph, list[torch.Tensor], _Padded]] = OrderedDict()
 
-    def _slot_bounds(self, n0: int) -> list[int] | None:
-        """Slots per hop when every fanout is >= 0 (frontiers capped at N), else None."""
-        sizes, rows = [], n0
-        for fanout in self._fanouts:
-            if fanout < 0:
-                return None
-            sizes.append(rows * fanout)
-            rows = min(rows * fanout, self._num_nodes)
+    def _slot_sizes(self, n0: list[int]) -> list[list[int]] | None:
+        """Slots per edge type and hop when every fanout is >= 0 (frontiers capped at each
+        type's node count), else None."""
+        g = self._graph
+        if min(min(f) for f in g.fanouts) < 0:
+            return None
+        sizes: list[list[int]] = [[] for _ in g.edge_types]
+        rows = list(n0)
+        for hop in range(g.hops):
+            for e in range(len(g.edge_types)):
+                sizes[e].append(rows[g.dst[e]] * g.fanouts[e][hop])
+            rows = [min(sum(sizes[e][hop] for e in self._groups[t]), g.num_nodes[t]) for t in range(len(rows))]
         return sizes
 
-    def _launch(self, seeds: torch.Tensor) -> _Padded:
+    def _launch(self, seeds: list[torch.Tensor]) -> _Padded:
         """Every kernel of one call; no host sync unless a fanout is -1."""
-        dev, hops, n0 = self.device, len(self._fanouts), seeds.numel()
-        meta = torch.zeros(2 * hops + 3, dtype=torch.int64, device=dev)
-        bounds, edge_counts, bad = meta[: hops + 2], meta[hops + 2 : 2 * hops + 2], meta[2 * hops + 2 :]
-        sizes = self._slot_bounds(n0)
-        capacity = n0 + (sum(sizes) if sizes is not None else self._num_nodes)
-        nodes = torch.empty(max(capacity, 1), dtype=torch.int64, device=dev)
-        K.seed_kernel[_grid(n0, _BLOCK)](seeds, n0, self._num_nodes, self._node_map, nodes, bounds, bad, BLOCK=_BLOCK)
-        if sizes is not None:  # one workspace for every hop: no concatenation at the end
-            total = sum(sizes)
-            workspace = [torch.empty(total, dtype=torch.int64, device=dev) for _ in range(3)]
-            valid = torch.empty(total, dtype=torch.int32, device=dev)
-        parts, start, num_rows = [], 0, n0
-        for hop, fanout in enumerate(self._fanouts):
+        g, dev = self._graph, self.device
+        hops, num_types, num_edges = g.hops, len(g.node_types), len(g.edge_types)
+        meta = torch.zeros(num_types * (hops + 2) + num_edges * hops + 1, dtype=torch.int64, device=dev)
+        bounds = [meta[t * (hops + 2) : (t + 1) * (hops + 2)] for t in range(num_types)]
+        at = num_types * (hops + 2)
+        edge_counts = [meta[at + e * hops : at + (e + 1) * hops] for e in range(num_edges)]
+        bad = meta[-1:]
+        n0 = [s.numel() for s in seeds]
+        sizes = self._slot_sizes(n0)
+        nodes = []
+        for t in range(num_types):
+            new = g.num_nodes[t] if sizes is None else min(sum(sum(sizes[e]) for e in self._groups[t]), g.num_nodes[t])
+            nodes.append(torch.empty(max(n0[t] + new, 1), dtype=torch.int64, device=dev))
+            if n0[t]:
+                K.seed_kernel[_grid(n0[t], _BLOCK)](
+                    seeds[t], n0[t], g.num_nodes[t], self._maps[t], nodes[t], bounds[t], bad, BLOCK=_BLOCK
+                )
+        if sizes is not None:  # one workspace per edge type for every hop: no concatenation at the end
+            workspace = [[torch.empty(sum(sz), dtype=torch.int64, device=dev) for _ in range(3)]
+                         + [torch.empty(sum(sz), dtype=torch.int32, device=dev)] for sz in sizes]
+        parts: list[list[list[torch.Tensor]]] = [[] for _ in range(num_edges)]
+        start, rows = [0] * num_edges, list(n0)
+        for hop in range(hops):
+            hop_slots = []
+            for e in range(num_edges):
+                fanout, num_rows = g.fanouts[e][hop], rows[g.dst[e]]
+                claim_base = sum(hop_slots[f][0].numel() for f in self._groups[g.src[e]] if f < e)
+                if sizes is not None:
+                    slots = [w[start[e] : start[e] + sizes[e][hop]] for w in workspace[e]]
+                    start[e] += sizes[e][hop]
+                    self._sample_hop(e, hop, fanout, num_rows, bounds, edge_counts, nodes, slots, claim_base, bad)
+                elif fanout < 0:
+                    slots = self._sample_all(e, hop, bounds, edge_counts, nodes, claim_base, bad)
+                else:
+                    slots = [torch.empty(num_rows * fanout, dtype=dt, device=dev) for dt in (torch.int64,) * 3 + (torch.int32,)]
+                    self._sample_hop(e, hop, fanout, num_rows, bounds, edge_counts, nodes, slots, claim_base, bad)
+                hop_slots.append(slots)
+                parts[e].append(slots)
+            for t in range(num_types):
+                self._relabel(t, hop, [hop_slots[e][0] for e in self._groups[t]], bounds[t], nodes[t])
+            rows = [min(sum(hop_slots[e][0].numel() for e in self._groups[t]), g.num_nodes[t]) for t in range(num_types)]
+        rows_out, cols_out, edges_out = [], [], []
+        for e in range(num_edges):
             if sizes is not None:
-                hop_slots = [w[start : start + sizes[hop]] for w in workspace] + [valid[start : start + sizes[hop]]]
-                start += sizes[hop]
-                self._sample_hop(hop, fanout, num_rows, bounds, edge_counts, nodes, hop_slots, bad)
-            elif fanout < 0:
-                hop_slots = self._sample_all(hop, bounds, edge_counts, nodes, bad)
+                slot_nbr, slot_edge, slot_col, valid = workspace[e]
             else:
-                hop_slots = [torch.empty(num_rows * fanout, dtype=dt, device=dev) for dt in (torch.int64,) * 3 + (torch.int32,)]
-                self._sample_hop(hop, fanout, num_rows, bounds, edge_counts, nodes, hop_slots, bad)
-            self._relabel(hop, hop_slots[0], bounds, nodes)
-            parts.append(hop_slots)
-            num_rows = min(hop_slots[0].numel(), self._num_nodes)
-        if sizes is not None:
-            slot_nbr, slot_edge, slot_col = workspace
-        else:
-            slot_nbr, slot_edge, slot_col, valid = (torch.cat([p[i] for p in parts]) for i in range(4))
-        num_slots = slot_nbr.numel()
-        pos = torch.cumsum(valid, 0)
-        row, col, edge = (torch.empty(num_slots, dtype=torch.int64, device=dev) for _ in range(3))
-        if num_slots:
-            K.compact_kernel[_grid(num_slots, _BLOCK)](
-                slot_nbr, slot_edge, slot_col, pos, num_slots, self._node_map, row, col, edge, BLOCK=_BLOCK
+                slot_nbr, slot_edge, slot_col, valid = (torch.cat([p[i] for p in parts[e]]) for i in range(4))
+            num_slots = slot_nbr.numel()
+            pos = torch.cumsum(valid, 0)
+            row, col, edge = (torch.empty(num_slots, dtype=torch.int64, device=dev) for _ in range(3))
+            if num_slots:
+                K.compact_kernel[_grid(num_slots, _BLOCK)](
+                    slot_nbr, slot_edge, slot_col, pos, num_slots, self._maps[g.src[e]], row, col, edge, BLOCK=_BLOCK
+                )
+            rows_out.append(row)
+            cols_out.append(col)
+            edges_out.append(edge)
+        for t in range(num_types):
+            K.clear_kernel[_grid(nodes[t].numel(), _BLOCK)](
+                nodes[t], bounds[t][hops + 1 :], g.num_nodes[t], self._maps[t], BLOCK=_BLOCK
             )
-        K.clear_kernel[_grid(nodes.numel(), _BLOCK)](nodes, bounds[hops + 1 :], self._num_nodes, self._node_map, BLOCK=_BLOCK)
-        return _Padded(meta, nodes, row, col, edge)
+        return _Padded(meta, nodes, rows_out, cols_out, edges_out)
 
-    def _sample_hop(self, hop, fanout, num_rows, bounds, edge_counts, nodes, hop_slots, bad) -> None:
-        """Sample hop ``hop`` over at most ``num_rows`` frontier rows into ``hop_slots``."""
+    def _sample_hop(self, e, hop, fanout, num_rows, bounds, edge_counts, nodes, slots, claim_base, bad) -> None:
+        """Sample edge type ``e`` at hop ``hop`` over at most ``num_rows`` frontier rows into ``slots``."""
         if num_rows * fanout == 0:
             return
+        g = self._graph
+        s, d = g.src[e], g.dst[e]
         K.sample_kernel[_grid(num_rows, _BLOCK_ROWS)](
-            self._indptr, self._indices, nodes, bounds, hop, self._num_nodes, num_rows, self._node_map,
-            *hop_slots, edge_counts, self._keys, bad,
+            self._indptr[e], self._indices[e], nodes[d], bounds[d], hop, g.num_nodes[d], g.num_nodes[s], num_rows,
+            self._maps[s], claim_base, *slots, edge_counts[e], self._keys[e * g.hops :], bad,
             FANOUT=fanout, F_PAD=triton.next_power_of_2(fanout), REPLACE=self._replace, BLOCK_N=_BLOCK_ROWS,
         )
 
-    def _sample_all(self, hop, bounds, edge_counts, nodes, bad) -> list[torch.Tensor]:
+    def _sample_all(self, e, hop, bounds, edge_counts, nodes, claim_base, bad) -> list[torch.Tensor]:
         """Fanout -1: two host syncs (frontier size, then total degree), every neighbour."""
-        dev = self.device
-        f_lo, f_hi = bounds[hop : hop + 2].tolist()
+        g, dev = self._graph, self.device
+        s, d = g.src[e], g.dst[e]
+        f_lo, f_hi = bounds[d][hop : hop + 2].tolist()
         num_rows = f_hi - f_lo
         offsets = torch.zeros(num_rows + 1, dtype=torch.int64, device=dev)
         if num_rows:
             K.degree_kernel[_grid(num_rows, _BLOCK)](
-                self._indptr, nodes, f_lo, num_rows, self._num_nodes, offsets[1:], BLOCK=_BLOCK
+                self._indptr[e], nodes[d], f_lo, num_rows, g.num_nodes[d], offsets[1:], BLOCK=_BLOCK
             )
         torch.cumsum(offsets, 0, out=offsets)
         num_slots = int(offsets[-1])
-        hop_slots = [torch.empty(num_slots, dtype=dt, device=dev) for dt in (torch.int64,) * 3 + (torch.int32,)]
+        slots = [torch.empty(num_slots, dtype=dt, device=dev) for dt in (torch.int64,) * 3 + (torch.int32,)]
         if num_slots:
             K.all_kernel[(num_rows,)](
-                self._indptr, self._indices, nodes, f_lo, self._num_nodes, offsets, self._node_map, *hop_slots, bad,
-                BLOCK=256,
+                self._indptr[e], self._indices[e], nodes[d], f_lo, g.num_nodes[d], g.num_nodes[s], offsets,
+                self._maps[s], claim_base, *slots, bad, BLOCK=256,
             )
-        edge_counts[hop] = num_slots
-        return hop_slots
+        edge_counts[e][hop] = num_slots
+        return slots
 
-    def _relabel(self, hop: int, slot_nbr: torch.Tensor, bounds: torch.Tensor, nodes: torch.Tensor) -> None:
-        """Give the hop's new nodes local ids in slot order and set ``bounds[hop + 2]``."""
-        num_slots = slot_nbr.numel()
-        if num_slots == 0:
+    def _relabel(self, t: int, hop: int, group: list[torch.Tensor], bounds: torch.Tensor, nodes: torch.Tensor) -> None:
+        """Give node type ``t``'s new nodes of the hop local ids in order of (edge type, slot)
+        and set ``bounds[hop + 2]``; ``group`` holds the hop's neighbour slots of the edge
+        types with source ``t``, in order."""
+        total = sum(slot_nbr.numel() for slot_nbr in group)
+        if total == 0:
             bounds[hop + 2 : hop + 3].copy_(bounds[hop + 1 : hop + 2])
             return
-        flags = torch.empty(num_slots, dtype=torch.int32, device=self.device)
-        K.first_kernel[_grid(num_slots, _BLOCK)](slot_nbr, num_slots, self._node_map, flags, BLOCK=_BLOCK)
+        flags = torch.empty(total, dtype=torch.int32, device=self.device)
+        base = 0
+        for slot_nbr in group:
+            if slot_nbr.numel():
+                K.first_kernel[_grid(slot_nbr.numel(), _BLOCK)](
+                    slot_nbr, slot_nbr.numel(), self._maps[t], base, flags[base:], BLOCK=_BLOCK
+                )
+            base += slot_nbr.numel()
         rank = torch.cumsum(flags, 0, dtype=torch.int32)
-        K.assign_kernel[_grid(num_slots, _BLOCK)](
-            slot_nbr, num_slots, flags, rank, bounds, hop, self._node_map, nodes, BLOCK=_BLOCK
-        )
+        base = 0
+        for slot_nbr in group:
+            if slot_nbr.numel():
+                K.assign_kernel[_grid(slot_nbr.numel(), _BLOCK)](
+                    slot_nbr, slot_nbr.numel(), flags[base:], rank[base:], bounds, hop, self._maps[t], nodes,
+                    BLOCK=_BLOCK,
+                )
+            base += slot_nbr.numel()
 
-    def _replay(self, seeds: torch.Tensor) -> _Padded:
-        """Replay (capturing on first sight) the graph of this batch size."""
-        n0 = seeds.numel()
-        entry = self._graphs.get(n0)
+    def _replay(self, seeds: list[torch.Tensor]) -> _Padded:
+        """Replay (capturing on first sight) the graph of this batch shape."""
+        shape = tuple(s.numel() for s in seeds)
+        entry = self._graphs.get(shape)
         if entry is None:
-            static_seeds = seeds.clone()
+            static_seeds = [s.clone() for s in seeds]
             self._launch(static_seeds).meta.tolist()  # compile every kernel outside the capture
             graph = torch.cuda.CUDAGraph()
             with torch.cuda.graph(graph):
                 padded = self._launch(static_seeds)
             entry = (graph, static_seeds, padded)
-            self._graphs[n0] = entry
+            self._graphs[shape] = entry
             if len(self._graphs) > _MAX_GRAPHS:
                 self._graphs.popitem(last=False)
         else:
-            self._graphs.move_to_end(n0)
+            self._graphs.move_to_end(shape)
         graph, static_seeds, padded = entry
-        static_seeds.copy_(seeds)
+        for static, s in zip(static_seeds, seeds):
+            static.copy_(s)
         graph.replay()
         return padded
 
-    def capture(self, batch_sizes: list[int]) -> None:
+    def capture(self, batch_sizes: list) -> None:
         """Capture the graphs of these batch sizes now (with ``cuda_graph``; otherwise nothing).
 
-        A capture fails when any other thread of the process syncs the device meanwhile, so
-        a caller with other threads on the GPU captures before starting them.
+        A batch size is an int (homogeneous) or a dict node type -> seed count. A capture
+        fails when any other thread of the process syncs the device meanwhile, so a caller
+        with other threads on the GPU captures before starting them.
         """
         if not self._cuda_graph:
             return
+        g = self._graph
         with torch.cuda.device(self.device):
-            for n0 in batch_sizes:
-                if n0 > 0 and n0 not in self._graphs:
-                    self._replay(torch.arange(n0, device=self.device) % self._num_nodes)
+            for size in batch_sizes:
+                counts = [int(size.get(t, 0)) for t in g.node_types] if g.hetero else [int(size)]
+                if sum(counts) > 0 and tuple(counts) not in self._graphs:
+                    seeds = [torch.arange(n, device=self.device) % max(g.num_nodes[t], 1) for t, n in enumerate(counts)]
+                    self._replay(seeds)
 
-    def sample(self, seeds: torch.Tensor, seed: int, call: int) -> SamplerOutput:
-        """Sample around ``seeds`` (any integer tensor; range checked at the final sync)."""
+    def sample(self, seeds, seed: int, call: int):
+        """Sample around ``seeds`` (integer tensors per type; range checked at the final sync)."""
         # Triton launches on the current GPU: make it the sampler's.
         with torch.cuda.device(self.device) if self.device.type == "cuda" else contextlib.nullcontext():
             return self._sample(seeds, seed, call)
 
-    def _sample(self, seeds: torch.Tensor, seed: int, call: int) -> SamplerOutput:
+    def _sample(self, seeds, seed: int, call: int):
+        g = self._graph
         # The seed kernel reads seeds[i] at offset i: a strided view (a column of a pair tensor)
         # must be made contiguous, or the kernel reads other elements and past the view's end.
-        seeds = seeds.to(self.device, torch.int64, non_blocking=True).contiguous()
-        hops = len(self._fanouts)
-        for hop in range(hops):
-            self._keys[hop] = int(make_key(seed, call, hop)) & 0x7FFFFFFF
+        seeds = [s.to(self.device, torch.int64, non_blocking=True).contiguous() for s in g.seeds_by_type(seeds)]
+        hops, num_types, num_edges = g.hops, len(g.node_types), len(g.edge_types)
+        for e in range(num_edges):
+            for hop in range(hops):
+                self._keys[e * hops + hop] = int(draw_key(seed, call, hop, e)) & 0x7FFFFFFF
         padded = self._replay(seeds) if self._cuda_graph else self._launch(seeds)
         counts = padded.meta.tolist()  # the one host sync of a call without fanout -1
         if counts[-1]:
-            outside = ((seeds < 0) | (seeds >= self._num_nodes)).nonzero()
-            if outside.numel():
-                at = int(outside[0, 0])
-                raise IndexError(
-                    f"seeds[{at}] = {int(seeds[at])} is not a node id of this graph; "
-                    f"expected ids in [0, {self._num_nodes})"
-                )
-            raise IndexError(out_of_range_neighbour(self._indices, self._num_nodes))
-        num_nodes = counts[hops + 1]
-        edge_counts = counts[hops + 2 : 2 * hops + 2]
-        num_edges = sum(edge_counts)
-        views = (padded.nodes[:num_nodes], padded.row[:num_edges], padded.col[:num_edges], padded.edge[:num_edges])
+            for t, ids in enumerate(seeds):
+                outside = ((ids < 0) | (ids >= g.num_nodes[t])).nonzero()
+                if outside.numel():
+                    at = int(outside[0, 0])
+                    raise IndexError(
+                        f"{g.seed_name(t)}[{at}] = {int(ids[at])} is not a node id of {g.id_space(t)}; "
+                        f"expected ids in [0, {g.num_nodes[t]})"
+                    )
+            raise IndexError(g.neighbour_error())
+        at = num_types * (hops + 2)
+        bounds = [counts[t * (hops + 2) : (t + 1) * (hops + 2)] for t in range(num_types)]
+        edge_counts = [counts[at + e * hops : at + (e + 1) * hops] for e in range(num_edges)]
+        nodes = [padded.nodes[t][: bounds[t][hops + 1]] for t in range(num_types)]
+        edges = [(padded.row[e][: sum(c)], padded.col[e][: sum(c)], padded.edge[e][: sum(c)])
+                 for e, c in enumerate(edge_counts)]
         if self._cuda_graph:  # the graph's buffers are overwritten by the next replay
-            views = tuple(v.clone() for v in views)
-        return SamplerOutput(
-            node=views[0],
-            row=views[1],
-            col=views[2],
-            edge=views[3],
-            num_sampled_nodes=[counts[h + 1] - counts[h] for h in range(hops + 1)],
-            num_sampled_edges=edge_counts,
+            nodes = [v.clone() for v in nodes]
+            edges = [tuple(v.clone() for v in trio) for trio in edges]
+        return g.output(
+            nodes, [r for r, _, _ in edges], [c for _, c, _ in edges], [x for _, _, x in edges],
+            [[b[h + 1] - b[h] for h in range(hops + 1)] for b in bounds], edge_counts,
         )
+
+
+def _shown(fanouts) -> str:
+    """Fanouts as errors show them: a list, or a dict edge type -> list."""
+    if isinstance(fanouts, dict):
+        return str({et: list(f) for et, f in fanouts.items()})
+    return str(list(fanouts))

@@ -62,3 +62,13 @@ def make_key(*parts: int) -> np.uint64:
         key = key * 0xBF58476D1CE4E5B9 & mask
         key ^= key >> 32
     return np.uint64(key)
+
+
+def draw_key(seed: int, call: int, hop: int, edge_type: int = 0) -> np.uint64:
+    """The key of the draws of one (call, hop, edge type): draws are a function of
+    ``(seed, call, hop, edge type, position)``.
+
+    Edge type 0 (the only one of a homogeneous graph) folds no fourth part, so a graph of
+    one edge type draws exactly what the homogeneous sampler draws.
+    """
+    return make_key(seed, call, hop) if edge_type == 0 else make_key(seed, call, hop, edge_type)

@@ -1,4 +1,5 @@
-"""``NeighborSampler``: uniform multi-hop neighbour sampling whose kernels follow the CSR.
+"""``NeighborSampler``: uniform multi-hop neighbour sampling whose kernels follow the CSR, on
+homogeneous and heterogeneous graphs alike (a homogeneous graph is the one-type case).
 
 Where ``indptr``/``indices`` live decides where the kernels run (DESIGN.md, Placement):
 
@@ -15,30 +16,53 @@ Example:
     >>> out = NeighborSampler(indptr, indices, [1, 1], seed=0).sample(torch.tensor([0]))
     >>> out.num_sampled_nodes[0], len(out.num_sampled_edges)
     (1, 2)
+
+A heterogeneous graph: one CSR over in-neighbours per edge type, ``num_nodes`` per node type::
+
+    >>> cites, writes = ("paper", "cites", "paper"), ("author", "writes", "paper")
+    >>> sampler = NeighborSampler(
+    ...     {cites: torch.tensor([0, 1, 2]), writes: torch.tensor([0, 1, 1])},
+    ...     {cites: torch.tensor([1, 0]), writes: torch.tensor([0])},
+    ...     [2, 2], num_nodes={"paper": 2, "author": 1})
+    >>> out = sampler.sample({"paper": torch.tensor([0])})
+    >>> out.node["paper"].tolist(), out.node["author"].tolist(), out.num_sampled_nodes["author"]
+    ([0, 1], [0], [0, 1, 0])
 """
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import torch
 
-from sampling._checks import as_index_tensor, check_fanouts, check_range
+from sampling._checks import check_range
 from sampling._cpu_sampler import CpuNeighborSampler
-from sampling.csr import check_csr
-from sampling.output import SamplerOutput
+from sampling._typed import typed_csr
+from sampling.output import EdgeType, HeteroSamplerOutput, SamplerOutput
 from zerocopy.placement import Placement, placement_of
 
 
 class NeighborSampler:
     """Uniform neighbour sampling, ``fanouts[h]`` in-neighbours per node at hop ``h``.
 
+    The graph is plain CSR tensors (homogeneous; :meth:`sample` takes a tensor of seeds and
+    returns a :class:`sampling.SamplerOutput`) or dicts keyed by canonical edge type
+    ``(src_type, relation, dst_type)`` with ``num_nodes`` per node type (heterogeneous;
+    :meth:`sample` takes a dict node type -> seeds and returns a
+    :class:`sampling.HeteroSamplerOutput`). Edge type ``(s, r, d)`` is a CSR over the
+    in-neighbours of the type-``d`` nodes whose ``indices`` are ids of type-``s`` nodes. At
+    hop ``h``, every edge type samples ``fanouts[(s, r, d)][h]`` neighbours for each type-``d``
+    node that was new at hop ``h - 1`` (the seeds at hop 0); the type-``s`` nodes not seen
+    before in the batch join ``node[s]`` in order of first appearance, the edge types taken
+    in their order in ``indptr`` (the order PyG's ``hetero_neighbor_sample`` in pyg-lib
+    gives them), and are type ``s``'s frontier at hop ``h + 1``.
+
     Without replacement a node of degree ``d`` gets ``min(k, d)`` distinct neighbours (all
     of them when ``d <= k``); with ``replace=True`` it gets ``k`` independent draws (none
     when ``d == 0``); a fanout of ``-1`` takes every neighbour. The output follows PyG's
     ``SamplerOutput`` (see :class:`sampling.SamplerOutput`) with global node and edge ids.
 
-    Draws are a function of ``(seed, call number, hop, position)``: a sampler built (or
+    Draws are a function of ``(seed, call number, hop, edge type, position)``: a sampler built (or
     :meth:`reseed`-ed) with the same seed returns the same sequence of outputs on the same
     device, whatever the thread count. Calls are serialised by a lock (a GPU call holds it
     until its one host sync, when its kernels are done), so threads may share a sampler, each
@@ -46,56 +70,60 @@ class NeighborSampler:
     call number and the node -> local-id map is never used by two calls at once.
 
     Args:
-        indptr: int64 (or int32) CSR offsets, ``num_nodes + 1`` entries.
-        indices: int32 or int64 in-neighbour ids, in the same placement as ``indptr``.
-        fanouts: per-hop neighbour counts, each ``>= 0`` or ``-1`` for all.
+        indptr: int64 (or int32) CSR offsets, ``num_nodes + 1`` entries; or a dict edge type
+            -> offsets with ``num_nodes[dst_type] + 1`` entries.
+        indices: int32 or int64 in-neighbour ids, in the same placement as ``indptr``; or a
+            dict edge type -> ids of ``src_type`` nodes (the same edge types as ``indptr``).
+        fanouts: per-hop neighbour counts, each ``>= 0`` or ``-1`` for all; for a
+            heterogeneous graph one list for every edge type or a dict edge type -> list
+            (every edge type, the same number of hops).
         replace: sample with replacement.
         seed: seed of the draws.
         validate: check the CSR (one O(E) pass, a sync on GPU); off only for trusted input.
         cuda_graph: GPU placements: capture the launches of a call once per batch size and
             replay them (one graph launch instead of about 16; needs every fanout >= 0).
             Ignored on the CPU.
+        num_nodes: node count per node type (a dict; its order is the output's order) for
+            the dict form; leave it out for plain tensors.
 
     Raises:
-        TypeError: non-integer CSR arrays or fanouts.
+        TypeError: non-integer CSR arrays or fanouts, dicts mixed with tensors, an edge type
+            that is not a triple of str.
         ValueError: empty fanouts, a fanout below -1, CSR arrays that disagree in size or
-            placement.
-        IndexError: a neighbour id outside ``[0, num_nodes)``.
+            placement or with ``num_nodes``, an edge type naming a node type ``num_nodes``
+            lacks, fanouts missing an edge type, naming an unknown one or with unequal hops.
+        IndexError: a neighbour id outside ``[0, num_nodes)`` (of the edge type's source type).
     """
 
     def __init__(
         self,
-        indptr: torch.Tensor,
-        indices: torch.Tensor,
-        fanouts: Sequence[int],
+        indptr: torch.Tensor | Mapping[EdgeType, torch.Tensor],
+        indices: torch.Tensor | Mapping[EdgeType, torch.Tensor],
+        fanouts: Sequence[int] | Mapping[EdgeType, Sequence[int]],
         *,
         replace: bool = False,
         seed: int = 0,
         validate: bool = True,
         cuda_graph: bool = False,
+        num_nodes: Mapping[str, int] | None = None,
     ) -> None:
-        self._fanouts = check_fanouts(fanouts)
-        self._num_nodes = check_csr(indptr, indices, full=validate)
-        where, other = placement_of(indptr), placement_of(indices)
-        if indices.numel() == 0 and where.kind == "pinned" and other.kind == "cpu":
-            other = where  # an empty tensor cannot be page-locked; nothing will be read from it
-        if where != other:
-            raise ValueError(
-                f"indptr is in placement {str(where)!r} but indices is in {str(other)!r}; "
-                "put both in the same placement (zerocopy.place)"
-            )
-        self._placement = where
+        self._graph = g = typed_csr(indptr, indices, fanouts, num_nodes, validate=bool(validate))
+        self._placement = _common_placement(g.edge_types if g.hetero else None, g.indptr, g.indices)
         self._replace = bool(replace)
         self._lock = threading.Lock()
         self.reseed(seed)
-        if where.kind == "cpu":
-            self._impl = CpuNeighborSampler(indptr.contiguous(), indices.contiguous(), self._fanouts, self._replace)
+        # The implementations take the same two forms (one code path: homogeneous = one type).
+        if g.hetero:
+            graph = (dict(zip(g.edge_types, g.indptr)), dict(zip(g.edge_types, g.indices)), g.public_fanouts())
+            typed = {"num_nodes": g.public_num_nodes()}
+        else:
+            graph, typed = (g.indptr[0], g.indices[0], g.fanouts[0]), {}
+        if self._placement.kind == "cpu":
+            self._impl = CpuNeighborSampler(*graph, self._replace, **typed)
         else:
             from sampling._gpu_sampler import GpuNeighborSampler
 
-            self._impl = GpuNeighborSampler(
-                indptr.contiguous(), indices.contiguous(), self._fanouts, self._replace, cuda_graph=cuda_graph
-            )
+            self._impl = GpuNeighborSampler(*graph, self._replace, cuda_graph=cuda_graph, **typed)
 
     @property
     def placement(self) -> Placement:
@@ -110,9 +138,24 @@ class NeighborSampler:
         return self._impl.device
 
     @property
-    def fanouts(self) -> tuple[int, ...]:
-        """Per-hop neighbour counts."""
-        return self._fanouts
+    def fanouts(self) -> tuple[int, ...] | dict[EdgeType, tuple[int, ...]]:
+        """Per-hop neighbour counts (a dict edge type -> counts for a heterogeneous graph)."""
+        return self._graph.public_fanouts()
+
+    @property
+    def is_hetero(self) -> bool:
+        """Whether the graph was given in the dict form (outputs are HeteroSamplerOutput)."""
+        return self._graph.hetero
+
+    @property
+    def node_types(self) -> tuple[str, ...]:
+        """Node types in output order (``("_N",)`` for a homogeneous graph)."""
+        return self._graph.node_types
+
+    @property
+    def edge_types(self) -> tuple[EdgeType, ...]:
+        """Edge types in sampling order (``(("_N", "_E", "_N"),)`` for a homogeneous graph)."""
+        return self._graph.edge_types
 
     @property
     def replace(self) -> bool:
@@ -120,9 +163,9 @@ class NeighborSampler:
         return self._replace
 
     @property
-    def num_nodes(self) -> int:
-        """Node count of the CSR."""
-        return self._num_nodes
+    def num_nodes(self) -> int | dict[str, int]:
+        """Node count of the CSR (a dict node type -> count for a heterogeneous graph)."""
+        return self._graph.public_num_nodes()
 
     def reseed(self, seed: int) -> None:
         """Restart the sequence of draws from ``seed`` (the next call draws as a fresh sampler would)."""
@@ -137,16 +180,18 @@ class NeighborSampler:
 
         :meth:`sample` captures a batch size the first time it sees it, and a capture fails
         when another thread of the process syncs the device meanwhile (a training loop reading
-        its loss). Code that samples on one thread while others use the GPU captures the sizes
+        its loss). For a heterogeneous graph a batch size is a dict node type -> seed count. Code that samples on one thread while others use the GPU captures the sizes
         it will use before starting them, as :class:`graphsys.loader.NodeLoader` does each epoch.
         Draws are unaffected: the graphs replay what direct launches do.
         """
         if self._placement.kind == "cpu":
             return
         with self._lock:
-            self._impl.capture([int(n) for n in batch_sizes])
+            self._impl.capture([dict(n) if self._graph.hetero else int(n) for n in batch_sizes])
 
-    def sample(self, seeds: torch.Tensor) -> SamplerOutput:
+    def sample(
+        self, seeds: torch.Tensor | Mapping[str, torch.Tensor]
+    ) -> SamplerOutput | HeteroSamplerOutput:
         """Sample the ``len(fanouts)``-hop subgraph around ``seeds``.
 
         Seeds are moved to :attr:`device` (one copy when they are elsewhere). Cost on CPU:
@@ -154,23 +199,33 @@ class NeighborSampler:
         compaction; allocates the outputs.
         Cost on GPU: about 16 kernel launches (4 per hop; one graph launch and 5 copies with
         ``cuda_graph``) and a single host sync at the end to read the per-hop counts; a
-        fanout of -1 adds two syncs; outputs allocated on the GPU.
+        fanout of -1 adds two syncs; outputs allocated on the GPU. A heterogeneous graph
+        runs these passes per edge type (launches: about 3 per edge type and hop, see
+        ``sampling._gpu_sampler``), still with one host sync.
 
         Args:
             seeds: 1-D integer tensor of node ids (repeats allowed; a repeat maps to its
-                first position).
+                first position); for a heterogeneous graph a dict node type -> such a
+                tensor (types left out have no seeds).
 
         Returns:
-            The sampled subgraph, on :attr:`device`.
+            The sampled subgraph, on :attr:`device`: a :class:`SamplerOutput`, or a
+            :class:`HeteroSamplerOutput` with every node and edge type as a key.
 
         Raises:
-            TypeError: non-integer seeds.
-            IndexError: a seed outside ``[0, num_nodes)`` (on GPU found at the final sync).
+            TypeError: non-integer seeds, a dict for a homogeneous graph or a tensor for a
+                heterogeneous one.
+            ValueError: an unknown node type.
+            IndexError: a seed outside ``[0, num_nodes)`` of its node type (on GPU found at
+                the final sync).
         """
-        seeds = as_index_tensor("seeds", seeds)
+        g = self._graph
+        typed = g.seeds_by_type(seeds)
         if self._placement.kind == "cpu":
-            seeds = seeds.to("cpu", torch.int64)
-            check_range("seeds", seeds, self._num_nodes)
+            typed = [s.to("cpu", torch.int64) for s in typed]
+            for t, ids in enumerate(typed):
+                check_range(g.seed_name(t), ids, g.num_nodes[t], g.id_space(t))
+        seeds = dict(zip(g.node_types, typed)) if g.hetero else typed[0]
         with self._lock:
             call = self._calls
             self._calls += 1
@@ -186,7 +241,41 @@ class NeighborSampler:
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:
+        g = self._graph
+        if g.hetero:
+            fanouts = {et: list(f) for et, f in zip(g.edge_types, g.fanouts)}
+            return (
+                f"NeighborSampler(num_nodes={g.public_num_nodes()}, fanouts={fanouts}, "
+                f"replace={self._replace}, placement={str(self._placement)!r})"
+            )
         return (
-            f"NeighborSampler(num_nodes={self._num_nodes}, fanouts={list(self._fanouts)}, "
+            f"NeighborSampler(num_nodes={g.num_nodes[0]}, fanouts={list(g.fanouts[0])}, "
             f"replace={self._replace}, placement={str(self._placement)!r})"
         )
+
+
+def _common_placement(edge_types, indptrs, indices) -> Placement:
+    """The one placement of every CSR array (``edge_types`` None for a homogeneous graph).
+
+    Raises:
+        ValueError: arrays in different placements, named with their edge types.
+    """
+    where = None
+    for e, (p, i) in enumerate(zip(indptrs, indices)):
+        a, b = placement_of(p), placement_of(i)
+        if i.numel() == 0 and a.kind == "pinned" and b.kind == "cpu":
+            b = a  # an empty tensor cannot be page-locked; nothing will be read from it
+        name = "" if edge_types is None else f"[{edge_types[e]!r}]"
+        if a != b:
+            raise ValueError(
+                f"indptr{name} is in placement {str(a)!r} but indices{name} is in {str(b)!r}; "
+                "put both in the same placement (zerocopy.place)"
+            )
+        if where is None:
+            where = a
+        elif a != where:
+            raise ValueError(
+                f"indptr{name} is in placement {str(a)!r} but indptr[{edge_types[0]!r}] is in {str(where)!r}; "
+                "put every edge type's CSR in the same placement (zerocopy.place)"
+            )
+    return where
