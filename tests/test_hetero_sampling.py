@@ -377,3 +377,26 @@ def test_pyg_trim_to_layer_accepts_the_output():
             assert ei.shape[1] == sum(out.num_sampled_edges[(s, r, d)][:hops_left])
             if ei.numel():
                 assert int(ei[0].max()) < x[s].shape[0] and int(ei[1].max()) < x[d].shape[0]
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device (run on the device machine)")
+@pytest.mark.parametrize("placement", ["cuda", "pinned"])
+@settings(max_examples=20, deadline=None)
+@given(case=hetero_cases)
+def test_gpu_contract_on_random_hetero_graphs(placement, case):
+    from zerocopy.placement import place
+
+    sizes, indptr, indices, fanouts, replace, seeds = _case(case)
+    sampler = NeighborSampler({et: place(p, placement) for et, p in indptr.items()},
+                              {et: place(i, placement) for et, i in indices.items()},
+                              fanouts, replace=replace, seed=5, num_nodes=sizes)
+    out = sampler.sample(seeds)
+    host = HeteroSamplerOutput(
+        node={t: v.cpu() for t, v in out.node.items()}, row={e: v.cpu() for e, v in out.row.items()},
+        col={e: v.cpu() for e, v in out.col.items()}, edge={e: v.cpu() for e, v in out.edge.items()},
+        num_sampled_nodes=out.num_sampled_nodes, num_sampled_edges=out.num_sampled_edges)
+    check_hetero(host, sizes, indptr, indices, seeds, fanouts, replace)
+    sampler.reseed(5)
+    again = sampler.sample(seeds)
+    assert all(torch.equal(again.node[t], out.node[t]) for t in sizes)
