@@ -116,8 +116,8 @@ def test_two_gloo_ranks_hold_identical_parameters_after_every_step(tmp_path):
     world, port = 2, _free_port()
     mp.spawn(_worker, args=(world, port, str(tmp_path)), nprocs=world, join=True)
     # the feature table both ranks read was shared through one file, unlinked once mapped
-    assert not [p for p in Path(tempfile.gettempdir()).glob("graphsys-*") if f"-{port}-" in p.name]
-    assert not [p for p in Path("/dev/shm").glob("graphsys-*") if f"-{port}-" in p.name]
+    assert not [p for p in Path(tempfile.gettempdir()).glob("graphsys-*") if f"-{port}." in p.name]
+    assert not [p for p in Path("/dev/shm").glob("graphsys-*") if f"-{port}." in p.name]
     ranks = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in range(world)]
     assert ranks[0]["shared"] == ranks[1]["shared"] == [True]
     assert len(ranks[0]["digests"]) == 2 * 2  # 200 seeds / 2 ranks / 64 per batch: 2 steps, 2 epochs

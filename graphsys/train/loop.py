@@ -154,7 +154,14 @@ class Trainer:
         )
 
     def close(self) -> None:
-        """Release the pinned feature table (unregisters its pages; the model stays usable)."""
+        """Release the pinned feature table (unregisters its pages) and the DDP wrapper; the model
+        stays usable.
+
+        The wrapper goes first, while its process group is alive: freed after
+        ``destroy_process_group`` (when the trainer itself is), its reducer was the group's last
+        owner, and gloo's destructor then deadlocked against its own worker thread over the GIL.
+        """
+        self.ddp = None
         if isinstance(self.data.features, UnifiedTensor):
             self.data.features.close()
 
