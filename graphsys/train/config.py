@@ -12,11 +12,26 @@ from dataclasses import asdict, dataclass, field
 
 
 class ModelKind(str, enum.Enum):
-    """The GNNs ``graphsys train`` builds, all from ``torch_geometric.nn.models``."""
+    """The GNNs ``graphsys train`` builds: PyG's ``torch_geometric.nn.models`` on homogeneous graphs;
+    on heterogeneous ones ``graphsys.train.models.HeteroGNN`` ("rgcn" or "sage")."""
 
     SAGE = "sage"
     GCN = "gcn"
     GAT = "gat"
+    RGCN = "rgcn"
+
+
+class Featureless(str, enum.Enum):
+    """How a heterogeneous graph's node types without features get model inputs.
+
+    "mean": features derived once as the mean of neighbouring nodes' features (OGB-LSC's
+    MAG240M baseline), written beside the dataset. "learn": a learnable embedding per node,
+    in ``TrainConfig.features``'s placement (pinned: gathered zero-copy, updated sparsely on
+    the GPU), trained with row-wise Adagrad.
+    """
+
+    MEAN = "mean"
+    LEARN = "learn"
 
 
 class Amp(str, enum.Enum):
@@ -53,7 +68,15 @@ class TrainConfig:
     undirected: bool = field(
         default=False, metadata={"help": "ogbn-* datasets: store every edge both ways (usual for ogbn-arxiv)"}
     )
-    model: ModelKind = field(default=ModelKind.SAGE, metadata={"help": "sage, gcn or gat"})
+    model: ModelKind = field(default=ModelKind.SAGE,
+                             metadata={"help": "sage, gcn or gat; on heterogeneous graphs rgcn or sage"})
+    featureless: "Featureless | None" = field(
+        default=None, metadata={"help": "heterogeneous graphs: inputs of node types without features, mean (of "
+                                        "neighbours' features) or learn (embeddings)"})
+    embedding_dim: int = field(
+        default=128, metadata={"help": "featureless = learn: embedding width (128, ogbn-mag's paper features)"})
+    embedding_lr: float = field(
+        default=0.01, metadata={"help": "featureless = learn: row-wise Adagrad learning rate of the embeddings"})
     layers: int = field(default=3, metadata={"help": "message-passing layers (= sampling hops)"})
     hidden: int = field(default=256, metadata={"help": "hidden channels"})
     heads: int = field(
@@ -111,6 +134,8 @@ class TrainConfig:
     def __post_init__(self) -> None:
         object.__setattr__(self, "model", _choice("model", self.model, ModelKind))
         object.__setattr__(self, "amp", _choice("amp", self.amp, Amp))
+        if self.featureless is not None:
+            object.__setattr__(self, "featureless", _choice("featureless", self.featureless, Featureless))
         object.__setattr__(self, "fanouts", tuple(int(f) for f in self.fanouts))
         for name in ("features", "graph"):
             value = getattr(self, name)
@@ -123,7 +148,8 @@ class TrainConfig:
                 f"device = 'cpu' cannot use features = {self.features!r} and graph = {self.graph!r}; "
                 "with device 'cpu' both must be 'cpu'"
             )
-        positive = ("layers", "hidden", "heads", "batch_size", "epochs", "eval_batch_size", "gather_group")
+        positive = ("layers", "hidden", "heads", "batch_size", "epochs", "eval_batch_size", "gather_group",
+                    "embedding_dim")
         for name in positive:
             value = getattr(self, name)
             if name == "gather_group" and value is None:  # the loader's default
@@ -159,12 +185,13 @@ class TrainConfig:
                 "which graphsys loads in its usual direction already"
             )
         finite = {"lr": "a finite positive number", "weight_decay": "a finite number >= 0",
-                  "scale": "a finite positive number"}
+                  "scale": "a finite positive number", "embedding_lr": "a finite positive number"}
         for name, expected in finite.items():  # float("nan") and float("inf") pass the checks below
             if not math.isfinite(getattr(self, name)):
                 raise ValueError(f"{name} must be {expected}, got {getattr(self, name)}")
-        if self.lr <= 0:
-            raise ValueError(f"lr must be positive, got {self.lr}")
+        for name in ("lr", "embedding_lr"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
         if self.weight_decay < 0:
             raise ValueError(f"weight_decay must be >= 0, got {self.weight_decay}")
         if self.scale <= 0:
@@ -197,8 +224,10 @@ class TrainConfig:
         Placements, caching, evaluation and output paths are left out: they change speed,
         not results, so a run may resume on another machine layout.
         """
-        kept = ("dataset", "scale", "undirected", "model", "layers", "hidden", "heads", "dropout", "input_dropout", "fanouts",
-                "batch_size", "lr", "weight_decay", "amp", "seed")
+        kept = ("dataset", "scale", "undirected", "model", "layers", "hidden", "heads", "dropout", "input_dropout",
+                "fanouts", "batch_size", "lr", "weight_decay", "amp", "seed")
+        if self.featureless is not None:  # only then: checkpoints of homogeneous runs keep resuming
+            kept += ("featureless", "embedding_dim", "embedding_lr")
         return {k: _plain(v) for k, v in asdict(self).items() if k in kept}
 
     def to_dict(self) -> dict:

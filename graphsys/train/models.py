@@ -1,4 +1,5 @@
-"""The GNNs ``graphsys train`` trains: PyG's GraphSAGE, GCN and GAT, built from a :class:`TrainConfig`.
+"""The GNNs ``graphsys train`` trains: PyG's GraphSAGE, GCN and GAT, built from a :class:`TrainConfig`,
+and for heterogeneous graphs :class:`HeteroGNN` (R-GCN, or GraphSAGE per edge type).
 
 The models are ``torch_geometric.nn.models`` classes, so their forward takes a sampled
 minibatch with per-hop trimming (``num_sampled_nodes_per_hop``) and a checkpoint's
@@ -15,6 +16,8 @@ from torch_geometric.nn.models.basic_gnn import BasicGNN
 from torch_geometric.utils._trim_to_layer import TrimToLayer
 
 from graphsys.train.config import ModelKind, TrainConfig
+
+EdgeType = tuple[str, str, str]
 
 
 class DestinationTrim(TrimToLayer):
@@ -127,3 +130,144 @@ def build_optimizer(config: TrainConfig, model: torch.nn.Module) -> torch.optim.
     parameter: 3% of a products bf16 step on the H200, ``benchmarks/bench_step.py``)."""
     on_gpu = next(model.parameters()).is_cuda
     return torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay, fused=on_gpu or None)
+
+
+def _edge_key(edge_type: EdgeType) -> str:
+    """A ModuleDict key for an edge type (module names cannot be tuples)."""
+    return "__".join(edge_type)
+
+
+class HeteroGNN(torch.nn.Module):
+    """A GNN over a heterogeneous graph: per layer one message function per edge type, summed
+    at each destination node type.
+
+    Two kinds (``ModelKind``):
+
+    * ``"rgcn"``, R-GCN (Schlichtkrull et al., 2018): ``h_i' = W_0 h_i + b + sum_r W_r mean_{j in
+      N_r(i)} h_j``, a weight per relation ``r`` and a self weight per node type.
+    * ``"sage"``: a GraphSAGE layer per edge type, summed over the edge types into a node type:
+      what PyG's ``to_hetero(GraphSAGE(...), metadata, aggr="sum")`` computes.
+
+    ReLU and dropout follow every layer but the last. The last layer computes only the target
+    node type (the one being classified). On sampled minibatches with per-hop counts the model
+    trims as :class:`DestinationTrim` does, per type: layer ``l`` of ``L`` computes outputs only
+    for the nodes of hops ``0 .. L - l - 1`` from the edges of those hops (both are prefixes
+    of a hop-ordered batch), so the result for the seeds is that of the untrimmed model.
+
+    Args:
+        kind: ``ModelKind.RGCN`` or ``ModelKind.SAGE``.
+        metadata: ``(node_types, edge_types)``, as ``HeteroData.metadata()``.
+        in_channels: input width per node type (every node type the edge types name).
+        hidden_channels, out_channels, num_layers, dropout: as PyG's ``BasicGNN``.
+        target: the node type whose outputs are returned.
+
+    Raises:
+        ValueError: an unknown kind, a node type without an input width, or a node type that
+            the layers need but no edge type points into (add reverse edge types).
+    """
+
+    def __init__(self, kind: ModelKind, metadata: tuple[list[str], list[EdgeType]], in_channels: dict[str, int],
+                 hidden_channels: int, out_channels: int, num_layers: int, dropout: float, target: str) -> None:
+        super().__init__()
+        kind = ModelKind(kind)
+        if kind not in (ModelKind.RGCN, ModelKind.SAGE):
+            raise ValueError(f"HeteroGNN builds 'rgcn' or 'sage', got {kind.value!r}")
+        node_types, edge_types = list(metadata[0]), [tuple(et) for et in metadata[1]]
+        missing = sorted({t for et in edge_types for t in (et[0], et[2])} - set(in_channels))
+        if missing:
+            raise ValueError(f"in_channels has no width for node types {missing}")
+        if target not in node_types:
+            raise ValueError(f"target {target!r} is not a node type; node types: {node_types}")
+        self.kind, self.target, self.num_layers, self.dropout = kind, target, num_layers, dropout
+        self.out_channels = out_channels
+        self.node_types = node_types
+        # Which node types each layer must compute: the target at the last, and before that every
+        # type whose rows an edge type of the next layer reads.
+        computed: list[set[str]] = [set() for _ in range(num_layers)]
+        needed = {target}
+        for layer in reversed(range(num_layers)):
+            computed[layer] = set(needed)
+            needed = needed | {s for s, _, d in edge_types if d in needed}
+        self.layer_edge_types: list[list[EdgeType]] = [
+            [et for et in edge_types if et[2] in computed[layer]] for layer in range(num_layers)]
+        for layer in range(num_layers):
+            sinks = sorted(t for t in computed[layer] if not any(et[2] == t for et in self.layer_edge_types[layer]))
+            if sinks:
+                raise ValueError(f"layer {layer} must compute node types {sinks}, but no edge type points into them; "
+                                 "add reverse edge types (HeteroGraph.add_reverse)")
+        self.layer_node_types = [sorted(computed[layer], key=node_types.index) for layer in range(num_layers)]
+        self.convs = torch.nn.ModuleList()
+        self.roots = torch.nn.ModuleList()
+        for layer in range(num_layers):
+            width = {t: in_channels[t] for t in in_channels} if layer == 0 else None
+            out = out_channels if layer == num_layers - 1 else hidden_channels
+            convs = torch.nn.ModuleDict()
+            for s, r, d in self.layer_edge_types[layer]:
+                src = width[s] if width else hidden_channels
+                dst = width[d] if width else hidden_channels
+                rgcn = kind is ModelKind.RGCN
+                convs[_edge_key((s, r, d))] = SAGEConv((src, dst), out, root_weight=not rgcn, bias=not rgcn)
+            self.convs.append(convs)
+            roots = torch.nn.ModuleDict()
+            if kind is ModelKind.RGCN:
+                for t in self.layer_node_types[layer]:
+                    roots[t] = torch.nn.Linear(width[t] if width else hidden_channels, out)
+            self.roots.append(roots)
+
+    def conv(self, layer: int, edge_type: EdgeType, x_src: torch.Tensor, x_dst: torch.Tensor,
+             edge_index: torch.Tensor) -> torch.Tensor:
+        """The message term of ``edge_type`` at ``layer`` for the rows ``x_dst`` of its destination
+        type, from the source rows ``x_src`` along ``edge_index`` (local ids: row 0 into ``x_src``,
+        row 1 into ``x_dst``)."""
+        return self.convs[layer][_edge_key(edge_type)]((x_src, x_dst), edge_index)
+
+    def combine(self, layer: int, node_type: str, x_dst: torch.Tensor,
+                messages: list[torch.Tensor]) -> torch.Tensor:
+        """Layer ``layer``'s output for ``node_type``'s rows ``x_dst``: its message terms summed,
+        plus the self term for R-GCN; no activation."""
+        out = self.roots[layer][node_type](x_dst) if self.kind is ModelKind.RGCN else None
+        for h in messages:
+            out = h if out is None else out + h
+        if out is None:  # sage, no edge type into node_type in this batch
+            out = x_dst.new_zeros(x_dst.shape[0], self.out_width(layer))
+        return out
+
+    def out_width(self, layer: int) -> int:
+        """Output channels of ``layer``."""
+        conv = next(iter(self.convs[layer].values()))
+        return conv.out_channels
+
+    def activate(self, layer: int, h: torch.Tensor) -> torch.Tensor:
+        """What follows layer ``layer``: ReLU and dropout, except after the last."""
+        if layer == self.num_layers - 1:
+            return h
+        return torch.nn.functional.dropout(h.relu(), self.dropout, self.training)
+
+    def forward(self, x_dict: dict[str, torch.Tensor], edge_index_dict: dict[EdgeType, torch.Tensor],
+                num_sampled_nodes_dict: dict[str, list[int]] | None = None,
+                num_sampled_edges_dict: dict[EdgeType, list[int]] | None = None) -> torch.Tensor:
+        """Outputs for the target type's nodes: all of them, or with the per-hop counts of a
+        sampled batch (trimmed), those of its first ``num_sampled_nodes_dict[target][0]`` (the seeds).
+
+        Raises:
+            ValueError: per-hop counts with fewer hops than layers.
+        """
+        trim = num_sampled_nodes_dict is not None and num_sampled_edges_dict is not None
+        if trim:
+            hops = len(next(iter(num_sampled_nodes_dict.values()))) - 1
+            if hops < self.num_layers:
+                raise ValueError(f"the model has {self.num_layers} layers but the batch has {hops} hops; "
+                                 "sample one hop per layer")
+        x = dict(x_dict)
+        for layer in range(self.num_layers):
+            edges = {et: edge_index_dict[et] for et in self.layer_edge_types[layer] if et in edge_index_dict}
+            x_dst = {t: x[t] for t in self.layer_node_types[layer]}
+            if trim:
+                keep = self.num_layers - layer
+                x_dst = {t: v[: sum(num_sampled_nodes_dict[t][:keep])] for t, v in x_dst.items()}
+                edges = {et: e[:, : sum(num_sampled_edges_dict[et][:keep])] for et, e in edges.items()}
+            messages: dict[str, list[torch.Tensor]] = {t: [] for t in x_dst}
+            for et, edge_index in edges.items():
+                messages[et[2]].append(self.conv(layer, et, x[et[0]], x_dst[et[2]], edge_index))
+            x = {t: self.activate(layer, self.combine(layer, t, x_dst[t], messages[t])) for t in x_dst}
+        return x[self.target]
