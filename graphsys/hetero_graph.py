@@ -18,6 +18,7 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
+import numba
 import numpy as np
 import torch
 
@@ -34,6 +35,7 @@ from graphsys.graph import (
     _edge_index_rows,
 )
 from graphsys.io import CorruptFileError, atomic_dir, read_json, read_npy, verify_dir
+from sampling.csr import index_dtype_for
 from zerocopy.placement import Placement, place, placement_of
 
 EdgeType = tuple[str, str, str]
@@ -76,6 +78,125 @@ def _check_mapping(name: str, value) -> Mapping:
 def _folder(position: int) -> str:
     """The subfolder of the ``position``-th edge type in a saved graph (never a user string)."""
     return f"edge_type_{position}"
+
+
+@numba.njit(parallel=True, cache=True)
+def _count_sources(indices, num_src, parts):
+    """``indptr`` of the reversed edges: edges per source id, summed up. Source ids are split
+    into ``parts`` ranges, one thread each (every thread reads all of ``indices``)."""
+    counts = np.zeros(num_src + 1, dtype=np.int64)
+    for p in numba.prange(parts):
+        lo, hi = num_src * p // parts, num_src * (p + 1) // parts
+        for e in range(indices.shape[0]):
+            u = indices[e]
+            if lo <= u < hi:
+                counts[u + 1] += 1
+    return np.cumsum(counts)
+
+
+@numba.njit(parallel=True, cache=True)
+def _fill_transpose(indptr, indices, weight, has_weight, t_indptr, t_indices, t_weight, parts):
+    """Write row ``u`` of the reversed edges: the rows ``v`` holding ``u``, in row order, so
+    sorted (repeats kept), with their weights. Each thread owns a range of source ids and scans
+    every edge, so the output does not depend on ``parts``."""
+    num_src = t_indptr.shape[0] - 1
+    for p in numba.prange(parts):
+        lo, hi = num_src * p // parts, num_src * (p + 1) // parts
+        cursor = t_indptr[lo:hi].copy()
+        for v in range(indptr.shape[0] - 1):
+            for e in range(indptr[v], indptr[v + 1]):
+                u = indices[e]
+                if lo <= u < hi:
+                    at = cursor[u - lo]
+                    t_indices[at] = v
+                    if has_weight:
+                        t_weight[at] = weight[e]
+                    cursor[u - lo] = at + 1
+
+
+@numba.njit(parallel=True, cache=True)
+def _merge_rows(a_indptr, a_indices, a_weight, b_indptr, b_indices, b_weight, has_weight):
+    """Row-wise union of two CSRs with sorted rows (repeats allowed), each neighbour kept once
+    with the sum of the weights of all its copies in both. Cost: two parallel passes over both."""
+    n = a_indptr.shape[0] - 1
+    sizes = np.zeros(n + 1, dtype=np.int64)
+    for v in numba.prange(n):
+        i, i_end = a_indptr[v], a_indptr[v + 1]
+        j, j_end = b_indptr[v], b_indptr[v + 1]
+        m = 0
+        last = -1
+        while i < i_end or j < j_end:
+            if j >= j_end or (i < i_end and a_indices[i] <= b_indices[j]):
+                u = a_indices[i]
+                i += 1
+            else:
+                u = b_indices[j]
+                j += 1
+            if u != last:
+                m += 1
+                last = u
+        sizes[v + 1] = m
+    indptr = np.cumsum(sizes)
+    out = np.empty(indptr[n], dtype=a_indices.dtype)
+    out_weight = np.zeros(indptr[n] if has_weight else 0, dtype=np.float32)
+    for v in numba.prange(n):
+        i, i_end = a_indptr[v], a_indptr[v + 1]
+        j, j_end = b_indptr[v], b_indptr[v + 1]
+        o = indptr[v] - 1
+        last = -1
+        while i < i_end or j < j_end:
+            if j >= j_end or (i < i_end and a_indices[i] <= b_indices[j]):
+                u = a_indices[i]
+                w = a_weight[i] if has_weight else 0.0
+                i += 1
+            else:
+                u = b_indices[j]
+                w = b_weight[j] if has_weight else 0.0
+                j += 1
+            if u != last:
+                o += 1
+                out[o] = u
+                last = u
+            if has_weight:
+                out_weight[o] += w
+    return indptr, out, out_weight
+
+
+def transpose_csr(indptr: torch.Tensor, indices: torch.Tensor, num_src_nodes: int,
+                  edge_weight: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    """The in-neighbour CSR of the reversed edges of a CPU CSR: row ``u`` lists, sorted, the old
+    rows ``v`` that held ``u`` (repeated edges kept), weights following their edges.
+
+    ``indices`` is int32 when the old row count allows. Parallel over all numba threads, each
+    owning a range of source ids: two sequential reads of ``indices`` per thread, one write of
+    every edge, no sort, no ``edge_index``; the result does not depend on the thread count.
+    Allocates the output CSR and one cursor per source id.
+    """
+    parts = max(1, numba.get_num_threads())
+    src = indices.numpy()
+    t_indptr = _count_sources(src, int(num_src_nodes), parts)
+    id_dtype = np.int32 if index_dtype_for(indptr.numel() - 1) == torch.int32 else np.int64
+    t_indices = np.empty(src.shape[0], dtype=id_dtype)
+    has_weight = edge_weight is not None
+    weight = edge_weight.numpy().astype(np.float32, copy=False) if has_weight else np.empty(0, dtype=np.float32)
+    t_weight = np.empty(src.shape[0] if has_weight else 0, dtype=np.float32)
+    _fill_transpose(indptr.numpy(), src, weight, has_weight, t_indptr, t_indices, t_weight, parts)
+    return torch.from_numpy(t_indptr), torch.from_numpy(t_indices), torch.from_numpy(t_weight) if has_weight else None
+
+
+def _symmetrize_csr(indptr: torch.Tensor, indices: torch.Tensor, edge_weight: torch.Tensor | None
+                    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    """The CSR of a type to itself with every edge's reverse added, each edge once, its weight the
+    sum over its copies both ways (PyG's ``to_undirected`` with ``reduce="add"``). Cost: one
+    :func:`transpose_csr` and two parallel merge passes."""
+    t_indptr, t_indices, t_weight = transpose_csr(indptr, indices, indptr.numel() - 1, edge_weight)
+    has_weight = edge_weight is not None
+    empty = np.empty(0, dtype=np.float32)
+    m_indptr, m_indices, m_weight = _merge_rows(
+        indptr.numpy(), indices.numpy(), edge_weight.numpy().astype(np.float32, copy=False) if has_weight else empty,
+        t_indptr.numpy(), t_indices.numpy().astype(indices.numpy().dtype, copy=False),
+        t_weight.numpy() if has_weight else empty, has_weight)
+    return torch.from_numpy(m_indptr), torch.from_numpy(m_indices), torch.from_numpy(m_weight) if has_weight else None
 
 
 class HeteroGraph:
@@ -176,16 +297,11 @@ class HeteroGraph:
                 ``max id + 1`` over the edge types touching the type. When given, it must name
                 every node type the edge types use; its order is the order of ``node_types``.
             edge_weight_dict: optional weights (``E`` finite numbers) for some edge types.
-            add_reverse: what PyG's ``ToUndirected`` does to a ``HeteroData``: an edge type
-                whose source and target types differ gets a reverse type
-                ``(dst_type, "rev_" + relation, src_type)`` (listed after all the given types,
-                with the same weights); one from a type to itself gets the reverse of every edge
-                added in place and one copy of each edge kept (``Graph``'s ``symmetrize``: a
-                repeated edge keeps its largest weight, where PyG adds the weights up).
+            add_reverse: then :meth:`add_reverse` (what PyG's ``ToUndirected`` does).
             dedup: keep one copy of repeated edges per type (with their largest weight).
 
         Cost: one pass over each edge type to check its ids, then the CSR build of
-        :meth:`Graph.from_coo` per edge type (plus a copy of the edges for the reverse types).
+        :meth:`Graph.from_coo` per edge type (and :meth:`add_reverse`'s transposes).
 
         Raises:
             TypeError: float or bool ids, a non-bool flag, a key that is not an edge type.
@@ -216,28 +332,15 @@ class HeteroGraph:
                 side = "source" if row == 0 else "target"
                 _check_ids(f"{name}[{row}]", ids, num_nodes[node_type], count=f"num_nodes_dict[{node_type!r}]",
                            note=f" (row {row} holds the {side} ids, of node type {node_type!r})")
-        symmetric = set()
-        if add_reverse:
-            for edge_type, (src, dst) in list(edges.items()):
-                src_type, relation, dst_type = edge_type
-                if src_type == dst_type:
-                    symmetric.add(edge_type)
-                    continue
-                reverse = (dst_type, f"rev_{relation}", src_type)
-                if reverse in edges:
-                    raise ValueError(f"add_reverse would add edge type {reverse!r} for {edge_type!r}, but the graph "
-                                     "already has it; rename the relation or add the reverse yourself")
-                edges[reverse] = (dst, src)
-                if edge_type in weights:
-                    weights[reverse] = weights[edge_type]
         csr, out_weights = {}, {}
         for edge_type, (src, dst) in edges.items():
             indptr, indices, weight = _build_csr(src, dst, num_nodes[edge_type[0]], num_nodes[edge_type[2]],
-                                                 weights.get(edge_type), symmetrize=edge_type in symmetric, dedup=dedup)
+                                                 weights.get(edge_type), dedup=dedup)
             csr[edge_type] = (indptr, indices)
             if weight is not None:
                 out_weights[edge_type] = weight
-        return cls(num_nodes, csr, out_weights, validate=False)
+        graph = cls(num_nodes, csr, out_weights, validate=False)
+        return graph.add_reverse() if add_reverse else graph
 
     @classmethod
     def from_pyg(cls, data, **options) -> "HeteroGraph":
@@ -299,6 +402,54 @@ class HeteroGraph:
         Placement.parse(placement)
         csr = {k: (place(indptr, placement), place(indices, placement)) for k, (indptr, indices) in self._csr.items()}
         weights = {k: place(w, placement) for k, w in self._edge_weight.items()}
+        return HeteroGraph(self._num_nodes, csr, weights, validate=False)
+
+    def add_reverse(self, *, merge: bool = True) -> "HeteroGraph":
+        """A new graph with reverse edges added exactly as PyG's ``ToUndirected(merge=merge)``.
+
+        An edge type ``(s, r, d)`` between two node types (or any type, with ``merge=False``)
+        gets a reverse type ``(d, "rev_" + r, s)`` holding every edge reversed, repeated edges
+        kept, with the same weights; the new types are listed after all the existing ones, in
+        their order. With ``merge`` an edge type from a type to itself becomes undirected in
+        place: every edge's reverse is added and each edge kept once, its weight the sum of
+        the weights of all its copies both ways (a self-loop counts twice), as PyG's
+        ``to_undirected(reduce="add")``. Where PyG would overwrite a reverse type that already
+        exists, this refuses (call it once per graph).
+
+        Cost: one parallel transpose per edge type on the CPU (:func:`transpose_csr`, never an
+        ``edge_index``), plus a parallel merge for the types to themselves; a graph on a GPU
+        is copied to the CPU for it; the new arrays are put in the graph's placement. The CSRs of the other types are
+        shared, not copied.
+
+        Raises:
+            TypeError: ``merge`` is not a bool.
+            ValueError: a reverse type that the graph already has.
+        """
+        _check_flags(merge=merge)
+        placement = self.placement
+        host = self if placement.kind != "cuda" else self.to("cpu")
+        csr = dict(host._csr)
+        weights = dict(host._edge_weight)
+        for edge_type, (indptr, indices) in host._csr.items():
+            src_type, relation, dst_type = edge_type
+            weight = host._edge_weight.get(edge_type)
+            if src_type == dst_type and merge:
+                m_indptr, m_indices, m_weight = _symmetrize_csr(indptr, indices, weight)
+                csr[edge_type] = (m_indptr, m_indices)
+                if m_weight is not None:
+                    weights[edge_type] = m_weight
+                continue
+            reverse = (dst_type, f"rev_{relation}", src_type)
+            if reverse in csr:
+                raise ValueError(f"add_reverse would add edge type {reverse!r} for {edge_type!r}, but the graph "
+                                 "already has it; rename the relation or add the reverse yourself")
+            t_indptr, t_indices, t_weight = transpose_csr(indptr, indices, host._num_nodes[src_type], weight)
+            csr[reverse] = (t_indptr, t_indices)
+            if t_weight is not None:
+                weights[reverse] = t_weight
+        if placement.kind != "cpu":  # the new arrays join the placement of the shared ones
+            csr = {k: (place(indptr, placement), place(indices, placement)) for k, (indptr, indices) in csr.items()}
+            weights = {k: place(w, placement) for k, w in weights.items()}
         return HeteroGraph(self._num_nodes, csr, weights, validate=False)
 
     # ------------------------------------------------------------------- accessors

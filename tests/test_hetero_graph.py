@@ -121,7 +121,7 @@ def test_add_reverse_carries_weights_and_refuses_a_reverse_type_that_exists():
     rev = ("paper", "rev_writes", "author")
     pairs = dict(zip(map(tuple, g.to_edge_index_dict()[rev].t().tolist()), g.edge_weight(rev).tolist()))
     assert pairs == {(1, 0): 2.0, (1, 1): 3.0}
-    assert g.edge_weight(CITES).tolist() == [5.0, 5.0]  # 1 -> 0 and 0 -> 1 merged: the largest weight, as Graph's
+    assert g.edge_weight(CITES).tolist() == [6.0, 6.0]  # 1 -> 0 and 0 -> 1 merged: the weights added, as PyG
     edges[rev] = torch.tensor([[0], [0]])
     with pytest.raises(ValueError, match=r"would add edge type \('paper', 'rev_writes', 'author'\) for "
                                          r"\('author', 'writes', 'paper'\), but the graph already has it"):
@@ -454,3 +454,64 @@ def test_edge_types_in_different_placements_are_refused():
     csr[WRITES] = tuple(t.cuda() for t in csr[WRITES])
     with pytest.raises(ValueError, match="the edge types lie in different placements"):
         HeteroGraph(g.num_nodes_dict, csr)
+
+
+def _sorted_edges(edge_index, weight=None):
+    """(src, dst[, weight]) triples in one canonical order, for comparing edge lists exactly."""
+    rows = edge_index.t().tolist()
+    if weight is not None:
+        rows = [(s, d, round(float(w), 4)) for (s, d), w in zip(rows, weight.tolist())]
+    return sorted(map(tuple, rows))
+
+
+@pytest.mark.parametrize("merge", [True, False])
+def test_add_reverse_method_equals_pyg_to_undirected_with_weights(merge):
+    edges = small_edges()
+    edges[CITES] = torch.cat([edges[CITES], torch.tensor([[3, 3, 4, 4], [3, 5, 4, 4]])], dim=1)  # loops, repeats
+    weights = {k: torch.rand(v.shape[1], generator=torch.Generator().manual_seed(i)) for i, (k, v) in
+               enumerate(edges.items())}
+    data = HeteroData()
+    for node_type, count in COUNTS.items():
+        data[node_type].num_nodes = count
+    for edge_type, edge_index in edges.items():
+        data[edge_type].edge_index = edge_index
+        data[edge_type].edge_weight = weights[edge_type]
+    expected = T.ToUndirected(merge=merge)(data.clone())
+    g = HeteroGraph.from_edge_index_dict(edges, COUNTS, edge_weight_dict=weights).add_reverse(merge=merge)
+    assert g.edge_types == expected.edge_types
+    ours = g.to_edge_index_dict()
+    for edge_type in expected.edge_types:
+        want = _sorted_edges(expected[edge_type].edge_index, expected[edge_type].edge_weight)
+        assert _sorted_edges(ours[edge_type], g.edge_weight(edge_type)) == want, edge_type
+    # the original graph is left as it was, and the CSRs of untouched types are shared
+    h = HeteroGraph.from_edge_index_dict(edges, COUNTS)
+    r = h.add_reverse(merge=merge)
+    assert h.edge_types == list(edges) and r.csr(WRITES)[1] is h.csr(WRITES)[1]
+    with pytest.raises(ValueError, match=r"add_reverse would add edge type \('paper', 'rev_writes', 'author'\)"):
+        r.add_reverse()
+    with pytest.raises(TypeError, match="merge must be True or False, got 1"):
+        h.add_reverse(merge=1)
+
+
+def test_transpose_is_the_same_for_any_thread_count_and_keeps_int32():
+    import numba
+
+    from graphsys.hetero_graph import transpose_csr
+
+    g = HeteroGraph.from_edge_index_dict({WRITES: random_edge_index(1000, 700, 20_000, seed=9)},
+                                         {"author": 1000, "paper": 700})
+    indptr, indices = g.csr(WRITES)
+    before = numba.get_num_threads()
+    try:
+        results = []
+        for threads in sorted({1, before}):
+            numba.set_num_threads(threads)
+            results.append(transpose_csr(indptr, indices, 1000))
+    finally:
+        numba.set_num_threads(before)
+    t_indptr, t_indices, _ = results[-1]
+    assert all(torch.equal(r[0], t_indptr) and torch.equal(r[1], t_indices) for r in results)
+    assert t_indices.dtype == torch.int32 and t_indptr.numel() == 1001
+    expected = HeteroGraph.from_edge_index_dict({("paper", "rev", "author"): g.to_edge_index_dict()[WRITES].flip(0)},
+                                                {"paper": 700, "author": 1000}).csr()
+    assert torch.equal(expected[0], t_indptr) and torch.equal(expected[1], t_indices)
