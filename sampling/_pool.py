@@ -31,14 +31,35 @@ def _executor(threads: int) -> ThreadPoolExecutor:
         return _pool
 
 
+def thread_count() -> int:
+    """Threads a split may use: ``numba.get_num_threads()`` once numba's threading layer runs
+    (after ``numba.set_num_threads``, or any ``parallel=True`` kernel), else the configured
+    ``NUMBA_NUM_THREADS`` capped by the CPUs this process may run on.
+
+    Asking numba before its layer runs would start it, and starting its OpenMP layer inside a
+    forked DataLoader worker raises the worker's OpenMP thread count from torch's 1 back to the
+    machine's; PyG's ``index_select`` in the same worker then deadlocked in libgomp.
+    Cost: a few attribute reads.
+    """
+    from numba.np.ufunc import parallel
+
+    if parallel._is_initialized:
+        return numba.get_num_threads()
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cpus = os.cpu_count() or 1
+    return max(1, min(numba.config.NUMBA_NUM_THREADS, cpus))
+
+
 def run_split(kernel, total: int, *args, grain: int = 256) -> None:
     """Run ``kernel(lo, hi, *args)`` over ``[0, total)`` in ``2 * threads`` parts.
 
-    ``threads`` is ``numba.get_num_threads()`` (set with ``numba.set_num_threads`` or
+    ``threads`` is :func:`thread_count` (set with ``numba.set_num_threads`` or
     ``NUMBA_NUM_THREADS``); parts never go below ``grain`` items. Cost: one task hand-off
     per part (tens of microseconds); the calling thread waits.
     """
-    threads = numba.get_num_threads()
+    threads = thread_count()
     parts = min(2 * threads, -(-total // grain))
     if threads <= 1 or parts <= 1:
         kernel(0, total, *args)

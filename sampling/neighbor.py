@@ -30,6 +30,7 @@ A heterogeneous graph: one CSR over in-neighbours per edge type, ``num_nodes`` p
 """
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections.abc import Mapping, Sequence
 
@@ -113,13 +114,9 @@ class NeighborSampler:
         self._lock = threading.Lock()
         self.reseed(seed)
         # The implementations take the same two forms (one code path: homogeneous = one type).
-        if g.hetero:
-            graph = (dict(zip(g.edge_types, g.indptr)), dict(zip(g.edge_types, g.indices)), g.public_fanouts())
-            typed = {"num_nodes": g.public_num_nodes()}
-        else:
-            graph, typed = (g.indptr[0], g.indices[0], g.fanouts[0]), {}
+        graph, typed = _impl_arguments(g)
         if self._placement.kind == "cpu":
-            self._impl = CpuNeighborSampler(*graph, self._replace, **typed)
+            self._impl = _cpu_impl(g, self._replace)
         else:
             from sampling._gpu_sampler import GpuNeighborSampler
 
@@ -232,13 +229,28 @@ class NeighborSampler:
             return self._impl.sample(seeds, self._seed, call)
 
     def __getstate__(self) -> dict:
+        """The state a spawned DataLoader worker gets: a CPU sampler travels as its checked CSR
+        (rebuilt on arrival, without its scratch buffers), with arrays that numpy or a file map
+        owns copied once into torch-owned memory, since torch can move only those into shared
+        memory. Cost: that copy, for such arrays, made at the first pickling and kept with the
+        sampler."""
+        if self._placement.kind == "cpu" and "_shareable_graph" not in self.__dict__:
+            # Kept: each worker's pickle refers to the shared memory until the worker has read it.
+            g = self._graph
+            self._shareable_graph = dataclasses.replace(g, indptr=tuple(map(_shareable, g.indptr)),
+                                                        indices=tuple(map(_shareable, g.indices)))
         state = self.__dict__.copy()
         del state["_lock"]
+        if self._placement.kind == "cpu":
+            state["_graph"] = state.pop("_shareable_graph")
+            del state["_impl"]
         return state
 
     def __setstate__(self, state: dict) -> None:
         self.__dict__.update(state)
         self._lock = threading.Lock()
+        if "_impl" not in state:
+            self._impl = _cpu_impl(self._graph, self._replace)
 
     def __repr__(self) -> str:
         g = self._graph
@@ -252,6 +264,26 @@ class NeighborSampler:
             f"NeighborSampler(num_nodes={g.num_nodes[0]}, fanouts={list(g.fanouts[0])}, "
             f"replace={self._replace}, placement={str(self._placement)!r})"
         )
+
+
+def _impl_arguments(g) -> tuple[tuple, dict]:
+    """The implementations' arguments for a checked graph: ``(indptr, indices, fanouts)`` as
+    tensors or dicts, and ``num_nodes`` for the dict form."""
+    if g.hetero:
+        graph = (dict(zip(g.edge_types, g.indptr)), dict(zip(g.edge_types, g.indices)), g.public_fanouts())
+        return graph, {"num_nodes": g.public_num_nodes()}
+    return (g.indptr[0], g.indices[0], g.fanouts[0]), {}
+
+
+def _cpu_impl(g, replace: bool) -> CpuNeighborSampler:
+    graph, typed = _impl_arguments(g)
+    return CpuNeighborSampler(*graph, replace, **typed)
+
+
+def _shareable(t: torch.Tensor) -> torch.Tensor:
+    """``t``, or a torch-owned copy when its memory belongs to numpy or a file map (such storage
+    cannot be resized, so torch cannot move it into shared memory to pickle it for a worker)."""
+    return t if t.untyped_storage().resizable() else t.clone()
 
 
 def _common_placement(edge_types, indptrs, indices) -> Placement:
