@@ -109,11 +109,17 @@ def _seed_batches(num_nodes: int, batch: int, count: int, device, seed: int) -> 
     return [perm[(i * batch) % (num_nodes - batch) :][:batch].to(device) for i in range(count)]
 
 
+def _edge_count(out) -> int:
+    """Sampled edges of an output, over every edge type of a heterogeneous one (no sync: sizes are known)."""
+    edges = out.num_edges
+    return sum(edges.values()) if isinstance(edges, dict) else edges
+
+
 def _sampler_row(name, graph, sampler, batches, warmup, sync, target=None) -> dict:
     for seeds in warmup:
         sampler.sample(seeds)
     load = os.getloadavg()[0]
-    seconds, edges, cpu = _time_batches(lambda s: sampler.sample(s).num_edges, batches, sync)
+    seconds, edges, cpu = _time_batches(lambda s: _edge_count(sampler.sample(s)), batches, sync)
     return {
         "path": name, "graph": graph, "batches": len(batches), "edges_per_batch": edges / len(batches),
         "ms_per_batch": 1e3 * seconds / len(batches), "rate": edges / seconds, "unit": "sampled edges/s",
@@ -211,6 +217,60 @@ def bench_gpu(args, figures, rows) -> None:
     figures["cuda_negatives_per_s"] = rows[-1]["rate"]
 
 
+def bench_hetero(args, figures, rows) -> None:
+    """Heterogeneous GPU sampling on synthetic-mag240m's graph (reverse edge types added, as for
+    training), seeds of type paper, against the homogeneous sampler on a Chung-Lu graph with the
+    same node and edge totals and the same fanouts: what the type dimension costs."""
+    from graphsys.datasets.hetero_synthetic import PRESETS, generate_graph
+
+    dev, sync = torch.device("cuda"), torch.cuda.synchronize
+    t0 = time.perf_counter()
+    graph, _ = generate_graph(PRESETS["synthetic-mag240m"].at(args.mag240m_scale), seed=0)
+    generated = time.perf_counter()
+    graph = graph.add_reverse()
+    nodes, edges = sum(graph.num_nodes_dict.values()), sum(graph.num_edges_dict.values())
+    figures["hetero_graph"] = {
+        "preset": "synthetic-mag240m", "scale": args.mag240m_scale, "num_nodes": graph.num_nodes_dict,
+        "num_edges": {"__".join(et): n for et, n in graph.num_edges_dict.items()},
+        "generate_s": generated - t0, "add_reverse_s": time.perf_counter() - generated}
+    name = f"synthetic-mag240m x{args.mag240m_scale:g} ({nodes:,} n / {edges:,} e, {len(graph.edge_types)} edge types)"
+    fanouts = args.hetero_fanouts
+    papers = graph.num_nodes("paper")
+    batches = [{"paper": b} for b in _seed_batches(papers, args.batch_size, args.batches + 10, dev, 1)]
+    warm, timed = batches[:10], batches[10:]
+    targets = {"cuda": 5e8, "pinned": 2e8}
+    for placement in ("cuda", "pinned"):
+        g = graph.to(placement)
+        label = f"hetero NeighborSampler {placement}"
+        try:
+            sampler = NeighborSampler({et: g.csr(et)[0] for et in g.edge_types},
+                                      {et: g.csr(et)[1] for et in g.edge_types}, fanouts,
+                                      num_nodes=g.num_nodes_dict, seed=0)
+            row = _sampler_row(label, name, sampler, timed, warm, sync, targets[placement])
+        except Exception as exc:  # keep the other rows when one path fails on the device
+            log.exception("%s failed", label)
+            row = {"path": label, "graph": name, "error": repr(exc)}
+        rows.append(row)
+        figures[f"hetero_{placement}_seps"] = row.get("rate")
+        del g
+    del graph
+    torch.cuda.empty_cache()
+    t0 = time.perf_counter()
+    indptr, indices, source = chung_lu_csr(nodes, edges // 2)
+    reference = f"Chung-Lu {indptr.numel() - 1:,} n / {indices.numel():,} e (the homogeneous reference)"
+    figures["hetero_reference_graph"] = {"source": source, "build_s": time.perf_counter() - t0}
+    flat = _seed_batches(indptr.numel() - 1, args.batch_size, args.batches + 10, dev, 1)
+    placed = {"cuda": (indptr.to(dev), indices.to(dev)), "pinned": (indptr.pin_memory(), indices.pin_memory())}
+    for placement, (ip, ix) in placed.items():
+        row = _sampler_row(f"homogeneous NeighborSampler {placement}", reference,
+                           NeighborSampler(ip, ix, fanouts, seed=0), flat[10:], flat[:10], sync)
+        rows.append(row)
+        figures[f"homogeneous_reference_{placement}_seps"] = row["rate"]
+        hetero = figures.get(f"hetero_{placement}_seps")
+        if hetero:
+            figures[f"type_dimension_cost_{placement}"] = row["rate"] / hetero
+
+
 def _profile(sampler: NeighborSampler, batches: list[torch.Tensor]) -> None:
     """Per-kernel GPU and host times of a few batches (torch.profiler), to $OUT/profile_sampling.txt."""
     from torch.profiler import ProfilerActivity, profile
@@ -230,7 +290,11 @@ def _profile(sampler: NeighborSampler, batches: list[torch.Tensor]) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--part", choices=["cpu", "gpu", "all"], default="all")
+    parser.add_argument("--part", choices=["cpu", "gpu", "hetero", "all"], default="all",
+                        help="hetero: synthetic-mag240m's graph against the homogeneous sampler (GPU; not in all)")
+    parser.add_argument("--mag240m-scale", type=float, default=0.2, help="--part hetero: the preset's scale")
+    parser.add_argument("--hetero-fanouts", type=lambda s: [int(x) for x in s.split(",")], default=[25, 15],
+                        help="--part hetero: fanouts per edge type (OGB-LSC's MAG240M baseline: 25,15)")
     parser.add_argument("--small", action="store_true", help="tiny graphs and few batches: a smoke run in seconds")
     parser.add_argument("--threads", type=int, default=2, help="CPU threads for the CPU rows")
     parser.add_argument("--fanouts", type=lambda s: [int(x) for x in s.split(",")], default=[15, 10, 5])
@@ -250,6 +314,7 @@ def main() -> None:
         args.cpu_nodes, args.cpu_edges = 20_000, 200_000
         args.gpu_nodes, args.gpu_edges = 50_000, 1_000_000
         args.batches, args.walk_starts, args.negatives = 5, 5_000, 100_000
+        args.mag240m_scale = 0.0005
     figures: dict = {"fanouts": args.fanouts, "batch_size": args.batch_size, "reference_quoted": REFERENCE,
                      "numba_threads_available": numba.config.NUMBA_NUM_THREADS, "cpu_count": os.cpu_count()}
     rows: list[dict] = []
@@ -261,6 +326,11 @@ def main() -> None:
             bench_gpu(args, figures, rows)
         else:
             log.info("no CUDA device: GPU rows skipped")
+    if args.part == "hetero":
+        if torch.cuda.is_available():
+            bench_hetero(args, figures, rows)
+        else:
+            log.info("no CUDA device: hetero rows skipped")
     name = "bench_sampling" if not args.small else "bench_sampling_small"
     if args.part != "all" and not args.small:
         name = f"bench_sampling_{args.part}"
