@@ -1,19 +1,22 @@
 """Seed nodes and label metadata for link-level sampling, with seeded negative sampling.
 
-Implements what PyG's ``LinkLoader`` expects back from ``sample_from_edges`` on a homogeneous
-graph: the endpoints of the positive links (and of sampled negatives) become the seed nodes,
-and ``metadata`` carries the links in local ids, laid out as PyG reads it:
+Implements what PyG's ``LinkLoader`` expects back from ``sample_from_edges``, homogeneous or
+for one edge type ``(s, r, d)`` of a heterogeneous graph: the endpoints of the positive links
+(and of sampled negatives) become the seed nodes (sources of type ``s``, destinations of type
+``d``; one seed set when ``s == d``), and ``metadata`` carries the links in local ids (positions
+among the seeds of their node type), laid out as PyG reads it:
 
 * no negatives or ``"binary"``: ``(input_id, edge_label_index, edge_label, edge_label_time)``,
   negatives appended after the positives with label 0;
 * ``"triplet"``: ``(input_id, src_index, dst_pos_index, dst_neg_index, seed_time)``.
 
-Negatives are drawn uniformly (or from ``NegativeSampling.src_weight`` / ``dst_weight``) with a
-``torch.Generator``, so they may include true edges, as PyG's do.
+Negatives are drawn uniformly (or from ``NegativeSampling.src_weight`` / ``dst_weight``) over
+the endpoint's node type with a ``torch.Generator``, so they may include true edges, as PyG's do.
 """
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import torch
@@ -25,11 +28,12 @@ class LinkSeeds:
     """What to sample around for one batch of links.
 
     Attributes:
-        node: distinct endpoint ids, sorted (the sampler's seeds).
+        node: distinct endpoint ids, sorted (the sampler's seeds); a dict node type -> such ids
+            for a heterogeneous graph.
         metadata: PyG's ``SamplerOutput.metadata`` for the mode (see the module docstring).
     """
 
-    node: torch.Tensor
+    node: torch.Tensor | dict[str, torch.Tensor]
     metadata: tuple
 
 
@@ -45,45 +49,72 @@ def _draw(neg: NegativeSampling, count: int, endpoint: str, num_nodes: int, gene
     return torch.multinomial(weight.cpu().float(), count, replacement=True, generator=generator)
 
 
+def _seeds(src_type, dst_type, src: torch.Tensor, dst: torch.Tensor):
+    """Distinct sorted seeds per endpoint node type and the local ids of ``src`` and ``dst``:
+    one ``unique`` over both when they are one node type, one each otherwise."""
+    if src_type == dst_type:
+        node, inverse = torch.unique(torch.cat([src, dst]), return_inverse=True)
+        return {src_type: node}, inverse[: src.numel()], inverse[src.numel() :]
+    src_node, src_index = torch.unique(src, return_inverse=True)
+    dst_node, dst_index = torch.unique(dst, return_inverse=True)
+    return {src_type: src_node, dst_type: dst_node}, src_index, dst_index
+
+
 def link_seeds(
     index: EdgeSamplerInput,
     neg_sampling: NegativeSampling | None,
-    num_nodes: int,
+    num_nodes: int | Mapping[str, int],
     generator: torch.Generator,
 ) -> LinkSeeds:
-    """Seeds and metadata for the links of ``index`` (PyG's ``edge_sample``, homogeneous, not disjoint).
+    """Seeds and metadata for the links of ``index`` (PyG's ``edge_sample``, not disjoint).
 
     Args:
-        index: the batch of positive links (``row`` = source, ``col`` = target, optional ``label``).
+        index: the batch of positive links (``row`` = source, ``col`` = target, optional
+            ``label``; ``input_type`` their edge type for a heterogeneous graph).
         neg_sampling: PyG's negative sampling configuration, or ``None``.
-        num_nodes: node count of the graph negatives are drawn from.
+        num_nodes: node count of the graph negatives are drawn from; a dict node type -> count
+            for a heterogeneous graph.
         generator: the random stream negatives are drawn from.
 
-    Cost: the negative draws, one ``torch.unique`` over ``2 * (positives + negatives)`` ids.
+    Cost: the negative draws, one ``torch.unique`` per endpoint node type over the
+    ``positives + negatives`` ids.
 
     Raises:
-        ValueError: temporal links (``time``), heterogeneous links (``input_type``), or
-            ``edge_label`` given together with triplet negatives.
+        ValueError: temporal links (``time``), an ``input_type`` for a homogeneous graph (an
+            int ``num_nodes``) or none for a heterogeneous one, or ``edge_label`` given together
+            with triplet negatives.
     """
     if index.time is not None:
         raise ValueError("graphsys samplers do not sample temporally: edge_label_time must be None")
-    if index.input_type is not None:
-        raise ValueError(f"graphsys samplers take homogeneous graphs, got input_type={index.input_type!r}")
+    if isinstance(num_nodes, Mapping):
+        if index.input_type is None:
+            raise ValueError(
+                "links of a heterogeneous graph need their edge type: edge_label_index=(edge_type, index)"
+            )
+        src_type, dst_type = index.input_type[0], index.input_type[-1]
+        num_src, num_dst = num_nodes[src_type], num_nodes[dst_type]
+    elif index.input_type is not None:
+        raise ValueError(f"graphsys samplers take homogeneous graphs here, got input_type={index.input_type!r}")
+    else:
+        src_type = dst_type = None
+        num_src = num_dst = num_nodes
     src, dst, label = index.row.long(), index.col.long(), index.label
     num_pos = src.numel()
     if neg_sampling is not None and neg_sampling.is_triplet():
         if label is not None:
             raise ValueError("edge_label must be None with triplet negative sampling")
-        dst_neg = _draw(neg_sampling, num_pos * int(neg_sampling.amount), "dst", num_nodes, generator)
-        node, inverse = torch.unique(torch.cat([src, dst, dst_neg]), return_inverse=True)
-        dst_neg_index = inverse[2 * num_pos :].view(num_pos, -1).squeeze(-1)
-        return LinkSeeds(node, (index.input_id, inverse[:num_pos], inverse[num_pos : 2 * num_pos], dst_neg_index, None))
-    if neg_sampling is not None:
-        num_neg = math.ceil(num_pos * neg_sampling.amount)
-        src = torch.cat([src, _draw(neg_sampling, num_neg, "src", num_nodes, generator)])
-        dst = torch.cat([dst, _draw(neg_sampling, num_neg, "dst", num_nodes, generator)])
-        if label is None:
-            label = torch.ones(num_pos)
-        label = torch.cat([label, label.new_zeros((num_neg,) + label.shape[1:])])
-    node, inverse = torch.unique(torch.cat([src, dst]), return_inverse=True)
-    return LinkSeeds(node, (index.input_id, inverse.view(2, -1), label, None))
+        dst_neg = _draw(neg_sampling, num_pos * int(neg_sampling.amount), "dst", num_dst, generator)
+        node, src_index, dst_index = _seeds(src_type, dst_type, src, torch.cat([dst, dst_neg]))
+        dst_neg_index = dst_index[num_pos:].view(num_pos, -1).squeeze(-1)
+        metadata = (index.input_id, src_index, dst_index[:num_pos], dst_neg_index, None)
+    else:
+        if neg_sampling is not None:
+            num_neg = math.ceil(num_pos * neg_sampling.amount)
+            src = torch.cat([src, _draw(neg_sampling, num_neg, "src", num_src, generator)])
+            dst = torch.cat([dst, _draw(neg_sampling, num_neg, "dst", num_dst, generator)])
+            if label is None:
+                label = torch.ones(num_pos)
+            label = torch.cat([label, label.new_zeros((num_neg,) + label.shape[1:])])
+        node, src_index, dst_index = _seeds(src_type, dst_type, src, dst)
+        metadata = (index.input_id, torch.stack([src_index, dst_index]), label, None)
+    return LinkSeeds(node if src_type is not None else node[None], metadata)

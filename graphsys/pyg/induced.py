@@ -5,28 +5,32 @@ import torch
 
 
 def induced_edges(
-    indptr: torch.Tensor, indices: torch.Tensor, node: torch.Tensor
+    indptr: torch.Tensor, indices: torch.Tensor, node: torch.Tensor, source_node: torch.Tensor | None = None
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """All edges ``u -> v`` of the CSR with both ends in ``node``, in local ids.
+    """All edges ``u -> v`` of the CSR with both ends among the sampled nodes, in local ids.
 
     Args:
         indptr: int64 CSR offsets (in-neighbours).
         indices: in-neighbour ids, beside ``indptr``.
-        node: distinct global ids of the sampled nodes (their positions are the local ids).
+        node: distinct global ids of the sampled target nodes (their positions are the local ids).
+        source_node: distinct global ids of the sampled source nodes when the sources are
+            another node type (one edge type of a heterogeneous graph); ``None``: ``node``.
 
     Returns:
-        ``(row, col, edge)``: local source, local target and CSR position of each edge, grouped
-        by target in the order of ``node``.
+        ``(row, col, edge)``: local source (a position in ``source_node``), local target and CSR
+        position of each edge, grouped by target in the order of ``node``.
 
     Cost: one pass over every in-edge of the sampled nodes (a hub brings all of its edges), one
-    sort of ``node`` and one binary search per edge; no O(num_nodes) allocation. A host sync on
+    sort of the source nodes and one binary search per edge; no O(num_nodes) allocation. A host sync on
     a GPU (the edge count sizes the output). A CSR on another device than ``node`` (pinned host
     memory under a GPU sampler) is read where it is, with ``node`` copied over and the result back.
     """
+    if source_node is None:
+        source_node = node
     if indptr.device != node.device:  # a pinned CSR: torch ops read it on the CPU
-        row, col, edge = induced_edges(indptr, indices, node.to(indptr.device))
+        row, col, edge = induced_edges(indptr, indices, node.to(indptr.device), source_node.to(indptr.device))
         return row.to(node.device), col.to(node.device), edge.to(node.device)
-    node = node.long()
+    node, source_node = node.long(), source_node.long()
     count = node.numel()
     starts = indptr[node]
     degrees = indptr[node + 1] - starts
@@ -34,7 +38,8 @@ def induced_edges(
     first = torch.cumsum(degrees, 0) - degrees
     position = starts[target] + torch.arange(target.numel(), device=node.device) - first[target]
     source = indices[position].long()
-    sorted_node, order = torch.sort(node)
-    slot = torch.searchsorted(sorted_node, source).clamp_(max=max(count - 1, 0))
-    keep = sorted_node[slot] == source if count else torch.zeros_like(source, dtype=torch.bool)
+    sources = source_node.numel()
+    sorted_node, order = torch.sort(source_node)
+    slot = torch.searchsorted(sorted_node, source).clamp_(max=max(sources - 1, 0))
+    keep = sorted_node[slot] == source if sources else torch.zeros_like(source, dtype=torch.bool)
     return order[slot[keep]], target[keep], position[keep]

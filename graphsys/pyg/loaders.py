@@ -7,8 +7,12 @@ They take exactly PyG's arguments, so moving a PyG script onto graphsys is one i
 
 Both are subclasses of PyG's classes (``isinstance`` checks keep working); the only change is
 the sampler they build when ``neighbor_sampler`` is not given: a :class:`GraphsysSampler`
-instead of PyG's, which needs pyg-lib or torch-sparse. Options graphsys does not sample
-(temporal, weighted and disjoint subgraphs) raise ``ValueError`` instead of being ignored;
+instead of PyG's, which needs pyg-lib or torch-sparse. ``Data`` and ``HeteroData`` (and
+homogeneous or typed ``(FeatureStore, GraphStore)`` pairs) are taken as PyG takes them:
+``input_nodes=("paper", mask_or_ids)`` or ``"paper"``, ``num_neighbors`` as one list or a dict
+per edge type, ``edge_label_index=(edge_type, index)`` or ``(edge_type, None)``, and the
+batches are PyG's ``HeteroData`` ones. Options graphsys does not sample (temporal, weighted
+and disjoint subgraphs, homogeneous or typed) raise ``ValueError`` instead of being ignored;
 ``directed=False`` means ``subgraph_type="induced"``, as in PyG. The neighbour and negative
 draws are seeded from torch's global generator when the loader is built, so
 ``torch.manual_seed`` makes a run repeatable, as with PyG.
@@ -19,7 +23,7 @@ from typing import Callable
 
 import torch
 import torch_geometric.loader as pyg_loader
-from torch_geometric.data import Data
+from torch_geometric.data import Data, HeteroData
 from torch_geometric.sampler import BaseSampler
 from torch_geometric.sampler.base import SubgraphType
 
@@ -64,21 +68,36 @@ class NeighborLoader(pyg_loader.NeighborLoader):
 
     Each batch is a ``Data`` with ``x`` / ``y`` (and any other node attribute) of the sampled
     nodes, ``edge_index`` in local ids, ``n_id``, ``e_id``, ``input_id``, ``batch_size`` and the
-    per-hop ``num_sampled_nodes`` / ``num_sampled_edges``. See PyG's ``NeighborLoader`` for the
-    arguments; ``neighbor_sampler`` may be any PyG ``BaseSampler`` and is used as given.
+    per-hop ``num_sampled_nodes`` / ``num_sampled_edges``. For a ``HeteroData`` it is a
+    ``HeteroData`` with the same per node type (``batch["paper"].n_id``, ``x``, ...) and per
+    edge type (``edge_index``, ``e_id``, edge attributes, ``num_sampled_edges``), and
+    ``input_id`` / ``batch_size`` on the seeds' node type, ready for ``to_hetero`` models. See
+    PyG's ``NeighborLoader`` for the arguments; ``neighbor_sampler`` may be any PyG
+    ``BaseSampler`` and is used as given.
 
     Example:
         >>> import torch
-        >>> from torch_geometric.data import Data
+        >>> from torch_geometric.data import Data, HeteroData
         >>> from graphsys.pyg import NeighborLoader
         >>> data = Data(x=torch.randn(4, 3), edge_index=torch.tensor([[0, 1, 2, 3], [1, 2, 3, 0]]))
         >>> batch = next(iter(NeighborLoader(data, num_neighbors=[2, 2], batch_size=2)))
         >>> batch.batch_size, batch.x.shape[1]
         (2, 3)
 
+    A heterogeneous graph, seeds of one node type::
+
+        >>> from torch_geometric.data import HeteroData
+        >>> hetero = HeteroData()
+        >>> hetero["paper"].x, hetero["author"].num_nodes = torch.randn(3, 4), 2
+        >>> hetero["author", "writes", "paper"].edge_index = torch.tensor([[0, 1, 1], [0, 1, 2]])
+        >>> loader = NeighborLoader(hetero, num_neighbors=[2], input_nodes=("paper", torch.tensor([2])), batch_size=1)
+        >>> batch = next(iter(loader))
+        >>> batch["paper"].batch_size, batch["author"].n_id.tolist()
+        (1, [1])
+
     Raises:
         ValueError: options graphsys does not sample (``disjoint``, ``time_attr``,
-            ``weight_attr``), heterogeneous data.
+            ``weight_attr``), ``num_neighbors`` that does not fit the graph's edge types.
     """
 
     def __init__(
@@ -128,14 +147,20 @@ class NeighborLoader(pyg_loader.NeighborLoader):
         """PyG's filter, then the sampled rows of every ``zerocopy.UnifiedTensor`` node attribute.
 
         PyG copies attributes that are not tensors whole; a wrapped feature table
-        (``data.x = UnifiedTensor(data.x)``) is gathered here instead, onto the device of
-        the sampled ids. Cost: one gather per wrapped attribute.
+        (``data.x = UnifiedTensor(data.x)``, or ``data["paper"].x = UnifiedTensor(...)``) is
+        gathered here instead, onto the device of the sampled ids of its node type. Cost: one
+        gather per wrapped attribute.
         """
         data = super().filter_fn(out)
         if isinstance(self.data, Data):
             for key, value in self.data.items():
                 if isinstance(value, UnifiedTensor):
                     data[key] = value[out.node]
+        elif isinstance(self.data, HeteroData):
+            for node_type, store in self.data.node_items():
+                for key, value in store.items():
+                    if isinstance(value, UnifiedTensor):
+                        data[node_type][key] = value[out.node[node_type]]
         return data
 
 
@@ -145,11 +170,14 @@ class LinkNeighborLoader(pyg_loader.LinkNeighborLoader):
     Each batch carries the sampled subgraph around the endpoints of its links plus, for
     ``neg_sampling="binary"`` (or ``neg_sampling_ratio``), ``edge_label_index`` (local ids,
     negatives after positives) and ``edge_label`` (0 for negatives); for ``"triplet"``,
-    ``src_index`` / ``dst_pos_index`` / ``dst_neg_index``.
+    ``src_index`` / ``dst_pos_index`` / ``dst_neg_index``. For a ``HeteroData`` with
+    ``edge_label_index=(edge_type, index)``, ``edge_label_index`` / ``edge_label`` / ``input_id``
+    sit on that edge type, ``src_index`` on its source node type and ``dst_pos_index`` /
+    ``dst_neg_index`` on its destination node type, as in PyG.
 
     Example:
         >>> import torch
-        >>> from torch_geometric.data import Data
+        >>> from torch_geometric.data import Data, HeteroData
         >>> from graphsys.pyg import LinkNeighborLoader
         >>> data = Data(x=torch.randn(4, 3), edge_index=torch.tensor([[0, 1, 2, 3], [1, 2, 3, 0]]))
         >>> loader = LinkNeighborLoader(data, num_neighbors=[2], batch_size=2, neg_sampling="binary")

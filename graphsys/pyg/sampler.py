@@ -2,7 +2,9 @@
 
 Pass it as ``neighbor_sampler=`` to PyG's ``NeighborLoader`` / ``LinkNeighborLoader`` or as the
 sampler of ``NodeLoader`` / ``LinkLoader``; or use :class:`graphsys.pyg.NeighborLoader`, which
-builds one for you.
+builds one for you. Homogeneous graphs (``Data``) give PyG ``SamplerOutput`` s, heterogeneous
+ones (``HeteroData``, typed stores) ``HeteroSamplerOutput`` s: the same sampler, with PyG's edge
+types as its type dimension.
 
 Example:
     >>> import torch
@@ -17,6 +19,7 @@ Example:
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Sequence
 
 import torch
@@ -24,6 +27,7 @@ from torch_geometric.data import Data, FeatureStore, GraphStore, HeteroData
 from torch_geometric.sampler import (
     BaseSampler,
     EdgeSamplerInput,
+    HeteroSamplerOutput,
     NegativeSampling,
     NodeSamplerInput,
     NumNeighbors,
@@ -31,31 +35,98 @@ from torch_geometric.sampler import (
 )
 from torch_geometric.sampler.base import SubgraphType
 
-from graphsys.pyg.csc import InEdgeCSR, csc_from_data, csc_from_graph_store
+from graphsys.pyg.csc import (
+    EdgeType,
+    InEdgeCSR,
+    TypedInEdgeCSR,
+    csc_from_data,
+    csc_from_graph_store,
+    csc_from_hetero_data,
+    csc_from_hetero_stores,
+    is_hetero_store,
+)
 from graphsys.pyg.edges import link_seeds
 from graphsys.pyg.induced import induced_edges
 from sampling import NeighborSampler
 from zerocopy.placement import place, placement_of
 
+#: The relation of the edge type, empty, that a heterogeneous graph without edge types is
+#: sampled with (``sampling.NeighborSampler`` needs one); it never reaches a batch.
+NO_EDGES_RELATION = "__graphsys_no_edges__"
 
 
-def fanouts_of(num_neighbors: "NumNeighbors | Sequence[int]") -> list[int]:
-    """PyG's ``num_neighbors`` as a list of per-hop fanouts (``-1`` = all neighbours).
-
-    Raises:
-        ValueError: a per-edge-type dict (heterogeneous graphs are not supported) or an empty list.
-        TypeError: a fanout that is not an int.
-    """
-    values = num_neighbors.values if isinstance(num_neighbors, NumNeighbors) else num_neighbors
-    if isinstance(values, dict):
-        raise ValueError("graphsys samplers take homogeneous graphs: num_neighbors must be a list, got a dict")
-    fanouts = list(values)
-    if not fanouts:
-        raise ValueError("num_neighbors must name at least one hop, got []")
+def _check_hops(name: str, fanouts) -> list[int]:
+    if isinstance(fanouts, (str, bytes)) or not isinstance(fanouts, Sequence):
+        raise TypeError(f"{name} must be a list of per-hop fanouts such as [15, 10], got {fanouts!r}")
+    fanouts = list(fanouts)
     for hop, fanout in enumerate(fanouts):
         if isinstance(fanout, bool) or not isinstance(fanout, int):
-            raise TypeError(f"num_neighbors[{hop}] must be an int, got {fanout!r}")
+            raise TypeError(f"{name}[{hop}] must be an int, got {fanout!r}")
     return fanouts
+
+
+def _as_edge_type(key) -> EdgeType:
+    """A ``num_neighbors`` key as a canonical edge type (PyG's ``"src__rel__dst"`` strings too)."""
+    parts = tuple(key.split("__")) if isinstance(key, str) else tuple(key) if isinstance(key, (tuple, list)) else ()
+    if len(parts) != 3 or not all(isinstance(p, str) for p in parts):
+        raise TypeError(f"num_neighbors keys must be edge types (src_type, relation, dst_type), got {key!r}")
+    return parts
+
+
+def fanouts_of(
+    num_neighbors: "NumNeighbors | Sequence[int] | Mapping[EdgeType, Sequence[int]]",
+    edge_types: Sequence[EdgeType] | None = None,
+) -> "list[int] | dict[EdgeType, list[int]]":
+    """PyG's ``num_neighbors`` as per-hop fanouts (``-1`` = all neighbours).
+
+    Homogeneous (``edge_types`` None): a list, at least one hop. Heterogeneous: a dict with
+    one list per edge type of ``edge_types``, from one list for all of them or a dict per edge
+    type (edge types it leaves out take ``NumNeighbors.default``); every edge type has the same
+    number of hops, and zero hops (PyG's ``num_neighbors=[]``: the seeds alone) is allowed.
+
+    Raises:
+        ValueError: a dict for a homogeneous graph, an empty list for a homogeneous graph, an
+            edge type the graph lacks, one missing without a default, unequal hop counts.
+        TypeError: a fanout that is not an int, a key that is not an edge type.
+    """
+    values, default = num_neighbors, None
+    if isinstance(num_neighbors, NumNeighbors):
+        values, default = num_neighbors.values, num_neighbors.default
+    if edge_types is None:
+        if isinstance(values, Mapping):
+            raise ValueError(
+                "num_neighbors is a dict per edge type, which needs a heterogeneous graph (HeteroData or "
+                "typed stores); give a homogeneous graph a list of per-hop fanouts"
+            )
+        fanouts = _check_hops("num_neighbors", values)
+        if not fanouts:
+            raise ValueError("num_neighbors must name at least one hop, got []")
+        return fanouts
+    if not isinstance(values, Mapping):
+        hops = _check_hops("num_neighbors", values)
+        return {edge_type: list(hops) for edge_type in edge_types}
+    given = {_as_edge_type(key): value for key, value in values.items()}
+    unknown = [key for key in given if key not in edge_types]
+    if unknown:
+        raise ValueError(
+            f"num_neighbors names edge type {unknown[0]!r}, which the graph does not have; "
+            f"edge types: {list(edge_types)}"
+        )
+    out = {}
+    for edge_type in edge_types:
+        if edge_type not in given and default is None:
+            raise ValueError(
+                f"num_neighbors has no entry for edge type {edge_type!r}; give one list per edge type, "
+                "one list for all of them, or NumNeighbors(values, default=[...])"
+            )
+        out[edge_type] = _check_hops(f"num_neighbors[{edge_type!r}]", given.get(edge_type, default))
+    hops = {edge_type: len(fanouts) for edge_type, fanouts in out.items()}
+    if len(set(hops.values())) > 1:
+        raise ValueError(
+            f"num_neighbors: the number of hops must be the same across all edge types, got {hops} "
+            "(a fanout of 0 samples nothing at a hop)"
+        )
+    return out
 
 
 def subgraph_type_of(subgraph_type: "SubgraphType | str") -> SubgraphType:
@@ -71,61 +142,129 @@ def subgraph_type_of(subgraph_type: "SubgraphType | str") -> SubgraphType:
         raise ValueError(f"subgraph_type={subgraph_type!r} is not one of {allowed}") from None
 
 
+def _device_of_hetero(data: HeteroData) -> torch.device:
+    """Where a ``HeteroData`` lives: the device of its first edge index (else first tensor), or the CPU."""
+    for store in list(data.edge_stores) + list(data.node_stores):
+        for value in store.values():
+            if isinstance(value, torch.Tensor):
+                return value.device
+    return torch.device("cpu")
+
+
+def _hetero_sampler(
+    graph: TypedInEdgeCSR, num_neighbors, where: str, replace: bool, seed: int
+) -> tuple[NeighborSampler, dict, int, frozenset]:
+    """The typed ``sampling.NeighborSampler`` of a heterogeneous graph placed in ``where``.
+
+    Returns the sampler, its CSRs by edge type (for induced subgraphs), the number of hops PyG
+    asked for and the edge types the sampler carries that are not the graph's. Zero hops are
+    sampled as one hop of fanout 0 (the sampler needs a hop; it adds nothing), a graph without
+    edge types with one empty edge type (the sampler needs one); :meth:`GraphsysSampler._sample`
+    drops both again. Cost: one copy per CSR array that moves.
+    """
+    edge_types = list(graph.csr)
+    fanouts = fanouts_of(num_neighbors, edge_types)
+    if edge_types:
+        hops = len(fanouts[edge_types[0]])
+    else:
+        values = num_neighbors.values if isinstance(num_neighbors, NumNeighbors) else num_neighbors
+        hops = len(_check_hops("num_neighbors", values)) if not isinstance(values, Mapping) else 0
+    csr = {et: (place(c.indptr, where), place(c.indices, where)) for et, c in graph.csr.items()}
+    hidden = frozenset()
+    if not edge_types:
+        node_type = next(iter(graph.num_nodes))
+        empty = (node_type, NO_EDGES_RELATION, node_type)
+        indptr = torch.zeros(graph.num_nodes[node_type] + 1, dtype=torch.int64)
+        csr[empty] = (place(indptr, where), place(torch.zeros(0, dtype=torch.int32), where))
+        fanouts, hidden = {empty: [0] * max(hops, 1)}, frozenset([empty])
+    if hops == 0:
+        fanouts = {et: [0] for et in fanouts}
+    sampler = NeighborSampler(
+        {et: p for et, (p, _) in csr.items()},
+        {et: i for et, (_, i) in csr.items()},
+        fanouts,
+        replace=replace,
+        seed=seed,
+        num_nodes=graph.num_nodes,
+    )
+    return sampler, csr, hops, hidden
+
+
 class GraphsysSampler(BaseSampler):
     """PyG's sampler interface over a :class:`sampling.NeighborSampler`.
 
-    ``sample_from_nodes`` and ``sample_from_edges`` return PyG ``SamplerOutput`` objects whose
-    ``node`` / ``row`` / ``col`` / ``edge`` / ``num_sampled_nodes`` / ``num_sampled_edges``
-    follow PyG's layout (so ``trim_to_layer`` works) and whose ``metadata`` is what PyG's
-    loaders read. Seeds arrive on the CPU (PyG's loaders put them there) and are moved to the
-    sampler's device; outputs land on ``output_device`` (the sampler's device when ``None``).
+    ``sample_from_nodes`` and ``sample_from_edges`` return PyG ``SamplerOutput`` objects (a
+    homogeneous sampler) or ``HeteroSamplerOutput`` objects (a sampler built from dict CSRs per
+    edge type) whose ``node`` / ``row`` / ``col`` / ``edge`` / ``num_sampled_nodes`` /
+    ``num_sampled_edges`` follow PyG's layout (so ``trim_to_layer`` works) and whose
+    ``metadata`` is what PyG's loaders read. Seeds arrive on the CPU (PyG's loaders put them
+    there) and are moved to the sampler's device; outputs land on ``output_device`` (the
+    sampler's device when ``None``).
 
     Args:
         sampler: the graphsys neighbour sampler (its CSR placement decides where sampling runs;
-            negatives are drawn below its ``num_nodes``).
+            negatives are drawn below its ``num_nodes``, per node type when typed).
         edge_permutation: ``perm[k]`` = position in the user's ``edge_index`` of CSR edge ``k``,
             so PyG maps sampled edge ids back to its edge attributes; ``None`` if orders agree.
+            A dict edge type -> such a tensor (or ``None``) for a typed sampler.
         subgraph_type: ``"directional"`` (the sampled edges), ``"bidirectional"`` (each sampled
-            edge in both directions) or ``"induced"`` (every edge between the sampled nodes; needs
-            ``csr``); the last two drop the per-hop counts, as PyG does.
-        csr: the sampled graph's ``(indptr, indices)`` on the sampler's device, for ``"induced"``.
+            edge in both directions; for typed graphs, merged with the reverse edge type as PyG
+            does) or ``"induced"`` (every edge between the sampled nodes; needs ``csr``); the
+            last two drop the per-hop counts, as PyG does.
+        csr: the sampled graph's ``(indptr, indices)`` on the sampler's device, for ``"induced"``;
+            a dict edge type -> such a pair for a typed sampler.
         output_device: where outputs go; set it to the device of a ``Data`` the loader filters.
         seed: seed of the negative-sampling stream (the neighbour draws use the sampler's own).
+
+    Raises:
+        TypeError: ``sampler`` is not a ``sampling.NeighborSampler``, or ``edge_permutation`` /
+            ``csr`` of the other form than the sampler (dict for a typed one, tensors otherwise).
+        ValueError: ``"induced"`` without ``csr``.
     """
 
     def __init__(
         self,
         sampler: NeighborSampler,
         *,
-        edge_permutation: torch.Tensor | None = None,
+        edge_permutation: torch.Tensor | Mapping[EdgeType, torch.Tensor | None] | None = None,
         subgraph_type: "SubgraphType | str" = "directional",
-        csr: tuple[torch.Tensor, torch.Tensor] | None = None,
+        csr: tuple[torch.Tensor, torch.Tensor] | Mapping[EdgeType, tuple[torch.Tensor, torch.Tensor]] | None = None,
         output_device: torch.device | str | None = None,
         seed: int = 0,
     ) -> None:
         if not isinstance(sampler, NeighborSampler):
             raise TypeError(f"sampler must be a sampling.NeighborSampler, got {type(sampler).__name__}")
         self.sampler = sampler
+        self.is_hetero = sampler.is_hetero
         self.num_nodes = sampler.num_nodes
         self.subgraph_type = subgraph_type_of(subgraph_type)
         if self.subgraph_type == SubgraphType.induced and csr is None:
             raise ValueError(
                 "subgraph_type='induced' needs csr=(indptr, indices); GraphsysSampler.from_data passes it"
             )
+        kind = "a dict per edge type" if self.is_hetero else "a tensor"
+        for name, value in (("edge_permutation", edge_permutation), ("csr", csr)):
+            if value is not None and isinstance(value, Mapping) != self.is_hetero:
+                raise TypeError(f"{name} must be {kind} for this sampler, got {type(value).__name__}")
         self._csr = csr
         self.device = sampler.device
         self.output_device = torch.device(output_device) if output_device is not None else None
-        if edge_permutation is not None:
-            edge_permutation = edge_permutation.to(self.output_device or self.device)
+        target = self.output_device or self.device
+        if isinstance(edge_permutation, Mapping):
+            edge_permutation = {et: None if p is None else p.to(target) for et, p in edge_permutation.items()}
+        elif edge_permutation is not None:
+            edge_permutation = edge_permutation.to(target)
         self._perm = edge_permutation
+        self._hops: int | None = None  # fewer hops than the sampler's: see _hetero_sampler
+        self._hidden: frozenset = frozenset()
         self._generator = torch.Generator().manual_seed(seed)
         self._worker_seed: int | None = None
 
     @classmethod
     def from_data(
         cls,
-        data: "Data | tuple[FeatureStore, GraphStore]",
-        num_neighbors: "NumNeighbors | Sequence[int]",
+        data: "Data | HeteroData | tuple[FeatureStore, GraphStore]",
+        num_neighbors: "NumNeighbors | Sequence[int] | Mapping[EdgeType, Sequence[int]]",
         *,
         replace: bool = False,
         subgraph_type: "SubgraphType | str" = "directional",
@@ -133,30 +272,37 @@ class GraphsysSampler(BaseSampler):
         placement: str | None = None,
         seed: int = 0,
     ) -> "GraphsysSampler":
-        """A sampler over what a PyG loader is given: a ``Data`` or ``(FeatureStore, GraphStore)``.
+        """A sampler over what a PyG loader is given: a ``Data``, a ``HeteroData`` or
+        ``(FeatureStore, GraphStore)`` (homogeneous or typed).
 
         Args:
-            data: homogeneous ``Data`` (its ``edge_index``), or a feature and graph store pair
+            data: ``Data`` (its ``edge_index``), ``HeteroData`` (each edge type's
+                ``edge_index``, each node type's ``num_nodes``), or a feature and graph store pair
                 (a :class:`~graphsys.pyg.CSRGraphStore` is sampled in place, without a copy).
-            num_neighbors: fanout per hop, ``-1`` for all neighbours.
+            num_neighbors: fanout per hop, ``-1`` for all neighbours; for a heterogeneous graph
+                one list for every edge type or a dict per edge type (see :func:`fanouts_of`).
             replace: sample with replacement.
             subgraph_type: ``"directional"``, ``"bidirectional"`` or ``"induced"``.
-            is_sorted: ``data.edge_index`` is sorted by target already (skips one sort).
-            placement: where the CSR lives and sampling runs ("cpu", "pinned", "cuda"); by
-                default where the graph already is (a ``Data``'s device, the store's placement).
+            is_sorted: every ``edge_index`` is sorted by target already (skips one sort each).
+            placement: where the CSRs live and sampling runs ("cpu", "pinned", "cuda"); by
+                default where the graph already is (the data's device, the store's placement).
             seed: seed of the neighbour draws and of the negative draws.
 
-        Cost: one CSR build from ``edge_index`` (a sort of E keys) for a ``Data``.
+        Cost: one CSR build from ``edge_index`` (a sort of E keys) per edge type of a ``Data`` /
+        ``HeteroData``; one copy per CSR array that ``placement`` moves.
 
         Raises:
-            TypeError: ``data`` of another kind. ValueError: heterogeneous data, unsupported options.
+            TypeError: ``data`` of another kind. ValueError: an empty ``HeteroData``, a missing
+                ``edge_index``, bad ``num_neighbors``, unsupported options.
         """
-        fanouts = fanouts_of(num_neighbors)
         output_device = None
+        graph: TypedInEdgeCSR | None = None
         if isinstance(data, HeteroData):
-            raise ValueError("graphsys samplers take homogeneous graphs; got a HeteroData")
-        if isinstance(data, Data):
-            csr: InEdgeCSR = csc_from_data(data, is_sorted=is_sorted)
+            graph = csc_from_hetero_data(data, is_sorted=is_sorted)
+            output_device = _device_of_hetero(data)
+            default = "cuda" if output_device.type == "cuda" else "cpu"
+        elif isinstance(data, Data):
+            homogeneous: InEdgeCSR = csc_from_data(data, is_sorted=is_sorted)
             output_device = data.edge_index.device
             default = "cuda" if data.edge_index.is_cuda else "cpu"
         elif (
@@ -165,55 +311,109 @@ class GraphsysSampler(BaseSampler):
             and isinstance(data[0], FeatureStore)
             and isinstance(data[1], GraphStore)
         ):
-            csr = csc_from_graph_store(data[1])
-            default = str(placement_of(csr.indices))
+            if is_hetero_store(*data):
+                graph = csc_from_hetero_stores(*data)
+                where = [placement_of(c.indices) for c in graph.csr.values()]
+                default = str(where[0]) if where else "cpu"
+            else:
+                homogeneous = csc_from_graph_store(data[1])
+                default = str(placement_of(homogeneous.indices))
         else:
             raise TypeError(
-                "data must be a torch_geometric Data or a (FeatureStore, GraphStore) pair, "
+                "data must be a torch_geometric Data, HeteroData or a (FeatureStore, GraphStore) pair, "
                 f"got {type(data).__name__}"
             )
         where = placement or default
-        indptr, indices = place(csr.indptr, where), place(csr.indices, where)
+        if graph is not None:
+            sampler, csr, hops, hidden = _hetero_sampler(graph, num_neighbors, where, replace, seed)
+            out = cls(
+                sampler, csr=csr, edge_permutation=graph.perm, subgraph_type=subgraph_type,
+                output_device=output_device, seed=seed,
+            )
+            out._hops, out._hidden = hops, hidden
+            return out
+        fanouts = fanouts_of(num_neighbors)
+        indptr, indices = place(homogeneous.indptr, where), place(homogeneous.indices, where)
         sampler = NeighborSampler(indptr, indices, fanouts, replace=replace, seed=seed)
         return cls(
             sampler,
             csr=(indptr, indices),
-            edge_permutation=csr.perm,
+            edge_permutation=homogeneous.perm,
             subgraph_type=subgraph_type,
             output_device=output_device,
             seed=seed,
         )
 
     @property
-    def edge_permutation(self) -> torch.Tensor | None:
-        """Map from sampled edge ids (CSR positions) to the user's edge order, or ``None``."""
+    def node_types(self) -> list[str]:
+        """The node types, in the sampler's order (``["_N"]`` for a homogeneous graph)."""
+        return list(self.sampler.node_types)
+
+    @property
+    def edge_types(self) -> list[EdgeType]:
+        """The graph's edge types, in sampling order (``[("_N", "_E", "_N")]`` for a homogeneous graph)."""
+        return [et for et in self.sampler.edge_types if et not in self._hidden]
+
+    @property
+    def edge_permutation(self) -> torch.Tensor | dict[EdgeType, torch.Tensor | None] | None:
+        """Map from sampled edge ids (CSR positions) to the user's edge order, or ``None``;
+        a dict per edge type for a heterogeneous graph."""
         return self._perm
 
-    def sample_from_nodes(self, index: NodeSamplerInput, **kwargs) -> SamplerOutput:
-        """Sample around the seed nodes of ``index``.
+    def sample_from_nodes(self, index: NodeSamplerInput, **kwargs) -> SamplerOutput | HeteroSamplerOutput:
+        """Sample around the seed nodes of ``index`` (of node type ``index.input_type`` when typed).
 
         Cost: one seed copy to the sampler's device, the sampler's own (on a GPU one host sync per
         batch for the counts), one copy of the outputs when ``output_device`` differs; ``"induced"``
-        adds a pass over the sampled nodes' in-edges.
+        adds a pass over the sampled nodes' in-edges (per edge type).
 
         Raises:
-            ValueError: temporal (``time``) or heterogeneous (``input_type``) input.
+            ValueError: temporal (``time``) input; an ``input_type`` for a homogeneous graph, none
+                or an unknown one for a heterogeneous graph.
         """
         if index.time is not None:
             raise ValueError("graphsys samplers do not sample temporally: input_time must be None")
-        if index.input_type is not None:
-            raise ValueError(f"graphsys samplers take homogeneous graphs, got input_type={index.input_type!r}")
-        out = self._sample(index.node)
+        if not self.is_hetero:
+            if index.input_type is not None:
+                raise ValueError(
+                    f"this sampler holds a homogeneous graph, got input_type={index.input_type!r}; "
+                    "build it from a HeteroData for typed seeds"
+                )
+            seeds = index.node
+        else:
+            if index.input_type not in self.node_types:
+                raise ValueError(
+                    f"input_type={index.input_type!r} is not a node type of this heterogeneous graph; "
+                    f"give input_nodes=(node_type, ids) with a node type of {self.node_types}"
+                )
+            seeds = {index.input_type: index.node}
+        out = self._sample(seeds)
         out.metadata = (index.input_id, index.time)
         return out
 
-    def sample_from_edges(self, index: EdgeSamplerInput, neg_sampling: NegativeSampling | None = None) -> SamplerOutput:
+    def sample_from_edges(
+        self, index: EdgeSamplerInput, neg_sampling: NegativeSampling | None = None
+    ) -> SamplerOutput | HeteroSamplerOutput:
         """Sample around the endpoints of the links of ``index`` (and of sampled negatives).
 
         ``metadata`` holds the links in local ids as PyG's ``LinkLoader`` reads them (see
-        :mod:`graphsys.pyg.edges`). Cost: the negative draws and one ``unique`` on the CPU, then
-        as :meth:`sample_from_nodes`.
+        :mod:`graphsys.pyg.edges`). Cost: the negative draws and one ``unique`` per endpoint node
+        type on the CPU, then as :meth:`sample_from_nodes`.
+
+        The links' edge type need not be one the graph samples (links to predict may be kept
+        out of the message-passing graph); its endpoint node types must exist.
+
+        Raises:
+            ValueError: an ``input_type`` naming a node type the graph lacks (see also
+                :func:`graphsys.pyg.edges.link_seeds`).
         """
+        if self.is_hetero and index.input_type is not None:
+            for node_type in (index.input_type[0], index.input_type[-1]):
+                if node_type not in self.node_types:
+                    raise ValueError(
+                        f"edge_label_index has edge type {index.input_type!r}, whose node type {node_type!r} "
+                        f"this graph does not have; node types: {self.node_types}"
+                    )
         seeds = link_seeds(index, NegativeSampling.cast(neg_sampling), self.num_nodes, self._generator)
         out = self._sample(seeds.node)
         out.metadata = seeds.metadata
@@ -232,9 +432,11 @@ class GraphsysSampler(BaseSampler):
         self.sampler.reseed(info.seed & (2**63 - 1))
         self._generator.manual_seed(info.seed & (2**63 - 1))
 
-    def _sample(self, seeds: torch.Tensor) -> SamplerOutput:
+    def _sample(self, seeds) -> SamplerOutput | HeteroSamplerOutput:
         self._reseed_in_worker()
         ours = self.sampler.sample(seeds)
+        if self.is_hetero:
+            return self._typed_output(ours)
         node, row, col, edge = ours.node, ours.row, ours.col, ours.edge
         if self.subgraph_type == SubgraphType.induced:
             row, col, edge = induced_edges(*self._csr, node)
@@ -244,6 +446,31 @@ class GraphsysSampler(BaseSampler):
         if self.subgraph_type == SubgraphType.directional:
             out.num_sampled_nodes = list(ours.num_sampled_nodes)
             out.num_sampled_edges = list(ours.num_sampled_edges)
+        elif self.subgraph_type == SubgraphType.bidirectional:
+            out = out.to_bidirectional()
+        return out
+
+    def _typed_output(self, ours) -> HeteroSamplerOutput:
+        """PyG's ``HeteroSamplerOutput`` of a typed sample, without the sampler-only edge type
+        and hop. Cost: one copy per tensor when ``output_device`` differs; ``"induced"`` one
+        pass per edge type (see :func:`induced_edges`)."""
+        edge_types = self.edge_types
+        node = dict(ours.node)
+        row = {et: ours.row[et] for et in edge_types}
+        col = {et: ours.col[et] for et in edge_types}
+        edge = {et: ours.edge[et] for et in edge_types}
+        if self.subgraph_type == SubgraphType.induced:
+            for et in edge_types:
+                row[et], col[et], edge[et] = induced_edges(*self._csr[et], node[et[2]], source_node=node[et[0]])
+        target = self.output_device
+        if target is not None:
+            node = {k: v.to(target) for k, v in node.items()}
+            row, col, edge = ({k: v.to(target) for k, v in d.items()} for d in (row, col, edge))
+        out = HeteroSamplerOutput(node=node, row=row, col=col, edge=edge)
+        if self.subgraph_type == SubgraphType.directional:
+            hops = self._hops if self._hops is not None else len(next(iter(ours.num_sampled_edges.values())))
+            out.num_sampled_nodes = {k: list(v)[: hops + 1] for k, v in ours.num_sampled_nodes.items()}
+            out.num_sampled_edges = {et: list(ours.num_sampled_edges[et])[:hops] for et in edge_types}
         elif self.subgraph_type == SubgraphType.bidirectional:
             out = out.to_bidirectional()
         return out
