@@ -8,10 +8,15 @@ cached gather is still one call.
 """
 from __future__ import annotations
 
-from collections.abc import Iterable
+import math
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
+
+if TYPE_CHECKING:
+    from zerocopy.unified import UnifiedTensor
 
 SLOT_BYTES = 4
 """Bytes of device memory per table row spent on the slot map (int32 slot or -1), in the budget."""
@@ -32,6 +37,22 @@ class CacheStats:
     misses: int
     hit_rate: float
     cached_rows: int
+
+
+@dataclass(frozen=True)
+class CacheShare:
+    """One table's part of a cache budget shared across tables (:func:`share_cache`).
+
+    Attributes:
+        rows: rows of the table cached.
+        bytes: device bytes they take, the table's slot map included (0 when ``rows`` is 0).
+        ranked_fraction: the fraction of the table's ranking its cached rows hold: the hit rate to
+            expect when the ranking counts how often batches draw each row.
+    """
+
+    rows: int
+    bytes: int
+    ranked_fraction: float
 
 
 def degree_ranking(indices: torch.Tensor, num_rows: int) -> torch.Tensor:
@@ -157,6 +178,16 @@ class RowCache:
         self.counts[1] += idx.numel()
         return out
 
+    def write_rows(self, ids: torch.Tensor, rows: torch.Tensor) -> None:
+        """Copy the rows among valid ``ids`` that are cached into the cache (a write-through by torch
+        indexing, for writes that did not pass through the scatter kernel's cache path).
+
+        Cost: a slot lookup and a masked copy on the cache's device (a sync there when it is a GPU).
+        """
+        slots = self.slot_map[ids.to(self.device)]
+        hit = slots >= 0
+        self.data[slots[hit].to(torch.int64)] = rows.to(self.device)[hit]
+
     def stats(self) -> CacheStats:
         """Current statistics. Cost: one device-to-host copy of two integers (a sync on a GPU cache)."""
         hits, lookups = (int(v) for v in self.counts.tolist())
@@ -170,3 +201,132 @@ class RowCache:
     def reset_stats(self) -> None:
         """Zero the hit counters (in place, on the cache's device, no sync)."""
         self.counts.zero_()
+
+
+def split_cache_budget(
+    num_rows: Mapping[str, int],
+    row_bytes: Mapping[str, int],
+    rankings: Mapping[str, torch.Tensor],
+    budget_bytes: int,
+) -> dict[str, CacheShare]:
+    """How many rows of each table one cache budget holds when it takes the globally hottest rows.
+
+    Every row of every table is scored by its ranking (how often the sampler draws it) divided by
+    the bytes it costs, so the budget buys the most hits per byte; rows are taken in descending
+    score (ties: the table listed first, then the lower id) while the budget lasts, a table's slot
+    map (``SLOT_BYTES`` per row of the table) charged with its first row. A table whose slot map no
+    longer fits is left out and the rest are taken again. Rows with a score <= 0 are never taken,
+    so a table the sampler never draws costs nothing.
+
+    Cost: one sort of each ranking on its device; one sort of the candidates (at most the rows
+    the budget could hold of each table) on the CPU.
+
+    Raises:
+        ValueError: rankings missing for a table or given for an unknown one, a ranking of the wrong
+            shape, zero-width rows, or a negative budget, naming the table.
+        TypeError: a non-int budget or a non-real ranking.
+    """
+    if isinstance(budget_bytes, bool) or not isinstance(budget_bytes, int):
+        raise TypeError(f"budget_bytes must be an int, got {type(budget_bytes).__name__}")
+    if budget_bytes < 0:
+        raise ValueError(f"budget_bytes must be >= 0, got {budget_bytes}")
+    names = list(num_rows)
+    if set(rankings) != set(names):
+        raise ValueError(
+            f"rankings must name exactly the tables {sorted(names)}; got {sorted(rankings)} "
+            f"(missing {sorted(set(names) - set(rankings))}, unknown {sorted(set(rankings) - set(names))})"
+        )
+    tops, scores, owners, totals = [], [], [], {}
+    for at, name in enumerate(names):
+        rows, width = num_rows[name], row_bytes[name]
+        if width <= 0:
+            raise ValueError(f"table {name!r} has zero-width rows: nothing to cache")
+        ranking = rankings[name]
+        if not isinstance(ranking, torch.Tensor) or ranking.dim() != 1 or ranking.numel() != rows:
+            got = tuple(ranking.shape) if isinstance(ranking, torch.Tensor) else type(ranking).__name__
+            raise ValueError(f"rankings[{name!r}] must be 1-D with one score per row ({rows}), got {got}")
+        if ranking.dtype == torch.bool or ranking.is_complex():
+            raise TypeError(f"rankings[{name!r}] must hold real scores, got dtype {ranking.dtype}")
+        cap = min(rows, max(0, budget_bytes - SLOT_BYTES * rows) // width)
+        top = torch.sort(ranking, descending=True, stable=True).values[:cap].cpu().to(torch.float64)
+        top = top[top > 0]
+        totals[name] = float(ranking.clamp(min=0).sum())
+        tops.append(top)
+        scores.append(top / width)
+        owners.append(torch.full((top.numel(),), at, dtype=torch.int64))
+    left_out: set[int] = set()
+    while True:
+        kept = [at for at in range(len(names)) if at not in left_out]
+        score = torch.cat([scores[at] for at in kept]) if kept else torch.zeros(0, dtype=torch.float64)
+        owner = torch.cat([owners[at] for at in kept]) if kept else torch.zeros(0, dtype=torch.int64)
+        order = torch.sort(score, descending=True, stable=True).indices
+        owner = owner[order]
+        first = torch.zeros(owner.numel(), dtype=torch.bool)
+        if owner.numel():
+            # The position where each table's first row comes: its slot map is charged there.
+            earliest = torch.full((len(names),), owner.numel(), dtype=torch.int64).scatter_reduce_(
+                0, owner, torch.arange(owner.numel()), reduce="amin"
+            )
+            first[earliest[earliest < owner.numel()]] = True
+        widths = torch.tensor([row_bytes[n] for n in names], dtype=torch.int64)
+        slots = torch.tensor([SLOT_BYTES * num_rows[n] for n in names], dtype=torch.int64)
+        cost = widths[owner] + torch.where(first, slots[owner], 0)
+        taken = int((torch.cumsum(cost, 0) <= budget_bytes).sum())
+        if taken < owner.numel() and bool(first[taken]):
+            left_out.add(int(owner[taken]))
+            continue
+        break
+    counts = torch.bincount(owner[:taken], minlength=len(names)).tolist()
+    shares = {}
+    for at, name in enumerate(names):
+        count = counts[at]
+        held = float(tops[at][:count].sum())
+        shares[name] = CacheShare(
+            rows=count,
+            bytes=count * row_bytes[name] + SLOT_BYTES * num_rows[name] if count else 0,
+            ranked_fraction=held / totals[name] if totals[name] > 0 else 0.0,
+        )
+    return shares
+
+
+def share_cache(
+    tables: "Mapping[str, UnifiedTensor]",
+    rankings: Mapping[str, torch.Tensor],
+    budget_bytes: int,
+    device: "str | torch.device | None" = None,
+) -> dict[str, CacheShare]:
+    """Spend one cache budget on the globally hottest rows of several tables (node types) and enable
+    each table's cache with its share (:func:`split_cache_budget` says how rows are chosen).
+
+    ``rankings`` are per-row scores comparable across tables: :func:`visit_ranking` counts from
+    the same presampled batches (the sampler's draws), or :func:`degree_ranking`. A table that gets
+    no rows has its cache disabled. Shares sum to at most ``budget_bytes``.
+
+    Cost: the split's sorts, then per table with rows what
+    :meth:`zerocopy.UnifiedTensor.enable_cache` costs (one more sort of its ranking, one gather
+    of the cached rows) and its share of device memory.
+
+    Example:
+        >>> counts = {t: visit_ranking((b[t] for b in batches), len(x[t])) for t in x}
+        >>> share_cache(x, counts, 8 << 30)        # {'paper': CacheShare(rows=..., ...), ...}
+
+    Raises:
+        As :func:`split_cache_budget`, and TypeError for a table that is not a UnifiedTensor.
+    """
+    from zerocopy.unified import UnifiedTensor
+
+    for name, table in tables.items():
+        if not isinstance(table, UnifiedTensor):
+            raise TypeError(f"tables[{name!r}] is a {type(table).__name__}, expected a zerocopy.UnifiedTensor")
+    shares = split_cache_budget(
+        {name: len(t) for name, t in tables.items()},
+        {name: math.prod(t.shape[1:]) * t.dtype.itemsize for name, t in tables.items()},
+        rankings,
+        budget_bytes,
+    )
+    for name, table in tables.items():
+        if shares[name].rows:
+            table.enable_cache(shares[name].bytes, rankings[name], device)
+        else:
+            table.disable_cache()
+    return shares

@@ -1,4 +1,5 @@
-"""The Triton row-gather kernel behind every GPU read of a :class:`~zerocopy.UnifiedTensor`.
+"""The Triton row-gather kernel behind every GPU read of a :class:`~zerocopy.UnifiedTensor`, and its
+write twin, the row-scatter kernel behind every GPU write (:meth:`~zerocopy.UnifiedTensor.index_copy_`).
 
 One kernel serves every dtype: the kernel moves bits, never computes on them, so the table is
 viewed as the widest integers (8, 4, 2 or 1 bytes) that divide a row and the buffers' alignment.
@@ -18,6 +19,11 @@ program copies ``BLOCK_R`` rows of ``BLOCK_C`` words per step:
 * with a cache, a row whose slot in ``slot_map`` is not -1 is read from the GPU-resident cache
   and counted as a hit; the rest come from the table, in one launch.
 
+The scatter kernel is the same loop with the copy reversed (``table[rows[i]] = source[positions[i]]``):
+the same words, tiles and line-aligned starts (writes are issued on the lines the reads would be),
+a row outside the table is never written, and with a cache a cached row is written to the cache
+as well (write-through), so gathers stay coherent with writes.
+
 The table may be a page-locked host tensor (the GPU reads it over PCIe; Triton's launcher turns
 the host pointer into its device alias with ``cuPointerGetAttribute``) or any tensor Triton can
 address. Under ``TRITON_INTERPRET=1`` every operand may be a CPU tensor, which is how CI tests
@@ -28,6 +34,7 @@ from __future__ import annotations
 import functools
 import math
 import os
+from dataclasses import dataclass
 
 import torch
 
@@ -107,6 +114,34 @@ def interpreting() -> bool:
 
 if triton is not None:
 
+    @triton.jit
+    def _row_block(rows_ptr, pos_ptr, block, n_idx, n_rows, skew,
+                   WIDTH: tl.constexpr, ALIGN: tl.constexpr, BLOCK_R: tl.constexpr, HAS_POS: tl.constexpr):
+        """Block ``block`` of ``rows``: (live lanes, in-range rows, row ids (0 where out of range),
+        positions in the dense operand, first word to touch, words between it and the row start)."""
+        r = (block * BLOCK_R + tl.arange(0, BLOCK_R)).to(tl.int64)  # < 2**31: _plan checks
+        live = r < n_idx
+        row = tl.load(rows_ptr + r, mask=live, other=0).to(tl.int64)
+        valid = live & (row >= 0) & (row < n_rows)
+        row = tl.where(valid, row, 0)
+        if HAS_POS:
+            pos = tl.load(pos_ptr + r, mask=live, other=0).to(tl.int64)
+        else:
+            pos = r
+        start = row * WIDTH
+        # Words between the start of the 128 B line holding the row's first word and that
+        # word (``skew`` is the table's own misalignment, in words).
+        lead = (start + skew) % ALIGN
+        return live, valid, row, pos, start - lead, lead
+
+    @triton.jit
+    def _row_lanes(c, lead, live, WIDTH: tl.constexpr, BLOCK_C: tl.constexpr):
+        """Columns ``c ..`` of a step: (word offsets from each row's first line, offsets within the
+        row, lanes that fall inside a live row)."""
+        col = c + tl.arange(0, BLOCK_C)
+        k = col[None, :] - lead[:, None]
+        return col, k, live[:, None] & (k >= 0) & (k < WIDTH)
+
     # The id and block counts change with every minibatch: specializing on them (divisible by 16
     # or not) would compile a new variant the first time each combination shows up, mid-epoch.
     @triton.jit(do_not_specialize=["n_idx", "n_blocks"])
@@ -135,20 +170,9 @@ if triton is not None:
         hits = tl.zeros([BLOCK_R], dtype=tl.int64)
         lookups = tl.zeros([BLOCK_R], dtype=tl.int64)
         for block in range(tl.program_id(0), n_blocks, tl.num_programs(0)):
-            r = (block * BLOCK_R + tl.arange(0, BLOCK_R)).to(tl.int64)  # < 2**31: launch_gather checks
-            live = r < n_idx
-            row = tl.load(rows_ptr + r, mask=live, other=0).to(tl.int64)
-            valid = live & (row >= 0) & (row < n_rows)
-            row = tl.where(valid, row, 0)
-            if HAS_POS:
-                dst = tl.load(pos_ptr + r, mask=live, other=0).to(tl.int64)
-            else:
-                dst = r
-            start = row * WIDTH
-            # Words between the start of the 128 B line holding the row's first word and that
-            # word (``skew`` is the table's own misalignment, in words).
-            lead = (start + skew) % ALIGN
-            first = start - lead
+            live, valid, row, dst, first, lead = _row_block(
+                rows_ptr, pos_ptr, block, n_idx, n_rows, skew, WIDTH, ALIGN, BLOCK_R, HAS_POS
+            )
             from_host = valid
             if HAS_CACHE:
                 slot = tl.load(slot_ptr + row, mask=valid, other=-1).to(tl.int64)
@@ -158,9 +182,7 @@ if triton is not None:
                 hits += hit.to(tl.int64)
                 lookups += valid.to(tl.int64)
             for c in range(0, SPAN, BLOCK_C):
-                col = c + tl.arange(0, BLOCK_C)
-                k = col[None, :] - lead[:, None]
-                in_row = live[:, None] & (k >= 0) & (k < WIDTH)
+                col, k, in_row = _row_lanes(c, lead, live, WIDTH, BLOCK_C)
                 value = tl.load(src_ptr + first[:, None] + col[None, :], mask=in_row & from_host[:, None], other=0)
                 if HAS_CACHE:
                     cached = tl.load(cache_ptr + slot[:, None] * WIDTH + k, mask=in_row & hit[:, None], other=0)
@@ -169,6 +191,42 @@ if triton is not None:
         if HAS_CACHE:
             tl.atomic_add(counts_ptr, tl.sum(hits, axis=0))
             tl.atomic_add(counts_ptr + 1, tl.sum(lookups, axis=0))
+
+    @triton.jit(do_not_specialize=["n_idx", "n_blocks"])
+    def _scatter_kernel(
+        table_ptr,
+        source_ptr,
+        rows_ptr,
+        pos_ptr,
+        slot_ptr,
+        cache_ptr,
+        n_idx,
+        n_rows,
+        skew,
+        n_blocks,
+        WIDTH: tl.constexpr,
+        SPAN: tl.constexpr,
+        ALIGN: tl.constexpr,
+        BLOCK_R: tl.constexpr,
+        BLOCK_C: tl.constexpr,
+        HAS_POS: tl.constexpr,
+        HAS_CACHE: tl.constexpr,
+    ):
+        for block in range(tl.program_id(0), n_blocks, tl.num_programs(0)):
+            live, valid, row, src, first, lead = _row_block(
+                rows_ptr, pos_ptr, block, n_idx, n_rows, skew, WIDTH, ALIGN, BLOCK_R, HAS_POS
+            )
+            if HAS_CACHE:
+                slot = tl.load(slot_ptr + row, mask=valid, other=-1).to(tl.int64)
+                hit = valid & (slot >= 0)
+                slot = tl.where(hit, slot, 0)
+            for c in range(0, SPAN, BLOCK_C):
+                col, k, in_row = _row_lanes(c, lead, live, WIDTH, BLOCK_C)
+                write = in_row & valid[:, None]
+                value = tl.load(source_ptr + src[:, None] * WIDTH + k, mask=write, other=0)
+                tl.store(table_ptr + first[:, None] + col[None, :], value, mask=write)
+                if HAS_CACHE:
+                    tl.store(cache_ptr + slot[:, None] * WIDTH + k, value, mask=write & hit[:, None])
 
 
 def as_words(t: torch.Tensor, word_bytes: int) -> torch.Tensor:
@@ -198,6 +256,71 @@ def _blocks(span: int, word: int, tile_bytes: int = TILE_BYTES) -> tuple[int, in
             break
     block_r = max(1, min(tile_bytes // word, MAX_TILE_WORDS) // best_c)
     return block_r, best_c
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """How one gather or scatter launch tiles its rows: word size, the line shift, blocks and grid."""
+
+    word: int
+    width: int
+    skew: int
+    align: int
+    span: int
+    block_r: int
+    block_c: int
+    n_blocks: int
+    grid: tuple[int]
+
+    def constants(self, *, has_pos: bool, has_cache: bool) -> dict:
+        """The kernels' shared arguments after the pointers and the id count."""
+        return dict(WIDTH=self.width, SPAN=self.span, ALIGN=self.align, BLOCK_R=self.block_r,
+                    BLOCK_C=self.block_c, HAS_POS=has_pos, HAS_CACHE=has_cache)
+
+
+def _plan(
+    table: torch.Tensor,
+    others: tuple[torch.Tensor | None, ...],
+    n_idx: int,
+    name: str,
+    tile_bytes: int,
+    programs_per_sm: float | None,
+    device: torch.device,
+) -> _Plan | None:
+    """The tiling of a launch over ``n_idx`` rows of 2-D ``table`` (``others``: the dense operand
+    and the cache, whose addresses bound the word size); None when there is nothing to move.
+
+    Raises:
+        TypeError: an operand of another dtype than the table.
+        ValueError: ``programs_per_sm`` not a finite number >= 0, or more than ``MAX_IDS`` ids.
+    """
+    if triton is None:
+        raise RuntimeError("a zero-copy row kernel needs Triton, which is not installed")
+    if any(t is not None and t.dtype != table.dtype for t in others):
+        raise TypeError(f"{name} and cache must have the table's dtype {table.dtype}")
+    per_sm = PROGRAMS_PER_SM if programs_per_sm is None else programs_per_sm
+    if not (isinstance(per_sm, (int, float)) and 0 <= per_sm < math.inf):
+        raise ValueError(f"programs_per_sm must be a finite number >= 0 (0: one program per block of rows), "
+                         f"got {per_sm!r} (a default comes from ZEROCOPY_PROGRAMS_PER_SM or "
+                         f"ZEROCOPY_OVERLAP_PROGRAMS_PER_SM when set)")
+    if n_idx > MAX_IDS:
+        verb = "gathers" if name == "out" else "writes"
+        raise ValueError(f"rows has {n_idx} ids; one launch {verb} at most {MAX_IDS}: split the index")
+    row_bytes = table.shape[1] * table.element_size()
+    if n_idx == 0 or row_bytes == 0:
+        return None
+    word = word_bytes(row_bytes, table, *(t for t in others if t is not None))
+    width = row_bytes // word
+    line = LINE_BYTES // word
+    skew = (table.data_ptr() % LINE_BYTES) // word
+    # Rows narrower than a line gain nothing from an earlier start; aligned rows need no shift.
+    shift = row_bytes >= LINE_BYTES and (row_bytes % LINE_BYTES != 0 or skew != 0)
+    align = line if shift else 1
+    span = width + align - 1
+    block_r, block_c = _blocks(span, word, tile_bytes)
+    n_blocks = triton.cdiv(n_idx, block_r)
+    grid = (min(n_blocks, max(1, int(per_sm * _sm_count(device)))) if per_sm > 0 else n_blocks,)
+    return _Plan(word, width, skew if shift else 0, align, span, block_r, block_c, n_blocks, grid)
 
 
 def launch_gather(
@@ -231,55 +354,76 @@ def launch_gather(
         programs_per_sm: persistent programs per multiprocessor (default ``PROGRAMS_PER_SM``;
             0: one program per block); a tuning knob.
     """
-    if triton is None:
-        raise RuntimeError("the zero-copy gather kernel needs Triton, which is not installed")
-    if out.dtype != table.dtype or (cache is not None and cache.dtype != table.dtype):
-        raise TypeError(f"out and cache must have the table's dtype {table.dtype}")
-    per_sm = PROGRAMS_PER_SM if programs_per_sm is None else programs_per_sm
-    if not (isinstance(per_sm, (int, float)) and 0 <= per_sm < math.inf):
-        raise ValueError(f"programs_per_sm must be a finite number >= 0 (0: one program per block of rows), "
-                         f"got {per_sm!r} (a default comes from ZEROCOPY_PROGRAMS_PER_SM or "
-                         f"ZEROCOPY_OVERLAP_PROGRAMS_PER_SM when set)")
-    n_idx = rows.numel()
-    if n_idx > MAX_IDS:
-        raise ValueError(f"rows has {n_idx} ids; one launch gathers at most {MAX_IDS}: split the index")
-    row_bytes = table.shape[1] * table.element_size()
-    if n_idx == 0 or row_bytes == 0:
+    plan = _plan(table, (out, cache), rows.numel(), "out", tile_bytes, programs_per_sm, out.device)
+    if plan is None:
         return
-    word = word_bytes(row_bytes, *(t for t in (table, out, cache) if t is not None))
-    table, out = as_words(table, word), as_words(out, word)
-    cache = as_words(cache, word) if cache is not None else None
-    width = row_bytes // word
-    line = LINE_BYTES // word
-    skew = (table.data_ptr() % LINE_BYTES) // word
-    # Rows narrower than a line gain nothing from an earlier start; aligned rows need no shift.
-    shift = row_bytes >= LINE_BYTES and (row_bytes % LINE_BYTES != 0 or skew != 0)
-    align = line if shift else 1
-    span = width + align - 1
-    block_r, block_c = _blocks(span, word, tile_bytes)
     has_cache = slot_map is not None
     dummy = rows
-    n_blocks = triton.cdiv(n_idx, block_r)
-    grid = (min(n_blocks, max(1, int(per_sm * _sm_count(out.device)))) if per_sm > 0 else n_blocks,)
-    _gather_kernel[grid](
+    table, out = as_words(table, plan.word), as_words(out, plan.word)
+    _gather_kernel[plan.grid](
         table,
         out,
         rows,
         positions if positions is not None else dummy,
         slot_map if has_cache else dummy,
-        cache if has_cache else table,
+        as_words(cache, plan.word) if has_cache else table,
         counts if has_cache else dummy,
-        n_idx,
+        rows.numel(),
         table.shape[0],
-        skew if shift else 0,
-        n_blocks,
-        WIDTH=width,
-        SPAN=span,
-        ALIGN=align,
-        BLOCK_R=block_r,
-        BLOCK_C=block_c,
-        HAS_POS=positions is not None,
-        HAS_CACHE=has_cache,
+        plan.skew,
+        plan.n_blocks,
+        **plan.constants(has_pos=positions is not None, has_cache=has_cache),
+        num_warps=num_warps,
+    )
+
+
+def launch_scatter(
+    table: torch.Tensor,
+    rows: torch.Tensor,
+    source: torch.Tensor,
+    positions: torch.Tensor | None = None,
+    slot_map: torch.Tensor | None = None,
+    cache: torch.Tensor | None = None,
+    *,
+    tile_bytes: int = TILE_BYTES,
+    num_warps: int = 4,
+    programs_per_sm: float | None = None,
+) -> None:
+    """Write ``source[positions[i]]`` (``source[i]`` without positions) into ``table[rows[i]]``, one launch.
+
+    The write twin of :func:`launch_gather`: the same tiling, and a row whose id is outside
+    ``[0, num_rows)`` is never written. With ``slot_map``/``cache`` a cached row is written to the
+    cache too (write-through). Rows named twice: one of the writes wins, which one is unspecified
+    (as for ``torch.Tensor.index_copy_``). Cost: one kernel launch on the current stream, no host
+    sync, no allocation.
+
+    Args:
+        table: ``[num_rows, width]`` contiguous and writable: page-locked host memory (registered
+            without the read-only flag) or device memory (CPU memory under ``TRITON_INTERPRET=1``).
+        rows: 1-D int32/int64 row ids.
+        source: ``[len(rows), width]`` contiguous, the table's dtype, on the launching device.
+        positions: 1-D int64, a permutation of ``range(len(rows))``, or None.
+        slot_map: int32 ``[num_rows]``: the cache slot of each row or -1; None for no cache.
+        cache: ``[cached_rows, width]`` cached rows on the device (with ``slot_map``).
+        tile_bytes, num_warps, programs_per_sm: tuning knobs, as for :func:`launch_gather`.
+    """
+    plan = _plan(table, (source, cache), rows.numel(), "source", tile_bytes, programs_per_sm, source.device)
+    if plan is None:
+        return
+    has_cache = slot_map is not None
+    table, source = as_words(table, plan.word), as_words(source, plan.word)
+    _scatter_kernel[plan.grid](
+        table,
+        source,
+        rows,
+        positions if positions is not None else rows,
+        slot_map if has_cache else rows,
+        as_words(cache, plan.word) if has_cache else table,
+        rows.numel(),
+        table.shape[0],
+        plan.skew,
+        plan.n_blocks,
+        **plan.constants(has_pos=positions is not None, has_cache=has_cache),
         num_warps=num_warps,
     )
 
@@ -331,3 +475,28 @@ def gather_rows(
     else:
         launch_gather(table, rows, out, None, slot_map, cache, counts, programs_per_sm=programs_per_sm)
     return out
+
+
+def scatter_rows(
+    table: torch.Tensor,
+    rows: torch.Tensor,
+    source: torch.Tensor,
+    *,
+    sort: bool = True,
+    slot_map: torch.Tensor | None = None,
+    cache: torch.Tensor | None = None,
+    programs_per_sm: float | None = None,
+) -> torch.Tensor:
+    """``table[rows[i]] = source[i]`` for 2-D contiguous ``table`` and ``source``; returns ``table``.
+
+    With ``sort`` the rows are written in ascending address order (as :func:`gather_rows` reads);
+    pass ``sort=False`` for ``rows`` already ascending. Ids outside the table are skipped; with a
+    cache, cached rows are written through. Cost: a sort (with ``sort``) and one kernel launch on
+    the current stream; no host sync.
+    """
+    if sort and rows.numel() > 1:
+        keys, positions = sorted_order(rows, table.shape[0])
+        launch_scatter(table, keys, source, positions, slot_map, cache, programs_per_sm=programs_per_sm)
+    else:
+        launch_scatter(table, rows, source, None, slot_map, cache, programs_per_sm=programs_per_sm)
+    return table

@@ -2,7 +2,9 @@
 
 Where the output lands: a CUDA index gives a CUDA tensor on the index's device, gathered by a GPU
 kernel that reads page-locked host memory directly (no CPU gather, no staging copy, no CPU thread
-besides the launching one busy); a CPU index gives a CPU tensor gathered by the CPU.
+besides the launching one busy); a CPU index gives a CPU tensor gathered by the CPU. Writes
+(:meth:`UnifiedTensor.index_copy_`) mirror that: a CUDA index has GPU threads write the rows into
+host memory (the scatter kernel, no staging copy), a CPU index writes with the CPU.
 """
 from __future__ import annotations
 
@@ -18,7 +20,7 @@ import torch
 
 from zerocopy import kernels
 from zerocopy.cache import CacheStats, RowCache
-from zerocopy.hostmem import HostRegistration, release_with, shared_file_view
+from zerocopy.hostmem import HOST_REGISTER_READ_ONLY, HostRegistration, release_with, shared_file_view
 from zerocopy.pending import BoundsCheck, PendingGather, raise_out_of_range
 from zerocopy.placement import Placement, placement_of
 
@@ -62,6 +64,7 @@ class UnifiedTensor:
         if tensor.is_cuda:
             tensor = tensor.cpu()
         self._host = tensor.contiguous()
+        self._read_only = read_only
         self._registration: HostRegistration | None = None
         self._finalizer: weakref.finalize | None = None
         self._cache: RowCache | None = None
@@ -163,6 +166,11 @@ class UnifiedTensor:
     def is_pinned(self) -> bool:
         """Whether the table is page-locked (readable by GPU kernels)."""
         return torch.cuda.is_available() and self._host.is_pinned()
+
+    @property
+    def writable(self) -> bool:
+        """Whether :meth:`index_copy_` and :meth:`copy_` may write (False for a read-only memory map)."""
+        return not self._read_only
 
     def __len__(self) -> int:
         return self._host.shape[0]
@@ -300,6 +308,79 @@ class UnifiedTensor:
         idx.record_stream(side)
         return PendingGather(out, done, bounds)
 
+    # ------------------------------------------------------------------ writes
+    def index_copy_(self, idx: torch.Tensor, source: torch.Tensor, *, check: bool = True) -> "UnifiedTensor":
+        """Write rows: ``self[idx[i]] = source[i]``, in place; returns ``self``.
+
+        The write twin of :meth:`gather`. A CUDA ``idx`` (with ``source`` on the same GPU) has GPU
+        threads write the rows straight into the page-locked table (the scatter kernel: rows in
+        address order, no staging copy); a CPU ``idx`` writes with the CPU. Cached rows are
+        written through, so later gathers see the new rows. An id named twice: one of its rows
+        wins, which one is unspecified (as for ``torch.Tensor.index_copy_``).
+
+        Cost (CUDA ``idx``, pinned table): with ``check``, one min/max kernel and a host wait for
+        it *before* the write is queued (so nothing is written when an id is out of range); then
+        a sort and one kernel, no further sync. ``check=False``: no host sync at all, and
+        out-of-range ids are skipped. A table GPUs cannot write (pageable, or pinned read-only by
+        the driver) costs a copy of ``idx`` and ``source`` to the host (a sync). A cache on
+        another device than ``idx`` is updated by torch indexing there (a sync on a GPU).
+
+        Args:
+            idx: int32/int64 row ids, any shape, on the CPU or a GPU.
+            source: ``idx.shape + shape[1:]``, the table's dtype, on ``idx.device``.
+            check: raise IndexError for out-of-range CUDA ids (one host wait). CPU ids are always
+                checked (no sync is needed).
+
+        Raises:
+            IndexError: for an id that is negative or ``>= len(self)``, before anything is written.
+            TypeError: for a non-integer ``idx`` or a ``source`` of another dtype.
+            ValueError: for a ``source`` of another shape or device.
+            RuntimeError: for a read-only table (a read-only memory map), or after :meth:`close`.
+        """
+        self._check_open()
+        self._check_writable()
+        idx = self._check_index(idx)
+        self._check_rows(source, idx, "source")
+        flat = idx.reshape(-1)
+        if flat.numel() == 0:
+            return self
+        rows = source.reshape((flat.numel(),) + tuple(self.shape[1:]))
+        if idx.is_cuda:
+            self._scatter_cuda(flat, rows, check)
+        else:
+            lo, hi = torch.aminmax(flat)
+            raise_out_of_range(int(lo), int(hi), len(self))
+            self._write_host(flat, rows)
+        return self
+
+    def copy_(self, source: torch.Tensor) -> "UnifiedTensor":
+        """Overwrite the whole table with ``source`` (same shape and dtype, any device); returns ``self``.
+
+        Cached rows are refreshed from the new table. Cost: one copy of the table into host memory
+        (a sync when ``source`` is on a GPU), one gather of the cached rows.
+
+        Raises:
+            TypeError: for a ``source`` of another dtype.
+            ValueError: for a ``source`` of another shape.
+            RuntimeError: for a read-only table, or after :meth:`close`.
+        """
+        self._check_open()
+        self._check_writable()
+        if not isinstance(source, torch.Tensor):
+            raise TypeError(f"source must be a torch.Tensor, got {type(source).__name__}")
+        if source.dtype != self.dtype:
+            raise TypeError(f"source has dtype {source.dtype}, expected the table's {self.dtype}")
+        if tuple(source.shape) != tuple(self.shape):
+            raise ValueError(f"source has shape {tuple(source.shape)}, expected the table's {tuple(self.shape)}")
+        self._host.copy_(source)
+        cache = self._cache
+        if cache is not None:
+            if cache.device.type == "cuda":
+                self._gather_cuda(cache.rows.to(cache.device), cache.data, None, use_cache=False, check=False)
+            else:
+                cache.data.copy_(self._host.index_select(0, cache.rows))
+        return self
+
     # ------------------------------------------------------------------ cache
     def enable_cache(
         self, budget_bytes: int, ranking: torch.Tensor | None = None, device: "str | torch.device | None" = None
@@ -310,7 +391,8 @@ class UnifiedTensor:
         score per row (node degree, or :func:`zerocopy.visit_ranking` counts from presampled
         epochs); None means the rows are already ordered hottest first. ``device`` defaults to the
         current GPU (the CPU without one). Replaces any earlier cache and zeroes the statistics.
-        The cache is a snapshot: later writes to the host table reach the uncached rows only.
+        Writes through :meth:`index_copy_` and :meth:`copy_` reach the cache too (write-through);
+        writes to :attr:`host` directly reach the uncached rows only.
 
         Cost: one sort of the ranking on its device, one gather of the cached rows (zero-copy when the
         table is pinned), ``budget_bytes`` of device memory.
@@ -379,6 +461,13 @@ class UnifiedTensor:
         if self._closed:
             raise RuntimeError("this UnifiedTensor is closed; wrap the table again to gather from it")
 
+    def _check_writable(self) -> None:
+        if self._read_only:
+            raise RuntimeError(
+                "this UnifiedTensor wraps read-only memory (a read-only memory map); "
+                "wrap a writable copy (np.load(mmap_mode='r+') or a tensor) to write rows"
+            )
+
     def _require_cache(self) -> RowCache:
         if self._cache is None:
             raise RuntimeError("no cache is enabled; call enable_cache(budget_bytes, ranking) first")
@@ -397,13 +486,21 @@ class UnifiedTensor:
         return idx
 
     def _check_out(self, out: torch.Tensor, idx: torch.Tensor) -> None:
+        self._check_rows(out, idx, "out", contiguous=True)
+
+    def _check_rows(self, rows: Any, idx: torch.Tensor, name: str, *, contiguous: bool = False) -> None:
+        """``rows`` must be ``idx.shape + shape[1:]`` of the table's dtype on ``idx.device``."""
+        if not isinstance(rows, torch.Tensor):
+            raise TypeError(f"{name} must be a torch.Tensor, got {type(rows).__name__}")
         shape = tuple(idx.shape) + tuple(self.shape[1:])
-        if out.dtype != self.dtype:
-            raise TypeError(f"out has dtype {out.dtype}, expected the table's {self.dtype}")
-        if tuple(out.shape) != shape or out.device != idx.device or not out.is_contiguous():
+        if rows.dtype != self.dtype:
+            raise TypeError(f"{name} has dtype {rows.dtype}, expected the table's {self.dtype}")
+        strided = contiguous and not rows.is_contiguous()
+        if tuple(rows.shape) != shape or rows.device != idx.device or strided:
+            must = "be contiguous with" if contiguous else "have"
             raise ValueError(
-                f"out must be contiguous with shape {shape} on {idx.device}, got shape {tuple(out.shape)} "
-                f"on {out.device} (contiguous={out.is_contiguous()})"
+                f"{name} must {must} shape {shape} on {idx.device}, got shape {tuple(rows.shape)} "
+                f"on {rows.device}" + (f" (contiguous={rows.is_contiguous()})" if contiguous else "")
             )
 
     def _gather_cpu(self, idx: torch.Tensor, out: torch.Tensor | None) -> torch.Tensor:
@@ -474,6 +571,45 @@ class UnifiedTensor:
         if len(self):
             rows[valid] = self._host.index_select(0, ids[valid])
         return rows
+
+    def _gpu_writable(self) -> bool:
+        """Whether GPU threads may write the host table (pinned, and not registered read-only)."""
+        registration = self._registration
+        read_only = registration is not None and bool(registration.flags & HOST_REGISTER_READ_ONLY)
+        return self.is_pinned() and not read_only and kernels.available()
+
+    def _scatter_cuda(self, flat: torch.Tensor, rows: torch.Tensor, check: bool) -> None:
+        """Write ``rows`` at CUDA ids ``flat`` (see :meth:`index_copy_` for the cost)."""
+        device = flat.device
+        with torch.cuda.device(device):
+            if check:
+                BoundsCheck(flat, len(self)).check()  # before the write: nothing written on an error
+            cache = self._cache
+            if not self._gpu_writable() or self._row_width() == 0:
+                ids = flat.cpu()
+                valid = (ids >= 0) & (ids < len(self))
+                self._write_host(ids[valid], rows.cpu()[valid])
+                return
+            if self._registration is not None:
+                self._registration.devices.add(device.index)
+            width = self._row_width()
+            through = cache is not None and cache.device == device
+            kernels.scatter_rows(
+                self._host.view(len(self), width),
+                flat,
+                rows.contiguous().view(-1, width),
+                slot_map=cache.slot_map if through else None,
+                cache=cache.data.view(-1, width) if through else None,
+            )
+            if cache is not None and not through:
+                cache.write_rows(flat, rows)
+
+    def _write_host(self, ids: torch.Tensor, rows: torch.Tensor) -> None:
+        """CPU write of valid CPU ``ids``, then the cache's copy of any cached ones."""
+        ids = ids.to(torch.int64)
+        self._host.index_copy_(0, ids, rows)
+        if self._cache is not None:
+            self._cache.write_rows(ids, rows)
 
     def _side_stream(self, device: torch.device) -> "torch.cuda.Stream":
         index = device.index if device.index is not None else torch.cuda.current_device()
