@@ -97,6 +97,13 @@ class RowStore:
         width = math.prod(self.data.shape[1:])
         kernels.scatter_rows(self.data.view(-1, width), ids, rows.contiguous().view(-1, width), sort=False)
 
+    def settled(self) -> torch.Tensor:
+        """The whole table, after the GPU writes queued on it (for a pinned table) are done, so
+        the CPU may read it. Cost: a device sync for a pinned table, nothing otherwise."""
+        if self.unified is not None:
+            self.unified.synchronize()
+        return self.data
+
     def load_(self, source: torch.Tensor) -> None:
         """Overwrite the whole table from ``source`` (cached rows refreshed). Cost: one table copy."""
         if self.unified is not None:
@@ -223,7 +230,8 @@ class HostEmbedding(nn.Module):
     @property
     def weight(self) -> "UnifiedTensor | torch.Tensor":
         """The table itself (no copy): a :class:`UnifiedTensor` for pinned/cpu, a tensor for cuda.
-        Write to it only through ``UnifiedTensor.index_copy_``/``copy_``, which keep its cache coherent."""
+        Write to it only through ``UnifiedTensor.index_copy_``/``copy_``, which keep its cache
+        coherent; call ``weight.synchronize()`` before reading ``weight.host`` after GPU steps."""
         return self._store.unified if self._store.unified is not None else self._store.data
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
@@ -275,8 +283,10 @@ class HostEmbedding(nn.Module):
         return f"{self.num_rows}, {self.dim}, placement={self.placement}, dtype={self.dtype}"
 
     # ------------------------------------------------------------------ checkpoints
+    # state_dict() holds the table itself under "weight" (no copy; a pinned table is first waited
+    # for, so the GPU's writes are in host memory); load_state_dict() copies into it in place.
     def _save_to_state_dict(self, destination: dict, prefix: str, keep_vars: bool) -> None:
-        destination[prefix + "weight"] = self._store.data  # the table itself, not a copy
+        destination[prefix + "weight"] = self._store.settled()  # the table itself, not a copy
 
     def _load_from_state_dict(
         self, state_dict: dict, prefix: str, local_metadata: dict, strict: bool,

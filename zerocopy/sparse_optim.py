@@ -56,12 +56,13 @@ class _SparseOptimizer(ABC):
     def state_dict(self) -> dict:
         """Hyperparameters, step counts and every state table (the tensors themselves, no copy).
 
-        Only tensors, numbers and strings: loadable with ``torch.load(weights_only=True)``.
+        Only tensors, numbers and strings: loadable with ``torch.load(weights_only=True)``. Cost: a
+        device sync for pinned state (GPU writes into host memory must land before it is read).
         """
         tables = []
         for step, state in zip(self.steps, self._states):
             entry: dict = {"step": step}
-            entry.update({name: store.data for name, store in zip(self._state_names, state)})
+            entry.update({name: store.settled() for name, store in zip(self._state_names, state)})
             tables.append(entry)
         return {"hyperparameters": self._hyperparameters(), "tables": tables}
 

@@ -356,8 +356,9 @@ class UnifiedTensor:
     def copy_(self, source: torch.Tensor) -> "UnifiedTensor":
         """Overwrite the whole table with ``source`` (same shape and dtype, any device); returns ``self``.
 
-        Cached rows are refreshed from the new table. Cost: one copy of the table into host memory
-        (a sync when ``source`` is on a GPU), one gather of the cached rows.
+        Cached rows are refreshed from the new table. Cost: a wait for the GPU work queued on the
+        table (:meth:`synchronize`), one copy of the table into host memory (a sync when ``source``
+        is on a GPU), one gather of the cached rows.
 
         Raises:
             TypeError: for a ``source`` of another dtype.
@@ -372,6 +373,7 @@ class UnifiedTensor:
             raise TypeError(f"source has dtype {source.dtype}, expected the table's {self.dtype}")
         if tuple(source.shape) != tuple(self.shape):
             raise ValueError(f"source has shape {tuple(source.shape)}, expected the table's {tuple(self.shape)}")
+        self.synchronize()
         self._host.copy_(source)
         cache = self._cache
         if cache is not None:
@@ -380,6 +382,22 @@ class UnifiedTensor:
             else:
                 cache.data.copy_(self._host.index_select(0, cache.rows))
         return self
+
+    def synchronize(self) -> None:
+        """Wait until the GPU work queued on this table (gathers, writes by GPU threads) is done, so
+        the CPU may read or overwrite :attr:`host`; GPU writes into host memory are asynchronous.
+
+        Cost: a device sync of each GPU that used the table (every GPU when the table was pinned by
+        copy, whose users are not tracked); nothing without CUDA or for a pageable table.
+        """
+        if not self.is_pinned():
+            return
+        if self._registration is not None:
+            devices = sorted(self._registration.devices)
+        else:
+            devices = list(range(torch.cuda.device_count()))
+        for device in devices:
+            torch.cuda.synchronize(device)
 
     # ------------------------------------------------------------------ cache
     def enable_cache(
