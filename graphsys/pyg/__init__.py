@@ -1,9 +1,12 @@
 """PyG integration without pyg-lib or torch-sparse: a sampler, a feature store, a graph store, loaders.
 
-* :class:`GraphsysSampler`: a ``torch_geometric.sampler.BaseSampler`` for PyG's own loaders.
+* :class:`GraphsysSampler`: a ``torch_geometric.sampler.BaseSampler`` for PyG's own loaders,
+  over ``Data`` and ``HeteroData`` (one CSR per edge type, sampled by the same sampler).
 * :class:`UnifiedFeatureStore` / :class:`CSRGraphStore`: ``NeighborLoader((feature_store, graph_store), ...)``
-  with features in :class:`zerocopy.UnifiedTensor` s and the CSR where it was placed.
-* :class:`NeighborLoader` / :class:`LinkNeighborLoader`: PyG's loaders, one import line away.
+  with features in :class:`zerocopy.UnifiedTensor` s and the CSRs where they were placed,
+  homogeneous or keyed by node and edge type.
+* :class:`NeighborLoader` / :class:`LinkNeighborLoader`: PyG's loaders, one import line away,
+  yielding ``Data`` or ``HeteroData`` batches as PyG does.
 * :class:`Node2Vec`: PyG's model, its walks drawn by :func:`sampling.random_walk`.
 
 This is the PyG edge of graphsys: the engines (``zerocopy``, ``sampling``) never import PyG.

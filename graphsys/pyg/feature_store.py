@@ -19,7 +19,7 @@ from typing import Iterable
 
 import numpy as np
 import torch
-from torch_geometric.data import Data, FeatureStore, TensorAttr
+from torch_geometric.data import Data, FeatureStore, HeteroData, TensorAttr
 
 from graphsys.loader.gather import Table, check_table, gather_rows, num_rows
 from zerocopy import PendingGather, UnifiedTensor
@@ -74,19 +74,32 @@ class UnifiedFeatureStore(FeatureStore):
         self.__dict__["_tables"] = {}
 
     @classmethod
-    def from_data(cls, data: Data, attrs: Iterable[str] = ("x", "y"), *, pin: bool = True) -> "UnifiedFeatureStore":
+    def from_data(
+        cls, data: Data | HeteroData, attrs: Iterable[str] = ("x", "y"), *, pin: bool = True
+    ) -> "UnifiedFeatureStore":
         """A store holding ``data``'s node attributes ``attrs``, each wrapped in a UnifiedTensor.
 
         Args:
-            data: a homogeneous PyG ``Data``.
-            attrs: node-level attribute names to copy over (missing ones are an error).
+            data: a homogeneous PyG ``Data`` (tables under ``group_name=None``) or a
+                ``HeteroData`` (tables under ``group_name=node_type``, for the node types that
+                have the attribute: featureless types are left out).
+            attrs: node-level attribute names to copy over.
             pin: page-lock the tables in place (needs CUDA; ignored without it) so GPU threads
                 can read them.
 
         Raises:
-            KeyError: an attribute ``data`` does not have.
+            KeyError: an attribute ``data`` does not have (for a ``HeteroData``: no node type has it).
         """
         store = cls()
+        if isinstance(data, HeteroData):
+            for name in attrs:
+                found = [nt for nt in data.node_types if isinstance(getattr(data[nt], name, None), torch.Tensor)]
+                if not found:
+                    raise KeyError(f"no node type of data has a tensor attribute {name!r} (node types {data.node_types})")
+                for node_type in found:
+                    table = UnifiedTensor(data[node_type][name], pin=pin)
+                    store.put_tensor(table, group_name=node_type, attr_name=name, index=None)
+            return store
         for name in attrs:
             value = getattr(data, name, None)
             if not isinstance(value, torch.Tensor):
@@ -169,5 +182,7 @@ class UnifiedFeatureStore(FeatureStore):
         return [TensorAttr(group, name, None) for group, name in self._tables]
 
     def __repr__(self) -> str:
-        names = ", ".join(f"{name}: {tuple(t.shape)}" for (_, name), t in self._tables.items())
+        names = ", ".join(
+            f"{name if group is None else f'{group}/{name}'}: {tuple(t.shape)}" for (group, name), t in self._tables.items()
+        )
         return f"{self.__class__.__name__}({names})"
