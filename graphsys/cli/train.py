@@ -27,8 +27,8 @@ def register(subparsers) -> None:
     """Add the ``train`` subcommand."""
     p = subparsers.add_parser(
         "train", help="train a GNN for node classification on sampled minibatches (one or many GPUs)",
-        description="Minibatch GNN training (GraphSAGE, GCN, GAT from torch_geometric) with GPU neighbour "
-                    "sampling and zero-copy feature gathering; evaluates with full-neighbourhood layer-wise "
+        description="Minibatch GNN training (GraphSAGE, GCN, GAT from torch_geometric; R-GCN or GraphSAGE per "
+                    "edge type on heterogeneous graphs) with GPU neighbour sampling and zero-copy feature gathering; evaluates with full-neighbourhood layer-wise "
                     "inference every epoch and checkpoints every epoch. Under torchrun each process trains "
                     "on its own GPU with DistributedDataParallel.",
     )
@@ -38,7 +38,16 @@ def register(subparsers) -> None:
     p.add_argument("--scale", type=float, default=1.0, help="synthetic datasets: size multiplier")
     p.add_argument("--undirected", action="store_true",
                    help="ogbn-* datasets: store every edge both ways (as GNNs on ogbn-arxiv usually do)")
-    p.add_argument("--model", default="sage", choices=["sage", "gcn", "gat"])
+    p.add_argument("--model", default="sage", choices=["sage", "gcn", "gat", "rgcn", "mlp"],
+                   help="heterogeneous datasets (synthetic-mag, ogbn-mag, ...): rgcn, or sage per edge type; mlp: the "
+                        "graph-free baseline on the seeds' own features")
+    p.add_argument("--featureless", default=None, choices=["mean", "learn"],
+                   help="heterogeneous datasets: inputs of node types without features: the mean of their "
+                        "neighbours' features (derived once, kept beside the dataset) or learned embeddings "
+                        "(in the --features placement; pinned: gathered zero-copy and updated on the GPU)")
+    p.add_argument("--embedding-dim", type=int, default=128, help="--featureless learn: embedding width")
+    p.add_argument("--embedding-lr", type=float, default=0.1,
+                   help="--featureless learn: row-wise Adagrad learning rate of the embeddings")
     p.add_argument("--layers", type=int, default=3, help="message-passing layers (= sampling hops)")
     p.add_argument("--hidden", type=int, default=256, help="hidden channels")
     p.add_argument("--heads", type=int, default=4, help="attention heads (gat)")
@@ -107,6 +116,7 @@ def config_from_args(args):
     try:
         return TrainConfig(
             dataset=args.dataset, root=args.root, scale=args.scale, undirected=args.undirected, model=args.model,
+            featureless=args.featureless, embedding_dim=args.embedding_dim, embedding_lr=args.embedding_lr,
             layers=args.layers, hidden=args.hidden, heads=args.heads, dropout=args.dropout,
             input_dropout=args.input_dropout,
             fanouts=fanouts, batch_size=args.batch_size, epochs=args.epochs, lr=args.lr,

@@ -32,6 +32,9 @@ class Checkpoint:
         optimizer: the optimizer's ``state_dict``.
         fingerprint: ``TrainConfig.fingerprint()`` of the run that wrote it.
         history: one metrics dict per finished epoch.
+        embeddings: learned inputs of featureless node types: ``{"tables": {node_type: state_dict},
+            "optimizer": state_dict}`` of their ``zerocopy.HostEmbedding`` s and sparse optimizer
+            (None without them).
     """
 
     epoch: int
@@ -39,11 +42,13 @@ class Checkpoint:
     optimizer: dict
     fingerprint: dict
     history: list
+    embeddings: dict | None = None
 
 
 def save_checkpoint(path: str | os.PathLike, *, epoch: int, model: torch.nn.Module,
-                    optimizer: torch.optim.Optimizer, fingerprint: dict, history: list) -> None:
-    """Write a checkpoint atomically.
+                    optimizer: torch.optim.Optimizer, fingerprint: dict, history: list,
+                    embeddings: dict | None = None) -> None:
+    """Write a checkpoint atomically (``embeddings``: see :class:`Checkpoint`).
 
     ``path`` must be new or a checkpoint graphsys wrote (else :class:`~graphsys.io.OutputError`).
     Cost: one device-to-host copy of the parameters and optimizer state, one read of the file
@@ -57,6 +62,7 @@ def save_checkpoint(path: str | os.PathLike, *, epoch: int, model: torch.nn.Modu
         "optimizer": optimizer.state_dict(),
         "fingerprint": fingerprint,
         "history": history,
+        "embeddings": embeddings,
     }
     with atomic_file(path, CHECKPOINT_KIND) as tmp:
         torch.save(payload, tmp)
@@ -92,4 +98,4 @@ def load_checkpoint(path: str | os.PathLike, *, fingerprint: dict | None = None)
             detail = ", ".join(f"{k}: checkpoint {theirs.get(k)!r}, now {fingerprint.get(k)!r}" for k in differ)
             raise ValueError(f"checkpoint {file} was written by a run with other settings ({detail})")
     return Checkpoint(payload["epoch"], payload["model"], payload["optimizer"], payload["fingerprint"],
-                      payload["history"])
+                      payload["history"], payload.get("embeddings"))

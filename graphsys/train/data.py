@@ -1,16 +1,23 @@
-"""Loading a dataset for training and putting its parts where the config says."""
+"""Loading a dataset for training and putting its parts where the config says.
+
+A heterogeneous dataset is the same with a type dimension: one CSR per edge type (reverse edge
+types added, so every node type receives messages), one feature table per node type that has
+features, labels of the target type.
+"""
 from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 
-from graphsys.datasets import NodeDataset, load
-from graphsys.train.config import TrainConfig, check_machine
+from graphsys.graph import DEGREE_CHUNK
+from graphsys.datasets import HeteroNodeDataset, NodeDataset, load, mean_features
+from graphsys.train.config import Featureless, ModelKind, TrainConfig, check_machine
 from graphsys.train.distributed import DistContext
 from graphsys.train.features import cache_budget_bytes, place_features, share_across_ranks
+from zerocopy import HostEmbedding, share_cache
 from zerocopy.placement import place
 
 logger = logging.getLogger(__name__)
@@ -22,26 +29,45 @@ class TrainData:
 
     Attributes:
         dataset: the loaded dataset (host memory).
-        indptr, indices: the CSR in ``config.graph`` placement.
+        indptr, indices: the CSR in ``config.graph`` placement; for a heterogeneous dataset
+            dicts edge type -> offsets / neighbour ids, reverse edge types included.
         features: the feature table in ``config.features`` placement (a tensor or a
-            ``zerocopy.UnifiedTensor``).
+            ``zerocopy.UnifiedTensor``); for a heterogeneous dataset a dict node type -> table
+            of the types with features (learned types have none).
         labels: ``y`` (float for multi-label, for the BCE loss) where the sampler runs: on the
-            training device, or on the host for a CPU sampler.
+            training device, or on the host for a CPU sampler; of the target type's nodes.
+        num_nodes: node count per node type (heterogeneous), else None.
+        embeddings: ``featureless = "learn"``: a ``zerocopy.HostEmbedding`` per featureless node
+            type, in the features' placement (their rows are the model's inputs for that type).
     """
 
-    dataset: NodeDataset
-    indptr: torch.Tensor
-    indices: torch.Tensor
+    dataset: "NodeDataset | HeteroNodeDataset"
+    indptr: "torch.Tensor | dict"
+    indices: "torch.Tensor | dict"
     features: object
     labels: torch.Tensor
+    num_nodes: "dict[str, int] | None" = None
+    embeddings: "dict[str, HostEmbedding]" = field(default_factory=dict)
 
     @property
     def num_classes(self) -> int:
         return self.dataset.num_classes
 
+    @property
+    def hetero(self) -> bool:
+        """Whether the dataset has node and edge types."""
+        return self.num_nodes is not None
 
-def load_dataset(config: TrainConfig) -> NodeDataset:
-    """The dataset the config names, checked to be trainable.
+
+#: Standard deviation of learned embeddings at the start: 0.1, so that each starts near the scale of
+#: derived features rather than as a unit vector per column (``torch.nn.Embedding``'s 1.0).
+EMBEDDING_INIT_STD = 0.1
+
+
+def load_dataset(config: TrainConfig) -> "NodeDataset | HeteroNodeDataset":
+    """The dataset the config names, checked to be trainable; with ``featureless = "mean"`` a
+    heterogeneous dataset's featureless types get their derived features (written beside a
+    dataset on disk once, reopened after).
 
     Raises:
         ValueError: an unknown name (from ``graphsys.datasets.load``), or a dataset without
@@ -51,23 +77,46 @@ def load_dataset(config: TrainConfig) -> NodeDataset:
     start = time.perf_counter()
     dataset = load(config.dataset, config.root, scale=config.scale, seed=config.seed, quiet=config.quiet, **options)
     logger.info("%s loaded in %.1f s", dataset, time.perf_counter() - start)
-    check_trainable(dataset)
+    if isinstance(dataset, HeteroNodeDataset) and config.featureless is Featureless.MEAN and dataset.featureless_types:
+        start, types = time.perf_counter(), dataset.featureless_types
+        dataset = mean_features(dataset, quiet=config.quiet)
+        logger.info("mean features of %s in %.1f s", ", ".join(types), time.perf_counter() - start)
+    check_trainable(dataset, config)
     return dataset
 
 
-def check_trainable(dataset: NodeDataset) -> None:
-    """Refuse a dataset node classification cannot train on.
+def check_trainable(dataset: "NodeDataset | HeteroNodeDataset", config: TrainConfig | None = None) -> None:
+    """Refuse a dataset (or, with ``config``, a dataset and model) node classification cannot train on.
 
     Raises:
-        ValueError: a dataset without node features, labels or a training split.
+        ValueError: a dataset without node features, labels or a training split; a heterogeneous
+            dataset with featureless node types and no ``featureless`` recipe, or trained with a
+            homogeneous model (or the reverse).
     """
-    if dataset.x is None:
+    hetero = isinstance(dataset, HeteroNodeDataset)
+    if hetero and dataset.target not in dataset.x:
+        raise ValueError(f"dataset {dataset.name!r} has no features on its target type {dataset.target!r}")
+    if not hetero and dataset.x is None:
         raise ValueError(
             f"dataset {dataset.name!r} has no node features; node classification needs them "
             "(train an embedding with `graphsys embed` instead)"
         )
     if dataset.num_classes < 1 or dataset.train_idx.numel() == 0:
         raise ValueError(f"dataset {dataset.name!r} has no labels or no training split")
+    if config is None:
+        return
+    if hetero and config.model not in (ModelKind.RGCN, ModelKind.SAGE, ModelKind.MLP):
+        raise ValueError(f"dataset {dataset.name!r} is heterogeneous: train it with model 'rgcn' or 'sage' "
+                         f"(or the graph-free 'mlp'), not {config.model.value!r}")
+    if not hetero and config.model is ModelKind.RGCN:
+        raise ValueError(f"model 'rgcn' needs a heterogeneous dataset; {dataset.name!r} has one node type")
+    if not hetero and config.featureless is not None:
+        raise ValueError(f"featureless = {config.featureless.value!r} applies to heterogeneous datasets; "
+                         f"{dataset.name!r} has one node type")
+    if hetero and dataset.featureless_types and config.featureless is None and config.model is not ModelKind.MLP:
+        raise ValueError(f"dataset {dataset.name!r} has node types without features "
+                         f"({', '.join(dataset.featureless_types)}); choose featureless = 'mean' (features derived "
+                         "from their neighbours) or 'learn' (embeddings)")
 
 
 def prepare(config: TrainConfig, dataset: NodeDataset, ctx: DistContext) -> TrainData:
@@ -81,6 +130,8 @@ def prepare(config: TrainConfig, dataset: NodeDataset, ctx: DistContext) -> Trai
     Raises:
         RuntimeError: a placement the machine cannot provide (see :func:`check_machine`).
     """
+    if isinstance(dataset, HeteroNodeDataset):
+        return _prepare_hetero(config, dataset, ctx)
     device = ctx.device
     x = dataset.x
     cuda = torch.cuda.is_available()
@@ -106,3 +157,57 @@ def prepare(config: TrainConfig, dataset: NodeDataset, ctx: DistContext) -> Trai
                 tuple(x.shape), x.numel() * x.element_size() / 2**30, config.features,
                 time.perf_counter() - placed, device)
     return TrainData(dataset, indptr, indices, features, labels)
+
+
+def _prepare_hetero(config: TrainConfig, dataset: HeteroNodeDataset, ctx: DistContext) -> TrainData:
+    """:func:`prepare` for a heterogeneous dataset: reverse edge types added, every CSR placed, a
+    table per featured node type placed (with ``featureless = "learn"`` a learnable one per
+    featureless type, drawn from ``config.seed``), the GPU cache budget (``config.cache`` of
+    all their bytes) shared across the types by how many neighbour lists hold each row.
+
+    Cost: building the reverse CSRs (one parallel transpose per edge type), then as :func:`prepare`.
+    """
+    device = ctx.device
+    cuda = torch.cuda.is_available()
+    free = torch.cuda.mem_get_info(device)[0] if cuda and device.type == "cuda" else None
+    tables = dict(dataset.x)
+    learned = (dataset.featureless_types if config.featureless is Featureless.LEARN and config.model is not ModelKind.MLP
+               else [])
+    widths = [(dataset.num_nodes[t], config.embedding_dim) for t in learned]
+    cache_bytes = 0
+    if config.cache > 0:
+        cache_bytes = sum(cache_budget_bytes(x, config.cache) for x in tables.values())
+        cache_bytes += sum(int(config.cache * n) * 4 * dim + 4 * n for n, dim in widths)
+    check_machine(config, cache_bytes=cache_bytes, cuda_available=cuda, free_gpu_bytes=free)
+    start = time.perf_counter()
+    graph = dataset.graph.add_reverse()
+    placed = graph.to(config.graph if config.graph != "cuda" else device)
+    indptr = {et: placed.csr(et)[0] for et in placed.edge_types}
+    indices = {et: placed.csr(et)[1] for et in placed.edge_types}
+    logger.info("graph (%d edge types, %d edges with the reverse ones) placed in %s in %.1f s",
+                len(indptr), sum(graph.num_edges_dict.values()), config.graph, time.perf_counter() - start)
+    if config.features != "cuda":
+        tables = {t: share_across_ranks(x, ctx, name=f"features-{t}") for t, x in tables.items()}
+    hotness = None
+    if config.cache > 0:
+        hotness = {t: torch.zeros(n, dtype=torch.int64, device=device) for t, n in graph.num_nodes_dict.items()
+                   if t in tables or t in learned}
+        for (src, _, _), ids in indices.items():
+            if src in hotness:
+                for part in ids.split(DEGREE_CHUNK):
+                    hotness[src] += torch.bincount(part.to(device, non_blocking=True), minlength=hotness[src].numel())
+    # no cache per table: the types share one budget below
+    features = {t: place_features(x, config.features, device=device) for t, x in tables.items()}
+    where = {"cuda": device, "pinned": "pinned", "cpu": "cpu"}[config.features]
+    embeddings = {t: HostEmbedding(dataset.num_nodes[t], config.embedding_dim, placement=where, seed=config.seed + at,
+                                   init_std=EMBEDDING_INIT_STD, check_ids=False)
+                  for at, t in enumerate(learned)}
+    if cache_bytes > 0 and config.features == "pinned":
+        cached = {**features, **{t: e.weight for t, e in embeddings.items()}}
+        split = share_cache(cached, {t: hotness[t] for t in cached}, cache_bytes, device)
+        logger.info("GPU cache of %.2f GiB shared across node types: %s", cache_bytes / 2**30,
+                    ", ".join(f"{t} {share.rows} rows" for t, share in split.items()))
+    labels = dataset.y.to(device if config.graph != "cpu" else "cpu")
+    return TrainData(dataset, indptr, indices, features, labels, num_nodes=graph.num_nodes_dict,
+                     embeddings=embeddings)
+

@@ -1,5 +1,6 @@
 """Layer-wise full-neighbourhood inference (the OGB convention for evaluating sampled GNNs), for
-PyG's homogeneous models and for :class:`~graphsys.train.models.HeteroGNN`.
+PyG's homogeneous models and for :class:`~graphsys.train.models.HeteroGNN`; row by row for a
+graph-free MLP.
 
 Layer ``l`` is computed for every node before layer ``l + 1``, each node aggregating over
 all its in-neighbours, in batches of consecutive target nodes so that a batch's edges
@@ -231,3 +232,31 @@ def hetero_layerwise_inference(
         bar.close()
         model.train(was_training)
     return tables[model.target]
+
+
+@torch.no_grad()
+def row_wise_inference(model: torch.nn.Module, features, *, device: torch.device | str, batch_size: int = 4096,
+                       embedding_device: torch.device | str | None = None, amp: Amp = Amp.NONE,
+                       quiet: bool = True) -> torch.Tensor:
+    """A graph-free model's (an MLP's) output for every row of ``features`` (a tensor anywhere or a
+    ``zerocopy.UnifiedTensor``), in batches of ``batch_size`` rows; float32 on ``embedding_device``
+    (default ``device``). Cost: one gather and one forward per batch."""
+    device = torch.device(device)
+    embedding_device = torch.device(embedding_device) if embedding_device is not None else device
+    was_training = model.training
+    model.eval()
+    autocast = (torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+                if amp is Amp.BF16 else contextlib.nullcontext())
+    count = int(features.shape[0])
+    out = None
+    try:
+        for b0 in tqdm(range(0, count, batch_size), desc="inference", unit="batch", disable=quiet, leave=False):
+            x = gather_rows(features, torch.arange(b0, min(b0 + batch_size, count), device=device)).to(device)
+            with autocast:
+                h = model(x.float() if amp is Amp.NONE else x).float()
+            if out is None:
+                out = torch.empty(count, h.shape[1], dtype=torch.float32, device=embedding_device)
+            out[b0 : b0 + h.shape[0]].copy_(h)
+    finally:
+        model.train(was_training)
+    return out if out is not None else torch.empty(0, 0, device=embedding_device)

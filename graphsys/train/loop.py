@@ -23,15 +23,15 @@ from tqdm.auto import tqdm
 
 from graphsys.datasets import NodeDataset
 from graphsys.train.checkpoint import load_checkpoint, save_checkpoint
-from graphsys.train.config import Amp, TrainConfig, check_machine
+from graphsys.train.config import Amp, Featureless, ModelKind, TrainConfig, check_machine
 from graphsys.train.data import TrainData, check_trainable, load_dataset, prepare
 from graphsys.train.distributed import DistContext, setup, shard_seeds, teardown
 from graphsys.train.evaluate import Scorer, Scores
-from graphsys.train.inference import layerwise_inference
+from graphsys.train.inference import hetero_layerwise_inference, layerwise_inference, row_wise_inference
 from graphsys.train.metrics import EpochMetrics, peak_gpu_mib, peak_host_mib, write_metrics
-from graphsys.train.models import build_model, build_optimizer
+from graphsys.train.models import build_hetero_model, build_model, build_optimizer
 from graphsys.train.pipeline import EpochPipeline
-from zerocopy import UnifiedTensor
+from zerocopy import SparseRowAdagrad, UnifiedTensor
 
 logger = logging.getLogger(__name__)
 
@@ -133,16 +133,32 @@ class Trainer:
         self.ctx = ctx
         self.on_step = on_step
         self.on_epoch = on_epoch
+        if ctx.distributed and config.featureless is Featureless.LEARN:
+            # each rank would update its own copy of the tables from its own batches
+            raise ValueError("featureless = 'learn' trains in one process only (the learned tables' sparse "
+                             "gradients are not reduced across ranks yet); under torchrun use featureless = 'mean'")
         if dataset is None:
             dataset = load_dataset(config)
         else:
             check_trainable(dataset)
         self.data: TrainData = prepare(config, dataset, ctx)
-        # The placed table serves from here on; dropping the loaded one frees its host copy.
-        self.dataset = dataclasses.replace(dataset, x=None)
-        self.model = build_model(config, int(self.data.features.shape[1]), dataset.num_classes).to(ctx.device)
+        # The placed tables serve from here on; dropping the loaded ones frees their host copies.
+        self.dataset = dataclasses.replace(dataset, x={} if self.data.hetero else None)
+        if self.data.hetero:
+            widths = {t: int(table.shape[1]) for t, table in self.data.features.items()}
+            widths.update({t: table.dim for t, table in self.data.embeddings.items()})
+            metadata = (list(self.data.num_nodes), list(self.data.indptr))
+            self.model = build_hetero_model(config, metadata, widths, dataset.num_classes, dataset.target)
+        else:
+            self.model = build_model(config, int(self.data.features.shape[1]), dataset.num_classes)
+        self.model = self.model.to(ctx.device)
         self.optimizer = build_optimizer(config, self.model)
-        self.scorer = Scorer(dataset.name, multilabel=dataset.multilabel, num_tasks=dataset.num_classes)
+        # learned inputs of featureless types: only the rows a batch touched change
+        self.embedding_optimizer = (SparseRowAdagrad(list(self.data.embeddings.values()), lr=config.embedding_lr)
+                                    if self.data.embeddings else None)
+        # a heterogeneous dataset has one class per target node
+        self.multilabel = not self.data.hetero and dataset.multilabel
+        self.scorer = Scorer(dataset.name, multilabel=self.multilabel, num_tasks=dataset.num_classes)
         self.pipeline = EpochPipeline(config, self.data, ctx.device)
         self.history: list[dict] = []
         self.start_epoch = 1
@@ -162,22 +178,36 @@ class Trainer:
         owner, and gloo's destructor then deadlocked against its own worker thread over the GIL.
         """
         self.ddp = None
-        if isinstance(self.data.features, UnifiedTensor):
-            self.data.features.close()
+        tables = self.data.features.values() if self.data.hetero else [self.data.features]
+        for table in tables:
+            if isinstance(table, UnifiedTensor):
+                table.close()
+        if self.embedding_optimizer is not None:
+            self.embedding_optimizer.close()
+        for table in self.data.embeddings.values():
+            table.close()
 
     # -------------------------------------------------------------- checkpoints
     def _restore(self) -> None:
         ckpt = load_checkpoint(self.config.checkpoint, fingerprint=self.config.fingerprint())
         self.model.load_state_dict(ckpt.model)
         self.optimizer.load_state_dict(ckpt.optimizer)
+        if self.embedding_optimizer is not None:
+            for node_type, table in self.data.embeddings.items():
+                table.load_state_dict(ckpt.embeddings["tables"][node_type])
+            self.embedding_optimizer.load_state_dict(ckpt.embeddings["optimizer"])
         self.history = list(ckpt.history)
         self.start_epoch = ckpt.epoch + 1
         logger.info("resumed from %s after epoch %d", self.config.checkpoint, ckpt.epoch)
 
     def _save(self, epoch: int) -> None:
         if self.ctx.is_main and self.config.checkpoint is not None:
+            embeddings = None
+            if self.embedding_optimizer is not None:
+                embeddings = {"tables": {t: e.state_dict() for t, e in self.data.embeddings.items()},
+                              "optimizer": self.embedding_optimizer.state_dict()}
             save_checkpoint(self.config.checkpoint, epoch=epoch, model=self.model, optimizer=self.optimizer,
-                            fingerprint=self.config.fingerprint(), history=self.history)
+                            fingerprint=self.config.fingerprint(), history=self.history, embeddings=embeddings)
         if self.ctx.is_main and self.config.metrics_out is not None:
             write_metrics(self.config.metrics_out, self.history)
 
@@ -201,9 +231,32 @@ class Trainer:
 
     # ------------------------------------------------------------------ epochs
     def _loss(self, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        if self.dataset.multilabel:
+        if self.multilabel:
             return F.binary_cross_entropy_with_logits(out.float(), y)
         return F.cross_entropy(out.float(), y, ignore_index=-1)
+
+    def _seed_outputs(self, net: torch.nn.Module, batch) -> tuple[torch.Tensor, torch.Tensor]:
+        """The model's outputs for a training batch's seeds and their labels.
+
+        A heterogeneous batch's inputs are each featured type's gathered rows.
+        """
+        cfg = self.config
+
+        def inputs(x: torch.Tensor) -> torch.Tensor:
+            x = _input(x, cfg.amp)
+            return F.dropout(x, cfg.input_dropout) if cfg.input_dropout > 0 else x
+
+        seeds = batch[self.dataset.target] if self.data.hetero else batch
+        if cfg.model is ModelKind.MLP:
+            return net(inputs(seeds.x[: seeds.batch_size])), seeds.y[: seeds.batch_size]
+        if not self.data.hetero:
+            out = net(inputs(batch.x), batch.edge_index, num_sampled_nodes_per_hop=batch.num_sampled_nodes,
+                      num_sampled_edges_per_hop=batch.num_sampled_edges)
+            return out[: batch.batch_size], batch.y[: batch.batch_size]
+        x = {t: inputs(batch[t].x) for t in self.data.features}
+        x.update({t: inputs(table(batch[t].n_id)) for t, table in self.data.embeddings.items()})
+        out = net(x, batch.edge_index_dict, batch.num_sampled_nodes_dict, batch.num_sampled_edges_dict)
+        return out[: seeds.batch_size], seeds.y[: seeds.batch_size]
 
     def train_epoch(self, epoch: int) -> dict:
         """One pass over this rank's share of the training seeds; returns loss and stage timings."""
@@ -226,15 +279,15 @@ class Trainer:
             for batch in batches:
                 with compute():
                     self.optimizer.zero_grad(set_to_none=True)
+                    if self.embedding_optimizer is not None:
+                        self.embedding_optimizer.zero_grad()
                     with autocast:
-                        x = _input(batch.x, cfg.amp)
-                        x = F.dropout(x, cfg.input_dropout) if cfg.input_dropout > 0 else x
-                        out = net(x, batch.edge_index,
-                                  num_sampled_nodes_per_hop=batch.num_sampled_nodes,
-                                  num_sampled_edges_per_hop=batch.num_sampled_edges)[: batch.batch_size]
-                    loss = self._loss(out, batch.y[: batch.batch_size])
+                        out, y = self._seed_outputs(net, batch)
+                    loss = self._loss(out, y)
                     loss.backward()
                     self.optimizer.step()
+                    if self.embedding_optimizer is not None:
+                        self.embedding_optimizer.step()
                     loss_sum += loss.detach()
                 steps += 1
                 if self.on_step is not None:
@@ -254,14 +307,23 @@ class Trainer:
 
     def evaluate(self) -> Scores:
         """Full-neighbourhood layer-wise inference and the metric on every split (rank 0's work)."""
-        cfg, device = self.config, self.ctx.device
-        num_nodes, width = self.dataset.num_nodes, max(cfg.hidden, self.dataset.num_classes)
+        cfg, device, data = self.config, self.ctx.device, self.data
+        num_nodes = sum(data.num_nodes.values()) if data.hetero else self.dataset.num_nodes
+        width = max(cfg.hidden, self.dataset.num_classes)
         embedding_device = device
         if device.type == "cuda" and num_nodes * width * 4 > torch.cuda.mem_get_info(device)[0] // 4:
             embedding_device = torch.device("cpu")
-        out = layerwise_inference(self.model, self.data.indptr, self.data.indices, self.data.features,
-                                  device=device, batch_size=cfg.eval_batch_size,
-                                  embedding_device=embedding_device, amp=cfg.amp, quiet=cfg.quiet)
+        common = dict(device=device, batch_size=cfg.eval_batch_size, embedding_device=embedding_device, amp=cfg.amp,
+                      quiet=cfg.quiet)
+        if cfg.model is ModelKind.MLP:
+            table = data.features[self.dataset.target] if data.hetero else data.features
+            out = row_wise_inference(self.model, table, **common)
+        elif data.hetero:
+            csr = {et: (data.indptr[et], data.indices[et]) for et in data.indptr}
+            inputs = {**data.features, **{t: table.weight for t, table in data.embeddings.items()}}
+            out = hetero_layerwise_inference(self.model, csr, inputs, data.num_nodes, **common)
+        else:
+            out = layerwise_inference(self.model, data.indptr, data.indices, data.features, **common)
         ds = self.dataset
         return self.scorer.scores(out, self.data.labels, ds.train_idx, ds.val_idx, ds.test_idx)
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import torch
 from torch_geometric.nn.conv import GATConv, SAGEConv
-from torch_geometric.nn.models import GAT, GCN, GraphSAGE
+from torch_geometric.nn.models import GAT, GCN, MLP, GraphSAGE
 from torch_geometric.nn.models.basic_gnn import BasicGNN
 from torch_geometric.utils._trim_to_layer import TrimToLayer
 
@@ -92,7 +92,7 @@ def trim_destinations(model: BasicGNN) -> BasicGNN:
     return model
 
 
-def build_model(config: TrainConfig, in_channels: int, out_channels: int) -> BasicGNN:
+def build_model(config: TrainConfig, in_channels: int, out_channels: int) -> "BasicGNN | MLP":
     """A freshly initialised model, its parameters drawn from ``config.seed``.
 
     The parameters depend only on the seed and the shapes, never on the global RNG state
@@ -119,10 +119,26 @@ def build_model(config: TrainConfig, in_channels: int, out_channels: int) -> Bas
     devices = [torch.cuda.current_device()] if torch.cuda.is_available() else []
     with torch.random.fork_rng(devices=devices):
         torch.manual_seed(config.seed)
+        if config.model is ModelKind.MLP:
+            return MLP(**common, norm=None)
         if config.model is ModelKind.GCN:
             return GCN(**common)
         model = GraphSAGE(**common) if config.model is ModelKind.SAGE else GAT(**common, heads=config.heads)
     return trim_destinations(model)
+
+
+def build_hetero_model(config: TrainConfig, metadata: tuple[list[str], list[EdgeType]], in_channels: dict[str, int],
+                       out_channels: int, target: str) -> "HeteroGNN":
+    """A freshly initialised :class:`HeteroGNN` of ``config.model`` ("rgcn" or "sage"), or for
+    "mlp" PyG's ``MLP`` over the target type's features, its parameters drawn from ``config.seed``
+    alone (as :func:`build_model`)."""
+    if config.model is ModelKind.MLP:
+        return build_model(config, in_channels[target], out_channels)
+    devices = [torch.cuda.current_device()] if torch.cuda.is_available() else []
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(config.seed)
+        return HeteroGNN(config.model, metadata, in_channels, config.hidden, out_channels, config.layers,
+                         config.dropout, target)
 
 
 def build_optimizer(config: TrainConfig, model: torch.nn.Module) -> torch.optim.Adam:

@@ -1,4 +1,5 @@
-"""The minibatch pipeline of one epoch: a :class:`graphsys.loader.NodeLoader` over this rank's seeds.
+"""The minibatch pipeline of one epoch: a :class:`graphsys.loader.NodeLoader` over this rank's seeds
+(of the target node type, for a heterogeneous dataset).
 
 Sampling runs where the CSR lives (``TrainConfig.graph``: GPU kernels for "cuda" and
 "pinned", numba kernels for "cpu"); features are gathered from the table in its placement
@@ -16,7 +17,7 @@ import torch
 from torch_geometric.data import Data
 
 from graphsys.loader import LoaderTimings, NodeLoader
-from graphsys.train.config import TrainConfig
+from graphsys.train.config import ModelKind, TrainConfig
 from graphsys.train.data import TrainData
 from sampling import NeighborSampler
 
@@ -76,8 +77,10 @@ class EpochPipeline:
         self._config = config
         self._data = data
         self._device = device
-        self._sampler = NeighborSampler(data.indptr, data.indices, config.fanouts, seed=config.seed, validate=False,
-                                        cuda_graph=config.cuda_graph)
+        # an MLP reads its seeds' rows alone: no neighbours
+        fanouts = (0,) if config.model is ModelKind.MLP else config.fanouts
+        self._sampler = NeighborSampler(data.indptr, data.indices, fanouts, seed=config.seed, validate=False,
+                                        cuda_graph=config.cuda_graph, num_nodes=data.num_nodes)
 
     def epoch(self, seeds: torch.Tensor, *, seed: int) -> EpochBatches:
         """The batches over ``seeds`` in the order given, neighbour draws from ``seed``.
@@ -85,6 +88,8 @@ class EpochPipeline:
         Cost: one copy of ``seeds`` to the sampler's device and one range check (a sync).
         """
         self._sampler.reseed(seed)
+        if self._data.hetero:
+            seeds = (self._data.dataset.target, seeds)
         loader = NodeLoader(self._sampler, self._data.features, self._data.labels, seeds,
                             self._config.batch_size, shuffle=False, gather_group=self._config.gather_group, seed=seed)
         return EpochBatches(loader, self._device)
