@@ -67,8 +67,9 @@ def spread_degrees(mass, key):
 
 @numba.njit(parallel=True, cache=True)
 def fill_rows(indptr, labels, perm, partner, offsets, lo_pow, hi_pow, q0, inv_beta,
-              homophily, partner_share, key, indices, max_draw_factor):
-    """Give row ``v`` its ``indptr[v+1] - indptr[v]`` distinct neighbours (never ``v``).
+              homophily, partner_share, key, indices, max_draw_factor, bipartite):
+    """Give row ``v`` its ``indptr[v+1] - indptr[v]`` distinct neighbours (never ``v`` itself,
+    unless ``bipartite``: rows and neighbours are then nodes of two types, ids of two spaces).
 
     Each draw: with probability ``homophily`` a node of ``v``'s class, else with probability
     ``partner_share`` a node of the partner class, else any node, always in proportion to
@@ -102,7 +103,7 @@ def fill_rows(indptr, labels, perm, partner, offsets, lo_pow, hi_pow, q0, inv_be
                 else:
                     pos = _anywhere(u1, u2, offsets, lo_pow, hi_pow, q0, inv_beta)
                 node = perm[pos]
-                if node != v:
+                if bipartite or node != v:
                     indices[lo + t] = node
                     t += 1
             seg = indices[lo : lo + t]

@@ -84,6 +84,95 @@ class GeneratedGraph:
     classes: np.ndarray
 
 
+@dataclass(frozen=True)
+class RankSpace:
+    """Where weight-proportional draws of one node type land (see ``_kernels``).
+
+    Attributes:
+        perm: rank position -> node id (int32 when the count allows).
+        classes: class of every node id (int64).
+        offsets: class blocks ``[offsets[c], offsets[c+1])`` of rank positions.
+        lo_pow, hi_pow, q0, beta: the capped power law of each class block (closed-form CDF).
+        mass: probability of each rank position under one draw (sums to 1).
+    """
+
+    perm: np.ndarray
+    classes: np.ndarray
+    offsets: np.ndarray
+    lo_pow: np.ndarray
+    hi_pow: np.ndarray
+    q0: np.ndarray
+    beta: float
+    mass: np.ndarray
+
+    @property
+    def num_nodes(self) -> int:
+        return int(self.offsets[-1])
+
+
+def rank_space(num_nodes: int, class_sizes, exponent: float, max_degree: float, endpoints: int,
+               key: np.uint64) -> RankSpace:
+    """The rank space of ``num_nodes`` nodes in classes of ``class_sizes`` (in order), weights a
+    power law of ``exponent`` whose heaviest node gets about ``max_degree`` of ``endpoints``
+    draws, node ids shuffled by a permutation seeded by ``key``. Cost: O(n) in parallel kernels
+    plus one numpy permutation."""
+    sizes = np.asarray(class_sizes, dtype=np.int64)
+    num_classes = sizes.shape[0]
+    offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+    id_dtype = np.int32 if index_dtype_for(num_nodes) == torch.int32 else np.int64
+    perm = np.random.default_rng(int(key)).permutation(num_nodes).astype(id_dtype)
+    classes = np.empty(num_nodes, dtype=np.int64)
+    classes[perm] = np.repeat(np.arange(num_classes, dtype=np.int64), sizes)
+    beta = 1.0 - 1.0 / (exponent - 1.0)
+    class_endpoints = np.maximum(endpoints * sizes / num_nodes, 1.0)
+    q0 = _solve_q0(np.minimum(max_degree / class_endpoints, 1.0), sizes.astype(np.float64), beta)
+    lo_pow, hi_pow = q0**beta, (1.0 + q0) ** beta
+    mass = K.position_mass(offsets, lo_pow, hi_pow, q0, beta)
+    return RankSpace(perm, classes, offsets, lo_pow, hi_pow, q0, beta, mass)
+
+
+def partner_classes(num_classes: int, rng_seed: int) -> np.ndarray:
+    """Each class's partner class: one cycle through all classes seeded by ``rng_seed`` (itself when alone)."""
+    partner = np.arange(num_classes, dtype=np.int64)
+    if num_classes > 1:
+        cycle = np.random.default_rng(rng_seed).permutation(num_classes)
+        partner[cycle] = np.roll(cycle, -1)
+    return partner
+
+
+def bipartite_rows(owner: RankSpace, other: RankSpace, owner_labels: np.ndarray, partner: np.ndarray,
+                   num_edges: int, homophily: float, partner_share: float, key: np.uint64
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """Rows of ``num_edges`` edges from ``owner`` nodes to distinct ``other`` nodes, as a CSR
+    over owner ids holding other ids (rows sorted).
+
+    Row lengths follow ``owner``'s weights (an Exp(1) spread each); each neighbour is drawn
+    in proportion to ``other``'s weights, from the class ``owner_labels[v]`` with probability
+    ``homophily``, else from its ``partner`` class with ``partner_share``, else anywhere.
+    Rows that run out of draws (a class block smaller than its rows) come out short, so the
+    edge count can fall a little under ``num_edges``. Cost: O(E log d) in parallel kernels.
+    """
+    n = owner.num_nodes
+    cap = max(1, (other.num_nodes - 1) // 2)
+    lengths = np.empty(n, dtype=np.int64)
+    lengths[owner.perm] = _row_lengths(owner.mass, num_edges, cap, subkey_of(key, 0))
+    indptr = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(lengths, out=indptr[1:])
+    id_dtype = np.int32 if index_dtype_for(other.num_nodes) == torch.int32 else np.int64
+    indices = np.empty(int(indptr[-1]), dtype=id_dtype)
+    filled = K.fill_rows(indptr, owner_labels, other.perm, partner, other.offsets, other.lo_pow, other.hi_pow,
+                         other.q0, 1.0 / other.beta, float(homophily), float(partner_share), subkey_of(key, 1),
+                         indices, _MAX_DRAW_FACTOR, True)
+    if (filled < lengths).any():
+        return K.compact_rows(indptr, indices, filled)
+    return indptr, indices
+
+
+def subkey_of(key: np.uint64, index: int) -> np.uint64:
+    """Sub-stream ``index`` of the stage key ``key`` (independent draws for each part of a stage)."""
+    return np.uint64(int(root_key(int(key), index)))
+
+
 def _solve_q0(top_share: np.ndarray, sizes: np.ndarray, beta: float) -> np.ndarray:
     """Per class, the offset ``q0`` whose heaviest position gets ``top_share`` of the class's draws."""
 
@@ -134,26 +223,13 @@ def community_graph(spec: GraphSpec, seed: int = 0, on_stage: Callable[[str], No
     """
     stage = on_stage or (lambda name: None)
     n, num_classes = int(spec.num_nodes), len(spec.class_sizes)
-    sizes = np.asarray(spec.class_sizes, dtype=np.int64)
-    offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
-    id_dtype = np.int32 if index_dtype_for(n) == torch.int32 else np.int64
-
-    perm = np.random.default_rng(int(root_key(seed, _PERMUTATION))).permutation(n).astype(id_dtype)
-    classes = np.empty(n, dtype=np.int64)
-    classes[perm] = np.repeat(np.arange(num_classes, dtype=np.int64), sizes)
-    partner = np.arange(num_classes, dtype=np.int64)
-    if num_classes > 1:
-        cycle = np.random.default_rng(int(root_key(seed, _PERMUTATION)) + 1).permutation(num_classes)
-        partner[cycle] = np.roll(cycle, -1)
-
-    alpha = 1.0 / (spec.exponent - 1.0)
-    beta = 1.0 - alpha
     endpoints = (1 if spec.directed else 2) * spec.num_edges
     max_degree = spec.max_degree if spec.max_degree is not None else 2.0 * math.sqrt(max(endpoints, 1))
-    class_endpoints = np.maximum(endpoints * sizes / n, 1.0)
-    q0 = _solve_q0(np.minimum(max_degree / class_endpoints, 1.0), sizes.astype(np.float64), beta)
-    lo_pow, hi_pow = q0**beta, (1.0 + q0) ** beta
-    mass = K.position_mass(offsets, lo_pow, hi_pow, q0, beta)
+    space = rank_space(n, spec.class_sizes, spec.exponent, max_degree, endpoints, root_key(seed, _PERMUTATION))
+    perm, classes, offsets, mass = space.perm, space.classes, space.offsets, space.mass
+    lo_pow, hi_pow, q0, beta = space.lo_pow, space.hi_pow, space.q0, space.beta
+    partner = partner_classes(num_classes, int(root_key(seed, _PERMUTATION)) + 1)
+    id_dtype = perm.dtype
 
     def rows(total: int) -> tuple[np.ndarray, np.ndarray]:
         stage("rows")
@@ -165,7 +241,7 @@ def community_graph(spec: GraphSpec, seed: int = 0, on_stage: Callable[[str], No
         indices = np.empty(int(indptr[-1]), dtype=id_dtype)
         filled = K.fill_rows(indptr, classes, perm, partner, offsets, lo_pow, hi_pow, q0, 1.0 / beta,
                              float(spec.homophily), float(spec.partner_share), root_key(seed, _ROWS),
-                             indices, _MAX_DRAW_FACTOR)
+                             indices, _MAX_DRAW_FACTOR, False)
         if (filled < lengths).any():
             return K.compact_rows(indptr, indices, filled)
         return indptr, indices

@@ -7,9 +7,9 @@ import os
 from pathlib import Path
 from typing import Callable
 
-from graphsys.datasets.base import NodeDataset
+from graphsys.datasets.base import HeteroNodeDataset, NodeDataset
 
-Loader = Callable[..., NodeDataset]
+Loader = Callable[..., "NodeDataset | HeteroNodeDataset"]
 
 
 def _planetoid(name: str, root, scale: float, seed: int, quiet: bool, **options) -> NodeDataset:
@@ -40,6 +40,14 @@ def _synthetic(name: str, root, scale: float, seed: int, quiet: bool, **options)
     return generate(name, root, scale=scale, seed=seed, quiet=quiet)
 
 
+def _hetero_synthetic(name: str, root, scale: float, seed: int, quiet: bool, **options) -> HeteroNodeDataset:
+    from graphsys.datasets.hetero_synthetic import generate_hetero
+
+    if options:
+        raise TypeError(f"synthetic presets take no options besides root, scale, seed and quiet; got {sorted(options)}")
+    return generate_hetero(name, root, scale=scale, seed=seed, quiet=quiet)
+
+
 def _ogb(name: str, root, scale: float, seed: int, quiet: bool, **options) -> NodeDataset:
     from graphsys.datasets.ogb import load_ogb
 
@@ -54,15 +62,18 @@ _LOADERS: dict[str, Loader] = {
     "synthetic-arxiv": _synthetic,
     "synthetic-products": _synthetic,
     "synthetic-papers100m": _synthetic,
+    "synthetic-mag": _hetero_synthetic,
+    "synthetic-mag240m": _hetero_synthetic,
     "ogbn-arxiv": _ogb,
     "ogbn-products": _ogb,
     "ogbn-proteins": _ogb,
     "ogbn-papers100m": _ogb,
+    "ogbn-mag": _ogb,
 }
 
 
 #: The names whose size ``scale`` sets; every other dataset has a fixed size.
-SYNTHETIC_NAMES = tuple(n for n, loader in _LOADERS.items() if loader is _synthetic)
+SYNTHETIC_NAMES = tuple(n for n, loader in _LOADERS.items() if loader in (_synthetic, _hetero_synthetic))
 
 
 def is_synthetic(name: str | os.PathLike) -> bool:
@@ -90,8 +101,9 @@ def load(
     seed: int = 0,
     quiet: bool = True,
     **options,
-) -> NodeDataset:
-    """Load a dataset by name as a :class:`NodeDataset`.
+) -> NodeDataset | HeteroNodeDataset:
+    """Load a dataset by name: a :class:`NodeDataset`, or a :class:`HeteroNodeDataset` for the
+    heterogeneous ones (``ogbn-mag``, ``synthetic-mag``, ``synthetic-mag240m``).
 
     Args:
         name: one of :func:`names` (case-insensitive), an ``ogbn-*`` dataset written by
@@ -125,7 +137,7 @@ def load(
     loader = _LOADERS.get(key)
     if loader is None and not key.startswith("ogbn-") and not _looks_like_path(str(name)):
         raise ValueError(f"unknown dataset {str(name)!r}; known: {', '.join(names())}")
-    if scale != 1 and loader is not _synthetic:
+    if scale != 1 and loader not in (_synthetic, _hetero_synthetic):
         raise ValueError(f"scale = {scale!r} applies only to the synthetic presets ({', '.join(SYNTHETIC_NAMES)}), "
                          f"not to {str(name)!r}, whose size is fixed; leave scale at 1")
     if loader is None and key.startswith("ogbn-"):

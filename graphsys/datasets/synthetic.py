@@ -128,40 +128,47 @@ def _class_sizes(num_nodes: int, num_classes: int, skew: float, seed: int) -> tu
     return tuple(int(s) for s in sizes[order])
 
 
-def _splits(preset: Preset, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    train, val, test = preset.split
+def split_ids(num_nodes: int, sizes: tuple[int, int, int], seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Disjoint sorted train / val / test ids of ``sizes``, drawn without replacement (seeded)."""
+    train, val, test = sizes
     rng = np.random.default_rng(int(root_key(seed, _SPLIT)))
-    chosen = rng.choice(preset.num_nodes, size=train + val + test, replace=False)
+    chosen = rng.choice(num_nodes, size=train + val + test, replace=False)
     return tuple(np.sort(part) for part in np.split(chosen, [train, train + val]))
 
 
-def _fill_features(out: torch.Tensor, classes: np.ndarray, preset: Preset, seed: int, quiet: bool) -> None:
-    """Write the features of every node into ``out`` (in memory or over a memory map), chunk by chunk."""
+def fill_class_features(out: torch.Tensor, classes: np.ndarray, num_classes: int, centroid_scale: float,
+                        flip: float, seed: int, quiet: bool) -> None:
+    """Write every node's features into ``out`` (in memory or over a memory map), chunk by chunk:
+    its class centroid (``centroid_scale`` times a seeded normal) plus unit noise, a ``flip``
+    share of nodes given another class's centroid. Cost: one parallel kernel per
+    ``_CHUNK_ROWS`` rows into a float32 scratch, then a (casting) copy into ``out``."""
+    num_nodes, num_features = out.shape
     rng = np.random.default_rng(int(root_key(seed, _CENTROIDS)))
-    centroids = rng.standard_normal((preset.num_classes, preset.num_features)) * preset.centroid_scale
+    centroids = rng.standard_normal((num_classes, num_features)) * centroid_scale
     key = root_key(seed, _FEATURES)
-    scratch = np.empty((min(_CHUNK_ROWS, preset.num_nodes), preset.num_features), dtype=np.float32)
-    with tqdm(total=preset.num_nodes, desc="features", unit="node", disable=quiet, leave=False) as bar:
-        for start in range(0, preset.num_nodes, _CHUNK_ROWS):
-            rows = min(_CHUNK_ROWS, preset.num_nodes - start)
-            K.fill_features(scratch[:rows], start, classes, centroids, 1.0, preset.flip, key)
+    scratch = np.empty((min(_CHUNK_ROWS, num_nodes), num_features), dtype=np.float32)
+    with tqdm(total=num_nodes, desc="features", unit="node", disable=quiet, leave=False) as bar:
+        for start in range(0, num_nodes, _CHUNK_ROWS):
+            rows = min(_CHUNK_ROWS, num_nodes - start)
+            K.fill_features(scratch[:rows], start, classes, centroids, 1.0, flip, key)
             out[start : start + rows].copy_(torch.from_numpy(scratch[:rows]))  # casts to float16 in parallel
             bar.update(rows)
 
 
-def _labels(preset: Preset, classes: np.ndarray, splits, seed: int) -> np.ndarray:
-    """Labels: each node's community, a ``label_noise`` share replaced by another class; ``-1``
-    outside the split for ``labelled_only`` presets."""
+def class_labels(classes: np.ndarray, num_classes: int, label_noise: float, labelled_only: bool, splits,
+                 seed: int) -> np.ndarray:
+    """Labels: each node's class, a ``label_noise`` share replaced by another class; with
+    ``labelled_only``, ``-1`` outside the split."""
     labels = classes
-    if preset.label_noise > 0 and preset.num_classes > 1:
+    if label_noise > 0 and num_classes > 1:
         rng = np.random.default_rng(int(root_key(seed, _LABEL_NOISE)))
-        noisy = rng.random(preset.num_nodes) < preset.label_noise
-        shift = rng.integers(1, preset.num_classes, size=int(noisy.sum()))
+        noisy = rng.random(classes.shape[0]) < label_noise
+        shift = rng.integers(1, num_classes, size=int(noisy.sum()))
         labels = classes.copy()
-        labels[noisy] = (classes[noisy] + shift) % preset.num_classes
-    if not preset.labelled_only:
+        labels[noisy] = (classes[noisy] + shift) % num_classes
+    if not labelled_only:
         return labels
-    y = np.full(preset.num_nodes, -1, dtype=np.int64)
+    y = np.full(classes.shape[0], -1, dtype=np.int64)
     for part in splits:
         y[part] = labels[part]
     return y
@@ -245,14 +252,14 @@ def generate(
         generated = community_graph(spec, seed, on_stage=bar.set_postfix_str)
         bar.update()
         bar.set_description(f"{name}: split")
-        splits = _splits(preset, seed)
-        y = _labels(preset, generated.classes, splits, seed)
+        splits = split_ids(preset.num_nodes, preset.split, seed)
+        y = class_labels(generated.classes, preset.num_classes, preset.label_noise, preset.labelled_only, splits, seed)
         bar.update()
         bar.set_description(f"{name}: features")
         shape = (preset.num_nodes, preset.num_features)
         if root is None:
             x = torch.empty(shape, dtype=preset.dtype)
-            _fill_features(x, generated.classes, preset, seed, quiet)
+            fill_class_features(x, generated.classes, preset.num_classes, preset.centroid_scale, preset.flip, seed, quiet)
             bar.update()
             return NodeDataset(name, generated.graph, x, torch.from_numpy(y),
                                *(torch.from_numpy(s) for s in splits), num_classes=preset.num_classes)
@@ -260,7 +267,8 @@ def generate(
             generated.graph.save(tmp / "graph")
             np_dtype = torch.empty(0, dtype=preset.dtype).numpy().dtype
             x = np.lib.format.open_memmap(tmp / "x.npy", mode="w+", dtype=np_dtype, shape=shape)
-            _fill_features(torch.from_numpy(x), generated.classes, preset, seed, quiet)
+            fill_class_features(torch.from_numpy(x), generated.classes, preset.num_classes, preset.centroid_scale,
+                                preset.flip, seed, quiet)
             x.flush()
             del x
             np.save(tmp / "y.npy", y)
