@@ -16,9 +16,15 @@ table in GPU memory, and ``pinned+cache bf16 graphed``). Each run is a separate 
 process (so peak host and GPU memory are its own), reading the dataset from a cache folder
 that the first run writes. Epoch time is the median over the epochs after the first.
 
+and with ``--mag-scale`` R-GCN on synthetic-mag (mean features; gpu, pinned+cache, conventional,
+and the paper-only ``mlp`` baseline, each evaluated after its last epoch), with
+``--mag240m-scale`` R-GCN on synthetic-mag240m (float16 paper features pinned, authors and
+institutions learned in pinned memory).
+
 CPU smoke run (only the runs a machine without a GPU can do)::
 
     PYTHONPATH=. python benchmarks/bench_train.py --scale 0.01 --papers-scale 0 --epochs 2
+    PYTHONPATH=. python benchmarks/bench_train.py --scale 0 --papers-scale 0 --mag-scale 0.01 --epochs 2
 """
 from __future__ import annotations
 
@@ -38,6 +44,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import format_table, write_result  # noqa: E402
 
 MODEL = ["--model", "sage", "--layers", "3", "--hidden", "256", "--fanouts", "15,10,5", "--batch-size", "1024"]
+#: R-GCN on synthetic-mag as PyG's ogbn-mag example samples it (10 per edge type and hop), on
+#: features derived as neighbour means; on synthetic-mag240m OGB-LSC's MAG240M baseline (hidden 1024,
+#: fanouts 25,15), papers' float16 features pinned, authors and institutions learned in pinned memory.
+MAG_MODEL = ["--model", "rgcn", "--featureless", "mean", "--layers", "2", "--hidden", "256", "--fanouts", "10,10",
+             "--batch-size", "1024"]
+MAG240M_MODEL = ["--model", "rgcn", "--featureless", "learn", "--layers", "2", "--hidden", "1024", "--fanouts",
+                 "25,15", "--batch-size", "1024"]
 
 #: (name, flags) of each products run; the first needs nothing but a CPU.
 PRODUCTS_RUNS = [
@@ -49,6 +62,17 @@ PRODUCTS_RUNS = [
     ("pinned+cache bf16", ["--features", "pinned", "--cache", "0.2", "--graph", "cuda", "--amp", "bf16"]),
     ("pinned+cache bf16 graphed", ["--features", "pinned", "--cache", "0.2", "--graph", "cuda", "--amp", "bf16",
                                    "--cuda-graph"]),
+]
+#: The mag runs are evaluated after their last epoch (test accuracy against the paper-only MLP).
+MAG_RUNS = [
+    ("conventional", ["--features", "cpu", "--graph", "cpu"]),
+    ("gpu", ["--features", "cuda", "--graph", "cuda"]),
+    ("pinned+cache", ["--features", "pinned", "--cache", "0.2", "--graph", "cuda"]),
+    ("mlp", ["--model", "mlp", "--features", "cuda", "--graph", "cuda"]),
+]
+MAG240M_RUNS = [
+    ("pinned+cache learn", ["--features", "pinned", "--cache", "0.2", "--graph", "cuda"]),
+    ("pinned+cache learn bf16", ["--features", "pinned", "--cache", "0.2", "--graph", "cuda", "--amp", "bf16"]),
 ]
 PAPERS_RUNS = [
     ("pinned+cache bf16", ["--features", "pinned", "--cache", "0.2", "--graph", "cuda", "--amp", "bf16"]),
@@ -69,12 +93,14 @@ def run_one(dataset: str, scale: float, name: str, flags: list[str], args, root:
             logs: Path, env: dict[str, str] | None = None) -> dict:
     """One ``graphsys train`` process (``env`` added to its environment), its output streamed to a
     log in ``logs`` (kept when the run times out or this script is killed); returns its summary
-    row (or the error it ended with)."""
+    row (or the error it ended with). The mag presets are evaluated after the last epoch."""
     slug = f"{dataset}-{name}".replace(" ", "_").replace("+", "_").replace("/", "_").replace("=", "")
     metrics = workdir / f"{slug}.jsonl"
     log = logs / f"{slug}.log"
+    model = {"synthetic-mag": MAG_MODEL, "synthetic-mag240m": MAG240M_MODEL}.get(dataset, MODEL)
+    evaluate = str(args.epochs) if dataset == "synthetic-mag" else "0"
     cmd = [sys.executable, "-m", "graphsys", "--verbose", "train", "--dataset", dataset, "--scale", str(scale),
-           "--root", str(root), *MODEL, *flags, "--epochs", str(args.epochs), "--eval-every", "0",
+           "--root", str(root), *model, *flags, "--epochs", str(args.epochs), "--eval-every", evaluate,
            "--metrics-out", str(metrics), "--quiet"]
     row = {"dataset": dataset, "scale": scale, "run": name, "flags": " ".join(flags)}
     if not torch.cuda.is_available() and name != "conventional":
@@ -100,6 +126,7 @@ def run_one(dataset: str, scale: float, name: str, flags: list[str], args, root:
         "seeds_per_s": med("seeds_per_s"), "batches": epochs[-1]["batches"], "loss": epochs[-1]["loss"],
         "peak_gpu_mib": max((e["peak_gpu_mib"] or 0.0) for e in epochs) if torch.cuda.is_available() else None,
         "peak_host_mib": max(e["peak_host_mib"] for e in epochs),
+        "val_acc": epochs[-1].get("val_acc"), "test_acc": epochs[-1].get("test_acc"),
         # --verbose logs how long loading, placing the graph, pinning and the cache took.
         "setup_log": [line for line in log.read_text(errors="replace").splitlines() if " INFO " in line],
     }
@@ -127,8 +154,18 @@ def summary(rows: list[dict]) -> dict:
             figures[f"{dataset}:pinned+cache bf16 over gpu bf16"] = cached_bf16 / gpu_bf16
     if conv and cached:
         figures["products_conventional_over_pinned_cache"] = conv / cached
-    for dataset in ("synthetic-products", "synthetic-papers100m"):
-        for run in ("pinned+cache", "pinned+cache bf16"):
+    mag_gpu, mag_cached, mag_conv = (epoch("synthetic-mag", n) for n in ("gpu", "pinned+cache", "conventional"))
+    if mag_gpu and mag_cached:
+        figures["synthetic-mag:pinned+cache over gpu"] = mag_cached / mag_gpu
+    if mag_conv and mag_cached:
+        figures["synthetic-mag:conventional over pinned+cache"] = mag_conv / mag_cached
+    accuracy = {r["run"]: r.get("test_acc") for r in rows if r["dataset"] == "synthetic-mag" and r["status"] == "ok"}
+    if accuracy.get("gpu") is not None and accuracy.get("mlp") is not None:
+        figures["synthetic-mag:rgcn test acc"] = accuracy["gpu"]
+        figures["synthetic-mag:mlp test acc"] = accuracy["mlp"]
+        figures["synthetic-mag:rgcn minus mlp test acc"] = accuracy["gpu"] - accuracy["mlp"]
+    for dataset in ("synthetic-products", "synthetic-papers100m", "synthetic-mag240m"):
+        for run in ("pinned+cache", "pinned+cache bf16", "pinned+cache learn", "pinned+cache learn bf16"):
             value = epoch(dataset, run)
             if value is not None:
                 figures[f"{dataset}:{run}:epoch_s"] = value
@@ -139,6 +176,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scale", type=float, default=1.0, help="synthetic-products scale (0: skip)")
     parser.add_argument("--papers-scale", type=float, default=1.0, help="synthetic-papers100m scale (0: skip)")
+    parser.add_argument("--mag-scale", type=float, default=0.0, help="synthetic-mag scale (0: skip)")
+    parser.add_argument("--mag240m-scale", type=float, default=0.0, help="synthetic-mag240m scale (0: skip)")
     parser.add_argument("--epochs", type=int, default=4, help="epochs per run; the first is not timed")
     parser.add_argument("--root", default=None, help="dataset cache folder (default: a temporary folder)")
     parser.add_argument("--timeout", type=float, default=1800, help="seconds allowed per run")
@@ -157,7 +196,9 @@ def main() -> None:
 
     keep = set(args.runs.split(",")) if args.runs else None
     presets = [(d, scale, runs) for d, scale, runs in (("synthetic-products", args.scale, PRODUCTS_RUNS),
-                                                       ("synthetic-papers100m", args.papers_scale, PAPERS_RUNS))
+                                                       ("synthetic-papers100m", args.papers_scale, PAPERS_RUNS),
+                                                       ("synthetic-mag", args.mag_scale, MAG_RUNS),
+                                                       ("synthetic-mag240m", args.mag240m_scale, MAG240M_RUNS))
                if scale > 0]
     plan = [(d, scale, n, f, None) for d, scale, runs in presets for n, f in runs if keep is None or n in keep]
     variants = [(f"programs/SM={v}", [], {"ZEROCOPY_OVERLAP_PROGRAMS_PER_SM": v})
@@ -171,7 +212,8 @@ def main() -> None:
 
     # A run without a GPU (a smoke run) must not replace the GPU machine's results, nor a papers-only
     # run (one device call cannot hold both presets) the products ones.
-    result = "bench_train" if args.scale > 0 else "bench_train_papers"
+    result = ("bench_train" if args.scale > 0 else "bench_train_papers" if args.papers_scale > 0
+              else "bench_train_mag" if args.mag_scale > 0 else "bench_train_mag240m")
     result += "" if torch.cuda.is_available() else "_cpu"
     rows = []
     with tempfile.TemporaryDirectory(prefix="bench_train_") as tmp:
@@ -186,7 +228,7 @@ def main() -> None:
             write_result(result, summary(rows), rows)
 
     columns = ["dataset", "scale", "run", "status", "epoch_s", "sample_s", "gather_s", "compute_s", "seeds_per_s",
-               "batches", "loss", "peak_gpu_mib", "peak_host_mib"]
+               "batches", "loss", "test_acc", "peak_gpu_mib", "peak_host_mib"]
     print(format_table(rows, columns))
     for key, value in summary(rows).items():
         print(f"{key}: {value:.3f}")

@@ -104,6 +104,26 @@ if want papers; then
 fi
 # --- end train
 
+# --- hetero: heterogeneous graphs on the GPU: the GPU tests of typed sampling, the typed loader, learnable
+# pinned tables, the shared cache and the PyG HeteroData drop-in; bench_sampling --part hetero
+# (synthetic-mag240m's graph at MAG240M_SCALE, default 0.2, CSRs in GPU memory and pinned, against the
+# homogeneous sampler; ~2 min with generation); bench_train on synthetic-mag at MAG_SCALE (default 1):
+# R-GCN gpu / pinned+cache / paper-only mlp / conventional, MAG_EPOCHS epochs (default 2).
+if want hetero; then
+  run hetero_tests $PY -m pytest -q -m gpu tests/test_hetero_sampling.py tests/test_loader_hetero.py \
+    tests/test_zerocopy_learnable.py tests/test_zerocopy_shared_cache.py tests/test_pyg_hetero.py
+  run hetero_sampling $PY benchmarks/bench_sampling.py --part hetero --mag240m-scale "${MAG240M_SCALE:-0.2}"
+  run mag_train $PY benchmarks/bench_train.py --scale 0 --papers-scale 0 --mag-scale "${MAG_SCALE:-1}" \
+    --epochs "${MAG_EPOCHS:-2}" --timeout "${MAG_TIMEOUT:-300}" --root "${TRAIN_ROOT:-/tmp/graphsys-train-data}" \
+    ${MAG_RUNS:+--runs "$MAG_RUNS"}
+fi
+# --- mag240m: an R-GCN epoch on synthetic-mag240m at MAG240M_SCALE (default 0.2: 24 M papers with 37 GB of
+# float16 features, generated into TRAIN_ROOT first), authors and institutions learned in pinned memory.
+if want mag240m; then
+  run mag240m_train $PY benchmarks/bench_train.py --scale 0 --papers-scale 0 --mag240m-scale "${MAG240M_SCALE:-0.2}" \
+    --epochs 2 --timeout 540 --root "${TRAIN_ROOT:-/tmp/graphsys-train-data}"
+fi
+
 # --- datasets: generation speed on 16 cores: Chung-Lu 2 M / 20 M, synthetic-arxiv and -products at
 # scale 1, synthetic-papers100m at scale 1 (111 M nodes, 1.6 B edges, 28 GB of float16 features written
 # into a memory-mapped .npy; estimated ~16 GB peak memory, 37 GB disk). It generates into TRAIN_ROOT, so the train
