@@ -1,9 +1,11 @@
 """OGB node-property datasets: reading through ogb's own loader, writing OGB's raw format.
 
 ``load_ogb`` wraps ``ogb.nodeproppred.NodePropPredDataset`` (imported lazily: the device
-machine has no ogb). ``write_ogb_node_dataset`` writes any :class:`NodeDataset` in the raw
-layout that loader reads (``raw/*.csv.gz``, ``split/<type>/*.csv.gz``, ``RELEASE_v1.txt``)
-plus a ``master.csv`` column describing it, so a custom dataset round-trips through ogb.
+machine has no ogb), homogeneous datasets as :class:`NodeDataset` and heterogeneous ones
+(ogbn-mag: ogb's dicts per node and edge type) as :class:`HeteroNodeDataset`.
+``write_ogb_node_dataset`` writes either in the raw layout that loader reads (``raw/...``,
+``split/<split>/...``, ``RELEASE_v1.txt``) plus a ``master.csv`` column describing it, so a
+custom dataset round-trips through ogb.
 """
 from __future__ import annotations
 
@@ -23,15 +25,16 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from graphsys.datasets.base import NodeDataset
+from graphsys.datasets.base import HeteroNodeDataset, NodeDataset
 from graphsys.datasets.paths import resolve_root
 from graphsys.graph import Graph
+from graphsys.hetero_graph import HeteroGraph
 from graphsys.io import CorruptFileError, atomic_dir
 
 log = logging.getLogger(__name__)
 
-#: The homogeneous node-property datasets of ogb's master list (ogbn-mag is heterogeneous).
-OGB_NAMES = ("ogbn-arxiv", "ogbn-products", "ogbn-proteins", "ogbn-papers100M")
+#: The node-property datasets of ogb's master list (ogbn-mag is the heterogeneous one).
+OGB_NAMES = ("ogbn-arxiv", "ogbn-products", "ogbn-proteins", "ogbn-papers100M", "ogbn-mag")
 _SPLIT_TYPE = "random"
 #: What :func:`write_ogb_node_dataset` folders are (their manifest's kind); ogb adds ``processed/``.
 OGB_KIND = "graphsys.ogb-node-dataset"
@@ -281,8 +284,14 @@ def _canonical_name(name: str) -> str:
     return name
 
 
-def load_ogb(name: str, root: str | os.PathLike | None = None, *, undirected: bool = False) -> NodeDataset:
+def load_ogb(name: str, root: str | os.PathLike | None = None, *,
+             undirected: bool = False) -> NodeDataset | HeteroNodeDataset:
     """Load an ``ogbn-*`` dataset through ``ogb.nodeproppred.NodePropPredDataset``.
+
+    A heterogeneous dataset (ogbn-mag, or one written from a :class:`HeteroNodeDataset`)
+    comes back as a :class:`HeteroNodeDataset`: ogb's ``num_nodes_dict``, ``edge_index_dict``
+    and ``node_feat_dict`` (float32), labels and split of the one node type that has them
+    (ogbn-mag: ``"paper"``); ogb's extra files (``node_year``, ``edge_reltype``) are not kept.
 
     Official names download into ``root`` when missing (ogb asks before large downloads);
     a dataset written by :func:`write_ogb_node_dataset` is read from its folder offline.
@@ -292,10 +301,11 @@ def load_ogb(name: str, root: str | os.PathLike | None = None, *, undirected: bo
     ogbn-proteins) are not kept.
 
     Args:
-        name: ``ogbn-arxiv``, ``ogbn-products``, ``ogbn-proteins``, ``ogbn-papers100M`` or a
-            custom ``ogbn-*`` name written by :func:`write_ogb_node_dataset`.
+        name: ``ogbn-arxiv``, ``ogbn-products``, ``ogbn-proteins``, ``ogbn-papers100M``,
+            ``ogbn-mag`` or a custom ``ogbn-*`` name written by :func:`write_ogb_node_dataset`.
         root: the folder holding ``<name with _ for ->/``.
-        undirected: store every edge both ways (as GNNs on ogbn-arxiv usually do).
+        undirected: store every edge both ways (as GNNs on ogbn-arxiv usually do); for a
+            heterogeneous dataset, :meth:`HeteroGraph.add_reverse` (PyG's ``ToUndirected``).
 
     Raises:
         ValueError: an ``ogbn-*`` name that is neither official nor found under ``root``.
@@ -340,6 +350,8 @@ def load_ogb(name: str, root: str | os.PathLike | None = None, *, undirected: bo
     if console.getvalue():
         log.debug("ogb: %s", console.getvalue().strip())
     graph_dict, labels = dataset[0]
+    if dataset.is_hetero:
+        return _hetero_dataset(name, dataset, graph_dict, labels, split, undirected)
     num_nodes = int(graph_dict["num_nodes"])
     graph = Graph.from_edge_index(graph_dict["edge_index"], num_nodes,
                                   symmetrize=undirected, drop_self_loops=undirected)
@@ -358,19 +370,125 @@ def load_ogb(name: str, root: str | os.PathLike | None = None, *, undirected: bo
                        num_classes=int(num_classes), multilabel=multilabel)
 
 
+def _hetero_dataset(name: str, dataset, graph_dict: dict, labels: dict, split: dict,
+                    undirected: bool) -> HeteroNodeDataset:
+    """A :class:`HeteroNodeDataset` of what ogb read for a heterogeneous dataset. Cost: one CSR
+    build per edge type from ogb's ``edge_index`` (plus the reverse types when ``undirected``)."""
+    num_nodes = {t: int(n) for t, n in graph_dict["num_nodes_dict"].items()}
+    edge_index = {tuple(k): np.asarray(v, dtype=np.int64) for k, v in graph_dict["edge_index_dict"].items()}
+    graph = HeteroGraph.from_edge_index_dict(edge_index, num_nodes, add_reverse=undirected)
+    x = {t: torch.from_numpy(np.ascontiguousarray(f, dtype=np.float32))
+         for t, f in (graph_dict.get("node_feat_dict") or {}).items()}
+    targets = [t for t in split["train"] if t in labels]
+    if len(targets) != 1:
+        raise CorruptFileError(f"{name}: expected labels and a split on one node type, found labels on "
+                               f"{sorted(labels)} and a split on {sorted(split['train'])}")
+    target = targets[0]
+    raw = np.asarray(labels[target], dtype=np.float64).reshape(-1)
+    y = torch.from_numpy(np.where(np.isnan(raw), -1, raw).astype(np.int64))
+
+    def ids(part: str) -> torch.Tensor:
+        return torch.from_numpy(np.sort(np.asarray(split[part][target], dtype=np.int64)))
+
+    return HeteroNodeDataset(name, graph, x, y, ids("train"), ids("valid"), ids("test"),
+                             num_classes=int(dataset.num_classes), target=target)
+
+
 def _write_csv_gz(path: Path, array: np.ndarray, fmt: str) -> None:
     with gzip.open(path, "wb", compresslevel=6) as fh:
         np.savetxt(fh, array, fmt=fmt, delimiter=",")
 
 
-def write_ogb_node_dataset(dataset: NodeDataset, root: str | os.PathLike, name: str) -> Path:
+def _write_header_csv_gz(path: Path, header: list[str], row: list) -> None:
+    """A one-row table with a header (ogb's ``num-node-dict``, ``nodetype-has-label``, ...)."""
+    with gzip.open(path, "wt", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(header)
+        writer.writerow(row)
+
+
+def _check_ogb_part(what: str, value: str) -> str:
+    """A node type or relation that ogb's raw layout can carry: it becomes a folder name and
+    a CSV field, so no path separators, commas, quotes, ``___`` (ogb's triplet separator) or
+    '.'/'..'."""
+    bad = [c for c in ("/", "\\", ",", '"', "\n", "\0") if c in value]
+    if bad or "___" in value or value in (".", "..") or not value:
+        raise ValueError(f"{what} {value!r} cannot be written in OGB's raw layout (it names a folder and a CSV "
+                         "field): use letters, digits, '-' and single '_'")
+    return value
+
+
+def _write_hetero_raw(dataset: HeteroNodeDataset, tmp: Path) -> None:
+    """Fill ``tmp`` with ogb's raw heterogeneous layout (what ``read_csv_heterograph_raw``,
+    ``read_node_label_hetero`` and ``read_nodesplitidx_split_hetero`` of ogb 1.3 read)."""
+    graph = dataset.graph
+    for node_type in graph.node_types:
+        _check_ogb_part("node type", node_type)
+    for edge_type in graph.edge_types:
+        for part in edge_type:
+            _check_ogb_part(f"edge type {edge_type!r} part", part)
+    raw = tmp / "raw"
+    raw.mkdir()
+    types = graph.node_types
+    _write_header_csv_gz(raw / "num-node-dict.csv.gz", types, [graph.num_nodes(t) for t in types])
+    triplets = sorted(graph.edge_types)  # ogb sorts them too; edge_reltype is the position in this list
+    with gzip.open(raw / "triplet-type-list.csv.gz", "wt", newline="") as fh:
+        csv.writer(fh).writerows(triplets)
+    edge_index = graph.to_edge_index_dict()
+    for reltype, triplet in enumerate(triplets):
+        folder = raw / "relations" / "___".join(triplet)
+        folder.mkdir(parents=True)
+        edges = edge_index[triplet].numpy()
+        _write_csv_gz(folder / "edge.csv.gz", edges.T, "%d")
+        _write_csv_gz(folder / "num-edge-list.csv.gz", np.array([edges.shape[1]]), "%d")
+        _write_csv_gz(folder / "edge_reltype.csv.gz", np.full((edges.shape[1], 1), reltype), "%d")
+    for node_type, feat in dataset.x.items():
+        folder = raw / "node-feat" / node_type
+        folder.mkdir(parents=True)
+        _write_csv_gz(folder / "node-feat.csv.gz", feat.float().numpy(), "%.9g")
+    flags = [t == dataset.target for t in types]
+    _write_header_csv_gz(raw / "nodetype-has-label.csv.gz", types, flags)
+    (raw / "node-label" / dataset.target).mkdir(parents=True)
+    _write_csv_gz(raw / "node-label" / dataset.target / "node-label.csv.gz", dataset.y.numpy().reshape(-1, 1), "%d")
+    split_dir = tmp / "split" / _SPLIT_TYPE
+    (split_dir / dataset.target).mkdir(parents=True)
+    _write_header_csv_gz(split_dir / "nodetype-has-split.csv.gz", types, flags)
+    for part, idx in (("train", dataset.train_idx), ("valid", dataset.val_idx), ("test", dataset.test_idx)):
+        _write_csv_gz(split_dir / dataset.target / f"{part}.csv.gz", idx.numpy().reshape(-1, 1), "%d")
+
+
+def _write_homogeneous_raw(dataset: NodeDataset, tmp: Path) -> None:
+    """Fill ``tmp`` with ogb's raw homogeneous layout."""
+    raw = tmp / "raw"
+    raw.mkdir()
+    edge_index = dataset.graph.to_edge_index().numpy()
+    _write_csv_gz(raw / "edge.csv.gz", edge_index.T, "%d")
+    _write_csv_gz(raw / "num-node-list.csv.gz", np.array([dataset.num_nodes]), "%d")
+    _write_csv_gz(raw / "num-edge-list.csv.gz", np.array([edge_index.shape[1]]), "%d")
+    if dataset.x is not None:
+        _write_csv_gz(raw / "node-feat.csv.gz", dataset.x.float().numpy(), "%.9g")
+    labels = dataset.y.numpy()
+    _write_csv_gz(raw / "node-label.csv.gz", labels.reshape(dataset.num_nodes, -1), "%d")
+    split_dir = tmp / "split" / _SPLIT_TYPE
+    split_dir.mkdir(parents=True)
+    for part, idx in (("train", dataset.train_idx), ("valid", dataset.val_idx), ("test", dataset.test_idx)):
+        _write_csv_gz(split_dir / f"{part}.csv.gz", idx.numpy().reshape(-1, 1), "%d")
+
+
+def write_ogb_node_dataset(dataset: NodeDataset | HeteroNodeDataset, root: str | os.PathLike, name: str) -> Path:
     """Write ``dataset`` in OGB's raw node-property format as ``root/<name with _>/``.
 
-    The folder holds what ``NodePropPredDataset`` reads: ``raw/edge.csv.gz`` (every stored
-    edge ``src,dst``), ``raw/num-node-list.csv.gz``, ``raw/num-edge-list.csv.gz``,
-    ``raw/node-feat.csv.gz`` (unless featureless), ``raw/node-label.csv.gz`` (``-1`` for
-    unlabelled), ``split/random/{train,valid,test}.csv.gz``, ``RELEASE_v1.txt`` and an
-    empty ``processed/`` (where ogb caches its parsed copy), plus
+    The folder holds what ``NodePropPredDataset`` reads. For a :class:`NodeDataset`:
+    ``raw/edge.csv.gz`` (every stored edge ``src,dst``), ``raw/num-node-list.csv.gz``,
+    ``raw/num-edge-list.csv.gz``, ``raw/node-feat.csv.gz`` (unless featureless),
+    ``raw/node-label.csv.gz`` (``-1`` for unlabelled), ``split/random/{train,valid,test}.csv.gz``.
+    For a :class:`HeteroNodeDataset` (ogbn-mag's layout): ``raw/num-node-dict.csv.gz``,
+    ``raw/triplet-type-list.csv.gz``, per edge type ``raw/relations/<src>___<rel>___<dst>/``
+    with ``edge.csv.gz``, ``num-edge-list.csv.gz`` and ``edge_reltype.csv.gz``, per featured type
+    ``raw/node-feat/<type>/node-feat.csv.gz`` (float16 written as float32),
+    ``raw/nodetype-has-label.csv.gz``, ``raw/node-label/<target>/node-label.csv.gz``,
+    ``split/random/nodetype-has-split.csv.gz`` and ``split/random/<target>/{train,valid,test}.csv.gz``.
+    Both add ``RELEASE_v1.txt``, an empty ``processed/`` (where ogb caches its parsed copy) and
     ``master.csv``: ogb's master-list column for ``name``, which :func:`load_ogb` passes as
     ``meta_dict`` so nothing is downloaded. Written atomically (the whole folder or nothing).
 
@@ -381,47 +499,43 @@ def write_ogb_node_dataset(dataset: NodeDataset, root: str | os.PathLike, name: 
         The dataset folder.
 
     Raises:
-        ValueError: ``name`` does not start with ``ogbn-`` or is an official OGB name.
+        ValueError: ``name`` does not start with ``ogbn-`` or is an official OGB name; a node
+            type or relation that cannot name a folder of ogb's layout.
+        TypeError: ``dataset`` is neither dataset type.
     """
     if not name.startswith("ogbn-"):
         raise ValueError(f"name must start with 'ogbn-' (OGB's node-property prefix), got {name!r}")
     if _canonical_name(name) in OGB_NAMES:
         raise ValueError(f"name {name!r} is an official OGB dataset; pick another ogbn-* name")
+    hetero = isinstance(dataset, HeteroNodeDataset)
+    if not hetero and not isinstance(dataset, NodeDataset):
+        raise TypeError(f"dataset must be a NodeDataset or HeteroNodeDataset, got {type(dataset).__name__}")
+    multilabel = not hetero and dataset.multilabel
     folder = Path(root) / _dir_name(name)
-    num_tasks = dataset.num_classes if dataset.multilabel else 1
+    num_tasks = dataset.num_classes if multilabel else 1
     master = {
         "num tasks": num_tasks,
-        "num classes": 2 if dataset.multilabel else dataset.num_classes,
-        "eval metric": "rocauc" if dataset.multilabel else "acc",
-        "task type": "binary classification" if dataset.multilabel else "multiclass classification",
+        "num classes": 2 if multilabel else dataset.num_classes,
+        "eval metric": "rocauc" if multilabel else "acc",
+        "task type": "binary classification" if multilabel else "multiclass classification",
         "download_name": _dir_name(name),
         "version": _VERSION,
         "url": "",
         "add_inverse_edge": "False",
-        "has_node_attr": str(dataset.x is not None),
+        "has_node_attr": str(bool(dataset.x) if hetero else dataset.x is not None),
         "has_edge_attr": "False",
         "split": _SPLIT_TYPE,
         "additional node files": "None",
-        "additional edge files": "None",
-        "is hetero": "False",
+        "additional edge files": "edge_reltype" if hetero else "None",
+        "is hetero": str(hetero),
         "binary": "False",
     }
     with atomic_dir(folder, OGB_KIND, derived=("processed/data_processed",)) as tmp:
-        raw = tmp / "raw"
-        raw.mkdir()
         (tmp / "processed").mkdir()  # ogb saves its processed copy here and does not create it
-        edge_index = dataset.graph.to_edge_index().numpy()
-        _write_csv_gz(raw / "edge.csv.gz", edge_index.T, "%d")
-        _write_csv_gz(raw / "num-node-list.csv.gz", np.array([dataset.num_nodes]), "%d")
-        _write_csv_gz(raw / "num-edge-list.csv.gz", np.array([edge_index.shape[1]]), "%d")
-        if dataset.x is not None:
-            _write_csv_gz(raw / "node-feat.csv.gz", dataset.x.float().numpy(), "%.9g")
-        labels = dataset.y.numpy()
-        _write_csv_gz(raw / "node-label.csv.gz", labels.reshape(dataset.num_nodes, -1), "%d")
-        split_dir = tmp / "split" / _SPLIT_TYPE
-        split_dir.mkdir(parents=True)
-        for part, idx in (("train", dataset.train_idx), ("valid", dataset.val_idx), ("test", dataset.test_idx)):
-            _write_csv_gz(split_dir / f"{part}.csv.gz", idx.numpy().reshape(-1, 1), "%d")
+        if hetero:
+            _write_hetero_raw(dataset, tmp)
+        else:
+            _write_homogeneous_raw(dataset, tmp)
         (tmp / f"RELEASE_v{_VERSION}.txt").write_text(f"{name}: written by graphsys\n")
         with (tmp / "master.csv").open("w", newline="") as fh:
             writer = csv.writer(fh)
