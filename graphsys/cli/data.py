@@ -30,7 +30,8 @@ def register(subparsers) -> None:
     info.set_defaults(func=_info)
 
     gen = actions.add_parser("generate", help="generate a synthetic preset into a folder (memory-mapped .npy files)")
-    gen.add_argument("preset", metavar="PRESET", help="synthetic-arxiv, synthetic-products or synthetic-papers100m")
+    gen.add_argument("preset", metavar="PRESET", help="synthetic-arxiv, synthetic-products, synthetic-papers100m, "
+                                                      "synthetic-mag or synthetic-mag240m")
     gen.add_argument("--out", required=True, help="folder to write into (a subfolder per preset, scale and seed)")
     gen.add_argument("--scale", type=float, default=1.0, help="multiply nodes, edges and split sizes")
     gen.add_argument("--seed", type=int, default=0)
@@ -40,6 +41,22 @@ def register(subparsers) -> None:
 
 
 def _summary(ds) -> dict:
+    from graphsys.datasets import HeteroNodeDataset
+
+    if isinstance(ds, HeteroNodeDataset):
+        return {
+            "name": ds.name,
+            "target": ds.target,
+            "nodes": ds.num_nodes,
+            "edges": {"__".join(k): v for k, v in ds.graph.num_edges_dict.items()},
+            "features": {t: int(x.shape[1]) for t, x in ds.x.items()},
+            "feature_dtype": {t: str(x.dtype).replace("torch.", "") for t, x in ds.x.items()},
+            "featureless": ds.featureless_types,
+            "classes": ds.num_classes,
+            "train": ds.train_idx.numel(),
+            "val": ds.val_idx.numel(),
+            "test": ds.test_idx.numel(),
+        }
     return {
         "name": ds.name,
         "nodes": ds.num_nodes,
@@ -60,8 +77,17 @@ def _print(summary: dict, as_json: bool) -> None:
         return
     width = max(len(k) for k in summary)
     for key, value in summary.items():
-        shown = f"{value:,}" if isinstance(value, int) and not isinstance(value, bool) else value
-        print(f"{key:<{width}}  {shown}")
+        if isinstance(value, dict):
+            print(key)
+            inner = max((len(k) for k in value), default=0)
+            for k, v in value.items():
+                print(f"  {k:<{inner}}  {_shown(v)}")
+            continue
+        print(f"{key:<{width}}  {_shown(value)}")
+
+
+def _shown(value):
+    return f"{value:,}" if isinstance(value, int) and not isinstance(value, bool) else value
 
 
 def _list(args: argparse.Namespace) -> int:
@@ -82,17 +108,22 @@ def _info(args: argparse.Namespace) -> int:
 
 
 def _generate(args: argparse.Namespace) -> int:
-    from graphsys.datasets.cache import FORMAT
+    from graphsys.datasets import cache, hetero_cache
+    from graphsys.datasets.hetero_synthetic import PRESETS as HETERO_PRESETS
+    from graphsys.datasets.hetero_synthetic import generate_hetero
     from graphsys.datasets.synthetic import PRESETS, cache_dir, generate
 
-    if args.preset not in PRESETS:
-        raise CommandError(f"unknown preset {args.preset!r}; known: {', '.join(PRESETS)}")
+    if args.preset not in PRESETS and args.preset not in HETERO_PRESETS:
+        raise CommandError(f"unknown preset {args.preset!r}; known: {', '.join([*PRESETS, *HETERO_PRESETS])}")
+    hetero = args.preset in HETERO_PRESETS
     check_scale(args.scale, args.preset)
     # --out holds one folder per preset, scale and seed: that folder must be new, empty or one
     # graphsys generated, and --out creatable or writable, before minutes of generation.
-    check_output_path("--out", cache_dir(args.out, args.preset, args.scale, args.seed), FORMAT, directory=True)
+    check_output_path("--out", cache_dir(args.out, args.preset, args.scale, args.seed),
+                      hetero_cache.FORMAT if hetero else cache.FORMAT, directory=True)
     start = time.perf_counter()
-    ds = generate(args.preset, args.out, scale=args.scale, seed=args.seed, quiet=args.quiet)
+    ds = (generate_hetero if hetero else generate)(args.preset, args.out, scale=args.scale, seed=args.seed,
+                                                     quiet=args.quiet)
     summary = _summary(ds)
     summary["path"] = str(cache_dir(args.out, args.preset, args.scale, args.seed))
     summary["seconds"] = round(time.perf_counter() - start, 2)
