@@ -144,10 +144,9 @@ class UniqueRows:
         first[1:] = keys[1:] != keys[:-1]
         group = torch.cumsum(first, 0) - 1
         rows = torch.full((n,), num_rows, dtype=keys.dtype, device=ids.device)
-        rows[group] = keys  # duplicates write the same value
+        rows.scatter_(0, group, keys)  # duplicates write the same value
         counts = torch.zeros(n, dtype=torch.int64, device=ids.device).index_add_(0, group, torch.ones_like(group))
-        inverse = torch.empty(n, dtype=torch.int64, device=ids.device)
-        inverse[order] = group
+        inverse = torch.empty(n, dtype=torch.int64, device=ids.device).scatter_(0, order, group)
         if trim and n:
             unique = int(group[-1]) + 1
             rows, counts = rows[:unique], counts[:unique]
@@ -156,7 +155,7 @@ class UniqueRows:
     def sum(self, values: torch.Tensor) -> torch.Tensor:
         """Per-row sums of ``values`` ``[n, dim]`` (batch order), ``[len(rows), dim]``, each summed in
         sorted order (deterministic: no atomics). Cost: one index_select and one segment sum."""
-        return torch.segment_reduce(values[self.order], "sum", lengths=self.counts, axis=0, unsafe=True)
+        return torch.segment_reduce(values.index_select(0, self.order), "sum", lengths=self.counts, axis=0, unsafe=True)
 
 
 class HostEmbedding(nn.Module):
