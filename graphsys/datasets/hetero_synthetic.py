@@ -308,9 +308,10 @@ def generate_hetero(
     whole with its manifest) and later calls reopen it with memory maps after checking it
     against the manifest. Without ``root`` it is generated in memory.
 
-    Cost: parallel numba kernels throughout; synthetic-mag at scale 1 needs about 0.5 GB for
-    its graph and 0.4 GB of features; synthetic-mag240m at scale 0.2 about 1.7 GB of graph and
-    37 GB of float16 features (on disk under ``root``; see benchmarks for timings).
+    Cost: parallel numba kernels throughout. synthetic-mag at scale 1 (21 M edges, 0.38 GB of
+    features) took 5.8 s on 2 busy cores with a peak of 1.6 GB, reopening 0.15 s;
+    synthetic-mag240m at scale 0.2 holds 345 M edges (1.6 GB of CSR) and 37 GB of float16
+    features, which go straight from the kernel to the memory map under ``root``.
 
     Raises:
         ValueError: an unknown preset, a non-positive scale, or a preset past the machine's
