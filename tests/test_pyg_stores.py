@@ -189,14 +189,15 @@ def test_graph_store_attrs_remove_and_errors():
     assert store.get_all_edge_attrs() == []
 
 
-def test_sampler_refuses_empty_or_heterogeneous_graph_store():
+def test_sampler_refuses_an_empty_graph_store_and_types_a_typed_one():
     feature_store = UnifiedFeatureStore()
     with pytest.raises(ValueError, match="no edge_index"):
         GraphsysSampler.from_data((feature_store, MyGraphStore()), [2])
     hetero = MyGraphStore()
     hetero.put_edge_index(torch.tensor([[0], [1]]), edge_type=("a", "to", "b"), layout="coo", size=(2, 2))
-    with pytest.raises(ValueError, match="homogeneous"):
-        GraphsysSampler.from_data((feature_store, hetero), [2])
+    sampler = GraphsysSampler.from_data((feature_store, hetero), [2]).sampler
+    assert sampler.is_hetero and sampler.edge_types == (("a", "to", "b"),)
+    assert sampler.num_nodes == {"a": 2, "b": 2}
 
 
 @pytest.mark.gpu
