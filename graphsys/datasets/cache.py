@@ -27,8 +27,9 @@ def write_meta(folder: Path, name: str, num_classes: int, multilabel: bool, extr
     (folder / "meta.json").write_text(json.dumps(meta, indent=1))
 
 
-def read_meta(path: str | os.PathLike) -> dict | None:
-    """The ``meta.json`` of a saved dataset, or None when ``path`` holds none.
+def read_meta(path: str | os.PathLike, format: str = FORMAT) -> dict | None:
+    """The ``meta.json`` of a saved dataset of ``format`` (a homogeneous dataset by default), or
+    None when ``path`` holds none.
 
     Raises:
         CorruptFileError: ``meta.json`` is there but is not valid JSON.
@@ -37,7 +38,7 @@ def read_meta(path: str | os.PathLike) -> dict | None:
     if not meta_file.is_file():
         return None
     meta = read_json(meta_file)
-    return meta if meta.get("format") == FORMAT else None
+    return meta if meta.get("format") == format else None
 
 
 def save_dataset(dataset: NodeDataset, path: str | os.PathLike, extra: dict | None = None) -> None:

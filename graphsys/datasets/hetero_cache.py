@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from graphsys.datasets import cache
 from graphsys.datasets.base import HeteroNodeDataset
 from graphsys.hetero_graph import HeteroGraph
 from graphsys.io import CorruptFileError, read_json, read_npy, verify_dir
@@ -48,16 +49,8 @@ def write_labels(folder: Path, y: np.ndarray, splits) -> None:
 
 
 def read_meta(path: str | os.PathLike) -> dict | None:
-    """The ``meta.json`` of a saved heterogeneous dataset, or None when ``path`` holds none.
-
-    Raises:
-        CorruptFileError: ``meta.json`` is there but is not valid JSON.
-    """
-    meta_file = Path(path) / "meta.json"
-    if not meta_file.is_file():
-        return None
-    meta = read_json(meta_file)
-    return meta if meta.get("format") == FORMAT else None
+    """The ``meta.json`` of a saved heterogeneous dataset, or None (:func:`graphsys.datasets.cache.read_meta`)."""
+    return cache.read_meta(path, FORMAT)
 
 
 def open_hetero_dataset(path: str | os.PathLike, *, checksums: bool = True) -> HeteroNodeDataset:
