@@ -371,6 +371,7 @@ def atomic_file(path: str | os.PathLike, kind: str) -> Iterator[Path]:
     target = _output_target(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     _clean_leftovers(target)
+    _clean_leftovers(_sidecar(target))  # a writer killed while it wrote the sidecar left its temporary
     previous = _check_file_replaceable(target, kind)
     with atomic_path(target) as tmp:
         yield tmp

@@ -188,6 +188,7 @@ def test_leftovers_of_a_killed_writer_are_cleaned_and_a_half_swapped_folder_is_r
     (tmp_path / f".g.{pid}-{'b' * 16}.tmp").mkdir()
     (tmp_path / f".g.{pid}-{'b' * 16}.tmp" / "indptr.npy").write_bytes(b"half")
     (tmp_path / f".m.jsonl.{pid}-{'c' * 16}.tmp").write_text("half")
+    (tmp_path / f"..m.jsonl.graphsys.json.{pid}-{'e' * 16}.tmp").write_text("half")  # killed writing the sidecar
     alive = tmp_path / f".g.{os.getpid()}-{'d' * 16}.tmp"  # a live writer's: left alone
     alive.mkdir()
     assert Graph.load(target).num_edges == 5  # the reader puts the previous result back
