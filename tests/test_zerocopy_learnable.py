@@ -444,3 +444,18 @@ def test_unified_index_copy_on_the_gpu():
     u.index_copy_(torch.tensor([7, 5000], device="cuda"), torch.ones(2, 33, device="cuda"), check=False)
     torch.cuda.synchronize()
     assert torch.equal(table[7], torch.ones(33)) and torch.equal(table[8:], snapshot[8:])
+
+
+def test_add_sparse_grad_sums_repeats_as_a_backward_would():
+    from zerocopy import HostEmbedding
+
+    ids = torch.tensor([3, 1, 3, 0])
+    grad = torch.arange(16, dtype=torch.float32).view(4, 4)
+    by_backward = HostEmbedding(5, 4, placement="cpu", seed=1)
+    by_backward(ids).backward(grad)
+    added = HostEmbedding(5, 4, placement="cpu", seed=1)
+    added.add_sparse_grad(ids, grad)
+    (rows_a, grad_a), (rows_b, grad_b) = by_backward.sparse_grad(), added.sparse_grad()
+    assert torch.equal(rows_a, rows_b) and torch.equal(grad_a, grad_b)
+    with pytest.raises(ValueError, match=r"grad must be \[4, 4\]"):
+        added.add_sparse_grad(ids, grad[:2])

@@ -269,6 +269,23 @@ class HostEmbedding(nn.Module):
             self._grads = [(unique.rows, unique.sum(torch.cat([g for _, g in self._grads])))]
         return self._grads[0]
 
+    def add_sparse_grad(self, rows: torch.Tensor, grad: torch.Tensor) -> None:
+        """Add ``grad`` (float32 ``[len(rows), dim]``) to the gradient of ``rows`` (in range, repeats
+        summed), as a backward through those rows would: how data-parallel training puts the
+        gradients of every process's batches on each copy of the table before the optimizer step.
+        Cost: one unique-rows pass over ``rows`` (as :meth:`forward`'s) and one segment sum.
+
+        Raises:
+            ValueError: ``grad`` not ``[len(rows), dim]``, or on another device than ``rows``.
+        """
+        if grad.shape != (rows.numel(), self.dim) or grad.device != rows.device:
+            raise ValueError(f"grad must be [{rows.numel()}, {self.dim}] on {rows.device}, got "
+                             f"{list(grad.shape)} on {grad.device}")
+        if rows.numel() == 0:
+            return
+        unique = UniqueRows.of(rows, self.num_rows, trim=self._store.trims and not rows.is_cuda)
+        self._grads.append((unique.rows, unique.sum(grad.float())))
+
     def zero_grad(self, set_to_none: bool = True) -> None:
         """Drop the gradients kept since the last call (and any of submodules' parameters)."""
         self._grads = []

@@ -134,3 +134,40 @@ def shard_seeds(seeds: torch.Tensor, *, epoch: int, seed: int, ctx: DistContext)
     if total > order.numel():  # wrap around, as often as needed when there are fewer seeds than ranks
         order = order.repeat(-(-total // order.numel()))[:total]
     return order[ctx.rank :: ctx.world_size]
+
+
+def average_sparse_grads(tables, ctx: DistContext) -> None:
+    """Give every rank's copy of each learned table (``zerocopy.HostEmbedding``) the mean over
+    ranks of the sparse gradients their batches left, as DDP does for dense parameters, so
+    that the same sparse optimizer step keeps the copies identical. A no-op for one process.
+
+    Cost per table: two all-gathers (the touched-row counts, then rows and gradients padded to
+    the largest count), one host read of the largest count, one mask of the padding (a sync
+    on a GPU), one unique-rows pass on the gathered rows.
+    """
+    if not ctx.distributed:
+        return
+    for table in tables:
+        grad = table.sparse_grad()
+        device = ctx.device
+        if grad is None:
+            rows = torch.empty(0, dtype=torch.int64, device=device)
+            values = torch.empty(0, table.dim, dtype=torch.float32, device=device)
+        else:
+            rows, values = grad[0].to(device, torch.int64), grad[1].to(device)
+        count = torch.tensor([rows.numel()], device=device)
+        counts = [torch.empty_like(count) for _ in range(ctx.world_size)]
+        dist.all_gather(counts, count)
+        longest = int(torch.stack(counts).max())
+        padded_rows = torch.full((longest,), table.num_rows, dtype=torch.int64, device=device)
+        padded_rows[: rows.numel()] = rows
+        padded = torch.zeros(longest, table.dim, dtype=torch.float32, device=device)
+        padded[: rows.numel()] = values
+        all_rows = [torch.empty_like(padded_rows) for _ in range(ctx.world_size)]
+        all_values = [torch.empty_like(padded) for _ in range(ctx.world_size)]
+        dist.all_gather(all_rows, padded_rows)
+        dist.all_gather(all_values, padded)
+        rows, values = torch.cat(all_rows), torch.cat(all_values)
+        keep = rows < table.num_rows  # padding, and the padded entries of a GPU table's gradient
+        table.zero_grad()
+        table.add_sparse_grad(rows[keep], values[keep] / ctx.world_size)

@@ -23,9 +23,9 @@ from tqdm.auto import tqdm
 
 from graphsys.datasets import NodeDataset
 from graphsys.train.checkpoint import load_checkpoint, save_checkpoint
-from graphsys.train.config import Amp, Featureless, ModelKind, TrainConfig, check_machine
+from graphsys.train.config import Amp, ModelKind, TrainConfig, check_machine
 from graphsys.train.data import TrainData, check_trainable, load_dataset, prepare
-from graphsys.train.distributed import DistContext, setup, shard_seeds, teardown
+from graphsys.train.distributed import DistContext, average_sparse_grads, setup, shard_seeds, teardown
 from graphsys.train.evaluate import Scorer, Scores
 from graphsys.train.inference import hetero_layerwise_inference, layerwise_inference, row_wise_inference
 from graphsys.train.metrics import EpochMetrics, peak_gpu_mib, peak_host_mib, write_metrics
@@ -133,10 +133,6 @@ class Trainer:
         self.ctx = ctx
         self.on_step = on_step
         self.on_epoch = on_epoch
-        if ctx.distributed and config.featureless is Featureless.LEARN:
-            # each rank would update its own copy of the tables from its own batches
-            raise ValueError("featureless = 'learn' trains in one process only (the learned tables' sparse "
-                             "gradients are not reduced across ranks yet); under torchrun use featureless = 'mean'")
         if dataset is None:
             dataset = load_dataset(config)
         else:
@@ -287,6 +283,7 @@ class Trainer:
                     loss.backward()
                     self.optimizer.step()
                     if self.embedding_optimizer is not None:
+                        average_sparse_grads(self.data.embeddings.values(), ctx)
                         self.embedding_optimizer.step()
                     loss_sum += loss.detach()
                 steps += 1
