@@ -135,6 +135,13 @@ class NeighborSampler:
         return self._impl.device
 
     @property
+    def csr(self) -> tuple[torch.Tensor, torch.Tensor] | dict[EdgeType, tuple[torch.Tensor, torch.Tensor]]:
+        """The sampled graph: ``(indptr, indices)``, or a dict edge type -> that pair; no copy."""
+        g = self._graph
+        pairs = list(zip(g.indptr, g.indices))
+        return dict(zip(g.edge_types, pairs)) if g.hetero else pairs[0]
+
+    @property
     def fanouts(self) -> tuple[int, ...] | dict[EdgeType, tuple[int, ...]]:
         """Per-hop neighbour counts (a dict edge type -> counts for a heterogeneous graph)."""
         return self._graph.public_fanouts()

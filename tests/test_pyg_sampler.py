@@ -224,10 +224,10 @@ def test_wraps_an_existing_sampler():
     batch = next(iter(PygNeighborLoader(data, [2, 2], batch_size=5, neighbor_sampler=sampler)))
     check_batch(batch, data, torch.arange(5))
     assert "GraphsysSampler" in repr(sampler)
-    with pytest.raises(ValueError, match="csr="):
-        GraphsysSampler(inner, subgraph_type="induced")
-    induced = GraphsysSampler(inner, subgraph_type="induced", csr=(csr.indptr, csr.indices), edge_permutation=csr.perm)
-    check_batch_without_hops(next(iter(PygNeighborLoader(data, [2, 2], batch_size=5, neighbor_sampler=induced))), data)
+    for given in (None, (csr.indptr, csr.indices)):  # induced subgraphs read the sampler's CSR by default
+        induced = GraphsysSampler(inner, subgraph_type="induced", csr=given, edge_permutation=csr.perm)
+        batch = next(iter(PygNeighborLoader(data, [2, 2], batch_size=5, neighbor_sampler=induced)))
+        check_batch_without_hops(batch, data)
 
 
 def test_workers_draw_differently_and_repeatably(monkeypatch):

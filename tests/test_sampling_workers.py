@@ -1,4 +1,4 @@
-"""DataLoader workers (forked, persistent or not) over graphsys's sampler never hang.
+"""DataLoader workers (fork and spawn, persistent or not) over graphsys's sampler never hang.
 
 Each case runs in a fresh interpreter under a timeout: a hang (numba's OpenMP layer started in
 a forked worker deadlocked PyG's index_select in libgomp) shows as a timeout, not a stuck suite.
@@ -14,7 +14,7 @@ SCRIPT = Path(__file__).with_name("_worker_epochs.py")
 ROOT = Path(__file__).resolve().parent.parent
 
 
-@pytest.mark.parametrize("method", ["fork"])
+@pytest.mark.parametrize("method", ["fork", "spawn"])
 @pytest.mark.parametrize("persistent", ["persistent", "fresh"])
 def test_pyg_loader_with_two_workers_runs_three_epochs(method, persistent):
     env = dict(os.environ, PYTHONPATH=f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}")

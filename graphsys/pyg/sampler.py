@@ -153,11 +153,10 @@ def _device_of_hetero(data: HeteroData) -> torch.device:
 
 def _hetero_sampler(
     graph: TypedInEdgeCSR, num_neighbors, where: str, replace: bool, seed: int
-) -> tuple[NeighborSampler, dict, int, frozenset]:
+) -> tuple[NeighborSampler, int, frozenset]:
     """The typed ``sampling.NeighborSampler`` of a heterogeneous graph placed in ``where``.
 
-    Returns the sampler, its CSRs by edge type (for induced subgraphs), the number of hops PyG
-    asked for and the edge types the sampler carries that are not the graph's. Zero hops are
+    Returns the sampler, the number of hops PyG asked for and the edge types the sampler carries that are not the graph's. Zero hops are
     sampled as one hop of fanout 0 (the sampler needs a hop; it adds nothing), a graph without
     edge types with one empty edge type (the sampler needs one); :meth:`GraphsysSampler._sample`
     drops both again. Cost: one copy per CSR array that moves.
@@ -187,7 +186,7 @@ def _hetero_sampler(
         seed=seed,
         num_nodes=graph.num_nodes,
     )
-    return sampler, csr, hops, hidden
+    return sampler, hops, hidden
 
 
 class GraphsysSampler(BaseSampler):
@@ -209,17 +208,17 @@ class GraphsysSampler(BaseSampler):
             A dict edge type -> such a tensor (or ``None``) for a typed sampler.
         subgraph_type: ``"directional"`` (the sampled edges), ``"bidirectional"`` (each sampled
             edge in both directions; for typed graphs, merged with the reverse edge type as PyG
-            does) or ``"induced"`` (every edge between the sampled nodes; needs ``csr``); the
-            last two drop the per-hop counts, as PyG does.
-        csr: the sampled graph's ``(indptr, indices)`` on the sampler's device, for ``"induced"``;
-            a dict edge type -> such a pair for a typed sampler.
+            does) or ``"induced"`` (every edge between the sampled nodes); the last two drop the
+            per-hop counts, as PyG does.
+        csr: the graph ``"induced"`` subgraphs are read from, ``(indptr, indices)`` on the
+            sampler's device (a dict edge type -> such a pair for a typed sampler); default the
+            sampler's own.
         output_device: where outputs go; set it to the device of a ``Data`` the loader filters.
         seed: seed of the negative-sampling stream (the neighbour draws use the sampler's own).
 
     Raises:
         TypeError: ``sampler`` is not a ``sampling.NeighborSampler``, or ``edge_permutation`` /
             ``csr`` of the other form than the sampler (dict for a typed one, tensors otherwise).
-        ValueError: ``"induced"`` without ``csr``.
     """
 
     def __init__(
@@ -238,15 +237,11 @@ class GraphsysSampler(BaseSampler):
         self.is_hetero = sampler.is_hetero
         self.num_nodes = sampler.num_nodes
         self.subgraph_type = subgraph_type_of(subgraph_type)
-        if self.subgraph_type == SubgraphType.induced and csr is None:
-            raise ValueError(
-                "subgraph_type='induced' needs csr=(indptr, indices); GraphsysSampler.from_data passes it"
-            )
         kind = "a dict per edge type" if self.is_hetero else "a tensor"
         for name, value in (("edge_permutation", edge_permutation), ("csr", csr)):
             if value is not None and isinstance(value, Mapping) != self.is_hetero:
                 raise TypeError(f"{name} must be {kind} for this sampler, got {type(value).__name__}")
-        self._csr = csr
+        self._csr = csr  # None: the sampler's own (not kept twice, so a spawned worker gets one copy)
         self.device = sampler.device
         self.output_device = torch.device(output_device) if output_device is not None else None
         target = self.output_device or self.device
@@ -325,9 +320,9 @@ class GraphsysSampler(BaseSampler):
             )
         where = placement or default
         if graph is not None:
-            sampler, csr, hops, hidden = _hetero_sampler(graph, num_neighbors, where, replace, seed)
+            sampler, hops, hidden = _hetero_sampler(graph, num_neighbors, where, replace, seed)
             out = cls(
-                sampler, csr=csr, edge_permutation=graph.perm, subgraph_type=subgraph_type,
+                sampler, edge_permutation=graph.perm, subgraph_type=subgraph_type,
                 output_device=output_device, seed=seed,
             )
             out._hops, out._hidden = hops, hidden
@@ -337,7 +332,6 @@ class GraphsysSampler(BaseSampler):
         sampler = NeighborSampler(indptr, indices, fanouts, replace=replace, seed=seed)
         return cls(
             sampler,
-            csr=(indptr, indices),
             edge_permutation=homogeneous.perm,
             subgraph_type=subgraph_type,
             output_device=output_device,
@@ -359,6 +353,23 @@ class GraphsysSampler(BaseSampler):
         """Map from sampled edge ids (CSR positions) to the user's edge order, or ``None``;
         a dict per edge type for a heterogeneous graph."""
         return self._perm
+
+    def __getstate__(self) -> dict:
+        """The state a spawned DataLoader worker gets, the negative-sampling generator's state as
+        bytes: pickled as a tensor it would be a temporary in shared memory, freed before the
+        worker reads it."""
+        state = self.__dict__.copy()
+        state["_generator"] = bytes(self._generator.get_state().numpy())
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        generator = torch.Generator()
+        generator.set_state(torch.frombuffer(bytearray(state["_generator"]), dtype=torch.uint8))
+        self.__dict__.update(state, _generator=generator)
+
+    def _induced_csr(self):
+        """The CSR induced subgraphs are read from: the one given, else the sampler's."""
+        return self._csr if self._csr is not None else self.sampler.csr
 
     def sample_from_nodes(self, index: NodeSamplerInput, **kwargs) -> SamplerOutput | HeteroSamplerOutput:
         """Sample around the seed nodes of ``index`` (of node type ``index.input_type`` when typed).
@@ -439,7 +450,7 @@ class GraphsysSampler(BaseSampler):
             return self._typed_output(ours)
         node, row, col, edge = ours.node, ours.row, ours.col, ours.edge
         if self.subgraph_type == SubgraphType.induced:
-            row, col, edge = induced_edges(*self._csr, node)
+            row, col, edge = induced_edges(*self._induced_csr(), node)
         if self.output_device is not None and node.device != self.output_device:
             node, row, col, edge = (t.to(self.output_device) for t in (node, row, col, edge))
         out = SamplerOutput(node=node, row=row, col=col, edge=edge)
@@ -461,7 +472,8 @@ class GraphsysSampler(BaseSampler):
         edge = {et: ours.edge[et] for et in edge_types}
         if self.subgraph_type == SubgraphType.induced:
             for et in edge_types:
-                row[et], col[et], edge[et] = induced_edges(*self._csr[et], node[et[2]], source_node=node[et[0]])
+                row[et], col[et], edge[et] = induced_edges(*self._induced_csr()[et], node[et[2]],
+                                                           source_node=node[et[0]])
         target = self.output_device
         if target is not None:
             node = {k: v.to(target) for k, v in node.items()}
