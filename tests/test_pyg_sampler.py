@@ -259,3 +259,18 @@ def test_gpu_sampler_in_pyg_loader(subgraph_type, placement):
         assert bool(((glob == orig).all(0) | (glob == orig.flip(0)).all(0)).all())  # bidirectional: reversed too
         assert torch.equal(batch.x, data.x[batch.n_id])
 
+
+
+def test_basic_gnn_inference_reads_the_samplers_num_neighbors_and_equals_a_full_forward():
+    from torch_geometric.nn import GraphSAGE
+
+    data = random_data()
+    loader = NeighborLoader(data, num_neighbors=[-1], batch_size=7, shuffle=False)
+    assert loader.node_sampler.num_neighbors.values == [-1]
+    model = GraphSAGE(data.num_features, 8, 2, 3).eval()
+    torch.testing.assert_close(model.inference(loader), model(data.x, data.edge_index), rtol=1e-5, atol=1e-5)
+    hetero = HeteroData()
+    hetero["a"].num_nodes, hetero["b"].num_nodes = 4, 3
+    hetero["a", "to", "b"].edge_index = torch.tensor([[0, 1], [2, 0]])
+    typed = GraphsysSampler.from_data(hetero, {("a", "to", "b"): [2, 1]})
+    assert typed.num_neighbors.values == {"a__to__b": [2, 1]}  # PyG keys its NumNeighbors so

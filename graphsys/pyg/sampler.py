@@ -349,6 +349,16 @@ class GraphsysSampler(BaseSampler):
         return [et for et in self.sampler.edge_types if et not in self._hidden]
 
     @property
+    def num_neighbors(self) -> NumNeighbors:
+        """The fanouts as PyG's samplers expose them (what ``BasicGNN.inference(loader)`` reads):
+        a list per hop, or for a typed graph a dict edge type -> list."""
+        fanouts = self.sampler.fanouts
+        hops = self._hops
+        if isinstance(fanouts, dict):
+            return NumNeighbors({et: list(f)[:hops] for et, f in fanouts.items() if et not in self._hidden})
+        return NumNeighbors(list(fanouts)[:hops])
+
+    @property
     def edge_permutation(self) -> torch.Tensor | dict[EdgeType, torch.Tensor | None] | None:
         """Map from sampled edge ids (CSR positions) to the user's edge order, or ``None``;
         a dict per edge type for a heterogeneous graph."""
