@@ -80,3 +80,14 @@ def test_training_separates_the_communities():
 def test_refuses_a_context_longer_than_the_walk():
     with pytest.raises(ValueError, match="context_size"):
         Node2Vec(two_communities(), 8, walk_length=2, context_size=3)
+
+
+def test_compiles_with_torch_jit_script_and_samples_as_the_eager_model():
+    edge_index = torch.tensor([[0, 1, 1, 2], [1, 0, 2, 1]])
+    kwargs = dict(embedding_dim=16, walk_length=3, context_size=2, seed=5)
+    eager, scripted = Node2Vec(edge_index, **kwargs), torch.jit.script(Node2Vec(edge_index, **kwargs))
+    assert scripted(torch.arange(3)).shape == (3, 16)
+    for _ in range(2):  # the scripted model's walks advance as the eager one's
+        (pos_a, neg_a), (pos_b, neg_b) = eager.sample(torch.arange(3)), scripted.sample(torch.arange(3))
+        assert torch.equal(pos_a, pos_b) and torch.equal(neg_a, neg_b)
+    assert float(scripted.loss(pos_b, neg_b)) >= 0

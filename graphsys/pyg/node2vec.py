@@ -9,10 +9,11 @@ Example:
     >>> pos.shape, neg.shape
     (torch.Size([9, 2]), torch.Size([9, 2]))
 """
-from __future__ import annotations
-
+# No ``from __future__ import annotations``: TorchScript reads the annotations of the ignored
+# sampling methods when PyG's exported ``sample`` is scripted, and cannot resolve them as strings.
 import torch
 import torch_geometric.nn
+from torch import Tensor
 from torch.nn import Embedding, Module
 
 from graphsys.graph import Graph
@@ -86,29 +87,34 @@ class Node2Vec(torch_geometric.nn.Node2Vec):
         self._generator = torch.Generator().manual_seed(seed)
         self.reset_parameters()
 
-    def _next_seed(self) -> int:
-        """A fresh walk seed per call; per DataLoader worker, derived from the worker seed."""
-        info = torch.utils.data.get_worker_info()
-        if info is not None and info.seed != self._worker_seed:
-            self._worker_seed = info.seed
-            self._walk_seed = info.seed & (2**63 - 1)
-            self._generator.manual_seed(self._walk_seed)
-            self._calls = 0
-        self._calls += 1
-        return (self._walk_seed * 1_000_003 + self._calls) & (2**63 - 1)
-
-    def pos_sample(self, batch: torch.Tensor) -> torch.Tensor:
+    @torch.jit.ignore  # numba walks: a scripted model calls back into Python here, as PyG's scripts do
+    def pos_sample(self, batch: Tensor) -> Tensor:
         """Context windows of ``walks_per_node`` walks from every node of ``batch``.
 
         Cost: one parallel numba walk pass on the CPU, one column pass for dead ends, one cat.
         """
         starts = batch.repeat(self.walks_per_node)
         walks = random_walk(self.rowptr, self.col, starts, self.walk_length, p=self.p, q=self.q,
-                            seed=self._next_seed(), validate=False)
+                            seed=_next_seed(self), validate=False)
         return _windows(_stay_at_dead_ends(walks), self.context_size)
 
-    def neg_sample(self, batch: torch.Tensor) -> torch.Tensor:
+    @torch.jit.ignore
+    def neg_sample(self, batch: Tensor) -> Tensor:
         """Context windows of random walks made of uniform random nodes (PyG's negatives, seeded)."""
         starts = batch.repeat(self.walks_per_node * self.num_negative_samples)
         rest = torch.randint(self.num_nodes, (starts.numel(), self.walk_length), generator=self._generator)
         return _windows(torch.cat([starts.view(-1, 1).to(rest.dtype), rest], dim=-1), self.context_size)
+
+
+def _next_seed(model) -> int:
+    """A fresh walk seed per call of ``model`` (a Node2Vec, or its TorchScript module: the sampling
+    methods are ignored by TorchScript and run as Python on either); per DataLoader worker,
+    derived from the worker seed."""
+    info = torch.utils.data.get_worker_info()
+    if info is not None and info.seed != model._worker_seed:
+        model._worker_seed = info.seed
+        model._walk_seed = info.seed & (2**63 - 1)
+        model._generator.manual_seed(model._walk_seed)
+        model._calls = 0
+    model._calls += 1
+    return (model._walk_seed * 1_000_003 + model._calls) & (2**63 - 1)
