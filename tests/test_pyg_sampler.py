@@ -154,14 +154,23 @@ def test_neighbor_loader_refuses_what_it_cannot_sample():
         NeighborLoader(data, [2], batch_size=4, temporal_strategy="last")
 
 
-def test_csc_refuses_data_without_edge_index():
-    with pytest.raises(ValueError, match="edge_index"):
-        csc_from_data(Data(x=torch.randn(3, 2)))
+def test_data_without_edges_and_zero_hops_sample_the_seeds_alone_as_pyg_does():
+    empty = csc_from_data(Data(x=torch.randn(3, 2)))
+    assert empty.indptr.tolist() == [0, 0, 0, 0] and empty.indices.numel() == 0
+    with pytest.raises(ValueError, match="adj_t"):
+        csc_from_data(Data(x=torch.randn(3, 2), adj_t=torch.zeros(3, 3)))
+    data = random_data()
+    for graph in (data, Data(x=data.x, y=data.y)):
+        batch = next(iter(NeighborLoader(graph, num_neighbors=[], batch_size=5, shuffle=False)))
+        assert torch.equal(batch.n_id, torch.arange(5))
+        assert batch.edge_index is None if graph.edge_index is None else batch.edge_index.shape == (2, 0)
+        assert batch.num_sampled_nodes == [5] and batch.num_sampled_edges == []
+        assert torch.equal(batch.x, data.x[:5])
 
 
 @pytest.mark.parametrize(
     "num_neighbors, error",
-    [({("a", "to", "a"): [2]}, ValueError), ([], ValueError), ([2, 1.5], TypeError), ([True], TypeError)],
+    [({("a", "to", "a"): [2]}, ValueError), ([2, 1.5], TypeError), ([True], TypeError)],
 )
 def test_fanouts_refuse_bad_num_neighbors(num_neighbors, error):
     with pytest.raises(error, match="num_neighbors"):

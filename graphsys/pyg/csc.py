@@ -118,18 +118,21 @@ def csc_from_edge_index(
 
 
 def csc_from_data(data: Data, *, is_sorted: bool = False) -> InEdgeCSR:
-    """The in-neighbour CSR of a homogeneous PyG ``Data`` (its ``edge_index`` and ``num_nodes``).
+    """The in-neighbour CSR of a homogeneous PyG ``Data`` (its ``edge_index`` and ``num_nodes``);
+    a ``Data`` without edges has an empty one, as PyG samples it (the seeds alone).
 
     Raises:
-        ValueError: ``data`` has no ``edge_index`` (a ``SparseTensor`` ``adj_t`` needs torch-sparse,
+        ValueError: ``data`` holds its edges as ``adj_t`` (a ``SparseTensor`` needs torch-sparse,
             which graphsys does not use).
     """
     edge_index = getattr(data, "edge_index", None)
-    if edge_index is None:
+    if edge_index is None and "adj_t" in data:
         raise ValueError(
-            "data has no 'edge_index'; graphsys samplers read a COO edge_index "
-            f"(found attributes {sorted(data.keys())})"
+            "data has 'adj_t' but no 'edge_index'; graphsys samplers read a COO edge_index "
+            "(row, col, _ = data.adj_t.t().coo(); data.edge_index = torch.stack([row, col]) converts it)"
         )
+    if edge_index is None:
+        edge_index = torch.empty(2, 0, dtype=torch.long)
     return csc_from_edge_index(edge_index, int(data.num_nodes), is_sorted=is_sorted)
 
 

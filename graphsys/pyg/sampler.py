@@ -79,14 +79,13 @@ def fanouts_of(
 ) -> "list[int] | dict[EdgeType, list[int]]":
     """PyG's ``num_neighbors`` as per-hop fanouts (``-1`` = all neighbours).
 
-    Homogeneous (``edge_types`` None): a list, at least one hop. Heterogeneous: a dict with
-    one list per edge type of ``edge_types``, from one list for all of them or a dict per edge
-    type (edge types it leaves out take ``NumNeighbors.default``); every edge type has the same
-    number of hops, and zero hops (PyG's ``num_neighbors=[]``: the seeds alone) is allowed.
+    Homogeneous (``edge_types`` None): a list. Heterogeneous: a dict with one list per edge
+    type of ``edge_types``, from one list for all of them or a dict per edge type (edge types
+    it leaves out take ``NumNeighbors.default``); every edge type has the same number of hops.
+    Zero hops (PyG's ``num_neighbors=[]``: the seeds alone) is allowed in both.
 
     Raises:
-        ValueError: a dict for a homogeneous graph, an empty list for a homogeneous graph, an
-            edge type the graph lacks, one missing without a default, unequal hop counts.
+        ValueError: a dict for a homogeneous graph, an edge type the graph lacks, one missing without a default, unequal hop counts.
         TypeError: a fanout that is not an int, a key that is not an edge type.
     """
     values, default = num_neighbors, None
@@ -98,10 +97,7 @@ def fanouts_of(
                 "num_neighbors is a dict per edge type, which needs a heterogeneous graph (HeteroData or "
                 "typed stores); give a homogeneous graph a list of per-hop fanouts"
             )
-        fanouts = _check_hops("num_neighbors", values)
-        if not fanouts:
-            raise ValueError("num_neighbors must name at least one hop, got []")
-        return fanouts
+        return _check_hops("num_neighbors", values)
     if not isinstance(values, Mapping):
         hops = _check_hops("num_neighbors", values)
         return {edge_type: list(hops) for edge_type in edge_types}
@@ -287,8 +283,8 @@ class GraphsysSampler(BaseSampler):
         ``HeteroData``; one copy per CSR array that ``placement`` moves.
 
         Raises:
-            TypeError: ``data`` of another kind. ValueError: an empty ``HeteroData``, a missing
-                ``edge_index``, bad ``num_neighbors``, unsupported options.
+            TypeError: ``data`` of another kind. ValueError: an empty ``HeteroData``, edges held
+                as ``adj_t``, bad ``num_neighbors``, unsupported options.
         """
         output_device = None
         graph: TypedInEdgeCSR | None = None
@@ -298,8 +294,9 @@ class GraphsysSampler(BaseSampler):
             default = "cuda" if output_device.type == "cuda" else "cpu"
         elif isinstance(data, Data):
             homogeneous: InEdgeCSR = csc_from_data(data, is_sorted=is_sorted)
-            output_device = data.edge_index.device
-            default = "cuda" if data.edge_index.is_cuda else "cpu"
+            tensors = [v for v in (data.edge_index, data.x) if isinstance(v, torch.Tensor)]  # a Data may lack edges
+            output_device = tensors[0].device if tensors else torch.device("cpu")
+            default = "cuda" if output_device.type == "cuda" else "cpu"
         elif (
             isinstance(data, (tuple, list))
             and len(data) == 2
@@ -329,14 +326,17 @@ class GraphsysSampler(BaseSampler):
             return out
         fanouts = fanouts_of(num_neighbors)
         indptr, indices = place(homogeneous.indptr, where), place(homogeneous.indices, where)
-        sampler = NeighborSampler(indptr, indices, fanouts, replace=replace, seed=seed)
-        return cls(
+        # zero hops: one hop of fanout 0 (the sampler needs a hop; it adds nothing), dropped again
+        sampler = NeighborSampler(indptr, indices, fanouts or [0], replace=replace, seed=seed)
+        out = cls(
             sampler,
             edge_permutation=homogeneous.perm,
             subgraph_type=subgraph_type,
             output_device=output_device,
             seed=seed,
         )
+        out._hops = len(fanouts)
+        return out
 
     @property
     def node_types(self) -> list[str]:
@@ -465,8 +465,9 @@ class GraphsysSampler(BaseSampler):
             node, row, col, edge = (t.to(self.output_device) for t in (node, row, col, edge))
         out = SamplerOutput(node=node, row=row, col=col, edge=edge)
         if self.subgraph_type == SubgraphType.directional:
-            out.num_sampled_nodes = list(ours.num_sampled_nodes)
-            out.num_sampled_edges = list(ours.num_sampled_edges)
+            hops = self._hops if self._hops is not None else len(ours.num_sampled_edges)
+            out.num_sampled_nodes = list(ours.num_sampled_nodes)[: hops + 1]
+            out.num_sampled_edges = list(ours.num_sampled_edges)[:hops]
         elif self.subgraph_type == SubgraphType.bidirectional:
             out = out.to_bidirectional()
         return out
