@@ -234,3 +234,195 @@ class HeteroNodeDataset:
         return (f"HeteroNodeDataset(name={self.name!r}, target={self.target!r}, num_nodes={self.num_nodes}, "
                 f"num_edges={self.graph.num_edges_dict}, num_features={widths}, num_classes={self.num_classes}, "
                 f"split={self.train_idx.numel()}/{self.val_idx.numel()}/{self.test_idx.numel()})")
+
+
+#: The link metrics :class:`LinkDataset` knows (what ``metric`` may be).
+LINK_METRICS = ("mrr", "hits@20", "hits@50", "hits@100", "auc")
+
+
+def _check_pairs(dataset: str, name: str, edges: torch.Tensor, num_nodes: int) -> None:
+    if not isinstance(edges, torch.Tensor) or edges.dtype != torch.int64:
+        got = edges.dtype if isinstance(edges, torch.Tensor) else type(edges).__name__
+        raise TypeError(f"{dataset}: {name} must be an int64 tensor, got {got}")
+    if edges.dim() != 2 or edges.shape[0] != 2:
+        raise ValueError(f"{dataset}: {name} must have shape [2, E] (row 0 sources, row 1 targets), "
+                         f"got {tuple(edges.shape)}")
+    _check_index(dataset, name, edges.reshape(-1), num_nodes)
+
+
+@dataclass(frozen=True)
+class LinkSplit:
+    """The candidate edges of one split (train, val or test) of a :class:`LinkDataset`.
+
+    Attributes:
+        edge: positive edges ``[2, E]`` int64 (row 0 sources, row 1 targets; PyG's
+            ``edge_label_index`` of the positives). ogbl-citation2's ``source_node`` /
+            ``target_node`` are its two rows (see the properties).
+        edge_neg: negative edges ``[2, E']`` int64 shared by all positives (Hits@K and AUC
+            datasets: ogbl-collab, -ppa, -ddi, random splits), else ``None``.
+        target_node_neg: ``[E, K]`` int64 negative targets per positive, scored against
+            ``edge[0]`` (MRR datasets: ogbl-citation2, K = 1000), else ``None``.
+        weight: ``[E]`` float edge weights where the dataset has them (ogbl-collab), else ``None``.
+        year: ``[E]`` int64 edge years where the dataset has them (ogbl-collab), else ``None``.
+
+    The training split of an OGB dataset carries no negatives (they are drawn while training);
+    val and test carry exactly one of ``edge_neg`` and ``target_node_neg``.
+    """
+
+    edge: torch.Tensor
+    edge_neg: torch.Tensor | None = None
+    target_node_neg: torch.Tensor | None = None
+    weight: torch.Tensor | None = None
+    year: torch.Tensor | None = None
+
+    def check(self, dataset: str, part: str, num_nodes: int) -> None:
+        """Raise TypeError / ValueError / IndexError naming ``dataset`` and ``part`` for a malformed split."""
+        _check_pairs(dataset, f"{part}.edge", self.edge, num_nodes)
+        e = int(self.edge.shape[1])
+        if self.edge_neg is not None:
+            _check_pairs(dataset, f"{part}.edge_neg", self.edge_neg, num_nodes)
+        if self.target_node_neg is not None:
+            neg = self.target_node_neg
+            if not isinstance(neg, torch.Tensor) or neg.dtype != torch.int64:
+                got = neg.dtype if isinstance(neg, torch.Tensor) else type(neg).__name__
+                raise TypeError(f"{dataset}: {part}.target_node_neg must be an int64 tensor, got {got}")
+            if neg.dim() != 2 or neg.shape[0] != e:
+                raise ValueError(f"{dataset}: {part}.target_node_neg must have shape [{e}, K] (K negatives per "
+                                 f"positive edge), got {tuple(neg.shape)}")
+            _check_index(dataset, f"{part}.target_node_neg", neg.reshape(-1), num_nodes)
+        for field, floating in (("weight", True), ("year", False)):
+            value = getattr(self, field)
+            if value is None:
+                continue
+            if not isinstance(value, torch.Tensor) or value.is_floating_point() != floating:
+                got = value.dtype if isinstance(value, torch.Tensor) else type(value).__name__
+                raise TypeError(f"{dataset}: {part}.{field} must be a {'float' if floating else 'integer'} "
+                                f"tensor, got {got}")
+            if tuple(value.shape) != (e,):
+                raise ValueError(f"{dataset}: {part}.{field} must have shape [{e}] (one per edge), "
+                                 f"got {tuple(value.shape)}")
+
+    @property
+    def num_edges(self) -> int:
+        """Number of positive edges."""
+        return int(self.edge.shape[1])
+
+    @property
+    def source_node(self) -> torch.Tensor:
+        """``edge[0]``: the sources (ogbl-citation2's ``source_node``)."""
+        return self.edge[0]
+
+    @property
+    def target_node(self) -> torch.Tensor:
+        """``edge[1]``: the true targets (ogbl-citation2's ``target_node``)."""
+        return self.edge[1]
+
+
+@dataclass(frozen=True)
+class LinkDataset:
+    """A link-prediction dataset: a training graph, node features and split candidate edges.
+
+    Attributes:
+        name: the dataset's name as :func:`graphsys.datasets.load` knows it (or the file path).
+        graph: the TRAINING graph (CSR over in-neighbours): validation and test edges are not in
+            it. ``undirected`` datasets store both directions of each link; ogbl-collab keeps its
+            edge weights in ``graph.edge_weight``.
+        x: node features ``[num_nodes, F]`` float (may be memory-mapped), or ``None``
+            (ogbl-ddi: learn an embedding).
+        train, val, test: the :class:`LinkSplit` of each part. ``train.edge`` holds each training
+            link once (one direction, as OGB gives it).
+        metric: how val/test are scored, one of :data:`LINK_METRICS`: ``"mrr"`` (ogbl-citation2:
+            each positive against its ``target_node_neg`` row), ``"hits@K"`` (collab 50, ppa 100,
+            ddi 20: positives against all ``edge_neg``), ``"auc"`` (random edge splits).
+        undirected: whether a link ``u - v`` is symmetric (both directions in ``graph``, so a
+            loader excluding a seed edge must drop both); False for citations.
+        path: the folder the dataset was opened from; ``None`` for one built in memory.
+
+    Example:
+        >>> from graphsys.datasets import load
+        >>> ds = load("synthetic-citation2", scale=0.001)  # doctest: +SKIP
+        >>> ds.metric, ds.test.target_node_neg.shape[1]  # doctest: +SKIP
+        ('mrr', 1000)
+        >>> ds.evaluate(pos_scores, neg_scores)  # doctest: +SKIP
+        {'mrr': 0.61, 'hits@1': ..., 'hits@3': ..., 'hits@10': ...}
+    """
+
+    name: str
+    graph: Graph
+    x: torch.Tensor | None
+    train: LinkSplit
+    val: LinkSplit
+    test: LinkSplit
+    metric: str
+    undirected: bool = True
+    path: Path | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.graph, Graph):
+            raise TypeError(f"{self.name}: graph must be a graphsys.Graph, got {type(self.graph).__name__}")
+        n = self.graph.num_nodes
+        if self.x is not None:
+            if not isinstance(self.x, torch.Tensor) or not self.x.is_floating_point():
+                got = self.x.dtype if isinstance(self.x, torch.Tensor) else type(self.x).__name__
+                raise TypeError(f"{self.name}: x must be a float tensor, got {got}")
+            if self.x.dim() != 2 or self.x.shape[0] != n:
+                raise ValueError(f"{self.name}: x must have shape [{n}, F], got {tuple(self.x.shape)}")
+        if self.metric not in LINK_METRICS:
+            raise ValueError(f"{self.name}: metric must be one of {', '.join(LINK_METRICS)}, got {self.metric!r}")
+        for part in ("train", "val", "test"):
+            split = getattr(self, part)
+            if not isinstance(split, LinkSplit):
+                raise TypeError(f"{self.name}: {part} must be a LinkSplit, got {type(split).__name__}")
+            split.check(self.name, part, n)
+        need = "target_node_neg" if self.metric == "mrr" else "edge_neg"
+        for part in ("val", "test"):
+            if getattr(getattr(self, part), need) is None:
+                raise ValueError(f"{self.name}: metric {self.metric!r} scores {part} against {part}.{need}, "
+                                 "which is None")
+
+    @property
+    def num_nodes(self) -> int:
+        """Number of nodes."""
+        return self.graph.num_nodes
+
+    @property
+    def num_features(self) -> int:
+        """Feature width; 0 for a featureless graph."""
+        return 0 if self.x is None else int(self.x.shape[1])
+
+    def split(self, part: str) -> LinkSplit:
+        """The split named ``"train"``, ``"val"`` (or OGB's ``"valid"``) or ``"test"``."""
+        key = {"valid": "val"}.get(part, part)
+        if key not in ("train", "val", "test"):
+            raise ValueError(f"part must be 'train', 'val' or 'test', got {part!r}")
+        return getattr(self, key)
+
+    def evaluate(self, pos_score, neg_score, metric: str | None = None) -> dict[str, float]:
+        """Score candidate edges with ogb's link Evaluator (:func:`graphsys.datasets.evaluate_link`).
+
+        Args:
+            pos_score: ``[E]`` scores of a split's positive edges.
+            neg_score: ``[E, K]`` scores of ``target_node_neg`` (MRR), or ``[E']`` scores of
+                ``edge_neg`` (Hits@K, AUC).
+            metric: defaults to the dataset's ``metric``.
+
+        Returns:
+            ``{metric: value}`` first (``"mrr"`` also gives ``"hits@1"``, ``"hits@3"``, ``"hits@10"``).
+        """
+        from graphsys.datasets.evaluate import evaluate_link
+
+        return evaluate_link(metric or self.metric, pos_score, neg_score)
+
+    def to_pyg(self):
+        """The training graph as a ``torch_geometric.data.Data`` (``x``, ``edge_index``, ``num_nodes``).
+
+        Cost: builds ``edge_index`` (2 x E int64); ``x`` is shared.
+        """
+        from torch_geometric.data import Data
+
+        return Data(x=self.x, edge_index=self.graph.to_edge_index(), num_nodes=self.num_nodes)
+
+    def __repr__(self) -> str:
+        return (f"LinkDataset(name={self.name!r}, num_nodes={self.num_nodes}, num_edges={self.graph.num_edges}, "
+                f"num_features={self.num_features}, metric={self.metric!r}, undirected={self.undirected}, "
+                f"split={self.train.num_edges}/{self.val.num_edges}/{self.test.num_edges})")

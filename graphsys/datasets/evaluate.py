@@ -62,3 +62,67 @@ def _f1(truth: torch.Tensor, pred: torch.Tensor) -> dict[str, float]:
     micro = float(2 * tp.sum() / (2 * tp.sum() + fp.sum() + fn.sum()).clamp(min=1))
     macro = float((2 * tp / (2 * tp + fp + fn).clamp(min=1)).mean())
     return {"micro_f1": micro, "macro_f1": macro}
+
+
+#: An ogbl dataset whose Evaluator computes each link metric (the Evaluator depends on the metric only).
+_EVALUATOR_OF = {"mrr": "ogbl-citation2", "hits@20": "ogbl-ddi", "hits@50": "ogbl-collab",
+                 "hits@100": "ogbl-ppa", "auc": "ogbl-vessel"}
+
+
+def evaluate_link(metric: str, pos_score, neg_score) -> dict[str, float]:
+    """Score link predictions with ``ogb.linkproppred.Evaluator``.
+
+    Args:
+        metric: ``"mrr"``, ``"hits@K"`` (any K >= 1) or ``"auc"`` (ROC-AUC).
+        pos_score: ``[E]`` scores of the positive edges.
+        neg_score: MRR: ``[E, K]``, row ``i`` the scores of positive ``i``'s negatives;
+            Hits@K and AUC: ``[E']`` scores of the negative edges.
+
+    Returns:
+        ``{metric: value}`` (MRR adds the means of ogb's ``hits@1``, ``hits@3``, ``hits@10`` lists).
+
+    Cost: one pass over the scores on their device (a top-k for Hits@K, a comparison of each
+    positive with its row for MRR); AUC copies to the CPU for scikit-learn.
+
+    Raises:
+        ValueError: an unknown metric, or shapes that do not fit it.
+    """
+    from ogb.linkproppred import Evaluator
+
+    key = str(metric).lower()
+    k = None
+    if key.startswith("hits@"):
+        try:
+            k = int(key[5:])
+        except ValueError:
+            k = 0
+        if k < 1:
+            raise ValueError(f"metric {metric!r}: the K of hits@K must be a positive integer")
+    elif key not in _EVALUATOR_OF:
+        raise ValueError(f"unknown link metric {metric!r}; expected mrr, hits@K or auc")
+    pos = pos_score if isinstance(pos_score, torch.Tensor) else torch.as_tensor(pos_score)
+    neg = neg_score if isinstance(neg_score, torch.Tensor) else torch.as_tensor(neg_score)
+    pos, neg = pos.detach().float(), neg.detach().float().to(pos.device)
+    if pos.dim() != 1:
+        raise ValueError(f"pos_score must be 1-D (one score per positive edge), got shape {tuple(pos.shape)}")
+    if key == "mrr":
+        if neg.dim() != 2 or neg.shape[0] != pos.shape[0]:
+            raise ValueError(f"for mrr, neg_score must have shape [{pos.shape[0]}, K] (K negatives per positive), "
+                             f"got {tuple(neg.shape)}")
+    elif neg.dim() != 1:
+        raise ValueError(f"for {key}, neg_score must be 1-D (one score per negative edge), got {tuple(neg.shape)}")
+    if pos.numel() == 0 or neg.numel() == 0:
+        raise ValueError(f"nothing to score: {pos.numel()} positive and {neg.numel()} negative scores")
+    evaluator = Evaluator(_EVALUATOR_OF.get(key, "ogbl-collab"))
+    if k is not None:
+        evaluator.K = k  # ogb's Hits@K reads K from here; the rest of the metric is K-independent
+    if key == "auc":
+        pos, neg = pos.cpu(), neg.cpu()
+    out = evaluator.eval({"y_pred_pos": pos, "y_pred_neg": neg})
+    if key == "mrr":
+        result = {"mrr": float(out["mrr_list"].mean())}
+        result.update({name: float(out[f"{name}_list"].mean()) for name in ("hits@1", "hits@3", "hits@10")})
+        return result
+    if key == "auc":
+        return {"auc": float(out["rocauc"])}
+    return {key: float(out[key])}
