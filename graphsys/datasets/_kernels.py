@@ -264,3 +264,56 @@ def fill_features(out, row_start, true_class, centroids, noise, flip, key):
             out[i, f] = centroids[c, f] + noise * z0
             if f + 1 < width:
                 out[i, f + 1] = centroids[c, f + 1] + noise * z1
+
+
+@numba.njit(cache=True, inline="always")
+def _find(indptr, indices, src, dst):
+    """Position of ``src`` in the sorted row ``dst`` of an in-neighbour CSR (the edge ``src -> dst``), or -1."""
+    lo = indptr[dst]
+    hi = indptr[dst + 1]
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        if indices[mid] < src:
+            lo = mid + 1
+        else:
+            hi = mid
+    if lo < indptr[dst + 1] and indices[lo] == src:
+        return lo
+    return -1
+
+
+@numba.njit(parallel=True, cache=True)
+def find_edges(indptr, indices, src, dst):
+    """Positions in ``indices`` of the edges ``src[i] -> dst[i]`` (-1 where absent). Rows must be sorted."""
+    out = np.empty(src.shape[0], dtype=np.int64)
+    for i in numba.prange(src.shape[0]):
+        out[i] = _find(indptr, indices, src[i], dst[i])
+    return out
+
+
+@numba.njit(parallel=True, cache=True)
+def draw_negatives(indptr, indices, sources, num_nodes, key, out, strict, max_tries):
+    """Fill row ``i`` of ``out`` with ``out.shape[1]`` targets drawn uniformly from
+    ``[0, num_nodes)``, never ``sources[i]`` itself and, with ``strict``, never a ``t`` with an
+    edge ``sources[i] -> t`` in the (sorted) in-neighbour CSR. A slot still unfilled after
+    ``max_tries`` draws takes its last non-self draw (only a source linked to nearly every
+    node gets there). Draws are keyed by row, so the result does not depend on threads."""
+    width = out.shape[1]
+    for i in numba.prange(sources.shape[0]):
+        s = sources[i]
+        row_key = subkey(key, i)
+        counter = 0
+        for j in range(width):
+            t = s
+            for _ in range(max_tries):
+                t = np.int64(uniform(row_key, counter) * num_nodes)
+                counter += 1
+                if t >= num_nodes:
+                    t = num_nodes - 1
+                if t == s:
+                    continue
+                if not strict or _find(indptr, indices, s, t) < 0:
+                    break
+            if t == s:
+                t = (s + 1) % num_nodes
+            out[i, j] = t

@@ -411,7 +411,7 @@ class LinkDataset:
         """
         from graphsys.datasets.evaluate import evaluate_link
 
-        return evaluate_link(metric or self.metric, pos_score, neg_score)
+        return evaluate_link(metric or self.metric, pos_score, neg_score, name=self.name)
 
     def to_pyg(self):
         """The training graph as a ``torch_geometric.data.Data`` (``x``, ``edge_index``, ``num_nodes``).

@@ -69,8 +69,14 @@ _EVALUATOR_OF = {"mrr": "ogbl-citation2", "hits@20": "ogbl-ddi", "hits@50": "ogb
                  "hits@100": "ogbl-ppa", "auc": "ogbl-vessel"}
 
 
-def evaluate_link(metric: str, pos_score, neg_score) -> dict[str, float]:
-    """Score link predictions with ``ogb.linkproppred.Evaluator``.
+#: The official link datasets whose own Evaluator :func:`evaluate_link` uses.
+_OGBL_NAMES = ("ogbl-ppa", "ogbl-collab", "ogbl-ddi", "ogbl-citation2")
+
+
+def evaluate_link(metric: str, pos_score, neg_score, name: str | None = None) -> dict[str, float]:
+    """Score link predictions with ``ogb.linkproppred.Evaluator`` (the dataset's own when ``name``
+    is an official ``ogbl-*`` name, else one that computes ``metric``: the Evaluator depends on
+    the metric only).
 
     Args:
         metric: ``"mrr"``, ``"hits@K"`` (any K >= 1) or ``"auc"`` (ROC-AUC).
@@ -113,9 +119,12 @@ def evaluate_link(metric: str, pos_score, neg_score) -> dict[str, float]:
         raise ValueError(f"for {key}, neg_score must be 1-D (one score per negative edge), got {tuple(neg.shape)}")
     if pos.numel() == 0 or neg.numel() == 0:
         raise ValueError(f"nothing to score: {pos.numel()} positive and {neg.numel()} negative scores")
-    evaluator = Evaluator(_EVALUATOR_OF.get(key, "ogbl-collab"))
+    fallback = _EVALUATOR_OF.get(key, "ogbl-collab")
+    evaluator = Evaluator(name if name in _OGBL_NAMES else fallback)
+    if evaluator.eval_metric != ("rocauc" if key == "auc" else key):  # another metric than the dataset's
+        evaluator = Evaluator(fallback)
     if k is not None:
-        evaluator.K = k  # ogb's Hits@K reads K from here; the rest of the metric is K-independent
+        evaluator.eval_metric, evaluator.K = key, k  # ogb's Hits@K reads K here; the rest is K-independent
     if key == "auc":
         pos, neg = pos.cpu(), neg.cpu()
     out = evaluator.eval({"y_pred_pos": pos, "y_pred_neg": neg})

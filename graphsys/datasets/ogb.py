@@ -145,10 +145,13 @@ def _load_arrays_only(file: Path, record: str):
 
 
 def _check_plain(value, where: str = "the file") -> None:
-    """Refuse anything but containers, numbers, strings, None and plain numeric arrays."""
+    """Refuse anything but containers, numbers, strings, None, plain numeric arrays and tensors
+    (tensors come only through ``torch.load(weights_only=True)``: ogbl split files hold them)."""
     if isinstance(value, np.ndarray):
         if value.dtype.kind not in _PLAIN_KINDS:
             raise pickle.UnpicklingError(f"Unsupported global: {where} is an array of dtype {value.dtype}")
+    elif isinstance(value, torch.Tensor):
+        pass
     elif isinstance(value, dict):
         for key, item in value.items():
             _check_plain(key, where)
@@ -208,17 +211,19 @@ class _TorchForOgb:
 
 
 @contextlib.contextmanager
-def _ogb_cache_readable():
+def _ogb_cache_readable(module: str = "ogb.nodeproppred.dataset"):
     """Let ogb reopen the processed copy it saved, unpickling numpy arrays and nothing else.
 
     ogb 1.3 saves ``processed/data_processed`` (a dict of numpy arrays, pickle protocol 4)
     and reads it back with a plain ``torch.load``, which torch >= 2.6 runs as
     ``weights_only=True`` and which then rejects it (numpy's globals, protocol 4). Rather than
-    turning that check off (a crafted file would run code), ogb's module is handed
+    turning that check off (a crafted file would run code), ogb's ``module`` (the node or the
+    link dataset's; the link one also reads its split files so) is handed
     :func:`load_processed` as its ``torch.load`` for the duration.
     """
-    import ogb.nodeproppred.dataset as ogb_dataset
+    import importlib
 
+    ogb_dataset = importlib.import_module(module)
     before = ogb_dataset.__dict__.get("torch")
     ogb_dataset.torch = _TorchForOgb()
     try:
