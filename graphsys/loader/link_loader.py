@@ -28,35 +28,10 @@ from torch_geometric.data import Data
 
 from graphsys.loader.gather import Table, check_ids
 from graphsys.loader.negatives import NegativeDrawer, NegativeMode, NegativeSampling, edge_keys
-from graphsys.loader.subgraph_loader import Sampled, SubgraphLoader
+from graphsys.loader.subgraph_loader import Sampled, SubgraphLoader, typed_seeds
 from sampling import NeighborSampler, SamplerOutput
 
 EdgeType = tuple[str, str, str]
-
-
-def _seed_edge_type(sampler: NeighborSampler, edges) -> "tuple[EdgeType | None, torch.Tensor]":
-    """The seed edges' type (None for a homogeneous sampler) and their ``[2, E]`` ids.
-
-    Raises:
-        TypeError: an ``(edge_type, edge_index)`` pair for a homogeneous sampler or a plain
-            ``edge_index`` for a heterogeneous one.
-        ValueError: an edge type the sampler's graph does not have.
-        NotImplementedError: a heterogeneous sampler (typed link batches follow).
-    """
-    if not sampler.is_hetero:
-        if isinstance(edges, tuple):
-            raise TypeError("edges is an (edge_type, edge_index) pair but the sampler's graph has one edge type; "
-                            "pass the edge_index alone")
-        return None, edges
-    if not (isinstance(edges, tuple) and len(edges) == 2 and isinstance(edges[0], tuple)):
-        raise TypeError(f"the sampler's graph has edge types {list(sampler.edge_types)}: edges must be an "
-                        f"(edge_type, edge_index) pair, got {type(edges).__name__}")
-    edge_type, edge_index = edges
-    if tuple(edge_type) not in sampler.edge_types:
-        raise ValueError(f"edges name edge type {edge_type!r}, which the sampler's graph does not have; "
-                         f"edge types: {list(sampler.edge_types)}")
-    raise NotImplementedError("LinkLoader builds homogeneous link batches; typed seed edges "
-                              f"{tuple(edge_type)!r} need the heterogeneous link batch, not written yet")
 
 
 def _as_edge_tensor(edges: torch.Tensor, num_nodes: int) -> torch.Tensor:
@@ -155,23 +130,24 @@ class LinkLoader(SubgraphLoader):
         edges: "torch.Tensor | tuple[EdgeType, torch.Tensor]",
         batch_size: int,
         *,
-        edge_label: "torch.Tensor | None" = None,
-        neg_sampling: "NegativeSampling | None" = None,
-        exclude_seed_edges: bool = True,
         shuffle: bool = True,
         drop_last: bool = False,
+        neg_sampling: "NegativeSampling | None" = None,
+        edge_label: "torch.Tensor | None" = None,
+        exclude_seed_edges: bool = True,
         prefetch: int = 1,
         gather_group: "int | None" = None,
         seed: int = 0,
     ) -> None:
-        if not isinstance(sampler, NeighborSampler):
-            raise TypeError(f"sampler must be a sampling.NeighborSampler, got {type(sampler).__name__}")
-        self._edge_type, edges = _seed_edge_type(sampler, edges)
-        super().__init__(sampler, features, labels, label_type=None, batch_size=batch_size, shuffle=shuffle,
-                         drop_last=drop_last, prefetch=prefetch, gather_group=gather_group, seed=seed)
         if neg_sampling is not None and not isinstance(neg_sampling, NegativeSampling):
             raise TypeError(f"neg_sampling must be a graphsys.loader.NegativeSampling or None, "
                             f"got {type(neg_sampling).__name__}")
+        self._edge_type, edges = typed_seeds(sampler, edges, kind="edge", alone="edge_index")
+        if self._edge_type is not None:
+            raise NotImplementedError("LinkLoader builds homogeneous link batches; typed seed edges "
+                                      f"{self._edge_type!r} need the heterogeneous link batch, not written yet")
+        super().__init__(sampler, features, labels, label_type=None, batch_size=batch_size, shuffle=shuffle,
+                         drop_last=drop_last, prefetch=prefetch, gather_group=gather_group, seed=seed)
         self.num_nodes = sampler.num_nodes
         self.edges = _as_edge_tensor(edges, self.num_nodes).to(self.device)
         if edge_label is not None:

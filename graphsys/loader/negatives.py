@@ -38,14 +38,6 @@ class NegativeWeight(str, enum.Enum):
     DEGREE = "degree"
 
 
-def _enum(name: str, value, kind):
-    try:
-        return kind(value)
-    except ValueError:
-        allowed = ", ".join(repr(m.value) for m in kind)
-        raise ValueError(f"{name} = {value!r} is not one of {allowed}") from None
-
-
 @dataclass(frozen=True)
 class NegativeSampling:
     """How a :class:`~graphsys.loader.LinkLoader` draws negatives.
@@ -72,8 +64,11 @@ class NegativeSampling:
     strict: bool = False
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "mode", _enum("mode", self.mode, NegativeMode))
-        object.__setattr__(self, "weight", _enum("weight", self.weight, NegativeWeight))
+        for name, kind in (("mode", NegativeMode), ("weight", NegativeWeight)):
+            allowed = [member.value for member in kind]
+            if getattr(self, name) not in allowed:  # a member equals its value (str Enums)
+                raise ValueError(f"{name} = {getattr(self, name)!r} is not one of {', '.join(map(repr, allowed))}")
+            object.__setattr__(self, name, kind(getattr(self, name)))
         amount = self.amount
         if isinstance(amount, bool) or not isinstance(amount, (int, float)) or not math.isfinite(amount) \
                 or amount <= 0:

@@ -19,7 +19,7 @@ import torch
 from torch_geometric.data import Data, HeteroData
 
 from graphsys.loader.gather import Table, check_ids
-from graphsys.loader.subgraph_loader import ZERO_COPY_GATHER_GROUP, Sampled, SubgraphLoader
+from graphsys.loader.subgraph_loader import ZERO_COPY_GATHER_GROUP, Sampled, SubgraphLoader, typed_seeds
 from sampling import NeighborSampler
 
 __all__ = ["NodeLoader", "ZERO_COPY_GATHER_GROUP"]
@@ -36,29 +36,6 @@ def _as_seed_tensor(seeds: torch.Tensor, num_nodes: int) -> torch.Tensor:
         raise ValueError(f"seeds must be 1-D, got shape {tuple(seeds.shape)}")
     check_ids("seeds", seeds, num_nodes)
     return seeds.long()
-
-
-def _seed_type(sampler: NeighborSampler, seeds) -> "tuple[str | None, torch.Tensor]":
-    """The seeds' node type (None for a homogeneous sampler) and their ids or mask.
-
-    Raises:
-        TypeError: a ``(node_type, ids)`` pair for a homogeneous sampler or plain ids for a
-            heterogeneous one.
-        ValueError: a node type the sampler's graph does not have.
-    """
-    if not sampler.is_hetero:
-        if isinstance(seeds, tuple):
-            raise TypeError("seeds is a (node_type, ids) pair but the sampler's graph has one node type; "
-                            "pass the ids alone")
-        return None, seeds
-    if not (isinstance(seeds, tuple) and len(seeds) == 2 and isinstance(seeds[0], str)):
-        raise TypeError(f"the sampler's graph has node types {list(sampler.node_types)}: seeds must be a "
-                        f"(node_type, ids_or_mask) pair, got {type(seeds).__name__}")
-    node_type, ids = seeds
-    if node_type not in sampler.node_types:
-        raise ValueError(f"seeds name node type {node_type!r}, which the sampler's graph does not have; "
-                         f"node types: {list(sampler.node_types)}")
-    return node_type, ids
 
 
 class NodeLoader(SubgraphLoader):
@@ -136,9 +113,7 @@ class NodeLoader(SubgraphLoader):
         gather_group: "int | None" = None,
         seed: int = 0,
     ) -> None:
-        if not isinstance(sampler, NeighborSampler):
-            raise TypeError(f"sampler must be a sampling.NeighborSampler, got {type(sampler).__name__}")
-        self._target, seeds = _seed_type(sampler, seeds)
+        self._target, seeds = typed_seeds(sampler, seeds, kind="node", alone="ids_or_mask")
         super().__init__(sampler, features, labels, label_type=self._target, batch_size=batch_size,
                          shuffle=shuffle, drop_last=drop_last, prefetch=prefetch, gather_group=gather_group, seed=seed)
         num_nodes = sampler.num_nodes[self._target] if sampler.is_hetero else sampler.num_nodes

@@ -139,6 +139,37 @@ def feature_tables(sampler: NeighborSampler, features) -> "dict[str | None, Tabl
     return tables
 
 
+def typed_seeds(sampler: NeighborSampler, seeds, *, kind: str, alone: str) -> tuple:
+    """The seeds' type (None for a homogeneous sampler) and the seeds themselves.
+
+    A heterogeneous sampler takes a ``(type, seeds)`` pair, as PyG's ``input_nodes`` and
+    ``edge_label_index`` do: ``kind`` "node" (a type is a node type, a str) or "edge" (a type is
+    a canonical edge type, a triple); ``alone`` names the seeds in messages ("ids", "edge_index").
+
+    Raises:
+        TypeError: a sampler that is not a ``NeighborSampler``, a pair for a homogeneous
+            sampler, or plain seeds for a heterogeneous one.
+        ValueError: a type the sampler's graph does not have.
+    """
+    if not isinstance(sampler, NeighborSampler):
+        raise TypeError(f"sampler must be a sampling.NeighborSampler, got {type(sampler).__name__}")
+    if not sampler.is_hetero:
+        if isinstance(seeds, tuple):
+            raise TypeError(f"seeds are a ({kind}_type, {alone}) pair but the sampler's graph has one {kind} type; "
+                            f"pass the {alone} alone")
+        return None, seeds
+    types = sampler.node_types if kind == "node" else sampler.edge_types
+    key = str if kind == "node" else tuple
+    if not (isinstance(seeds, tuple) and len(seeds) == 2 and isinstance(seeds[0], key)):
+        raise TypeError(f"the sampler's graph has {kind} types {list(types)}: seeds must be a "
+                        f"({kind}_type, {alone}) pair, got {type(seeds).__name__}")
+    seed_type = seeds[0] if kind == "node" else tuple(seeds[0])
+    if seed_type not in types:
+        raise ValueError(f"seeds name {kind} type {seed_type!r}, which the sampler's graph does not have; "
+                         f"{kind} types: {list(types)}")
+    return seed_type, seeds[1]
+
+
 def positive_int(name: str, value: object, minimum: int) -> int:
     """``value`` if it is an int ``>= minimum`` (not a bool), else ``ValueError`` naming ``name``."""
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
