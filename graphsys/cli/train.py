@@ -1,6 +1,8 @@
-"""``graphsys train``: minibatch node-classification training with sampled neighbourhoods.
+"""``graphsys train``: minibatch node-classification (``--task node``, the default) or link-prediction
+(``--task link``) training with sampled neighbourhoods.
 
 One GPU: ``graphsys train --dataset ogbn-products --features pinned --cache 0.2 --graph cuda``.
+Link prediction: ``graphsys train --task link --dataset ogbl-citation2 --predictor mlp``.
 Several GPUs or machines: the same flags under ``torchrun`` (see README.md, Training).
 """
 from __future__ import annotations
@@ -26,7 +28,8 @@ def _fanouts(text: str) -> tuple[int, ...]:
 def register(subparsers) -> None:
     """Add the ``train`` subcommand."""
     p = subparsers.add_parser(
-        "train", help="train a GNN for node classification on sampled minibatches (one or many GPUs)",
+        "train", help="train a GNN for node classification or link prediction on sampled minibatches (one or many "
+                      "GPUs)",
         description="Minibatch GNN training (GraphSAGE, GCN, GAT from torch_geometric; R-GCN or GraphSAGE per "
                     "edge type on heterogeneous graphs) with GPU neighbour sampling and zero-copy feature gathering; evaluates with full-neighbourhood layer-wise "
                     "inference every epoch and checkpoints every epoch. Under torchrun each process trains "
@@ -34,6 +37,10 @@ def register(subparsers) -> None:
     )
     p.add_argument("--dataset", required=True,
                    help="a name graphsys.datasets.load knows: cora, citeseer, synthetic-products, ogbn-arxiv, ...")
+    p.add_argument("--task", default="node", choices=["node", "link"],
+                   help="node classification, or link prediction: an encoder of nodes and a predictor of pairs, "
+                        "trained on positive and negative edges, evaluated by the dataset's metric (MRR for "
+                        "ogbl-citation2, Hits@K for collab/ppa/ddi, AUC for a random edge split of any other dataset)")
     p.add_argument("--root", default=None, help="folder holding the dataset's files")
     p.add_argument("--scale", type=float, default=1.0, help="synthetic datasets: size multiplier")
     p.add_argument("--undirected", action="store_true",
@@ -81,6 +88,25 @@ def register(subparsers) -> None:
     p.add_argument("--amp", default="none", choices=["none", "bf16"], help="bf16 autocast for the compute")
     p.add_argument("--eval-every", type=int, default=1, help="evaluate every N epochs (0: never)")
     p.add_argument("--eval-batch-size", type=int, default=4096, help="target nodes per inference batch")
+    link = p.add_argument_group("link prediction (--task link)")
+    link.add_argument("--predictor", default=None, choices=["dot", "mlp"],
+                      help="score a pair by the dot product of its embeddings (default) or an MLP on their "
+                           "elementwise product")
+    link.add_argument("--negatives", type=float, default=None,
+                      help="negative pairs per positive training edge, labelled 0 (default 1)")
+    link.add_argument("--negative-weight", default=None, choices=["uniform", "degree"],
+                      help="draw negative nodes uniformly (default) or by degree ** 0.75")
+    link.add_argument("--strict-negatives", action="store_true",
+                      help="redraw negative pairs that are edges (one host sync per batch)")
+    link.add_argument("--keep-seed-edges", action="store_true",
+                      help="leave a batch's positive edges in its message passing (default: removed, so the "
+                           "model cannot read the label from the graph)")
+    link.add_argument("--val-edges", type=float, default=None,
+                      help="datasets without a link split: fraction of links held out for validation (default 0.05)")
+    link.add_argument("--test-edges", type=float, default=None,
+                      help="datasets without a link split: fraction of links held out for test (default 0.1)")
+    link.add_argument("--metric", default=None,
+                      help="mrr, hits@K or auc (default: the dataset's); the split must hold its candidates")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--checkpoint", default=None, help="checkpoint file, rewritten atomically every epoch")
     p.add_argument("--resume", action="store_true", help="continue from --checkpoint")
@@ -113,6 +139,7 @@ def config_from_args(args):
         )
     if args.resume and args.checkpoint is None:
         raise CommandError("--resume needs --checkpoint FILE (the checkpoint to continue from)")
+    link = _link_options(args)
     try:
         return TrainConfig(
             dataset=args.dataset, root=args.root, scale=args.scale, undirected=args.undirected, model=args.model,
@@ -124,15 +151,45 @@ def config_from_args(args):
             device=args.device, cache=args.cache, gather_group=args.gather_group, amp=args.amp,
             eval_every=args.eval_every,
             eval_batch_size=args.eval_batch_size, seed=args.seed, checkpoint=args.checkpoint, resume=args.resume,
-            metrics_out=args.metrics_out, quiet=args.quiet,
+            metrics_out=args.metrics_out, quiet=args.quiet, task=args.task, **link,
         )
     except ValueError as err:
-        raise CommandError(as_flags(str(err))) from None
+        raise CommandError(as_flags(str(err), {"exclude_seed_edges": "--keep-seed-edges", "val": "--val-edges",
+                                              "test": "--test-edges"})) from None
+
+
+_LINK_FLAGS = {"predictor": "--predictor", "negatives": "--negatives", "negative_weight": "--negative-weight",
+               "strict_negatives": "--strict-negatives", "exclude_seed_edges": "--keep-seed-edges",
+               "val_edges": "--val-edges", "test_edges": "--test-edges", "metric": "--metric"}
+
+
+def _link_options(args) -> dict:
+    """The link-prediction fields the flags set (those left out keep TrainConfig's defaults).
+
+    Raises:
+        CommandError: a link flag with ``--task node``, or a node-only flag with ``--task link``.
+    """
+    given = {"predictor": args.predictor, "negatives": args.negatives, "negative_weight": args.negative_weight,
+             "strict_negatives": args.strict_negatives or None,
+             "exclude_seed_edges": False if args.keep_seed_edges else None,
+             "val_edges": args.val_edges, "test_edges": args.test_edges, "metric": args.metric}
+    given = {k: v for k, v in given.items() if v is not None}
+    if args.task == "node" and given:
+        flags = ", ".join(_LINK_FLAGS[k] for k in given)
+        raise CommandError(f"{flags} apply to --task link; add --task link or drop them")
+    if args.task == "link":
+        node_only = [flag for flag, used in (("--undirected", args.undirected), ("--featureless", args.featureless),
+                                             ("--model rgcn", args.model == "rgcn")) if used]
+        if node_only:
+            raise CommandError(f"{', '.join(node_only)} apply to node classification, not --task link")
+    return given
 
 
 def _print_epoch(m) -> None:
-    scores = (f"  train {m.metric} {m.train_acc:.4f}  val {m.val_acc:.4f}  test {m.test_acc:.4f}"
-              if m.val_acc is not None else "")
+    if getattr(m, "train_acc", None) is not None:
+        scores = f"  train {m.metric} {m.train_acc:.4f}  val {m.val_score:.4f}  test {m.test_score:.4f}"
+    else:
+        scores = f"  val {m.metric} {m.val_score:.4f}  test {m.test_score:.4f}" if m.val_score is not None else ""
     print(
         f"epoch {m.epoch:3d}  loss {m.loss:.4f}{scores}  {m.epoch_s:.2f} s  {m.seeds_per_s:,.0f} seeds/s "
         f"(sample {m.sample_s:.2f} s, gather {m.gather_s:.2f} s, compute {m.compute_s:.2f} s)",
@@ -172,5 +229,5 @@ def run(args) -> int:
     result = train(config, on_epoch=_print_epoch)
     best = result.best
     if best is not None and result.rank == 0:
-        print(f"best val {best.metric} {best.val_acc:.4f} at epoch {best.epoch}: test {best.test_acc:.4f}")
+        print(f"best val {best.metric} {best.val_score:.4f} at epoch {best.epoch}: test {best.test_score:.4f}")
     return 0

@@ -11,9 +11,9 @@ side streams, a producer thread, gather groups and stage timings.
 """
 from graphsys.loader.gather import gather_rows
 from graphsys.loader.link_loader import LinkLoader
-from graphsys.loader.negatives import NegativeMode, NegativeSampling, NegativeWeight
+from graphsys.loader.negatives import NegativeDrawer, NegativeMode, NegativeSampling, NegativeWeight
 from graphsys.loader.node_loader import NodeLoader
 from graphsys.loader.timings import LoaderTimings
 
-__all__ = ["LinkLoader", "LoaderTimings", "NegativeMode", "NegativeSampling", "NegativeWeight", "NodeLoader",
+__all__ = ["LinkLoader", "LoaderTimings", "NegativeDrawer", "NegativeMode", "NegativeSampling", "NegativeWeight", "NodeLoader",
            "gather_rows"]

@@ -96,7 +96,9 @@ class LinkLoader(SubgraphLoader):
             ``edge_label_index``; for a heterogeneous graph ``(edge_type, edge_index)`` (to come).
         batch_size: seed edges per batch.
         edge_label: one label per seed edge (binary mode), or ``None`` for ones.
-        neg_sampling: how negatives are drawn (:class:`NegativeSampling`), or ``None`` for none.
+        neg_sampling: how negatives are drawn (:class:`NegativeSampling`), or ``None`` for none; or
+            a :class:`~graphsys.loader.negatives.NegativeDrawer` built once, whose degree table and
+            strict edge keys then serve every loader given it (one loader per epoch, say).
         exclude_seed_edges: take the batch's positive seed edges (both directions) out of its
             message-passing edges, so a model cannot read the label from the graph; costs one host
             sync per batch (on the producer thread). On for training; off when the seed edges are
@@ -139,8 +141,11 @@ class LinkLoader(SubgraphLoader):
         gather_group: "int | None" = None,
         seed: int = 0,
     ) -> None:
-        if neg_sampling is not None and not isinstance(neg_sampling, NegativeSampling):
-            raise TypeError(f"neg_sampling must be a graphsys.loader.NegativeSampling or None, "
+        drawer = neg_sampling if isinstance(neg_sampling, NegativeDrawer) else None
+        if drawer is not None:
+            neg_sampling = drawer.config
+        elif neg_sampling is not None and not isinstance(neg_sampling, NegativeSampling):
+            raise TypeError(f"neg_sampling must be a graphsys.loader.NegativeSampling, a NegativeDrawer or None, "
                             f"got {type(neg_sampling).__name__}")
         self._edge_type, edges = typed_seeds(sampler, edges, kind="edge", alone="edge_index")
         if self._edge_type is not None:
@@ -162,8 +167,11 @@ class LinkLoader(SubgraphLoader):
         self.edge_label = edge_label
         self.neg_sampling = neg_sampling
         self.exclude_seed_edges = bool(exclude_seed_edges)
-        self._negatives = None
-        if neg_sampling is not None:
+        self._negatives = drawer
+        if drawer is not None and (drawer.device != self.device or drawer.num_nodes != self.num_nodes):
+            raise ValueError(f"neg_sampling is a NegativeDrawer for {drawer.num_nodes} nodes on {drawer.device}, but "
+                             f"the sampler has {self.num_nodes} nodes on {self.device}")
+        if drawer is None and neg_sampling is not None:
             indptr, indices = sampler.csr
             self._negatives = NegativeDrawer(neg_sampling, indptr, indices, self.edges, self.device)
 

@@ -36,6 +36,26 @@ class Featureless(str, enum.Enum):
     LEARN = "learn"
 
 
+class Task(str, enum.Enum):
+    """What ``graphsys train`` trains: "node" (node classification, the default) or "link" (link
+    prediction: an encoder's embeddings scored by a predictor, evaluated by the dataset's metric)."""
+
+    NODE = "node"
+    LINK = "link"
+
+
+class Predictor(str, enum.Enum):
+    """How a link model scores a pair from its two embeddings: "dot" (their inner product, PyG's
+    link-prediction example) or "mlp" (an MLP on their elementwise product, OGB's ``LinkPredictor``)."""
+
+    DOT = "dot"
+    MLP = "mlp"
+
+
+#: The metrics a link task may name: MRR (per-positive negative targets), Hits@K and AUC (shared negative edges).
+LINK_METRIC_HELP = "mrr, hits@K (K >= 1) or auc"
+
+
 class Amp(str, enum.Enum):
     """Mixed precision for the compute stage: "none" (float32) or "bf16" (autocast to bfloat16)."""
 
@@ -65,6 +85,7 @@ class TrainConfig:
     """
 
     dataset: str = field(metadata={"help": "a name graphsys.datasets.load knows"})
+    task: Task = field(default=Task.NODE, metadata={"help": "node (classification) or link (prediction)"})
     root: str | None = field(default=None, metadata={"help": "dataset directory (default: the loader's)"})
     scale: float = field(default=1.0, metadata={"help": "size factor for synthetic-* datasets"})
     undirected: bool = field(
@@ -129,6 +150,21 @@ class TrainConfig:
         metadata={"help": "target nodes per batch of layer-wise inference; 4096 touches ~200 K edges on products "
                           "(a few hundred MB per layer): lower it if inference runs out of GPU memory"},
     )
+    predictor: Predictor = field(
+        default=Predictor.DOT, metadata={"help": "task link: dot (inner product) or mlp (on the elementwise product)"})
+    negatives: float = field(
+        default=1.0, metadata={"help": "task link: negative pairs per positive training edge (binary, as PyG's "
+                                       "link-prediction example: 1)"})
+    negative_weight: str = field(
+        default="uniform", metadata={"help": "task link: negatives drawn uniformly or by degree ** 0.75 (degree)"})
+    strict_negatives: bool = field(
+        default=False, metadata={"help": "task link: redraw negatives that are edges (one host sync per batch)"})
+    exclude_seed_edges: bool = field(
+        default=True, metadata={"help": "task link: drop a batch's positive edges from its message passing"})
+    val_edges: float = field(default=0.05, metadata={"help": "task link, random split: fraction of links for val"})
+    test_edges: float = field(default=0.1, metadata={"help": "task link, random split: fraction of links for test"})
+    metric: "str | None" = field(
+        default=None, metadata={"help": f"task link: {LINK_METRIC_HELP} (default: the dataset's)"})
     seed: int = field(default=0, metadata={"help": "seed for initialisation, shuffling, sampling, dropout"})
     checkpoint: str | None = field(default=None, metadata={"help": "checkpoint file, rewritten every epoch"})
     resume: bool = field(default=False, metadata={"help": "continue from the checkpoint"})
@@ -136,6 +172,8 @@ class TrainConfig:
     quiet: bool = field(default=False, metadata={"help": "no progress bars"})
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "task", _choice("task", self.task, Task))
+        object.__setattr__(self, "predictor", _choice("predictor", self.predictor, Predictor))
         object.__setattr__(self, "model", _choice("model", self.model, ModelKind))
         object.__setattr__(self, "amp", _choice("amp", self.amp, Amp))
         if self.featureless is not None:
@@ -212,6 +250,31 @@ class TrainConfig:
             raise ValueError(f"hidden = {self.hidden} must be divisible by heads = {self.heads} for gat")
         if self.resume and self.checkpoint is None:
             raise ValueError("resume needs a checkpoint file to resume from; pass checkpoint")
+        if self.task is Task.LINK:
+            self._check_link()
+        elif self.metric is not None:
+            raise ValueError(f"metric = {self.metric!r} applies to task 'link'; node classification scores by the "
+                             "dataset's own metric")
+
+    def _check_link(self) -> None:
+        """The cross-field checks of a link task (see :meth:`__post_init__`)."""
+        from graphsys.datasets.splits import check_link_fractions
+
+        if self.model is ModelKind.RGCN or self.featureless is not None:
+            what = "model 'rgcn'" if self.model is ModelKind.RGCN else f"featureless = {self.featureless.value!r}"
+            raise ValueError(f"task 'link' trains homogeneous graphs (sage, gcn, gat or mlp); {what} is for "
+                             "heterogeneous node classification")
+        if self.negative_weight not in ("uniform", "degree"):
+            raise ValueError(f"negative_weight = {self.negative_weight!r} is not one of 'uniform', 'degree'")
+        if not (isinstance(self.negatives, (int, float)) and math.isfinite(self.negatives) and self.negatives > 0):
+            raise ValueError(f"negatives must be a finite number > 0 of negatives per positive, got {self.negatives}")
+        check_link_fractions(self.val_edges, self.test_edges)
+        if self.metric is not None:
+            metric = str(self.metric).lower()
+            k = metric[5:] if metric.startswith("hits@") else None
+            if metric not in ("mrr", "auc") and not (k is not None and k.isdigit() and int(k) >= 1):
+                raise ValueError(f"metric = {self.metric!r} is not one of {LINK_METRIC_HELP}")
+            object.__setattr__(self, "metric", metric)
 
     @property
     def needs_gpu(self) -> bool:
@@ -232,6 +295,9 @@ class TrainConfig:
                 "fanouts", "batch_size", "lr", "weight_decay", "amp", "seed")
         if self.featureless is not None:  # only then: checkpoints of homogeneous runs keep resuming
             kept += ("featureless", "embedding_dim", "embedding_lr")
+        if self.task is Task.LINK:  # likewise: node checkpoints keep their fingerprint
+            kept += ("task", "predictor", "negatives", "negative_weight", "strict_negatives", "exclude_seed_edges",
+                     "val_edges", "test_edges")
         return {k: _plain(v) for k, v in asdict(self).items() if k in kept}
 
     def to_dict(self) -> dict:

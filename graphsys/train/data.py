@@ -132,13 +132,28 @@ def prepare(config: TrainConfig, dataset: NodeDataset, ctx: DistContext) -> Trai
     """
     if isinstance(dataset, HeteroNodeDataset):
         return _prepare_hetero(config, dataset, ctx)
+    indptr, indices, features = place_graph_and_features(config, dataset.graph, dataset.x, ctx)
+    labels = dataset.y.float() if dataset.multilabel else dataset.y
+    # Labels sit where the sampler runs, so a batch's label gather stays on one device.
+    labels = labels.to(ctx.device if config.graph != "cpu" else "cpu")
+    return TrainData(dataset, indptr, indices, features, labels)
+
+
+def place_graph_and_features(config: TrainConfig, graph, x: torch.Tensor, ctx: DistContext) -> tuple:
+    """``(indptr, indices, features)``: a homogeneous graph's CSR in ``config.graph`` placement and
+    its feature table in ``config.features`` placement (with the GPU cache of the highest out-degree
+    rows), shared across the ranks of a machine when on the host.
+
+    Cost: copies for "cuda" placements, page-locking for "pinned", nothing for "cpu".
+
+    Raises:
+        RuntimeError: a placement the machine cannot provide (see :func:`check_machine`).
+    """
     device = ctx.device
-    x = dataset.x
     cuda = torch.cuda.is_available()
     free = torch.cuda.mem_get_info(device)[0] if cuda and device.type == "cuda" else None
     cache_bytes = cache_budget_bytes(x, config.cache) if config.cache > 0 else 0
     check_machine(config, cache_bytes=cache_bytes, cuda_available=cuda, free_gpu_bytes=free)
-    graph = dataset.graph
     start = time.perf_counter()
     indptr = place(graph.indptr.contiguous(), config.graph if config.graph != "cuda" else device)
     indices = place(graph.indices.contiguous(), config.graph if config.graph != "cuda" else device)
@@ -150,13 +165,9 @@ def prepare(config: TrainConfig, dataset: NodeDataset, ctx: DistContext) -> Trai
     if config.features != "cuda":
         x = share_across_ranks(x, ctx)
     features = place_features(x, config.features, device=device, cache=config.cache, hotness=hotness)
-    labels = dataset.y.float() if dataset.multilabel else dataset.y
-    # Labels sit where the sampler runs, so a batch's label gather stays on one device.
-    labels = labels.to(device if config.graph != "cpu" else "cpu")
-    logger.info("features %s (%.2f GiB) placed in %s in %.1f s, labels placed, device %s",
-                tuple(x.shape), x.numel() * x.element_size() / 2**30, config.features,
-                time.perf_counter() - placed, device)
-    return TrainData(dataset, indptr, indices, features, labels)
+    logger.info("features %s (%.2f GiB) placed in %s in %.1f s, device %s", tuple(x.shape),
+                x.numel() * x.element_size() / 2**30, config.features, time.perf_counter() - placed, device)
+    return indptr, indices, features
 
 
 def _prepare_hetero(config: TrainConfig, dataset: HeteroNodeDataset, ctx: DistContext) -> TrainData:

@@ -21,9 +21,9 @@ import torch.nn.functional as F
 from torch.nn.parallel import DistributedDataParallel
 from tqdm.auto import tqdm
 
-from graphsys.datasets import NodeDataset
+from graphsys.datasets import LinkDataset, NodeDataset
 from graphsys.train.checkpoint import load_checkpoint, save_checkpoint
-from graphsys.train.config import Amp, ModelKind, TrainConfig, check_machine
+from graphsys.train.config import Amp, ModelKind, Task, TrainConfig, check_machine
 from graphsys.train.data import TrainData, check_trainable, load_dataset, prepare
 from graphsys.train.distributed import DistContext, average_sparse_grads, setup, shard_seeds, teardown
 from graphsys.train.evaluate import Scorer, Scores
@@ -62,8 +62,8 @@ class TrainResult:
     @property
     def best(self) -> EpochMetrics | None:
         """The evaluated epoch with the best validation score (what OGB reports), None without one."""
-        evaluated = [m for m in self.history if m.val_acc is not None]
-        return max(evaluated, key=lambda m: m.val_acc) if evaluated else None
+        evaluated = [m for m in self.history if m.val_score is not None]
+        return max(evaluated, key=lambda m: m.val_score) if evaluated else None
 
 
 def _input(x: torch.Tensor, amp: Amp) -> torch.Tensor:
@@ -113,7 +113,8 @@ class _Timer:
 
 
 class Trainer:
-    """Trains the model a :class:`TrainConfig` describes.
+    """Trains the model a :class:`TrainConfig` describes (node classification; link prediction is
+    :class:`graphsys.train.link.LinkTrainer`, which shares the epochs, checkpoints and metrics).
 
     Args:
         config: the run.
@@ -126,6 +127,9 @@ class Trainer:
         >>> cfg = TrainConfig("cora", layers=2, fanouts=(10, 5), features="cpu", graph="cpu", epochs=2)
         >>> result = Trainer(cfg, ctx=DistContext()).fit()  # doctest: +SKIP
     """
+
+    #: The per-epoch record this trainer writes.
+    metrics_type = EpochMetrics
 
     def __init__(self, config: TrainConfig, *, ctx: DistContext, dataset: NodeDataset | None = None,
                  on_step: StepCallback | None = None, on_epoch: EpochCallback | None = None) -> None:
@@ -345,18 +349,8 @@ class Trainer:
                 if evaluate:
                     scores = ctx.broadcast_object(self.evaluate() if ctx.is_main else None)
                 eval_s = time.perf_counter() - t_eval
-                record = EpochMetrics(
-                    epoch=epoch, loss=stats["loss"],
-                    train_acc=scores.train if evaluate else None,
-                    val_acc=scores.val if evaluate else None,
-                    test_acc=scores.test if evaluate else None,
-                    metric=self.scorer.metric,
-                    epoch_s=time.perf_counter() - t0, train_s=stats["train_s"],
-                    sample_s=stats["sample_s"], gather_s=stats["gather_s"], compute_s=stats["compute_s"],
-                    eval_s=eval_s, batches=stats["batches"],
-                    seeds_per_s=stats["seeds"] / stats["train_s"] if stats["train_s"] > 0 else 0.0,
-                    peak_gpu_mib=peak_gpu_mib(ctx.device), peak_host_mib=peak_host_mib(),
-                )
+                record = self._record(epoch, stats, scores if evaluate else None, eval_s=eval_s,
+                                      epoch_s=time.perf_counter() - t0)
                 self.history.append(record.to_dict())
                 self._save(epoch)
                 ctx.barrier()
@@ -368,28 +362,44 @@ class Trainer:
                 kept = f"checkpoint {cfg.checkpoint} holds epoch {epoch - 1}" if cfg.checkpoint else "no checkpoint"
                 logger.warning("interrupted during epoch %d; %s", epoch, kept)
             raise
-        return TrainResult(self.model, [EpochMetrics(**h) for h in self.history], scores, ctx.rank)
+        return TrainResult(self.model, [self.metrics_type(**h) for h in self.history], scores, ctx.rank)
+
+    def _record(self, epoch: int, stats: dict, scores: "Scores | None", *, eval_s: float, epoch_s: float):
+        """The epoch's :attr:`metrics_type` record from :meth:`train_epoch`'s stats and the evaluation."""
+        return EpochMetrics(
+            epoch=epoch, loss=stats["loss"],
+            train_acc=scores.train if scores is not None else None,
+            val_acc=scores.val if scores is not None else None,
+            test_acc=scores.test if scores is not None else None,
+            metric=self.scorer.metric,
+            epoch_s=epoch_s, train_s=stats["train_s"],
+            sample_s=stats["sample_s"], gather_s=stats["gather_s"], compute_s=stats["compute_s"],
+            eval_s=eval_s, batches=stats["batches"],
+            seeds_per_s=stats["seeds"] / stats["train_s"] if stats["train_s"] > 0 else 0.0,
+            peak_gpu_mib=peak_gpu_mib(self.ctx.device), peak_host_mib=peak_host_mib(),
+        )
 
 
 class TrainingDivergedError(RuntimeError):
     """The loss or the weights became NaN or infinite; the last good checkpoint was kept."""
 
 
-def _log_epoch(m: EpochMetrics) -> None:
-    acc = (f" train {m.metric} {m.train_acc:.4f} val {m.val_acc:.4f} test {m.test_acc:.4f}"
-           if m.val_acc is not None else "")
+def _log_epoch(m) -> None:
+    acc = f" val {m.metric} {m.val_score:.4f} test {m.test_score:.4f}" if m.val_score is not None else ""
     logger.info("epoch %d: loss %.4f%s, %.2f s (%.0f seeds/s)", m.epoch, m.loss, acc, m.epoch_s, m.seeds_per_s)
 
 
-def train(config: TrainConfig, *, dataset: NodeDataset | None = None, on_step: StepCallback | None = None,
+def train(config: TrainConfig, *, dataset: "NodeDataset | LinkDataset | None" = None, on_step: StepCallback | None = None,
           on_epoch: EpochCallback | None = None) -> TrainResult:
     """Train as ``config`` says, in this process (joining a ``torchrun`` group if there is one).
 
     Args:
         config: the run.
-        dataset: an already loaded dataset (default: load ``config.dataset``).
+        dataset: an already loaded dataset (default: load ``config.dataset``); a ``LinkDataset``
+            for ``config.task = "link"``.
         on_step: called after every optimizer step with ``(epoch, step, model)``.
-        on_epoch: called on rank 0 with each epoch's :class:`EpochMetrics`.
+        on_epoch: called on rank 0 with each epoch's :class:`EpochMetrics` (:class:`LinkEpochMetrics`
+            for link prediction).
 
     Raises:
         ValueError: an unknown dataset, one without features, labels or a training split, or a
@@ -402,7 +412,10 @@ def train(config: TrainConfig, *, dataset: NodeDataset | None = None, on_step: S
         check_machine(config, cache_bytes=0, cuda_available=False, free_gpu_bytes=None)
     ctx = setup(use_cuda=config.use_cuda(cuda))
     try:
-        trainer = Trainer(config, ctx=ctx, dataset=dataset, on_step=on_step, on_epoch=on_epoch)
+        kind = Trainer
+        if config.task is Task.LINK:
+            from graphsys.train.link import LinkTrainer as kind
+        trainer = kind(config, ctx=ctx, dataset=dataset, on_step=on_step, on_epoch=on_epoch)
         try:
             return trainer.fit()
         finally:

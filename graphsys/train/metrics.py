@@ -43,6 +43,47 @@ class EpochMetrics:
     peak_gpu_mib: float | None
     peak_host_mib: float
 
+    @property
+    def val_score(self) -> float | None:
+        """The validation score (``val_acc``), named as every trainer's records name it."""
+        return self.val_acc
+
+    @property
+    def test_score(self) -> float | None:
+        """The test score (``test_acc``)."""
+        return self.test_acc
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class LinkEpochMetrics:
+    """What one epoch of link prediction did and how long each part took.
+
+    ``val_score`` / ``test_score`` hold the dataset's metric (named by ``metric``: "mrr",
+    "hits@K" or "auc") of full-neighbourhood embeddings scored on the split's candidate edges,
+    ``None`` in epochs without evaluation. ``seeds_per_s`` counts positive training edges per
+    second. The time split, ``epoch_s`` and the memory readings are as :class:`EpochMetrics`'s;
+    ``eval_s`` covers the inference of every node's embedding and the scoring of the candidates.
+    """
+
+    epoch: int
+    loss: float
+    val_score: float | None
+    test_score: float | None
+    metric: str
+    epoch_s: float
+    train_s: float
+    sample_s: float
+    gather_s: float
+    compute_s: float
+    eval_s: float
+    batches: int
+    seeds_per_s: float
+    peak_gpu_mib: float | None
+    peak_host_mib: float
+
     def to_dict(self) -> dict:
         return asdict(self)
 

@@ -1,5 +1,6 @@
 """The minibatch pipeline of one epoch: a :class:`graphsys.loader.NodeLoader` over this rank's seeds
-(of the target node type, for a heterogeneous dataset).
+(of the target node type, for a heterogeneous dataset), or for link prediction a
+:class:`graphsys.loader.LinkLoader` over this rank's training edges.
 
 Sampling runs where the CSR lives (``TrainConfig.graph``: GPU kernels for "cuda" and
 "pinned", numba kernels for "cpu"); features are gathered from the table in its placement
@@ -16,7 +17,7 @@ from typing import Iterator
 import torch
 from torch_geometric.data import Data
 
-from graphsys.loader import LoaderTimings, NodeLoader
+from graphsys.loader import LinkLoader, LoaderTimings, NegativeDrawer, NegativeSampling, NodeLoader
 from graphsys.train.config import ModelKind, TrainConfig
 from graphsys.train.data import TrainData
 from sampling import NeighborSampler
@@ -38,7 +39,7 @@ class EpochBatches:
     asynchronous host-to-device copy.
     """
 
-    def __init__(self, loader: NodeLoader, device: torch.device) -> None:
+    def __init__(self, loader: "NodeLoader | LinkLoader", device: torch.device) -> None:
         self._loader = loader
         self._device = device
 
@@ -81,6 +82,26 @@ class EpochPipeline:
         fanouts = (0,) if config.model is ModelKind.MLP else config.fanouts
         self._sampler = NeighborSampler(data.indptr, data.indices, fanouts, seed=config.seed, validate=False,
                                         cuda_graph=config.cuda_graph, num_nodes=data.num_nodes)
+        self._negatives: "NegativeDrawer | None" = None
+
+    def link_epoch(self, edges: torch.Tensor, all_edges: torch.Tensor, *, seed: int) -> EpochBatches:
+        """The link batches over ``edges`` (``[2, E]``, this rank's positives in the order given), with
+        binary negatives (``config.negatives`` per positive, labelled 0) drawn from ``seed``.
+
+        The negative drawer (its degree table, and for strict negatives the sorted keys of the graph's
+        edges and of ``all_edges``, every training positive) is built at the first epoch and kept.
+        Cost: one copy of ``edges`` to the sampler's device and one range check (a sync).
+        """
+        cfg = self._config
+        self._sampler.reseed(seed)
+        if self._negatives is None:
+            neg = NegativeSampling("binary", cfg.negatives, weight=cfg.negative_weight, strict=cfg.strict_negatives)
+            self._negatives = NegativeDrawer(neg, self._data.indptr, self._data.indices, all_edges,
+                                             self._sampler.device)
+        loader = LinkLoader(self._sampler, self._data.features, None, edges, cfg.batch_size, shuffle=False,
+                            neg_sampling=self._negatives, exclude_seed_edges=cfg.exclude_seed_edges,
+                            gather_group=cfg.gather_group, seed=seed)
+        return EpochBatches(loader, self._device)
 
     def epoch(self, seeds: torch.Tensor, *, seed: int) -> EpochBatches:
         """The batches over ``seeds`` in the order given, neighbour draws from ``seed``.
