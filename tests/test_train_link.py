@@ -222,3 +222,31 @@ def test_gpu_link_training_matches_the_metric(tmp_path, features, graph, cache):
                           checkpoint=None, amp="bf16" if graph == "pinned" else "none"), dataset=ds)
     assert result.scores.metric == "mrr" and result.scores.test > 0.3
     assert result.history[-1].peak_gpu_mib is not None
+
+
+def _run_example(name: str, *flags: str):
+    import os
+    import subprocess
+    import sys
+
+    examples = Path(__file__).resolve().parents[1] / "examples"
+    return subprocess.run([sys.executable, str(examples / name), *flags], capture_output=True, text=True, timeout=600,
+                          cwd=examples.parent, env={**os.environ, "OMP_NUM_THREADS": "1", "NUMBA_NUM_THREADS": "1"})
+
+
+def test_pyg_link_prediction_example_runs_on_graphsys(shared_data):
+    root = shared_data("planetoid/cora").parent
+    proc = _run_example("pyg_link_pred.py", "--root", str(root), "--epochs", "3")
+    assert proc.returncode == 0, proc.stderr
+    last = proc.stdout.strip().splitlines()[-1]
+    assert last.startswith("test auc") and float(last.split()[-1]) >= 0.8, proc.stdout
+
+
+def test_ogbl_example_trains_an_ogb_format_dataset(tmp_path):
+    from graphsys.datasets.ogb_link import write_ogb_link_dataset
+
+    write_ogb_link_dataset(community_link_dataset("mrr"), tmp_path, "ogbl-toy")
+    proc = _run_example("ogbl_train.py", "--dataset", "ogbl-toy", "--root", str(tmp_path), "--epochs", "2",
+                        "--hidden", "16", "--fanouts", "5,5", "--batch-size", "128", "--lr", "0.01")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip().splitlines()[-1].startswith("ogbl-toy sage: best val mrr"), proc.stdout
