@@ -27,7 +27,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from sampling._rng import below, draw, stream
+from sampling._rng import below, draw, stream, unit
 
 CHUNK = 256
 
@@ -64,12 +64,118 @@ def _draw_row(s0, d, fanout, replace, base, slot_edge, lo):
     return k
 
 
+# Rows of at most this many edges draw with replacement by a linear scan of their weights;
+# longer rows build a prefix sum once and binary-search it per draw (an allocation per row).
+_SCAN_DEGREE = 64
+
+
+@njit(inline="always", cache=True)
+def _draw_row_weighted(s0, d, fanout, replace, base, slot_edge, lo, weight):
+    """Weighted draws of one row into ``slot_edge[lo:lo+fanout]``: edge ``s0 + j`` with probability
+    proportional to ``weight[s0 + j]`` (weight 0 never). Returns how many slots are used.
+
+    With replacement: ``fanout`` independent draws (none when every weight is 0), each a uniform
+    point of the row's total weight located in its running sum. Without replacement: every
+    positive-weight edge when there are at most ``fanout``, else the ``fanout`` edges with the
+    smallest keys ``-log(1 - u) / w`` (Efraimidis-Spirakis: the law of successive weighted draws
+    without replacement), kept in the slots with a pointer to the largest key.
+    """
+    k = 0
+    if replace:
+        total = 0.0
+        last = -1
+        for j in range(d):
+            w = weight[s0 + j]
+            if w > 0:
+                total += w
+                last = j
+        if total > 0:
+            k = fanout
+            if d <= _SCAN_DEGREE:
+                for j in range(k):
+                    target = unit(draw(base, j)) * total
+                    pick = last
+                    acc = 0.0
+                    for c in range(d):
+                        acc += max(weight[s0 + c], 0.0)
+                        if acc > target:
+                            pick = c
+                            break
+                    slot_edge[lo + j] = s0 + pick
+            else:
+                prefix = np.empty(d, dtype=np.float64)
+                acc = 0.0
+                for c in range(d):
+                    acc += max(weight[s0 + c], 0.0)
+                    prefix[c] = acc
+                for j in range(k):
+                    target = unit(draw(base, j)) * total
+                    a, b = 0, d
+                    while a < b:  # first position whose running sum exceeds the target
+                        m = (a + b) >> 1
+                        if prefix[m] > target:
+                            b = m
+                        else:
+                            a = m + 1
+                    slot_edge[lo + j] = s0 + (a if a < d else last)
+    else:
+        positive = 0
+        for j in range(d):
+            if weight[s0 + j] > 0:
+                positive += 1
+        if positive <= fanout:
+            for j in range(d):
+                if weight[s0 + j] > 0:
+                    slot_edge[lo + k] = s0 + j
+                    k += 1
+        else:
+            k = fanout
+            keys = np.empty(fanout, dtype=np.float64)
+            filled = 0
+            worst = 0
+            for j in range(d):
+                w = weight[s0 + j]
+                if w <= 0:
+                    continue
+                key = -np.log(1.0 - unit(draw(base, j))) / w
+                if filled < fanout:
+                    keys[filled] = key
+                    slot_edge[lo + filled] = s0 + j
+                    filled += 1
+                    if filled == fanout:
+                        worst = np.argmax(keys)
+                elif key < keys[worst]:
+                    keys[worst] = key
+                    slot_edge[lo + worst] = s0 + j
+                    worst = np.argmax(keys)
+    for j in range(k, fanout):
+        slot_edge[lo + j] = -1
+    return k
+
+
+@njit(inline="always", cache=True)
+def _time_prefix(time, a, d, t):
+    """How many of the row's edges ``a .. a + d - 1`` (times non-decreasing) have time <= ``t``: a binary search."""
+    lo, hi = a, a + d
+    while lo < hi:
+        m = (lo + hi) >> 1
+        if time[m] <= t:
+            lo = m + 1
+        else:
+            hi = m
+    return lo - a
+
+
 @njit(nogil=True, cache=True, error_model="numpy")
-def sample_rows(part_lo, part_hi, indptr, indices, nodes, row_lo, fanout, replace, key, slot_base, slot_edge, slot_nbr, slot_start, used):
+def sample_rows(part_lo, part_hi, indptr, indices, nodes, row_lo, fanout, replace, key, slot_base, slot_edge, slot_nbr,
+                slot_start, used, weight, weighted, time, row_time, temporal, last):
     """Sample rows ``row_lo + part_lo .. row_lo + part_hi - 1`` (local ids; global in ``nodes``).
 
     Row ``r`` gets slots from ``slot_start[r] = slot_base + (r - row_lo) * fanout``; ``used[r]``
-    of them are filled (the first ones). ``fanout >= 0``.
+    of them are filled (the first ones). ``fanout >= 0``. ``weighted``: draws proportional to
+    ``weight`` (see :func:`_draw_row_weighted`). ``temporal``: a row's edges are those with
+    ``time <= row_time[r - row_lo]`` (a prefix of the row, found by binary search), and with
+    ``last`` only the latest ``fanout`` of them.
     """
     for c in range(row_lo + part_lo, row_lo + part_hi, CHUNK):
         lo = c
@@ -79,12 +185,23 @@ def sample_rows(part_lo, part_hi, indptr, indices, nodes, row_lo, fanout, replac
         for r in range(lo, hi):
             v = nodes[r]
             a = indptr[v]
+            d = indptr[v + 1] - a
+            if temporal:
+                d = _time_prefix(time, a, d, row_time[r - row_lo])
+                if last and d > fanout:
+                    a += d - fanout
+                    d = fanout
             span_start[r - lo] = a
-            degree[r - lo] = indptr[v + 1] - a
+            degree[r - lo] = d
         for r in range(lo, hi):
             first = slot_base + (r - row_lo) * fanout
             slot_start[r] = first
-            used[r] = _draw_row(span_start[r - lo], degree[r - lo], fanout, replace, stream(key, r), slot_edge, first)
+            if weighted:
+                used[r] = _draw_row_weighted(span_start[r - lo], degree[r - lo], fanout, replace, stream(key, r),
+                                             slot_edge, first, weight)
+            else:
+                used[r] = _draw_row(span_start[r - lo], degree[r - lo], fanout, replace, stream(key, r), slot_edge,
+                                    first)
         for s in range(slot_base + (lo - row_lo) * fanout, slot_base + (hi - row_lo) * fanout):
             e = slot_edge[s]
             if e >= 0:
@@ -92,22 +209,41 @@ def sample_rows(part_lo, part_hi, indptr, indices, nodes, row_lo, fanout, replac
 
 
 @njit(nogil=True, cache=True, error_model="numpy")
-def row_degrees(part_lo, part_hi, indptr, nodes, row_lo, used):
-    """``used[r]`` = degree of row ``r`` (fanout -1 takes every neighbour)."""
+def row_degrees(part_lo, part_hi, indptr, nodes, row_lo, used, weight, weighted, time, row_time, temporal):
+    """``used[r]`` = degree of row ``r`` (fanout -1 takes every neighbour): with ``temporal`` only
+    the edges no later than ``row_time[r - row_lo]`` (a prefix); ``weighted`` rows keep their
+    positive-weight edges (:func:`take_all_rows` skips the others)."""
     for r in range(row_lo + part_lo, row_lo + part_hi):
         v = nodes[r]
-        used[r] = indptr[v + 1] - indptr[v]
+        a = indptr[v]
+        d = indptr[v + 1] - a
+        if temporal:
+            d = _time_prefix(time, a, d, row_time[r - row_lo])
+        if weighted:
+            n = 0
+            for j in range(a, a + d):
+                if weight[j] > 0:
+                    n += 1
+            d = n
+        used[r] = d
 
 
 @njit(nogil=True, cache=True, error_model="numpy")
-def take_all_rows(part_lo, part_hi, indptr, indices, nodes, row_lo, slot_start, used, slot_edge, slot_nbr):
-    """Fanout -1: every edge of row ``r`` into ``[slot_start[r], slot_start[r] + used[r])``."""
+def take_all_rows(part_lo, part_hi, indptr, indices, nodes, row_lo, slot_start, used, slot_edge, slot_nbr, weight,
+                  weighted):
+    """Fanout -1: the first ``used[r]`` edges of row ``r`` (of positive weight when ``weighted``)
+    into ``[slot_start[r], slot_start[r] + used[r])``."""
     for r in range(row_lo + part_lo, row_lo + part_hi):
         s0 = indptr[nodes[r]]
         lo = slot_start[r]
+        e = s0
         for j in range(used[r]):
-            slot_edge[lo + j] = s0 + j
-            slot_nbr[lo + j] = indices[s0 + j]
+            if weighted:
+                while weight[e] <= 0:
+                    e += 1
+            slot_edge[lo + j] = e
+            slot_nbr[lo + j] = indices[e]
+            e += 1
 
 
 @njit(cache=True, error_model="numpy")

@@ -17,6 +17,11 @@ from sampling._rng import draw_key
 from sampling._typed import typed_csr
 
 
+# Placeholders passed to the kernels for an edge type without weights or times (never read).
+_NO_WEIGHT = np.zeros(1, dtype=np.float64)
+_NO_TIME = np.zeros(1, dtype=np.int64)
+
+
 class _Buffer:
     """A growable int64 array: ``reserve(n, used)`` keeps the first ``used`` entries."""
 
@@ -46,10 +51,15 @@ class CpuNeighborSampler:
     :class:`sampling.NeighborSampler` serialises calls.
     """
 
-    def __init__(self, indptr, indices, fanouts, replace: bool, *, num_nodes=None) -> None:
-        self._graph = g = typed_csr(indptr, indices, fanouts, num_nodes, validate=None)
+    def __init__(self, indptr, indices, fanouts, replace: bool, *, num_nodes=None, edge_weight=None,
+                 edge_time=None) -> None:
+        self._graph = g = typed_csr(indptr, indices, fanouts, num_nodes, validate=None, edge_weight=edge_weight,
+                                    edge_time=edge_time)
         self._indptr = [p.contiguous().numpy() for p in g.indptr]
         self._indices = [i.contiguous().numpy() for i in g.indices]
+        # Per edge type: weights as float64 (None: uniform) and times (None: no time limit).
+        self._weight = [None if w is None else w.contiguous().to(torch.float64).numpy() for w in g.weight]
+        self._time = [None if t is None else t.contiguous().numpy() for t in g.time]
         self._replace = replace
         wide = max(g.num_nodes) >= 2**31
         self._node_map = np.full(sum(g.num_nodes), -1, dtype=np.int64 if wide else np.int32)
@@ -115,11 +125,24 @@ class CpuNeighborSampler:
             [torch.from_numpy(nodes[t].array[: count[t]]) for t in types], rows, cols, eids, node_counts, edge_counts
         )
 
-    def _sample_edge_type(self, e: int, hop: int, lo: int, hi: int, frontier: np.ndarray, num_slots: int, key) -> int:
+    def _edge_values(self, e: int, row_time: np.ndarray | None):
+        """The kernels' weight and time arguments of edge type ``e`` (placeholders when unused)."""
+        weight, time = self._weight[e], self._time[e]
+        temporal = time is not None and row_time is not None
+        if not temporal:
+            time = row_time = _NO_TIME
+        elif row_time.dtype != time.dtype:
+            row_time = row_time.astype(time.dtype)
+        return (_NO_WEIGHT if weight is None else weight, weight is not None), (time, row_time, temporal)
+
+    def _sample_edge_type(self, e: int, hop: int, lo: int, hi: int, frontier: np.ndarray, num_slots: int, key,
+                          row_time: np.ndarray | None = None, last: bool = False) -> int:
         """Draw edge type ``e``'s neighbours of frontier rows ``[lo, hi)`` (local ids of its
-        destination type, global ids in ``frontier``); returns its slot count after the hop."""
+        destination type, global ids in ``frontier``); returns its slot count after the hop.
+        ``row_time[r - lo]``: the time limit of row ``r`` (temporal graphs; ``last`` keeps the latest)."""
         fanout = self._graph.fanouts[e][hop]
         indptr, indices = self._indptr[e], self._indices[e]
+        weights, times = self._edge_values(e, row_time)
         slot_start = self._slot_start[e].reserve(hi + 1, lo)
         used = self._used[e].reserve(hi, lo)
         if fanout >= 0:
@@ -128,15 +151,16 @@ class CpuNeighborSampler:
             slot_nbr = self._slot_nbr[e].reserve(need, num_slots)
             run_split(
                 K.sample_rows, hi - lo, indptr, indices, frontier, lo, fanout, self._replace, key, num_slots,
-                slot_edge, slot_nbr, slot_start, used,
+                slot_edge, slot_nbr, slot_start, used, *weights, *times, last,
             )
             return need
-        run_split(K.row_degrees, hi - lo, indptr, frontier, lo, used)
+        run_split(K.row_degrees, hi - lo, indptr, frontier, lo, used, *weights, *times)
         slot_start[lo] = num_slots
         np.cumsum(used[lo : hi - 1], out=slot_start[lo + 1 : hi])
         slot_start[lo + 1 : hi] += num_slots
         need = num_slots + int(used[lo:hi].sum())
         slot_edge = self._slot_edge[e].reserve(need, num_slots)
         slot_nbr = self._slot_nbr[e].reserve(need, num_slots)
-        run_split(K.take_all_rows, hi - lo, indptr, indices, frontier, lo, slot_start, used, slot_edge, slot_nbr)
+        run_split(K.take_all_rows, hi - lo, indptr, indices, frontier, lo, slot_start, used, slot_edge, slot_nbr,
+                  *weights)
         return need

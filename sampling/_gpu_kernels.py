@@ -46,11 +46,29 @@ def seed_kernel(seeds_ptr, n0, num_nodes, node_map_ptr, nodes_ptr, bounds_ptr, b
     tl.store(bad_ptr + offs * 0, offs * 0 + 1, mask=m & ~ok)
 
 
+@triton.jit
+def _time_prefix(time_ptr, start, deg, t):
+    """Per row, how many of its edges ``start .. start + deg - 1`` (times non-decreasing) have
+    time <= ``t``: a binary search, all rows of the block in step (reads only inside the rows)."""
+    lo = start
+    hi = start + deg
+    while tl.max(hi - lo, axis=0) > 0:
+        active = lo < hi
+        mid = (lo + hi) // 2
+        tm = tl.load(time_ptr + mid, mask=active, other=0)
+        early = tm <= t
+        lo = tl.where(active & early, mid + 1, lo)
+        hi = tl.where(active & ~early, mid, hi)
+    return lo - start
+
+
 @triton.jit(do_not_specialize=["hop", "num_rows", "claim_base"])
 def sample_kernel(
     indptr_ptr, indices_ptr, nodes_ptr, bounds_ptr, hop, num_dst, num_src, num_rows, node_map_ptr, claim_base,
     slot_nbr_ptr, slot_edge_ptr, slot_col_ptr, slot_valid_ptr, edge_count_ptr, keys_ptr, bad_ptr,
+    time_ptr, row_time_ptr,
     FANOUT: tl.constexpr, F_PAD: tl.constexpr, REPLACE: tl.constexpr, BLOCK_N: tl.constexpr,
+    CLAIM: tl.constexpr = True, TEMPORAL: tl.constexpr = False, LAST: tl.constexpr = False,
 ):
     """Frontier row ``i`` (local id ``bounds[hop] + i``) fills slots ``i*FANOUT ..`` of the hop.
 
@@ -61,6 +79,10 @@ def sample_kernel(
     Frontier ids are checked against ``num_dst``; a neighbour id outside ``[0, num_src)``
     (a CSR that was not validated) is dropped and sets ``bad`` to 2, so ``node_map`` is
     never written out of bounds.
+
+    ``CLAIM`` False leaves ``node_map`` alone (disjoint sampling relabels elsewhere).
+    ``TEMPORAL``: row ``i``'s edges are those with ``time <= row_time[i]`` (a prefix of the
+    time-sorted row, :func:`_time_prefix`), and with ``LAST`` only the latest FANOUT of them.
     """
     seed = tl.load(keys_ptr + hop)
     i = tl.program_id(0) * BLOCK_N + tl.arange(0, BLOCK_N)
@@ -74,6 +96,13 @@ def sample_kernel(
     start = tl.load(indptr_ptr + v, mask=ok, other=0).to(tl.int64)
     deg = tl.load(indptr_ptr + v + 1, mask=ok, other=0).to(tl.int64) - start
     deg = tl.where(ok, deg, 0)
+    if TEMPORAL:
+        t = tl.load(row_time_ptr + i, mask=live, other=0)
+        deg = _time_prefix(time_ptr, start, deg, t)
+        if LAST:
+            skip = tl.maximum(deg - FANOUT, 0)
+            start += skip
+            deg -= skip
     j = tl.arange(0, F_PAD)
     if REPLACE:
         k = tl.where(deg > 0, FANOUT, 0)
@@ -104,29 +133,154 @@ def sample_kernel(
     tl.store(slot_nbr_ptr + slot, nbr, mask=in_slot)
     tl.store(slot_col_ptr + slot, local[:, None] + j[None, :] * 0, mask=in_slot)
     tl.store(slot_valid_ptr + slot, take.to(tl.int32), mask=in_slot)
-    tl.atomic_min(node_map_ptr + nbr, (claim_base + slot + _CAND).to(tl.int32), mask=take)
+    if CLAIM:
+        tl.atomic_min(node_map_ptr + nbr, (claim_base + slot + _CAND).to(tl.int32), mask=take)
     tl.atomic_add(edge_count_ptr + hop, tl.sum(tl.sum(take.to(tl.int64), axis=1), axis=0))
 
 
+@triton.jit(do_not_specialize=["hop", "claim_base"])
+def weighted_kernel(
+    indptr_ptr, indices_ptr, weight_ptr, nodes_ptr, bounds_ptr, hop, num_dst, num_src, node_map_ptr, claim_base,
+    slot_nbr_ptr, slot_edge_ptr, slot_col_ptr, slot_valid_ptr, edge_count_ptr, keys_ptr, bad_ptr,
+    time_ptr, row_time_ptr,
+    FANOUT: tl.constexpr, F_PAD: tl.constexpr, REPLACE: tl.constexpr, BLOCK: tl.constexpr,
+    CLAIM: tl.constexpr = True, TEMPORAL: tl.constexpr = False, LAST: tl.constexpr = False,
+):
+    """Weighted draws: program ``i`` fills frontier row ``i``'s slots ``i*FANOUT ..`` as
+    :func:`sample_kernel` does, drawing edge ``e`` with probability proportional to ``weight[e]``.
+
+    The row is read in chunks of BLOCK edges. With replacement: one pass sums the positive
+    weights (running inclusive sums, computed alike in both passes so they agree bit for bit),
+    a second locates each of the FANOUT uniform points of the total (the first edge whose
+    running sum exceeds it; an edge of weight 0 never does). Without replacement
+    (Efraimidis-Spirakis): each positive edge gets the key ``-log(1 - u) / w`` and the FANOUT
+    smallest keys win, kept in registers; a chunk's candidates below the current largest kept
+    key are inserted one at a time (few after the first chunks). Draws use a Philox stream per
+    row (``keys[hop]`` and ``i``), counters the edge's position in the row.
+    ``TEMPORAL`` / ``LAST`` / ``CLAIM``: as in :func:`sample_kernel`.
+    """
+    i = tl.program_id(0)
+    row_seed = tl.load(keys_ptr + hop) + i.to(tl.int64) * 2147483648
+    f_lo = tl.load(bounds_ptr + hop)
+    f_hi = tl.load(bounds_ptr + hop + 1)
+    local = f_lo + i
+    live = local < f_hi
+    v = tl.load(nodes_ptr + local, mask=live, other=0)
+    ok = live & (v >= 0) & (v < num_dst)
+    start = tl.load(indptr_ptr + v, mask=ok, other=0).to(tl.int64)
+    deg = tl.load(indptr_ptr + v + 1, mask=ok, other=0).to(tl.int64) - start
+    deg = tl.where(ok, deg, 0)
+    if TEMPORAL:
+        t = tl.load(row_time_ptr + i, mask=live, other=0)
+        lo = start
+        hi = start + deg
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if tl.load(time_ptr + mid) <= t:
+                lo = mid + 1
+            else:
+                hi = mid
+        deg = lo - start
+        if LAST:
+            skip = tl.maximum(deg - FANOUT, 0)
+            start += skip
+            deg -= skip
+    j = tl.arange(0, F_PAD)
+    lane = tl.arange(0, BLOCK)
+    if REPLACE:
+        run = tl.sum(tl.zeros([BLOCK], tl.float32), axis=0)
+        last = deg * 0 - 1
+        c = deg * 0
+        while c < deg:
+            offs = c + lane
+            m = offs < deg
+            w = tl.load(weight_ptr + start + offs, mask=m, other=0.0).to(tl.float32)
+            w = tl.where(m & (w > 0), w, 0.0)
+            run = tl.max(tl.where(m, tl.cumsum(w, axis=0) + run, run), axis=0)
+            last = tl.maximum(last, tl.max(tl.where(m & (w > 0), offs, -1), axis=0))
+            c += BLOCK
+        total = run
+        target = tl.rand(row_seed, j.to(tl.uint32)) * total
+        pos = tl.full([F_PAD], -1, tl.int64)
+        run = tl.sum(tl.zeros([BLOCK], tl.float32), axis=0)
+        c = deg * 0
+        while c < deg:
+            offs = c + lane
+            m = offs < deg
+            w = tl.load(weight_ptr + start + offs, mask=m, other=0.0).to(tl.float32)
+            w = tl.where(m & (w > 0), w, 0.0)
+            cs = tl.cumsum(w, axis=0) + run
+            n_valid = tl.sum(m.to(tl.int64), axis=0)
+            n_le = tl.sum(((cs[None, :] <= target[:, None]) & m[None, :]).to(tl.int64), axis=1)
+            pos = tl.where((pos < 0) & (n_le < n_valid), c + n_le, pos)
+            run = tl.max(tl.where(m, cs, run), axis=0)
+            c += BLOCK
+        pos = tl.where(pos < 0, last, pos)
+        take = (j < FANOUT) & ((tl.zeros([F_PAD], tl.float32) + total) > 0)
+    else:
+        best_key = tl.where(j < FANOUT, float("inf"), float("-inf"))
+        pos = tl.full([F_PAD], -1, tl.int64)
+        c = deg * 0
+        while c < deg:
+            offs = c + lane
+            m = offs < deg
+            w = tl.load(weight_ptr + start + offs, mask=m, other=0.0).to(tl.float32)
+            u = tl.rand(row_seed, offs.to(tl.uint32))
+            key = tl.where(m & (w > 0), -tl.log(1.0 - u) / tl.where(w > 0, w, 1.0), float("inf"))
+            cand = tl.where(key < tl.max(best_key, axis=0), key, float("inf"))
+            while tl.min(cand, axis=0) < tl.max(best_key, axis=0):
+                smallest = tl.min(cand, axis=0)
+                at = tl.argmin(cand, axis=0)
+                worst = tl.argmax(best_key, axis=0)
+                best_key = tl.where(j == worst, smallest, best_key)
+                pos = tl.where(j == worst, c + at, pos)
+                cand = tl.where(lane == at, float("inf"), cand)
+            c += BLOCK
+        take = (j < FANOUT) & (pos >= 0)
+    in_slot = (j < FANOUT) & (local + j * 0 < f_hi)
+    take = in_slot & take
+    slot = i.to(tl.int64) * FANOUT + j
+    edge = start + pos
+    nbr = tl.load(indices_ptr + edge, mask=take, other=-1).to(tl.int64)
+    outside = take & ((nbr < 0) | (nbr >= num_src))
+    take = take & ~outside
+    nbr = tl.where(take, nbr, -1)
+    tl.store(bad_ptr + slot * 0, slot * 0 + 2, mask=outside)
+    tl.store(slot_edge_ptr + slot, tl.where(take, edge, -1), mask=j < FANOUT)
+    tl.store(slot_nbr_ptr + slot, nbr, mask=j < FANOUT)
+    tl.store(slot_col_ptr + slot, local + j * 0, mask=j < FANOUT)
+    tl.store(slot_valid_ptr + slot, take.to(tl.int32), mask=j < FANOUT)
+    if CLAIM:
+        tl.atomic_min(node_map_ptr + nbr, (claim_base + slot + _CAND).to(tl.int32), mask=take)
+    tl.atomic_add(edge_count_ptr + hop, tl.sum(take.to(tl.int64), axis=0))
+
+
 @triton.jit(do_not_specialize=["f_lo", "num_rows"])
-def degree_kernel(indptr_ptr, nodes_ptr, f_lo, num_rows, num_nodes, deg_ptr, BLOCK: tl.constexpr):
-    """``deg[i]`` = in-degree of frontier row ``i`` (fanout -1)."""
+def degree_kernel(indptr_ptr, nodes_ptr, f_lo, num_rows, num_nodes, deg_ptr, time_ptr, row_time_ptr,
+                  BLOCK: tl.constexpr, TEMPORAL: tl.constexpr = False):
+    """``deg[i]`` = in-degree of frontier row ``i`` (fanout -1); with ``TEMPORAL`` only the
+    edges no later than ``row_time[i]`` (a prefix of the time-sorted row)."""
     i = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
     m = i < num_rows
     v = tl.load(nodes_ptr + f_lo + i, mask=m, other=0)
     ok = m & (v >= 0) & (v < num_nodes)
     start = tl.load(indptr_ptr + v, mask=ok, other=0).to(tl.int64)
     end = tl.load(indptr_ptr + v + 1, mask=ok, other=0).to(tl.int64)
-    tl.store(deg_ptr + i, tl.where(ok, end - start, 0), mask=m)
+    deg = tl.where(ok, end - start, 0)
+    if TEMPORAL:
+        deg = _time_prefix(time_ptr, start, deg, tl.load(row_time_ptr + i, mask=m, other=0))
+    tl.store(deg_ptr + i, deg, mask=m)
 
 
 @triton.jit(do_not_specialize=["f_lo", "claim_base"])
 def all_kernel(
     indptr_ptr, indices_ptr, nodes_ptr, f_lo, num_dst, num_src, offsets_ptr, node_map_ptr, claim_base,
-    slot_nbr_ptr, slot_edge_ptr, slot_col_ptr, slot_valid_ptr, bad_ptr, BLOCK: tl.constexpr,
+    slot_nbr_ptr, slot_edge_ptr, slot_col_ptr, slot_valid_ptr, bad_ptr, weight_ptr, BLOCK: tl.constexpr,
+    CLAIM: tl.constexpr = True, WEIGHTED: tl.constexpr = False,
 ):
     """Fanout -1: program ``i`` copies every neighbour of frontier row ``i`` to its slots (an
-    out-of-range neighbour is dropped and sets ``bad`` to 2, as in :func:`sample_kernel`)."""
+    out-of-range neighbour is dropped and sets ``bad`` to 2, as in :func:`sample_kernel`);
+    with ``WEIGHTED`` an edge of weight 0 leaves its slot empty (``valid`` 0)."""
     i = tl.program_id(0)
     local = f_lo + i
     v = tl.load(nodes_ptr + local)
@@ -142,13 +296,16 @@ def all_kernel(
         nbr = tl.load(indices_ptr + edge, mask=m, other=-1).to(tl.int64)
         outside = m & ((nbr < 0) | (nbr >= num_src))
         good = m & ~outside
+        if WEIGHTED:
+            good = good & (tl.load(weight_ptr + edge, mask=m, other=0.0) > 0)
         slot = base + offs
         tl.store(bad_ptr + offs * 0, offs * 0 + 2, mask=outside)
         tl.store(slot_edge_ptr + slot, tl.where(good, edge, -1), mask=m)
         tl.store(slot_nbr_ptr + slot, tl.where(good, nbr, -1), mask=m)
         tl.store(slot_col_ptr + slot, local + offs * 0, mask=m)
         tl.store(slot_valid_ptr + slot, good.to(tl.int32), mask=m)
-        tl.atomic_min(node_map_ptr + nbr, (claim_base + slot + _CAND).to(tl.int32), mask=good)
+        if CLAIM:
+            tl.atomic_min(node_map_ptr + nbr, (claim_base + slot + _CAND).to(tl.int32), mask=good)
         c += BLOCK
 
 

@@ -25,6 +25,9 @@ from sampling._typed import typed_csr
 _BLOCK_ROWS = 64
 # Elements per program of the element-wise kernels (flags, assignment, compaction).
 _BLOCK = 1024
+# Edges per chunk of the weighted kernel (one program per frontier row): most rows of a
+# power-law graph fit one chunk of 64; longer rows loop.
+_WEIGHTED_BLOCK = 64
 # Captured graphs kept (one per batch size; an epoch's last batch is usually the second).
 _MAX_GRAPHS = 4
 
@@ -69,8 +72,9 @@ class GpuNeighborSampler:
     """
 
     def __init__(self, indptr, indices, fanouts, replace: bool, cuda_graph: bool = False,
-                 device: torch.device | None = None, *, num_nodes=None) -> None:
-        self._graph = g = typed_csr(indptr, indices, fanouts, num_nodes, validate=None)
+                 device: torch.device | None = None, *, num_nodes=None, edge_weight=None, edge_time=None) -> None:
+        self._graph = g = typed_csr(indptr, indices, fanouts, num_nodes, validate=None, edge_weight=edge_weight,
+                                    edge_time=edge_time)
         if device is None:
             first = g.indptr[0]
             device = first.device if first.is_cuda else torch.device("cuda", torch.cuda.current_device())
@@ -83,6 +87,8 @@ class GpuNeighborSampler:
         self._cuda_graph = cuda_graph
         self._indptr = [p.contiguous() for p in g.indptr]
         self._indices = [i.contiguous() for i in g.indices]
+        self._weight = [None if w is None else w.contiguous() for w in g.weight]
+        self._time = [None if t is None else t.contiguous() for t in g.time]
         # One map for all node types, a view per type (a homogeneous graph: one view of all of it).
         self._node_map = torch.full((max(sum(g.num_nodes), 1),), K.EMPTY, dtype=torch.int32, device=device)
         at = [0]
@@ -94,6 +100,8 @@ class GpuNeighborSampler:
         keys = torch.zeros(max(len(g.edge_types) * g.hops, 1), dtype=torch.int64)
         self._keys = keys.pin_memory() if device.type == "cuda" else keys
         self._groups = [g.sources(t) for t in range(len(g.node_types))]
+        # Passed for kernel arguments an edge type does not use (weights, times; never read).
+        self._placeholder = torch.zeros(1, dtype=torch.int64, device=device)
         self._graphs: OrderedDict[tuple[int, ...], tuple[torch.cuda.CUDAGraph, list[torch.Tensor], _Padded]] = OrderedDict()
 
     def _slot_sizes(self, n0: list[int]) -> list[list[int]] | None:
@@ -175,38 +183,67 @@ class GpuNeighborSampler:
             )
         return _Padded(meta, nodes, rows_out, cols_out, edges_out)
 
-    def _sample_hop(self, e, hop, fanout, num_rows, bounds, edge_counts, nodes, slots, claim_base, bad) -> None:
-        """Sample edge type ``e`` at hop ``hop`` over at most ``num_rows`` frontier rows into ``slots``."""
+    def _sample_hop(self, e, hop, fanout, num_rows, bounds, edge_counts, nodes, slots, claim_base, bad,
+                    claim: bool = True, row_time: torch.Tensor | None = None, last: bool = False) -> None:
+        """Sample edge type ``e`` at hop ``hop`` over at most ``num_rows`` frontier rows into ``slots``
+        (weighted when it has weights; ``row_time`` per row limits a temporal edge type)."""
         if num_rows * fanout == 0:
             return
         g = self._graph
         s, d = g.src[e], g.dst[e]
+        time, row_time, temporal = self._times(e, row_time)
+        if self._weight[e] is not None:
+            K.weighted_kernel[(num_rows,)](
+                self._indptr[e], self._indices[e], self._weight[e], nodes[d], bounds[d], hop, g.num_nodes[d],
+                g.num_nodes[s], self._maps[s], claim_base, *slots, edge_counts[e], self._keys[e * g.hops :], bad,
+                time, row_time, FANOUT=fanout, F_PAD=triton.next_power_of_2(fanout), REPLACE=self._replace,
+                BLOCK=_WEIGHTED_BLOCK, CLAIM=claim, TEMPORAL=temporal, LAST=last,
+            )
+            return
         K.sample_kernel[_grid(num_rows, _BLOCK_ROWS)](
             self._indptr[e], self._indices[e], nodes[d], bounds[d], hop, g.num_nodes[d], g.num_nodes[s], num_rows,
-            self._maps[s], claim_base, *slots, edge_counts[e], self._keys[e * g.hops :], bad,
+            self._maps[s], claim_base, *slots, edge_counts[e], self._keys[e * g.hops :], bad, time, row_time,
             FANOUT=fanout, F_PAD=triton.next_power_of_2(fanout), REPLACE=self._replace, BLOCK_N=_BLOCK_ROWS,
+            CLAIM=claim, TEMPORAL=temporal, LAST=last,
         )
 
-    def _sample_all(self, e, hop, bounds, edge_counts, nodes, claim_base, bad) -> list[torch.Tensor]:
-        """Fanout -1: two host syncs (frontier size, then total degree), every neighbour."""
+    def _times(self, e: int, row_time: torch.Tensor | None):
+        """The kernels' ``time``, ``row_time`` and ``TEMPORAL`` arguments for edge type ``e``
+        (a placeholder when the edge type has no times or the call none)."""
+        time = self._time[e]
+        if time is None or row_time is None:
+            return self._placeholder, self._placeholder, False
+        return time, row_time.to(time.dtype), True
+
+    def _sample_all(self, e, hop, bounds, edge_counts, nodes, claim_base, bad, claim: bool = True,
+                    row_time: torch.Tensor | None = None) -> list[torch.Tensor]:
+        """Fanout -1: two host syncs (frontier size, then total degree), every neighbour (no
+        later than ``row_time`` on a temporal edge type; of positive weight on a weighted one)."""
         g, dev = self._graph, self.device
         s, d = g.src[e], g.dst[e]
         f_lo, f_hi = bounds[d][hop : hop + 2].tolist()
         num_rows = f_hi - f_lo
         offsets = torch.zeros(num_rows + 1, dtype=torch.int64, device=dev)
+        time, row_time, temporal = self._times(e, row_time)
         if num_rows:
             K.degree_kernel[_grid(num_rows, _BLOCK)](
-                self._indptr[e], nodes[d], f_lo, num_rows, g.num_nodes[d], offsets[1:], BLOCK=_BLOCK
+                self._indptr[e], nodes[d], f_lo, num_rows, g.num_nodes[d], offsets[1:], time, row_time, BLOCK=_BLOCK,
+                TEMPORAL=temporal,
             )
         torch.cumsum(offsets, 0, out=offsets)
         num_slots = int(offsets[-1])
         slots = [torch.empty(num_slots, dtype=dt, device=dev) for dt in (torch.int64,) * 3 + (torch.int32,)]
+        weight = self._weight[e]
         if num_slots:
             K.all_kernel[(num_rows,)](
                 self._indptr[e], self._indices[e], nodes[d], f_lo, g.num_nodes[d], g.num_nodes[s], offsets,
-                self._maps[s], claim_base, *slots, bad, BLOCK=256,
+                self._maps[s], claim_base, *slots, bad, self._placeholder if weight is None else weight, BLOCK=256,
+                CLAIM=claim, WEIGHTED=weight is not None,
             )
-        edge_counts[e][hop] = num_slots
+        if weight is None:
+            edge_counts[e][hop] = num_slots
+        else:  # edges of weight 0 left their slots empty
+            edge_counts[e][hop] = slots[3].sum()
         return slots
 
     def _relabel(self, t: int, hop: int, group: list[torch.Tensor], bounds: torch.Tensor, nodes: torch.Tensor) -> None:

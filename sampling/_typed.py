@@ -10,12 +10,13 @@ type ``("_N", "_E", "_N")``. :func:`typed_csr` checks either form and returns a
 """
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import torch
 
-from sampling._checks import as_index_tensor, check_fanouts
+from sampling._checks import as_index_tensor, check_edge_time, check_edge_weight, check_fanouts
 from sampling.csr import check_csr, out_of_range_neighbour
 from sampling.output import EdgeType, HeteroSamplerOutput, SamplerOutput
 
@@ -41,6 +42,25 @@ class TypedCSR:
     fanouts: tuple[tuple[int, ...], ...]
     indptr: tuple[torch.Tensor, ...]
     indices: tuple[torch.Tensor, ...]
+    #: per edge type, float edge weights aligned with ``indices`` (None: uniform draws)
+    weight: tuple[torch.Tensor | None, ...] = ()
+    #: per edge type, edge times aligned with ``indices``, non-decreasing within rows (None: no time limit)
+    time: tuple[torch.Tensor | None, ...] = ()
+
+    def __post_init__(self) -> None:
+        none = (None,) * len(self.edge_types)
+        if not self.weight:
+            object.__setattr__(self, "weight", none)
+        if not self.time:
+            object.__setattr__(self, "time", none)
+
+    @property
+    def weighted(self) -> bool:
+        return any(w is not None for w in self.weight)
+
+    @property
+    def temporal(self) -> bool:
+        return any(t is not None for t in self.time)
 
     @property
     def hops(self) -> int:
@@ -120,7 +140,8 @@ class TypedCSR:
         )
 
 
-def typed_csr(indptr, indices, fanouts, num_nodes=None, *, validate: bool | None = True) -> TypedCSR:
+def typed_csr(indptr, indices, fanouts, num_nodes=None, *, validate: bool | None = True,
+              edge_weight=None, edge_time=None) -> TypedCSR:
     """Check a graph in either form with its fanouts and describe it as a :class:`TypedCSR`.
 
     ``indptr``/``indices`` are tensors (homogeneous) or dicts keyed by edge type;
@@ -136,7 +157,48 @@ def typed_csr(indptr, indices, fanouts, num_nodes=None, *, validate: bool | None
         ValueError: unknown node types, CSR sizes that disagree with ``num_nodes``, fanouts
             missing an edge type, naming an unknown one, or with unequal hop counts.
         IndexError: a neighbour id outside its source node type (``validate=True``).
+
+    ``edge_weight`` / ``edge_time`` (optional) take the form of ``indices``: a tensor, or a dict
+    edge type -> tensor naming some of the edge types (the others are sampled uniformly, or
+    without a time limit); checked by :func:`sampling._checks.check_edge_weight` /
+    :func:`~sampling._checks.check_edge_time` unless ``validate`` is None.
     """
+    graph = _typed_csr(indptr, indices, fanouts, num_nodes, validate)
+    weight = _per_edge_type("edge_weight", edge_weight, graph, validate,
+                            lambda label, w, _indptr, num_edges: check_edge_weight(label, w, num_edges))
+    time = _per_edge_type("edge_time", edge_time, graph, validate, check_edge_time)
+    return dataclasses.replace(graph, weight=weight, time=time)
+
+
+def _per_edge_type(name, values, graph: TypedCSR, validate, check) -> tuple:
+    """Per-edge values (weights or times) per edge type position, checked against each CSR."""
+    if values is None:
+        return (None,) * len(graph.edge_types)
+    if isinstance(values, Mapping) != graph.hetero:
+        kind = "a dict edge type -> tensor" if graph.hetero else "a tensor"
+        raise TypeError(f"{name} must be {kind} for this graph, got {type(values).__name__}")
+    if not graph.hetero:
+        values = {graph.edge_types[0]: values}
+    unknown = [et for et in values if et not in graph.edge_types]
+    if unknown:
+        raise ValueError(
+            f"{name} has edge type {unknown[0]!r}, which is not an edge type of this graph; "
+            f"edge types: {list(graph.edge_types)}"
+        )
+    out = []
+    for e, et in enumerate(graph.edge_types):
+        value = values.get(et)
+        if value is not None:
+            label = f"{name}[{et!r}]" if graph.hetero else name
+            if validate is not None:
+                check(label, value, graph.indptr[e], graph.indices[e].numel())
+            elif value.numel() != graph.indices[e].numel():
+                raise ValueError(f"{label} has {value.numel()} entries; expected {graph.indices[e].numel()}")
+        out.append(value)
+    return tuple(out)
+
+
+def _typed_csr(indptr, indices, fanouts, num_nodes, validate) -> TypedCSR:
     if not isinstance(indptr, Mapping):
         if isinstance(indices, Mapping):
             raise TypeError("indptr is a tensor but indices is a dict; give both as tensors or both as dicts")

@@ -81,3 +81,17 @@ def out_of_range_neighbour(indices: torch.Tensor, num_nodes: int) -> str:
         f"indices[{at}] = {int(indices[at])} is not a node id of this {num_nodes}-node graph (expected ids in "
         f"[0, {num_nodes})); the CSR was not validated (validate=False) and is corrupt"
     )
+
+
+def sort_rows_by(indptr: torch.Tensor, key: torch.Tensor) -> torch.Tensor:
+    """The permutation of a CSR's edges that sorts every row by ``key`` (stable: ties keep their order).
+
+    Apply it to ``indices`` and to every per-edge array (weights, times, an edge permutation)
+    to get rows sorted by ``key``, as temporal sampling needs them (``edge_time`` sorted).
+    Cost: one stable sort of E keys on ``key``'s device.
+    """
+    num_edges = key.numel()
+    row = torch.repeat_interleave(torch.arange(indptr.numel() - 1, device=key.device),
+                                  (indptr[1:] - indptr[:-1]).to(key.device))
+    order = torch.sort(key, stable=True).indices
+    return order[torch.sort(row[order], stable=True).indices] if num_edges else order

@@ -1,4 +1,4 @@
-"""``NeighborSampler``: uniform multi-hop neighbour sampling whose kernels follow the CSR, on
+"""``NeighborSampler``: multi-hop neighbour sampling (uniform or weighted) whose kernels follow the CSR, on
 homogeneous and heterogeneous graphs alike (a homogeneous graph is the one-type case).
 
 Where ``indptr``/``indices`` live decides where the kernels run (DESIGN.md, Placement):
@@ -44,7 +44,7 @@ from zerocopy.placement import Placement, placement_of
 
 
 class NeighborSampler:
-    """Uniform neighbour sampling, ``fanouts[h]`` in-neighbours per node at hop ``h``.
+    """Neighbour sampling, ``fanouts[h]`` in-neighbours per node at hop ``h``, uniform or by edge weight.
 
     The graph is plain CSR tensors (homogeneous; :meth:`sample` takes a tensor of seeds and
     returns a :class:`sampling.SamplerOutput`) or dicts keyed by canonical edge type
@@ -86,12 +86,21 @@ class NeighborSampler:
             Ignored on the CPU.
         num_nodes: node count per node type (a dict; its order is the output's order) for
             the dict form; leave it out for plain tensors.
+        edge_weight: weighted sampling: float weights ``>= 0`` aligned with ``indices`` (a
+            dict edge type -> weights for the dict form; edge types left out are sampled
+            uniformly), in the CSR's placement. A neighbour is drawn with probability
+            proportional to its edge's weight: without replacement a node gets
+            ``min(k, number of neighbours of positive weight)`` distinct ones (successive
+            weighted draws), with replacement ``k`` independent draws (none when every weight
+            is 0); a fanout of -1 takes every neighbour of positive weight. Checked (one O(E)
+            pass) whatever ``validate`` says.
 
     Raises:
         TypeError: non-integer CSR arrays or fanouts, dicts mixed with tensors, an edge type
             that is not a triple of str.
         ValueError: empty fanouts, a fanout below -1, CSR arrays that disagree in size or
-            placement or with ``num_nodes``, an edge type naming a node type ``num_nodes``
+            placement or with ``num_nodes``, edge weights of the wrong length or placement,
+            negative or not finite, an edge type naming a node type ``num_nodes``
             lacks, fanouts missing an edge type, naming an unknown one or with unequal hops.
         IndexError: a neighbour id outside ``[0, num_nodes)`` (of the edge type's source type).
     """
@@ -107,9 +116,12 @@ class NeighborSampler:
         validate: bool = True,
         cuda_graph: bool = False,
         num_nodes: Mapping[str, int] | None = None,
+        edge_weight: torch.Tensor | Mapping[EdgeType, torch.Tensor] | None = None,
     ) -> None:
-        self._graph = g = typed_csr(indptr, indices, fanouts, num_nodes, validate=bool(validate))
+        self._graph = g = typed_csr(indptr, indices, fanouts, num_nodes, validate=bool(validate),
+                                    edge_weight=edge_weight)
         self._placement = _common_placement(g.edge_types if g.hetero else None, g.indptr, g.indices)
+        _check_beside(g, "edge_weight", g.weight, self._placement)
         self._replace = bool(replace)
         self._lock = threading.Lock()
         self.reseed(seed)
@@ -244,8 +256,10 @@ class NeighborSampler:
         if self._placement.kind == "cpu" and "_shareable_graph" not in self.__dict__:
             # Kept: each worker's pickle refers to the shared memory until the worker has read it.
             g = self._graph
-            self._shareable_graph = dataclasses.replace(g, indptr=tuple(map(_shareable, g.indptr)),
-                                                        indices=tuple(map(_shareable, g.indices)))
+            self._shareable_graph = dataclasses.replace(
+                g, indptr=tuple(map(_shareable, g.indptr)), indices=tuple(map(_shareable, g.indices)),
+                weight=tuple(None if w is None else _shareable(w) for w in g.weight),
+                time=tuple(None if t is None else _shareable(t) for t in g.time))
         state = self.__dict__.copy()
         del state["_lock"]
         if self._placement.kind == "cpu":
@@ -275,11 +289,35 @@ class NeighborSampler:
 
 def _impl_arguments(g) -> tuple[tuple, dict]:
     """The implementations' arguments for a checked graph: ``(indptr, indices, fanouts)`` as
-    tensors or dicts, and ``num_nodes`` for the dict form."""
+    tensors or dicts, and ``num_nodes`` for the dict form, ``edge_weight`` / ``edge_time`` when given."""
+    values = {}
+    for name, per_type in (("edge_weight", g.weight), ("edge_time", g.time)):
+        if any(v is not None for v in per_type):
+            values[name] = {et: v for et, v in zip(g.edge_types, per_type) if v is not None} if g.hetero else per_type[0]
     if g.hetero:
         graph = (dict(zip(g.edge_types, g.indptr)), dict(zip(g.edge_types, g.indices)), g.public_fanouts())
-        return graph, {"num_nodes": g.public_num_nodes()}
-    return (g.indptr[0], g.indices[0], g.fanouts[0]), {}
+        return graph, {"num_nodes": g.public_num_nodes(), **values}
+    return (g.indptr[0], g.indices[0], g.fanouts[0]), values
+
+
+def _check_beside(g, name: str, per_type, placement: Placement) -> None:
+    """Per-edge arrays (weights, times) must be in the CSR's placement.
+
+    Raises:
+        ValueError: one elsewhere, naming its edge type and both placements.
+    """
+    for e, value in enumerate(per_type):
+        if value is None:
+            continue
+        where = placement_of(value)
+        if value.numel() == 0 and placement.kind == "pinned":
+            continue  # an empty tensor cannot be page-locked; nothing will be read from it
+        if where != placement:
+            label = f"{name}[{g.edge_types[e]!r}]" if g.hetero else name
+            raise ValueError(
+                f"{label} is in placement {str(where)!r} but the CSR is in {str(placement)!r}; "
+                "keep per-edge values beside the CSR (zerocopy.place)"
+            )
 
 
 def _cpu_impl(g, replace: bool) -> CpuNeighborSampler:

@@ -407,8 +407,8 @@ def test_bad_input_is_refused_by_name():
         NeighborLoader(data, [2], input_nodes="paper", disjoint=True)
     with pytest.raises(ValueError, match="time_attr"):
         NeighborLoader(data, [2], input_nodes="paper", time_attr="time")
-    with pytest.raises(ValueError, match="weight_attr"):
-        LinkNeighborLoader(data, [2], edge_label_index=WRITES, weight_attr="edge_attr")
+    with pytest.raises(ValueError, match="weight_attr='missing' is not an edge attribute of any edge type"):
+        LinkNeighborLoader(data, [2], edge_label_index=WRITES, weight_attr="missing")
     sampler = GraphsysSampler.from_data(data, [2])
     with pytest.raises(ValueError, match="input_type='venue'"):
         sampler.sample_from_nodes(NodeSamplerInput(None, torch.arange(2), input_type="venue"))

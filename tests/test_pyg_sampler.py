@@ -148,8 +148,8 @@ def test_neighbor_loader_refuses_what_it_cannot_sample():
     data = random_data()
     with pytest.raises(ValueError, match="disjoint"):
         NeighborLoader(data, [2], batch_size=4, disjoint=True)
-    with pytest.raises(ValueError, match="weight_attr"):
-        NeighborLoader(data, [2], batch_size=4, weight_attr="edge_attr")
+    with pytest.raises(ValueError, match="weight_attr='edge_attr': data.edge_attr has shape"):
+        NeighborLoader(data, [2], batch_size=4, weight_attr="edge_attr")  # one weight per edge is expected
     with pytest.raises(ValueError, match="temporal"):
         NeighborLoader(data, [2], batch_size=4, temporal_strategy="last")
 

@@ -11,8 +11,9 @@ instead of PyG's, which needs pyg-lib or torch-sparse. ``Data`` and ``HeteroData
 homogeneous or typed ``(FeatureStore, GraphStore)`` pairs) are taken as PyG takes them:
 ``input_nodes=("paper", mask_or_ids)`` or ``"paper"``, ``num_neighbors`` as one list or a dict
 per edge type, ``edge_label_index=(edge_type, index)`` or ``(edge_type, None)``, and the
-batches are PyG's ``HeteroData`` ones. Options graphsys does not sample (temporal, weighted
-and disjoint subgraphs, homogeneous or typed) raise ``ValueError`` instead of being ignored;
+batches are PyG's ``HeteroData`` ones. ``weight_attr`` (weighted sampling) is sampled by
+graphsys as PyG does; options graphsys does not sample (temporal and disjoint subgraphs,
+homogeneous or typed) raise ``ValueError`` instead of being ignored;
 ``directed=False`` means ``subgraph_type="induced"``, as in PyG. The neighbour and negative
 draws are seeded from torch's global generator when the loader is built, so
 ``torch.manual_seed`` makes a run repeatable, as with PyG.
@@ -31,7 +32,8 @@ from graphsys.pyg.sampler import GraphsysSampler
 from zerocopy import UnifiedTensor
 
 
-def _our_sampler(data, num_neighbors, replace: bool, subgraph_type, directed: bool, is_sorted: bool) -> GraphsysSampler:
+def _our_sampler(data, num_neighbors, replace: bool, subgraph_type, directed: bool, is_sorted: bool,
+                 weight_attr: str | None = None) -> GraphsysSampler:
     """The graphsys sampler a loader builds when it is given none (PyG's ``directed=False`` is induced)."""
     return GraphsysSampler.from_data(
         data,
@@ -40,6 +42,7 @@ def _our_sampler(data, num_neighbors, replace: bool, subgraph_type, directed: bo
         subgraph_type=subgraph_type if directed else SubgraphType.induced,
         is_sorted=is_sorted,
         seed=_seed_from_torch(),
+        weight_attr=weight_attr,
     )
 
 
@@ -48,9 +51,7 @@ def _seed_from_torch() -> int:
     return int(torch.randint(0, 2**62, (1,)).item())
 
 
-def _refuse_unsupported(
-    disjoint: bool, temporal_strategy: str, time_attr: str | None, weight_attr: str | None
-) -> None:
+def _refuse_unsupported(disjoint: bool, temporal_strategy: str, time_attr: str | None) -> None:
     """Raise ``ValueError`` for a sampling option graphsys does not implement, naming it."""
     if disjoint:
         raise ValueError("disjoint=True is not supported by graphsys samplers; use disjoint=False")
@@ -59,8 +60,6 @@ def _refuse_unsupported(
             f"temporal sampling (time_attr={time_attr!r}, temporal_strategy={temporal_strategy!r}) is not "
             "supported by graphsys samplers; leave time_attr=None"
         )
-    if weight_attr is not None:
-        raise ValueError(f"weighted sampling (weight_attr={weight_attr!r}) is not supported; leave weight_attr=None")
 
 
 class NeighborLoader(pyg_loader.NeighborLoader):
@@ -96,8 +95,9 @@ class NeighborLoader(pyg_loader.NeighborLoader):
         (1, [1])
 
     Raises:
-        ValueError: options graphsys does not sample (``disjoint``, ``time_attr``,
-            ``weight_attr``), ``num_neighbors`` that does not fit the graph's edge types.
+        ValueError: options graphsys does not sample (``disjoint``, ``time_attr``),
+            ``num_neighbors`` that does not fit the graph's edge types, a ``weight_attr`` that is
+            not an edge attribute.
     """
 
     def __init__(
@@ -121,8 +121,9 @@ class NeighborLoader(pyg_loader.NeighborLoader):
         **kwargs,
     ) -> None:
         if neighbor_sampler is None:
-            _refuse_unsupported(disjoint, temporal_strategy, time_attr, weight_attr)
-            neighbor_sampler = _our_sampler(data, num_neighbors, replace, subgraph_type, directed, is_sorted)
+            _refuse_unsupported(disjoint, temporal_strategy, time_attr)
+            neighbor_sampler = _our_sampler(data, num_neighbors, replace, subgraph_type, directed, is_sorted,
+                                            weight_attr)
         super().__init__(
             data,
             num_neighbors,
@@ -213,8 +214,9 @@ class LinkNeighborLoader(pyg_loader.LinkNeighborLoader):
         **kwargs,
     ) -> None:
         if neighbor_sampler is None:
-            _refuse_unsupported(disjoint, temporal_strategy, time_attr, weight_attr)
-            neighbor_sampler = _our_sampler(data, num_neighbors, replace, subgraph_type, directed, is_sorted)
+            _refuse_unsupported(disjoint, temporal_strategy, time_attr)
+            neighbor_sampler = _our_sampler(data, num_neighbors, replace, subgraph_type, directed, is_sorted,
+                                            weight_attr)
         super().__init__(
             data,
             num_neighbors,

@@ -48,6 +48,7 @@ from graphsys.pyg.csc import (
 from graphsys.pyg.edges import link_seeds
 from graphsys.pyg.induced import induced_edges
 from sampling import NeighborSampler
+from sampling._checks import check_edge_weight
 from zerocopy.placement import place, placement_of
 
 #: The relation of the edge type, empty, that a heterogeneous graph without edge types is
@@ -147,8 +148,44 @@ def _device_of_hetero(data: HeteroData) -> torch.device:
     return torch.device("cpu")
 
 
+def _edge_values(data, name: str | None, perm, what: str, check=check_edge_weight):
+    """A per-edge attribute of ``data`` (``weight_attr``) in CSR order: a tensor for a ``Data``,
+    a dict edge type -> tensor for a ``HeteroData`` (edge types without it left out), or None.
+
+    The values are checked in the user's edge order by ``check(label, value, num_edges)``, so
+    errors name the user's positions.
+
+    Raises:
+        ValueError: no edge attribute of that name (listing the edge attributes there are), or
+            values ``check`` refuses.
+    """
+    if name is None:
+        return None
+    if isinstance(data, HeteroData):
+        values = {et: store[name] for et, store in zip(data.edge_types, data.edge_stores) if name in store}
+        if not values:
+            raise ValueError(f"{what}={name!r} is not an edge attribute of any edge type of the HeteroData")
+        for et, value in values.items():
+            _checked(check, what, name, f"data[{et!r}].{name}", value, data[et].edge_index.size(1))
+        return {et: v if perm.get(et) is None else v[perm[et]] for et, v in values.items()}
+    if name not in data or not data.is_edge_attr(name):
+        attrs = sorted(k for k in data.keys() if data.is_edge_attr(k) and k != "edge_index")
+        raise ValueError(f"{what}={name!r} is not an edge attribute of the Data; edge attributes: {attrs}")
+    value = data[name]
+    _checked(check, what, name, f"data.{name}", value, data.edge_index.size(1))
+    return value if perm is None else value[perm]
+
+
+def _checked(check, what: str, name: str, label: str, value, num_edges: int) -> None:
+    """``check(label, value, num_edges)``, its error prefixed with the option that named the attribute."""
+    try:
+        check(label, value, num_edges)
+    except (TypeError, ValueError) as err:
+        raise type(err)(f"{what}={name!r}: {err}") from None
+
+
 def _hetero_sampler(
-    graph: TypedInEdgeCSR, num_neighbors, where: str, replace: bool, seed: int
+    graph: TypedInEdgeCSR, num_neighbors, where: str, replace: bool, seed: int, edge_weight=None,
 ) -> tuple[NeighborSampler, int, frozenset]:
     """The typed ``sampling.NeighborSampler`` of a heterogeneous graph placed in ``where``.
 
@@ -181,6 +218,7 @@ def _hetero_sampler(
         replace=replace,
         seed=seed,
         num_nodes=graph.num_nodes,
+        edge_weight=None if edge_weight is None else {et: place(w, where) for et, w in edge_weight.items()},
     )
     return sampler, hops, hidden
 
@@ -262,6 +300,7 @@ class GraphsysSampler(BaseSampler):
         is_sorted: bool = False,
         placement: str | None = None,
         seed: int = 0,
+        weight_attr: str | None = None,
     ) -> "GraphsysSampler":
         """A sampler over what a PyG loader is given: a ``Data``, a ``HeteroData`` or
         ``(FeatureStore, GraphStore)`` (homogeneous or typed).
@@ -278,13 +317,18 @@ class GraphsysSampler(BaseSampler):
             placement: where the CSRs live and sampling runs ("cpu", "pinned", "cuda"); by
                 default where the graph already is (the data's device, the store's placement).
             seed: seed of the neighbour draws and of the negative draws.
+            weight_attr: the edge attribute of a ``Data`` / ``HeteroData`` holding edge weights
+                (edge types without it are sampled uniformly): neighbours are drawn with
+                probability proportional to weight (see ``sampling.NeighborSampler``'s
+                ``edge_weight``), stored beside the CSR in its placement.
 
         Cost: one CSR build from ``edge_index`` (a sort of E keys) per edge type of a ``Data`` /
         ``HeteroData``; one copy per CSR array that ``placement`` moves.
 
         Raises:
             TypeError: ``data`` of another kind. ValueError: an empty ``HeteroData``, edges held
-                as ``adj_t``, bad ``num_neighbors``, unsupported options.
+                as ``adj_t``, bad ``num_neighbors``, unsupported options, a ``weight_attr`` that is
+                not an edge attribute (or given with stores), bad weights.
         """
         output_device = None
         graph: TypedInEdgeCSR | None = None
@@ -316,8 +360,14 @@ class GraphsysSampler(BaseSampler):
                 f"got {type(data).__name__}"
             )
         where = placement or default
+        if weight_attr is not None and not isinstance(data, (Data, HeteroData)):
+            raise ValueError(
+                f"weight_attr={weight_attr!r} needs a Data or HeteroData; (FeatureStore, GraphStore) inputs are "
+                "sampled uniformly (as in PyG), leave weight_attr=None"
+            )
         if graph is not None:
-            sampler, hops, hidden = _hetero_sampler(graph, num_neighbors, where, replace, seed)
+            weights = _edge_values(data, weight_attr, graph.perm, "weight_attr")
+            sampler, hops, hidden = _hetero_sampler(graph, num_neighbors, where, replace, seed, weights)
             out = cls(
                 sampler, edge_permutation=graph.perm, subgraph_type=subgraph_type,
                 output_device=output_device, seed=seed,
@@ -327,7 +377,9 @@ class GraphsysSampler(BaseSampler):
         fanouts = fanouts_of(num_neighbors)
         indptr, indices = place(homogeneous.indptr, where), place(homogeneous.indices, where)
         # zero hops: one hop of fanout 0 (the sampler needs a hop; it adds nothing), dropped again
-        sampler = NeighborSampler(indptr, indices, fanouts or [0], replace=replace, seed=seed)
+        weight = _edge_values(data, weight_attr, homogeneous.perm, "weight_attr")
+        sampler = NeighborSampler(indptr, indices, fanouts or [0], replace=replace, seed=seed,
+                                  edge_weight=None if weight is None else place(weight, where))
         out = cls(
             sampler,
             edge_permutation=homogeneous.perm,

@@ -1,0 +1,73 @@
+"""graphsys.pyg's weighted, disjoint and temporal sampling, as PyG's loaders expose them."""
+from __future__ import annotations
+
+import pytest
+import torch
+from torch_geometric.data import Data, HeteroData
+
+from graphsys.pyg import GraphsysSampler, LinkNeighborLoader, NeighborLoader
+
+
+def _weighted_chain():
+    # node 2 has in-neighbours 1 (weight 0) and 3; node 3 has 4; node 1 has 0 (weight 0)
+    edge_index = torch.tensor([[1, 3, 0, 4], [2, 2, 1, 3]])
+    return edge_index, torch.tensor([0.0, 1.0, 0.0, 1.0])
+
+
+def test_weighted_loader_never_takes_an_edge_of_weight_zero():
+    edge_index, weight = _weighted_chain()
+    data = Data(num_nodes=5, edge_index=edge_index, edge_weight=weight)
+    for _ in range(5):
+        batch = next(iter(NeighborLoader(data, [1, 1], input_nodes=torch.tensor([2]), weight_attr="edge_weight")))
+        assert batch.n_id.tolist() == [2, 3, 4]
+        assert (batch.edge_weight > 0).all()
+
+
+def test_weighted_hetero_loader_weights_only_the_edge_types_that_have_them():
+    data = HeteroData()
+    data["p"].num_nodes, data["a"].num_nodes = 3, 3
+    data["a", "w", "p"].edge_index = torch.tensor([[0, 1, 2], [0, 0, 0]])
+    data["a", "w", "p"].edge_weight = torch.tensor([0.0, 0.0, 2.0])
+    data["p", "c", "p"].edge_index = torch.tensor([[1, 2], [0, 0]])
+    batch = next(iter(NeighborLoader(data, [2], input_nodes=("p", torch.tensor([0])), weight_attr="edge_weight")))
+    assert batch["a"].n_id.tolist() == [2]
+    assert sorted(batch["p"].n_id.tolist()) == [0, 1, 2]
+
+
+def test_weighted_frequencies_through_the_loader():
+    # node 0 has in-neighbours 1, 2, 3 with weights 1, 3, 6: one draw each time
+    data = Data(num_nodes=4, edge_index=torch.tensor([[1, 2, 3], [0, 0, 0]]), w=torch.tensor([1.0, 3.0, 6.0]))
+    torch.manual_seed(0)
+    counts = torch.zeros(4)
+    loader = NeighborLoader(data, [1], input_nodes=torch.tensor([0] * 2000), batch_size=1000,
+                            weight_attr="w", replace=True)
+    for batch in loader:
+        counts.index_add_(0, batch.n_id[batch.edge_index[0]], torch.ones(batch.num_edges))
+    assert abs(counts[3] / 2000 - 0.6) < 0.05 and abs(counts[1] / 2000 - 0.1) < 0.03
+
+
+def test_weight_attr_errors_name_the_attribute():
+    edge_index, weight = _weighted_chain()
+    data = Data(num_nodes=5, edge_index=edge_index, edge_weight=weight)
+    with pytest.raises(ValueError, match=r"weight_attr='weight' is not an edge attribute of the Data; "
+                                         r"edge attributes: \['edge_weight'\]"):
+        NeighborLoader(data, [1], weight_attr="weight")
+    data.edge_weight = -weight
+    with pytest.raises(ValueError, match=r"data.edge_weight\[1\] = -1.0; edge weights must be finite and >= 0"):
+        NeighborLoader(data, [1], weight_attr="edge_weight")
+    hetero = HeteroData()
+    hetero["p"].num_nodes = 2
+    hetero["p", "c", "p"].edge_index = torch.tensor([[0], [1]])
+    with pytest.raises(ValueError, match="weight_attr='w' is not an edge attribute of any edge type"):
+        NeighborLoader(hetero, [1], input_nodes="p", weight_attr="w")
+
+
+def test_weighted_stores_are_refused():
+    from torch_geometric.testing import MyFeatureStore, MyGraphStore
+
+    feature_store, graph_store = MyFeatureStore(), MyGraphStore()
+    feature_store.put_tensor(torch.zeros(2, 1), group_name=None, attr_name="x", index=None)
+    graph_store.put_edge_index(torch.tensor([[0, 1], [1, 0]]), edge_type=None, layout="coo", size=(2, 2))
+    stores = (feature_store, graph_store)
+    with pytest.raises(ValueError, match=r"weight_attr='w' needs a Data or HeteroData"):
+        GraphsysSampler.from_data(stores, [1], weight_attr="w")
