@@ -12,7 +12,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q -e ".[test]"
 	touch $(STAMP)
 
-.PHONY: install demo test
+.PHONY: install demo test lint
 install: $(STAMP)
 
 demo: $(STAMP)
@@ -21,3 +21,12 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	TRITON_INTERPRET=1 $(BIN)/python -m pytest -q tests
+
+# Code health: ruff (lint and import order, configured in pyproject.toml) over LINT_PATHS, then
+# mypy over TYPE_PATHS. Either can be narrowed, e.g. `make lint LINT_PATHS="zerocopy embedding"
+# TYPE_PATHS=zerocopy`; an empty TYPE_PATHS skips mypy.
+LINT_PATHS ?= graphsys zerocopy sampling embedding benchmarks tests examples
+TYPE_PATHS ?= zerocopy sampling embedding
+lint: $(STAMP)
+	$(BIN)/ruff check $(LINT_PATHS)
+	$(if $(strip $(TYPE_PATHS)),$(BIN)/mypy $(TYPE_PATHS))

@@ -4,7 +4,8 @@ Prints a table and writes benchmarks/results/datasets.json (datasets_small.json 
 
     PYTHONPATH=. python benchmarks/bench_datasets.py                 # products at full scale, 2 M / 20 M Chung-Lu
     PYTHONPATH=. python benchmarks/bench_datasets.py --small         # a few seconds: every path at small sizes
-    PYTHONPATH=. python benchmarks/bench_datasets.py --papers-scale 1 --root /scratch   # papers100M: ~16 GB RAM, 37 GB disk (estimated)
+    # papers100M: ~16 GB RAM, 37 GB disk (estimated)
+    PYTHONPATH=. python benchmarks/bench_datasets.py --papers-scale 1 --root /scratch
     PYTHONPATH=. python benchmarks/bench_datasets.py --quality synthetic-arxiv:0.1,synthetic-products:0.01
 
 ``--quality`` instead measures how learnable the presets are: a 2-layer GCN and a 2-layer MLP
@@ -190,9 +191,11 @@ def main() -> None:
     columns = ["what", "nodes", "edges", "seconds", "Medges_per_s", "MB_per_s", "max_degree", "median_degree",
                "peak_rss_gb"]
     print(format_table(rows, columns))
-    figures = {"load_average_1min_at_end": os.getloadavg()[0], "numba_threads": int(os.environ.get("NUMBA_NUM_THREADS", 0)) or os.cpu_count()}
+    figures = {"load_average_1min_at_end": os.getloadavg()[0],
+               "numba_threads": int(os.environ.get("NUMBA_NUM_THREADS", 0)) or os.cpu_count()}
     figures.update(seconds_by_row(rows))
-    path = write_result("datasets_small" if args.small else "datasets", figures, rows)  # a smoke run keeps datasets.json
+    # a smoke run keeps datasets.json
+    path = write_result("datasets_small" if args.small else "datasets", figures, rows)
     print(f"wrote {path}")
 
 

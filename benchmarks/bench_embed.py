@@ -29,8 +29,14 @@ from unittest import mock
 import torch
 
 from benchmarks.common import format_table, write_result
-from embedding import (EmbeddingConfig, EmbeddingTrainer, link_prediction_auc, node_classification,
-                       sample_non_edges, split_edges)
+from embedding import (
+    EmbeddingConfig,
+    EmbeddingTrainer,
+    link_prediction_auc,
+    node_classification,
+    sample_non_edges,
+    split_edges,
+)
 
 BLOGCATALOG = Path(__file__).resolve().parents[2] / "shared" / "data" / "blogcatalog"
 

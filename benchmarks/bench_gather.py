@@ -162,11 +162,14 @@ def bench_config(args, buffer, gpu_buffer, width, dtype, device):
         dst = torch.empty(nbytes, dtype=torch.uint8, device=device)
         span = buffer.numel() - nbytes
         offsets = [(i * 7919 * 4096) % max(span, 1) // 4096 * 4096 for i in range(args.repeat + 2)]
-        add("memcpy", cuda_ms(lambda i: dst.copy_(buffer[offsets[i] : offsets[i] + nbytes], non_blocking=True), args.repeat))
-        add("zerocopy_given_order", cuda_ms(lambda i: kernels.gather_rows(table, sets[i], out, sort=False), args.repeat))
+        add("memcpy", cuda_ms(lambda i: dst.copy_(buffer[offsets[i] : offsets[i] + nbytes], non_blocking=True),
+                              args.repeat))
+        add("zerocopy_given_order",
+            cuda_ms(lambda i: kernels.gather_rows(table, sets[i], out, sort=False), args.repeat))
         presorted = [kernels.sorted_order(s, n) for s in sets]
         add("sort_only", cuda_ms(lambda i: kernels.sorted_order(sets[i], n), args.repeat))
-        add("zerocopy_sorted_kernel", cuda_ms(lambda i: kernels.launch_gather(table, presorted[i][0], out, presorted[i][1]), args.repeat))
+        add("zerocopy_sorted_kernel",
+            cuda_ms(lambda i: kernels.launch_gather(table, presorted[i][0], out, presorted[i][1]), args.repeat))
         if args.sweep:
             for tile in (8192, 16384, 32768):
                 for warps in (4, 8):
@@ -286,7 +289,8 @@ def alloc_probe(buffer: torch.Tensor, args) -> tuple[list[dict], dict]:
     huge, region = huge_page_buffer(nbytes)
     fill_random(huge, args.seed)
     info["anon_huge_pages_kB"] = next(
-        (int(line.split()[1]) for line in Path("/proc/meminfo").read_text().splitlines() if line.startswith("AnonHugePages")),
+        (int(line.split()[1]) for line in Path("/proc/meminfo").read_text().splitlines()
+         if line.startswith("AnonHugePages")),
         None,
     )
     with UnifiedTensor(huge) as u:

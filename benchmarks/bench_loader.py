@@ -39,9 +39,9 @@ import sys
 import tempfile
 import time
 from collections import defaultdict
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator
 
 import torch
 
@@ -97,8 +97,8 @@ class Config:
 
     label: str
     base: str
-    programs_per_sm: "float | None"
-    gather_group: "int | None"
+    programs_per_sm: float | None
+    gather_group: int | None
     bf16: bool
 
 

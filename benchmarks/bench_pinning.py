@@ -111,7 +111,8 @@ def main() -> None:
                 row = {"kind": kind, "GB": gb, "file_write_s": write_s}
                 if kind in failed:  # it already failed on a smaller table
                     continue
-                cmd = [sys.executable, __file__, "--chunk-gb", str(args.chunk_gb), "--child", json.dumps([kind, gb, path])]
+                cmd = [sys.executable, __file__, "--chunk-gb", str(args.chunk_gb),
+                       "--child", json.dumps([kind, gb, path])]
                 proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
                 try:
                     stdout, stderr = proc.communicate(timeout=args.timeout)

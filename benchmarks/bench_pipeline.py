@@ -189,7 +189,8 @@ def _profile_rank(rank: int, port: int, cfg: PipelineConfig, ds, top: int, resul
     averages = prof.key_averages()
     ops = sorted((e for e in averages if not e.key.startswith("pipeline.")),
                  key=lambda e: e.self_cpu_time_total, reverse=True)[:top]
-    phases = {e.key.removeprefix("pipeline."): e.cpu_time_total / 1e6 for e in averages if e.key.startswith("pipeline.")}
+    phases = {e.key.removeprefix("pipeline."): e.cpu_time_total / 1e6
+              for e in averages if e.key.startswith("pipeline.")}
     results.put({"rank": rank, "stage": worker.stage, "group": worker.group, "epoch_s": epoch_s,
                  "wait_s": comm.ledger.wait_s, "setup_s": setup_s, "phases_s": phases,
                  "top_ops": [{"op": e.key, "calls": e.count, "self_s": e.self_cpu_time_total / 1e6} for e in ops]})

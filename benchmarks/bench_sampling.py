@@ -144,8 +144,9 @@ def bench_cpu(args, figures, rows) -> None:
     figures["cpu_seps"] = row["rate"]
     gen = torch.Generator().manual_seed(2)
     starts = torch.randint(0, indptr.numel() - 1, (args.walk_starts,), generator=gen)
-    for label, p, q, key, target in (("uniform (DeepWalk)", 1.0, 1.0, "walk_steps_per_s", 2 * REFERENCE["dgl_walk_steps"]),
-                                     ("node2vec p=0.5 q=2", 0.5, 2.0, "node2vec_steps_per_s", None)):
+    walks = (("uniform (DeepWalk)", 1.0, 1.0, "walk_steps_per_s", 2 * REFERENCE["dgl_walk_steps"]),
+             ("node2vec p=0.5 q=2", 0.5, 2.0, "node2vec_steps_per_s", None))
+    for label, p, q, key, target in walks:
         random_walk(indptr, indices, starts[:1000], 4, p=p, q=q)  # compile
         load = os.getloadavg()[0]
         t0, c0 = time.perf_counter(), time.process_time()
@@ -195,7 +196,8 @@ def bench_gpu(args, figures, rows) -> None:
                 label = f"{placement}{' replace' if replace else ''}{' cuda_graph' if graphed else ''}"
                 try:
                     sampler = NeighborSampler(ip, ix, args.fanouts, replace=replace, seed=0, cuda_graph=graphed)
-                    row = _sampler_row(f"NeighborSampler {label}", graph, sampler, timed, warm, sync, targets[placement])
+                    row = _sampler_row(f"NeighborSampler {label}", graph, sampler, timed, warm, sync,
+                                       targets[placement])
                 except Exception as exc:  # keep the other rows when one path fails on the device
                     log.exception("%s failed", label)
                     row = {"path": f"NeighborSampler {label}", "graph": graph, "error": repr(exc)}

@@ -9,8 +9,8 @@ once: the one-vs-rest problems are independent, so their summed loss separates).
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Callable, Iterator, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -63,7 +63,7 @@ def _lbfgs(objective: Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]
     recursion, backtracking Armijo line search). A dozen lines of our own instead of
     ``torch.optim.LBFGS``, whose first construction imports torch._dynamo (seconds)."""
     value, grad = objective(w)
-    pairs: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
+    pairs: list[tuple[torch.Tensor, torch.Tensor, float]] = []
     for _ in range(max_iter):
         if float(grad.abs().max()) < tol:
             break
@@ -77,7 +77,7 @@ def _lbfgs(objective: Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]
             q *= (s * y).sum() / (y * y).sum()
         else:
             q /= max(1.0, float(grad.abs().sum()))
-        for (s, y, rho), alpha in zip(pairs, reversed(alphas)):
+        for (s, y, rho), alpha in zip(pairs, reversed(alphas), strict=True):
             q += s * (alpha - rho * (y * q).sum())
         direction = -q
         slope = float((grad * direction).sum())

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import math
-
 from dataclasses import asdict, dataclass
 from enum import Enum
 
@@ -113,7 +112,7 @@ class EmbeddingConfig:
         return out
 
     @classmethod
-    def from_dict(cls, values: dict) -> "EmbeddingConfig":
+    def from_dict(cls, values: dict) -> EmbeddingConfig:
         """Inverse of :meth:`to_dict`; unknown keys raise ``ValueError`` naming them."""
         known = set(cls.__dataclass_fields__)
         unknown = sorted(set(values) - known)

@@ -11,8 +11,8 @@ from __future__ import annotations
 import queue
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import torch
 
@@ -146,7 +146,7 @@ class PoolPipeline:
         self._stop.set()
         self._thread.join()
 
-    def __enter__(self) -> "PoolPipeline":
+    def __enter__(self) -> PoolPipeline:
         return self
 
     def __exit__(self, *exc) -> None:

@@ -35,7 +35,7 @@ class BlockSchedule:
         """Every block ``worker`` trains in one pool, in episode order."""
         if not 0 <= worker < self.num_workers:
             raise IndexError(f"worker {worker} is out of range for {self.num_workers} workers")
-        return [ep[worker] for ep in self.episodes if ep[worker] is not None]
+        return [block for ep in self.episodes if (block := ep[worker]) is not None]
 
     def check(self) -> None:
         """Raise ``RuntimeError`` unless every block appears once and no episode shares a partition."""

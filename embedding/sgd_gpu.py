@@ -107,7 +107,7 @@ def _sgd_kernel(vertex_ptr, context_ptr, heads_ptr, tails_ptr, neg_ptr, loss_ptr
     tl.store(loss_ptr + pid, tl.sum(loss, axis=0))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _resident_programs(device_index: int, num_warps: int) -> int:
     """Programs of ``num_warps`` warps resident at once on a GPU (32 blocks and 64 warps per SM)."""
     sms = torch.cuda.get_device_properties(device_index).multi_processor_count

@@ -78,7 +78,7 @@ class RowGraph:
         return self.offsets.shape[0] - 1
 
     @classmethod
-    def relabel(cls, indptr: torch.Tensor, indices: torch.Tensor, partition: Partition) -> "RowGraph":
+    def relabel(cls, indptr: torch.Tensor, indices: torch.Tensor, partition: Partition) -> RowGraph:
         """Relabel a CSR into ``partition``'s row order.
 
         Cost: one parallel pass over the edges (numba), a new int32 copy of ``indices`` and an

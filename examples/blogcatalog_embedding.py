@@ -16,8 +16,14 @@ from pathlib import Path
 
 import numpy as np
 
-from embedding import (EmbeddingConfig, EmbeddingTrainer, link_prediction_auc, node_classification,
-                       sample_non_edges, split_edges)
+from embedding import (
+    EmbeddingConfig,
+    EmbeddingTrainer,
+    link_prediction_auc,
+    node_classification,
+    sample_non_edges,
+    split_edges,
+)
 from graphsys.cli.embed import write_w2v
 from graphsys.datasets import load
 

@@ -34,12 +34,13 @@ def main() -> None:
     single = train(PipelineConfig(stages=1, chunks=1, **common), data, quiet=False)
 
     print(f"{'epoch':>5} {'mode':>9} {'pipeline test':>13} {'single test':>11} {'stale rows':>10}")
-    for p, s in zip(piped.metrics, single.metrics):
+    for p, s in zip(piped.metrics, single.metrics, strict=True):
         if p.epoch % 5 == 4 or p.epoch == args.epochs - 1:
             print(f"{p.epoch:>5} {p.mode:>9} {p.test_acc:>13.4f} {s.test_acc:>11.4f} {p.stale_fraction:>10.3f}")
     last = piped.metrics[-1]
     print(f"stage traffic per epoch: {last.comm_bytes / 1e6:.2f} MB "
-          f"(activations {last.comm_by_kind['activations'] / 1e6:.2f}, gradients {last.comm_by_kind['gradients'] / 1e6:.2f})")
+          f"(activations {last.comm_by_kind['activations'] / 1e6:.2f}, "
+          f"gradients {last.comm_by_kind['gradients'] / 1e6:.2f})")
 
 
 if __name__ == "__main__":

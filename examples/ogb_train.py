@@ -37,7 +37,8 @@ undirected = args.dataset.lower() == "ogbn-arxiv"
 dataset = load(args.dataset, args.root, undirected=undirected, quiet=False)
 print(dataset)
 config = TrainConfig(
-    dataset=dataset.name, undirected=undirected, model=args.model, layers=len(fanouts), hidden=args.hidden, fanouts=fanouts,
+    dataset=dataset.name, undirected=undirected, model=args.model, layers=len(fanouts), hidden=args.hidden,
+    fanouts=fanouts,
     batch_size=args.batch_size, epochs=args.epochs, lr=args.lr, amp=args.amp, seed=args.seed,
     features="pinned" if gpu else "cpu", cache=0.2 if gpu else 0.0, graph="cuda" if gpu else "cpu",
     checkpoint=args.checkpoint,

@@ -3,8 +3,7 @@ import numpy as np
 import pytest
 import torch
 
-from embedding.classification import (C_GRID, f1_scores, fit_one_vs_rest, node_classification, select_c,
-                                      top_k_predict)
+from embedding.classification import C_GRID, f1_scores, fit_one_vs_rest, node_classification, select_c, top_k_predict
 from embedding.link_prediction import link_prediction_auc, roc_auc, sample_non_edges, split_edges
 
 

@@ -37,8 +37,8 @@ def _reference(vertex, context, heads, tails, negatives, lr_start, lr_end, negat
         rows = [tails[i], *negatives[i * k : (i + 1) * k]]
         sig = [1 / (1 + np.exp(-np.clip(v[h] @ c[row], -30, 30))) for row in rows]
         g = [sig[0] - 1] + [negative_weight * s for s in sig[1:]]
-        grad = weight_decay * v[h] + sum(g_r * c[row] for g_r, row in zip(g, rows))
-        for g_r, row in zip(g, rows):
+        grad = weight_decay * v[h] + sum(g_r * c[row] for g_r, row in zip(g, rows, strict=True))
+        for g_r, row in zip(g, rows, strict=True):
             c[row] -= lr * (g_r * v[h] + weight_decay * c[row])
         v[h] -= lr * grad
     return v, c

@@ -36,10 +36,10 @@ def _train_schedule(devices, num_partitions=4, rows=10, dim=3):
 
 def _check(devices):
     residency, masters, expected = _train_schedule(devices)
-    assert not all(torch.equal(m, e) for m, e in zip(masters, expected))  # the held partitions are newer
+    assert not all(torch.equal(m, e) for m, e in zip(masters, expected, strict=True))  # the held partitions are newer
     for r in residency:
         r.flush()
-    for master, want in zip(masters, expected):
+    for master, want in zip(masters, expected, strict=True):
         torch.testing.assert_close(master, want, rtol=0, atol=0)
     # held copies equal the master after flush and training may go on from them
     rows = residency[0].acquire({0: 0})

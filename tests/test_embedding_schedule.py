@@ -100,7 +100,7 @@ def test_bucket_pairs_match_a_plain_enumeration():
     assert block_ptr[-1] <= max_pairs(150, 6, 3)
     for b in range(9):
         lo, hi = block_ptr[b], block_ptr[b + 1]
-        got = list(zip(heads[lo:hi].tolist(), tails[lo:hi].tolist()))
+        got = list(zip(heads[lo:hi].tolist(), tails[lo:hi].tolist(), strict=True))
         assert got == expected[b]  # same order: slot-major per 64 walks, stable within each grid block
 
 

@@ -5,9 +5,9 @@ import pytest
 import torch
 
 from embedding import EmbeddingConfig, degree_balanced_partition
+from embedding import walk_pool as walk_pool_module
 from embedding.augment import bucket_pairs
 from embedding.producer import SampleProducer
-from embedding import walk_pool as walk_pool_module
 from embedding.walk_pool import RowGraph, walk_pool
 
 

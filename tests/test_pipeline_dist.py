@@ -13,10 +13,10 @@ import pytest
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
+from test_pipeline_units import reference, tiny_dataset
 
 from graphsys.pipeline import PipelineConfig, run_rank, train
 from graphsys.pipeline.run import _free_port
-from test_pipeline_units import reference, tiny_dataset
 
 
 @pytest.mark.parametrize(

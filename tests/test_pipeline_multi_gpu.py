@@ -8,8 +8,7 @@ import sys
 
 import pytest
 
-from benchmarks.bench_multi_gpu import (StepFailed, measured, median_after, parse_args, read_jsonl, run_step,
-                                       torchrun)
+from benchmarks.bench_multi_gpu import StepFailed, measured, median_after, parse_args, read_jsonl, run_step, torchrun
 
 
 @pytest.mark.parametrize(

@@ -19,9 +19,9 @@ from graphsys import Graph
 from graphsys.cli import main as cli_main
 from graphsys.datasets.base import NodeDataset
 from graphsys.pipeline import DeepGNN, PipelineConfig, train
+from graphsys.pipeline.adjacency import Adjacency, spmm
 from graphsys.pipeline.comm import Ledger
 from graphsys.pipeline.history import History, ReadStats
-from graphsys.pipeline.adjacency import Adjacency, spmm
 from graphsys.pipeline.layers import ResidualLayer, dropout_keep
 from graphsys.pipeline.partition import edge_weights, make_layout, plan_partition
 from graphsys.pipeline.worker import StageWorker
@@ -78,7 +78,7 @@ def test_config_rejects_bad_values(options, match):
 def test_config_splits_layers_and_schedules_sync_epochs():
     cfg = PipelineConfig(layers=10, stages=4, warmup_epochs=2, sync_every=3)
     spans = [cfg.stage_layers(s) for s in range(4)]
-    assert [l for span in spans for l in span] == list(range(1, 11))
+    assert [layer_id for span in spans for layer_id in span] == list(range(1, 11))
     assert min(len(s) for s in spans) >= 2
     assert [cfg.is_sync_epoch(e) for e in range(8)] == [True, True, False, False, True, False, False, True]
     assert all(PipelineConfig(stages=1).is_sync_epoch(e) for e in range(5))
@@ -97,7 +97,7 @@ def test_layout_relabels_every_edge(parts, partitioner):
     old = ds.graph.to_edge_index()
     counts = layout.indptr[1:] - layout.indptr[:-1]
     new_dst = torch.repeat_interleave(torch.arange(n), counts)
-    relabelled = {(int(s), int(d)) for s, d in zip(layout.order[layout.indices], layout.order[new_dst])}
+    relabelled = {(int(s), int(d)) for s, d in zip(layout.order[layout.indices], layout.order[new_dst], strict=True)}
     assert relabelled == {(int(s), int(d)) for s, d in old.t()}
 
 
@@ -384,6 +384,6 @@ def test_cuda_single_process_matches_cpu(history):
     common = dict(layers=4, hidden=16, stages=1, chunks=3, epochs=3, dropout=0.3, history=history)
     on_cpu = train(PipelineConfig(**common), ds)
     on_gpu = train(PipelineConfig(device="cuda", **common), ds)
-    for a, b in zip(on_cpu.metrics, on_gpu.metrics):
+    for a, b in zip(on_cpu.metrics, on_gpu.metrics, strict=True):
         assert abs(a.loss - b.loss) < 1e-4
         assert a.val_acc == pytest.approx(b.val_acc, abs=0.02)

@@ -117,7 +117,8 @@ def test_word_size_follows_row_bytes_and_alignment():
 def test_any_dtype_moves_bit_exactly():
     g = torch.Generator().manual_seed(3)
     for dtype, width in [(torch.complex128, 3), (torch.bool, 13), (torch.uint8, 300), (torch.float64, 17)]:
-        table = (torch.randn(9, width, generator=g) > 0).to(dtype) if dtype == torch.bool else torch.randn(9, width, generator=g).to(dtype)
+        table = torch.randn(9, width, generator=g)
+        table = (table > 0).to(dtype) if dtype == torch.bool else table.to(dtype)
         rows = torch.tensor([8, 0, 3, 3])
         assert torch.equal(_gather(table.to(DEVICE), rows.to(DEVICE)).cpu(), table[rows])
 

@@ -205,7 +205,8 @@ def test_bad_ids_and_arguments_raise_naming_them():
         emb(torch.tensor([True]))
     with pytest.raises(TypeError, match="ids must be a torch.Tensor"):
         emb([1, 2])
-    with pytest.raises(TypeError, match="dtype must be torch.float32, torch.float16 or torch.bfloat16, got torch.int64"):
+    with pytest.raises(TypeError,
+                       match="dtype must be torch.float32, torch.float16 or torch.bfloat16, got torch.int64"):
         HostEmbedding(10, 3, placement="cpu", dtype=torch.int64)
     with pytest.raises(ValueError, match="num_rows must be an int >= 1, got 0"):
         HostEmbedding(0, 3, placement="cpu")
@@ -303,14 +304,14 @@ def test_cpu_and_kernel_paths_give_the_same_table_bit_for_bit(optimizer_class):
     assert not on_kernels._store.trims
     optimizers = [optimizer_class([cpu], lr=0.1), optimizer_class([on_kernels], lr=0.1)]
     batches = _batches(60, 4, 45, seed=10)
-    for emb, optimizer in zip((cpu, on_kernels), optimizers):
+    for emb, optimizer in zip((cpu, on_kernels), optimizers, strict=True):
         for step, ids in enumerate(batches):
             optimizer.zero_grad()
             _loss(emb(ids), step).backward()
             _loss(emb(ids[:7].flip(0)), step + 5).backward()  # two lookups of one table in one step
             optimizer.step()
     assert torch.equal(cpu.weight.host, on_kernels._store.data)
-    for a, b in zip(optimizers[0].state_dict()["tables"], optimizers[1].state_dict()["tables"]):
+    for a, b in zip(optimizers[0].state_dict()["tables"], optimizers[1].state_dict()["tables"], strict=True):
         assert all(torch.equal(a[k], b[k]) if isinstance(a[k], torch.Tensor) else a[k] == b[k] for k in a)
 
 
@@ -339,7 +340,8 @@ def test_state_dict_round_trip_resumes_exactly(optimizer_class):
 
 def test_load_state_dict_refuses_other_shapes():
     emb = HostEmbedding(30, 4, placement="cpu")
-    with pytest.raises(RuntimeError, match=r"weight: expected shape \(30, 4\) dtype torch.float32, got shape \(30, 5\)"):
+    with pytest.raises(RuntimeError,
+                       match=r"weight: expected shape \(30, 4\) dtype torch.float32, got shape \(30, 5\)"):
         emb.load_state_dict({"weight": torch.zeros(30, 5)})
     with pytest.raises(RuntimeError, match="Missing key"):
         emb.load_state_dict({})

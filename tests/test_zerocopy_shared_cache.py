@@ -65,8 +65,8 @@ def test_zero_budget_and_errors():
 def test_split_is_a_global_hottest_prefix_within_the_budget(sizes, budget, seed):
     g = torch.Generator().manual_seed(seed)
     names = [f"t{i}" for i in range(len(sizes))]
-    num_rows = {n: rows for n, (rows, _) in zip(names, sizes)}
-    row_bytes = {n: width for n, (_, width) in zip(names, sizes)}
+    num_rows = {n: rows for n, (rows, _) in zip(names, sizes, strict=True)}
+    row_bytes = {n: width for n, (_, width) in zip(names, sizes, strict=True)}
     rankings = {n: torch.randint(0, 6, (num_rows[n],), generator=g) for n in names}
     shares = split_cache_budget(num_rows, row_bytes, rankings, budget)
     assert sum(s.bytes for s in shares.values()) <= budget

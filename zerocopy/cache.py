@@ -290,10 +290,10 @@ def split_cache_budget(
 
 
 def share_cache(
-    tables: "Mapping[str, UnifiedTensor]",
+    tables: Mapping[str, UnifiedTensor],
     rankings: Mapping[str, torch.Tensor],
     budget_bytes: int,
-    device: "str | torch.device | None" = None,
+    device: str | torch.device | None = None,
 ) -> dict[str, CacheShare]:
     """Spend one cache budget on the globally hottest rows of several tables (node types) and enable
     each table's cache with its share (:func:`split_cache_budget` says how rows are chosen).

@@ -51,7 +51,7 @@ class HostRegistration:
         self._released = False
 
     @classmethod
-    def acquire(cls, tensor: torch.Tensor, *, read_only: bool = False) -> "HostRegistration | None":
+    def acquire(cls, tensor: torch.Tensor, *, read_only: bool = False) -> HostRegistration | None:
         """A reference to a registration covering ``tensor``'s bytes; each reference is given back
         with one :meth:`release`.
 
@@ -76,7 +76,7 @@ class HostRegistration:
             return registration
 
     @classmethod
-    def register(cls, tensor: torch.Tensor, *, read_only: bool = False) -> "HostRegistration | None":
+    def register(cls, tensor: torch.Tensor, *, read_only: bool = False) -> HostRegistration | None:
         """Page-lock the memory of contiguous CPU ``tensor`` in place; None when the driver refuses.
 
         Cost: one driver call that pins every page (0.41 s for 10.24 GB of resident pages on the
@@ -144,7 +144,7 @@ _live: list[HostRegistration] = []
 """Registrations made by :meth:`HostRegistration.acquire` and not yet released by every holder."""
 
 
-def shared_file_view(tensor: torch.Tensor) -> "torch.Tensor | None":
+def shared_file_view(tensor: torch.Tensor) -> torch.Tensor | None:
     """The same bytes as ``tensor`` through a read-only shared mapping of its file, when ``tensor``
     lies in a private (copy-on-write) file mapping none of whose pages were written; else None.
 
@@ -191,7 +191,7 @@ def shared_file_view(tensor: torch.Tensor) -> "torch.Tensor | None":
 
 
 @functools.lru_cache(maxsize=1)
-def _cudart() -> "ctypes.CDLL | None":
+def _cudart() -> ctypes.CDLL | None:
     """The CUDA runtime library torch loaded (the same instance, so its per-thread error state)."""
     try:
         lib = ctypes.CDLL(None)

@@ -323,6 +323,18 @@ def _plan(
     return _Plan(word, width, skew if shift else 0, align, span, block_r, block_c, n_blocks, grid)
 
 
+def _has_cache(slot_map: torch.Tensor | None, cache: torch.Tensor | None) -> bool:
+    """Whether a launch goes through a cache: ``slot_map`` and ``cache`` come together or not at all.
+
+    Raises:
+        ValueError: one of the two was given without the other.
+    """
+    if (slot_map is None) != (cache is None):
+        given, missing = ("slot_map", "cache") if cache is None else ("cache", "slot_map")
+        raise ValueError(f"{given} was given without {missing}; pass both (a cached table) or neither")
+    return slot_map is not None
+
+
 def launch_gather(
     table: torch.Tensor,
     rows: torch.Tensor,
@@ -357,7 +369,7 @@ def launch_gather(
     plan = _plan(table, (out, cache), rows.numel(), "out", tile_bytes, programs_per_sm, out.device)
     if plan is None:
         return
-    has_cache = slot_map is not None
+    has_cache = _has_cache(slot_map, cache)
     dummy = rows
     table, out = as_words(table, plan.word), as_words(out, plan.word)
     _gather_kernel[plan.grid](
@@ -366,7 +378,7 @@ def launch_gather(
         rows,
         positions if positions is not None else dummy,
         slot_map if has_cache else dummy,
-        as_words(cache, plan.word) if has_cache else table,
+        as_words(cache, plan.word) if cache is not None else table,
         counts if has_cache else dummy,
         rows.numel(),
         table.shape[0],
@@ -410,7 +422,7 @@ def launch_scatter(
     plan = _plan(table, (source, cache), rows.numel(), "source", tile_bytes, programs_per_sm, source.device)
     if plan is None:
         return
-    has_cache = slot_map is not None
+    has_cache = _has_cache(slot_map, cache)
     table, source = as_words(table, plan.word), as_words(source, plan.word)
     _scatter_kernel[plan.grid](
         table,
@@ -418,7 +430,7 @@ def launch_scatter(
         rows,
         positions if positions is not None else rows,
         slot_map if has_cache else rows,
-        as_words(cache, plan.word) if has_cache else table,
+        as_words(cache, plan.word) if cache is not None else table,
         rows.numel(),
         table.shape[0],
         plan.skew,
@@ -428,7 +440,7 @@ def launch_scatter(
     )
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _sm_count(device: torch.device) -> int:
     """Multiprocessors of ``device`` (4 for the CPU, where the interpreter runs programs in turn)."""
     if device.type != "cuda":

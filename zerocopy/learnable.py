@@ -58,14 +58,14 @@ class RowStore:
             self.unified = UnifiedTensor(data, pin=placement.kind == "pinned")
             self.data = self.unified.host
 
-    def on_kernels(self) -> "RowStore":
+    def on_kernels(self) -> RowStore:
         """The same memory moved by the Triton kernels directly, as a ``"cuda"`` store is (for
         CPU memory under ``TRITON_INTERPRET=1``, which is how the kernels' path is tested)."""
         store = RowStore.__new__(RowStore)
         store.placement, store.unified, store.data = self.placement, None, self.data
         return store
 
-    def like(self, shape: tuple[int, ...]) -> "RowStore":
+    def like(self, shape: tuple[int, ...]) -> RowStore:
         """A zero-filled float32 store of ``shape`` in this store's placement and mode.
 
         Cost: allocates ``shape`` (pinned in place for a pinned store)."""
@@ -135,7 +135,7 @@ class UniqueRows:
     counts: torch.Tensor
 
     @classmethod
-    def of(cls, ids: torch.Tensor, num_rows: int, *, trim: bool) -> "UniqueRows":
+    def of(cls, ids: torch.Tensor, num_rows: int, *, trim: bool) -> UniqueRows:
         """The unique rows of 1-D ``ids``. Cost: one radix sort and six small kernels on
         ``ids.device``; with ``trim`` one read of the unique count (free on the CPU)."""
         n = ids.numel()
@@ -197,7 +197,7 @@ class HostEmbedding(nn.Module):
         num_rows: int,
         dim: int,
         *,
-        placement: "str | torch.device | Placement" = "pinned",
+        placement: str | torch.device | Placement = "pinned",
         dtype: torch.dtype = torch.float32,
         init_std: float = 1.0,
         seed: int = 0,
@@ -227,7 +227,7 @@ class HostEmbedding(nn.Module):
         return self._store.placement
 
     @property
-    def weight(self) -> "UnifiedTensor | torch.Tensor":
+    def weight(self) -> UnifiedTensor | torch.Tensor:
         """The table itself (no copy): a :class:`UnifiedTensor` for pinned/cpu, a tensor for cuda.
         Write to it only through ``UnifiedTensor.index_copy_``/``copy_``, which keep its cache
         coherent; call ``weight.synchronize()`` before reading ``weight.host`` after GPU steps."""
@@ -255,7 +255,7 @@ class HostEmbedding(nn.Module):
             bounds.check()
         return out
 
-    def sparse_grad(self) -> "tuple[torch.Tensor, torch.Tensor] | None":
+    def sparse_grad(self) -> tuple[torch.Tensor, torch.Tensor] | None:
         """``(rows, grad)``: the ascending unique rows touched since :meth:`zero_grad` and the sum
         of their gradients (float32 ``[len(rows), dim]``); None when nothing was touched. On a GPU
         ``rows`` is padded with the out-of-range id ``num_rows`` (zero gradient), which reads and
@@ -313,8 +313,9 @@ class HostEmbedding(nn.Module):
             missing_keys.append(key)
             return
         value = state_dict[key]
-        if not isinstance(value, torch.Tensor) or tuple(value.shape) != (self.num_rows, self.dim) or value.dtype != self.dtype:
-            got = f"shape {tuple(value.shape)} dtype {value.dtype}" if isinstance(value, torch.Tensor) else type(value).__name__
+        is_tensor = isinstance(value, torch.Tensor)
+        if not is_tensor or tuple(value.shape) != (self.num_rows, self.dim) or value.dtype != self.dtype:
+            got = f"shape {tuple(value.shape)} dtype {value.dtype}" if is_tensor else type(value).__name__
             error_msgs.append(f"{key}: expected shape {(self.num_rows, self.dim)} dtype {self.dtype}, got {got}")
             return
         self._store.load_(value)
@@ -355,7 +356,9 @@ class _Lookup(torch.autograd.Function):
         return None, None, None
 
 
-def _initial_table(num_rows: int, dim: int, dtype: torch.dtype, std: float, seed: int, placement: Placement) -> torch.Tensor:
+def _initial_table(
+    num_rows: int, dim: int, dtype: torch.dtype, std: float, seed: int, placement: Placement
+) -> torch.Tensor:
     """``N(0, std**2)`` rows drawn in ``INIT_CHUNK_ELEMENTS`` chunks from one CPU generator, written
     where the table lives (host memory for pinned/cpu). Cost: one CPU draw per element (about
     10 s for 50 M x 64 on one core; none for ``std == 0``) and, for cuda, one copy per chunk."""

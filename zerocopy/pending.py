@@ -51,7 +51,7 @@ class PendingGather:
     """
 
     def __init__(
-        self, out: torch.Tensor, done: "torch.cuda.Event | None" = None, bounds: BoundsCheck | None = None
+        self, out: torch.Tensor, done: torch.cuda.Event | None = None, bounds: BoundsCheck | None = None
     ) -> None:
         self._out = out
         self._done = done

@@ -21,7 +21,7 @@ class Placement:
     index: int | None = None
 
     @classmethod
-    def parse(cls, placement: "str | torch.device | Placement") -> "Placement":
+    def parse(cls, placement: str | torch.device | Placement) -> Placement:
         """Parse ``"cpu"``, ``"pinned"``, ``"cuda"``, ``"cuda:k"`` or a ``torch.device``.
 
         Raises:
@@ -67,7 +67,7 @@ def placement_of(tensor: torch.Tensor) -> Placement:
     return Placement("cpu")
 
 
-def place(tensor: torch.Tensor, placement: "str | torch.device | Placement") -> torch.Tensor:
+def place(tensor: torch.Tensor, placement: str | torch.device | Placement) -> torch.Tensor:
     """Return ``tensor`` in ``placement``, the same object when it is already there.
 
     Cost: one copy when the placement changes ("pinned" allocates page-locked memory and

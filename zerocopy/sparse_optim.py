@@ -22,7 +22,7 @@ class _SparseOptimizer(ABC):
 
     _state_names: tuple[str, ...] = ()
 
-    def __init__(self, tables: "HostEmbedding | Iterable[HostEmbedding]") -> None:
+    def __init__(self, tables: HostEmbedding | Iterable[HostEmbedding]) -> None:
         tables = [tables] if isinstance(tables, HostEmbedding) else list(tables)
         for at, table in enumerate(tables):
             if not isinstance(table, HostEmbedding):
@@ -60,9 +60,9 @@ class _SparseOptimizer(ABC):
         device sync for pinned state (GPU writes into host memory must land before it is read).
         """
         tables = []
-        for step, state in zip(self.steps, self._states):
+        for step, state in zip(self.steps, self._states, strict=True):
             entry: dict = {"step": step}
-            entry.update({name: store.settled() for name, store in zip(self._state_names, state)})
+            entry.update({name: store.settled() for name, store in zip(self._state_names, state, strict=True)})
             tables.append(entry)
         return {"hyperparameters": self._hyperparameters(), "tables": tables}
 
@@ -75,8 +75,8 @@ class _SparseOptimizer(ABC):
         tables = state_dict["tables"]
         if len(tables) != len(self.tables):
             raise ValueError(f"state_dict holds {len(tables)} tables, this optimizer has {len(self.tables)}")
-        for at, (entry, state) in enumerate(zip(tables, self._states)):
-            for name, store in zip(self._state_names, state):
+        for at, (entry, state) in enumerate(zip(tables, self._states, strict=True)):
+            for name, store in zip(self._state_names, state, strict=True):
                 value = entry[name]
                 if tuple(value.shape) != tuple(store.data.shape):
                     raise ValueError(
@@ -85,9 +85,9 @@ class _SparseOptimizer(ABC):
         for key, value in state_dict["hyperparameters"].items():
             setattr(self, key, tuple(value) if isinstance(value, list) else value)
         self._validate()
-        for at, (entry, state) in enumerate(zip(tables, self._states)):
+        for at, (entry, state) in enumerate(zip(tables, self._states, strict=True)):
             self.steps[at] = int(entry["step"])
-            for name, store in zip(self._state_names, state):
+            for name, store in zip(self._state_names, state, strict=True):
                 store.load_(entry[name].to(store.data.dtype))
 
     def close(self) -> None:
@@ -142,7 +142,7 @@ class SparseRowAdagrad(_SparseOptimizer):
 
     _state_names = ("sum",)
 
-    def __init__(self, tables: "HostEmbedding | Iterable[HostEmbedding]", lr: float = 0.01, eps: float = 1e-10) -> None:
+    def __init__(self, tables: HostEmbedding | Iterable[HostEmbedding], lr: float = 0.01, eps: float = 1e-10) -> None:
         self.lr, self.eps = lr, eps
         self._validate()
         super().__init__(tables)
@@ -189,7 +189,7 @@ class SparseAdam(_SparseOptimizer):
 
     def __init__(
         self,
-        tables: "HostEmbedding | Iterable[HostEmbedding]",
+        tables: HostEmbedding | Iterable[HostEmbedding],
         lr: float = 1e-3,
         betas: tuple[float, float] = (0.9, 0.999),
         eps: float = 1e-8,

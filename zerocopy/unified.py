@@ -82,7 +82,7 @@ class UnifiedTensor:
                 self._host = self._host.pin_memory()
 
     @classmethod
-    def from_numpy(cls, path_or_array: "str | os.PathLike | np.ndarray", *, pin: bool = True) -> "UnifiedTensor":
+    def from_numpy(cls, path_or_array: str | os.PathLike | np.ndarray, *, pin: bool = True) -> UnifiedTensor:
         """Wrap a ``.npy`` file memory-mapped read-only (or an in-memory array) without copying it.
 
         Pinning a memory map faults its pages in once; the table then lives in the page cache
@@ -155,7 +155,7 @@ class UnifiedTensor:
         """Number of dimensions."""
         return self._host.dim()
 
-    def size(self, dim: int | None = None) -> "torch.Size | int":
+    def size(self, dim: int | None = None) -> torch.Size | int:
         """The shape, or its extent along ``dim``."""
         return self._host.size() if dim is None else self._host.size(dim)
 
@@ -236,7 +236,7 @@ class UnifiedTensor:
         self,
         idx: torch.Tensor,
         out: torch.Tensor | None = None,
-        stream: "torch.cuda.Stream | None" = None,
+        stream: torch.cuda.Stream | None = None,
         *,
         check: bool = True,
         programs_per_sm: float | None = None,
@@ -280,7 +280,7 @@ class UnifiedTensor:
     def gather_async(
         self,
         idx: torch.Tensor,
-        stream: "torch.cuda.Stream | None" = None,
+        stream: torch.cuda.Stream | None = None,
         *,
         check: bool = True,
         programs_per_sm: float | None = None,
@@ -309,7 +309,7 @@ class UnifiedTensor:
         return PendingGather(out, done, bounds)
 
     # ------------------------------------------------------------------ writes
-    def index_copy_(self, idx: torch.Tensor, source: torch.Tensor, *, check: bool = True) -> "UnifiedTensor":
+    def index_copy_(self, idx: torch.Tensor, source: torch.Tensor, *, check: bool = True) -> UnifiedTensor:
         """Write rows: ``self[idx[i]] = source[i]``, in place; returns ``self``.
 
         The write twin of :meth:`gather`. A CUDA ``idx`` (with ``source`` on the same GPU) has GPU
@@ -353,7 +353,7 @@ class UnifiedTensor:
             self._write_host(flat, rows)
         return self
 
-    def copy_(self, source: torch.Tensor) -> "UnifiedTensor":
+    def copy_(self, source: torch.Tensor) -> UnifiedTensor:
         """Overwrite the whole table with ``source`` (same shape and dtype, any device); returns ``self``.
 
         Cached rows are refreshed from the new table. Cost: a wait for the GPU work queued on the
@@ -401,7 +401,7 @@ class UnifiedTensor:
 
     # ------------------------------------------------------------------ cache
     def enable_cache(
-        self, budget_bytes: int, ranking: torch.Tensor | None = None, device: "str | torch.device | None" = None
+        self, budget_bytes: int, ranking: torch.Tensor | None = None, device: str | torch.device | None = None
     ) -> None:
         """Hold the hottest rows on ``device`` within ``budget_bytes``; gathers then mix cache and host.
 
@@ -468,7 +468,7 @@ class UnifiedTensor:
         """Whether :meth:`close` has run."""
         return self._closed
 
-    def __enter__(self) -> "UnifiedTensor":
+    def __enter__(self) -> UnifiedTensor:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -541,7 +541,7 @@ class UnifiedTensor:
         self,
         idx: torch.Tensor,
         out: torch.Tensor | None,
-        stream: "torch.cuda.Stream | None",
+        stream: torch.cuda.Stream | None,
         *,
         use_cache: bool = True,
         check: bool = True,
@@ -611,13 +611,13 @@ class UnifiedTensor:
             if self._registration is not None:
                 self._registration.devices.add(device.index)
             width = self._row_width()
-            through = cache is not None and cache.device == device
+            through = cache if cache is not None and cache.device == device else None
             kernels.scatter_rows(
                 self._host.view(len(self), width),
                 flat,
                 rows.contiguous().view(-1, width),
-                slot_map=cache.slot_map if through else None,
-                cache=cache.data.view(-1, width) if through else None,
+                slot_map=through.slot_map if through is not None else None,
+                cache=through.data.view(-1, width) if through is not None else None,
             )
             if cache is not None and not through:
                 cache.write_rows(flat, rows)
@@ -629,14 +629,14 @@ class UnifiedTensor:
         if self._cache is not None:
             self._cache.write_rows(ids, rows)
 
-    def _side_stream(self, device: torch.device) -> "torch.cuda.Stream":
+    def _side_stream(self, device: torch.device) -> torch.cuda.Stream:
         index = device.index if device.index is not None else torch.cuda.current_device()
         if index not in self._streams:
             self._streams[index] = torch.cuda.Stream(device=index)
         return self._streams[index]
 
 
-def _cache_device(device: "str | torch.device | None") -> torch.device:
+def _cache_device(device: str | torch.device | None) -> torch.device:
     if device is None:
         return torch.device("cuda", torch.cuda.current_device()) if torch.cuda.is_available() else torch.device("cpu")
     target = Placement.parse(device)

@@ -66,7 +66,9 @@ class Comm:
         self._pending.append((work, tensor, f"sending {kind} to rank {dst}"))
         self.ledger.sent[kind] += tensor.numel() * tensor.element_size()
 
-    def recv(self, shape: tuple[int, ...], src: int, kind: str, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    def recv(
+        self, shape: tuple[int, ...], src: int, kind: str, dtype: torch.dtype, device: torch.device
+    ) -> torch.Tensor:
         """Receive a tensor of ``shape`` from ``src``, waiting at most the timeout.
 
         Cost: blocks until the message arrives (a host sync on CUDA).

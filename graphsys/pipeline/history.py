@@ -37,7 +37,7 @@ class ReadStats:
     def _settle(self) -> None:
         if not self._pending:
             return
-        stale, age, unwritten = (torch.stack([t.long() for t in column]) for column in zip(*self._pending))
+        stale, age, unwritten = (torch.stack([t.long() for t in column]) for column in zip(*self._pending, strict=True))
         self._pending = []
         stale, age, unwritten = torch.stack([stale.sum(), age.max(), unwritten.max()]).tolist()
         if unwritten:

@@ -48,7 +48,7 @@ class DeepGNN(nn.Module):
         self.dropout = dropout
         self.seed = seed
         self.encoder = build_linear(in_dim, hidden, seed, ENCODER_SALT)
-        self.layers = nn.ModuleList(build_layer(self.kind, hidden, seed, l) for l in range(1, layers + 1))
+        self.layers = nn.ModuleList(build_layer(self.kind, hidden, seed, layer_id) for layer_id in range(1, layers + 1))
         self.decoder = build_linear(hidden, out_dim, seed, DECODER_SALT)
 
     def forward(self, x: torch.Tensor, graph: Graph, epoch: int = 0) -> torch.Tensor:

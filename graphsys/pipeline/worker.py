@@ -93,9 +93,9 @@ class StageWorker:
         if self.first:
             self.modules["encoder"] = build_linear(data.num_features, cfg.hidden, cfg.seed, ENCODER_SALT)
             self.x = data.x[layout.order[plan.start : plan.stop]].to(device, torch.float32)
-        self.layers = {l: build_layer(cfg.model, cfg.hidden, cfg.seed, l) for l in self.layer_ids}
-        for l, layer in self.layers.items():
-            self.modules[f"layer{l}"] = layer
+        self.layers = {layer_id: build_layer(cfg.model, cfg.hidden, cfg.seed, layer_id) for layer_id in self.layer_ids}
+        for layer_id, layer in self.layers.items():
+            self.modules[f"layer{layer_id}"] = layer
         if self.last:
             self.modules["decoder"] = build_linear(cfg.hidden, data.num_classes, cfg.seed, DECODER_SALT)
             self.y = data.y[layout.order[plan.start : plan.stop]].to(device)
@@ -168,17 +168,17 @@ class StageWorker:
             if sync:
                 for c in chunks:
                     self._stage_input(state, c, epoch, train, kind)
-                for l in self.layer_ids:
-                    self._halo_forward(state, l - 1, epoch, "halo" if train else "eval")
+                for layer_id in self.layer_ids:
+                    self._halo_forward(state, layer_id - 1, epoch, "halo" if train else "eval")
                     for c in chunks:
-                        self._island(state, l, c, epoch, train)
+                        self._island(state, layer_id, c, epoch, train)
                 for c in chunks:
                     self._emit(state, c, train, kind)
             else:
                 for c in chunks:
                     self._stage_input(state, c, epoch, train, kind)
-                    for l in self.layer_ids:
-                        self._island(state, l, c, epoch, train)
+                    for layer_id in self.layer_ids:
+                        self._island(state, layer_id, c, epoch, train)
                     self._emit(state, c, train, kind)
                 for k in self._inputs:
                     self._halo_forward(state, k, epoch, "halo")
@@ -199,12 +199,12 @@ class StageWorker:
         state.outs[(k, c)] = h
 
     @_phase("layer_forward")
-    def _island(self, state: _Pass, l: int, c: int, epoch: int, train: bool) -> None:
+    def _island(self, state: _Pass, layer_id: int, c: int, epoch: int, train: bool) -> None:
         chunk = self.plan.chunks[c]
-        own = state.outs[(l - 1, c)].detach().requires_grad_(train)
-        ext, ext_fresh, stale, age, unwritten = state.stores[l - 1].read(self._ext_ids[c], epoch)
+        own = state.outs[(layer_id - 1, c)].detach().requires_grad_(train)
+        ext, ext_fresh, stale, age, unwritten = state.stores[layer_id - 1].read(self._ext_ids[c], epoch)
         ext.requires_grad_(train)
-        halo = state.halos[l - 1]
+        halo = state.halos[layer_id - 1]
         halo_rows = halo.values.index_select(0, self._halo_slots[c])
         halo_fresh = halo.epoch == epoch
         if not halo_fresh and chunk.halo_slots.numel():
@@ -213,18 +213,18 @@ class StageWorker:
         halo_rows.requires_grad_(train and halo_fresh)
         inputs = torch.cat([own, ext, halo_rows])
         p = self.cfg.dropout if train else 0.0
-        out = self.layers[l](
+        out = self.layers[layer_id](
             inputs, self.adjacency[c], self.self_weight[c], self.node_ids[chunk.start : chunk.stop], p,
-            dropout_key(self.cfg.seed, epoch, l),
+            dropout_key(self.cfg.seed, epoch, layer_id),
         )
-        if l in state.stores:
-            state.stores[l].write(chunk.start, out, epoch)
-        state.outs[(l, c)] = out
+        if layer_id in state.stores:
+            state.stores[layer_id].write(chunk.start, out, epoch)
+        state.outs[(layer_id, c)] = out
         if train:
-            state.leaves[(l, c)] = (own, ext, ext_fresh, halo_rows, halo_fresh)
+            state.leaves[(layer_id, c)] = (own, ext, ext_fresh, halo_rows, halo_fresh)
             self.stats.add(inputs.shape[0], stale, age, unwritten)
         else:
-            del state.outs[(l - 1, c)]
+            del state.outs[(layer_id - 1, c)]
 
     @_phase("emit")
     def _emit(self, state: _Pass, c: int, train: bool, kind: str) -> None:
@@ -278,18 +278,18 @@ class StageWorker:
             if not self.last:
                 for c in chunks:
                     self._recv_grad(accs[top], c)
-            for l in reversed(self.layer_ids):
+            for layer_id in reversed(self.layer_ids):
                 for c in chunks:
-                    self._island_backward(state, l, c, accs, halo_grads)
-                self._halo_backward(l - 1, halo_grads, accs)
+                    self._island_backward(state, layer_id, c, accs, halo_grads)
+                self._halo_backward(layer_id - 1, halo_grads, accs)
             for c in chunks:
                 self._input_backward(state, c, accs)
         else:
             for c in chunks:
                 if not self.last:
                     self._recv_grad(accs[top], c)
-                for l in reversed(self.layer_ids):
-                    self._island_backward(state, l, c, accs, halo_grads)
+                for layer_id in reversed(self.layer_ids):
+                    self._island_backward(state, layer_id, c, accs, halo_grads)
                 self._input_backward(state, c, accs)
         state.outs.clear()
         state.leaves.clear()
@@ -302,19 +302,19 @@ class StageWorker:
                                    torch.float32, self.device)
 
     @_phase("layer_backward")
-    def _island_backward(self, state: _Pass, l: int, c: int, accs: dict, halo_grads: dict) -> None:
+    def _island_backward(self, state: _Pass, layer_id: int, c: int, accs: dict, halo_grads: dict) -> None:
         rows = self._rows(c)
-        if self.last and l == self.layer_ids.stop - 1:
+        if self.last and layer_id == self.layer_ids.stop - 1:
             torch.autograd.backward(state.losses[c])
         else:
-            torch.autograd.backward(state.outs[(l, c)], accs[l][rows])
-        own, ext, ext_fresh, halo_rows, halo_fresh = state.leaves.pop((l, c))
-        del state.outs[(l, c)]
-        accs[l - 1][rows] += own.grad
+            torch.autograd.backward(state.outs[(layer_id, c)], accs[layer_id][rows])
+        own, ext, ext_fresh, halo_rows, halo_fresh = state.leaves.pop((layer_id, c))
+        del state.outs[(layer_id, c)]
+        accs[layer_id - 1][rows] += own.grad
         if ext.shape[0]:  # stale rows' gradients stop here: added as zeros, with no mask index (a sync)
-            accs[l - 1].index_add_(0, self._ext_ids[c], torch.where(ext_fresh.unsqueeze(1), ext.grad, 0.0))
+            accs[layer_id - 1].index_add_(0, self._ext_ids[c], torch.where(ext_fresh.unsqueeze(1), ext.grad, 0.0))
         if halo_fresh and halo_rows.shape[0]:
-            halo_grads[l - 1].index_add_(0, self._halo_slots[c], halo_rows.grad)
+            halo_grads[layer_id - 1].index_add_(0, self._halo_slots[c], halo_rows.grad)
 
     @_phase("halo_exchange")
     def _halo_backward(self, k: int, halo_grads: dict, accs: dict) -> None:
