@@ -17,8 +17,8 @@ from __future__ import annotations
 import logging
 import math
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Callable, Sequence
 
 import torch
 from tqdm.auto import tqdm
@@ -187,6 +187,8 @@ class EmbeddingTrainer:
         self.samples_done = 0
         self.pools_done = 0
         self.elapsed_s = 0.0
+        #: Mean loss per sample of the last pool whose kernels finished (NaN before the first).
+        self.last_loss = float("nan")
         self._clock_start: float | None = None
 
     # ------------------------------------------------------------------ setup
@@ -278,16 +280,15 @@ class EmbeddingTrainer:
         n = rows.stop - rows.start
         device = self.devices[w]
         negatives = self._neg_tables[w][j].sample(n * self.config.num_negative, generator=self._generators[w])
-        common = dict(lr_start=lrs[0], lr_end=lrs[1], negative_weight=self.config.negative_weight,
-                      weight_decay=self.config.weight_decay)
+        cfg = self.config
         if device.kind == "cpu":
-            loss = train_block_cpu(vrows.numpy(), crows.numpy(), heads[rows].numpy(), tails[rows].numpy(),
-                                   negatives.numpy(), **common)
-        else:
-            from embedding.sgd_gpu import train_block_gpu
+            return train_block_cpu(vrows.numpy(), crows.numpy(), heads[rows].numpy(), tails[rows].numpy(),
+                                   negatives.numpy(), lr_start=lrs[0], lr_end=lrs[1],
+                                   negative_weight=cfg.negative_weight, weight_decay=cfg.weight_decay)
+        from embedding.sgd_gpu import train_block_gpu
 
-            loss = train_block_gpu(vrows, crows, heads[rows], tails[rows], negatives, **common)
-        return loss
+        return train_block_gpu(vrows, crows, heads[rows], tails[rows], negatives, lr_start=lrs[0], lr_end=lrs[1],
+                               negative_weight=cfg.negative_weight, weight_decay=cfg.weight_decay)
 
     def _exchange(self, episode: tuple) -> None:
         """Broadcast each worker's two updated partitions from its rank to all ranks."""
@@ -327,6 +328,17 @@ class EmbeddingTrainer:
         started = self._clock_start
         return self.elapsed_s + (time.perf_counter() - started if started is not None else 0.0)
 
+    def progress(self) -> dict[str, float]:
+        """Where training stands, as one metrics record (``graphsys embed --tensorboard`` logs it
+        after every pool): samples and pools trained, ``epochs`` (samples over the edge count),
+        ``seconds`` of training (earlier calls of :meth:`fit` included), ``samples_per_s`` over
+        those seconds and ``loss`` (:attr:`last_loss`). Cost: a clock read, no device sync.
+        """
+        seconds = self._elapsed()
+        return {"samples": self.samples_done, "pools": self.pools_done,
+                "epochs": self.samples_done / max(self.num_edges, 1), "seconds": seconds,
+                "samples_per_s": self.samples_done / seconds if seconds > 0 else 0.0, "loss": self.last_loss}
+
     def train_pool(self, pool: SamplePool, *, fraction: float = 1.0,
                    release: Callable[[SamplePool], None] | None = None) -> tuple[int, float, bool]:
         """Train every block of ``pool`` once (or its leading ``fraction``), episode by episode.
@@ -348,7 +360,8 @@ class EmbeddingTrainer:
         trained, loss, timed_out = self._launch_pool(pool, fraction, release)
         self._flush()
         self._sync()
-        return trained, loss.value(), timed_out
+        self.last_loss = loss.value()
+        return trained, self.last_loss, timed_out
 
     def _span(self, pool: SamplePool, local: int) -> slice:
         """The samples of ``pool`` that worker ``local`` of this process trains, as one range:
@@ -368,7 +381,7 @@ class EmbeddingTrainer:
         Cost: two host-to-device copies per GPU and a host wait for them.
         """
         staged, copies = [], []
-        for local, (device, stream) in enumerate(zip(self.devices, self._copy_streams)):
+        for local, (device, stream) in enumerate(zip(self.devices, self._copy_streams, strict=True)):
             compute = torch.cuda.current_stream(device.device)
             span = self._span(pool, local)
             with torch.cuda.stream(stream):
@@ -386,7 +399,7 @@ class EmbeddingTrainer:
         return staged
 
     def _launch_pool(self, pool: SamplePool, fraction: float, release: Callable[[SamplePool], None] | None
-                     ) -> tuple[int, "_PendingLoss", bool]:
+                     ) -> tuple[int, _PendingLoss, bool]:
         """:meth:`train_pool` without the final sync: GPU kernels may still run on return."""
         if self.devices[0].kind == "cuda":
             staged = self._stage(pool)
@@ -428,7 +441,7 @@ class EmbeddingTrainer:
             release(pool)
         return trained, _PendingLoss(losses, trained, self.devices[0]), timed_out
 
-    def fit(self, *, quiet: bool = True, callback: Callable[["EmbeddingTrainer"], None] | None = None) -> FitResult:
+    def fit(self, *, quiet: bool = True, callback: Callable[[EmbeddingTrainer], None] | None = None) -> FitResult:
         """Train until ``epochs * E`` samples or ``time_budget`` seconds (counting earlier calls).
 
         Cost: runs the producer thread and the block kernels. On a GPU a pool's kernels run
@@ -464,7 +477,7 @@ class EmbeddingTrainer:
                 t0 = time.perf_counter()
                 trained, launched, timed_out = self._launch_pool(pool, fraction, pipe.release)
                 if pending is not None:
-                    loss = pending.value()
+                    loss = self.last_loss = pending.value()
                     bar.set_postfix(loss=f"{loss:.4f}")
                 pending = launched
                 trainer_busy += time.perf_counter() - t0
@@ -480,7 +493,7 @@ class EmbeddingTrainer:
                     break
             t0 = time.perf_counter()
             if pending is not None:
-                loss = pending.value()
+                loss = self.last_loss = pending.value()
             self._flush()
             self._sync()
             trainer_busy += time.perf_counter() - t0
@@ -556,5 +569,6 @@ class EmbeddingTrainer:
         self.samples_done = int(state["samples_done"])
         self.pools_done = int(state["pools_done"])
         self.elapsed_s = float(state["elapsed_s"])
-        for generator, saved in zip(self._generators, state["generators"]):
+        # A checkpoint of another device count restores the generators both have.
+        for generator, saved in zip(self._generators, state["generators"], strict=False):
             generator.set_state(saved)

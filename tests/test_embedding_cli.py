@@ -17,7 +17,8 @@ def _edge_list(path, n=30, seed=0):
     prob = torch.where(labels[:, None] == labels[None, :], 0.3, 0.02)
     adj = torch.triu(torch.rand(2 * n, 2 * n, generator=gen) < prob, 1)
     src, dst = adj.nonzero(as_tuple=True)
-    path.write_text("# two communities\n" + "".join(f"{s} {d}\n" for s, d in zip(src.tolist(), dst.tolist())))
+    lines = "".join(f"{s} {d}\n" for s, d in zip(src.tolist(), dst.tolist(), strict=True))
+    path.write_text("# two communities\n" + lines)
     return path
 
 
@@ -89,6 +90,43 @@ def test_export_errors(trained, tmp_path, capsys):
         assert main(["export", str(trained), "--format", "parquet", "--out", str(tmp_path / "e.parquet")]) == 2
         assert "needs pyarrow" in capsys.readouterr().err
         assert not (tmp_path / "e.parquet").exists()
+
+
+def test_export_parquet_with_node_ids(trained, tmp_path):
+    pq = pytest.importorskip("pyarrow.parquet")
+    vertex, context = np.load(trained / "vertex.npy"), np.load(trained / "context.npy")
+    out = tmp_path / "emb.parquet"
+    for which, want in (("sum", vertex + context), ("vertex", vertex)):  # the second replaces the first export
+        assert main(["export", str(trained), "--which", which, "--out", str(out), "--quiet"]) == 0  # from the suffix
+        table = pq.read_table(out)
+        assert table.column_names == ["id", "embedding"]
+        assert str(table.schema.field("id").type) == "int64"
+        assert table.schema.field("embedding").type.list_size == 12
+        assert str(table.schema.field("embedding").type.value_type) == "float"  # float32
+        assert np.array_equal(table.column("id").to_numpy(), np.load(trained / "node_ids.npy"))
+        rows = table.column("embedding").combine_chunks().flatten().to_numpy().reshape(-1, 12)
+        assert np.array_equal(rows, want)
+    other = tmp_path / "other.bin"
+    assert main(["export", str(trained), "--format", "PARQUET", "--out", str(other), "--quiet"]) == 0
+    assert pq.read_table(other).num_rows == 60
+
+
+def test_embed_tensorboard(tmp_path, capsys):
+    pytest.importorskip("tensorboard")
+    from tests.test_metrics_tensorboard import read_scalars
+
+    graph = _edge_list(tmp_path / "two.edgelist")
+    tb = tmp_path / "tb"
+    assert main(["embed", "--graph", str(graph), "--out", str(tmp_path / "emb"), "--link-prediction", "0.1",
+                 "--tensorboard", str(tb), *SMALL, "--pool-size", "2000"]) == 0
+    printed = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    found = read_scalars(tb)
+    steps = [step for step, _ in found["embed/samples"]]
+    assert len(steps) > 1 and steps == sorted(steps) and steps[-1] == printed["samples"]
+    assert all(value > 0 for _, value in found["embed/samples_per_s"])
+    assert found["embed/epochs"][-1][1] == pytest.approx(20, rel=0.05)
+    assert "embed/loss" in found and "embed/trainer_wait_s" in found
+    assert found["embed/link_prediction_auc"] == [(printed["samples"], pytest.approx(printed["link_prediction_auc"]))]
 
 
 def test_resume_trains_to_the_new_target(tmp_path):

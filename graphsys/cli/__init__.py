@@ -89,6 +89,35 @@ def check_output_path(flag: str, path, kind: str, *, directory: bool = False) ->
         raise CommandError(f"{flag}: {_one_line(err)}") from None
 
 
+def add_tensorboard_flag(parser: argparse.ArgumentParser, what: str) -> None:
+    """Add ``--tensorboard DIR``: ``what`` (e.g. "every epoch's metrics") as TensorBoard scalars."""
+    parser.add_argument("--tensorboard", default=None, metavar="DIR",
+                        help=f"also write {what} as TensorBoard scalars to an event file in DIR "
+                             "(needs the tensorboard package: pip install 'graphsys[tensorboard]'); "
+                             "view with `tensorboard --logdir DIR`")
+
+
+def check_tensorboard(directory) -> None:
+    """Refuse, before any work, a ``--tensorboard`` that cannot be written.
+
+    Raises:
+        CommandError: the tensorboard package is missing (the message says how to install it),
+            or ``directory`` is an existing file.
+    """
+    from pathlib import Path
+
+    from graphsys.metrics_tensorboard import TensorBoardUnavailable, require_tensorboard
+
+    if directory is None:
+        return
+    if Path(directory).exists() and not Path(directory).is_dir():
+        raise CommandError(f"--tensorboard {directory} is a file; pass a folder (new, or one of earlier runs)")
+    try:
+        require_tensorboard("--tensorboard")
+    except TensorBoardUnavailable as err:
+        raise CommandError(str(err)) from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="graphsys", description="Graph learning with GPU-centric data access."

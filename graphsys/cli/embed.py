@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from graphsys.cli import CommandError, as_flags, check_output_path
+from graphsys.cli import CommandError, add_tensorboard_flag, as_flags, check_output_path, check_tensorboard
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +62,8 @@ def register(subparsers) -> None:
     p.add_argument("--p", type=float, default=1.0, help="node2vec return parameter")
     p.add_argument("--q", type=float, default=1.0, help="node2vec in-out parameter")
     p.add_argument("--partitions", type=int, default=None,
-                   help="P: the pool is a P x P grid of blocks (default: the config's, raised to the number of workers)")
+                   help="P: the pool is a P x P grid of blocks "
+                        "(default: the config's, raised to the number of workers)")
     p.add_argument("--pool-size", type=int, default=None, help="positive samples per pool")
     p.add_argument("--device", default="cpu",
                    help="'cpu', 'cuda' or a list such as 'cuda:0,cuda:1' (one process drives them all); under "
@@ -79,6 +80,7 @@ def register(subparsers) -> None:
     p.add_argument("--checkpoint-every", type=float, default=300.0, help="seconds between checkpoints")
     p.add_argument("--resume", action="store_true", help="continue from --out/checkpoint.pt")
     p.add_argument("--out", required=True, help="output directory")
+    add_tensorboard_flag(p, "loss, samples per second and epochs trained after every pool, and the final scores")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=run_embed)
 
@@ -189,7 +191,8 @@ def _resume_state(out: Path) -> tuple[dict, Path]:
     try:
         return torch.load(source, map_location="cpu", weights_only=True), source
     except Exception as err:  # noqa: BLE001 - any unpickling failure means the file is not a checkpoint
-        raise ValueError(f"--resume: {source} is not a readable embedding checkpoint ({type(err).__name__}: {err})") from None
+        raise ValueError(f"--resume: {source} is not a readable embedding checkpoint "
+                         f"({type(err).__name__}: {err})") from None
 
 
 def run_embed(args) -> int:
@@ -200,6 +203,7 @@ def run_embed(args) -> int:
     if not 0 <= args.checkpoint_every < float("inf"):
         raise CommandError(f"--checkpoint-every must be a finite number of seconds >= 0, got {args.checkpoint_every}")
     check_output_path("--out", args.out, EMBED_KIND, directory=True)
+    check_tensorboard(args.tensorboard)
     config = _config(args)
     dataset = _load_graph(args)
     graph = dataset.graph
@@ -236,12 +240,8 @@ def _join_ranks(devices: list[str]):
 
 def _train_and_save(args, config, dataset, ratios, indptr, indices, weight, held_out, devices, ctx) -> int:
     """Train (on every rank), then save, score and report (on rank 0)."""
-    import torch
+    from embedding import EmbeddingTrainer
 
-    from embedding import EmbeddingTrainer, link_prediction_auc, node_classification, sample_non_edges
-    from graphsys.io import atomic_dir
-
-    graph = dataset.graph
     if ctx.distributed:
         devices = [str(ctx.device)]
     workers = ctx.world_size if ctx.distributed else len(devices)
@@ -258,16 +258,54 @@ def _train_and_save(args, config, dataset, ratios, indptr, indices, weight, held
         _discard_partial(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     last_save = time.perf_counter()
+    board = _tensorboard(args.tensorboard) if ctx.is_main else None
 
-    def checkpoint_now(t) -> None:
+    def after_pool(t) -> None:
         nonlocal last_save
+        if board is not None:
+            board.write(t.progress(), step=t.samples_done)
         if ctx.is_main and time.perf_counter() - last_save >= args.checkpoint_every:
             _save_partial(out, t)
             last_save = time.perf_counter()
 
-    result = trainer.fit(quiet=args.quiet or not ctx.is_main, callback=checkpoint_now)
-    if not ctx.is_main:  # every rank holds the whole embedding after training; rank 0 saves it
-        return 0
+    try:
+        result = trainer.fit(quiet=args.quiet or not ctx.is_main, callback=after_pool)
+        if not ctx.is_main:  # every rank holds the whole embedding after training; rank 0 saves it
+            return 0
+        return _score_and_save(args, config, dataset, ratios, held_out, devices, ctx, trainer, result, board)
+    finally:
+        if board is not None:
+            board.close()
+
+
+def _tensorboard(directory):
+    """A TensorBoard writer for ``--tensorboard`` (None without the flag); tags ``embed/...``."""
+    from graphsys.metrics_tensorboard import TensorBoardWriter
+
+    return TensorBoardWriter(directory, prefix="embed") if directory is not None else None
+
+
+def _final_record(result, scores: dict) -> dict:
+    """The end of a run as one metrics record: the fit's throughput and time split, and the scores
+    (node classification keyed by label ratio)."""
+    record = {key: value for key, value in asdict(result).items() if key not in ("pools", "samples")}
+    for found in scores.get("node_classification", []):
+        record[f"node_classification_{found['label_ratio']:g}"] = {
+            "micro_f1": found["micro_f1"], "macro_f1": found["macro_f1"]}
+    if "link_prediction_auc" in scores:
+        record["link_prediction_auc"] = scores["link_prediction_auc"]
+    return record
+
+
+def _score_and_save(args, config, dataset, ratios, held_out, devices, ctx, trainer, result, board) -> int:
+    """Score the embedding, save the directory and report (rank 0)."""
+    import torch
+
+    from embedding import link_prediction_auc, node_classification, sample_non_edges
+    from graphsys.io import atomic_dir
+
+    graph = dataset.graph
+    out = Path(args.out)
     vertex, context = trainer.vertex_embeddings(), trainer.context_embeddings()
     chosen = {"sum": vertex + context, "vertex": vertex, "context": context}[args.which]
     scores: dict = {}
@@ -282,7 +320,8 @@ def _train_and_save(args, config, dataset, ratios, indptr, indices, weight, held
                                                             symmetric=not args.directed)
     meta = {
         "format": "graphsys.embedding", "graph": args.graph, "num_nodes": graph.num_nodes,
-        "num_edges": graph.num_edges, "config": config.to_dict(), "devices": devices, "ranks": ctx.world_size, "which": args.which,
+        "num_edges": graph.num_edges, "config": config.to_dict(), "devices": devices, "ranks": ctx.world_size,
+        "which": args.which,
         "samples_trained": trainer.samples_done, "fit": asdict(result), "scores": scores,
     }
     with atomic_dir(out, EMBED_KIND) as tmp:
@@ -292,6 +331,8 @@ def _train_and_save(args, config, dataset, ratios, indptr, indices, weight, held
         np.save(tmp / "node_ids.npy", np.arange(graph.num_nodes, dtype=np.int64))
         (tmp / _META).write_text(json.dumps(meta, indent=2))
     _discard_partial(out)
+    if board is not None:
+        board.write(_final_record(result, scores), step=trainer.samples_done)
     print(json.dumps({"out": str(out), "samples": trainer.samples_done, "seconds": round(result.seconds, 2),
                       "samples_per_s": round(result.samples_per_s), "bottleneck": result.bottleneck, **scores}))
     return 0
@@ -308,8 +349,9 @@ def _read_saved(directory: Path, which: str) -> tuple[np.ndarray, np.ndarray]:
     try:
         verify_dir(directory, EMBED_KIND)
     except CorruptFileError as err:
-        raise CorruptFileError(f"{directory} is not a complete embedding directory written by `graphsys embed`: {err}") \
-            from None
+        raise CorruptFileError(
+            f"{directory} is not a complete embedding directory written by `graphsys embed`: {err}"
+        ) from None
     if which == "sum":
         vectors = read_npy(directory / "vertex.npy") + read_npy(directory / "context.npy")
     else:
@@ -333,7 +375,7 @@ def write_w2v(path: Path, ids: np.ndarray, vectors: np.ndarray, *, quiet: bool =
         f.write(f"{n} {dim}\n")
         for start in tqdm(range(0, n, chunk), disable=quiet, unit="chunk", desc="w2v"):
             block = vectors[start : start + chunk].astype(np.float64)
-            lines = [row_format % (int(i), *row) for i, row in zip(ids[start : start + chunk], block)]
+            lines = [row_format % (int(i), *row) for i, row in zip(ids[start : start + chunk], block, strict=True)]
             f.write("\n".join(lines) + "\n")
 
 

@@ -8,7 +8,14 @@ from __future__ import annotations
 
 import json
 
-from graphsys.cli import CommandError, as_flags, check_output_path, check_scale
+from graphsys.cli import (
+    CommandError,
+    add_tensorboard_flag,
+    as_flags,
+    check_output_path,
+    check_scale,
+    check_tensorboard,
+)
 
 
 def register(subparsers) -> None:
@@ -42,6 +49,7 @@ def register(subparsers) -> None:
     p.add_argument("--eval-every", type=int, default=1)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--metrics-out", default=None, help="write per-epoch metrics here as JSON lines")
+    add_tensorboard_flag(p, "every epoch's metrics (loss, accuracies, times, bytes sent, staleness)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
 
@@ -97,6 +105,7 @@ def run(args) -> int:
 
     config = config_from_args(args)
     check_output_path("--metrics-out", args.metrics_out, METRICS_KIND)  # before the run, not after it
+    check_tensorboard(args.tensorboard)
     data = load(args.dataset, root=args.root, scale=args.scale, seed=args.seed, quiet=args.quiet)
     if data.x is None or data.multilabel:
         raise CommandError(
@@ -104,7 +113,7 @@ def run(args) -> int:
         )
     if config.device == "cpu":  # this process (a torchrun rank, or the launcher) exists to train
         reuse_freed_host_memory()
-    result = train(config, data, metrics_out=args.metrics_out, quiet=args.quiet)
+    result = train(config, data, metrics_out=args.metrics_out, quiet=args.quiet, tensorboard=args.tensorboard)
     if not result.metrics:
         return 0
     last = result.metrics[-1]

@@ -32,6 +32,7 @@ from tqdm import tqdm
 
 from graphsys.datasets.base import NodeDataset
 from graphsys.io import METRICS_KIND, atomic_file
+from graphsys.metrics_tensorboard import TensorBoardWriter
 from graphsys.pipeline.comm import KINDS, Comm
 from graphsys.pipeline.config import PipelineConfig
 from graphsys.pipeline.history import ReadStats
@@ -83,7 +84,7 @@ class EpochMetrics:
         return out
 
     @classmethod
-    def from_json(cls, data: dict) -> "EpochMetrics":
+    def from_json(cls, data: dict) -> EpochMetrics:
         """The inverse of :meth:`to_json`."""
         return cls(**{**data, "per_rank": tuple(data["per_rank"])})
 
@@ -113,7 +114,7 @@ class RankReport:
                 "grads": dict(self.grads), "logits": self.logits, "node_ids": self.node_ids}
 
     @classmethod
-    def from_dict(cls, data: dict) -> "RankReport":
+    def from_dict(cls, data: dict) -> RankReport:
         """The inverse of :meth:`to_dict`."""
         return cls(**data)
 
@@ -127,7 +128,9 @@ class TrainResult:
     reports: tuple[RankReport, ...]
 
 
-def _combine(epoch: int, mode: str, rows: list[list[float]], cfg: PipelineConfig, totals: dict, evaluated: bool) -> EpochMetrics:
+def _combine(
+    epoch: int, mode: str, rows: list[list[float]], cfg: PipelineConfig, totals: dict, evaluated: bool
+) -> EpochMetrics:
     head = len(_HEAD)
     n = len(KINDS)
     per_rank = []
@@ -156,12 +159,13 @@ def _combine(epoch: int, mode: str, rows: list[list[float]], cfg: PipelineConfig
 
 def run_rank(
     rank: int, config: PipelineConfig, data: NodeDataset, *, metrics_out: str | os.PathLike | None = None,
-    quiet: bool = True, local_rank: int = 0,
+    quiet: bool = True, local_rank: int = 0, tensorboard: str | os.PathLike | None = None,
 ) -> TrainResult:
     """Train as ``rank`` of an initialised ``torch.distributed`` world of ``config.world_size``
     (or alone, when the world is one process and no process group exists).
 
-    Rank 0 writes ``metrics_out`` (JSON lines, rewritten atomically after every epoch).
+    Rank 0 writes ``metrics_out`` (JSON lines, rewritten atomically after every epoch) and, with
+    ``tensorboard`` (a folder), the same record of every epoch as TensorBoard scalars.
     """
     cfg = config
     world = cfg.world_size
@@ -182,6 +186,8 @@ def run_rank(
     totals = {s: getattr(data, f"{s}_idx").numel() for s in ("train", "val", "test")}
     metrics: list[EpochMetrics] = []
     grads: dict[str, torch.Tensor] = {}
+    # Flushed after every epoch: a run that fails keeps the scalars of each epoch it finished.
+    board = TensorBoardWriter(tensorboard) if rank == 0 and tensorboard is not None else None
     for epoch in tqdm(range(cfg.epochs), desc=f"pipeline S={cfg.stages} G={cfg.graph_parallel}",
                       disable=quiet or rank != 0):
         worker.stats = ReadStats()
@@ -210,6 +216,10 @@ def run_rank(
         metrics.append(_combine(epoch, mode, rows, cfg, totals, evaluated))
         if rank == 0 and metrics_out is not None:
             _write_metrics(metrics_out, metrics)
+        if board is not None:
+            board.write(metrics[-1].to_json(), step=epoch)
+    if board is not None:
+        board.close()
     worker.close()
     report = RankReport(
         rank=rank, stage=worker.stage, group=worker.group,
@@ -237,7 +247,7 @@ def _backend(config: PipelineConfig) -> str:
 
 
 def _spawned(local_rank: int, port: int, config: PipelineConfig, data: NodeDataset,
-             metrics_out, quiet: bool, results) -> None:
+             metrics_out, quiet: bool, results, tensorboard) -> None:
     """Entry point of a spawned rank: join the group, train, hand back the report."""
     world = config.world_size
     if config.device == "cpu":
@@ -249,7 +259,8 @@ def _spawned(local_rank: int, port: int, config: PipelineConfig, data: NodeDatas
         _backend(config), init_method=f"tcp://127.0.0.1:{port}", rank=local_rank, world_size=world,
         timeout=datetime.timedelta(seconds=config.timeout_s),
     )
-    result = run_rank(local_rank, config, data, metrics_out=metrics_out, quiet=quiet, local_rank=local_rank)
+    result = run_rank(local_rank, config, data, metrics_out=metrics_out, quiet=quiet, local_rank=local_rank,
+                      tensorboard=tensorboard)
     buffer = io.BytesIO()  # plain containers and tensors: the launcher reads it with weights_only=True
     torch.save({"metrics": [m.to_json() for m in result.metrics], "report": result.reports[0].to_dict()}, buffer)
     results.put((local_rank, buffer.getvalue()))
@@ -263,9 +274,12 @@ def _under_torchrun() -> bool:
 
 def train(
     config: PipelineConfig, data: NodeDataset, *, metrics_out: str | os.PathLike | None = None,
-    quiet: bool = True,
+    quiet: bool = True, tensorboard: str | os.PathLike | None = None,
 ) -> TrainResult:
     """Train ``config``'s model on ``data`` with S stages x G groups and return the result.
+
+    Rank 0 writes each epoch's :class:`EpochMetrics` to ``metrics_out`` (JSON lines) and, with
+    ``tensorboard``, as scalars to an event file in that folder (needs the tensorboard package).
 
     Under ``torchrun`` (its environment variables set) this process is one rank and the
     result holds its own report; otherwise all ``S x G`` ranks are started here and the result
@@ -285,7 +299,7 @@ def train(
     if config.epochs and data.train_idx.numel() == 0:
         raise ValueError(f"dataset {data.name!r} has no training nodes (train_idx is empty)")
     if config.world_size == 1:
-        return run_rank(0, config, data, metrics_out=metrics_out, quiet=quiet)
+        return run_rank(0, config, data, metrics_out=metrics_out, quiet=quiet, tensorboard=tensorboard)
     if _under_torchrun():
         world = int(os.environ["WORLD_SIZE"])
         if world != config.world_size:
@@ -297,8 +311,9 @@ def train(
             torch.cuda.set_device(local_rank)
         if not dist.is_initialized():
             dist.init_process_group(_backend(config), timeout=datetime.timedelta(seconds=config.timeout_s))
-        return run_rank(dist.get_rank(), config, data, metrics_out=metrics_out, quiet=quiet, local_rank=local_rank)
-    return _spawn_all(config, data, metrics_out, quiet)
+        return run_rank(dist.get_rank(), config, data, metrics_out=metrics_out, quiet=quiet, local_rank=local_rank,
+                        tensorboard=tensorboard)
+    return _spawn_all(config, data, metrics_out, quiet, tensorboard)
 
 
 #: Once a rank has failed, how long the launcher waits for the others to end on SIGTERM before
@@ -369,7 +384,7 @@ def _end_all(processes, grace_s: float) -> dict[int, str]:
     return how
 
 
-def _spawn_all(config: PipelineConfig, data: NodeDataset, metrics_out, quiet: bool) -> TrainResult:
+def _spawn_all(config: PipelineConfig, data: NodeDataset, metrics_out, quiet: bool, tensorboard=None) -> TrainResult:
     """Start every rank, watch them, and collect their results.
 
     The watch loop wakes when a rank exits (or every half second). When a rank fails, every
@@ -382,7 +397,7 @@ def _spawn_all(config: PipelineConfig, data: NodeDataset, metrics_out, quiet: bo
     results = ctx.Queue()
     port = _free_port()
     context = mp.start_processes(
-        _spawned, args=(port, config, data, metrics_out, quiet, results),
+        _spawned, args=(port, config, data, metrics_out, quiet, results, tensorboard),
         nprocs=config.world_size, join=False, start_method="spawn",
     )
     processes = context.processes
