@@ -21,10 +21,18 @@ and the paper-only ``mlp`` baseline, each evaluated after its last epoch), with
 ``--mag240m-scale`` R-GCN on synthetic-mag240m (float16 paper features pinned, authors and
 institutions learned in pinned memory).
 
+and with ``--citation2-scale`` link prediction on synthetic-citation2 (GraphSAGE 3 x 256 encoder,
+MLP predictor, fanouts 15,10,5, batch 1024 positive edges with one uniform negative each, the
+batch's positives out of its message passing): gpu, pinned+cache, conventional, and the
+features-only ``mlp`` encoder as the quality baseline, each evaluated after its last epoch (MRR of
+every test source against its 1,000 negatives; ``embed_s`` is the layer-wise inference of every
+node, ``test_score_s`` the scoring of all test candidates and ogb's Evaluator).
+
 CPU smoke run (only the runs a machine without a GPU can do)::
 
     PYTHONPATH=. python benchmarks/bench_train.py --scale 0.01 --papers-scale 0 --epochs 2
     PYTHONPATH=. python benchmarks/bench_train.py --scale 0 --papers-scale 0 --mag-scale 0.01 --epochs 2
+    PYTHONPATH=. python benchmarks/bench_train.py --scale 0 --papers-scale 0 --citation2-scale 0.001 --epochs 2
 """
 from __future__ import annotations
 
@@ -49,6 +57,8 @@ MODEL = ["--model", "sage", "--layers", "3", "--hidden", "256", "--fanouts", "15
 #: fanouts 25,15), papers' float16 features pinned, authors and institutions learned in pinned memory.
 MAG_MODEL = ["--model", "rgcn", "--featureless", "mean", "--layers", "2", "--hidden", "256", "--fanouts", "10,10",
              "--batch-size", "1024"]
+#: Link prediction on synthetic-citation2: the products model as encoder, OGB's MLP link predictor.
+CITATION2_MODEL = ["--task", "link", *MODEL, "--predictor", "mlp"]
 MAG240M_MODEL = ["--model", "rgcn", "--featureless", "learn", "--layers", "2", "--hidden", "1024", "--fanouts",
                  "25,15", "--batch-size", "1024"]
 
@@ -70,6 +80,15 @@ MAG_RUNS = [
     ("pinned+cache", ["--features", "pinned", "--cache", "0.2", "--graph", "cuda"]),
     ("mlp", ["--model", "mlp", "--features", "cuda", "--graph", "cuda"]),
 ]
+#: Evaluated after their last epoch: MRR of the GNN against the features-only MLP encoder, evaluation time.
+CITATION2_RUNS = [
+    ("conventional", ["--features", "cpu", "--graph", "cpu"]),
+    ("gpu", ["--features", "cuda", "--graph", "cuda"]),
+    ("pinned+cache", ["--features", "pinned", "--cache", "0.2", "--graph", "cuda"]),
+    ("mlp", ["--model", "mlp", "--features", "cuda", "--graph", "cuda"]),
+]
+#: The presets evaluated after their last epoch.
+EVALUATED = ("synthetic-mag", "synthetic-citation2")
 MAG240M_RUNS = [
     ("pinned+cache learn", ["--features", "pinned", "--cache", "0.2", "--graph", "cuda"]),
     ("pinned+cache learn bf16", ["--features", "pinned", "--cache", "0.2", "--graph", "cuda", "--amp", "bf16"]),
@@ -97,8 +116,9 @@ def run_one(dataset: str, scale: float, name: str, flags: list[str], args, root:
     slug = f"{dataset}-{name}".replace(" ", "_").replace("+", "_").replace("/", "_").replace("=", "")
     metrics = workdir / f"{slug}.jsonl"
     log = logs / f"{slug}.log"
-    model = {"synthetic-mag": MAG_MODEL, "synthetic-mag240m": MAG240M_MODEL}.get(dataset, MODEL)
-    evaluate = str(args.epochs) if dataset == "synthetic-mag" else "0"
+    model = {"synthetic-mag": MAG_MODEL, "synthetic-mag240m": MAG240M_MODEL,
+             "synthetic-citation2": CITATION2_MODEL}.get(dataset, MODEL)
+    evaluate = str(args.epochs) if dataset in EVALUATED else "0"
     cmd = [sys.executable, "-m", "graphsys", "--verbose", "train", "--dataset", dataset, "--scale", str(scale),
            "--root", str(root), *model, *flags, "--epochs", str(args.epochs), "--eval-every", evaluate,
            "--metrics-out", str(metrics), "--quiet"]
@@ -127,6 +147,9 @@ def run_one(dataset: str, scale: float, name: str, flags: list[str], args, root:
         "peak_gpu_mib": max((e["peak_gpu_mib"] or 0.0) for e in epochs) if torch.cuda.is_available() else None,
         "peak_host_mib": max(e["peak_host_mib"] for e in epochs),
         "val_acc": epochs[-1].get("val_acc"), "test_acc": epochs[-1].get("test_acc"),
+        # link prediction: the metric (mrr), its scores and how long evaluation took
+        **{key: epochs[-1][key] for key in ("metric", "val_score", "test_score", "eval_s", "embed_s", "test_score_s")
+           if key in epochs[-1] and "val_score" in epochs[-1]},
         # --verbose logs how long loading, placing the graph, pinning and the cache took.
         "setup_log": [line for line in log.read_text(errors="replace").splitlines() if " INFO " in line],
     }
@@ -164,6 +187,18 @@ def summary(rows: list[dict]) -> dict:
         figures["synthetic-mag:rgcn test acc"] = accuracy["gpu"]
         figures["synthetic-mag:mlp test acc"] = accuracy["mlp"]
         figures["synthetic-mag:rgcn minus mlp test acc"] = accuracy["gpu"] - accuracy["mlp"]
+    cit_gpu, cit_cached, cit_conv = (epoch("synthetic-citation2", n) for n in ("gpu", "pinned+cache", "conventional"))
+    if cit_gpu and cit_cached:
+        figures["synthetic-citation2:pinned+cache over gpu"] = cit_cached / cit_gpu
+    if cit_conv and cit_cached:
+        figures["synthetic-citation2:conventional over pinned+cache"] = cit_conv / cit_cached
+    link = {r["run"]: r for r in rows if r["dataset"] == "synthetic-citation2" and r["status"] == "ok"}
+    for run, r in link.items():
+        for key in ("test_score", "embed_s", "test_score_s", "peak_gpu_mib", "peak_host_mib"):
+            if r.get(key) is not None:
+                figures[f"synthetic-citation2:{run}:{key}"] = r[key]
+    if link.get("gpu", {}).get("test_score") is not None and link.get("mlp", {}).get("test_score") is not None:
+        figures["synthetic-citation2:sage minus mlp test mrr"] = link["gpu"]["test_score"] - link["mlp"]["test_score"]
     for dataset in ("synthetic-products", "synthetic-papers100m", "synthetic-mag240m"):
         for run in ("pinned+cache", "pinned+cache bf16", "pinned+cache learn", "pinned+cache learn bf16"):
             value = epoch(dataset, run)
@@ -178,6 +213,8 @@ def main() -> None:
     parser.add_argument("--papers-scale", type=float, default=1.0, help="synthetic-papers100m scale (0: skip)")
     parser.add_argument("--mag-scale", type=float, default=0.0, help="synthetic-mag scale (0: skip)")
     parser.add_argument("--mag240m-scale", type=float, default=0.0, help="synthetic-mag240m scale (0: skip)")
+    parser.add_argument("--citation2-scale", type=float, default=0.0,
+                        help="synthetic-citation2 scale, link prediction (0: skip)")
     parser.add_argument("--epochs", type=int, default=4, help="epochs per run; the first is not timed")
     parser.add_argument("--root", default=None, help="dataset cache folder (default: a temporary folder)")
     parser.add_argument("--timeout", type=float, default=1800, help="seconds allowed per run")
@@ -198,7 +235,8 @@ def main() -> None:
     presets = [(d, scale, runs) for d, scale, runs in (("synthetic-products", args.scale, PRODUCTS_RUNS),
                                                        ("synthetic-papers100m", args.papers_scale, PAPERS_RUNS),
                                                        ("synthetic-mag", args.mag_scale, MAG_RUNS),
-                                                       ("synthetic-mag240m", args.mag240m_scale, MAG240M_RUNS))
+                                                       ("synthetic-mag240m", args.mag240m_scale, MAG240M_RUNS),
+                                                       ("synthetic-citation2", args.citation2_scale, CITATION2_RUNS))
                if scale > 0]
     plan = [(d, scale, n, f, None) for d, scale, runs in presets for n, f in runs if keep is None or n in keep]
     variants = [(f"programs/SM={v}", [], {"ZEROCOPY_OVERLAP_PROGRAMS_PER_SM": v})
@@ -213,7 +251,8 @@ def main() -> None:
     # A run without a GPU (a smoke run) must not replace the GPU machine's results, nor a papers-only
     # run (one device call cannot hold both presets) the products ones.
     result = ("bench_train" if args.scale > 0 else "bench_train_papers" if args.papers_scale > 0
-              else "bench_train_mag" if args.mag_scale > 0 else "bench_train_mag240m")
+              else "bench_train_mag" if args.mag_scale > 0 else "bench_train_mag240m" if args.mag240m_scale > 0
+              else "bench_train_citation2")
     result += "" if torch.cuda.is_available() else "_cpu"
     rows = []
     with tempfile.TemporaryDirectory(prefix="bench_train_") as tmp:
@@ -228,7 +267,7 @@ def main() -> None:
             write_result(result, summary(rows), rows)
 
     columns = ["dataset", "scale", "run", "status", "epoch_s", "sample_s", "gather_s", "compute_s", "seeds_per_s",
-               "batches", "loss", "test_acc", "peak_gpu_mib", "peak_host_mib"]
+               "batches", "loss", "test_acc", "test_score", "embed_s", "test_score_s", "peak_gpu_mib", "peak_host_mib"]
     print(format_table(rows, columns))
     for key, value in summary(rows).items():
         print(f"{key}: {value:.3f}")

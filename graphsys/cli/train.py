@@ -125,7 +125,10 @@ def config_from_args(args):
 
     from graphsys.train import TrainConfig
 
-    check_scale(args.scale, args.dataset)  # NaN, inf and the other float flags: TrainConfig refuses them
+    from graphsys.train.config import is_link_preset
+
+    # NaN, inf and the other float flags: TrainConfig refuses them
+    check_scale(args.scale, "synthetic-products" if is_link_preset(args.dataset) else args.dataset)
     gpu = torch.cuda.is_available() and args.device != "cpu"
     features = args.features or ("pinned" if gpu else "cpu")
     graph = args.graph or ("cuda" if gpu else "cpu")

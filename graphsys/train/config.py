@@ -66,6 +66,13 @@ class Amp(str, enum.Enum):
 PLACEMENTS = ("cpu", "pinned", "cuda")
 
 
+def is_link_preset(name: str) -> bool:
+    """Whether ``name`` is a synthetic link-prediction preset (synthetic-citation2), which ``scale`` resizes."""
+    from graphsys.datasets.link_synthetic import PRESETS
+
+    return str(name).lower() in PRESETS
+
+
 def _choice(name: str, value, enum_type):
     try:
         return enum_type(value)
@@ -241,7 +248,7 @@ class TrainConfig:
         if self.scale != 1.0:
             from graphsys.datasets.registry import SYNTHETIC_NAMES
 
-            if self.dataset.lower() not in SYNTHETIC_NAMES:
+            if self.dataset.lower() not in SYNTHETIC_NAMES and not is_link_preset(self.dataset):
                 raise ValueError(f"scale {self.scale} applies only to the synthetic presets "
                                  f"({', '.join(SYNTHETIC_NAMES)}), not to {self.dataset!r}, whose size is fixed")
         if self.eval_every < 0:

@@ -297,18 +297,23 @@ class LinkTrainer(Trainer):
         was_training = self.model.training
         self.model.eval()
         try:
+            start = time.perf_counter()
             z = self.embed()
+            self._eval_times = {"embed_s": time.perf_counter() - start}
             scores = {}
             for part in ("val", "test"):
+                start = time.perf_counter()
                 pos, neg = split_scores(self.model, z, self.dataset.split(part), self.metric, device=self.ctx.device,
                                         amp=self.config.amp)
                 scores[part] = self.dataset.evaluate(pos, neg, self.metric)[self.metric]
+                self._eval_times[f"{part}_score_s"] = time.perf_counter() - start  # the metric read the scores
         finally:
             self.model.train(was_training)
         return Scores(self.metric, float("nan"), scores["val"], scores["test"])
 
     def _record(self, epoch: int, stats: dict, scores: "Scores | None", *, eval_s: float,
                 epoch_s: float) -> LinkEpochMetrics:
+        timed = getattr(self, "_eval_times", {}) if scores is not None and self.ctx.is_main else {}
         return LinkEpochMetrics(
             epoch=epoch, loss=stats["loss"],
             val_score=scores.val if scores is not None else None,
@@ -317,5 +322,6 @@ class LinkTrainer(Trainer):
             gather_s=stats["gather_s"], compute_s=stats["compute_s"], eval_s=eval_s, batches=stats["batches"],
             seeds_per_s=stats["seeds"] / stats["train_s"] if stats["train_s"] > 0 else 0.0,
             peak_gpu_mib=peak_gpu_mib(self.ctx.device), peak_host_mib=peak_host_mib(),
+            embed_s=timed.get("embed_s"), test_score_s=timed.get("test_score_s"),
         )
 

@@ -65,7 +65,8 @@ class LinkEpochMetrics:
     "hits@K" or "auc") of full-neighbourhood embeddings scored on the split's candidate edges,
     ``None`` in epochs without evaluation. ``seeds_per_s`` counts positive training edges per
     second. The time split, ``epoch_s`` and the memory readings are as :class:`EpochMetrics`'s;
-    ``eval_s`` covers the inference of every node's embedding and the scoring of the candidates.
+    ``eval_s`` covers the inference of every node's embedding (``embed_s``) and the scoring of the
+    val and test candidates (``test_score_s`` of them the test candidates' scoring and metric).
     """
 
     epoch: int
@@ -83,6 +84,8 @@ class LinkEpochMetrics:
     seeds_per_s: float
     peak_gpu_mib: float | None
     peak_host_mib: float
+    embed_s: float | None = None
+    test_score_s: float | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)
