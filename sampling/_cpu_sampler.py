@@ -12,6 +12,7 @@ import numpy as np
 import torch
 
 from sampling import _cpu_kernels as K
+from sampling._disjoint import sample_disjoint
 from sampling._pool import run_split
 from sampling._rng import draw_key
 from sampling._typed import typed_csr
@@ -124,6 +125,49 @@ class CpuNeighborSampler:
         return g.output(
             [torch.from_numpy(nodes[t].array[: count[t]]) for t in types], rows, cols, eids, node_counts, edge_counts
         )
+
+    def sample_disjoint(self, seeds, order, seed_time, seed: int, call: int, last: bool = False):
+        """One tree per seed (see :mod:`sampling._disjoint`): seeds and ``seed_time`` per node
+        type (int64, CPU, in range), ``order`` the seed types' order; ``last`` keeps the latest
+        neighbours of a temporal edge type. Cost: per hop and edge type one parallel draw pass,
+        then the disjoint relabelling (torch sorts and searches)."""
+
+        def draw(e, hop, frontier, row_time):
+            key = draw_key(seed, call, hop, e)
+            return self._draw(e, hop, frontier.numpy(), None if row_time is None else row_time.numpy(), key, last)
+
+        return sample_disjoint(self._graph, draw, list(seeds), order, seed_time)
+
+    def _draw(self, e: int, hop: int, frontier: np.ndarray, row_time, key, last: bool):
+        """Edge type ``e``'s filled slots over ``frontier`` (global ids): neighbour, edge id and
+        frontier position per slot, in slot order, as tensors (the disjoint path's draws)."""
+        fanout = self._graph.fanouts[e][hop]
+        indptr, indices = self._indptr[e], self._indices[e]
+        weights, times = self._edge_values(e, row_time)
+        n = frontier.shape[0]
+        used = np.empty(n, dtype=np.int64)
+        slot_start = np.empty(n + 1, dtype=np.int64)
+        if fanout >= 0:
+            slot_edge = np.empty(n * fanout, dtype=np.int64)
+            slot_nbr = np.empty(n * fanout, dtype=np.int64)
+            run_split(K.sample_rows, n, indptr, indices, frontier, 0, fanout, self._replace, key, 0,
+                      slot_edge, slot_nbr, slot_start, used, *weights, *times, last)
+            filled = slot_edge >= 0
+            row = np.repeat(np.arange(n, dtype=np.int64), fanout)[filled]
+            slot_edge, slot_nbr = slot_edge[filled], slot_nbr[filled]
+        else:
+            run_split(K.row_degrees, n, indptr, frontier, 0, used, *weights, *times)
+            slot_start[0] = 0
+            np.cumsum(used, out=slot_start[1:])
+            slot_edge = np.empty(int(slot_start[-1]), dtype=np.int64)
+            slot_nbr = np.empty(int(slot_start[-1]), dtype=np.int64)
+            run_split(K.take_all_rows, n, indptr, indices, frontier, 0, slot_start, used, slot_edge, slot_nbr,
+                      *weights)
+            row = np.repeat(np.arange(n, dtype=np.int64), used)
+        num_src = self._graph.num_nodes[self._graph.src[e]]
+        if slot_nbr.size and (slot_nbr.min() < 0 or slot_nbr.max() >= num_src):
+            raise IndexError(self._graph.neighbour_error())
+        return torch.from_numpy(slot_nbr), torch.from_numpy(slot_edge), torch.from_numpy(row)
 
     def _edge_values(self, e: int, row_time: np.ndarray | None):
         """The kernels' weight and time arguments of edge type ``e`` (placeholders when unused)."""

@@ -17,6 +17,7 @@ import torch
 import triton
 
 from sampling import _gpu_kernels as K
+from sampling._disjoint import sample_disjoint
 from sampling._rng import draw_key
 from sampling._typed import typed_csr
 
@@ -317,15 +318,61 @@ class GpuNeighborSampler:
         with torch.cuda.device(self.device) if self.device.type == "cuda" else contextlib.nullcontext():
             return self._sample(seeds, seed, call)
 
+    def sample_disjoint(self, seeds, order, seed_time, seed: int, call: int, last: bool = False):
+        """One tree per seed (see :mod:`sampling._disjoint`): seeds and ``seed_time`` per node
+        type (on the device, in range), ``order`` the seed types' order; ``last`` keeps the
+        latest neighbours of a temporal edge type. Cost: per hop and edge type one sampling
+        launch (three and two syncs for a fanout of -1), then the disjoint relabelling (torch
+        sorts and searches, a few syncs per hop); one sync for the bad-neighbour flag."""
+        with torch.cuda.device(self.device) if self.device.type == "cuda" else contextlib.nullcontext():
+            g = self._graph
+            self._write_keys(seed, call)
+            bad = torch.zeros(1, dtype=torch.int64, device=self.device)
+
+            def draw(e, hop, frontier, row_time):
+                return self._draw(e, hop, frontier, row_time, last, bad)
+
+            seeds = [s.to(self.device, torch.int64).contiguous() for s in seeds]
+            if seed_time is not None:
+                seed_time = [None if t is None else t.to(self.device) for t in seed_time]
+            out = sample_disjoint(g, draw, seeds, order, seed_time)
+            if int(bad):
+                raise IndexError(g.neighbour_error())
+            return out
+
+    def _draw(self, e: int, hop: int, frontier: torch.Tensor, row_time, last: bool, bad: torch.Tensor):
+        """Edge type ``e``'s filled slots over ``frontier`` (global ids, on the device): neighbour,
+        edge id and frontier position per slot, in slot order (the disjoint path's draws; no claims)."""
+        g, dev = self._graph, self.device
+        n, fanout, hops, d = frontier.numel(), g.fanouts[e][hop], g.hops, g.dst[e]
+        bounds = torch.zeros(hops + 2, dtype=torch.int64, device=dev)
+        bounds[hop + 1 :] = n
+        counts = [torch.zeros(hops, dtype=torch.int64, device=dev) for _ in g.edge_types]
+        nodes, per_type = [frontier] * len(g.node_types), [bounds] * len(g.node_types)
+        if fanout >= 0:
+            slots = [torch.empty(n * fanout, dtype=dt, device=dev) for dt in (torch.int64,) * 3 + (torch.int32,)]
+            self._sample_hop(e, hop, fanout, n, per_type, counts, nodes, slots, 0, bad, claim=False,
+                             row_time=row_time, last=last)
+        else:
+            slots = self._sample_all(e, hop, per_type, counts, nodes, 0, bad, claim=False, row_time=row_time)
+        nbr, edge, col, valid = slots
+        keep = valid.bool()
+        return nbr[keep], edge[keep], col[keep]
+
+    def _write_keys(self, seed: int, call: int) -> None:
+        """The per (edge type, hop) Philox seeds of one call, into the pinned array the kernels read."""
+        g = self._graph
+        for e in range(len(g.edge_types)):
+            for hop in range(g.hops):
+                self._keys[e * g.hops + hop] = int(draw_key(seed, call, hop, e)) & 0x7FFFFFFF
+
     def _sample(self, seeds, seed: int, call: int):
         g = self._graph
         # The seed kernel reads seeds[i] at offset i: a strided view (a column of a pair tensor)
         # must be made contiguous, or the kernel reads other elements and past the view's end.
         seeds = [s.to(self.device, torch.int64, non_blocking=True).contiguous() for s in g.seeds_by_type(seeds)]
         hops, num_types, num_edges = g.hops, len(g.node_types), len(g.edge_types)
-        for e in range(num_edges):
-            for hop in range(hops):
-                self._keys[e * hops + hop] = int(draw_key(seed, call, hop, e)) & 0x7FFFFFFF
+        self._write_keys(seed, call)
         padded = self._replay(seeds) if self._cuda_graph else self._launch(seeds)
         counts = padded.meta.tolist()  # the one host sync of a call without fanout -1
         if counts[-1]:

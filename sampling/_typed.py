@@ -125,10 +125,11 @@ class TypedCSR:
                 return f"edge type {self.edge_types[e]!r}: {message}" if self.hetero else message
         return "indices holds a node id outside its node type"  # pragma: no cover - a kernel saw one
 
-    def output(self, node, row, col, edge, num_sampled_nodes, num_sampled_edges):
+    def output(self, node, row, col, edge, num_sampled_nodes, num_sampled_edges, batch=None):
         """Per-type results (lists by position) as :class:`SamplerOutput` or :class:`HeteroSamplerOutput`."""
         if not self.hetero:
-            return SamplerOutput(node[0], row[0], col[0], edge[0], num_sampled_nodes[0], num_sampled_edges[0])
+            return SamplerOutput(node[0], row[0], col[0], edge[0], num_sampled_nodes[0], num_sampled_edges[0],
+                                 None if batch is None else batch[0])
         nt, et = self.node_types, self.edge_types
         return HeteroSamplerOutput(
             node=dict(zip(nt, node)),
@@ -137,6 +138,7 @@ class TypedCSR:
             edge=dict(zip(et, edge)),
             num_sampled_nodes=dict(zip(nt, num_sampled_nodes)),
             num_sampled_edges=dict(zip(et, num_sampled_edges)),
+            batch=None if batch is None else dict(zip(nt, batch)),
         )
 
 

@@ -94,6 +94,11 @@ class NeighborSampler:
             weighted draws), with replacement ``k`` independent draws (none when every weight
             is 0); a fanout of -1 takes every neighbour of positive weight. Checked (one O(E)
             pass) whatever ``validate`` says.
+        disjoint: every seed grows its own tree (PyG's ``disjoint=True``): nodes are not
+            shared between seeds (a node reached from two seeds, or a repeated seed, is one
+            node per tree) and the output's ``batch`` gives each node's tree (its seed's
+            position; seed types counted in the order the seeds dict gives them). Costs more
+            than shared trees: the relabelling sorts and searches ``(tree, node)`` keys.
 
     Raises:
         TypeError: non-integer CSR arrays or fanouts, dicts mixed with tensors, an edge type
@@ -117,11 +122,17 @@ class NeighborSampler:
         cuda_graph: bool = False,
         num_nodes: Mapping[str, int] | None = None,
         edge_weight: torch.Tensor | Mapping[EdgeType, torch.Tensor] | None = None,
+        disjoint: bool = False,
     ) -> None:
         self._graph = g = typed_csr(indptr, indices, fanouts, num_nodes, validate=bool(validate),
                                     edge_weight=edge_weight)
         self._placement = _common_placement(g.edge_types if g.hetero else None, g.indptr, g.indices)
         _check_beside(g, "edge_weight", g.weight, self._placement)
+        self._disjoint = bool(disjoint)
+        self._last = False
+        if self._disjoint and cuda_graph:
+            raise ValueError("cuda_graph=True cannot capture disjoint sampling (it syncs every hop); "
+                             "leave cuda_graph=False")
         self._replace = bool(replace)
         self._lock = threading.Lock()
         self.reseed(seed)
@@ -172,6 +183,11 @@ class NeighborSampler:
     def edge_types(self) -> tuple[EdgeType, ...]:
         """Edge types in sampling order (``(("_N", "_E", "_N"),)`` for a homogeneous graph)."""
         return self._graph.edge_types
+
+    @property
+    def disjoint(self) -> bool:
+        """Whether every seed grows its own tree (outputs carry ``batch``)."""
+        return self._disjoint
 
     @property
     def replace(self) -> bool:
@@ -239,8 +255,15 @@ class NeighborSampler:
         typed = g.seeds_by_type(seeds)
         if self._placement.kind == "cpu":
             typed = [s.to("cpu", torch.int64) for s in typed]
+        if self._placement.kind == "cpu" or self._disjoint:
             for t, ids in enumerate(typed):
                 check_range(g.seed_name(t), ids, g.num_nodes[t], g.id_space(t))
+        if self._disjoint:
+            order = [g.node_types.index(k) for k in seeds] if g.hetero else [0]
+            with self._lock:
+                call = self._calls
+                self._calls += 1
+                return self._impl.sample_disjoint(typed, order, None, self._seed, call, self._last)
         seeds = dict(zip(g.node_types, typed)) if g.hetero else typed[0]
         with self._lock:
             call = self._calls

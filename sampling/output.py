@@ -23,6 +23,8 @@ class SamplerOutput:
         edge: int64 global edge ids, positions into the CSR's ``indices``.
         num_sampled_nodes: new nodes per hop, ``hops + 1`` entries (the seeds first).
         num_sampled_edges: sampled edges per hop, ``hops`` entries; edges are ordered by hop.
+        batch: disjoint sampling only (else None): int64, the seed position whose tree each
+            node belongs to (PyG's ``batch``); a node reached from two seeds appears twice.
     """
 
     node: torch.Tensor
@@ -31,6 +33,7 @@ class SamplerOutput:
     edge: torch.Tensor
     num_sampled_nodes: list[int]
     num_sampled_edges: list[int]
+    batch: torch.Tensor | None = None
 
     @property
     def num_nodes(self) -> int:
@@ -68,6 +71,8 @@ class HeteroSamplerOutput:
         num_sampled_nodes: per node type, new nodes per hop, ``hops + 1`` entries (seeds first).
         num_sampled_edges: per edge type, sampled edges per hop, ``hops`` entries; each edge
             type's edges are ordered by hop, and within a hop grouped by target in frontier order.
+        batch: disjoint sampling only (else None): per node type, the tree (seed position,
+            counted through the seed types in the order given) each node belongs to.
     """
 
     node: dict[str, torch.Tensor]
@@ -76,6 +81,7 @@ class HeteroSamplerOutput:
     edge: dict[EdgeType, torch.Tensor]
     num_sampled_nodes: dict[str, list[int]]
     num_sampled_edges: dict[EdgeType, list[int]]
+    batch: dict[str, torch.Tensor] | None = None
 
     @property
     def num_nodes(self) -> dict[str, int]:

@@ -404,7 +404,7 @@ def test_num_neighbors_parsing():
 def test_bad_input_is_refused_by_name():
     data = random_hetero()
     with pytest.raises(ValueError, match="disjoint"):
-        NeighborLoader(data, [2], input_nodes="paper", disjoint=True)
+        NeighborLoader(data, [2], input_nodes="paper", disjoint=True, directed=False)
     with pytest.raises(ValueError, match="time_attr"):
         NeighborLoader(data, [2], input_nodes="paper", time_attr="time")
     with pytest.raises(ValueError, match="weight_attr='missing' is not an edge attribute of any edge type"):

@@ -118,7 +118,8 @@ def test_link_seeds_refuse_bad_input():
 
 @pytest.mark.parametrize(
     "option",
-    [{"disjoint": True}, {"time_attr": "t", "edge_label_time": torch.zeros(300)}, {"weight_attr": "w"},
+    [{"disjoint": True, "subgraph_type": "induced"}, {"time_attr": "t", "edge_label_time": torch.zeros(300)},
+     {"weight_attr": "w"},
      {"temporal_strategy": "last"}, {"subgraph_type": "sideways"}],
 )
 def test_loader_refuses_what_it_cannot_sample(option):

@@ -146,8 +146,8 @@ def test_csc_refuses_an_edge_index_that_is_not_a_tensor():
 
 def test_neighbor_loader_refuses_what_it_cannot_sample():
     data = random_data()
-    with pytest.raises(ValueError, match="disjoint"):
-        NeighborLoader(data, [2], batch_size=4, disjoint=True)
+    with pytest.raises(ValueError, match="disjoint=True cannot be combined with subgraph_type='induced'"):
+        NeighborLoader(data, [2], batch_size=4, disjoint=True, subgraph_type="induced")
     with pytest.raises(ValueError, match="weight_attr='edge_attr': data.edge_attr has shape"):
         NeighborLoader(data, [2], batch_size=4, weight_attr="edge_attr")  # one weight per edge is expected
     with pytest.raises(ValueError, match="temporal"):

@@ -71,3 +71,47 @@ def test_weighted_stores_are_refused():
     stores = (feature_store, graph_store)
     with pytest.raises(ValueError, match=r"weight_attr='w' needs a Data or HeteroData"):
         GraphsysSampler.from_data(stores, [1], weight_attr="w")
+
+
+def _ring(n=8):
+    src = torch.arange(n)
+    return Data(x=torch.arange(n).view(-1, 1).float(), edge_index=torch.stack([src, (src + 1) % n]))
+
+
+def test_disjoint_node_loader_gives_every_seed_its_own_tree():
+    data = _ring()
+    loader = NeighborLoader(data, [1, 1], input_nodes=torch.tensor([2, 3, 2]), batch_size=3, disjoint=True)
+    batch = next(iter(loader))
+    # 3 <- 2 <- 1 in the ring: tree of seed 3 holds 2 again although 2 is a seed of its own
+    assert batch.n_id.tolist() == [2, 3, 2, 1, 2, 1, 0, 1, 0]
+    assert batch.batch.tolist() == [0, 1, 2, 0, 1, 2, 0, 1, 2]
+    assert torch.equal(batch.batch[batch.edge_index[0]], batch.batch[batch.edge_index[1]])
+
+
+def test_disjoint_hetero_node_loader_has_a_batch_per_node_type():
+    data = HeteroData()
+    data["p"].x = torch.zeros(3, 1)
+    data["a"].x = torch.zeros(2, 1)
+    data["a", "w", "p"].edge_index = torch.tensor([[0, 0, 1], [0, 1, 2]])
+    loader = NeighborLoader(data, [-1], input_nodes=("p", torch.tensor([0, 1])), batch_size=2, disjoint=True)
+    batch = next(iter(loader))
+    assert batch["p"].batch.tolist() == [0, 1]
+    assert batch["a"].n_id.tolist() == [0, 0] and batch["a"].batch.tolist() == [0, 1]
+
+
+@pytest.mark.parametrize("mode", ["binary", "triplet"])
+def test_disjoint_link_loader_places_the_endpoints_first(mode):
+    data = _ring(20)
+    loader = LinkNeighborLoader(data, [2], batch_size=4, disjoint=True, neg_sampling=dict(mode=mode, amount=2),
+                                edge_label_index=data.edge_index[:, :8])
+    for batch in loader:
+        assert int(batch.batch.max()) == 3
+        if mode == "triplet":
+            assert batch.src_index.tolist() == [0, 1, 2, 3] and batch.dst_pos_index.tolist() == [4, 5, 6, 7]
+            assert batch.dst_neg_index.shape == (4, 2)
+            assert torch.equal(batch.batch[batch.dst_neg_index], torch.arange(4).view(-1, 1).expand(4, 2))
+        else:
+            assert batch.edge_label_index.tolist() == [list(range(12)), list(range(12, 24))]
+            assert batch.edge_label.tolist() == [1.0] * 4 + [0.0] * 8
+        assert torch.equal(batch.x[batch.edge_label_index[0] if mode == "binary" else batch.src_index].view(-1)[:4],
+                           data.edge_index[0, batch.input_id].float())

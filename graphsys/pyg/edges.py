@@ -60,13 +60,29 @@ def _seeds(src_type, dst_type, src: torch.Tensor, dst: torch.Tensor):
     return {src_type: src_node, dst_type: dst_node}, src_index, dst_index
 
 
+def _disjoint_seeds(src_type, dst_type, src: torch.Tensor, dst: torch.Tensor):
+    """Disjoint seeds: every endpoint its own seed (sources first), no dedup; one seed set when
+    the endpoints are one node type. Returns the seeds per node type and the positions of ``src``
+    and ``dst`` among them."""
+    if src_type == dst_type:
+        node = torch.cat([src, dst])
+        return {src_type: node}, torch.arange(src.numel()), torch.arange(src.numel(), node.numel())
+    return {src_type: src, dst_type: dst}, torch.arange(src.numel()), torch.arange(dst.numel())
+
+
 def link_seeds(
     index: EdgeSamplerInput,
     neg_sampling: NegativeSampling | None,
     num_nodes: int | Mapping[str, int],
     generator: torch.Generator,
+    disjoint: bool = False,
 ) -> LinkSeeds:
-    """Seeds and metadata for the links of ``index`` (PyG's ``edge_sample``, not disjoint).
+    """Seeds and metadata for the links of ``index`` (PyG's ``edge_sample``).
+
+    With ``disjoint`` every endpoint of every link (negatives included) is its own seed, in
+    the order sources, positive destinations, negative destinations (one tree each; the
+    sampler numbers the trees in that order and PyG's ``batch`` is that number modulo the
+    number of positive links), and the metadata's local ids are those positions.
 
     Args:
         index: the batch of positive links (``row`` = source, ``col`` = target, optional
@@ -77,7 +93,7 @@ def link_seeds(
         generator: the random stream negatives are drawn from.
 
     Cost: the negative draws, one ``torch.unique`` per endpoint node type over the
-    ``positives + negatives`` ids.
+    ``positives + negatives`` ids (none when ``disjoint``).
 
     Raises:
         ValueError: temporal links (``time``), an ``input_type`` for a homogeneous graph (an
@@ -104,7 +120,10 @@ def link_seeds(
         if label is not None:
             raise ValueError("edge_label must be None with triplet negative sampling")
         dst_neg = _draw(neg_sampling, num_pos * int(neg_sampling.amount), "dst", num_dst, generator)
-        node, src_index, dst_index = _seeds(src_type, dst_type, src, torch.cat([dst, dst_neg]))
+        node, src_index, dst_index = (_disjoint_seeds if disjoint else _seeds)(
+            src_type, dst_type, src, torch.cat([dst, dst_neg]))
+        if disjoint:  # negatives of link i at i, num_pos + i, ...: one row per link
+            dst_index = torch.cat([dst_index[:num_pos], dst_index[num_pos:].view(-1, num_pos).t().reshape(-1)])
         dst_neg_index = dst_index[num_pos:].view(num_pos, -1).squeeze(-1)
         metadata = (index.input_id, src_index, dst_index[:num_pos], dst_neg_index, None)
     else:
@@ -115,6 +134,6 @@ def link_seeds(
             if label is None:
                 label = torch.ones(num_pos)
             label = torch.cat([label, label.new_zeros((num_neg,) + label.shape[1:])])
-        node, src_index, dst_index = _seeds(src_type, dst_type, src, dst)
+        node, src_index, dst_index = (_disjoint_seeds if disjoint else _seeds)(src_type, dst_type, src, dst)
         metadata = (index.input_id, torch.stack([src_index, dst_index]), label, None)
     return LinkSeeds(node if src_type is not None else node[None], metadata)

@@ -186,6 +186,7 @@ def _checked(check, what: str, name: str, label: str, value, num_edges: int) -> 
 
 def _hetero_sampler(
     graph: TypedInEdgeCSR, num_neighbors, where: str, replace: bool, seed: int, edge_weight=None,
+    disjoint: bool = False,
 ) -> tuple[NeighborSampler, int, frozenset]:
     """The typed ``sampling.NeighborSampler`` of a heterogeneous graph placed in ``where``.
 
@@ -219,6 +220,7 @@ def _hetero_sampler(
         seed=seed,
         num_nodes=graph.num_nodes,
         edge_weight=None if edge_weight is None else {et: place(w, where) for et, w in edge_weight.items()},
+        disjoint=disjoint,
     )
     return sampler, hops, hidden
 
@@ -301,6 +303,7 @@ class GraphsysSampler(BaseSampler):
         placement: str | None = None,
         seed: int = 0,
         weight_attr: str | None = None,
+        disjoint: bool = False,
     ) -> "GraphsysSampler":
         """A sampler over what a PyG loader is given: a ``Data``, a ``HeteroData`` or
         ``(FeatureStore, GraphStore)`` (homogeneous or typed).
@@ -321,6 +324,8 @@ class GraphsysSampler(BaseSampler):
                 (edge types without it are sampled uniformly): neighbours are drawn with
                 probability proportional to weight (see ``sampling.NeighborSampler``'s
                 ``edge_weight``), stored beside the CSR in its placement.
+            disjoint: every seed (every link endpoint, negatives included) grows its own tree;
+                outputs carry PyG's ``batch`` (not with ``subgraph_type="induced"``, as in PyG).
 
         Cost: one CSR build from ``edge_index`` (a sort of E keys) per edge type of a ``Data`` /
         ``HeteroData``; one copy per CSR array that ``placement`` moves.
@@ -360,6 +365,9 @@ class GraphsysSampler(BaseSampler):
                 f"got {type(data).__name__}"
             )
         where = placement or default
+        if disjoint and subgraph_type_of(subgraph_type) == SubgraphType.induced:
+            raise ValueError("disjoint=True cannot be combined with subgraph_type='induced' (as in PyG); "
+                             "use 'directional' or 'bidirectional'")
         if weight_attr is not None and not isinstance(data, (Data, HeteroData)):
             raise ValueError(
                 f"weight_attr={weight_attr!r} needs a Data or HeteroData; (FeatureStore, GraphStore) inputs are "
@@ -367,7 +375,7 @@ class GraphsysSampler(BaseSampler):
             )
         if graph is not None:
             weights = _edge_values(data, weight_attr, graph.perm, "weight_attr")
-            sampler, hops, hidden = _hetero_sampler(graph, num_neighbors, where, replace, seed, weights)
+            sampler, hops, hidden = _hetero_sampler(graph, num_neighbors, where, replace, seed, weights, disjoint)
             out = cls(
                 sampler, edge_permutation=graph.perm, subgraph_type=subgraph_type,
                 output_device=output_device, seed=seed,
@@ -379,7 +387,7 @@ class GraphsysSampler(BaseSampler):
         # zero hops: one hop of fanout 0 (the sampler needs a hop; it adds nothing), dropped again
         weight = _edge_values(data, weight_attr, homogeneous.perm, "weight_attr")
         sampler = NeighborSampler(indptr, indices, fanouts or [0], replace=replace, seed=seed,
-                                  edge_weight=None if weight is None else place(weight, where))
+                                  edge_weight=None if weight is None else place(weight, where), disjoint=disjoint)
         out = cls(
             sampler,
             edge_permutation=homogeneous.perm,
@@ -389,6 +397,11 @@ class GraphsysSampler(BaseSampler):
         )
         out._hops = len(fanouts)
         return out
+
+    @property
+    def disjoint(self) -> bool:
+        """Whether every seed grows its own tree (batches carry PyG's ``batch``)."""
+        return self.sampler.disjoint
 
     @property
     def node_types(self) -> list[str]:
@@ -487,8 +500,15 @@ class GraphsysSampler(BaseSampler):
                         f"edge_label_index has edge type {index.input_type!r}, whose node type {node_type!r} "
                         f"this graph does not have; node types: {self.node_types}"
                     )
-        seeds = link_seeds(index, NegativeSampling.cast(neg_sampling), self.num_nodes, self._generator)
+        seeds = link_seeds(index, NegativeSampling.cast(neg_sampling), self.num_nodes, self._generator,
+                           disjoint=self.disjoint)
         out = self._sample(seeds.node)
+        if self.disjoint:  # a tree per endpoint; PyG's batch names the link: tree modulo the link count
+            num_pos = index.row.numel()
+            if self.is_hetero:
+                out.batch = {k: b % num_pos for k, b in out.batch.items()}
+            else:
+                out.batch = out.batch % num_pos
         out.metadata = seeds.metadata
         return out
 
@@ -513,9 +533,11 @@ class GraphsysSampler(BaseSampler):
         node, row, col, edge = ours.node, ours.row, ours.col, ours.edge
         if self.subgraph_type == SubgraphType.induced:
             row, col, edge = induced_edges(*self._induced_csr(), node)
+        batch = ours.batch
         if self.output_device is not None and node.device != self.output_device:
             node, row, col, edge = (t.to(self.output_device) for t in (node, row, col, edge))
-        out = SamplerOutput(node=node, row=row, col=col, edge=edge)
+            batch = None if batch is None else batch.to(self.output_device)
+        out = SamplerOutput(node=node, row=row, col=col, edge=edge, batch=batch)
         if self.subgraph_type == SubgraphType.directional:
             hops = self._hops if self._hops is not None else len(ours.num_sampled_edges)
             out.num_sampled_nodes = list(ours.num_sampled_nodes)[: hops + 1]
@@ -537,11 +559,13 @@ class GraphsysSampler(BaseSampler):
             for et in edge_types:
                 row[et], col[et], edge[et] = induced_edges(*self._induced_csr()[et], node[et[2]],
                                                            source_node=node[et[0]])
+        batch = None if ours.batch is None else dict(ours.batch)
         target = self.output_device
         if target is not None:
             node = {k: v.to(target) for k, v in node.items()}
             row, col, edge = ({k: v.to(target) for k, v in d.items()} for d in (row, col, edge))
-        out = HeteroSamplerOutput(node=node, row=row, col=col, edge=edge)
+            batch = None if batch is None else {k: v.to(target) for k, v in batch.items()}
+        out = HeteroSamplerOutput(node=node, row=row, col=col, edge=edge, batch=batch)
         if self.subgraph_type == SubgraphType.directional:
             hops = self._hops if self._hops is not None else len(next(iter(ours.num_sampled_edges.values())))
             out.num_sampled_nodes = {k: list(v)[: hops + 1] for k, v in ours.num_sampled_nodes.items()}
