@@ -1,7 +1,6 @@
 """graphsys train --task link: Cora's test AUC, an OGB-format dataset scored by ogb's Evaluator, exact
 resume, two gloo ranks, bad flags; GPU placements marked."""
 import json
-import socket
 from pathlib import Path
 
 import numba
@@ -16,17 +15,8 @@ from graphsys.datasets import LinkDataset, LinkSplit
 from graphsys.train import TrainConfig, load_checkpoint, train
 from graphsys.train.inference import layerwise_inference
 from graphsys.train.link import build_link_model, split_scores
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Small batches gain nothing from threads on the shared 2-core machine (see test_train_cora)."""
-    torch_threads, numba_threads = torch.get_num_threads(), numba.get_num_threads()
-    torch.set_num_threads(1)
-    numba.set_num_threads(1)
-    yield
-    torch.set_num_threads(torch_threads)
-    numba.set_num_threads(numba_threads)
+from test_train_cora import one_thread  # noqa: F401  (autouse: one thread on the shared 2-core machine)
+from test_train_determinism import _free_port
 
 
 def community_link_dataset(metric: str = "mrr", num_nodes: int = 240, seed: int = 0) -> LinkDataset:
@@ -144,12 +134,6 @@ def test_resume_refuses_other_link_settings(tmp_path):
     train(config(tmp_path, epochs=1), dataset=ds)
     with pytest.raises(ValueError, match=r"predictor: checkpoint 'dot', now 'mlp'"):
         train(config(tmp_path, predictor="mlp", resume=True), dataset=ds)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _worker(rank: int, world: int, port: int, out_dir: str) -> None:

@@ -20,7 +20,6 @@ import torch
 import torch.nn.functional as F
 from torch.nn.parallel import DistributedDataParallel
 from torch_geometric.nn.models import MLP
-from tqdm.auto import tqdm
 
 from graphsys import Graph
 from graphsys.datasets import LinkDataset, LinkSplit, load
@@ -29,7 +28,7 @@ from graphsys.train.data import TrainData, place_graph_and_features
 from graphsys.train.distributed import DistContext, shard_seeds
 from graphsys.train.evaluate import Scores
 from graphsys.train.inference import layerwise_inference, row_wise_inference
-from graphsys.train.loop import Trainer, _epoch_seed, _input, _Timer
+from graphsys.train.loop import Trainer, _input
 from graphsys.train.metrics import LinkEpochMetrics, peak_gpu_mib, peak_host_mib
 from graphsys.train.models import build_model, build_optimizer
 from graphsys.train.pipeline import EpochPipeline
@@ -40,9 +39,6 @@ logger = logging.getLogger(__name__)
 #: Candidate pairs scored per batch in evaluation: two ``pairs x hidden`` float32 blocks (512 MiB
 #: at hidden 256), small beside an H100's memory, large enough that a launch scores 256 K pairs.
 SCORE_PAIRS = 1 << 18
-
-#: Batches between two progress-bar loss readings (each a host sync), as in node training.
-_LOSS_READ_EVERY = 20
 
 
 class LinkModel(torch.nn.Module):
@@ -233,50 +229,19 @@ class LinkTrainer(Trainer):
         if isinstance(self.data.features, UnifiedTensor):
             self.data.features.close()
 
-    def train_epoch(self, epoch: int) -> dict:
-        """One pass over this rank's share of the training edges; returns loss and stage timings."""
-        cfg, ctx, device = self.config, self.ctx, self.ctx.device
-        seed = _epoch_seed(cfg, epoch, ctx.rank)
-        torch.manual_seed(seed)
-        positions = shard_seeds(torch.arange(self.train_edges.shape[1]), epoch=epoch, seed=cfg.seed, ctx=ctx)
-        batches = self.pipeline.link_epoch(self.train_edges[:, positions], self.train_edges, seed=seed)
-        net = self.ddp if self.ddp is not None else self.model
-        net.train()
-        compute = _Timer(device)
-        autocast = (torch.autocast(device_type=device.type, dtype=torch.bfloat16)
-                    if cfg.amp is Amp.BF16 else contextlib.nullcontext())
-        loss_sum = torch.zeros((), device=device)
-        bar = tqdm(total=len(batches), desc=f"epoch {epoch}", unit="batch", leave=False,
-                   disable=cfg.quiet or not ctx.is_main)
-        steps = 0
-        t0 = time.perf_counter()
-        try:
-            for batch in batches:
-                with compute():
-                    self.optimizer.zero_grad(set_to_none=True)
-                    x = _input(batch.x, cfg.amp)
-                    x = F.dropout(x, cfg.input_dropout) if cfg.input_dropout > 0 else x
-                    with autocast:
-                        out = net(x, batch.edge_index, batch.edge_label_index, batch.num_sampled_nodes,
-                                  batch.num_sampled_edges)
-                    loss = F.binary_cross_entropy_with_logits(out.float(), batch.edge_label.float())
-                    loss.backward()
-                    self.optimizer.step()
-                    loss_sum += loss.detach()
-                steps += 1
-                if self.on_step is not None:
-                    self.on_step(epoch, steps, self.model)
-                bar.update(1)
-                if steps % _LOSS_READ_EVERY == 0 and not bar.disable:
-                    bar.set_postfix(loss=f"{loss.item():.4f}")
-        finally:
-            bar.close()
-        compute_s = compute.seconds()
-        train_s = time.perf_counter() - t0
-        stages = batches.timings()
-        loss, sample_s, gather_s = ctx.all_mean([loss_sum.item() / max(steps, 1), stages.sample_s, stages.gather_s])
-        return {"loss": loss, "train_s": train_s, "sample_s": sample_s, "gather_s": gather_s,
-                "compute_s": compute_s, "batches": steps, "seeds": positions.numel() * ctx.world_size}
+    def _epoch_batches(self, epoch: int, seed: int) -> tuple:
+        """This rank's link batches of ``epoch``: its share of the training edges, negatives from ``seed``."""
+        positions = shard_seeds(torch.arange(self.train_edges.shape[1]), epoch=epoch, seed=self.config.seed,
+                                ctx=self.ctx)
+        return self.pipeline.link_epoch(self.train_edges[:, positions], self.train_edges, seed=seed), positions.numel()
+
+    def _batch_loss(self, net: torch.nn.Module, batch, autocast) -> torch.Tensor:
+        """Binary cross-entropy of the batch's positive (1) and negative (0) pairs' logits."""
+        x = _input(batch.x, self.config.amp)
+        x = F.dropout(x, self.config.input_dropout) if self.config.input_dropout > 0 else x
+        with autocast:
+            out = net(x, batch.edge_index, batch.edge_label_index, batch.num_sampled_nodes, batch.num_sampled_edges)
+        return F.binary_cross_entropy_with_logits(out.float(), batch.edge_label.float())
 
     def embed(self) -> torch.Tensor:
         """Every node's embedding from full neighbourhoods (layer-wise inference), float32, on the

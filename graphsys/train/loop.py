@@ -258,13 +258,23 @@ class Trainer:
         out = net(x, batch.edge_index_dict, batch.num_sampled_nodes_dict, batch.num_sampled_edges_dict)
         return out[: seeds.batch_size], seeds.y[: seeds.batch_size]
 
+    def _epoch_batches(self, epoch: int, seed: int) -> tuple:
+        """This rank's batches of ``epoch`` (draws from ``seed``) and how many seeds they cover."""
+        seeds = shard_seeds(self.dataset.train_idx, epoch=epoch, seed=self.config.seed, ctx=self.ctx)
+        return self.pipeline.epoch(seeds, seed=seed), seeds.numel()
+
+    def _batch_loss(self, net: torch.nn.Module, batch, autocast) -> torch.Tensor:
+        """The training loss of one batch (the forward under ``autocast``)."""
+        with autocast:
+            out, y = self._seed_outputs(net, batch)
+        return self._loss(out, y)
+
     def train_epoch(self, epoch: int) -> dict:
         """One pass over this rank's share of the training seeds; returns loss and stage timings."""
         cfg, ctx, device = self.config, self.ctx, self.ctx.device
         seed = _epoch_seed(cfg, epoch, ctx.rank)
         torch.manual_seed(seed)
-        seeds = shard_seeds(self.dataset.train_idx, epoch=epoch, seed=cfg.seed, ctx=ctx)
-        batches = self.pipeline.epoch(seeds, seed=seed)
+        batches, num_seeds = self._epoch_batches(epoch, seed)
         net = self.ddp if self.ddp is not None else self.model
         net.train()
         compute = _Timer(device)
@@ -281,9 +291,7 @@ class Trainer:
                     self.optimizer.zero_grad(set_to_none=True)
                     if self.embedding_optimizer is not None:
                         self.embedding_optimizer.zero_grad()
-                    with autocast:
-                        out, y = self._seed_outputs(net, batch)
-                    loss = self._loss(out, y)
+                    loss = self._batch_loss(net, batch, autocast)
                     loss.backward()
                     self.optimizer.step()
                     if self.embedding_optimizer is not None:
@@ -304,7 +312,7 @@ class Trainer:
         mean_loss = loss_sum.item() / max(steps, 1)
         loss, sample_s, gather_s = ctx.all_mean([mean_loss, stages.sample_s, stages.gather_s])
         return {"loss": loss, "train_s": train_s, "sample_s": sample_s, "gather_s": gather_s,
-                "compute_s": compute_s, "batches": steps, "seeds": seeds.numel() * ctx.world_size}
+                "compute_s": compute_s, "batches": steps, "seeds": num_seeds * ctx.world_size}
 
     def evaluate(self) -> Scores:
         """Full-neighbourhood layer-wise inference and the metric on every split (rank 0's work)."""

@@ -13,24 +13,18 @@ from graphsys.io import METRICS_KIND, atomic_file
 
 
 @dataclass(frozen=True)
-class EpochMetrics:
-    """What one epoch did and how long each part took.
+class EpochRecord:
+    """What every epoch records, whatever the task: its loss, the metric's name and the time split.
 
-    ``train_acc``/``val_acc``/``test_acc`` hold the dataset's metric (named by ``metric``:
-    "acc", "rocauc" or "micro_f1") from full-neighbourhood inference, ``None`` in epochs
-    without evaluation. ``sample_s``, ``gather_s`` and ``compute_s`` split the training
-    time between neighbour sampling, feature gathering and forward/backward/step (with a
-    prefetching pipeline they overlap, so they can add up to more than ``train_s``).
-    ``epoch_s`` is ``train_s`` plus ``eval_s`` plus checkpointing. ``peak_gpu_mib`` is the
-    peak allocated by torch during the epoch (None on a CPU), ``peak_host_mib`` the process's
-    peak resident memory since it started.
+    ``sample_s``, ``gather_s`` and ``compute_s`` split the training time between neighbour
+    sampling, feature gathering and forward/backward/step (with a prefetching pipeline they
+    overlap, so they can add up to more than ``train_s``). ``epoch_s`` is ``train_s`` plus
+    ``eval_s`` plus checkpointing. ``peak_gpu_mib`` is the peak allocated by torch during the
+    epoch (None on a CPU), ``peak_host_mib`` the process's peak resident memory since it started.
     """
 
     epoch: int
     loss: float
-    train_acc: float | None
-    val_acc: float | None
-    test_acc: float | None
     metric: str
     epoch_s: float
     train_s: float
@@ -42,6 +36,23 @@ class EpochMetrics:
     seeds_per_s: float
     peak_gpu_mib: float | None
     peak_host_mib: float
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class EpochMetrics(EpochRecord):
+    """One epoch of node classification (the fields of :class:`EpochRecord`, then the scores).
+
+    ``train_acc``/``val_acc``/``test_acc`` hold the dataset's metric (named by ``metric``:
+    "acc", "rocauc" or "micro_f1") from full-neighbourhood inference, ``None`` in epochs
+    without evaluation.
+    """
+
+    train_acc: float | None = None
+    val_acc: float | None = None
+    test_acc: float | None = None
 
     @property
     def val_score(self) -> float | None:
@@ -53,42 +64,23 @@ class EpochMetrics:
         """The test score (``test_acc``)."""
         return self.test_acc
 
-    def to_dict(self) -> dict:
-        return asdict(self)
-
 
 @dataclass(frozen=True)
-class LinkEpochMetrics:
-    """What one epoch of link prediction did and how long each part took.
+class LinkEpochMetrics(EpochRecord):
+    """One epoch of link prediction (the fields of :class:`EpochRecord`, then the scores).
 
     ``val_score`` / ``test_score`` hold the dataset's metric (named by ``metric``: "mrr",
     "hits@K" or "auc") of full-neighbourhood embeddings scored on the split's candidate edges,
     ``None`` in epochs without evaluation. ``seeds_per_s`` counts positive training edges per
-    second. The time split, ``epoch_s`` and the memory readings are as :class:`EpochMetrics`'s;
-    ``eval_s`` covers the inference of every node's embedding (``embed_s``) and the scoring of the
-    val and test candidates (``test_score_s`` of them the test candidates' scoring and metric).
+    second. ``eval_s`` covers the inference of every node's embedding (``embed_s``) and the
+    scoring of the val and test candidates (``test_score_s`` of them the test candidates' scoring
+    and metric).
     """
 
-    epoch: int
-    loss: float
-    val_score: float | None
-    test_score: float | None
-    metric: str
-    epoch_s: float
-    train_s: float
-    sample_s: float
-    gather_s: float
-    compute_s: float
-    eval_s: float
-    batches: int
-    seeds_per_s: float
-    peak_gpu_mib: float | None
-    peak_host_mib: float
+    val_score: float | None = None
+    test_score: float | None = None
     embed_s: float | None = None
     test_score_s: float | None = None
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 def peak_host_mib() -> float:
