@@ -19,7 +19,7 @@ def register(subparsers) -> None:
     listing = actions.add_parser("list", help="the dataset names graphsys knows")
     listing.set_defaults(func=_list)
 
-    info = actions.add_parser("info", help="nodes, edges, features, classes and split sizes of a dataset")
+    info = actions.add_parser("info", help="nodes, edges, features, classes (or metric) and split sizes of a dataset")
     info.add_argument("name", metavar="NAME", help="a dataset name (see 'graphsys data list') or an edge-list file")
     info.add_argument("--root", default=None, help="folder holding the dataset's files (synthetic: the cache)")
     info.add_argument("--scale", type=float, default=1.0, help="synthetic presets: multiply nodes and edges")
@@ -31,7 +31,7 @@ def register(subparsers) -> None:
 
     gen = actions.add_parser("generate", help="generate a synthetic preset into a folder (memory-mapped .npy files)")
     gen.add_argument("preset", metavar="PRESET", help="synthetic-arxiv, synthetic-products, synthetic-papers100m, "
-                                                      "synthetic-mag or synthetic-mag240m")
+                                                      "synthetic-mag, synthetic-mag240m or synthetic-citation2")
     gen.add_argument("--out", required=True, help="folder to write into (a subfolder per preset, scale and seed)")
     gen.add_argument("--scale", type=float, default=1.0, help="multiply nodes, edges and split sizes")
     gen.add_argument("--seed", type=int, default=0)
@@ -40,9 +40,37 @@ def register(subparsers) -> None:
     gen.set_defaults(func=_generate)
 
 
-def _summary(ds) -> dict:
-    from graphsys.datasets import HeteroNodeDataset
+def _link_summary(ds) -> dict:
+    def negatives(split) -> int | None:
+        if split.target_node_neg is not None:
+            return int(split.target_node_neg.shape[1])
+        return None if split.edge_neg is None else int(split.edge_neg.shape[1])
 
+    return {
+        "name": ds.name,
+        "task": "link",
+        "nodes": ds.num_nodes,
+        "edges": ds.graph.num_edges,
+        "undirected": ds.undirected,
+        "features": ds.num_features,
+        "feature_dtype": str(ds.x.dtype).replace("torch.", "") if ds.x is not None else None,
+        "metric": ds.metric,
+        "train_edges": ds.train.num_edges,
+        "val_edges": ds.val.num_edges,
+        "test_edges": ds.test.num_edges,
+        # per source (mrr: target_node_neg's width) or in all (hits@K, auc: edge_neg's count)
+        "val_negatives": negatives(ds.val),
+        "test_negatives": negatives(ds.test),
+        "edge_weight": ds.graph.edge_weight is not None,
+        "edge_year": ds.train.year is not None,
+    }
+
+
+def _summary(ds) -> dict:
+    from graphsys.datasets import HeteroNodeDataset, LinkDataset
+
+    if isinstance(ds, LinkDataset):
+        return _link_summary(ds)
     if isinstance(ds, HeteroNodeDataset):
         return {
             "name": ds.name,
@@ -108,22 +136,25 @@ def _info(args: argparse.Namespace) -> int:
 
 
 def _generate(args: argparse.Namespace) -> int:
-    from graphsys.datasets import cache, hetero_cache
+    from graphsys.datasets import cache, hetero_cache, link_cache
     from graphsys.datasets.hetero_synthetic import PRESETS as HETERO_PRESETS
     from graphsys.datasets.hetero_synthetic import generate_hetero
+    from graphsys.datasets.link_synthetic import PRESETS as LINK_PRESETS
+    from graphsys.datasets.link_synthetic import generate_link
     from graphsys.datasets.synthetic import PRESETS, cache_dir, generate
 
-    if args.preset not in PRESETS and args.preset not in HETERO_PRESETS:
-        raise CommandError(f"unknown preset {args.preset!r}; known: {', '.join([*PRESETS, *HETERO_PRESETS])}")
-    hetero = args.preset in HETERO_PRESETS
+    kinds = {**{p: (cache.FORMAT, generate) for p in PRESETS},
+             **{p: (hetero_cache.FORMAT, generate_hetero) for p in HETERO_PRESETS},
+             **{p: (link_cache.FORMAT, generate_link) for p in LINK_PRESETS}}
+    if args.preset not in kinds:
+        raise CommandError(f"unknown preset {args.preset!r}; known: {', '.join(kinds)}")
+    kind, generator = kinds[args.preset]
     check_scale(args.scale, args.preset)
     # --out holds one folder per preset, scale and seed: that folder must be new, empty or one
     # graphsys generated, and --out creatable or writable, before minutes of generation.
-    check_output_path("--out", cache_dir(args.out, args.preset, args.scale, args.seed),
-                      hetero_cache.FORMAT if hetero else cache.FORMAT, directory=True)
+    check_output_path("--out", cache_dir(args.out, args.preset, args.scale, args.seed), kind, directory=True)
     start = time.perf_counter()
-    ds = (generate_hetero if hetero else generate)(args.preset, args.out, scale=args.scale, seed=args.seed,
-                                                     quiet=args.quiet)
+    ds = generator(args.preset, args.out, scale=args.scale, seed=args.seed, quiet=args.quiet)
     summary = _summary(ds)
     summary["path"] = str(cache_dir(args.out, args.preset, args.scale, args.seed))
     summary["seconds"] = round(time.perf_counter() - start, 2)

@@ -101,7 +101,10 @@ PRESETS: dict[str, LinkPreset] = {
     for p in (
         # ogbl-citation2: 2,927,963 papers, 30,561,187 citations, 128-d features, 86,596 val and
         # 86,596 test source papers with 1,000 negatives each.
-        LinkPreset("synthetic-citation2", 2_927_963, 30_561_187, 128, 128, 86_596, 86_596),
+        # 512 communities and homophily 0.8: a features-only ranking (community posteriors from the
+        # true centroids) reached test MRR 0.14 at scale 0.02, with the in-degree 0.27; neighbour-
+        # averaged features with the in-degree (what a GNN can learn) 0.52.
+        LinkPreset("synthetic-citation2", 2_927_963, 30_561_187, 128, 512, 86_596, 86_596, homophily=0.8),
     )
 }
 

@@ -7,9 +7,9 @@ import os
 from pathlib import Path
 from typing import Callable
 
-from graphsys.datasets.base import HeteroNodeDataset, NodeDataset
+from graphsys.datasets.base import HeteroNodeDataset, LinkDataset, NodeDataset
 
-Loader = Callable[..., "NodeDataset | HeteroNodeDataset"]
+Loader = Callable[..., "NodeDataset | HeteroNodeDataset | LinkDataset"]
 
 
 def _planetoid(name: str, root, scale: float, seed: int, quiet: bool, **options) -> NodeDataset:
@@ -48,6 +48,20 @@ def _hetero_synthetic(name: str, root, scale: float, seed: int, quiet: bool, **o
     return generate_hetero(name, root, scale=scale, seed=seed, quiet=quiet)
 
 
+def _link_synthetic(name: str, root, scale: float, seed: int, quiet: bool, **options) -> LinkDataset:
+    from graphsys.datasets.link_synthetic import generate_link
+
+    if options:
+        raise TypeError(f"synthetic presets take no options besides root, scale, seed and quiet; got {sorted(options)}")
+    return generate_link(name, root, scale=scale, seed=seed, quiet=quiet)
+
+
+def _ogb_link(name: str, root, scale: float, seed: int, quiet: bool, **options) -> LinkDataset:
+    from graphsys.datasets.ogb_link import load_ogb_link
+
+    return load_ogb_link(name, root, **options)
+
+
 def _ogb(name: str, root, scale: float, seed: int, quiet: bool, **options) -> NodeDataset:
     from graphsys.datasets.ogb import load_ogb
 
@@ -64,16 +78,22 @@ _LOADERS: dict[str, Loader] = {
     "synthetic-papers100m": _synthetic,
     "synthetic-mag": _hetero_synthetic,
     "synthetic-mag240m": _hetero_synthetic,
+    "synthetic-citation2": _link_synthetic,
     "ogbn-arxiv": _ogb,
     "ogbn-products": _ogb,
     "ogbn-proteins": _ogb,
     "ogbn-papers100m": _ogb,
     "ogbn-mag": _ogb,
+    "ogbl-citation2": _ogb_link,
+    "ogbl-collab": _ogb_link,
+    "ogbl-ppa": _ogb_link,
+    "ogbl-ddi": _ogb_link,
 }
 
 
 #: The names whose size ``scale`` sets; every other dataset has a fixed size.
-SYNTHETIC_NAMES = tuple(n for n, loader in _LOADERS.items() if loader in (_synthetic, _hetero_synthetic))
+_SYNTHETIC_LOADERS = (_synthetic, _hetero_synthetic, _link_synthetic)
+SYNTHETIC_NAMES = tuple(n for n, loader in _LOADERS.items() if loader in _SYNTHETIC_LOADERS)
 
 
 def is_synthetic(name: str | os.PathLike) -> bool:
@@ -102,12 +122,15 @@ def load(
     quiet: bool = True,
     **options,
 ) -> NodeDataset | HeteroNodeDataset:
-    """Load a dataset by name: a :class:`NodeDataset`, or a :class:`HeteroNodeDataset` for the
-    heterogeneous ones (``ogbn-mag``, ``synthetic-mag``, ``synthetic-mag240m``).
+    """Load a dataset by name: a :class:`NodeDataset`, a :class:`HeteroNodeDataset` for the
+    heterogeneous ones (``ogbn-mag``, ``synthetic-mag``, ``synthetic-mag240m``), or a
+    :class:`LinkDataset` for the link-prediction ones (``ogbl-*``, ``synthetic-citation2``;
+    :func:`load_link` gives any other dataset a random link split).
 
     Args:
         name: one of :func:`names` (case-insensitive), an ``ogbn-*`` dataset written by
-            :func:`~graphsys.datasets.write_ogb_node_dataset` under ``root``, or the path of
+            :func:`~graphsys.datasets.write_ogb_node_dataset` under ``root`` (an ``ogbl-*`` one by
+            :func:`~graphsys.datasets.write_ogb_link_dataset`), or the path of
             an edge-list file (``src dst [weight]`` per line; as ``load("edgelist", path=...)``).
         root: the folder holding the dataset's files (default ``$GRAPHSYS_DATA`` or
             ``~/.cache/graphsys``); for synthetic presets, where generated data is cached
@@ -135,13 +158,46 @@ def load(
     if not (isinstance(scale, numbers.Real) and scale > 0):
         raise ValueError(f"scale must be a positive number, got {scale!r}")
     loader = _LOADERS.get(key)
-    if loader is None and not key.startswith("ogbn-") and not _looks_like_path(str(name)):
+    if loader is None and not key.startswith(("ogbn-", "ogbl-")) and not _looks_like_path(str(name)):
         raise ValueError(f"unknown dataset {str(name)!r}; known: {', '.join(names())}")
-    if scale != 1 and loader not in (_synthetic, _hetero_synthetic):
+    if scale != 1 and loader not in _SYNTHETIC_LOADERS:
         raise ValueError(f"scale = {scale!r} applies only to the synthetic presets ({', '.join(SYNTHETIC_NAMES)}), "
                          f"not to {str(name)!r}, whose size is fixed; leave scale at 1")
     if loader is None and key.startswith("ogbn-"):
         return _ogb(str(name), root, scale, seed, quiet, **options)
+    if loader is None and key.startswith("ogbl-"):
+        return _ogb_link(str(name), root, scale, seed, quiet, **options)
     if loader is None:
         return _edge_list("edgelist", root, scale, seed, quiet, path=str(name), **options)
-    return loader(str(name) if key.startswith("ogbn-") else key, root, scale, seed, quiet, **options)
+    return loader(str(name) if key.startswith(("ogbn-", "ogbl-")) else key, root, scale, seed, quiet, **options)
+
+
+def load_link(
+    name: str,
+    root: str | os.PathLike | None = None,
+    *,
+    val: float = 0.05,
+    test: float = 0.1,
+    scale: float = 1.0,
+    seed: int = 0,
+    quiet: bool = True,
+    **options,
+) -> LinkDataset:
+    """:func:`load` for link prediction: a link dataset as it comes (its own split, ``val`` and
+    ``test`` unused), any other homogeneous dataset (Cora, CiteSeer, an edge list, a node
+    preset) with a seeded random edge split of ``val`` / ``test`` fractions
+    (:func:`~graphsys.datasets.splits.random_link_split`, scored by AUC).
+
+    Raises:
+        ValueError: bad fractions or an empty split (checked before loading), a heterogeneous
+            dataset, and whatever :func:`load` raises.
+    """
+    from graphsys.datasets.splits import check_link_fractions, random_link_split
+
+    check_link_fractions(val, test)
+    ds = load(name, root, scale=scale, seed=seed, quiet=quiet, **options)
+    if isinstance(ds, LinkDataset):
+        return ds
+    if isinstance(ds, HeteroNodeDataset):
+        raise ValueError(f"{name!r} is heterogeneous; random link splits take homogeneous datasets")
+    return random_link_split(ds, val, test, seed)
