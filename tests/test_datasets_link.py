@@ -3,7 +3,6 @@ the ogbl-* loader and writer (read back through ogb's own LinkPropPredDataset, o
 import json
 import shutil
 
-import numpy as np
 import pytest
 import torch
 
@@ -70,7 +69,7 @@ def test_link_dataset_fields_and_checks():
         LinkSplit(torch.tensor([[0], [1]]), target_node_neg=torch.tensor([1, 2])).check("t", "test", 5)
     with pytest.raises(ValueError, match=r"train.weight must have shape \[1\]"):
         LinkSplit(torch.tensor([[0], [1]]), weight=torch.ones(2)).check("t", "train", 5)
-    with pytest.raises(TypeError, match="train.year must be a integer tensor"):
+    with pytest.raises(TypeError, match="train.year must be an integer tensor"):
         LinkSplit(torch.tensor([[0], [1]]), year=torch.ones(1)).check("t", "train", 5)
     with pytest.raises(ValueError, match="part must be"):
         ds.split("dev")
@@ -153,8 +152,8 @@ def test_bad_fractions_name_the_values(cora):
         with pytest.raises(ValueError, match=match):
             load_link("cora", "/nonexistent", val=val, test=test)  # checked before loading
     graph = Graph.from_edge_index(torch.tensor([[0, 1, 2], [1, 2, 3]]), 4, symmetrize=True)
-    small = type(cora)("small", graph, None, torch.zeros(4, dtype=torch.int64), *(torch.empty(0, dtype=torch.int64),) * 3,
-                       num_classes=1)
+    none = torch.empty(0, dtype=torch.int64)
+    small = type(cora)("small", graph, None, torch.zeros(4, dtype=torch.int64), none, none, none, num_classes=1)
     with pytest.raises(ValueError, match=r"of 3 links give 3 train, 0 val and 0 test links"):
         random_link_split(small, 0.05, 0.1)
 
@@ -182,7 +181,7 @@ def test_synthetic_citation2_splits():
     assert (out_degree[sources] >= 1).all()  # every source keeps a citation to learn from
     for part in ("val", "test"):
         split = ds.split(part)
-        for (s, t), negs in zip(split.edge.t().tolist(), split.target_node_neg.tolist()):
+        for (s, t), negs in zip(split.edge.t().tolist(), split.target_node_neg.tolist(), strict=True):
             assert (s, t) not in train
             cited = {t} | {v for v in negs if (s, v) in train}
             assert s not in negs and t not in negs and cited == {t}  # never the source, never cited

@@ -295,9 +295,9 @@ class LinkSplit:
             if value is None:
                 continue
             if not isinstance(value, torch.Tensor) or value.is_floating_point() != floating:
-                got = value.dtype if isinstance(value, torch.Tensor) else type(value).__name__
-                raise TypeError(f"{dataset}: {part}.{field} must be a {'float' if floating else 'integer'} "
-                                f"tensor, got {got}")
+                kind = value.dtype if isinstance(value, torch.Tensor) else type(value).__name__
+                raise TypeError(f"{dataset}: {part}.{field} must be {'a float' if floating else 'an integer'} "
+                                f"tensor, got {kind}")
             if tuple(value.shape) != (e,):
                 raise ValueError(f"{dataset}: {part}.{field} must have shape [{e}] (one per edge), "
                                  f"got {tuple(value.shape)}")

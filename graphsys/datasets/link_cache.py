@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -83,7 +84,7 @@ def open_link_dataset(path: str | os.PathLike, *, checksums: bool = True) -> Lin
 
     splits = {}
     for part in PARTS:
-        arrays = {field: read(f"{part}_{field}.npy") for field in FIELDS}
+        arrays: dict[str, Any] = {field: read(f"{part}_{field}.npy") for field in FIELDS}
         if arrays["edge"] is None:
             raise CorruptFileError(f"{root} lacks {part}_edge.npy")
         splits[part] = LinkSplit(**arrays)
