@@ -99,6 +99,14 @@ class NeighborSampler:
             node per tree) and the output's ``batch`` gives each node's tree (its seed's
             position; seed types counted in the order the seeds dict gives them). Costs more
             than shared trees: the relabelling sorts and searches ``(tree, node)`` keys.
+        edge_time: temporal sampling: a time per edge aligned with ``indices``, non-decreasing
+            within every row (``sampling.csr.sort_rows_by`` sorts them), in the CSR's placement;
+            a dict edge type -> times for the dict form (edge types left out have no time limit).
+            :meth:`sample` then takes ``seed_time`` and a tree only follows edges no later than
+            its seed's time (a binary search per row). Implies ``disjoint``. Node times are
+            edge times too: give each edge its source node's time.
+        temporal_strategy: ``"uniform"`` draws among the edges no later than the seed's time,
+            ``"last"`` among the latest ``k`` of them (all of them when the fanout is -1).
 
     Raises:
         TypeError: non-integer CSR arrays or fanouts, dicts mixed with tensors, an edge type
@@ -123,13 +131,18 @@ class NeighborSampler:
         num_nodes: Mapping[str, int] | None = None,
         edge_weight: torch.Tensor | Mapping[EdgeType, torch.Tensor] | None = None,
         disjoint: bool = False,
+        edge_time: torch.Tensor | Mapping[EdgeType, torch.Tensor] | None = None,
+        temporal_strategy: str = "uniform",
     ) -> None:
+        if temporal_strategy not in ("uniform", "last"):
+            raise ValueError(f"temporal_strategy={temporal_strategy!r}; expected 'uniform' or 'last'")
         self._graph = g = typed_csr(indptr, indices, fanouts, num_nodes, validate=bool(validate),
-                                    edge_weight=edge_weight)
+                                    edge_weight=edge_weight, edge_time=edge_time)
         self._placement = _common_placement(g.edge_types if g.hetero else None, g.indptr, g.indices)
         _check_beside(g, "edge_weight", g.weight, self._placement)
-        self._disjoint = bool(disjoint)
-        self._last = False
+        _check_beside(g, "edge_time", g.time, self._placement)
+        self._disjoint = bool(disjoint) or g.temporal  # temporal trees are disjoint, as in PyG
+        self._last = temporal_strategy == "last"
         if self._disjoint and cuda_graph:
             raise ValueError("cuda_graph=True cannot capture disjoint sampling (it syncs every hop); "
                              "leave cuda_graph=False")
@@ -185,6 +198,11 @@ class NeighborSampler:
         return self._graph.edge_types
 
     @property
+    def is_temporal(self) -> bool:
+        """Whether the graph has edge times (:meth:`sample` takes ``seed_time``)."""
+        return self._graph.temporal
+
+    @property
     def disjoint(self) -> bool:
         """Whether every seed grows its own tree (outputs carry ``batch``)."""
         return self._disjoint
@@ -222,7 +240,9 @@ class NeighborSampler:
             self._impl.capture([dict(n) if self._graph.hetero else int(n) for n in batch_sizes])
 
     def sample(
-        self, seeds: torch.Tensor | Mapping[str, torch.Tensor]
+        self,
+        seeds: torch.Tensor | Mapping[str, torch.Tensor],
+        seed_time: torch.Tensor | Mapping[str, torch.Tensor] | None = None,
     ) -> SamplerOutput | HeteroSamplerOutput:
         """Sample the ``len(fanouts)``-hop subgraph around ``seeds``.
 
@@ -239,6 +259,8 @@ class NeighborSampler:
             seeds: 1-D integer tensor of node ids (repeats allowed; a repeat maps to its
                 first position); for a heterogeneous graph a dict node type -> such a
                 tensor (types left out have no seeds).
+            seed_time: with ``edge_time`` (required then, refused otherwise): each seed's
+                time, shaped as ``seeds`` (a dict with the same node types for the dict form).
 
         Returns:
             The sampled subgraph, on :attr:`device`: a :class:`SamplerOutput`, or a
@@ -247,7 +269,8 @@ class NeighborSampler:
         Raises:
             TypeError: non-integer seeds, a dict for a homogeneous graph or a tensor for a
                 heterogeneous one.
-            ValueError: an unknown node type.
+            ValueError: an unknown node type; ``seed_time`` missing for a temporal graph, given
+                for another, or of another length than its seeds.
             IndexError: a seed outside ``[0, num_nodes)`` of its node type (on GPU found at
                 the final sync).
         """
@@ -258,17 +281,46 @@ class NeighborSampler:
         if self._placement.kind == "cpu" or self._disjoint:
             for t, ids in enumerate(typed):
                 check_range(g.seed_name(t), ids, g.num_nodes[t], g.id_space(t))
+        times = self._seed_times(seeds, typed, seed_time)
         if self._disjoint:
             order = [g.node_types.index(k) for k in seeds] if g.hetero else [0]
             with self._lock:
                 call = self._calls
                 self._calls += 1
-                return self._impl.sample_disjoint(typed, order, None, self._seed, call, self._last)
+                return self._impl.sample_disjoint(typed, order, times, self._seed, call, self._last)
         seeds = dict(zip(g.node_types, typed)) if g.hetero else typed[0]
         with self._lock:
             call = self._calls
             self._calls += 1
             return self._impl.sample(seeds, self._seed, call)
+
+    def _seed_times(self, seeds, typed: list[torch.Tensor], seed_time) -> list[torch.Tensor] | None:
+        """``seed_time`` per node type (by position), checked against the seeds; None when not temporal."""
+        g = self._graph
+        if not g.temporal:
+            if seed_time is not None:
+                raise ValueError("seed_time is given but this sampler has no edge_time; leave seed_time out")
+            return None
+        if seed_time is None:
+            raise ValueError("this sampler is temporal (edge_time): pass seed_time, the time of each seed")
+        if g.hetero:
+            if not isinstance(seed_time, Mapping) or set(seed_time) != set(seeds):
+                raise ValueError(
+                    f"seed_time must be a dict with the node types of seeds ({sorted(seeds)}), got "
+                    f"{sorted(seed_time) if isinstance(seed_time, Mapping) else type(seed_time).__name__}"
+                )
+            given = {g.node_types.index(k): v for k, v in seed_time.items()}
+        else:
+            given = {0: seed_time}
+        out = []
+        for t, ids in enumerate(typed):
+            value = given.get(t)
+            value = torch.zeros(0, dtype=torch.int64) if value is None else torch.as_tensor(value)
+            if value.dim() != 1 or value.numel() != ids.numel():
+                name = f"seed_time[{g.node_types[t]!r}]" if g.hetero else "seed_time"
+                raise ValueError(f"{name} has shape {tuple(value.shape)}; expected one time per seed, ({ids.numel()},)")
+            out.append(value.to(ids.device))
+        return out
 
     def __getstate__(self) -> dict:
         """The state a spawned DataLoader worker gets: a CPU sampler travels as its checked CSR

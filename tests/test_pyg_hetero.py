@@ -405,8 +405,8 @@ def test_bad_input_is_refused_by_name():
     data = random_hetero()
     with pytest.raises(ValueError, match="disjoint"):
         NeighborLoader(data, [2], input_nodes="paper", disjoint=True, directed=False)
-    with pytest.raises(ValueError, match="time_attr"):
-        NeighborLoader(data, [2], input_nodes="paper", time_attr="time")
+    with pytest.raises(ValueError, match="The time attribute 'missing' is neither a node-level or edge-level"):
+        NeighborLoader(data, [2], input_nodes="paper", time_attr="missing")
     with pytest.raises(ValueError, match="weight_attr='missing' is not an edge attribute of any edge type"):
         LinkNeighborLoader(data, [2], edge_label_index=WRITES, weight_attr="missing")
     sampler = GraphsysSampler.from_data(data, [2])

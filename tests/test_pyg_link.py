@@ -104,7 +104,7 @@ def test_link_seeds_refuse_bad_input():
     data = random_data()
     gen = torch.Generator().manual_seed(0)
     src, dst = data.edge_index[0, :4], data.edge_index[1, :4]
-    with pytest.raises(ValueError, match="temporally"):
+    with pytest.raises(ValueError, match="temporal links \(edge_label_time\) need a temporal sampler"):
         link_seeds(EdgeSamplerInput(None, src, dst, time=torch.zeros(4)), None, data.num_nodes, gen)
     with pytest.raises(ValueError, match="homogeneous"):
         link_seeds(EdgeSamplerInput(None, src, dst, input_type=("a", "to", "b")), None, data.num_nodes, gen)
@@ -120,7 +120,7 @@ def test_link_seeds_refuse_bad_input():
     "option",
     [{"disjoint": True, "subgraph_type": "induced"}, {"time_attr": "t", "edge_label_time": torch.zeros(300)},
      {"weight_attr": "w"},
-     {"temporal_strategy": "last"}, {"subgraph_type": "sideways"}],
+     {"temporal_strategy": "latest"}, {"subgraph_type": "sideways"}],
 )
 def test_loader_refuses_what_it_cannot_sample(option):
     with pytest.raises(ValueError):

@@ -150,8 +150,8 @@ def test_neighbor_loader_refuses_what_it_cannot_sample():
         NeighborLoader(data, [2], batch_size=4, disjoint=True, subgraph_type="induced")
     with pytest.raises(ValueError, match="weight_attr='edge_attr': data.edge_attr has shape"):
         NeighborLoader(data, [2], batch_size=4, weight_attr="edge_attr")  # one weight per edge is expected
-    with pytest.raises(ValueError, match="temporal"):
-        NeighborLoader(data, [2], batch_size=4, temporal_strategy="last")
+    with pytest.raises(ValueError, match="temporal_strategy='latest'; expected 'uniform' or 'last'"):
+        NeighborLoader(data, [2], batch_size=4, temporal_strategy="latest")
 
 
 def test_data_without_edges_and_zero_hops_sample_the_seeds_alone_as_pyg_does():

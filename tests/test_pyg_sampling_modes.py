@@ -115,3 +115,46 @@ def test_disjoint_link_loader_places_the_endpoints_first(mode):
             assert batch.edge_label.tolist() == [1.0] * 4 + [0.0] * 8
         assert torch.equal(batch.x[batch.edge_label_index[0] if mode == "binary" else batch.src_index].view(-1)[:4],
                            data.edge_index[0, batch.input_id].float())
+
+
+def test_temporal_node_loader_with_node_times_never_samples_a_later_node():
+    data = _ring(12)
+    data.time = torch.tensor([5, 3, 8, 1, 0, 9, 2, 2, 7, 4, 6, 1])
+    for strategy in ("uniform", "last"):
+        loader = NeighborLoader(data, [2, 2], batch_size=4, time_attr="time", temporal_strategy=strategy)
+        for batch in loader:
+            seed_time = batch.time[: batch.batch_size]
+            assert (batch.time <= seed_time[batch.batch]).all()
+
+
+def test_temporal_loader_with_edge_times_and_input_time():
+    data = _ring(6)
+    data.edge_time = torch.tensor([0, 1, 2, 3, 4, 5])
+    loader = NeighborLoader(data, [-1, -1], time_attr="edge_time", input_time=torch.full((6,), 2), batch_size=6)
+    batch = next(iter(loader))
+    assert batch.edge_time.numel() == batch.num_edges and bool((batch.edge_time <= 2).all())
+    with pytest.raises(ValueError, match="give input_time"):
+        next(iter(NeighborLoader(data, [1], time_attr="edge_time", batch_size=2)))
+
+
+def test_temporal_link_loader_negatives_are_no_later_than_their_link():
+    data = _ring(20)
+    data.time = torch.arange(20)
+    links = data.edge_index[:, 5:15]
+    label_time = torch.maximum(data.time[links[0]], data.time[links[1]])
+    loader = LinkNeighborLoader(data, [2], edge_label_index=links, edge_label_time=label_time, time_attr="time",
+                                batch_size=5, neg_sampling="binary")
+    for batch in loader:
+        assert batch.edge_label_time.numel() == 10  # positives and their negatives
+        ends = batch.n_id[batch.edge_label_index]
+        assert (data.time[ends] <= batch.edge_label_time).all()
+        assert (batch.time <= batch.edge_label_time[batch.batch]).all()  # tree i: link i % 5's time
+
+
+def test_temporal_errors_name_the_attribute():
+    data = _ring(4)
+    with pytest.raises(ValueError, match="The time attribute 'time' is neither a node-level or edge-level"):
+        NeighborLoader(data, [1], time_attr="time")
+    data.time = torch.arange(4)
+    with pytest.raises(ValueError, match="cannot be combined with subgraph_type='induced'"):
+        NeighborLoader(data, [1], time_attr="time", subgraph_type="induced")

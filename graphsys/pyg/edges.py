@@ -35,6 +35,27 @@ class LinkSeeds:
 
     node: torch.Tensor | dict[str, torch.Tensor]
     metadata: tuple
+    #: temporal links: the time of every seed, shaped as ``node`` (None otherwise)
+    time: torch.Tensor | dict[str, torch.Tensor] | None = None
+
+
+def _draw_before(neg: NegativeSampling, count: int, endpoint: str, num_nodes: int, generator: torch.Generator,
+                 node_time: torch.Tensor | None, limit: torch.Tensor | None) -> torch.Tensor:
+    """``count`` negatives, each no later than its ``limit`` when the nodes have times: invalid
+    draws are redrawn (five rounds), and any still invalid become the earliest node.
+    Cost: up to six draws on the CPU."""
+    out = _draw(neg, count, endpoint, num_nodes, generator)
+    if node_time is None or limit is None:
+        return out
+    node_time = node_time.cpu()
+    for _ in range(5):
+        late = node_time[out] > limit
+        if not bool(late.any()):
+            return out
+        out[late] = _draw(neg, int(late.sum()), endpoint, num_nodes, generator)
+    late = node_time[out] > limit
+    out[late] = int(node_time.argmin())
+    return out
 
 
 def _draw(neg: NegativeSampling, count: int, endpoint: str, num_nodes: int, generator: torch.Generator) -> torch.Tensor:
@@ -76,6 +97,7 @@ def link_seeds(
     num_nodes: int | Mapping[str, int],
     generator: torch.Generator,
     disjoint: bool = False,
+    node_time: torch.Tensor | Mapping[str, torch.Tensor] | None = None,
 ) -> LinkSeeds:
     """Seeds and metadata for the links of ``index`` (PyG's ``edge_sample``).
 
@@ -83,6 +105,10 @@ def link_seeds(
     the order sources, positive destinations, negative destinations (one tree each; the
     sampler numbers the trees in that order and PyG's ``batch`` is that number modulo the
     number of positive links), and the metadata's local ids are those positions.
+
+    Temporal links (``index.time``, which needs ``disjoint``): every seed gets its link's time
+    (negatives their positive's), returned as ``LinkSeeds.time``; with ``node_time`` (per node
+    type for a heterogeneous graph) negatives are drawn among nodes no later than that time.
 
     Args:
         index: the batch of positive links (``row`` = source, ``col`` = target, optional
@@ -100,8 +126,8 @@ def link_seeds(
             int ``num_nodes``) or none for a heterogeneous one, or ``edge_label`` given together
             with triplet negatives.
     """
-    if index.time is not None:
-        raise ValueError("graphsys samplers do not sample temporally: edge_label_time must be None")
+    if index.time is not None and not disjoint:
+        raise ValueError("temporal links (edge_label_time) need a temporal sampler (time_attr), whose trees are disjoint")
     if isinstance(num_nodes, Mapping):
         if index.input_type is None:
             raise ValueError(
@@ -116,24 +142,43 @@ def link_seeds(
         num_src = num_dst = num_nodes
     src, dst, label = index.row.long(), index.col.long(), index.label
     num_pos = src.numel()
+    time = index.time
+    if isinstance(node_time, Mapping):
+        src_node_time, dst_node_time = node_time.get(src_type), node_time.get(dst_type)
+    else:
+        src_node_time = dst_node_time = node_time
+    src_time = dst_time = time
     if neg_sampling is not None and neg_sampling.is_triplet():
         if label is not None:
             raise ValueError("edge_label must be None with triplet negative sampling")
-        dst_neg = _draw(neg_sampling, num_pos * int(neg_sampling.amount), "dst", num_dst, generator)
+        amount = int(neg_sampling.amount)
+        if time is not None:
+            dst_time = time.repeat(1 + amount)
+        dst_neg = _draw_before(neg_sampling, num_pos * amount, "dst", num_dst, generator, dst_node_time,
+                               None if time is None else time.repeat(amount))
         node, src_index, dst_index = (_disjoint_seeds if disjoint else _seeds)(
             src_type, dst_type, src, torch.cat([dst, dst_neg]))
         if disjoint:  # negatives of link i at i, num_pos + i, ...: one row per link
             dst_index = torch.cat([dst_index[:num_pos], dst_index[num_pos:].view(-1, num_pos).t().reshape(-1)])
         dst_neg_index = dst_index[num_pos:].view(num_pos, -1).squeeze(-1)
-        metadata = (index.input_id, src_index, dst_index[:num_pos], dst_neg_index, None)
+        metadata = (index.input_id, src_index, dst_index[:num_pos], dst_neg_index, src_time)
     else:
         if neg_sampling is not None:
             num_neg = math.ceil(num_pos * neg_sampling.amount)
-            src = torch.cat([src, _draw(neg_sampling, num_neg, "src", num_src, generator)])
-            dst = torch.cat([dst, _draw(neg_sampling, num_neg, "dst", num_dst, generator)])
+            limit = None
+            if time is not None:
+                src_time = dst_time = time.repeat(1 + math.ceil(neg_sampling.amount))[: num_pos + num_neg]
+                limit = src_time[num_pos:]
+            src = torch.cat([src, _draw_before(neg_sampling, num_neg, "src", num_src, generator, src_node_time, limit)])
+            dst = torch.cat([dst, _draw_before(neg_sampling, num_neg, "dst", num_dst, generator, dst_node_time, limit)])
             if label is None:
                 label = torch.ones(num_pos)
             label = torch.cat([label, label.new_zeros((num_neg,) + label.shape[1:])])
         node, src_index, dst_index = (_disjoint_seeds if disjoint else _seeds)(src_type, dst_type, src, dst)
-        metadata = (index.input_id, torch.stack([src_index, dst_index]), label, None)
-    return LinkSeeds(node if src_type is not None else node[None], metadata)
+        metadata = (index.input_id, torch.stack([src_index, dst_index]), label, src_time)
+    seed_time = None
+    if time is not None:  # disjoint: the seeds are the endpoints in order
+        seed_time = ({src_type: torch.cat([src_time, dst_time])} if src_type == dst_type
+                     else {src_type: src_time, dst_type: dst_time})
+        seed_time = seed_time if src_type is not None else seed_time[None]
+    return LinkSeeds(node if src_type is not None else node[None], metadata, seed_time)

@@ -11,10 +11,10 @@ instead of PyG's, which needs pyg-lib or torch-sparse. ``Data`` and ``HeteroData
 homogeneous or typed ``(FeatureStore, GraphStore)`` pairs) are taken as PyG takes them:
 ``input_nodes=("paper", mask_or_ids)`` or ``"paper"``, ``num_neighbors`` as one list or a dict
 per edge type, ``edge_label_index=(edge_type, index)`` or ``(edge_type, None)``, and the
-batches are PyG's ``HeteroData`` ones. ``weight_attr`` (weighted sampling) and ``disjoint=True``
-(a tree per seed, batches with ``batch``) are sampled by graphsys as PyG samples them; options
-graphsys does not sample (temporal subgraphs, homogeneous or typed) raise ``ValueError``
-instead of being ignored;
+batches are PyG's ``HeteroData`` ones. ``weight_attr`` (weighted sampling), ``disjoint=True``
+(a tree per seed, batches with ``batch``) and ``time_attr`` (temporal sampling with
+``input_time`` / ``edge_label_time`` and ``temporal_strategy``) are sampled by graphsys as PyG
+samples them, homogeneous or typed; nothing is silently ignored;
 ``directed=False`` means ``subgraph_type="induced"``, as in PyG. The neighbour and negative
 draws are seeded from torch's global generator when the loader is built, so
 ``torch.manual_seed`` makes a run repeatable, as with PyG.
@@ -34,7 +34,8 @@ from zerocopy import UnifiedTensor
 
 
 def _our_sampler(data, num_neighbors, replace: bool, subgraph_type, directed: bool, is_sorted: bool,
-                 weight_attr: str | None = None, disjoint: bool = False) -> GraphsysSampler:
+                 weight_attr: str | None = None, disjoint: bool = False, time_attr: str | None = None,
+                 temporal_strategy: str = "uniform") -> GraphsysSampler:
     """The graphsys sampler a loader builds when it is given none (PyG's ``directed=False`` is induced)."""
     return GraphsysSampler.from_data(
         data,
@@ -45,6 +46,8 @@ def _our_sampler(data, num_neighbors, replace: bool, subgraph_type, directed: bo
         seed=_seed_from_torch(),
         weight_attr=weight_attr,
         disjoint=disjoint,
+        time_attr=time_attr,
+        temporal_strategy=temporal_strategy,
     )
 
 
@@ -53,13 +56,10 @@ def _seed_from_torch() -> int:
     return int(torch.randint(0, 2**62, (1,)).item())
 
 
-def _refuse_unsupported(temporal_strategy: str, time_attr: str | None) -> None:
-    """Raise ``ValueError`` for a sampling option graphsys does not implement, naming it."""
-    if time_attr is not None or temporal_strategy != "uniform":
-        raise ValueError(
-            f"temporal sampling (time_attr={time_attr!r}, temporal_strategy={temporal_strategy!r}) is not "
-            "supported by graphsys samplers; leave time_attr=None"
-        )
+def _check_temporal(temporal_strategy: str, time_attr: str | None) -> None:
+    """Raise ``ValueError`` for a ``temporal_strategy`` PyG does not know, naming the allowed ones."""
+    if temporal_strategy not in ("uniform", "last"):
+        raise ValueError(f"temporal_strategy={temporal_strategy!r}; expected 'uniform' or 'last'")
 
 
 class NeighborLoader(pyg_loader.NeighborLoader):
@@ -95,8 +95,8 @@ class NeighborLoader(pyg_loader.NeighborLoader):
         (1, [1])
 
     Raises:
-        ValueError: options graphsys does not sample (``time_attr``), ``disjoint`` with
-            ``subgraph_type="induced"``,
+        ValueError: ``disjoint`` or ``time_attr`` with ``subgraph_type="induced"``, an unknown
+            ``temporal_strategy``, a ``time_attr`` that is neither a node nor an edge attribute,
             ``num_neighbors`` that does not fit the graph's edge types, a ``weight_attr`` that is
             not an edge attribute.
     """
@@ -122,9 +122,9 @@ class NeighborLoader(pyg_loader.NeighborLoader):
         **kwargs,
     ) -> None:
         if neighbor_sampler is None:
-            _refuse_unsupported(temporal_strategy, time_attr)
+            _check_temporal(temporal_strategy, time_attr)
             neighbor_sampler = _our_sampler(data, num_neighbors, replace, subgraph_type, directed, is_sorted,
-                                            weight_attr, disjoint)
+                                            weight_attr, disjoint, time_attr, temporal_strategy)
         super().__init__(
             data,
             num_neighbors,
@@ -215,9 +215,9 @@ class LinkNeighborLoader(pyg_loader.LinkNeighborLoader):
         **kwargs,
     ) -> None:
         if neighbor_sampler is None:
-            _refuse_unsupported(temporal_strategy, time_attr)
+            _check_temporal(temporal_strategy, time_attr)
             neighbor_sampler = _our_sampler(data, num_neighbors, replace, subgraph_type, directed, is_sorted,
-                                            weight_attr, disjoint)
+                                            weight_attr, disjoint, time_attr, temporal_strategy)
         super().__init__(
             data,
             num_neighbors,

@@ -49,6 +49,7 @@ from graphsys.pyg.edges import link_seeds
 from graphsys.pyg.induced import induced_edges
 from sampling import NeighborSampler
 from sampling._checks import check_edge_weight
+from sampling.csr import sort_rows_by
 from zerocopy.placement import place, placement_of
 
 #: The relation of the edge type, empty, that a heterogeneous graph without edge types is
@@ -176,6 +177,50 @@ def _edge_values(data, name: str | None, perm, what: str, check=check_edge_weigh
     return value if perm is None else value[perm]
 
 
+def _time_sorted(csr: InEdgeCSR, time: torch.Tensor, weight: torch.Tensor | None):
+    """``csr`` with every row sorted by ``time`` (CSR order), as temporal sampling reads it: the
+    reordered CSR (its ``perm`` composed), times and weights. Cost: one stable sort of E keys."""
+    order = sort_rows_by(csr.indptr, time)
+    perm = order if csr.perm is None else csr.perm[order]
+    return InEdgeCSR(csr.indptr, csr.indices[order], perm), time[order], None if weight is None else weight[order]
+
+
+def _node_times(data, time_attr: str):
+    """Node-level times of ``data`` (a tensor, or a dict node type -> tensor), or None when
+    ``time_attr`` is edge-level.
+
+    Raises:
+        ValueError: ``time_attr`` is neither, or both (heterogeneous), as PyG says.
+    """
+    neither = f"The time attribute '{time_attr}' is neither a node-level or edge-level attribute"
+    if isinstance(data, HeteroData):
+        nodes = {t: store[time_attr] for t, store in zip(data.node_types, data.node_stores) if time_attr in store}
+        edges = any(time_attr in store for store in data.edge_stores)
+        if nodes and edges:
+            raise ValueError(f"The time attribute '{time_attr}' holds both node-level and edge-level information")
+        if not nodes and not edges:
+            raise ValueError(neither)
+        return nodes or None
+    if isinstance(data, Data):
+        if time_attr in data and data.is_node_attr(time_attr):
+            return data[time_attr]
+        if time_attr in data and data.is_edge_attr(time_attr):
+            return None
+        raise ValueError(neither)
+    feature_store = data[0]  # a store pair: node-level times live in the feature store
+    attrs = [a for a in feature_store.get_all_tensor_attrs() if a.attr_name == time_attr]
+    if not attrs:
+        raise ValueError(f"{neither} of the feature store")
+    times = {a.group_name: feature_store.get_tensor(a.group_name, a.attr_name, None) for a in attrs}
+    return times if any(isinstance(k, str) for k in times) else next(iter(times.values()))
+
+
+def _check_length(label: str, value, num_edges: int) -> None:
+    if not isinstance(value, torch.Tensor) or value.dim() != 1 or value.numel() != num_edges:
+        shape = tuple(value.shape) if isinstance(value, torch.Tensor) else type(value).__name__
+        raise ValueError(f"{label} has shape {shape}; expected one value per edge, ({num_edges},)")
+
+
 def _checked(check, what: str, name: str, label: str, value, num_edges: int) -> None:
     """``check(label, value, num_edges)``, its error prefixed with the option that named the attribute."""
     try:
@@ -186,7 +231,7 @@ def _checked(check, what: str, name: str, label: str, value, num_edges: int) -> 
 
 def _hetero_sampler(
     graph: TypedInEdgeCSR, num_neighbors, where: str, replace: bool, seed: int, edge_weight=None,
-    disjoint: bool = False,
+    disjoint: bool = False, edge_time=None, temporal_strategy: str = "uniform",
 ) -> tuple[NeighborSampler, int, frozenset]:
     """The typed ``sampling.NeighborSampler`` of a heterogeneous graph placed in ``where``.
 
@@ -221,6 +266,8 @@ def _hetero_sampler(
         num_nodes=graph.num_nodes,
         edge_weight=None if edge_weight is None else {et: place(w, where) for et, w in edge_weight.items()},
         disjoint=disjoint,
+        edge_time=None if not edge_time else {et: place(t, where) for et, t in edge_time.items()},
+        temporal_strategy=temporal_strategy,
     )
     return sampler, hops, hidden
 
@@ -288,6 +335,7 @@ class GraphsysSampler(BaseSampler):
         self._perm = edge_permutation
         self._hops: int | None = None  # fewer hops than the sampler's: see _hetero_sampler
         self._hidden: frozenset = frozenset()
+        self._node_time = None  # node-level times (per node type when typed): default seed times
         self._generator = torch.Generator().manual_seed(seed)
         self._worker_seed: int | None = None
 
@@ -304,6 +352,8 @@ class GraphsysSampler(BaseSampler):
         seed: int = 0,
         weight_attr: str | None = None,
         disjoint: bool = False,
+        time_attr: str | None = None,
+        temporal_strategy: str = "uniform",
     ) -> "GraphsysSampler":
         """A sampler over what a PyG loader is given: a ``Data``, a ``HeteroData`` or
         ``(FeatureStore, GraphStore)`` (homogeneous or typed).
@@ -326,6 +376,13 @@ class GraphsysSampler(BaseSampler):
                 ``edge_weight``), stored beside the CSR in its placement.
             disjoint: every seed (every link endpoint, negatives included) grows its own tree;
                 outputs carry PyG's ``batch`` (not with ``subgraph_type="induced"``, as in PyG).
+            time_attr: temporal sampling: a node attribute (a node's time; an edge takes its
+                source's) or an edge attribute of ``data`` (for store pairs: node times in the
+                feature store); every seed's tree follows only edges no later than the seed's
+                time (``input_time`` / ``edge_label_time``, else the seed node's own time).
+                CSR rows are sorted by time (one sort; ``edge_permutation`` follows). Implies
+                ``disjoint``, as in PyG.
+            temporal_strategy: ``"uniform"`` or ``"last"`` (the latest neighbours).
 
         Cost: one CSR build from ``edge_index`` (a sort of E keys) per edge type of a ``Data`` /
         ``HeteroData``; one copy per CSR array that ``placement`` moves.
@@ -373,21 +430,51 @@ class GraphsysSampler(BaseSampler):
                 f"weight_attr={weight_attr!r} needs a Data or HeteroData; (FeatureStore, GraphStore) inputs are "
                 "sampled uniformly (as in PyG), leave weight_attr=None"
             )
+        node_time = None if time_attr is None else _node_times(data, time_attr)
+        if time_attr is not None and subgraph_type_of(subgraph_type) == SubgraphType.induced:
+            raise ValueError("temporal sampling (time_attr) cannot be combined with subgraph_type='induced'; "
+                             "use 'directional' or 'bidirectional'")
         if graph is not None:
             weights = _edge_values(data, weight_attr, graph.perm, "weight_attr")
-            sampler, hops, hidden = _hetero_sampler(graph, num_neighbors, where, replace, seed, weights, disjoint)
+            times = None
+            if time_attr is not None:
+                if node_time is None:
+                    times = _edge_values(data, time_attr, graph.perm, "time_attr", check=_check_length)
+                else:
+                    times = {et: node_time[et[0]].cpu()[c.indices.long()] for et, c in graph.csr.items()
+                             if et[0] in node_time}
+                csr = dict(graph.csr)
+                weights = dict(weights) if weights is not None else None
+                for et, t in times.items():
+                    w = None if weights is None else weights.get(et)
+                    csr[et], times[et], w = _time_sorted(csr[et], t, w)
+                    if w is not None:
+                        weights[et] = w
+                graph = TypedInEdgeCSR(graph.num_nodes, csr)
+            sampler, hops, hidden = _hetero_sampler(graph, num_neighbors, where, replace, seed, weights, disjoint,
+                                                    times, temporal_strategy)
             out = cls(
                 sampler, edge_permutation=graph.perm, subgraph_type=subgraph_type,
                 output_device=output_device, seed=seed,
             )
-            out._hops, out._hidden = hops, hidden
+            out._hops, out._hidden, out._node_time = hops, hidden, node_time
             return out
         fanouts = fanouts_of(num_neighbors)
         indptr, indices = place(homogeneous.indptr, where), place(homogeneous.indices, where)
         # zero hops: one hop of fanout 0 (the sampler needs a hop; it adds nothing), dropped again
         weight = _edge_values(data, weight_attr, homogeneous.perm, "weight_attr")
+        time = None
+        if time_attr is not None:
+            if node_time is None:
+                time = _edge_values(data, time_attr, homogeneous.perm, "time_attr", check=_check_length)
+            else:
+                time = node_time.cpu()[homogeneous.indices.long().cpu()]
+            homogeneous, time, weight = _time_sorted(homogeneous, time.to(homogeneous.indptr.device), weight)
+        indptr, indices = place(homogeneous.indptr, where), place(homogeneous.indices, where)
         sampler = NeighborSampler(indptr, indices, fanouts or [0], replace=replace, seed=seed,
-                                  edge_weight=None if weight is None else place(weight, where), disjoint=disjoint)
+                                  edge_weight=None if weight is None else place(weight, where), disjoint=disjoint,
+                                  edge_time=None if time is None else place(time, where),
+                                  temporal_strategy=temporal_strategy)
         out = cls(
             sampler,
             edge_permutation=homogeneous.perm,
@@ -395,7 +482,7 @@ class GraphsysSampler(BaseSampler):
             output_device=output_device,
             seed=seed,
         )
-        out._hops = len(fanouts)
+        out._hops, out._node_time = len(fanouts), node_time
         return out
 
     @property
@@ -457,8 +544,9 @@ class GraphsysSampler(BaseSampler):
             ValueError: temporal (``time``) input; an ``input_type`` for a homogeneous graph, none
                 or an unknown one for a heterogeneous graph.
         """
-        if index.time is not None:
-            raise ValueError("graphsys samplers do not sample temporally: input_time must be None")
+        temporal = self.is_temporal
+        if index.time is not None and not temporal:
+            raise ValueError("input_time needs a temporal sampler: build it with time_attr")
         if not self.is_hetero:
             if index.input_type is not None:
                 raise ValueError(
@@ -473,9 +561,34 @@ class GraphsysSampler(BaseSampler):
                     f"give input_nodes=(node_type, ids) with a node type of {self.node_types}"
                 )
             seeds = {index.input_type: index.node}
-        out = self._sample(seeds)
+        seed_time = None
+        if temporal:
+            seed_time = index.time if index.time is not None else self._default_seed_time(index)
+            seed_time = {index.input_type: seed_time} if self.is_hetero else seed_time
+        out = self._sample(seeds, seed_time)
         out.metadata = (index.input_id, index.time)
         return out
+
+    @property
+    def is_temporal(self) -> bool:
+        """Whether trees follow only edges no later than their seed's time (``time_attr``)."""
+        return self.sampler.is_temporal
+
+    def _default_seed_time(self, index: NodeSamplerInput) -> torch.Tensor:
+        """The seeds' own node times, when ``input_time`` is not given.
+
+        Raises:
+            ValueError: times are edge-level, or the seed type has none: ``input_time`` is needed.
+        """
+        node_time = self._node_time
+        if isinstance(node_time, Mapping):
+            node_time = node_time.get(index.input_type)
+        if node_time is None:
+            raise ValueError(
+                "this temporal sampler has no node times for the seeds (edge-level time_attr, or a node type "
+                "without it); give input_time, the time of each seed"
+            )
+        return node_time.cpu()[index.node.cpu().long()]
 
     def sample_from_edges(
         self, index: EdgeSamplerInput, neg_sampling: NegativeSampling | None = None
@@ -500,9 +613,13 @@ class GraphsysSampler(BaseSampler):
                         f"edge_label_index has edge type {index.input_type!r}, whose node type {node_type!r} "
                         f"this graph does not have; node types: {self.node_types}"
                     )
+        if index.time is not None and not self.is_temporal:
+            raise ValueError("edge_label_time needs a temporal sampler: build it with time_attr")
+        if self.is_temporal and index.time is None:
+            raise ValueError("this sampler is temporal (time_attr): give edge_label_time, the time of each link")
         seeds = link_seeds(index, NegativeSampling.cast(neg_sampling), self.num_nodes, self._generator,
-                           disjoint=self.disjoint)
-        out = self._sample(seeds.node)
+                           disjoint=self.disjoint, node_time=self._node_time)
+        out = self._sample(seeds.node, seeds.time)
         if self.disjoint:  # a tree per endpoint; PyG's batch names the link: tree modulo the link count
             num_pos = index.row.numel()
             if self.is_hetero:
@@ -525,9 +642,9 @@ class GraphsysSampler(BaseSampler):
         self.sampler.reseed(info.seed & (2**63 - 1))
         self._generator.manual_seed(info.seed & (2**63 - 1))
 
-    def _sample(self, seeds) -> SamplerOutput | HeteroSamplerOutput:
+    def _sample(self, seeds, seed_time=None) -> SamplerOutput | HeteroSamplerOutput:
         self._reseed_in_worker()
-        ours = self.sampler.sample(seeds)
+        ours = self.sampler.sample(seeds, seed_time)
         if self.is_hetero:
             return self._typed_output(ours)
         node, row, col, edge = ours.node, ours.row, ours.col, ours.edge
