@@ -195,7 +195,7 @@ class Graph:
         symmetrize: bool = False,
         drop_self_loops: bool = False,
         dedup: bool = False,
-    ) -> "Graph":
+    ) -> Graph:
         """Build from edge arrays ``src[e] -> dst[e]`` (numpy arrays or tensors).
 
         Args:
@@ -224,13 +224,13 @@ class Graph:
         return cls(indptr, indices, out_w, validate=False)
 
     @classmethod
-    def from_edge_index(cls, edge_index, num_nodes: int | None = None, **options) -> "Graph":
+    def from_edge_index(cls, edge_index, num_nodes: int | None = None, **options) -> Graph:
         """Build from a PyG ``edge_index`` (2 x E, row = source, col = target). Options as :meth:`from_coo`."""
         src, dst = _edge_index_rows("edge_index", edge_index)
         return cls.from_coo(src, dst, num_nodes, **options)
 
     @classmethod
-    def from_scipy(cls, matrix, **options) -> "Graph":
+    def from_scipy(cls, matrix, **options) -> Graph:
         """Build from a scipy sparse adjacency with ``A[src, dst] != 0`` for each edge.
 
         The matrix values become ``edge_weight`` unless they are all 1. As in scipy, repeated
@@ -259,14 +259,14 @@ class Graph:
                             edge_weight=weight, **options)
 
     @classmethod
-    def from_pyg(cls, data, **options) -> "Graph":
+    def from_pyg(cls, data, **options) -> Graph:
         """Build from a ``torch_geometric.data.Data`` (its ``edge_index`` and ``num_nodes``)."""
         if getattr(data, "edge_index", None) is None:
             raise ValueError("the PyG Data object has no edge_index")
         return cls.from_edge_index(data.edge_index, data.num_nodes, **options)
 
     @classmethod
-    def from_dgl(cls, g, **options) -> "Graph":
+    def from_dgl(cls, g, **options) -> Graph:
         """Build from a ``dgl.DGLGraph`` (homogeneous). Needs dgl, which is optional."""
         src, dst = g.edges()
         return cls.from_coo(src, dst, g.num_nodes(), **options)
@@ -306,7 +306,7 @@ class Graph:
         """In-degree of every node (int64, on the graph's device). Cost: one subtraction."""
         return self.indptr[1:] - self.indptr[:-1]
 
-    def out_degrees(self, device: "str | torch.device | None" = None) -> torch.Tensor:
+    def out_degrees(self, device: str | torch.device | None = None) -> torch.Tensor:
         """Out-degree of every node (int64, on ``device``, default the graph's).
 
         This is how many in-neighbour lists hold a node, so it is what a neighbour sampler's draws
@@ -329,7 +329,7 @@ class Graph:
             raise IndexError(f"node {v} is out of range for a graph of {self.num_nodes} nodes")
         return self.indices[int(self.indptr[v]) : int(self.indptr[v + 1])]
 
-    def to(self, placement) -> "Graph":
+    def to(self, placement) -> Graph:
         """The same graph in ``placement`` ("cpu", "pinned", "cuda", "cuda:k"). Cost: one copy per array that moves."""
         weight = place(self.edge_weight, placement) if self.edge_weight is not None else None
         return Graph(place(self.indptr, placement), place(self.indices, placement), weight, validate=False)
@@ -359,7 +359,7 @@ class Graph:
 
     @classmethod
     def load(cls, path: str | os.PathLike, *, mmap: bool = True, validate: bool = False,
-             checksums: bool = True) -> "Graph":
+             checksums: bool = True) -> Graph:
         """Open a graph written by :meth:`save`, refusing one that does not match its manifest.
 
         With ``mmap`` the arrays are memory-mapped copy-on-write, so they page in as they are

@@ -288,7 +288,7 @@ class HeteroGraph:
         edge_weight_dict: Mapping[EdgeType, object] | None = None,
         add_reverse: bool = False,
         dedup: bool = False,
-    ) -> "HeteroGraph":
+    ) -> HeteroGraph:
         """Build from PyG ``edge_index`` per edge type (2 x E, row 0 = source ids, row 1 = target ids).
 
         Args:
@@ -343,7 +343,7 @@ class HeteroGraph:
         return graph.add_reverse() if add_reverse else graph
 
     @classmethod
-    def from_pyg(cls, data, **options) -> "HeteroGraph":
+    def from_pyg(cls, data, **options) -> HeteroGraph:
         """Build from a ``torch_geometric.data.HeteroData``: each node type's ``num_nodes`` and each
         edge type's ``edge_index`` (other attributes are not read). Options as
         :meth:`from_edge_index_dict`. A node type PyG cannot count gets ``max id + 1`` of its edges.
@@ -368,7 +368,7 @@ class HeteroGraph:
         return cls.from_edge_index_dict(edge_index_dict, num_nodes, **options)
 
     @classmethod
-    def from_graph(cls, graph: Graph) -> "HeteroGraph":
+    def from_graph(cls, graph: Graph) -> HeteroGraph:
         """The one-type case of a :class:`~graphsys.Graph`: node type ``"_N"``, edge type
         ``("_N", "_E", "_N")``, sharing its arrays (no copy)."""
         if not isinstance(graph, Graph):
@@ -397,14 +397,14 @@ class HeteroGraph:
         Cost: one int64 copy of each ``indices`` and one ``repeat_interleave`` per edge type."""
         return {edge_type: _csr_to_edge_index(indptr, indices) for edge_type, (indptr, indices) in self._csr.items()}
 
-    def to(self, placement) -> "HeteroGraph":
+    def to(self, placement) -> HeteroGraph:
         """The same graph in ``placement`` ("cpu", "pinned", "cuda", "cuda:k"). Cost: one copy per array that moves."""
         Placement.parse(placement)
         csr = {k: (place(indptr, placement), place(indices, placement)) for k, (indptr, indices) in self._csr.items()}
         weights = {k: place(w, placement) for k, w in self._edge_weight.items()}
         return HeteroGraph(self._num_nodes, csr, weights, validate=False)
 
-    def add_reverse(self, *, merge: bool = True) -> "HeteroGraph":
+    def add_reverse(self, *, merge: bool = True) -> HeteroGraph:
         """A new graph with reverse edges added exactly as PyG's ``ToUndirected(merge=merge)``.
 
         An edge type ``(s, r, d)`` between two node types (or any type, with ``merge=False``)
@@ -549,7 +549,7 @@ class HeteroGraph:
 
     @classmethod
     def load(cls, path: str | os.PathLike, *, mmap: bool = True, validate: bool = False,
-             checksums: bool = True) -> "HeteroGraph":
+             checksums: bool = True) -> HeteroGraph:
         """Open a graph written by :meth:`save`, refusing one that does not match its manifest.
 
         As :meth:`Graph.load`: with ``mmap`` the arrays are memory-mapped copy-on-write (they page

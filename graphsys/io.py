@@ -30,9 +30,9 @@ import secrets
 import shutil
 import time
 import zlib
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Iterator, Sequence
 
 import numpy as np
 
@@ -83,9 +83,9 @@ def file_records(paths: Sequence[Path]) -> list[dict]:
     else:
         with ThreadPoolExecutor(_CHECKSUM_THREADS) as pool:
             results = list(pool.map(lambda job: _chunk_crc(paths[job[0]], job[1], CHECKSUM_CHUNK), jobs))
-    for (i, _), crc in zip(jobs, results):
+    for (i, _), crc in zip(jobs, results, strict=True):
         crcs[i].append(crc)
-    return [{"size": size, "crc32": c} for size, c in zip(sizes, crcs)]
+    return [{"size": size, "crc32": c} for size, c in zip(sizes, crcs, strict=True)]
 
 
 # --------------------------------------------------------------------------- temporary names
@@ -175,7 +175,9 @@ def _legacy_format(folder: Path) -> bool:
 
 def _check_dir_replaceable(target: Path, kind: str) -> None:
     if target.is_symlink():
-        raise OutputError(f"{target} is a symbolic link; graphsys writes only into paths it owns, refusing to replace it")
+        raise OutputError(
+            f"{target} is a symbolic link; graphsys writes only into paths it owns, refusing to replace it"
+        )
     if not target.exists():
         return
     if not target.is_dir():
@@ -209,7 +211,9 @@ def _sidecar(target: Path) -> Path:
 def _check_file_replaceable(target: Path, kind: str) -> dict | None:
     """The record of the graphsys file now at ``target`` (None when there is none)."""
     if target.is_symlink():
-        raise OutputError(f"{target} is a symbolic link; graphsys writes only into paths it owns, refusing to replace it")
+        raise OutputError(
+            f"{target} is a symbolic link; graphsys writes only into paths it owns, refusing to replace it"
+        )
     if not target.exists():
         return None
     if target.is_dir():
@@ -335,7 +339,7 @@ def atomic_dir(path: str | os.PathLike, kind: str, *, derived: Sequence[str] = (
         _write_json(tmp / MANIFEST, {
             "format": _MANIFEST_FORMAT, "version": _MANIFEST_VERSION, "kind": kind,
             "run_id": secrets.token_hex(8), "written": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-            "derived": list(derived), "files": dict(zip(files, records)),
+            "derived": list(derived), "files": dict(zip(files, records, strict=True)),
         })
         _check_dir_replaceable(target, kind)
         old = None
@@ -426,7 +430,7 @@ def verify_dir(path: str | os.PathLike, kind: str, *, checksums: bool = True) ->
             raise CorruptFileError(f"{root / rel} {problem}")
     if checksums:
         names = list(files)
-        for rel, found in zip(names, file_records([root / rel for rel in names])):
+        for rel, found in zip(names, file_records([root / rel for rel in names]), strict=True):
             if found != files[rel]:
                 raise CorruptFileError(f"{root / rel} does not match its checksum in {manifest_file} "
                                        "(corrupted or altered)")

@@ -17,7 +17,6 @@ from sampling._pool import run_split
 from sampling._rng import draw_key
 from sampling._typed import typed_csr
 
-
 # Placeholders passed to the kernels for an edge type without weights or times (never read).
 _NO_WEIGHT = np.zeros(1, dtype=np.float64)
 _NO_TIME = np.zeros(1, dtype=np.int64)

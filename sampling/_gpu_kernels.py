@@ -322,7 +322,8 @@ def first_kernel(slot_nbr_ptr, num_slots, node_map_ptr, claim_base, flag_ptr, BL
 
 
 @triton.jit(do_not_specialize=["num_slots", "hop"])
-def assign_kernel(slot_nbr_ptr, num_slots, flag_ptr, rank_ptr, bounds_ptr, hop, node_map_ptr, nodes_ptr, BLOCK: tl.constexpr):
+def assign_kernel(slot_nbr_ptr, num_slots, flag_ptr, rank_ptr, bounds_ptr, hop, node_map_ptr, nodes_ptr,
+                  BLOCK: tl.constexpr):
     """Winners take local ids ``bounds[hop+1] + rank - 1``; ``bounds[hop+2]`` gets the new total.
 
     ``rank`` is the prefix sum of the flags of every edge type claiming in this map during

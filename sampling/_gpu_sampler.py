@@ -103,7 +103,8 @@ class GpuNeighborSampler:
         self._groups = [g.sources(t) for t in range(len(g.node_types))]
         # Passed for kernel arguments an edge type does not use (weights, times; never read).
         self._placeholder = torch.zeros(1, dtype=torch.int64, device=device)
-        self._graphs: OrderedDict[tuple[int, ...], tuple[torch.cuda.CUDAGraph, list[torch.Tensor], _Padded]] = OrderedDict()
+        self._graphs: OrderedDict[tuple[int, ...], tuple[torch.cuda.CUDAGraph, list[torch.Tensor], _Padded]]
+        self._graphs = OrderedDict()
 
     def _slot_sizes(self, n0: list[int]) -> list[list[int]] | None:
         """Slots per edge type and hop when every fanout is >= 0 (frontiers capped at each
@@ -155,13 +156,15 @@ class GpuNeighborSampler:
                 elif fanout < 0:
                     slots = self._sample_all(e, hop, bounds, edge_counts, nodes, claim_base, bad)
                 else:
-                    slots = [torch.empty(num_rows * fanout, dtype=dt, device=dev) for dt in (torch.int64,) * 3 + (torch.int32,)]
+                    slots = [torch.empty(num_rows * fanout, dtype=dt, device=dev)
+                             for dt in (torch.int64,) * 3 + (torch.int32,)]
                     self._sample_hop(e, hop, fanout, num_rows, bounds, edge_counts, nodes, slots, claim_base, bad)
                 hop_slots.append(slots)
                 parts[e].append(slots)
             for t in range(num_types):
                 self._relabel(t, hop, [hop_slots[e][0] for e in self._groups[t]], bounds[t], nodes[t])
-            rows = [min(sum(hop_slots[e][0].numel() for e in self._groups[t]), g.num_nodes[t]) for t in range(num_types)]
+            rows = [min(sum(hop_slots[e][0].numel() for e in self._groups[t]), g.num_nodes[t])
+                    for t in range(num_types)]
         rows_out, cols_out, edges_out = [], [], []
         for e in range(num_edges):
             if sizes is not None:
@@ -290,7 +293,7 @@ class GpuNeighborSampler:
         else:
             self._graphs.move_to_end(shape)
         graph, static_seeds, padded = entry
-        for static, s in zip(static_seeds, seeds):
+        for static, s in zip(static_seeds, seeds, strict=True):
             static.copy_(s)
         graph.replay()
         return padded
@@ -344,7 +347,7 @@ class GpuNeighborSampler:
         """Edge type ``e``'s filled slots over ``frontier`` (global ids, on the device): neighbour,
         edge id and frontier position per slot, in slot order (the disjoint path's draws; no claims)."""
         g, dev = self._graph, self.device
-        n, fanout, hops, d = frontier.numel(), g.fanouts[e][hop], g.hops, g.dst[e]
+        n, fanout, hops = frontier.numel(), g.fanouts[e][hop], g.hops
         bounds = torch.zeros(hops + 2, dtype=torch.int64, device=dev)
         bounds[hop + 1 :] = n
         counts = [torch.zeros(hops, dtype=torch.int64, device=dev) for _ in g.edge_types]

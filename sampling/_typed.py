@@ -80,11 +80,11 @@ class TypedCSR:
 
     def public_fanouts(self):
         """Fanouts as the user sees them: a tuple, or a dict edge type -> tuple."""
-        return dict(zip(self.edge_types, self.fanouts)) if self.hetero else self.fanouts[0]
+        return dict(zip(self.edge_types, self.fanouts, strict=True)) if self.hetero else self.fanouts[0]
 
     def public_num_nodes(self):
         """Node count, or a dict node type -> count."""
-        return dict(zip(self.node_types, self.num_nodes)) if self.hetero else self.num_nodes[0]
+        return dict(zip(self.node_types, self.num_nodes, strict=True)) if self.hetero else self.num_nodes[0]
 
     def seeds_by_type(self, seeds) -> list[torch.Tensor]:
         """Seeds per node type (an empty int64 tensor for a type without seeds); no copy.
@@ -132,13 +132,13 @@ class TypedCSR:
                                  None if batch is None else batch[0])
         nt, et = self.node_types, self.edge_types
         return HeteroSamplerOutput(
-            node=dict(zip(nt, node)),
-            row=dict(zip(et, row)),
-            col=dict(zip(et, col)),
-            edge=dict(zip(et, edge)),
-            num_sampled_nodes=dict(zip(nt, num_sampled_nodes)),
-            num_sampled_edges=dict(zip(et, num_sampled_edges)),
-            batch=None if batch is None else dict(zip(nt, batch)),
+            node=dict(zip(nt, node, strict=True)),
+            row=dict(zip(et, row, strict=True)),
+            col=dict(zip(et, col, strict=True)),
+            edge=dict(zip(et, edge, strict=True)),
+            num_sampled_nodes=dict(zip(nt, num_sampled_nodes, strict=True)),
+            num_sampled_edges=dict(zip(et, num_sampled_edges, strict=True)),
+            batch=None if batch is None else dict(zip(nt, batch, strict=True)),
         )
 
 
@@ -214,7 +214,8 @@ def _typed_csr(indptr, indices, fanouts, num_nodes, validate) -> TypedCSR:
                 f"num_nodes = {num_nodes!r} disagrees with indptr, which has {n} + 1 entries; "
                 "leave num_nodes out for plain CSR tensors, or pass dicts for a heterogeneous graph"
             )
-        return TypedCSR(False, (HOMOGENEOUS_NODE,), (HOMOGENEOUS_EDGE,), (n,), (0,), (0,), (hops,), (indptr,), (indices,))
+        return TypedCSR(False, (HOMOGENEOUS_NODE,), (HOMOGENEOUS_EDGE,), (n,), (0,), (0,), (hops,), (indptr,),
+                        (indices,))
     if not isinstance(indices, Mapping):
         raise TypeError("indptr is a dict (a heterogeneous graph) but indices is not; give indices as a dict too")
     if set(indptr) != set(indices):
@@ -287,7 +288,7 @@ def _typed_fanouts(fanouts, edge_types: tuple[EdgeType, ...]) -> tuple[tuple[int
             "or one list for all of them"
         )
     out = tuple(check_fanouts(fanouts[et], f"fanouts[{et!r}]") for et in edge_types)
-    for et, hops in zip(edge_types, out):
+    for et, hops in zip(edge_types, out, strict=True):
         if len(hops) != len(out[0]):
             raise ValueError(
                 f"fanouts[{et!r}] has {len(hops)} hops but fanouts[{edge_types[0]!r}] has {len(out[0])}; "

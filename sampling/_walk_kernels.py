@@ -3,8 +3,9 @@
 The walkers are ``nogil`` and take a part ``[part_lo, part_hi)`` of the walks;
 ``sampling._pool.run_split`` runs the parts on a thread pool (the caller's thread waits
 without the GIL, so e.g. a trainer thread keeps running). Each part advances a chunk of
-``CHUNK`` walks one step at a time, so the loads of different walks are independent and the core overlaps their cache misses (a walk step is
-two dependent random reads: ``indptr[cur]`` then ``indices[...]``). Draw ``s`` of walk ``w``
+``CHUNK`` walks one step at a time, so the loads of different walks are independent and the
+core overlaps their cache misses (a walk step is two dependent random reads: ``indptr[cur]``
+then ``indices[...]``). Draw ``s`` of walk ``w``
 is a hash of (key, w, s): the walks do not depend on the thread count.
 
 ``CHUNK = 256``: on a 2 M-node graph, 256 walks per chunk with the two reads in separate

@@ -174,8 +174,8 @@ class NeighborSampler:
     def csr(self) -> tuple[torch.Tensor, torch.Tensor] | dict[EdgeType, tuple[torch.Tensor, torch.Tensor]]:
         """The sampled graph: ``(indptr, indices)``, or a dict edge type -> that pair; no copy."""
         g = self._graph
-        pairs = list(zip(g.indptr, g.indices))
-        return dict(zip(g.edge_types, pairs)) if g.hetero else pairs[0]
+        pairs = list(zip(g.indptr, g.indices, strict=True))
+        return dict(zip(g.edge_types, pairs, strict=True)) if g.hetero else pairs[0]
 
     @property
     def fanouts(self) -> tuple[int, ...] | dict[EdgeType, tuple[int, ...]]:
@@ -230,8 +230,9 @@ class NeighborSampler:
 
         :meth:`sample` captures a batch size the first time it sees it, and a capture fails
         when another thread of the process syncs the device meanwhile (a training loop reading
-        its loss). For a heterogeneous graph a batch size is a dict node type -> seed count. Code that samples on one thread while others use the GPU captures the sizes
-        it will use before starting them, as :class:`graphsys.loader.NodeLoader` does each epoch.
+        its loss). For a heterogeneous graph a batch size is a dict node type -> seed count. Code
+        that samples on one thread while others use the GPU captures the sizes it will use before
+        starting them, as :class:`graphsys.loader.NodeLoader` does each epoch.
         Draws are unaffected: the graphs replay what direct launches do.
         """
         if self._placement.kind == "cpu":
@@ -288,7 +289,7 @@ class NeighborSampler:
                 call = self._calls
                 self._calls += 1
                 return self._impl.sample_disjoint(typed, order, times, self._seed, call, self._last)
-        seeds = dict(zip(g.node_types, typed)) if g.hetero else typed[0]
+        seeds = dict(zip(g.node_types, typed, strict=True)) if g.hetero else typed[0]
         with self._lock:
             call = self._calls
             self._calls += 1
@@ -351,7 +352,7 @@ class NeighborSampler:
     def __repr__(self) -> str:
         g = self._graph
         if g.hetero:
-            fanouts = {et: list(f) for et, f in zip(g.edge_types, g.fanouts)}
+            fanouts = {et: list(f) for et, f in zip(g.edge_types, g.fanouts, strict=True)}
             return (
                 f"NeighborSampler(num_nodes={g.public_num_nodes()}, fanouts={fanouts}, "
                 f"replace={self._replace}, placement={str(self._placement)!r})"
@@ -368,9 +369,13 @@ def _impl_arguments(g) -> tuple[tuple, dict]:
     values = {}
     for name, per_type in (("edge_weight", g.weight), ("edge_time", g.time)):
         if any(v is not None for v in per_type):
-            values[name] = {et: v for et, v in zip(g.edge_types, per_type) if v is not None} if g.hetero else per_type[0]
+            if g.hetero:
+                values[name] = {et: v for et, v in zip(g.edge_types, per_type, strict=True) if v is not None}
+            else:
+                values[name] = per_type[0]
     if g.hetero:
-        graph = (dict(zip(g.edge_types, g.indptr)), dict(zip(g.edge_types, g.indices)), g.public_fanouts())
+        graph = (dict(zip(g.edge_types, g.indptr, strict=True)), dict(zip(g.edge_types, g.indices, strict=True)),
+                 g.public_fanouts())
         return graph, {"num_nodes": g.public_num_nodes(), **values}
     return (g.indptr[0], g.indices[0], g.fanouts[0]), values
 
@@ -413,7 +418,7 @@ def _common_placement(edge_types, indptrs, indices) -> Placement:
         ValueError: arrays in different placements, named with their edge types.
     """
     where = None
-    for e, (p, i) in enumerate(zip(indptrs, indices)):
+    for e, (p, i) in enumerate(zip(indptrs, indices, strict=True)):
         a, b = placement_of(p), placement_of(i)
         if i.numel() == 0 and a.kind == "pinned" and b.kind == "cpu":
             b = a  # an empty tensor cannot be page-locked; nothing will be read from it

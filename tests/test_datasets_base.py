@@ -9,8 +9,8 @@ from graphsys.datasets import NodeDataset
 def _parts(**changes):
     graph = Graph.from_coo([0, 1, 2], [1, 2, 0], 4)
     parts = dict(name="tiny", graph=graph, x=torch.zeros(4, 2), y=torch.tensor([0, 1, -1, 1]),
-                 train_idx=torch.tensor([0, 1]), val_idx=torch.tensor([3]), test_idx=torch.tensor([], dtype=torch.int64),
-                 num_classes=2)
+                 train_idx=torch.tensor([0, 1]), val_idx=torch.tensor([3]),
+                 test_idx=torch.tensor([], dtype=torch.int64), num_classes=2)
     parts.update(changes)
     return parts
 

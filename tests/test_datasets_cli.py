@@ -30,14 +30,15 @@ def test_info_edge_list_and_list(shared_data, capsys):
 
 def test_generate_then_info_reopens(tmp_path, capsys):
     out = tmp_path / "data"
-    argv = ["data", "generate", "synthetic-arxiv", "--out", str(out), "--scale", "0.004", "--seed", "3", "--quiet", "--json"]
-    assert main(argv) == 0
+    scale = ["--scale", "0.004", "--seed", "3"]
+    assert main(["data", "generate", "synthetic-arxiv", "--out", str(out), *scale, "--quiet", "--json"]) == 0
     made = json.loads(capsys.readouterr().out)
     assert made["nodes"] == 677 and made["path"] == str(out / "synthetic-arxiv_scale0.004_seed3")
-    assert main(["data", "info", "synthetic-arxiv", "--root", str(out), "--scale", "0.004", "--seed", "3", "--json"]) == 0
+    assert main(["data", "info", "synthetic-arxiv", "--root", str(out), *scale, "--json"]) == 0
     info = json.loads(capsys.readouterr().out)
     assert info["edges"] == made["edges"] and info["train"] == made["train"]
-    assert torch.equal(load("synthetic-arxiv", out, scale=0.004, seed=3).x, load("synthetic-arxiv", scale=0.004, seed=3).x)
+    reopened = load("synthetic-arxiv", out, scale=0.004, seed=3)
+    assert torch.equal(reopened.x, load("synthetic-arxiv", scale=0.004, seed=3).x)
 
 
 def test_info_quiet_turns_the_progress_bars_off(monkeypatch, capsys):

@@ -328,7 +328,8 @@ def test_pipeline_cuda_without_gpu_says_it_as_train_does(capsys, monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     monkeypatch.setattr(graphsys.datasets, "load", lambda *a, **k: pytest.fail("pipeline loaded the dataset first"))
     train_err = _fails(capsys, ["train", *TINY, "--device", "cuda", "--quiet"], "device = 'cuda'")
-    pipe_err = _fails(capsys, ["pipeline", *TINY, *PIPELINE_FAST, "--device", "cuda"], "device = 'cuda'", "--device cpu")
+    pipe_err = _fails(capsys, ["pipeline", *TINY, *PIPELINE_FAST, "--device", "cuda"], "device = 'cuda'",
+                      "--device cpu")
     said = "device = 'cuda' needs a CUDA GPU and none is available; use device = 'cpu'"
     assert said in train_err and said in pipe_err
 

@@ -11,6 +11,7 @@ import sys
 import numpy as np
 import pytest
 import torch
+from toy_data import toy_dataset as make_toy
 
 import graphsys.io
 from graphsys import Graph
@@ -18,11 +19,18 @@ from graphsys.cli import main
 from graphsys.datasets import NodeDataset
 from graphsys.datasets.cache import open_dataset, save_dataset
 from graphsys.datasets.ogb import write_ogb_node_dataset
-from graphsys.io import (MANIFEST, CorruptFileError, OutputError, atomic_dir, atomic_file, check_output, read_json,
-                         read_npy, verify_dir, verify_file)
+from graphsys.io import (
+    MANIFEST,
+    CorruptFileError,
+    OutputError,
+    atomic_file,
+    check_output,
+    read_json,
+    read_npy,
+    verify_dir,
+    verify_file,
+)
 from graphsys.train import TrainConfig, TrainingDivergedError, load_checkpoint, train
-from graphsys.train.checkpoint import CHECKPOINT_KIND
-from toy_data import toy_dataset as make_toy
 
 
 def toy_dataset(num_nodes: int) -> NodeDataset:
@@ -296,9 +304,9 @@ def test_a_run_whose_loss_turns_nan_stops_and_keeps_the_last_good_checkpoint(tmp
 
 def test_divergence_is_one_line_and_exit_2_from_the_cli(tmp_path, capsys):
     code = main(["train", "--dataset", "synthetic-arxiv", "--scale", "0.01", "--root", str(tmp_path / "data"),
-                 "--layers", "1", "--fanouts", "3", "--hidden", "8", "--epochs", "3", "--lr", "1e36", "--batch-size", "64",
-                 "--features", "cpu", "--graph", "cpu", "--device", "cpu", "--eval-every", "0", "--quiet",
-                 "--checkpoint", str(tmp_path / "c.pt")])
+                 "--layers", "1", "--fanouts", "3", "--hidden", "8", "--epochs", "3", "--lr", "1e36",
+                 "--batch-size", "64", "--features", "cpu", "--graph", "cpu", "--device", "cpu", "--eval-every", "0",
+                 "--quiet", "--checkpoint", str(tmp_path / "c.pt")])
     err = capsys.readouterr().err
     assert code == 2 and len(err.strip().splitlines()) == 1 and "the run diverged" in err, err
     assert "no checkpoint was written" in err and not (tmp_path / "c.pt").exists()

@@ -17,13 +17,13 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 import torch
+from test_pipeline_units import tiny_dataset
 
 from graphsys.datasets.blogcatalog import load_blogcatalog
 from graphsys.datasets.planetoid import load_planetoid
 from graphsys.io import CorruptFileError, OutputError
 from graphsys.pipeline import PipelineConfig, train
 from graphsys.pipeline.run import EpochMetrics, RankReport, _end_all, _load_result, _read_traceback
-from test_pipeline_units import tiny_dataset
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
@@ -66,14 +66,15 @@ def test_planetoid_matches_pyg_reader(cora):
     expected = set(map(tuple, ref.edge_index.t().tolist()))
     degree = ds.graph.indptr.diff()
     targets = torch.repeat_interleave(torch.arange(ds.graph.num_nodes), degree)
-    got = set(zip(ds.graph.indices.long().tolist(), targets.tolist()))
+    got = set(zip(ds.graph.indices.long().tolist(), targets.tolist(), strict=True))
     assert got == expected and ds.graph.num_edges == 10_556
 
 
 def test_planetoid_refuses_a_reduce_payload_before_it_runs(cora, tmp_path):
     marker = tmp_path / "marker"
     (cora / "ind.cora.x").write_bytes(pickle.dumps(_Payload(marker), protocol=2))
-    with pytest.raises(CorruptFileError, match=r"ind\.cora\.x: refusing to unpickle (os|posix)\.system \(only numpy/scipy"):
+    said = r"ind\.cora\.x: refusing to unpickle (os|posix)\.system \(only numpy/scipy"
+    with pytest.raises(CorruptFileError, match=said):
         load_planetoid("cora", _root(cora))
     assert not marker.exists()
 
@@ -184,7 +185,8 @@ def test_blogcatalog_other_variables_are_named(tmp_path):
     import scipy.io
 
     scipy.io.savemat(tmp_path / "blogcatalog.mat", {"network": np.eye(3), "group": sp.csr_matrix(np.eye(3))})
-    with pytest.raises(CorruptFileError, match=r"blogcatalog\.mat: 'network' is a 2-D float64 array, expected a sparse"):
+    said = r"blogcatalog\.mat: 'network' is a 2-D float64 array, expected a sparse"
+    with pytest.raises(CorruptFileError, match=said):
         load_blogcatalog(tmp_path)
 
 

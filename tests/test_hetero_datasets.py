@@ -75,7 +75,7 @@ def test_same_seed_same_dataset_and_thread_count_changes_nothing():
     parallel, parallel_classes = generate_graph(preset, seed=5)
     assert np.array_equal(serial_classes, parallel_classes)
     for edge_type in serial.edge_types:
-        assert all(torch.equal(a, b) for a, b in zip(serial.csr(edge_type), parallel.csr(edge_type)))
+        assert all(torch.equal(a, b) for a, b in zip(serial.csr(edge_type), parallel.csr(edge_type), strict=True))
     a, b = load("synthetic-mag", scale=0.005, seed=5), load("synthetic-mag", scale=0.005, seed=5)
     same_dataset(a, b)
     other = load("synthetic-mag", scale=0.005, seed=6)

@@ -119,7 +119,7 @@ def test_add_reverse_carries_weights_and_refuses_a_reverse_type_that_exists():
     weights = {WRITES: torch.tensor([2.0, 3.0]), CITES: torch.tensor([1.0, 5.0])}
     g = HeteroGraph.from_edge_index_dict(edges, {"author": 2, "paper": 2}, edge_weight_dict=weights, add_reverse=True)
     rev = ("paper", "rev_writes", "author")
-    pairs = dict(zip(map(tuple, g.to_edge_index_dict()[rev].t().tolist()), g.edge_weight(rev).tolist()))
+    pairs = dict(zip(map(tuple, g.to_edge_index_dict()[rev].t().tolist()), g.edge_weight(rev).tolist(), strict=True))
     assert pairs == {(1, 0): 2.0, (1, 1): 3.0}
     assert g.edge_weight(CITES).tolist() == [6.0, 6.0]  # 1 -> 0 and 0 -> 1 merged: the weights added, as PyG
     edges[rev] = torch.tensor([[0], [0]])
@@ -302,7 +302,7 @@ def test_save_load_round_trip(tmp_path, mmap):
     h = HeteroGraph.load(tmp_path / "g", mmap=mmap)
     assert h.num_nodes_dict == g.num_nodes_dict and h.edge_types == g.edge_types
     for edge_type in g.edge_types:
-        for a, b in zip(h.csr(edge_type), g.csr(edge_type)):
+        for a, b in zip(h.csr(edge_type), g.csr(edge_type), strict=True):
             assert a.dtype == b.dtype and torch.equal(a, b)
         if g.edge_weight(edge_type) is None:
             assert h.edge_weight(edge_type) is None
@@ -460,7 +460,7 @@ def _sorted_edges(edge_index, weight=None):
     """(src, dst[, weight]) triples in one canonical order, for comparing edge lists exactly."""
     rows = edge_index.t().tolist()
     if weight is not None:
-        rows = [(s, d, round(float(w), 4)) for (s, d), w in zip(rows, weight.tolist())]
+        rows = [(s, d, round(float(w), 4)) for (s, d), w in zip(rows, weight.tolist(), strict=True)]
     return sorted(map(tuple, rows))
 
 

@@ -103,7 +103,8 @@ def check_hetero(out, num_nodes, indptr, indices, seeds, fanouts, replace, edge_
             _, first = np.unique(drawn, return_index=True)
             appeared = drawn[np.sort(first)]
             expected = appeared[~np.isin(appeared, node[t][: bounds[t][h + 1]])]
-            np.testing.assert_array_equal(node[t][bounds[t][h + 1] : bounds[t][h + 2]], expected, err_msg=f"{t} hop {h}")
+            np.testing.assert_array_equal(node[t][bounds[t][h + 1] : bounds[t][h + 2]], expected,
+                                          err_msg=f"{t} hop {h}")
 
 
 def _cpu(indptr, indices, fanouts, replace, num_nodes, seed=7):

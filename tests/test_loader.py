@@ -56,7 +56,7 @@ def test_unified_tensor_tables_give_the_same_rows(graph, tables):
     plain = NodeLoader(sampler_of(graph, seed=1), x, y, torch.arange(30), batch_size=16, shuffle=False)
     unified = NodeLoader(sampler_of(graph, seed=1), UnifiedTensor(x), UnifiedTensor(y), torch.arange(30),
                          batch_size=16, shuffle=False)
-    for a, b in zip(plain, unified):
+    for a, b in zip(plain, unified, strict=True):
         assert torch.equal(a.x, b.x) and torch.equal(a.y, b.y) and torch.equal(a.edge_index, b.edge_index)
 
 
@@ -124,7 +124,7 @@ def test_producer_thread_and_gather_groups_give_the_same_batches(graph, tables, 
                         prefetch=prefetch, gather_group=gather_group, seed=1)
     ahead = list(loader)
     assert len(ahead) == len(inline) == 7
-    for a, b in zip(ahead, inline):
+    for a, b in zip(ahead, inline, strict=True):
         assert torch.equal(a.n_id, b.n_id) and torch.equal(a.edge_index, b.edge_index) and torch.equal(a.x, b.x)
         assert torch.equal(a.y, b.y) and a.batch_size == b.batch_size
     assert loader.timings().batches == 7
@@ -216,7 +216,7 @@ def test_gpu_batches_equal_sampler_plus_index(graph, tables, placement, prefetch
     loader = NodeLoader(sampler_of(graph, seed=5, placement=placement), features, y.cuda(), seeds, batch_size=6,
                         shuffle=False, prefetch=prefetch, gather_group=gather_group)
     reference = sampler_of(graph, seed=5, placement=placement)
-    for epoch in range(2):
+    for _epoch in range(2):
         for i, batch in enumerate(loader):
             out = reference.sample(seeds[6 * i : 6 * i + 6].cuda())
             assert batch.x.is_cuda and batch.edge_index.is_cuda and batch.y.is_cuda

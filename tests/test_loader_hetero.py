@@ -92,7 +92,7 @@ def test_unified_tensor_tables_give_the_same_rows(graph, tables):
     plain = NodeLoader(sampler_of(graph, seed=1), x, y, seeds, batch_size=16, shuffle=False)
     unified = NodeLoader(sampler_of(graph, seed=1), {t: UnifiedTensor(v) for t, v in x.items()}, UnifiedTensor(y),
                          seeds, batch_size=16, shuffle=False)
-    for a, b in zip(plain, unified):
+    for a, b in zip(plain, unified, strict=True):
         for node_type in x:
             assert torch.equal(a[node_type].x, b[node_type].x)
         assert torch.equal(a["paper"].y, b["paper"].y)

@@ -24,9 +24,9 @@ def split():
     perm = torch.randperm(edges.shape[1], generator=torch.Generator().manual_seed(2))
     held_out, train = edges[:, perm[:40]], edges[:, perm[40:]]
     graph = Graph.from_edge_index(train, NUM_NODES, symmetrize=True)
-    keys = lambda e: set(zip(e[0].tolist(), e[1].tolist()))  # noqa: E731
+    keys = lambda e: set(zip(e[0].tolist(), e[1].tolist(), strict=True))  # noqa: E731
     train_keys = keys(train) | keys(train.flip(0))
-    held_out = held_out[:, [i for i, e in enumerate(zip(*held_out.tolist())) if e not in train_keys]]
+    held_out = held_out[:, [i for i, e in enumerate(zip(*held_out.tolist(), strict=True)) if e not in train_keys]]
     return graph, train, held_out
 
 
@@ -40,7 +40,7 @@ def sampler_of(graph: Graph, fanouts=(5, 3), seed: int = 0) -> NeighborSampler:
 
 
 def pairs(edge_index: torch.Tensor) -> set:
-    return set(zip(edge_index[0].tolist(), edge_index[1].tolist()))
+    return set(zip(edge_index[0].tolist(), edge_index[1].tolist(), strict=True))
 
 
 def graph_pairs(graph: Graph) -> set:
@@ -171,16 +171,16 @@ def test_same_seed_same_batches(split, x, neg):
 
     first = epochs(4)
     for other in (epochs(4), epochs(4, prefetch=0), epochs(4, gather_group=3)):
-        assert all(torch.equal(a, b) for ea, eb in zip(first, other) for a, b in zip(ea, eb))
-    assert not all(torch.equal(a, b) for a, b in zip(first[0], epochs(5)[0]))
-    assert not all(torch.equal(a, b) for a, b in zip(first[0], first[1]))
+        assert all(torch.equal(a, b) for ea, eb in zip(first, other, strict=True) for a, b in zip(ea, eb, strict=True))
+    assert not all(torch.equal(a, b) for a, b in zip(first[0], epochs(5)[0], strict=True))
+    assert not all(torch.equal(a, b) for a, b in zip(first[0], first[1], strict=True))
 
 
 def test_unified_tensor_features_give_the_same_rows(split, x):
     graph, train, _ = split
     plain = LinkLoader(sampler_of(graph, seed=1), x, None, train, batch_size=30, seed=1)
     unified = LinkLoader(sampler_of(graph, seed=1), UnifiedTensor(x), None, train, batch_size=30, seed=1)
-    for a, b in zip(plain, unified):
+    for a, b in zip(plain, unified, strict=True):
         assert torch.equal(a.x, b.x) and torch.equal(a.edge_index, b.edge_index)
 
 

@@ -76,7 +76,7 @@ def test_same_seed_same_output_and_reseed(placement):
     seeds = torch.arange(0, 500, 7)
     a, b = NeighborSampler(*args, seed=11), NeighborSampler(*args, seed=11)
     first = a.sample(seeds)
-    for x, y in zip((first, a.sample(seeds)), (b.sample(seeds), b.sample(seeds))):
+    for x, y in zip((first, a.sample(seeds)), (b.sample(seeds), b.sample(seeds)), strict=True):
         for name in ("node", "row", "col", "edge"):
             assert torch.equal(getattr(x, name), getattr(y, name))
     second = a.sample(seeds)

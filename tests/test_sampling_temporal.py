@@ -19,7 +19,10 @@ class _Temporal(_Sampler):
             g = self.impl._graph
             typed = g.seeds_by_type(seeds)
             order = [g.node_types.index(k) for k in seeds] if isinstance(seeds, dict) else [0]
-            times = [seed_time[k] for k in g.node_types if k in seed_time] if isinstance(seed_time, dict) else [seed_time]
+            if isinstance(seed_time, dict):
+                times = [seed_time[k] for k in g.node_types if k in seed_time]
+            else:
+                times = [seed_time]
             return self.impl.sample_disjoint(typed, order, times, 3, self.call, last)
         return self.impl.sample(seeds, seed_time)
 
@@ -49,7 +52,7 @@ def test_no_edge_is_later_than_its_seed(kind, fanouts, replace):
     assert (time[edge] <= seed_time[batch[col]]).all(), "an edge later than its tree's seed"
     assert torch.equal(batch[out.row.cpu()], batch[col])
     if fanouts[0] < 0:  # every edge no later than the seed time, at the first hop
-        for i, (s, t) in enumerate(zip(seeds.tolist(), seed_time.tolist())):
+        for i, (s, t) in enumerate(zip(seeds.tolist(), seed_time.tolist(), strict=True)):
             row = slice(int(indptr[s]), int(indptr[s + 1]))
             hop1 = edge[(col == i)]
             assert hop1.tolist() == [k for k in range(row.start, row.stop) if time[k] <= t]
@@ -63,7 +66,7 @@ def test_last_takes_the_latest_allowed_neighbours(kind):
     sampler = _Temporal(kind, indptr, indices, (2,), edge_time=time, **extra)
     for _ in range(3):
         out = sampler.sample(torch.tensor([0, 0]), torch.tensor([3, 5]), last=True)
-        got = sorted(zip(out.batch[out.col].tolist(), time[out.edge.cpu()].tolist()))
+        got = sorted(zip(out.batch[out.col].tolist(), time[out.edge.cpu()].tolist(), strict=True))
         assert got == [(0, 2), (0, 3), (1, 4), (1, 5)]
 
 

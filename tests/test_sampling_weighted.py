@@ -35,7 +35,9 @@ class _Sampler:
             return
         move = (lambda t: t.pin_memory()) if kind == "pinned" else (lambda t: t.to(kind))
         if kind != "cpu":
-            mv = (lambda d: {k: move(v) for k, v in d.items()} if isinstance(d, dict) else move(d))
+            def mv(d):
+                return {k: move(v) for k, v in d.items()} if isinstance(d, dict) else move(d)
+
             indptr, indices = mv(indptr), mv(indices)
             values = {k: (mv(v) if k.startswith("edge_") else v) for k, v in values.items()}
         self.impl = NeighborSampler(indptr, indices, fanouts, replace=replace, seed=3, **values)
@@ -54,7 +56,9 @@ def _star(weights):
     return indptr, torch.arange(1, d + 1), torch.tensor(weights, dtype=torch.float32)
 
 
-def _counts(sampler, calls, d, seeds=torch.tensor([0])):
+def _counts(sampler, calls, d):
+    """Draw counts of neighbours 1..d of seed 0 over ``calls`` samples, and each sample's size."""
+    seeds = torch.tensor([0])
     counts = np.zeros(d + 1)
     sizes = []
     for _ in range(calls):
@@ -158,7 +162,8 @@ def test_weighted_multi_hop_keeps_the_output_contract(kind):
     dst = np.sort(rng.integers(0, n, e))
     indptr = torch.from_numpy(np.concatenate([[0], np.cumsum(np.bincount(dst, minlength=n))]))
     indices = torch.from_numpy(rng.integers(0, n, e))
-    w = torch.from_numpy(rng.random(e).astype(np.float32)) * (torch.rand(e, generator=torch.Generator().manual_seed(1)) > 0.3)
+    kept = torch.rand(e, generator=torch.Generator().manual_seed(1)) > 0.3
+    w = torch.from_numpy(rng.random(e).astype(np.float32)) * kept
     sampler = _Sampler(kind, indptr, indices, (3, 2), edge_weight=w)
     out = sampler.sample(torch.tensor([0, 5, 7]))
     edge, row, col, node = out.edge.cpu(), out.row.cpu(), out.col.cpu(), out.node.cpu()
@@ -200,8 +205,10 @@ def test_same_seed_same_draws_whatever_the_thread_count():
         (torch.tensor([1.0, -0.5, 1.0]), ValueError, r"edge_weight\[1\] = -0.5; edge weights must be finite and >= 0"),
         (torch.tensor([1.0, float("nan"), 1.0]), ValueError, r"edge_weight\[1\] = nan"),
         (torch.tensor([1.0, float("inf"), 1.0]), ValueError, r"edge_weight\[1\] = inf"),
-        (torch.tensor([1.0, 1.0]), ValueError, r"edge_weight has shape \(2,\); expected one weight per edge, shape \(3,\)"),
-        (torch.tensor([1, 1, 1]), TypeError, r"edge_weight must hold floating-point edge weights, got dtype torch.int64"),
+        (torch.tensor([1.0, 1.0]), ValueError,
+         r"edge_weight has shape \(2,\); expected one weight per edge, shape \(3,\)"),
+        (torch.tensor([1, 1, 1]), TypeError,
+         r"edge_weight must hold floating-point edge weights, got dtype torch.int64"),
     ],
 )
 def test_bad_weights_are_refused(weight, error, match):

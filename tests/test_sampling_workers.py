@@ -32,11 +32,10 @@ def test_pyg_loader_with_two_workers_runs_three_epochs(method, persistent):
 def test_a_pickled_cpu_sampler_samples_as_the_original_and_shares_numpy_owned_csr():
     import io
     import pickle
+    from multiprocessing.reduction import ForkingPickler
 
     import numpy as np
     import torch
-    from multiprocessing.reduction import ForkingPickler
-
     import torch.multiprocessing  # noqa: F401 (registers the shared-memory reductions of tensors)
 
     from sampling import NeighborSampler

@@ -170,7 +170,8 @@ def test_gcn_beats_mlp_and_majority(one_thread):
     hidden = 32
 
     def gcn():
-        convs = torch.nn.ModuleList([GCNConv(ds.num_features, hidden, cached=True), GCNConv(hidden, ds.num_classes, cached=True)])
+        convs = torch.nn.ModuleList([GCNConv(ds.num_features, hidden, cached=True),
+                                     GCNConv(hidden, ds.num_classes, cached=True)])
 
         def forward():
             h = torch.nn.functional.dropout(torch.relu(convs[0](x, edge_index)), 0.5, convs.training)

@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 import torch
 import torch.multiprocessing as mp
+from toy_data import toy_dataset as make_toy
 
 from graphsys.datasets import NodeDataset
 from graphsys.train import TrainConfig, load_checkpoint, train
-from toy_data import toy_dataset as make_toy
 
 
 def toy_dataset() -> NodeDataset:
@@ -49,11 +49,13 @@ def test_resume_after_interrupt_matches_uninterrupted_run(tmp_path):
         train(cfg_b, dataset=ds, on_step=interrupt)
     kept = load_checkpoint(cfg_b.checkpoint, fingerprint=cfg_b.fingerprint())
     assert kept.epoch == 2 and len(kept.history) == 2
-    assert sorted(p.name for p in (tmp_path / "b").iterdir()) == [".ckpt.pt.graphsys.json", ".m.jsonl.graphsys.json", "ckpt.pt", "m.jsonl"]
+    assert sorted(p.name for p in (tmp_path / "b").iterdir()) == [
+        ".ckpt.pt.graphsys.json", ".m.jsonl.graphsys.json", "ckpt.pt", "m.jsonl",
+    ]
 
     resumed = train(config(tmp_path / "b", resume=True, metrics_out=str(tmp_path / "b" / "m.jsonl")), dataset=ds)
     assert [m.epoch for m in resumed.history] == [1, 2, 3, 4]
-    for a, b in zip(params(straight.model), params(resumed.model)):
+    for a, b in zip(params(straight.model), params(resumed.model), strict=True):
         assert torch.equal(a, b)
     assert resumed.history[-1].loss == straight.history[-1].loss
     assert resumed.scores == straight.scores

@@ -1,10 +1,10 @@
 """graphsys train on a GPU: every placement trains, inference on the GPU equals the CPU's, the cache serves."""
 import pytest
 import torch
+from toy_data import toy_dataset
 
 from graphsys.datasets import NodeDataset
 from graphsys.train import TrainConfig, build_model, layerwise_inference, train
-from toy_data import toy_dataset
 from zerocopy import UnifiedTensor
 
 pytestmark = pytest.mark.gpu

@@ -77,7 +77,8 @@ def test_learned_embeddings_train_and_beat_the_mlp(root, tmp_path):
 
 @pytest.mark.parametrize("kwargs, message", [
     (dict(model="rgcn"), "node types without features (author, institution, field_of_study); choose featureless"),
-    (dict(model="gcn", featureless="mean"), "heterogeneous: train it with model 'rgcn' or 'sage' (or the graph-free 'mlp'), not 'gcn'"),
+    (dict(model="gcn", featureless="mean"),
+     "heterogeneous: train it with model 'rgcn' or 'sage' (or the graph-free 'mlp'), not 'gcn'"),
 ])
 def test_what_cannot_be_trained_is_refused_by_name(root, kwargs, message):
     config = TrainConfig(dataset="synthetic-mag", root=str(root), scale=SCALE, layers=2, fanouts=(5, 3), epochs=1,

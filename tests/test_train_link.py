@@ -8,6 +8,8 @@ import numpy as np
 import pytest
 import torch
 import torch.multiprocessing as mp
+from test_train_cora import one_thread  # noqa: F401  (autouse: one thread on the shared 2-core machine)
+from test_train_determinism import _free_port
 
 from graphsys import Graph
 from graphsys.cli import main
@@ -15,8 +17,6 @@ from graphsys.datasets import LinkDataset, LinkSplit
 from graphsys.train import TrainConfig, load_checkpoint, train
 from graphsys.train.inference import layerwise_inference
 from graphsys.train.link import build_link_model, split_scores
-from test_train_cora import one_thread  # noqa: F401  (autouse: one thread on the shared 2-core machine)
-from test_train_determinism import _free_port
 
 
 def community_link_dataset(metric: str = "mrr", num_nodes: int = 240, seed: int = 0) -> LinkDataset:
@@ -73,8 +73,9 @@ def test_cora_as_a_link_task_reaches_pyg_examples_auc(shared_data, tmp_path, cap
 
 
 def test_an_ogb_format_link_dataset_trains_and_is_scored_by_ogbs_evaluator(tmp_path, capsys):
-    from graphsys.datasets.ogb_link import write_ogb_link_dataset
     from ogb.linkproppred import Evaluator
+
+    from graphsys.datasets.ogb_link import write_ogb_link_dataset
 
     dataset = community_link_dataset("mrr")
     write_ogb_link_dataset(dataset, tmp_path / "data", "ogbl-toy")
@@ -123,7 +124,7 @@ def test_resume_equals_uninterrupted(tmp_path, model):
     resumed = train(config(tmp_path / "b", model=model, strict_negatives=True, negative_weight="degree", resume=True),
                     dataset=ds)
     assert [m.epoch for m in resumed.history] == [1, 2, 3, 4]
-    for a, b in zip(straight.model.parameters(), resumed.model.parameters()):
+    for a, b in zip(straight.model.parameters(), resumed.model.parameters(), strict=True):
         assert torch.equal(a, b)
     assert resumed.history[-1].loss == straight.history[-1].loss
     assert (resumed.scores.val, resumed.scores.test) == (straight.scores.val, straight.scores.test)

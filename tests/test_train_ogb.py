@@ -2,10 +2,10 @@
 import json
 
 import pytest
+from toy_data import toy_dataset
 
 from graphsys.cli import main
 from graphsys.datasets import NodeDataset
-from toy_data import toy_dataset
 
 ogb_eval = pytest.importorskip("ogb.nodeproppred")
 write_ogb_node_dataset = pytest.importorskip("graphsys.datasets.ogb").write_ogb_node_dataset

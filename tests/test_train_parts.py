@@ -5,8 +5,7 @@ import torch
 
 from graphsys import Graph
 from graphsys.io import CorruptFileError, atomic_file
-from graphsys.train import (Amp, Scorer, TrainConfig, build_model, layerwise_inference, load_checkpoint,
-                            save_checkpoint)
+from graphsys.train import Amp, Scorer, TrainConfig, build_model, layerwise_inference, load_checkpoint, save_checkpoint
 from graphsys.train.checkpoint import CHECKPOINT_KIND
 from graphsys.train.distributed import DistContext, shard_seeds
 
@@ -66,7 +65,7 @@ def test_destination_trim_matches_pyg_trimming_on_a_sampled_batch(model, layers)
     torch.testing.assert_close(got, expected[: seeds.numel()], atol=1e-5, rtol=1e-4)
     torch.nn.functional.cross_entropy(got, y[seeds]).backward()
     torch.nn.functional.cross_entropy(expected[: seeds.numel()], y[seeds]).backward()
-    for (name, a), b in zip(ours.named_parameters(), plain.parameters()):
+    for (name, a), b in zip(ours.named_parameters(), plain.parameters(), strict=True):
         torch.testing.assert_close(a.grad, b.grad, atol=1e-5, rtol=1e-4, msg=name)
     assert set(ours.state_dict()) == set(plain.state_dict())
 
@@ -157,7 +156,7 @@ def test_build_model_is_seeded_and_leaves_global_rng_alone():
     torch.manual_seed(0)
     a, b = build_model(cfg, 4, 3), build_model(cfg, 4, 3)
     assert torch.rand(1) == before
-    for pa, pb in zip(a.parameters(), b.parameters()):
+    for pa, pb in zip(a.parameters(), b.parameters(), strict=True):
         assert torch.equal(pa, pb)
     with pytest.raises(ValueError, match="in_channels and out_channels must be positive, got 0 and 3"):
         build_model(cfg, 0, 3)
@@ -257,5 +256,5 @@ def test_host_batches_are_prepared_on_a_thread_and_moved():
     direct = list(loader())
     moved = list(EpochBatches(loader(), torch.device("meta")))
     assert [b.batch_size for b in moved] == [b.batch_size for b in direct] == [32, 32, 32, 4]
-    for a, b in zip(direct, moved):
+    for a, b in zip(direct, moved, strict=True):
         assert b.x.device.type == "meta" and b.x.shape == a.x.shape and b.edge_index.shape == a.edge_index.shape

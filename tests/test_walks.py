@@ -7,8 +7,8 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sampling import random_walk
 from sampling import _walk_kernels as K
+from sampling import random_walk
 from sampling._rng import make_key
 from tests.test_sampling_checks import random_csr
 
@@ -75,7 +75,8 @@ def test_node2vec_with_p_q_one_matches_uniform_in_distribution():
     K.uniform_walks(0, starts.size, ip, ix, starts, 2, make_key(1), uniform)
     K.node2vec_walks(0, starts.size, ip, ix, starts, 2, 1.0, 1.0, True, make_key(2), biased)
     for walks in (uniform, biased):
-        np.testing.assert_allclose(np.bincount(walks[:, 1], minlength=5) / starts.size, [0, 1 / 3, 1 / 3, 1 / 3, 0], atol=0.01)
+        first_step = np.bincount(walks[:, 1], minlength=5) / starts.size
+        np.testing.assert_allclose(first_step, [0, 1 / 3, 1 / 3, 1 / 3, 0], atol=0.01)
         # From 1 (neighbours 0 and 2) each is taken half the time.
         np.testing.assert_allclose(_second_step_freq(walks), [0.5, 0, 0.5, 0, 0], atol=0.015)
 
@@ -87,7 +88,8 @@ def test_node2vec_second_order_probabilities(p, q, sorted_rows):
     indptr, indices, _ = _small_graph()
     starts = np.zeros(120_000, dtype=np.int64)
     walks = np.empty((starts.size, 3), dtype=np.int64)
-    K.node2vec_walks(0, starts.size, indptr.numpy(), indices.numpy(), starts, 2, 1 / p, 1 / q, sorted_rows, make_key(9), walks)
+    K.node2vec_walks(0, starts.size, indptr.numpy(), indices.numpy(), starts, 2, 1 / p, 1 / q, sorted_rows,
+                     make_key(9), walks)
     rows = walks[walks[:, 1] == 3]
     freq = np.bincount(rows[:, 2], minlength=5) / len(rows)
     expected = np.array([1 / p, 0, 0, 0, 1 / q]) / (1 / p + 1 / q)

@@ -31,8 +31,9 @@ def register(subparsers) -> None:
         "train", help="train a GNN for node classification or link prediction on sampled minibatches (one or many "
                       "GPUs)",
         description="Minibatch GNN training (GraphSAGE, GCN, GAT from torch_geometric; R-GCN or GraphSAGE per "
-                    "edge type on heterogeneous graphs) with GPU neighbour sampling and zero-copy feature gathering; evaluates with full-neighbourhood layer-wise "
-                    "inference every epoch and checkpoints every epoch. Under torchrun each process trains "
+                    "edge type on heterogeneous graphs) with GPU neighbour sampling and zero-copy feature "
+                    "gathering; evaluates with full-neighbourhood layer-wise inference every epoch and "
+                    "checkpoints every epoch. Under torchrun each process trains "
                     "on its own GPU with DistributedDataParallel.",
     )
     p.add_argument("--dataset", required=True,
@@ -124,7 +125,6 @@ def config_from_args(args):
     import torch
 
     from graphsys.train import TrainConfig
-
     from graphsys.train.config import is_link_preset
 
     # NaN, inf and the other float flags: TrainConfig refuses them

@@ -65,7 +65,9 @@ def load_blogcatalog(
     if adjacency.shape[0] != adjacency.shape[1]:
         raise CorruptFileError(f"{path}: 'network' has shape {adjacency.shape}, expected a square adjacency matrix")
     if groups.shape[0] != adjacency.shape[0]:
-        raise CorruptFileError(f"{path}: 'group' has {groups.shape[0]} rows but 'network' has {adjacency.shape[0]} nodes")
+        raise CorruptFileError(
+            f"{path}: 'group' has {groups.shape[0]} rows but 'network' has {adjacency.shape[0]} nodes"
+        )
     graph = Graph.from_scipy(adjacency, symmetrize=True, drop_self_loops=True)
     y = torch.from_numpy((np.asarray(groups.todense()) != 0).astype(np.int64))
     train_idx, val_idx, test_idx = random_split(graph.num_nodes, train_ratio, val_ratio, seed)

@@ -234,7 +234,7 @@ def read_edge_list(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray, np.
     result = _parse_chunks(buf, bounds, slots[:-1], src, dst, weight)
     lines_before = np.concatenate([[0], np.cumsum(newlines)])
     weighted = -1
-    for c, (count, chunk_weighted, code, line, start, first_edge_line) in enumerate(result.tolist()):
+    for c, (_count, chunk_weighted, code, line, start, first_edge_line) in enumerate(result.tolist()):
         if chunk_weighted != -1 and weighted != -1 and chunk_weighted != weighted:
             code, line = _MIXED, first_edge_line
             start = _line_start(buf, int(bounds[c]), line)

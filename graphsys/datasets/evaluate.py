@@ -52,7 +52,9 @@ def evaluate(name: str, y_true, y_pred) -> dict[str, float]:
 
 def _f1(truth: torch.Tensor, pred: torch.Tensor) -> dict[str, float]:
     if pred.shape != truth.shape:
-        raise ValueError(f"multi-label y_pred must have shape {tuple(truth.shape)} (0/1 per label), got {tuple(pred.shape)}")
+        raise ValueError(
+            f"multi-label y_pred must have shape {tuple(truth.shape)} (0/1 per label), got {tuple(pred.shape)}"
+        )
     if pred.is_floating_point() and not ((pred == 0) | (pred == 1)).all():
         raise ValueError("multi-label y_pred must hold 0/1 predictions (threshold or take the top-k first)")
     t, p = truth.bool(), pred.bool()

@@ -8,8 +8,8 @@ de-duplicated in parallel, so no global sort of the edge list is ever needed.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numba
 import numpy as np
@@ -67,7 +67,9 @@ class GraphSpec:
         if not self.exponent > 2.0:
             raise ValueError(f"exponent must be > 2 (a finite mean degree), got {self.exponent}")
         if sum(self.class_sizes) != n or min(self.class_sizes) < 1:
-            raise ValueError(f"class_sizes must be positive and sum to num_nodes = {n}, got sum {sum(self.class_sizes)}")
+            raise ValueError(
+                f"class_sizes must be positive and sum to num_nodes = {n}, got sum {sum(self.class_sizes)}"
+            )
         for name in ("homophily", "partner_share"):
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:

@@ -18,7 +18,7 @@ import torch
 from graphsys.datasets import cache
 from graphsys.datasets.base import HeteroNodeDataset
 from graphsys.hetero_graph import HeteroGraph
-from graphsys.io import CorruptFileError, read_json, read_npy, verify_dir
+from graphsys.io import CorruptFileError, read_npy, verify_dir
 
 FORMAT = "graphsys.HeteroNodeDataset"
 VERSION = 1
@@ -44,7 +44,7 @@ def write_meta(folder: Path, name: str, num_classes: int, target: str, features:
 def write_labels(folder: Path, y: np.ndarray, splits) -> None:
     """Write ``y.npy`` and the three split files into ``folder``."""
     np.save(folder / "y.npy", y)
-    for part, ids in zip(_SPLITS, splits):
+    for part, ids in zip(_SPLITS, splits, strict=True):
         np.save(folder / f"{part}.npy", ids)
 
 

@@ -49,7 +49,7 @@ from graphsys.datasets.hetero_cache import (
     write_labels,
     write_meta,
 )
-from graphsys.datasets.synthetic import cache_dir, class_labels, fill_class_features, split_ids, _class_sizes
+from graphsys.datasets.synthetic import _class_sizes, cache_dir, class_labels, fill_class_features, split_ids
 from graphsys.hetero_graph import EdgeType, HeteroGraph, transpose_csr
 from graphsys.io import atomic_dir, check_output
 
@@ -120,7 +120,7 @@ class HeteroPreset:
     label_noise: float = 0.1
     scale: float = field(default=1.0, compare=False)
 
-    def at(self, scale: float) -> "HeteroPreset":
+    def at(self, scale: float) -> HeteroPreset:
         """This preset with nodes, edges and split sizes multiplied by ``scale``."""
         if not (isinstance(scale, (int, float)) and not isinstance(scale, bool) and scale > 0):
             raise ValueError(f"scale must be a positive number, got {scale!r}")

@@ -4,8 +4,8 @@ from __future__ import annotations
 import math
 import numbers
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from graphsys.datasets.base import HeteroNodeDataset, LinkDataset, NodeDataset
 

@@ -85,7 +85,7 @@ class Preset:
     label_noise: float = 0.0
     dtype: torch.dtype = torch.float32
 
-    def at(self, scale: float) -> "Preset":
+    def at(self, scale: float) -> Preset:
         """This preset with nodes, edges and split sizes multiplied by ``scale``."""
         if not (isinstance(scale, (int, float)) and scale > 0):
             raise ValueError(f"scale must be a positive number, got {scale!r}")
@@ -259,7 +259,8 @@ def generate(
         shape = (preset.num_nodes, preset.num_features)
         if root is None:
             x = torch.empty(shape, dtype=preset.dtype)
-            fill_class_features(x, generated.classes, preset.num_classes, preset.centroid_scale, preset.flip, seed, quiet)
+            fill_class_features(x, generated.classes, preset.num_classes, preset.centroid_scale, preset.flip, seed,
+                                quiet)
             bar.update()
             return NodeDataset(name, generated.graph, x, torch.from_numpy(y),
                                *(torch.from_numpy(s) for s in splits), num_classes=preset.num_classes)
@@ -272,7 +273,7 @@ def generate(
             x.flush()
             del x
             np.save(tmp / "y.npy", y)
-            for part, split in zip(("train_idx", "val_idx", "test_idx"), splits):
+            for part, split in zip(("train_idx", "val_idx", "test_idx"), splits, strict=True):
                 np.save(tmp / f"{part}.npy", split)
             write_meta(tmp, name, preset.num_classes, False,
                        {"preset": name, "scale": scale, "seed": seed, "num_edges": preset.num_edges,

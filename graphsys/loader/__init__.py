@@ -15,5 +15,5 @@ from graphsys.loader.negatives import NegativeDrawer, NegativeMode, NegativeSamp
 from graphsys.loader.node_loader import NodeLoader
 from graphsys.loader.timings import LoaderTimings
 
-__all__ = ["LinkLoader", "LoaderTimings", "NegativeDrawer", "NegativeMode", "NegativeSampling", "NegativeWeight", "NodeLoader",
-           "gather_rows"]
+__all__ = ["LinkLoader", "LoaderTimings", "NegativeDrawer", "NegativeMode", "NegativeSampling", "NegativeWeight",
+           "NodeLoader", "gather_rows"]

@@ -7,13 +7,11 @@ table given a host index answers on its own GPU.
 """
 from __future__ import annotations
 
-from typing import Union
-
 import torch
 
 from zerocopy import UnifiedTensor
 
-Table = Union[torch.Tensor, UnifiedTensor]
+Table = torch.Tensor | UnifiedTensor
 
 
 def check_table(name: str, table: object) -> Table:

@@ -147,7 +147,7 @@ class NegativeDrawer:
         at = torch.searchsorted(self._forbidden, keys).clamp_(max=self._forbidden.numel() - 1)
         return self._forbidden[at] == keys
 
-    def pairs(self, src: "torch.Tensor | None", count: int,
+    def pairs(self, src: torch.Tensor | None, count: int,
               generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
         """Negative pairs: with ``src`` (triplet), ``count`` destinations for those sources (``src``
         repeated to ``count``, block after block); without, ``count`` random sources and destinations.

@@ -102,15 +102,15 @@ class NodeLoader(SubgraphLoader):
     def __init__(
         self,
         sampler: NeighborSampler,
-        features: "Table | Mapping[str, Table]",
+        features: Table | Mapping[str, Table],
         labels: Table | None,
-        seeds: "torch.Tensor | tuple[str, torch.Tensor]",
+        seeds: torch.Tensor | tuple[str, torch.Tensor],
         batch_size: int,
         *,
         shuffle: bool = True,
         drop_last: bool = False,
         prefetch: int = 1,
-        gather_group: "int | None" = None,
+        gather_group: int | None = None,
         seed: int = 0,
     ) -> None:
         self._target, seeds = typed_seeds(sampler, seeds, kind="node", alone="ids_or_mask")
@@ -125,7 +125,7 @@ class NodeLoader(SubgraphLoader):
     def _sampler_batch_sizes(self, sizes: list[int]) -> list:
         return [{self._target: n} for n in sizes] if self._target is not None else sizes
 
-    def _seed_arg(self, ids: torch.Tensor) -> "torch.Tensor | dict[str, torch.Tensor]":
+    def _seed_arg(self, ids: torch.Tensor) -> torch.Tensor | dict[str, torch.Tensor]:
         """Seeds as the sampler takes them: ids, or a dict with the seeds' node type."""
         return ids if self._target is None else {self._target: ids}
 
@@ -136,7 +136,7 @@ class NodeLoader(SubgraphLoader):
         seed_nodes = out.node if self._target is None else out.node[self._target]
         return Sampled(out, input_id, seed_nodes[: input_id.numel()] if self.labels is not None else None)
 
-    def _assemble(self, sampled: Sampled, x, y) -> "Data | HeteroData":
+    def _assemble(self, sampled: Sampled, x, y) -> Data | HeteroData:
         """The batch as a ``Data`` (a ``HeteroData`` for a heterogeneous graph). Cost: one stack per edge type."""
         out, input_id = sampled.out, sampled.input_id
         if self._target is None:

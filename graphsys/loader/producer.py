@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import queue
 import threading
-from typing import Callable, Generic, Iterator, Sequence, TypeVar
+from collections.abc import Callable, Iterator, Sequence
+from typing import Generic, TypeVar
 
 import torch
 
@@ -46,7 +47,7 @@ class Producer(Generic[Item, Batch]):
     """
 
     def __init__(self, produce: Callable[[Item], Batch], items: Sequence[Item], ahead: int,
-                 device: "torch.device | None" = None) -> None:
+                 device: torch.device | None = None) -> None:
         if ahead < 1:
             raise ValueError(f"ahead must be >= 1, got {ahead}")
         self._produce = produce
@@ -57,7 +58,7 @@ class Producer(Generic[Item, Batch]):
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="graphsys-loader", daemon=True)
 
-    def __enter__(self) -> "Producer[Item, Batch]":
+    def __enter__(self) -> Producer[Item, Batch]:
         self._thread.start()
         return self
 

@@ -24,9 +24,8 @@ from __future__ import annotations
 import math
 from abc import ABC, abstractmethod
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Callable, Iterator
 
 import torch
 from torch_geometric.data import Data, HeteroData
@@ -60,9 +59,9 @@ class Sampled:
             alive on the consuming stream with the rest of the batch.
     """
 
-    out: "SamplerOutput | HeteroSamplerOutput"
+    out: SamplerOutput | HeteroSamplerOutput
     input_id: torch.Tensor
-    label_nodes: "torch.Tensor | None" = None
+    label_nodes: torch.Tensor | None = None
     extra: Mapping[str, torch.Tensor] = field(default_factory=dict)
 
 
@@ -75,24 +74,24 @@ class _InFlight:
     """
 
     sampled: Sampled
-    x: "dict[str | None, torch.Tensor]"
-    y: "torch.Tensor | None"
-    done: "torch.cuda.Event | None"
+    x: dict[str | None, torch.Tensor]
+    y: torch.Tensor | None
+    done: torch.cuda.Event | None
 
 
-def sampled_nodes(out: "SamplerOutput | HeteroSamplerOutput") -> "dict[str | None, torch.Tensor]":
+def sampled_nodes(out: SamplerOutput | HeteroSamplerOutput) -> dict[str | None, torch.Tensor]:
     """The sampled node ids per feature-table key (``None`` for the one type of a homogeneous graph)."""
     return dict(out.node) if isinstance(out, HeteroSamplerOutput) else {None: out.node}
 
 
-def _sampled_tensors(out: "SamplerOutput | HeteroSamplerOutput") -> list[torch.Tensor]:
+def _sampled_tensors(out: SamplerOutput | HeteroSamplerOutput) -> list[torch.Tensor]:
     """Every tensor of a sampler output (for ``record_stream``)."""
     if isinstance(out, HeteroSamplerOutput):
         return [*out.node.values(), *out.row.values(), *out.col.values(), *out.edge.values()]
     return [out.node, out.row, out.col, out.edge]
 
 
-def _gather_split(table: Table, indices: list[torch.Tensor], programs_per_sm: "float | None") -> list[torch.Tensor]:
+def _gather_split(table: Table, indices: list[torch.Tensor], programs_per_sm: float | None) -> list[torch.Tensor]:
     """``table[index]`` for each index, read in one gather over all of them (launched on the current
     stream, no host wait), returned as one view per index.
 
@@ -107,7 +106,7 @@ def _gather_split(table: Table, indices: list[torch.Tensor], programs_per_sm: "f
     return [rows] if len(indices) == 1 else list(rows.split([part.numel() for part in indices]))
 
 
-def feature_tables(sampler: NeighborSampler, features) -> "dict[str | None, Table]":
+def feature_tables(sampler: NeighborSampler, features) -> dict[str | None, Table]:
     """The feature tables by key (``None`` for a homogeneous graph, else node types), checked.
 
     Raises:
@@ -195,8 +194,8 @@ class SubgraphLoader(ABC):
         ValueError: tables whose row count is not the node count, bad sizes.
     """
 
-    def __init__(self, sampler: NeighborSampler, features, labels: "Table | None", *, label_type: "str | None",
-                 batch_size: int, shuffle: bool, drop_last: bool, prefetch: int, gather_group: "int | None",
+    def __init__(self, sampler: NeighborSampler, features, labels: Table | None, *, label_type: str | None,
+                 batch_size: int, shuffle: bool, drop_last: bool, prefetch: int, gather_group: int | None,
                  seed: int) -> None:
         if not isinstance(sampler, NeighborSampler):
             raise TypeError(f"sampler must be a sampling.NeighborSampler, got {type(sampler).__name__}")
@@ -241,8 +240,8 @@ class SubgraphLoader(ABC):
         """Sample the batch of the seeds at positions ``input_id`` (on the current stream)."""
 
     @abstractmethod
-    def _assemble(self, sampled: Sampled, x: "dict[str | None, torch.Tensor]",
-                  y: "torch.Tensor | None") -> "Data | HeteroData":
+    def _assemble(self, sampled: Sampled, x: dict[str | None, torch.Tensor],
+                  y: torch.Tensor | None) -> Data | HeteroData:
         """The batch of ``sampled`` with its gathered rows (on the consuming stream)."""
 
     # ------------------------------------------------------------------ the pipeline
@@ -258,7 +257,7 @@ class SubgraphLoader(ABC):
         """Start the stage timings afresh."""
         self._clock.reset()
 
-    def __iter__(self) -> "Iterator[Data | HeteroData]":
+    def __iter__(self) -> Iterator[Data | HeteroData]:
         """One epoch of batches. Cost per batch on the calling thread: see :meth:`_hand_over`
         (with ``prefetch > 0``, :meth:`_produce` runs on the producer thread)."""
         count = self._num_items()
@@ -343,7 +342,7 @@ class SubgraphLoader(ABC):
             return flights
         sample_stream, gather_stream = self._streams
         with torch.cuda.stream(sample_stream):
-            sampled, spans = zip(*[self._sample_timed(bound) for bound in group])
+            sampled, spans = zip(*[self._sample_timed(bound) for bound in group], strict=True)
         gather_stream.wait_stream(sample_stream)
         with torch.cuda.stream(gather_stream):
             for batch in sampled:
@@ -357,9 +356,9 @@ class SubgraphLoader(ABC):
             done = torch.cuda.Event()
             done.record()
         self._clock.add(list(spans), (gather_begin, gathered))
-        return [_InFlight(*parts, done) for parts in zip(sampled, xs, ys)]
+        return [_InFlight(*parts, done) for parts in zip(sampled, xs, ys, strict=True)]
 
-    def _hand_over(self, flight: _InFlight) -> "Data | HeteroData":
+    def _hand_over(self, flight: _InFlight) -> Data | HeteroData:
         """The batch, ordered after its production on the current stream.
 
         Cost on a GPU: one event wait on the device (no host sync), one ``record_stream`` per

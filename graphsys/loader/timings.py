@@ -54,7 +54,7 @@ class StageClock:
         self._sample_s = 0.0
         self._gather_s = 0.0
 
-    def mark(self, stream: "torch.cuda.Stream | None" = None):
+    def mark(self, stream: torch.cuda.Stream | None = None):
         """A time point (on ``stream``, default the current one, on a GPU)."""
         if not self._cuda:
             return time.perf_counter()

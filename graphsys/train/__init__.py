@@ -22,7 +22,6 @@ from graphsys.train.models import build_model, trim_destinations
 
 __all__ = [
     "Amp", "Checkpoint", "DistContext", "EpochMetrics", "LinkEpochMetrics", "ModelKind", "Predictor", "Scorer",
-    "Scores", "Task", "TrainConfig",
-    "TrainResult", "Trainer", "TrainingDivergedError", "build_model", "check_machine", "layerwise_inference", "load_checkpoint",
-    "save_checkpoint", "train", "trim_destinations",
+    "Scores", "Task", "TrainConfig", "TrainResult", "Trainer", "TrainingDivergedError", "build_model",
+    "check_machine", "layerwise_inference", "load_checkpoint", "save_checkpoint", "train", "trim_destinations",
 ]

@@ -98,10 +98,11 @@ class TrainConfig:
     undirected: bool = field(
         default=False, metadata={"help": "ogbn-* datasets: store every edge both ways (usual for ogbn-arxiv)"}
     )
-    model: ModelKind = field(default=ModelKind.SAGE,
-                             metadata={"help": "sage, gcn or gat; on heterogeneous graphs rgcn or sage; mlp (no graph) on "
-                                              "either"})
-    featureless: "Featureless | None" = field(
+    model: ModelKind = field(
+        default=ModelKind.SAGE,
+        metadata={"help": "sage, gcn or gat; on heterogeneous graphs rgcn or sage; mlp (no graph) on either"},
+    )
+    featureless: Featureless | None = field(
         default=None, metadata={"help": "heterogeneous graphs: inputs of node types without features, mean (of "
                                         "neighbours' features) or learn (embeddings)"})
     embedding_dim: int = field(
@@ -144,7 +145,7 @@ class TrainConfig:
     cache: float = field(
         default=0.0, metadata={"help": "fraction of feature rows cached in GPU memory (pinned features)"}
     )
-    gather_group: "int | None" = field(
+    gather_group: int | None = field(
         default=None,
         metadata={"help": "minibatches whose feature rows are read in one gather: on a pinned table 4 read faster "
                           "per row than 1, at the cost of that many batches of features in GPU memory (default: "
@@ -170,7 +171,7 @@ class TrainConfig:
         default=True, metadata={"help": "task link: drop a batch's positive edges from its message passing"})
     val_edges: float = field(default=0.05, metadata={"help": "task link, random split: fraction of links for val"})
     test_edges: float = field(default=0.1, metadata={"help": "task link, random split: fraction of links for test"})
-    metric: "str | None" = field(
+    metric: str | None = field(
         default=None, metadata={"help": f"task link: {LINK_METRIC_HELP} (default: the dataset's)"})
     seed: int = field(default=0, metadata={"help": "seed for initialisation, shuffling, sampling, dropout"})
     checkpoint: str | None = field(default=None, metadata={"help": "checkpoint file, rewritten every epoch"})

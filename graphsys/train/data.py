@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 
 import torch
 
-from graphsys.graph import DEGREE_CHUNK
 from graphsys.datasets import HeteroNodeDataset, NodeDataset, load, mean_features
+from graphsys.graph import DEGREE_CHUNK
 from graphsys.train.config import Featureless, ModelKind, TrainConfig, check_machine
 from graphsys.train.distributed import DistContext
 from graphsys.train.features import cache_budget_bytes, place_features, share_across_ranks
@@ -41,13 +41,13 @@ class TrainData:
             type, in the features' placement (their rows are the model's inputs for that type).
     """
 
-    dataset: "NodeDataset | HeteroNodeDataset"
-    indptr: "torch.Tensor | dict"
-    indices: "torch.Tensor | dict"
+    dataset: NodeDataset | HeteroNodeDataset
+    indptr: torch.Tensor | dict
+    indices: torch.Tensor | dict
     features: object
     labels: torch.Tensor
-    num_nodes: "dict[str, int] | None" = None
-    embeddings: "dict[str, HostEmbedding]" = field(default_factory=dict)
+    num_nodes: dict[str, int] | None = None
+    embeddings: dict[str, HostEmbedding] = field(default_factory=dict)
 
     @property
     def num_classes(self) -> int:
@@ -64,7 +64,7 @@ class TrainData:
 EMBEDDING_INIT_STD = 0.1
 
 
-def load_dataset(config: TrainConfig) -> "NodeDataset | HeteroNodeDataset":
+def load_dataset(config: TrainConfig) -> NodeDataset | HeteroNodeDataset:
     """The dataset the config names, checked to be trainable; with ``featureless = "mean"`` a
     heterogeneous dataset's featureless types get their derived features (written beside a
     dataset on disk once, reopened after).
@@ -85,7 +85,7 @@ def load_dataset(config: TrainConfig) -> "NodeDataset | HeteroNodeDataset":
     return dataset
 
 
-def check_trainable(dataset: "NodeDataset | HeteroNodeDataset", config: TrainConfig | None = None) -> None:
+def check_trainable(dataset: NodeDataset | HeteroNodeDataset, config: TrainConfig | None = None) -> None:
     """Refuse a dataset (or, with ``config``, a dataset and model) node classification cannot train on.
 
     Raises:
@@ -182,8 +182,8 @@ def _prepare_hetero(config: TrainConfig, dataset: HeteroNodeDataset, ctx: DistCo
     cuda = torch.cuda.is_available()
     free = torch.cuda.mem_get_info(device)[0] if cuda and device.type == "cuda" else None
     tables = dict(dataset.x)
-    learned = (dataset.featureless_types if config.featureless is Featureless.LEARN and config.model is not ModelKind.MLP
-               else [])
+    learns = config.featureless is Featureless.LEARN and config.model is not ModelKind.MLP
+    learned = dataset.featureless_types if learns else []
     widths = [(dataset.num_nodes[t], config.embedding_dim) for t in learned]
     cache_bytes = 0
     if config.cache > 0:

@@ -276,7 +276,7 @@ class LinkTrainer(Trainer):
             self.model.train(was_training)
         return Scores(self.metric, float("nan"), scores["val"], scores["test"])
 
-    def _record(self, epoch: int, stats: dict, scores: "Scores | None", *, eval_s: float,
+    def _record(self, epoch: int, stats: dict, scores: Scores | None, *, eval_s: float,
                 epoch_s: float) -> LinkEpochMetrics:
         timed = getattr(self, "_eval_times", {}) if scores is not None and self.ctx.is_main else {}
         return LinkEpochMetrics(

@@ -13,8 +13,8 @@ import dataclasses
 import logging
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import torch
 import torch.nn.functional as F
@@ -372,7 +372,7 @@ class Trainer:
             raise
         return TrainResult(self.model, [self.metrics_type(**h) for h in self.history], scores, ctx.rank)
 
-    def _record(self, epoch: int, stats: dict, scores: "Scores | None", *, eval_s: float, epoch_s: float):
+    def _record(self, epoch: int, stats: dict, scores: Scores | None, *, eval_s: float, epoch_s: float):
         """The epoch's :attr:`metrics_type` record from :meth:`train_epoch`'s stats and the evaluation."""
         return EpochMetrics(
             epoch=epoch, loss=stats["loss"],
@@ -397,7 +397,7 @@ def _log_epoch(m) -> None:
     logger.info("epoch %d: loss %.4f%s, %.2f s (%.0f seeds/s)", m.epoch, m.loss, acc, m.epoch_s, m.seeds_per_s)
 
 
-def train(config: TrainConfig, *, dataset: "NodeDataset | LinkDataset | None" = None, on_step: StepCallback | None = None,
+def train(config: TrainConfig, *, dataset: NodeDataset | LinkDataset | None = None, on_step: StepCallback | None = None,
           on_epoch: EpochCallback | None = None) -> TrainResult:
     """Train as ``config`` says, in this process (joining a ``torchrun`` group if there is one).
 

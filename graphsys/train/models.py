@@ -92,7 +92,7 @@ def trim_destinations(model: BasicGNN) -> BasicGNN:
     return model
 
 
-def build_model(config: TrainConfig, in_channels: int, out_channels: int) -> "BasicGNN | MLP":
+def build_model(config: TrainConfig, in_channels: int, out_channels: int) -> BasicGNN | MLP:
     """A freshly initialised model, its parameters drawn from ``config.seed``.
 
     The parameters depend only on the seed and the shapes, never on the global RNG state
@@ -128,7 +128,7 @@ def build_model(config: TrainConfig, in_channels: int, out_channels: int) -> "Ba
 
 
 def build_hetero_model(config: TrainConfig, metadata: tuple[list[str], list[EdgeType]], in_channels: dict[str, int],
-                       out_channels: int, target: str) -> "HeteroGNN":
+                       out_channels: int, target: str) -> HeteroGNN:
     """A freshly initialised :class:`HeteroGNN` of ``config.model`` ("rgcn" or "sage"), or for
     "mlp" PyG's ``MLP`` over the target type's features, its parameters drawn from ``config.seed``
     alone (as :func:`build_model`)."""

@@ -11,8 +11,8 @@ and each batch is copied to the training device.
 """
 from __future__ import annotations
 
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from typing import Iterator
 
 import torch
 from torch_geometric.data import Data
@@ -39,7 +39,7 @@ class EpochBatches:
     asynchronous host-to-device copy.
     """
 
-    def __init__(self, loader: "NodeLoader | LinkLoader", device: torch.device) -> None:
+    def __init__(self, loader: NodeLoader | LinkLoader, device: torch.device) -> None:
         self._loader = loader
         self._device = device
 
@@ -82,7 +82,7 @@ class EpochPipeline:
         fanouts = (0,) if config.model is ModelKind.MLP else config.fanouts
         self._sampler = NeighborSampler(data.indptr, data.indices, fanouts, seed=config.seed, validate=False,
                                         cuda_graph=config.cuda_graph, num_nodes=data.num_nodes)
-        self._negatives: "NegativeDrawer | None" = None
+        self._negatives: NegativeDrawer | None = None
 
     def link_epoch(self, edges: torch.Tensor, all_edges: torch.Tensor, *, seed: int) -> EpochBatches:
         """The link batches over ``edges`` (``[2, E]``, this rank's positives in the order given), with
