@@ -51,6 +51,8 @@ class CpuNeighborSampler:
     :class:`sampling.NeighborSampler` serialises calls.
     """
 
+    device = torch.device("cpu")
+
     def __init__(self, indptr, indices, fanouts, replace: bool, *, num_nodes=None, edge_weight=None,
                  edge_time=None) -> None:
         self._graph = g = typed_csr(indptr, indices, fanouts, num_nodes, validate=None, edge_weight=edge_weight,
@@ -70,6 +72,9 @@ class CpuNeighborSampler:
         self._slot_nbr = [_Buffer(0) for _ in edges]
         self._slot_start = [_Buffer(0) for _ in edges]
         self._used = [_Buffer(0) for _ in edges]
+
+    def capture(self, batch_sizes: list) -> None:
+        """Nothing to capture: the CPU path launches no CUDA graphs."""
 
     def sample(self, seeds, seed: int, call: int):
         """Sample around ``seeds`` (per node type int64, CPU, in range). See :meth:`NeighborSampler.sample`."""
@@ -172,7 +177,7 @@ class CpuNeighborSampler:
         """The kernels' weight and time arguments of edge type ``e`` (placeholders when unused)."""
         weight, time = self._weight[e], self._time[e]
         temporal = time is not None and row_time is not None
-        if not temporal:
+        if time is None or row_time is None:
             time = row_time = _NO_TIME
         elif row_time.dtype != time.dtype:
             row_time = row_time.astype(time.dtype)

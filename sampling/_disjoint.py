@@ -32,6 +32,9 @@ class _SeenKeys:
     """The ``(tree, node)`` keys one node type has in the batch, sorted, with their local ids."""
 
     def __init__(self, keys: torch.Tensor, local: torch.Tensor) -> None:
+        self._set(keys, local)
+
+    def _set(self, keys: torch.Tensor, local: torch.Tensor) -> None:
         self.keys, order = torch.sort(keys)
         self.local = local[order]
 
@@ -43,7 +46,7 @@ class _SeenKeys:
         return torch.where(self.keys[at] == keys, self.local[at], torch.full_like(keys, -1))
 
     def add(self, keys: torch.Tensor, local: torch.Tensor) -> None:
-        self.__init__(torch.cat([self.keys, keys]), torch.cat([self.local, local]))
+        self._set(torch.cat([self.keys, keys]), torch.cat([self.local, local]))
 
 
 def sample_disjoint(
@@ -51,7 +54,7 @@ def sample_disjoint(
     draw: Draw,
     seeds: Sequence[torch.Tensor],
     order: Sequence[int],
-    seed_time: Sequence[torch.Tensor | None] | None = None,
+    seed_time: Sequence[torch.Tensor] | None = None,
 ):
     """Sample one tree per seed; returns ``g.output(...)`` with the ``batch`` vectors.
 

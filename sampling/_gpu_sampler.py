@@ -145,7 +145,7 @@ class GpuNeighborSampler:
         parts: list[list[list[torch.Tensor]]] = [[] for _ in range(num_edges)]
         start, rows = [0] * num_edges, list(n0)
         for hop in range(hops):
-            hop_slots = []
+            hop_slots: list[list[torch.Tensor]] = []
             for e in range(num_edges):
                 fanout, num_rows = g.fanouts[e][hop], rows[g.dst[e]]
                 claim_base = sum(hop_slots[f][0].numel() for f in self._groups[g.src[e]] if f < e)
@@ -396,7 +396,7 @@ class GpuNeighborSampler:
                  for e, c in enumerate(edge_counts)]
         if self._cuda_graph:  # the graph's buffers are overwritten by the next replay
             nodes = [v.clone() for v in nodes]
-            edges = [tuple(v.clone() for v in trio) for trio in edges]
+            edges = [(r.clone(), c.clone(), x.clone()) for r, c, x in edges]
         return g.output(
             nodes, [r for r, _, _ in edges], [c for _, c, _ in edges], [x for _, _, x in edges],
             [[b[h + 1] - b[h] for h in range(hops + 1)] for b in bounds], edge_counts,

@@ -49,7 +49,8 @@ def thread_count() -> int:
         cpus = len(os.sched_getaffinity(0))
     except (AttributeError, OSError):
         cpus = os.cpu_count() or 1
-    return max(1, min(numba.config.NUMBA_NUM_THREADS, cpus))
+    # numba.config sets its NUMBA_* names at import from the environment, out of mypy's sight.
+    return max(1, min(numba.config.NUMBA_NUM_THREADS, cpus))  # type: ignore[attr-defined]
 
 
 def run_split(kernel, total: int, *args, grain: int = 256) -> None:

@@ -33,6 +33,7 @@ from __future__ import annotations
 import dataclasses
 import threading
 from collections.abc import Mapping, Sequence
+from typing import Any, Protocol
 
 import torch
 
@@ -41,6 +42,28 @@ from sampling._cpu_sampler import CpuNeighborSampler
 from sampling._typed import typed_csr
 from sampling.output import EdgeType, HeteroSamplerOutput, SamplerOutput
 from zerocopy.placement import Placement, placement_of
+
+
+class _Implementation(Protocol):
+    """What :class:`NeighborSampler` asks of its CPU (numba) and GPU (Triton) implementations."""
+
+    @property
+    def device(self) -> torch.device:
+        """Where the kernels run and the output lands."""
+        ...
+
+    def sample(self, seeds, seed: int, call: int) -> SamplerOutput | HeteroSamplerOutput:
+        """Shared trees around ``seeds`` (checked, on :attr:`device`), draws keyed by ``(seed, call)``."""
+        ...
+
+    def sample_disjoint(self, seeds, order, seed_time, seed: int, call: int,
+                        last: bool = False) -> SamplerOutput | HeteroSamplerOutput:
+        """One tree per seed; ``seed_time`` per node type for a temporal graph, else None."""
+        ...
+
+    def capture(self, batch_sizes: list) -> None:
+        """Capture the CUDA graphs of these batch sizes (a no-op where nothing is captured)."""
+        ...
 
 
 class NeighborSampler:
@@ -150,12 +173,13 @@ class NeighborSampler:
         self._lock = threading.Lock()
         self.reseed(seed)
         # The implementations take the same two forms (one code path: homogeneous = one type).
-        graph, typed = _impl_arguments(g)
+        self._impl: _Implementation
         if self._placement.kind == "cpu":
             self._impl = _cpu_impl(g, self._replace)
         else:
             from sampling._gpu_sampler import GpuNeighborSampler
 
+            graph, typed = _impl_arguments(g)
             self._impl = GpuNeighborSampler(*graph, self._replace, cuda_graph=cuda_graph, **typed)
 
     @property
@@ -166,8 +190,6 @@ class NeighborSampler:
     @property
     def device(self) -> torch.device:
         """Where the kernels run and the output lands (the current GPU for ``pinned``)."""
-        if self._placement.kind == "cpu":
-            return torch.device("cpu")
         return self._impl.device
 
     @property
@@ -225,7 +247,7 @@ class NeighborSampler:
             self._seed = seed
             self._calls = 0
 
-    def capture(self, batch_sizes: list[int]) -> None:
+    def capture(self, batch_sizes: Sequence[int | Mapping[str, int]]) -> None:
         """With ``cuda_graph``, capture the CUDA graphs of these batch sizes now; otherwise nothing.
 
         :meth:`sample` captures a batch size the first time it sees it, and a capture fails
@@ -234,11 +256,21 @@ class NeighborSampler:
         that samples on one thread while others use the GPU captures the sizes it will use before
         starting them, as :class:`graphsys.loader.NodeLoader` does each epoch.
         Draws are unaffected: the graphs replay what direct launches do.
+
+        Raises:
+            TypeError: a batch size that is not an int (homogeneous) or a dict (heterogeneous).
         """
         if self._placement.kind == "cpu":
             return
+        hetero = self._graph.hetero
+        sizes: list[int | dict[str, int]] = []
+        for n in batch_sizes:
+            if isinstance(n, Mapping) != hetero:
+                expected = "a dict node type -> seed count" if hetero else "an int"
+                raise TypeError(f"batch_sizes holds {n!r}; this sampler's batch sizes are each {expected}")
+            sizes.append(dict(n) if isinstance(n, Mapping) else int(n))
         with self._lock:
-            self._impl.capture([dict(n) if self._graph.hetero else int(n) for n in batch_sizes])
+            self._impl.capture(sizes)
 
     def sample(
         self,
@@ -363,10 +395,10 @@ class NeighborSampler:
         )
 
 
-def _impl_arguments(g) -> tuple[tuple, dict]:
+def _impl_arguments(g) -> tuple[tuple[Any, Any, Any], dict[str, Any]]:
     """The implementations' arguments for a checked graph: ``(indptr, indices, fanouts)`` as
     tensors or dicts, and ``num_nodes`` for the dict form, ``edge_weight`` / ``edge_time`` when given."""
-    values = {}
+    values: dict[str, Any] = {}
     for name, per_type in (("edge_weight", g.weight), ("edge_time", g.time)):
         if any(v is not None for v in per_type):
             if g.hetero:
@@ -417,7 +449,7 @@ def _common_placement(edge_types, indptrs, indices) -> Placement:
     Raises:
         ValueError: arrays in different placements, named with their edge types.
     """
-    where = None
+    where: Placement | None = None
     for e, (p, i) in enumerate(zip(indptrs, indices, strict=True)):
         a, b = placement_of(p), placement_of(i)
         if i.numel() == 0 and a.kind == "pinned" and b.kind == "cpu":
@@ -435,4 +467,5 @@ def _common_placement(edge_types, indptrs, indices) -> Placement:
                 f"indptr{name} is in placement {str(a)!r} but indptr[{edge_types[0]!r}] is in {str(where)!r}; "
                 "put every edge type's CSR in the same placement (zerocopy.place)"
             )
+    assert where is not None, "typed_csr guarantees at least one edge type"
     return where
