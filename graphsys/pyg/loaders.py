@@ -7,7 +7,11 @@ They take exactly PyG's arguments, so moving a PyG script onto graphsys is one i
 
 Both are subclasses of PyG's classes (``isinstance`` checks keep working); the only change is
 the sampler they build when ``neighbor_sampler`` is not given: a :class:`GraphsysSampler`
-instead of PyG's, which needs pyg-lib or torch-sparse. ``Data`` and ``HeteroData`` (and
+instead of PyG's, which needs pyg-lib or torch-sparse, and where it runs. On a machine with a
+GPU a host ``Data`` / ``HeteroData`` is sampled on the GPU (CSR in GPU memory, or pinned when it
+does not fit), its attributes read zero-copy from the user's own tensors pinned in place, and
+batches come out on the GPU; ``placement="cpu"`` keeps PyG's host behaviour (what happens
+without CUDA too); see :mod:`graphsys.pyg.placement`. ``Data`` and ``HeteroData`` (and
 homogeneous or typed ``(FeatureStore, GraphStore)`` pairs) are taken as PyG takes them:
 ``input_nodes=("paper", mask_or_ids)`` or ``"paper"``, ``num_neighbors`` as one list or a dict
 per edge type, ``edge_label_index=(edge_type, index)`` or ``(edge_type, None)``, and the
@@ -21,7 +25,7 @@ draws are seeded from torch's global generator when the loader is built, so
 """
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 import torch_geometric.loader as pyg_loader
@@ -29,14 +33,16 @@ from torch_geometric.data import Data, HeteroData
 from torch_geometric.sampler import BaseSampler
 from torch_geometric.sampler.base import SubgraphType
 
+from graphsys.pyg.placement import Resolved, device_view, enable_caches, resolve
 from graphsys.pyg.sampler import GraphsysSampler
 from zerocopy import UnifiedTensor
 
 
 def _our_sampler(data, num_neighbors, replace: bool, subgraph_type, directed: bool, is_sorted: bool,
                  weight_attr: str | None = None, disjoint: bool = False, time_attr: str | None = None,
-                 temporal_strategy: str = "uniform") -> GraphsysSampler:
-    """The graphsys sampler a loader builds when it is given none (PyG's ``directed=False`` is induced)."""
+                 temporal_strategy: str = "uniform", placed: Resolved | None = None) -> GraphsysSampler:
+    """The graphsys sampler a loader builds when it is given none (PyG's ``directed=False`` is induced),
+    its CSR where ``placed`` says (default: where the data is)."""
     return GraphsysSampler.from_data(
         data,
         num_neighbors,
@@ -48,6 +54,8 @@ def _our_sampler(data, num_neighbors, replace: bool, subgraph_type, directed: bo
         disjoint=disjoint,
         time_attr=time_attr,
         temporal_strategy=temporal_strategy,
+        placement=(placed.csr or None) if placed is not None else None,
+        output_device=placed.device if placed is not None else None,
     )
 
 
@@ -62,7 +70,118 @@ def _check_temporal(temporal_strategy: str, time_attr: str | None) -> None:
         raise ValueError(f"temporal_strategy={temporal_strategy!r}; expected 'uniform' or 'last'")
 
 
-class NeighborLoader(pyg_loader.NeighborLoader):
+def _wrapped_attrs(source, data) -> tuple[list, list]:
+    """``(node_attrs, edge_attrs)``: the ``(group, key)`` of every :class:`zerocopy.UnifiedTensor`
+    attribute of ``source`` (``data`` or its device view; group None for a ``Data``, else the
+    node or edge type). In a ``Data`` an attribute is an edge attribute when ``data`` holds it as
+    a tensor PyG calls an edge attribute and not a node one; wrapped by the user, a node
+    attribute. Cost: one pass over the attributes."""
+    node_attrs, edge_attrs = [], []
+    if isinstance(source, HeteroData):
+        for node_type, store in zip(source.node_types, source.node_stores, strict=True):
+            node_attrs += [(node_type, k) for k, v in store.items() if isinstance(v, UnifiedTensor)]
+        for edge_type, store in zip(source.edge_types, source.edge_stores, strict=True):
+            edge_attrs += [(edge_type, k) for k, v in store.items() if isinstance(v, UnifiedTensor)]
+    elif isinstance(source, Data):
+        for key, value in source.items():
+            if isinstance(value, UnifiedTensor):
+                original = data[key]
+                is_edge = (isinstance(original, torch.Tensor) and data.is_edge_attr(key)
+                           and not data.is_node_attr(key))
+                (edge_attrs if is_edge else node_attrs).append((None, key))
+    return node_attrs, edge_attrs
+
+
+class _GraphsysBatches:
+    """What both drop-in loaders add to PyG's ``filter_fn``: the placement decision, wrapped
+    attributes gathered by ``n_id`` / ``e_id`` and, for GPU batches, every tensor on the GPU."""
+
+    def _setup_placement(self, data, placed: Resolved, feature_cache: float, sampler: BaseSampler) -> None:
+        self._device = placed.device
+        self._source = device_view(data, placed.device) if placed.device is not None else data
+        self._node_attrs, self._edge_attrs = _wrapped_attrs(self._source, data)
+        ours = isinstance(sampler, GraphsysSampler)
+        self.placement = str(sampler.sampler.placement) if ours else None
+        if placed.device is not None and feature_cache > 0:
+            enable_caches(self._source, sampler.sampler.csr, feature_cache, placed.device)
+
+    def filter_fn(self, out):
+        """PyG's filter, then the sampled rows of every ``zerocopy.UnifiedTensor`` attribute.
+
+        PyG copies attributes that are not tensors whole; a wrapped table (``data.x =
+        UnifiedTensor(data.x)``, ``data["paper"].x = ...``, or every host tensor under GPU
+        batches, see :mod:`graphsys.pyg.placement`) is gathered here instead, on the device of the
+        sampled ids: node attributes by ``n_id``, edge attributes by ``e_id``. With GPU batches the
+        remaining host tensors (``input_id``, link labels) follow to the GPU, then ``transform`` runs.
+        Cost: one gather per wrapped attribute (no host sync under GPU batches: all are launched
+        before any is waited on), one small copy per host tensor left.
+        """
+        if not self._node_attrs and not self._edge_attrs and self._device is None:
+            return super().filter_fn(out)
+        transform, data = self.transform, self.data
+        self.transform, self.data = None, self._source
+        try:
+            batch = super().filter_fn(out)
+        finally:
+            self.transform, self.data = transform, data
+        trusted = self._device is not None  # the sampler's own ids: no range check, no host sync
+        pending = []
+        for group, key in self._node_attrs:
+            store = batch if group is None else batch[group]
+            ids = store.get("n_id")
+            if ids is None:
+                ids = torch.empty(0, dtype=torch.long, device=self._device)
+            table = self._source[key] if group is None else self._source[group][key]
+            pending.append((store, key, table.gather_async(ids, check=not trusted)))
+        for group, key in self._edge_attrs:
+            store = batch if group is None else batch[group]
+            ids = store.get("e_id")
+            table = self._source[key] if group is None else self._source[group][key]
+            if ids is None:  # edges not tracked (bidirectional), or none sampled for this type
+                store[key] = None if store.edge_index.numel() else table[torch.empty(0, dtype=torch.long)]
+                continue
+            pending.append((store, key, table.gather_async(ids, check=not trusted)))
+        for store, key, rows in pending:
+            store[key] = rows.wait()
+        if self._source is not data:  # the view's explicit node counts, where the user's data has none
+            _drop_added_num_nodes(batch, data)
+        if self._device is not None:
+            batch = batch.to(self._device, non_blocking=True)
+        return batch if transform is None else transform(batch)
+
+
+def _drop_added_num_nodes(batch, data) -> None:
+    """Remove ``num_nodes`` from the node stores of ``batch`` whose store in ``data`` lacks it."""
+    pairs = [(batch._store, data._store)] if isinstance(data, Data) else [
+        (batch[t], s) for t, s in zip(data.node_types, data.node_stores, strict=True)]
+    for out, store in pairs:
+        if "num_nodes" not in store and "num_nodes" in out:
+            del out["num_nodes"]
+
+
+def _placed(data, placement, feature_cache, neighbor_sampler, weight_attr, time_attr, kwargs) -> Resolved:
+    """The placement decision of a loader (see :func:`graphsys.pyg.placement.resolve`).
+
+    Raises:
+        ValueError: ``placement`` or ``feature_cache`` with a ``neighbor_sampler`` given, a
+            ``feature_cache`` outside [0, 1] or without GPU batches (see also ``resolve``).
+    """
+    if neighbor_sampler is not None:
+        if placement is not None or feature_cache:
+            raise ValueError("placement and feature_cache apply to the sampler the loader builds; with "
+                             "neighbor_sampler given, place its graph yourself and leave them unset")
+        return Resolved("", None, dict(kwargs))
+    if not 0 <= feature_cache <= 1:
+        raise ValueError(f"feature_cache={feature_cache!r}; expected a fraction of feature rows in [0, 1]")
+    placed = resolve(data, placement, weighted=weight_attr is not None, temporal=time_attr is not None,
+                     kwargs=kwargs)
+    if feature_cache and placed.device is None:
+        raise ValueError(f"feature_cache={feature_cache!r} needs GPU batches (a GPU and placement None, 'pinned' "
+                         "or 'cuda', with Data or HeteroData); for stores, enable the cache on their UnifiedTensors")
+    return placed
+
+
+class NeighborLoader(_GraphsysBatches, pyg_loader.NeighborLoader):
     """PyG's ``NeighborLoader`` with a graphsys sampler; same arguments, same batches.
 
     Each batch is a ``Data`` with ``x`` / ``y`` (and any other node attribute) of the sampled
@@ -72,7 +191,18 @@ class NeighborLoader(pyg_loader.NeighborLoader):
     edge type (``edge_index``, ``e_id``, edge attributes, ``num_sampled_edges``), and
     ``input_id`` / ``batch_size`` on the seeds' node type, ready for ``to_hetero`` models. See
     PyG's ``NeighborLoader`` for the arguments; ``neighbor_sampler`` may be any PyG
-    ``BaseSampler`` and is used as given.
+    ``BaseSampler`` and is used as given. Two arguments are graphsys's own:
+
+    * ``placement``: None (default): host data on a GPU machine is sampled on the GPU (the CSR
+      in GPU memory, or pinned when it takes more than half the free GPU memory), node and edge
+      attributes are gathered zero-copy from the user's tensors pinned in place (never copied),
+      and every batch tensor is on the GPU (``num_workers`` is then dropped with a warning and
+      ``pin_memory`` ignored: the work runs on the GPU in the main process); without CUDA, or
+      for data already on a GPU, as before. ``"cpu"``: PyG's host behaviour (host sampling,
+      host batches, workers as asked). ``"pinned"`` / ``"cuda"``: that CSR placement, GPU batches.
+      The choice is ``loader.placement``.
+    * ``feature_cache``: with GPU batches, the fraction of each node attribute's rows kept in a
+      GPU cache, the nodes the graph's neighbour lists name most first (0: none).
 
     Example:
         >>> import torch
@@ -108,7 +238,7 @@ class NeighborLoader(pyg_loader.NeighborLoader):
         input_nodes=None,
         input_time=None,
         replace: bool = False,
-        subgraph_type: "SubgraphType | str" = "directional",
+        subgraph_type: SubgraphType | str = "directional",
         disjoint: bool = False,
         temporal_strategy: str = "uniform",
         time_attr: str | None = None,
@@ -119,12 +249,16 @@ class NeighborLoader(pyg_loader.NeighborLoader):
         filter_per_worker: bool | None = None,
         neighbor_sampler: BaseSampler | None = None,
         directed: bool = True,
+        placement: str | None = None,
+        feature_cache: float = 0.0,
         **kwargs,
     ) -> None:
+        placed = _placed(data, placement, feature_cache, neighbor_sampler, weight_attr, time_attr, kwargs)
+        kwargs = placed.loader_kwargs
         if neighbor_sampler is None:
             _check_temporal(temporal_strategy, time_attr)
             neighbor_sampler = _our_sampler(data, num_neighbors, replace, subgraph_type, directed, is_sorted,
-                                            weight_attr, disjoint, time_attr, temporal_strategy)
+                                            weight_attr, disjoint, time_attr, temporal_strategy, placed)
         super().__init__(
             data,
             num_neighbors,
@@ -144,29 +278,10 @@ class NeighborLoader(pyg_loader.NeighborLoader):
             directed=directed,
             **kwargs,
         )
-
-    def filter_fn(self, out):
-        """PyG's filter, then the sampled rows of every ``zerocopy.UnifiedTensor`` node attribute.
-
-        PyG copies attributes that are not tensors whole; a wrapped feature table
-        (``data.x = UnifiedTensor(data.x)``, or ``data["paper"].x = UnifiedTensor(...)``) is
-        gathered here instead, onto the device of the sampled ids of its node type. Cost: one
-        gather per wrapped attribute.
-        """
-        data = super().filter_fn(out)
-        if isinstance(self.data, Data):
-            for key, value in self.data.items():
-                if isinstance(value, UnifiedTensor):
-                    data[key] = value[out.node]
-        elif isinstance(self.data, HeteroData):
-            for node_type, store in self.data.node_items():
-                for key, value in store.items():
-                    if isinstance(value, UnifiedTensor):
-                        data[node_type][key] = value[out.node[node_type]]
-        return data
+        self._setup_placement(data, placed, feature_cache, neighbor_sampler)
 
 
-class LinkNeighborLoader(pyg_loader.LinkNeighborLoader):
+class LinkNeighborLoader(_GraphsysBatches, pyg_loader.LinkNeighborLoader):
     """PyG's ``LinkNeighborLoader`` with a graphsys sampler; same arguments, same batches.
 
     Each batch carries the sampled subgraph around the endpoints of its links plus, for
@@ -199,7 +314,7 @@ class LinkNeighborLoader(pyg_loader.LinkNeighborLoader):
         edge_label=None,
         edge_label_time=None,
         replace: bool = False,
-        subgraph_type: "SubgraphType | str" = "directional",
+        subgraph_type: SubgraphType | str = "directional",
         disjoint: bool = False,
         temporal_strategy: str = "uniform",
         neg_sampling=None,
@@ -212,12 +327,16 @@ class LinkNeighborLoader(pyg_loader.LinkNeighborLoader):
         filter_per_worker: bool | None = None,
         neighbor_sampler: BaseSampler | None = None,
         directed: bool = True,
+        placement: str | None = None,
+        feature_cache: float = 0.0,
         **kwargs,
     ) -> None:
+        placed = _placed(data, placement, feature_cache, neighbor_sampler, weight_attr, time_attr, kwargs)
+        kwargs = placed.loader_kwargs
         if neighbor_sampler is None:
             _check_temporal(temporal_strategy, time_attr)
             neighbor_sampler = _our_sampler(data, num_neighbors, replace, subgraph_type, directed, is_sorted,
-                                            weight_attr, disjoint, time_attr, temporal_strategy)
+                                            weight_attr, disjoint, time_attr, temporal_strategy, placed)
         super().__init__(
             data,
             num_neighbors,
@@ -240,3 +359,4 @@ class LinkNeighborLoader(pyg_loader.LinkNeighborLoader):
             directed=directed,
             **kwargs,
         )
+        self._setup_placement(data, placed, feature_cache, neighbor_sampler)

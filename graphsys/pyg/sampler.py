@@ -19,8 +19,7 @@ Example:
 """
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Sequence
+from collections.abc import Mapping, Sequence
 
 import torch
 from torch_geometric.data import Data, FeatureStore, GraphStore, HeteroData
@@ -50,6 +49,7 @@ from graphsys.pyg.induced import induced_edges
 from sampling import NeighborSampler
 from sampling._checks import check_edge_weight
 from sampling.csr import sort_rows_by
+from zerocopy import UnifiedTensor
 from zerocopy.placement import place, placement_of
 
 #: The relation of the edge type, empty, that a heterogeneous graph without edge types is
@@ -76,9 +76,9 @@ def _as_edge_type(key) -> EdgeType:
 
 
 def fanouts_of(
-    num_neighbors: "NumNeighbors | Sequence[int] | Mapping[EdgeType, Sequence[int]]",
+    num_neighbors: NumNeighbors | Sequence[int] | Mapping[EdgeType, Sequence[int]],
     edge_types: Sequence[EdgeType] | None = None,
-) -> "list[int] | dict[EdgeType, list[int]]":
+) -> list[int] | dict[EdgeType, list[int]]:
     """PyG's ``num_neighbors`` as per-hop fanouts (``-1`` = all neighbours).
 
     Homogeneous (``edge_types`` None): a list. Heterogeneous: a dict with one list per edge
@@ -87,7 +87,8 @@ def fanouts_of(
     Zero hops (PyG's ``num_neighbors=[]``: the seeds alone) is allowed in both.
 
     Raises:
-        ValueError: a dict for a homogeneous graph, an edge type the graph lacks, one missing without a default, unequal hop counts.
+        ValueError: a dict for a homogeneous graph, an edge type the graph lacks, one missing
+            without a default, unequal hop counts.
         TypeError: a fanout that is not an int, a key that is not an edge type.
     """
     values, default = num_neighbors, None
@@ -127,7 +128,7 @@ def fanouts_of(
     return out
 
 
-def subgraph_type_of(subgraph_type: "SubgraphType | str") -> SubgraphType:
+def subgraph_type_of(subgraph_type: SubgraphType | str) -> SubgraphType:
     """Parse ``subgraph_type``: "directional", "bidirectional" or "induced".
 
     Raises:
@@ -163,7 +164,7 @@ def _edge_values(data, name: str | None, perm, what: str, check=check_edge_weigh
     if name is None:
         return None
     if isinstance(data, HeteroData):
-        values = {et: store[name] for et, store in zip(data.edge_types, data.edge_stores) if name in store}
+        values = {et: store[name] for et, store in zip(data.edge_types, data.edge_stores, strict=True) if name in store}
         if not values:
             raise ValueError(f"{what}={name!r} is not an edge attribute of any edge type of the HeteroData")
         for et, value in values.items():
@@ -194,7 +195,8 @@ def _node_times(data, time_attr: str):
     """
     neither = f"The time attribute '{time_attr}' is neither a node-level or edge-level attribute"
     if isinstance(data, HeteroData):
-        nodes = {t: store[time_attr] for t, store in zip(data.node_types, data.node_stores) if time_attr in store}
+        nodes = {t: store[time_attr] for t, store in zip(data.node_types, data.node_stores, strict=True)
+                 if time_attr in store}
         edges = any(time_attr in store for store in data.edge_stores)
         if nodes and edges:
             raise ValueError(f"The time attribute '{time_attr}' holds both node-level and edge-level information")
@@ -235,10 +237,10 @@ def _hetero_sampler(
 ) -> tuple[NeighborSampler, int, frozenset]:
     """The typed ``sampling.NeighborSampler`` of a heterogeneous graph placed in ``where``.
 
-    Returns the sampler, the number of hops PyG asked for and the edge types the sampler carries that are not the graph's. Zero hops are
-    sampled as one hop of fanout 0 (the sampler needs a hop; it adds nothing), a graph without
-    edge types with one empty edge type (the sampler needs one); :meth:`GraphsysSampler._sample`
-    drops both again. Cost: one copy per CSR array that moves.
+    Returns the sampler, the number of hops PyG asked for and the edge types the sampler carries
+    that are not the graph's. Zero hops are sampled as one hop of fanout 0 (the sampler needs a
+    hop; it adds nothing), a graph without edge types with one empty edge type (the sampler needs
+    one); :meth:`GraphsysSampler._sample` drops both again. Cost: one copy per CSR array that moves.
     """
     edge_types = list(graph.csr)
     fanouts = fanouts_of(num_neighbors, edge_types)
@@ -270,6 +272,12 @@ def _hetero_sampler(
         temporal_strategy=temporal_strategy,
     )
     return sampler, hops, hidden
+
+
+def _placed_perm(perm: torch.Tensor, target: torch.device, uva: bool) -> torch.Tensor | UnifiedTensor:
+    """An edge permutation on ``target``, or (``uva``) pinned in place as a UnifiedTensor that
+    ``perm[edge]`` gathers zero-copy onto the GPU. Cost: one copy, or one registration."""
+    return UnifiedTensor(perm.cpu()) if uva else perm.to(target)
 
 
 class GraphsysSampler(BaseSampler):
@@ -309,7 +317,7 @@ class GraphsysSampler(BaseSampler):
         sampler: NeighborSampler,
         *,
         edge_permutation: torch.Tensor | Mapping[EdgeType, torch.Tensor | None] | None = None,
-        subgraph_type: "SubgraphType | str" = "directional",
+        subgraph_type: SubgraphType | str = "directional",
         csr: tuple[torch.Tensor, torch.Tensor] | Mapping[EdgeType, tuple[torch.Tensor, torch.Tensor]] | None = None,
         output_device: torch.device | str | None = None,
         seed: int = 0,
@@ -328,10 +336,13 @@ class GraphsysSampler(BaseSampler):
         self.device = sampler.device
         self.output_device = torch.device(output_device) if output_device is not None else None
         target = self.output_device or self.device
+        # A pinned CSR (too large for GPU memory) keeps its permutation pinned too, read zero-copy.
+        uva = sampler.placement.kind == "pinned" and target.type == "cuda"
         if isinstance(edge_permutation, Mapping):
-            edge_permutation = {et: None if p is None else p.to(target) for et, p in edge_permutation.items()}
+            edge_permutation = {et: None if p is None else _placed_perm(p, target, uva)
+                                for et, p in edge_permutation.items()}
         elif edge_permutation is not None:
-            edge_permutation = edge_permutation.to(target)
+            edge_permutation = _placed_perm(edge_permutation, target, uva)
         self._perm = edge_permutation
         self._hops: int | None = None  # fewer hops than the sampler's: see _hetero_sampler
         self._hidden: frozenset = frozenset()
@@ -342,11 +353,11 @@ class GraphsysSampler(BaseSampler):
     @classmethod
     def from_data(
         cls,
-        data: "Data | HeteroData | tuple[FeatureStore, GraphStore]",
-        num_neighbors: "NumNeighbors | Sequence[int] | Mapping[EdgeType, Sequence[int]]",
+        data: Data | HeteroData | tuple[FeatureStore, GraphStore],
+        num_neighbors: NumNeighbors | Sequence[int] | Mapping[EdgeType, Sequence[int]],
         *,
         replace: bool = False,
-        subgraph_type: "SubgraphType | str" = "directional",
+        subgraph_type: SubgraphType | str = "directional",
         is_sorted: bool = False,
         placement: str | None = None,
         seed: int = 0,
@@ -354,7 +365,8 @@ class GraphsysSampler(BaseSampler):
         disjoint: bool = False,
         time_attr: str | None = None,
         temporal_strategy: str = "uniform",
-    ) -> "GraphsysSampler":
+        output_device: torch.device | str | None = None,
+    ) -> GraphsysSampler:
         """A sampler over what a PyG loader is given: a ``Data``, a ``HeteroData`` or
         ``(FeatureStore, GraphStore)`` (homogeneous or typed).
 
@@ -383,6 +395,9 @@ class GraphsysSampler(BaseSampler):
                 CSR rows are sorted by time (one sort; ``edge_permutation`` follows). Implies
                 ``disjoint``, as in PyG.
             temporal_strategy: ``"uniform"`` or ``"last"`` (the latest neighbours).
+            output_device: where outputs land; default the device of a ``Data`` / ``HeteroData``
+                (the sampler's own for stores). The drop-in loaders pass the GPU for host data
+                sampled on it (see :mod:`graphsys.pyg.placement`).
 
         Cost: one CSR build from ``edge_index`` (a sort of E keys) per edge type of a ``Data`` /
         ``HeteroData``; one copy per CSR array that ``placement`` moves.
@@ -392,6 +407,7 @@ class GraphsysSampler(BaseSampler):
                 as ``adj_t``, bad ``num_neighbors``, unsupported options, a ``weight_attr`` that is
                 not an edge attribute (or given with stores), bad weights.
         """
+        asked_device = output_device
         output_device = None
         graph: TypedInEdgeCSR | None = None
         if isinstance(data, HeteroData):
@@ -422,6 +438,8 @@ class GraphsysSampler(BaseSampler):
                 f"got {type(data).__name__}"
             )
         where = placement or default
+        if asked_device is not None:
+            output_device = torch.device(asked_device)
         if disjoint and subgraph_type_of(subgraph_type) == SubgraphType.induced:
             raise ValueError("disjoint=True cannot be combined with subgraph_type='induced' (as in PyG); "
                              "use 'directional' or 'bidirectional'")
@@ -511,9 +529,11 @@ class GraphsysSampler(BaseSampler):
         return NumNeighbors(list(fanouts)[:hops])
 
     @property
-    def edge_permutation(self) -> torch.Tensor | dict[EdgeType, torch.Tensor | None] | None:
+    def edge_permutation(self) -> torch.Tensor | UnifiedTensor | dict[EdgeType, torch.Tensor | None] | None:
         """Map from sampled edge ids (CSR positions) to the user's edge order, or ``None``;
-        a dict per edge type for a heterogeneous graph."""
+        a dict per edge type for a heterogeneous graph. On the output device; for a pinned CSR
+        feeding a GPU a :class:`zerocopy.UnifiedTensor` in pinned memory (``perm[edge]`` gathers
+        zero-copy)."""
         return self._perm
 
     def __getstate__(self) -> dict:
