@@ -1,8 +1,8 @@
 """The GPU path of :class:`sampling.NeighborSampler`: Triton kernels over CSRs in GPU memory
 or in pinned host memory, read in place over PCIe (UVA).
 
-One code path for every graph: a homogeneous graph is one node type and one edge type (and
-launches exactly what it launched before the type dimension). Per hop, every edge type
+One code path for every graph: a homogeneous graph is one node type and one edge type (16
+launches for 3 hops, as in the class docstring). Per hop, every edge type
 ``(s, r, d)`` samples type ``d``'s frontier and claims in type ``s``'s node map; then per
 node type ``s``, one prefix sum over the flags of the edge types with source ``s`` (in edge
 type order) gives the new type-``s`` nodes their local ids.

@@ -81,7 +81,7 @@ def test_triton_kernel_matches_the_plain_update(k):
 def test_triton_programs_take_contiguous_lanes():
     # 41 samples over 3 programs: lanes of 14, 14 and 13 samples, in order. Programs run one
     # after another in the interpreter, so contiguous lanes give the sequential result exactly
-    # (the old strided split trained sample 1 before sample 0's program reached sample 3).
+    # (a strided split would train sample 1 before sample 0's program reached sample 3).
     problem = _problem(n=41, rows=12, dim=20, k=1)  # rows shared all the time
     want_v, want_c = _reference(*problem, **ARGS)
     v, c, _ = _run_triton(problem, max_programs=3)

@@ -139,8 +139,8 @@ def test_trainer_errors():
 @pytest.mark.gpu
 @pytest.mark.parametrize("n,p_in,p_out", [(40, 0.3, 0.02), (500, 0.03, 0.002)])
 def test_gpu_master_in_pinned_memory_matches_quality(n, p_in, p_out):
-    # 80 nodes: every row is hot, the case where rows read through an SM's L1 cache went stale
-    # (Micro-F1 at chance, then ~0.7 with one program per 4 rows, on the H200); 1,000 nodes: sparse.
+    # 40 nodes: every row is hot, the case that catches rows read stale through an SM's L1 cache
+    # (Micro-F1 falls to chance); 500 nodes: sparse.
     indptr, indices, labels = _two_communities(n=n, p_in=p_in, p_out=p_out)
     for master in ("cuda", "pinned"):
         trainer = EmbeddingTrainer(indptr, indices, EmbeddingConfig(num_partitions=2, **SMALL),

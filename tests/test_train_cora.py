@@ -10,8 +10,8 @@ from graphsys.cli import main
 
 @pytest.fixture(autouse=True)
 def one_thread():
-    """Cora's batches are too small to gain from threads; on a shared 2-core machine spinning
-    thread pools made these runs several times slower than one thread (45 s against 8 s)."""
+    """One torch and one numba thread: Cora's batches are too small to gain from threads, and
+    thread pools spinning on shared cores slow these runs several-fold."""
     torch_threads, numba_threads = torch.get_num_threads(), numba.get_num_threads()
     torch.set_num_threads(1)
     numba.set_num_threads(1)

@@ -37,11 +37,10 @@ from sampling import HeteroSamplerOutput, NeighborSampler, SamplerOutput
 from zerocopy import UnifiedTensor, kernels
 
 ZERO_COPY_GATHER_GROUP = 4
-"""Batches per gather by default when a GPU loader reads its features zero-copy. On the H200
-(benchmarks/README.md, "Whole loader"), products preset: 4 batches per gather read a batch's rows in
-2.7-2.8 ms of gather stream against 4.2-4.3 ms one batch at a time (36% of a group's rows repeat,
-and the rest lie closer together: 69 GB/s of rows delivered, above the link's 55), and papers100M
-epochs took 6.18 s against 7.44 s."""
+"""Batches per gather by default when a GPU loader reads its features zero-copy: a group's repeated
+and nearby rows cut the gather stream's time per batch by about a third on the products preset
+(benchmarks/README.md, "Whole loader"); a larger group holds more rows in flight, and a group's first
+batch waits for the whole group's gather."""
 
 Bound = tuple[torch.Tensor, int, int]
 """One batch of an epoch: ``(order, start, stop)``, the seeds at positions ``order[start:stop]``."""
