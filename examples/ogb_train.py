@@ -9,41 +9,17 @@ validation score. Run::
     python examples/ogb_train.py --dataset ogbn-arxiv --root data/ogb --epochs 20
     python examples/ogb_train.py --dataset ogbn-products --root data/ogb --fanouts 15,10,5
 """
-import argparse
-import os
-
-import torch
+from _ogb_common import config_fields, ogb_parser
 
 from graphsys.datasets import load
 from graphsys.train import TrainConfig, train
 
-parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-parser.add_argument("--dataset", default="ogbn-arxiv")
-parser.add_argument("--root", default="data/ogb", help="folder holding (or receiving) the OGB download")
-parser.add_argument("--model", default="sage", choices=["sage", "gcn", "gat"])
-parser.add_argument("--hidden", type=int, default=256)
-parser.add_argument("--fanouts", default="15,10,5", help="one fanout per layer")
-parser.add_argument("--batch-size", type=int, default=1024)
-parser.add_argument("--epochs", type=int, default=20)
-parser.add_argument("--lr", type=float, default=3e-3)
-parser.add_argument("--amp", default="none", choices=["none", "bf16"])
-parser.add_argument("--checkpoint", default=None, help="checkpoint file (resumes from it when it exists)")
-parser.add_argument("--seed", type=int, default=0)
-args = parser.parse_args()
+args = ogb_parser(__doc__, dataset="ogbn-arxiv", models=["sage", "gcn", "gat"], epochs=20, lr=3e-3).parse_args()
 
-gpu = torch.cuda.is_available()
-fanouts = tuple(int(f) for f in args.fanouts.split(","))
 undirected = args.dataset.lower() == "ogbn-arxiv"
 dataset = load(args.dataset, args.root, undirected=undirected, quiet=False)
 print(dataset)
-config = TrainConfig(
-    dataset=dataset.name, undirected=undirected, model=args.model, layers=len(fanouts), hidden=args.hidden,
-    fanouts=fanouts,
-    batch_size=args.batch_size, epochs=args.epochs, lr=args.lr, amp=args.amp, seed=args.seed,
-    features="pinned" if gpu else "cpu", cache=0.2 if gpu else 0.0, graph="cuda" if gpu else "cpu",
-    checkpoint=args.checkpoint,
-    resume=args.checkpoint is not None and os.path.exists(args.checkpoint),
-)
+config = TrainConfig(dataset=dataset.name, undirected=undirected, **config_fields(args))
 
 
 def report(m) -> None:

@@ -13,37 +13,17 @@ OGB submission reports: the test score at the epoch of the best validation score
 
 A dataset written by ``graphsys.datasets.write_ogb_link_dataset`` under ``--root`` trains the same way.
 """
-import argparse
-import os
-
-import torch
+from _ogb_common import config_fields, ogb_parser
 
 from graphsys.train import TrainConfig, train
 
-parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-parser.add_argument("--dataset", default="ogbl-citation2")
-parser.add_argument("--root", default="data/ogb", help="folder holding (or receiving) the OGB download")
-parser.add_argument("--model", default="sage", choices=["sage", "gcn", "gat", "mlp"])
+parser = ogb_parser(__doc__, dataset="ogbl-citation2", models=["sage", "gcn", "gat", "mlp"], epochs=10, lr=5e-4,
+                    batch_help="positive edges per batch")
 parser.add_argument("--predictor", default="mlp", choices=["dot", "mlp"])
-parser.add_argument("--hidden", type=int, default=256)
-parser.add_argument("--fanouts", default="15,10,5", help="one fanout per layer")
-parser.add_argument("--batch-size", type=int, default=1024, help="positive edges per batch")
-parser.add_argument("--epochs", type=int, default=10)
-parser.add_argument("--lr", type=float, default=5e-4)
-parser.add_argument("--amp", default="none", choices=["none", "bf16"])
-parser.add_argument("--checkpoint", default=None, help="checkpoint file (resumes from it when it exists)")
-parser.add_argument("--seed", type=int, default=0)
 args = parser.parse_args()
 
-gpu = torch.cuda.is_available()
-fanouts = tuple(int(f) for f in args.fanouts.split(","))
-config = TrainConfig(
-    dataset=args.dataset, root=args.root, task="link", model=args.model, predictor=args.predictor,
-    layers=len(fanouts), hidden=args.hidden, fanouts=fanouts, dropout=0.0, batch_size=args.batch_size,
-    epochs=args.epochs, lr=args.lr, amp=args.amp, seed=args.seed,
-    features="pinned" if gpu else "cpu", cache=0.2 if gpu else 0.0, graph="cuda" if gpu else "cpu",
-    checkpoint=args.checkpoint, resume=args.checkpoint is not None and os.path.exists(args.checkpoint),
-)
+config = TrainConfig(dataset=args.dataset, root=args.root, task="link", predictor=args.predictor, dropout=0.0,
+                     **config_fields(args))
 
 
 def report(m) -> None:
