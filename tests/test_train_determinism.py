@@ -1,15 +1,13 @@
 """graphsys train: resuming equals never stopping, Ctrl-C keeps the last checkpoint, DDP replicas stay identical."""
 import hashlib
 import json
-import socket
 import tempfile
 from pathlib import Path
 
-import numba
 import numpy as np
 import pytest
 import torch
-import torch.multiprocessing as mp
+from _dist import as_rank, read_ranks, spawn_ranks, write_rank
 from toy_data import toy_dataset as make_toy
 
 from graphsys.datasets import NodeDataset
@@ -68,25 +66,14 @@ def test_resume_refuses_other_settings(tmp_path):
         train(config(tmp_path, hidden=32, resume=True), dataset=ds)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _digest(model) -> str:
     flat = torch.cat([p.detach().reshape(-1) for p in model.parameters()])
     return hashlib.sha1(flat.numpy().tobytes()).hexdigest()
 
 
 def _worker(rank: int, world: int, port: int, out_dir: str) -> None:
-    """One torchrun-style rank: the same environment variables torchrun sets."""
-    import os
-
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world),
-                      LOCAL_RANK=str(rank))
-    torch.set_num_threads(1)
-    numba.set_num_threads(1)
+    """One torchrun-style rank; records its parameter digests, seeds and feature sharing."""
+    as_rank(rank, world, port)
     digests, seeds_seen = [], []
     tmp = Path(out_dir)
     cfg = config(tmp, epochs=2, eval_every=0, checkpoint=None)
@@ -111,16 +98,16 @@ def _worker(rank: int, world: int, port: int, out_dir: str) -> None:
 
     data.share_across_ranks = share_spy
     train(cfg, dataset=toy_dataset(), on_step=lambda epoch, step, model: digests.append(_digest(model)))
-    (tmp / f"rank{rank}.json").write_text(json.dumps({"digests": digests, "seeds": seeds_seen, "shared": shared}))
+    write_rank(tmp, rank, {"digests": digests, "seeds": seeds_seen, "shared": shared})
 
 
 def test_two_gloo_ranks_hold_identical_parameters_after_every_step(tmp_path):
-    world, port = 2, _free_port()
-    mp.spawn(_worker, args=(world, port, str(tmp_path)), nprocs=world, join=True)
+    world = 2
+    port = spawn_ranks(_worker, world, str(tmp_path))
     # the feature table both ranks read was shared through one file, unlinked once mapped
     assert not [p for p in Path(tempfile.gettempdir()).glob("graphsys-*") if f"-{port}." in p.name]
     assert not [p for p in Path("/dev/shm").glob("graphsys-*") if f"-{port}." in p.name]
-    ranks = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in range(world)]
+    ranks = read_ranks(tmp_path, world)
     assert ranks[0]["shared"] == ranks[1]["shared"] == [True]
     assert len(ranks[0]["digests"]) == 2 * 2  # 200 seeds / 2 ranks / 64 per batch: 2 steps, 2 epochs
     assert ranks[0]["digests"] == ranks[1]["digests"]

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from _dist import as_rank, read_ranks, spawn_ranks, write_rank
 
 from graphsys.train import TrainConfig, train
 from graphsys.train.checkpoint import load_checkpoint
@@ -94,25 +95,11 @@ def test_rgcn_on_a_homogeneous_dataset_is_refused():
         train(config)
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _rank(rank: int, world: int, port: int, root: str, out: str, featureless: str) -> None:
     """One torchrun-style rank training synthetic-mag; writes a digest of its model and tables per step."""
     import hashlib
-    import os
 
-    import numba
-
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world),
-                      LOCAL_RANK=str(rank))
-    torch.set_num_threads(1)
-    numba.set_num_threads(1)
+    as_rank(rank, world, port)
     from graphsys.train import loop
 
     digests = []
@@ -135,19 +122,17 @@ def _rank(rank: int, world: int, port: int, root: str, out: str, featureless: st
     train(TrainConfig(dataset="synthetic-mag", root=root, scale=SCALE, model="rgcn", featureless=featureless,
                       layers=2, fanouts=(4, 3), hidden=8, embedding_dim=8, batch_size=1024, epochs=2, eval_every=0,
                       **CPU))
-    Path(out, f"rank{rank}.json").write_text(json.dumps(digests))
+    write_rank(out, rank, digests)
 
 
 @pytest.mark.parametrize("featureless", ["mean", "learn"])
 def test_two_gloo_ranks_keep_identical_models_and_learned_tables(root, tmp_path, featureless):
-    import torch.multiprocessing as mp
-
     from graphsys.datasets import load
 
     load("synthetic-mag", root, scale=SCALE)  # generated once, before the ranks open it
     world = 2
-    mp.spawn(_rank, args=(world, _free_port(), str(root), str(tmp_path), featureless), nprocs=world, join=True)
-    a, b = (json.loads((tmp_path / f"rank{r}.json").read_text()) for r in range(world))
+    spawn_ranks(_rank, world, str(root), str(tmp_path), featureless)
+    a, b = read_ranks(tmp_path, world)
     assert len(a) == 2 * 4  # 6296 training papers / 2 ranks / 1024 per batch: 4 steps, 2 epochs
     assert a == b
     assert len(set(a)) == len(a)  # and they change every step

@@ -3,13 +3,11 @@ resume, two gloo ranks, bad flags; GPU placements marked."""
 import json
 from pathlib import Path
 
-import numba
 import numpy as np
 import pytest
 import torch
-import torch.multiprocessing as mp
+from _dist import as_rank, read_ranks, spawn_ranks, write_rank
 from test_train_cora import one_thread  # noqa: F401  (autouse: one thread on the shared 2-core machine)
-from test_train_determinism import _free_port
 
 from graphsys import Graph
 from graphsys.cli import main
@@ -138,13 +136,8 @@ def test_resume_refuses_other_link_settings(tmp_path):
 
 
 def _worker(rank: int, world: int, port: int, out_dir: str) -> None:
-    """One torchrun-style rank: the environment variables torchrun sets."""
-    import os
-
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world),
-                      LOCAL_RANK=str(rank))
-    torch.set_num_threads(1)
-    numba.set_num_threads(1)
+    """One torchrun-style rank; records its parameter sums per step and training edges per epoch."""
+    as_rank(rank, world, port)
     digests, edges_seen = [], []
     tmp = Path(out_dir)
     from graphsys.train import pipeline
@@ -159,13 +152,13 @@ def _worker(rank: int, world: int, port: int, out_dir: str) -> None:
     train(config(tmp, epochs=2, eval_every=2, checkpoint=None), dataset=community_link_dataset("auc"),
           on_step=lambda epoch, step, model: digests.append(
               float(sum(p.detach().double().sum() for p in model.parameters()))))
-    (tmp / f"rank{rank}.json").write_text(json.dumps({"digests": digests, "edges": edges_seen}))
+    write_rank(tmp, rank, {"digests": digests, "edges": edges_seen})
 
 
 def test_two_gloo_ranks_train_identical_models_on_disjoint_edges(tmp_path):
-    world, port = 2, _free_port()
-    mp.spawn(_worker, args=(world, port, str(tmp_path)), nprocs=world, join=True)
-    ranks = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in range(world)]
+    world = 2
+    spawn_ranks(_worker, world, str(tmp_path))
+    ranks = read_ranks(tmp_path, world)
     assert ranks[0]["digests"] == ranks[1]["digests"] and len(set(ranks[0]["digests"])) == len(ranks[0]["digests"])
     num_train = community_link_dataset("auc").train.num_edges
     for epoch in range(2):
