@@ -27,6 +27,18 @@ Without a GPU the same script times the CPU loader (``cpu``, ``cpu_unified``, ``
 
     PYTHONPATH=. python benchmarks/bench_loader.py                      # the H200 run
     PYTHONPATH=. python benchmarks/bench_loader.py --scale 0.01 --batches 20   # any machine
+
+``--part pyg`` is the drop-in comparison instead (issue 19), batches/s with every batch moved to
+the GPU as a PyG script does (``batch.to(device)``), side by side: ``graphsys.pyg.NeighborLoader``
+over the host ``Data`` with the default placement (GPU: CSR in GPU memory, features zero-copy
+from the ``Data``'s own tensors pinned in place) and with ``placement="cpu"`` (PyG's host path),
+the same loader over graphsys's stores, over ``data.to("cuda")``, and graphsys's own
+``NodeLoader`` (CSR in GPU memory, pinned features); for the PyG-loader rows also the host time
+per batch in the sampler and in PyG's collate + ``filter_fn`` (the gap to ``NodeLoader``). On the
+CPU: ``placement="cpu"`` with ``num_workers`` 0 and ``--workers`` (forked), and ``NodeLoader``.
+
+    PYTHONPATH=. python benchmarks/bench_loader.py --part pyg --quiet          # the device run
+    PYTHONPATH=. python benchmarks/bench_loader.py --part pyg --small          # smoke run, any machine
 """
 from __future__ import annotations
 
@@ -84,6 +96,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         "with --train, with the step, and each CUDA stream's busy time), printed and appended to "
                         "$OUT/profile_loader.txt")
     p.add_argument("--profile-batches", type=int, default=20, help="batches under torch.profiler (--profile)")
+    p.add_argument("--part", choices=["loader", "pyg"], default="loader",
+                   help="pyg: graphsys.pyg's drop-in loaders against PyG's host path and NodeLoader (issue 19)")
+    p.add_argument("--workers", type=int, default=2, help="--part pyg on the CPU: forked DataLoader workers")
+    p.add_argument("--small", action="store_true",
+                   help="--part pyg: scale 0.002 and a few batches: a smoke run in seconds on any machine")
     p.add_argument("--configs", default=None,
                    help="comma-separated configurations to run, in this order (a name may repeat; default: all): "
                         "NAME[@W][+gG][+bf16]: @W the zero-copy gather on W programs per SM, +gG G batches per "
@@ -379,15 +396,141 @@ def versus_gpu_resident(rows: list[dict], trained: bool) -> dict:
     return found
 
 
+class _HostClock:
+    """Host seconds a loader spends in its sampler and in collate + ``filter_fn`` (main process only):
+    the two calls wrapped on the instance. ``collate`` includes the sampler; ``filter`` is PyG's
+    join of features with the sampled ids (graphsys's gathers included)."""
+
+    def __init__(self, loader) -> None:
+        self.sample_s = self.collate_s = self.filter_s = 0.0
+        sampler, collate, filter_fn = loader.node_sampler.sample_from_nodes, loader.collate_fn, loader.filter_fn
+
+        def timed(fn, field):
+            def call(*a, **k):
+                t0 = time.perf_counter()
+                try:
+                    return fn(*a, **k)
+                finally:
+                    setattr(self, field, getattr(self, field) + time.perf_counter() - t0)
+            return call
+
+        loader.node_sampler.sample_from_nodes = timed(sampler, "sample_s")
+        loader.filter_fn = timed(filter_fn, "filter_s")
+        loader.collate_fn = timed(collate, "collate_s")  # DataLoader reads it when iterating
+
+    def reset(self) -> None:
+        self.sample_s = self.collate_s = self.filter_s = 0.0
+
+
+def pyg_loaders(ds, args, device: torch.device, fanouts: list[int]):
+    """(label, build, timed batches) of every ``--part pyg`` configuration this machine runs."""
+    from torch_geometric.data import Data
+    from torch_geometric.loader import NeighborLoader as PygNeighborLoader
+
+    from graphsys.pyg import NeighborLoader as DropIn
+
+    data = Data(x=ds.x, y=ds.y, edge_index=ds.graph.to_edge_index(), num_nodes=ds.graph.num_nodes)
+    seeds, batch = ds.train_idx, args.batch_size
+
+    def drop_in(source=data, **options):
+        return DropIn(source, fanouts, input_nodes=seeds, batch_size=batch, shuffle=True, **options)
+
+    def over_graphsys_sampler(workers: int):
+        sampler = GraphsysSampler.from_data(data, fanouts, placement="cpu", seed=args.seed)
+        extra = {"num_workers": workers, "persistent_workers": True} if workers else {}
+        return PygNeighborLoader(data, fanouts, input_nodes=seeds, batch_size=batch, shuffle=True,
+                                 neighbor_sampler=sampler, **extra)
+
+    def stores():
+        graph = ds.graph.to("cuda")
+        pair = (UnifiedFeatureStore.from_data(data), CSRGraphStore(graph))
+        return DropIn(pair, fanouts, input_nodes=seeds, batch_size=batch, shuffle=True)
+
+    def node_loader(placement: str, features, labels):
+        g = ds.graph.to(placement)
+        sampler = NeighborSampler(g.indptr, g.indices, fanouts, seed=args.seed, validate=False)
+        return NodeLoader(sampler, features, labels, seeds, batch, prefetch=args.prefetch, seed=args.seed)
+
+    slow, fast = min(args.batches, args.pyg_batches), args.batches
+    if device.type == "cuda":
+        return [
+            ("pyg_default (host Data)", drop_in, fast),
+            ("pyg_placement_cpu", lambda: drop_in(placement="cpu"), slow),
+            ("pyg_over_graphsys_stores", stores, fast),
+            ("pyg_data_to_cuda", lambda: drop_in(data.to(device)), fast),
+            ("graphsys_NodeLoader", lambda: node_loader("cuda", UnifiedTensor(ds.x), UnifiedTensor(ds.y)), fast),
+        ]
+    return [
+        ("pyg NeighborLoader over GraphsysSampler, num_workers=0", lambda: over_graphsys_sampler(0), slow),
+        (f"pyg NeighborLoader over GraphsysSampler, num_workers={args.workers}",
+         lambda: over_graphsys_sampler(args.workers), slow),
+        ("pyg_default (host Data; no CUDA: placement cpu)", drop_in, slow),
+        ("graphsys_NodeLoader cpu", lambda: node_loader("cpu", ds.x, ds.y), slow),
+    ]
+
+
+def bench_pyg(ds, args, device: torch.device, fanouts: list[int]) -> list[dict]:
+    """Rows of ``--part pyg``: batches/s of each loader of :func:`pyg_loaders`, each batch moved to
+    ``device`` as a PyG script does, and the PyG loaders' host time per batch."""
+    rows = []
+    for label, build, count in pyg_loaders(ds, args, device, fanouts):
+        t0 = time.perf_counter()
+        loader = build()
+        built = time.perf_counter() - t0
+        workers = getattr(loader, "num_workers", 0)
+        clock = _HostClock(loader) if hasattr(loader, "node_sampler") and not workers else None
+        iterator = (b.to(device, non_blocking=True) for b in cycle(loader))
+        for _ in range(args.warmup):
+            next(iterator)
+        if clock is not None:
+            clock.reset()
+        load = os.getloadavg()[0]
+        seconds, _ = time_batches(iterator, count, 0, touch, device)
+        row = {"config": label, "batches": count, "batches_per_s": count / seconds,
+               "ms_per_batch": 1e3 * seconds / count, "build_s": built, "load_avg_1m": load,
+               "placement": getattr(loader, "placement", None)}
+        if clock is not None:
+            row.update(sampler_host_ms=1e3 * clock.sample_s / count, filter_host_ms=1e3 * clock.filter_s / count,
+                       collate_host_ms=1e3 * clock.collate_s / count)
+        rows.append(row)
+        log.info("%s: %.1f batches/s", label, row["batches_per_s"])
+        del iterator, loader
+        if device.type == "cuda":
+            torch.cuda.empty_cache()
+    return rows
+
+
+def main_pyg(ds, args, device: torch.device, fanouts: list[int]) -> int:
+    """``--part pyg``: the table, and ``bench_loader_pyg.json`` (``_cpu`` without a GPU, ``_small`` for --small)."""
+    rows = bench_pyg(ds, args, device, fanouts)
+    reference = rows[0]["batches_per_s"]
+    for r in rows:
+        r["vs_first"] = r["batches_per_s"] / reference
+    figures = {"dataset": "synthetic-products", "scale": args.scale, "num_nodes": ds.graph.num_nodes,
+               "num_edges": ds.graph.num_edges, "train_seeds": ds.train_idx.numel(), "fanouts": fanouts,
+               "batch_size": args.batch_size, "device": str(device), "torch_threads": torch.get_num_threads(),
+               "workers": args.workers, "cpu_count": os.cpu_count(), "load_avg_after": os.getloadavg()}
+    figures.update({r["config"]: r["batches_per_s"] for r in rows})
+    print(format_table(rows, ["config", "placement", "batches", "batches_per_s", "vs_first", "ms_per_batch",
+                              "sampler_host_ms", "collate_host_ms", "filter_host_ms", "build_s", "load_avg_1m"]))
+    name = "bench_loader_pyg" + ("" if device.type == "cuda" else "_cpu") + ("_small" if args.small else "")
+    print(f"result: {write_result(name, figures, rows)}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     fanouts = [int(f) for f in args.fanouts.split(",")]
+    if args.small:
+        args.scale, args.batches, args.pyg_batches, args.warmup = min(args.scale, 0.002), 10, 10, 2
     t0 = time.perf_counter()
     ds = load("synthetic-products", root=args.root, scale=args.scale, seed=args.seed, quiet=args.quiet)
     log.info("synthetic-products scale %g: %d nodes, %d edges, %d train seeds (%.1f s)", args.scale,
              ds.graph.num_nodes, ds.graph.num_edges, ds.train_idx.numel(), time.perf_counter() - t0)
+    if args.part == "pyg":
+        return main_pyg(ds, args, device, fanouts)
     if args.overlap:
         overlap = group_overlap(ds, args, fanouts, [int(k) for k in args.overlap.split(",")])
         print(format_table(overlap))

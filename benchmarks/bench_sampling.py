@@ -12,6 +12,14 @@ Usage:
     PYTHONPATH=. python benchmarks/bench_sampling.py --part cpu --threads 2
     PYTHONPATH=. python benchmarks/bench_sampling.py --part gpu
     PYTHONPATH=. python benchmarks/bench_sampling.py --small       # seconds, any machine
+    PYTHONPATH=. python benchmarks/bench_sampling.py --part modes --threads 2   # device run
+    PYTHONPATH=. python benchmarks/bench_sampling.py --part modes --small       # smoke, any machine
+
+``--part modes`` (issue 19): on the products-sized graph, uniform, weighted (random positive
+weights), temporal (random edge times, rows sorted by time, every seed at the median time) and
+disjoint sampling, side by side with the CSR in GPU memory, in pinned memory (UVA) and on the CPU
+(``--threads``); ``*_vs_uniform`` divides each mode's SEPS by the uniform row's of its placement
+(the issue asks weighted and temporal for at least 0.5).
 """
 from __future__ import annotations
 
@@ -273,6 +281,82 @@ def bench_hetero(args, figures, rows) -> None:
             figures[f"type_dimension_cost_{placement}"] = row["rate"] / hetero
 
 
+class _Mode:
+    """A sampler with the seeds' times bound (temporal rows), so ``_sampler_row`` times ``sample(seeds)``."""
+
+    def __init__(self, sampler: NeighborSampler, seed_time: float | None) -> None:
+        self.sampler, self.seed_time = sampler, seed_time
+
+    def sample(self, seeds: torch.Tensor):
+        if self.seed_time is None:
+            return self.sampler.sample(seeds)
+        return self.sampler.sample(seeds, torch.full((seeds.numel(),), self.seed_time, device=seeds.device))
+
+
+def _mode_sampler(mode: str, placed: dict, fanouts: list[int], seed_time: float) -> _Mode:
+    """The sampler of one ``--part modes`` row over the arrays of one placement."""
+    ip, ix = placed["indptr"], placed["indices"]
+    if mode == "weighted":
+        return _Mode(NeighborSampler(ip, ix, fanouts, seed=0, validate=False, edge_weight=placed["weight"]), None)
+    if mode == "temporal":
+        sampler = NeighborSampler(ip, placed["t_indices"], fanouts, seed=0, validate=False, edge_time=placed["times"])
+        return _Mode(sampler, seed_time)
+    return _Mode(NeighborSampler(ip, ix, fanouts, seed=0, validate=False, disjoint=mode == "disjoint"), None)
+
+
+def bench_modes(args, figures, rows) -> None:
+    """Uniform, weighted, temporal and disjoint SEPS on one products-sized graph: GPU memory, pinned, CPU."""
+    from sampling.csr import sort_rows_by
+
+    numba.set_num_threads(min(args.threads, numba.config.NUMBA_NUM_THREADS))
+    torch.set_num_threads(args.threads)
+    t0 = time.perf_counter()
+    indptr, indices, source = chung_lu_csr(args.gpu_nodes, args.gpu_edges)
+    num_nodes, num_edges = indptr.numel() - 1, indices.numel()
+    gen = torch.Generator().manual_seed(5)
+    weight = torch.rand(num_edges, generator=gen) + 0.01  # random positive weights
+    times = torch.randint(0, 1000, (num_edges,), generator=gen)
+    order = sort_rows_by(indptr, times)  # temporal sampling reads rows sorted by time
+    t_indices, t_times = indices[order], times[order]
+    median = float(times.median())
+    figures["modes_graph"] = {"source": source, "nodes": num_nodes, "directed_edges": num_edges,
+                              "build_s": time.perf_counter() - t0, "seed_time": median,
+                              "weights": "U(0.01, 1.01)", "edge_times": "randint(0, 1000)"}
+    graph = f"Chung-Lu {num_nodes:,} n / {num_edges:,} e"
+    placements = (["cuda", "pinned"] if torch.cuda.is_available() else []) + ["cpu"]
+    for placement in placements:
+        if placement == "cpu":
+            dev, sync, where = torch.device("cpu"), (lambda: None), f"cpu ({args.threads} threads)"
+            move = lambda t: t  # noqa: E731
+        else:
+            dev, sync, where = torch.device("cuda"), torch.cuda.synchronize, placement
+            move = (lambda t: t.to(dev)) if placement == "cuda" else (lambda t: t.pin_memory())
+        placed = {"indptr": indptr, "indices": indices, "weight": weight, "t_indices": t_indices, "times": t_times}
+        placed = {k: move(t) for k, t in placed.items()}
+        batches = _seed_batches(num_nodes, args.batch_size, args.batches + 5, dev, 1)
+        modes = ("uniform", "weighted", "temporal", "disjoint")
+        uniform = None
+        for mode in modes:
+            label = f"{mode} {where}"
+            try:
+                sampler = _mode_sampler(mode, placed, args.fanouts, median)
+                row = _sampler_row(f"NeighborSampler {label}", graph, sampler, batches[5:], batches[:5], sync)
+            except Exception as exc:  # keep the other rows when one path fails on the device
+                log.exception("%s failed", label)
+                row = {"path": f"NeighborSampler {label}", "graph": graph, "error": repr(exc)}
+            row["mode"], row["placement"] = mode, placement
+            if mode == "uniform":
+                uniform = row.get("rate")
+            elif uniform and row.get("rate"):
+                row["vs_uniform"] = row["rate"] / uniform
+                figures[f"{mode}_vs_uniform_{placement}"] = row["vs_uniform"]
+            rows.append(row)
+            figures[f"{mode}_{placement}_seps"] = row.get("rate")
+        placed.clear()
+        if placement != "cpu":
+            torch.cuda.empty_cache()
+
+
 def _profile(sampler: NeighborSampler, batches: list[torch.Tensor]) -> None:
     """Per-kernel GPU and host times of a few batches (torch.profiler), to $OUT/profile_sampling.txt."""
     from torch.profiler import ProfilerActivity, profile
@@ -292,8 +376,10 @@ def _profile(sampler: NeighborSampler, batches: list[torch.Tensor]) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--part", choices=["cpu", "gpu", "hetero", "all"], default="all",
-                        help="hetero: synthetic-mag240m's graph against the homogeneous sampler (GPU; not in all)")
+    parser.add_argument("--part", choices=["cpu", "gpu", "hetero", "modes", "all"], default="all",
+                        help="hetero: synthetic-mag240m's graph against the homogeneous sampler (GPU; not in all); "
+                             "modes: uniform/weighted/temporal/disjoint on the products-sized graph, GPU, pinned "
+                             "and CPU (not in all)")
     parser.add_argument("--mag240m-scale", type=float, default=0.2, help="--part hetero: the preset's scale")
     parser.add_argument("--hetero-fanouts", type=lambda s: [int(x) for x in s.split(",")], default=[25, 15],
                         help="--part hetero: fanouts per edge type (OGB-LSC's MAG240M baseline: 25,15)")
@@ -333,12 +419,18 @@ def main() -> None:
             bench_hetero(args, figures, rows)
         else:
             log.info("no CUDA device: hetero rows skipped")
+    if args.part == "modes":
+        bench_modes(args, figures, rows)
     name = "bench_sampling" if not args.small else "bench_sampling_small"
     if args.part != "all" and not args.small:
         name = f"bench_sampling_{args.part}"
+    if args.part == "modes" and args.small:
+        name = "bench_sampling_modes_small"
     path = write_result(name, figures, rows)
-    print(format_table(rows, ["path", "edges_per_batch", "ms_per_batch", "cpu_s_per_batch", "rate", "unit", "target",
-                              "load_avg_1m"]))
+    columns = ["path", "edges_per_batch", "ms_per_batch", "cpu_s_per_batch", "rate", "unit", "target", "load_avg_1m"]
+    if args.part == "modes":
+        columns.insert(5, "vs_uniform")
+    print(format_table(rows, columns))
     print(f"wrote {path}")
 
 
