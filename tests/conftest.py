@@ -17,6 +17,20 @@ def pytest_collection_modifyitems(config, items):
 
 
 @pytest.fixture
+def offline(monkeypatch):
+    """Any attempt by ogb to download a node or link dataset fails the test."""
+    import ogb.linkproppred.dataset as link_dataset
+    import ogb.nodeproppred.dataset as node_dataset
+
+    def refuse(*args, **kwargs):
+        raise AssertionError(f"ogb tried to download: {args}")
+
+    for module in (node_dataset, link_dataset):
+        monkeypatch.setattr(module, "download_url", refuse)
+        monkeypatch.setattr(module, "decide_download", refuse)
+
+
+@pytest.fixture
 def shared_data(tmp_path):
     """A writable copy of ../shared/data (read-only there); copy only what a test names."""
     if not SHARED_DATA.is_dir():

@@ -5,6 +5,7 @@ import shutil
 
 import pytest
 import torch
+from _datasets import assert_cache_refuses_tampering, on_one_and_all_threads
 
 from graphsys.cli import main
 from graphsys.datasets import (
@@ -18,19 +19,7 @@ from graphsys.datasets import (
 )
 from graphsys.datasets.link_synthetic import PRESETS
 from graphsys.graph import Graph
-from graphsys.io import MANIFEST, CorruptFileError, OutputError
-
-
-@pytest.fixture
-def offline(monkeypatch):
-    """Any attempt by ogb to download fails the test."""
-    import ogb.linkproppred.dataset as ogb_dataset
-
-    def refuse(*args, **kwargs):
-        raise AssertionError(f"ogb tried to download: {args}")
-
-    monkeypatch.setattr(ogb_dataset, "download_url", refuse)
-    monkeypatch.setattr(ogb_dataset, "decide_download", refuse)
+from graphsys.io import MANIFEST, OutputError
 
 
 def edge_set(graph: Graph) -> set[tuple[int, int]]:
@@ -188,16 +177,7 @@ def test_synthetic_citation2_splits():
 
 
 def test_synthetic_citation2_same_bytes_on_any_thread_count():
-    import numba
-
-    before = numba.get_num_threads()
-    try:
-        numba.set_num_threads(1)
-        one = load("synthetic-citation2", scale=0.002, seed=7)
-        numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
-        many = load("synthetic-citation2", scale=0.002, seed=7)
-    finally:
-        numba.set_num_threads(before)
+    one, many = on_one_and_all_threads(lambda: load("synthetic-citation2", scale=0.002, seed=7))
     same_link_dataset(one, many)
     other = load("synthetic-citation2", scale=0.002, seed=8)
     assert not torch.equal(other.test.target_node_neg, one.test.target_node_neg)
@@ -224,19 +204,7 @@ def test_synthetic_citation2_cache_reopens_and_refuses_tampering(tmp_path):
     again = load("synthetic-citation2", root=tmp_path, scale=0.002, seed=2)
     same_link_dataset(again, made)
     same_link_dataset(again, load("synthetic-citation2", scale=0.002, seed=2))
-    with open(folder / "test_target_node_neg.npy", "r+b") as f:
-        f.seek(-3, 2)
-        byte = f.read(1)
-        f.seek(-3, 2)
-        f.write(bytes([byte[0] ^ 0xFF]))
-    with pytest.raises(CorruptFileError, match=r"test_target_node_neg.npy does not match its checksum"):
-        load("synthetic-citation2", root=tmp_path, scale=0.002, seed=2)
-    other = tmp_path / "synthetic-citation2_scale0.002_seed3"
-    other.mkdir()
-    (other / "notes.txt").write_text("mine")
-    with pytest.raises(OutputError, match="holds files graphsys did not write"):
-        load("synthetic-citation2", root=tmp_path, scale=0.002, seed=3)
-    assert (other / "notes.txt").read_text() == "mine"
+    assert_cache_refuses_tampering(tmp_path, "synthetic-citation2", "test_target_node_neg.npy", scale=0.002, seed=2)
 
 
 def test_synthetic_citation2_rewards_reading_the_graph():

@@ -7,18 +7,6 @@ from graphsys.datasets import NodeDataset, evaluate, load, write_ogb_node_datase
 from graphsys.graph import Graph
 
 
-@pytest.fixture
-def offline(monkeypatch):
-    """Any attempt by ogb to download fails the test."""
-    import ogb.nodeproppred.dataset as ogb_dataset
-
-    def refuse(*args, **kwargs):
-        raise AssertionError(f"ogb tried to download: {args}")
-
-    monkeypatch.setattr(ogb_dataset, "download_url", refuse)
-    monkeypatch.setattr(ogb_dataset, "decide_download", refuse)
-
-
 def test_ogb_questions_reach_the_terminal(monkeypatch, tmp_path):
     """ogb asks (with input()) before downloads over 1 GB; with its prints captured the question
     was invisible and the load seemed to hang."""

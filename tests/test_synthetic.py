@@ -2,6 +2,7 @@
 import numpy as np
 import pytest
 import torch
+from _datasets import on_one_and_all_threads
 
 from graphsys.datasets import chung_lu, load
 from graphsys.datasets.generator import GraphSpec, community_graph
@@ -200,15 +201,6 @@ def test_impossible_edge_count_raises(directed):
 
 
 def test_same_graph_on_any_thread_count():
-    import numba
-
-    before = numba.get_num_threads()
-    try:
-        numba.set_num_threads(1)
-        one = load("synthetic-products", scale=0.0005, seed=9)
-        numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
-        many = load("synthetic-products", scale=0.0005, seed=9)
-    finally:
-        numba.set_num_threads(before)
+    one, many = on_one_and_all_threads(lambda: load("synthetic-products", scale=0.0005, seed=9))
     assert torch.equal(one.graph.indptr, many.graph.indptr) and torch.equal(one.graph.indices, many.graph.indices)
     assert torch.equal(one.x, many.x) and torch.equal(one.y, many.y)

@@ -33,8 +33,36 @@ def _check_index(dataset: str, name: str, idx: torch.Tensor, num_nodes: int, of:
             raise IndexError(f"{dataset}: {name} holds node id {bad}, outside [0, {num_nodes}){of}")
 
 
+def _check_features(dataset: str, x: torch.Tensor | None, num_nodes: int) -> None:
+    """``x`` is None or a float ``[num_nodes, F]`` tensor; errors name the dataset and what was given."""
+    if x is None:
+        return
+    if not isinstance(x, torch.Tensor) or not x.is_floating_point():
+        got = x.dtype if isinstance(x, torch.Tensor) else type(x).__name__
+        raise TypeError(f"{dataset}: x must be a float tensor, got {got}")
+    if x.dim() != 2 or x.shape[0] != num_nodes:
+        raise ValueError(f"{dataset}: x must have shape [{num_nodes}, F], got {tuple(x.shape)}")
+
+
+class _OneNodeType:
+    """``num_nodes`` and ``num_features`` of a dataset with one node type (``graph`` and ``x``)."""
+
+    graph: Graph
+    x: torch.Tensor | None
+
+    @property
+    def num_nodes(self) -> int:
+        """Number of nodes."""
+        return self.graph.num_nodes
+
+    @property
+    def num_features(self) -> int:
+        """Feature width; 0 for a featureless graph."""
+        return 0 if self.x is None else int(self.x.shape[1])
+
+
 @dataclass(frozen=True)
-class NodeDataset:
+class NodeDataset(_OneNodeType):
     """A graph with node features, node labels and a train/val/test split.
 
     Attributes:
@@ -70,12 +98,7 @@ class NodeDataset:
 
     def __post_init__(self) -> None:
         n = self.graph.num_nodes
-        if self.x is not None:
-            if not isinstance(self.x, torch.Tensor) or not self.x.is_floating_point():
-                got = self.x.dtype if isinstance(self.x, torch.Tensor) else type(self.x).__name__
-                raise TypeError(f"{self.name}: x must be a float tensor, got {got}")
-            if self.x.dim() != 2 or self.x.shape[0] != n:
-                raise ValueError(f"{self.name}: x must have shape [{n}, F], got {tuple(self.x.shape)}")
+        _check_features(self.name, self.x, n)
         if not isinstance(self.y, torch.Tensor):
             raise TypeError(f"{self.name}: y must be a tensor, got {type(self.y).__name__}")
         expected = (n, self.num_classes) if self.multilabel else (n,)
@@ -87,16 +110,6 @@ class NodeDataset:
             raise ValueError(f"{self.name}: num_classes must be >= 0, got {self.num_classes}")
         for split in ("train_idx", "val_idx", "test_idx"):
             _check_index(self.name, split, getattr(self, split), n)
-
-    @property
-    def num_nodes(self) -> int:
-        """Number of nodes."""
-        return self.graph.num_nodes
-
-    @property
-    def num_features(self) -> int:
-        """Feature width; 0 for a featureless graph."""
-        return 0 if self.x is None else int(self.x.shape[1])
 
     def to_pyg(self):
         """The dataset as a ``torch_geometric.data.Data`` (``edge_index``, ``x``, ``y`` and split masks).
@@ -319,7 +332,7 @@ class LinkSplit:
 
 
 @dataclass(frozen=True)
-class LinkDataset:
+class LinkDataset(_OneNodeType):
     """A link-prediction dataset: a training graph, node features and split candidate edges.
 
     Attributes:
@@ -361,12 +374,7 @@ class LinkDataset:
         if not isinstance(self.graph, Graph):
             raise TypeError(f"{self.name}: graph must be a graphsys.Graph, got {type(self.graph).__name__}")
         n = self.graph.num_nodes
-        if self.x is not None:
-            if not isinstance(self.x, torch.Tensor) or not self.x.is_floating_point():
-                got = self.x.dtype if isinstance(self.x, torch.Tensor) else type(self.x).__name__
-                raise TypeError(f"{self.name}: x must be a float tensor, got {got}")
-            if self.x.dim() != 2 or self.x.shape[0] != n:
-                raise ValueError(f"{self.name}: x must have shape [{n}, F], got {tuple(self.x.shape)}")
+        _check_features(self.name, self.x, n)
         if self.metric not in LINK_METRICS:
             raise ValueError(f"{self.name}: metric must be one of {', '.join(LINK_METRICS)}, got {self.metric!r}")
         for part in ("train", "val", "test"):
@@ -379,16 +387,6 @@ class LinkDataset:
             if getattr(getattr(self, part), need) is None:
                 raise ValueError(f"{self.name}: metric {self.metric!r} scores {part} against {part}.{need}, "
                                  "which is None")
-
-    @property
-    def num_nodes(self) -> int:
-        """Number of nodes."""
-        return self.graph.num_nodes
-
-    @property
-    def num_features(self) -> int:
-        """Feature width; 0 for a featureless graph."""
-        return 0 if self.x is None else int(self.x.shape[1])
 
     def split(self, part: str) -> LinkSplit:
         """The split named ``"train"``, ``"val"`` (or OGB's ``"valid"``) or ``"test"``."""

@@ -41,6 +41,27 @@ def read_meta(path: str | os.PathLike, format: str = FORMAT) -> dict | None:
     return meta if meta.get("format") == format else None
 
 
+def open_checked(path: str | os.PathLike, format: str, required: tuple[str, ...], *,
+                 checksums: bool) -> tuple[Path, dict, dict]:
+    """``(folder, manifest, meta)`` of a saved dataset of ``format``, once the folder matches its
+    manifest (sizes and, with ``checksums``, crc32: one read of every file) and ``meta.json``
+    holds the ``required`` keys.
+
+    Raises:
+        FileNotFoundError: nothing at ``path``.
+        CorruptFileError: no manifest, a file missing or altered, or a bad ``meta.json`` (named).
+    """
+    root = Path(path)
+    manifest = verify_dir(root, format, checksums=checksums)
+    meta = read_meta(root, format)
+    if meta is None:
+        raise CorruptFileError(f"{root / 'meta.json'} is not the meta.json of a {format}")
+    missing = [k for k in required if k not in meta]
+    if missing:
+        raise CorruptFileError(f"{root / 'meta.json'} lacks {', '.join(missing)}")
+    return root, manifest, meta
+
+
 def save_dataset(dataset: NodeDataset, path: str | os.PathLike, extra: dict | None = None) -> None:
     """Write ``dataset`` under ``path`` (the whole folder with its manifest, or nothing).
 
@@ -72,14 +93,7 @@ def open_dataset(path: str | os.PathLike, *, checksums: bool = True) -> NodeData
         CorruptFileError: no manifest, a file missing or altered, or a bad ``meta.json``
             (the file is named).
     """
-    root = Path(path)
-    manifest = verify_dir(root, FORMAT, checksums=checksums)
-    meta = read_meta(root)
-    if meta is None:
-        raise CorruptFileError(f"{root / 'meta.json'} is not the meta.json of a {FORMAT}")
-    missing = [k for k in ("name", "num_classes", "multilabel") if k not in meta]
-    if missing:
-        raise CorruptFileError(f"{root / 'meta.json'} lacks {', '.join(missing)}")
+    root, manifest, meta = open_checked(path, FORMAT, ("name", "num_classes", "multilabel"), checksums=checksums)
 
     def read(name: str) -> torch.Tensor:
         return torch.from_numpy(read_npy(root / name, mmap_mode="c"))

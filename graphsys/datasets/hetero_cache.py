@@ -18,7 +18,7 @@ import torch
 from graphsys.datasets import cache
 from graphsys.datasets.base import HeteroNodeDataset
 from graphsys.hetero_graph import HeteroGraph
-from graphsys.io import CorruptFileError, read_npy, verify_dir
+from graphsys.io import CorruptFileError, read_npy
 
 FORMAT = "graphsys.HeteroNodeDataset"
 VERSION = 1
@@ -64,14 +64,8 @@ def open_hetero_dataset(path: str | os.PathLike, *, checksums: bool = True) -> H
         FileNotFoundError: nothing at ``path``.
         CorruptFileError: no manifest, a file missing or altered, or a bad ``meta.json``.
     """
-    root = Path(path)
-    manifest = verify_dir(root, FORMAT, checksums=checksums)
-    meta = read_meta(root)
-    if meta is None:
-        raise CorruptFileError(f"{root / 'meta.json'} is not the meta.json of a {FORMAT}")
-    missing = [k for k in ("name", "num_classes", "target", "features") if k not in meta]
-    if missing:
-        raise CorruptFileError(f"{root / 'meta.json'} lacks {', '.join(missing)}")
+    root, manifest, meta = cache.open_checked(path, FORMAT, ("name", "num_classes", "target", "features"),
+                                              checksums=checksums)
 
     def read(name: str) -> torch.Tensor:
         if name not in manifest["files"]:

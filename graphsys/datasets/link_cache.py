@@ -15,7 +15,7 @@ import torch
 from graphsys.datasets import cache
 from graphsys.datasets.base import LinkDataset, LinkSplit
 from graphsys.graph import Graph
-from graphsys.io import CorruptFileError, atomic_dir, read_npy, verify_dir
+from graphsys.io import CorruptFileError, atomic_dir, read_npy
 
 FORMAT = "graphsys.LinkDataset"
 VERSION = 1
@@ -68,14 +68,7 @@ def open_link_dataset(path: str | os.PathLike, *, checksums: bool = True) -> Lin
         FileNotFoundError: nothing at ``path``.
         CorruptFileError: no manifest, a file missing or altered, or a bad ``meta.json``.
     """
-    root = Path(path)
-    manifest = verify_dir(root, FORMAT, checksums=checksums)
-    meta = read_meta(root)
-    if meta is None:
-        raise CorruptFileError(f"{root / 'meta.json'} is not the meta.json of a {FORMAT}")
-    missing = [k for k in ("name", "metric", "undirected") if k not in meta]
-    if missing:
-        raise CorruptFileError(f"{root / 'meta.json'} lacks {', '.join(missing)}")
+    root, manifest, meta = cache.open_checked(path, FORMAT, ("name", "metric", "undirected"), checksums=checksums)
 
     def read(name: str) -> torch.Tensor | None:
         if name not in manifest["files"]:

@@ -404,6 +404,16 @@ def _write_csv_gz(path: Path, array: np.ndarray, fmt: str) -> None:
         np.savetxt(fh, array, fmt=fmt, delimiter=",")
 
 
+def _write_release_and_master(folder: Path, name: str, master: dict) -> None:
+    """The two files ogb looks for beside ``raw/``: ``RELEASE_v1.txt`` and ``master.csv`` with
+    ``name``'s column (``master``: ogb's master-list fields)."""
+    (folder / f"RELEASE_v{_VERSION}.txt").write_text(f"{name}: written by graphsys\n")
+    with (folder / "master.csv").open("w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["", name])
+        writer.writerows(master.items())
+
+
 def _write_header_csv_gz(path: Path, header: list[str], row: list) -> None:
     """A one-row table with a header (ogb's ``num-node-dict``, ``nodetype-has-label``, ...)."""
     with gzip.open(path, "wt", newline="") as fh:
@@ -541,9 +551,5 @@ def write_ogb_node_dataset(dataset: NodeDataset | HeteroNodeDataset, root: str |
             _write_hetero_raw(dataset, tmp)
         else:
             _write_homogeneous_raw(dataset, tmp)
-        (tmp / f"RELEASE_v{_VERSION}.txt").write_text(f"{name}: written by graphsys\n")
-        with (tmp / "master.csv").open("w", newline="") as fh:
-            writer = csv.writer(fh)
-            writer.writerow(["", name])
-            writer.writerows(master.items())
+        _write_release_and_master(tmp, name, master)
     return folder

@@ -11,7 +11,6 @@ that loader reads, so a custom link dataset round-trips through ogb offline.
 from __future__ import annotations
 
 import contextlib
-import csv
 import io
 import logging
 import os
@@ -28,6 +27,7 @@ from graphsys.datasets.ogb import (
     _questions_on_terminal,
     _read_master_column,
     _write_csv_gz,
+    _write_release_and_master,
 )
 from graphsys.datasets.paths import resolve_root
 from graphsys.graph import Graph
@@ -229,9 +229,5 @@ def write_ogb_link_dataset(dataset: LinkDataset, root: str | os.PathLike, name: 
         split_dir.mkdir(parents=True)
         for part, file in (("train", "train"), ("val", "valid"), ("test", "test")):
             torch.save(_ogb_split(getattr(dataset, part), mrr), split_dir / f"{file}.pt")
-        (tmp / f"RELEASE_v{_VERSION}.txt").write_text(f"{name}: written by graphsys\n")
-        with (tmp / "master.csv").open("w", newline="") as fh:
-            writer = csv.writer(fh)
-            writer.writerow(["", name])
-            writer.writerows(master.items())
+        _write_release_and_master(tmp, name, master)
     return folder
