@@ -31,7 +31,8 @@ Without a GPU the same script times the CPU loader (``cpu``, ``cpu_unified``, ``
 ``--part pyg`` is the drop-in comparison instead (issue 19), batches/s with every batch moved to
 the GPU as a PyG script does (``batch.to(device)``), side by side: ``graphsys.pyg.NeighborLoader``
 over the host ``Data`` with the default placement (GPU: CSR in GPU memory, features zero-copy
-from the ``Data``'s own tensors pinned in place) and with ``placement="cpu"`` (PyG's host path),
+from the ``Data``'s own tensors pinned in place), with ``placement="pinned"`` (the CSR too in
+pinned memory) and with ``placement="cpu"`` (PyG's host path),
 the same loader over graphsys's stores, over ``data.to("cuda")``, and graphsys's own
 ``NodeLoader`` (CSR in GPU memory, pinned features); for the PyG-loader rows also the host time
 per batch in the sampler and in PyG's collate + ``filter_fn`` (the gap to ``NodeLoader``). On the
@@ -455,6 +456,7 @@ def pyg_loaders(ds, args, device: torch.device, fanouts: list[int]):
     if device.type == "cuda":
         return [
             ("pyg_default (host Data)", drop_in, fast),
+            ("pyg_placement_pinned (CSR pinned, UVA)", lambda: drop_in(placement="pinned"), fast),
             ("pyg_placement_cpu", lambda: drop_in(placement="cpu"), slow),
             ("pyg_over_graphsys_stores", stores, fast),
             ("pyg_data_to_cuda", lambda: drop_in(data.to(device)), fast),

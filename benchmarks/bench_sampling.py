@@ -284,16 +284,17 @@ def bench_hetero(args, figures, rows) -> None:
 class _Mode:
     """A sampler with the seeds' times bound (temporal rows), so ``_sampler_row`` times ``sample(seeds)``."""
 
-    def __init__(self, sampler: NeighborSampler, seed_time: float | None) -> None:
+    def __init__(self, sampler: NeighborSampler, seed_time: int | None) -> None:
         self.sampler, self.seed_time = sampler, seed_time
 
     def sample(self, seeds: torch.Tensor):
         if self.seed_time is None:
             return self.sampler.sample(seeds)
-        return self.sampler.sample(seeds, torch.full((seeds.numel(),), self.seed_time, device=seeds.device))
+        times = torch.full((seeds.numel(),), self.seed_time, dtype=torch.int64, device=seeds.device)  # as edge times
+        return self.sampler.sample(seeds, times)
 
 
-def _mode_sampler(mode: str, placed: dict, fanouts: list[int], seed_time: float) -> _Mode:
+def _mode_sampler(mode: str, placed: dict, fanouts: list[int], seed_time: int) -> _Mode:
     """The sampler of one ``--part modes`` row over the arrays of one placement."""
     ip, ix = placed["indptr"], placed["indices"]
     if mode == "weighted":
@@ -318,7 +319,7 @@ def bench_modes(args, figures, rows) -> None:
     times = torch.randint(0, 1000, (num_edges,), generator=gen)
     order = sort_rows_by(indptr, times)  # temporal sampling reads rows sorted by time
     t_indices, t_times = indices[order], times[order]
-    median = float(times.median())
+    median = int(times.median())
     figures["modes_graph"] = {"source": source, "nodes": num_nodes, "directed_edges": num_edges,
                               "build_s": time.perf_counter() - t0, "seed_time": median,
                               "weights": "U(0.01, 1.01)", "edge_times": "randint(0, 1000)"}
@@ -333,7 +334,8 @@ def bench_modes(args, figures, rows) -> None:
             move = (lambda t: t.to(dev)) if placement == "cuda" else (lambda t: t.pin_memory())
         placed = {"indptr": indptr, "indices": indices, "weight": weight, "t_indices": t_indices, "times": t_times}
         placed = {k: move(t) for k, t in placed.items()}
-        batches = _seed_batches(num_nodes, args.batch_size, args.batches + 5, dev, 1)
+        count = args.modes_cpu_batches if placement == "cpu" else args.batches
+        batches = _seed_batches(num_nodes, args.batch_size, count + 5, dev, 1)
         modes = ("uniform", "weighted", "temporal", "disjoint")
         uniform = None
         for mode in modes:
@@ -383,6 +385,8 @@ def main() -> None:
     parser.add_argument("--mag240m-scale", type=float, default=0.2, help="--part hetero: the preset's scale")
     parser.add_argument("--hetero-fanouts", type=lambda s: [int(x) for x in s.split(",")], default=[25, 15],
                         help="--part hetero: fanouts per edge type (OGB-LSC's MAG240M baseline: 25,15)")
+    parser.add_argument("--modes-cpu-batches", type=int, default=20,
+                        help="--part modes: timed batches of the CPU rows (disjoint and temporal trees take seconds)")
     parser.add_argument("--small", action="store_true", help="tiny graphs and few batches: a smoke run in seconds")
     parser.add_argument("--threads", type=int, default=2, help="CPU threads for the CPU rows")
     parser.add_argument("--fanouts", type=lambda s: [int(x) for x in s.split(",")], default=[15, 10, 5])
@@ -402,6 +406,7 @@ def main() -> None:
         args.cpu_nodes, args.cpu_edges = 20_000, 200_000
         args.gpu_nodes, args.gpu_edges = 50_000, 1_000_000
         args.batches, args.walk_starts, args.negatives = 5, 5_000, 100_000
+        args.modes_cpu_batches = 5
         args.mag240m_scale = 0.0005
     figures: dict = {"fanouts": args.fanouts, "batch_size": args.batch_size, "reference_quoted": REFERENCE,
                      "numba_threads_available": numba.config.NUMBA_NUM_THREADS, "cpu_count": os.cpu_count()}
