@@ -127,7 +127,8 @@ def link_seeds(
             with triplet negatives.
     """
     if index.time is not None and not disjoint:
-        raise ValueError("temporal links (edge_label_time) need a temporal sampler (time_attr), whose trees are disjoint")
+        raise ValueError("temporal links (edge_label_time) need a temporal sampler (time_attr), "
+                         "whose trees are disjoint")
     if isinstance(num_nodes, Mapping):
         if index.input_type is None:
             raise ValueError(

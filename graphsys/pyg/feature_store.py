@@ -15,7 +15,7 @@ Example:
 """
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 import numpy as np
 import torch
@@ -23,6 +23,7 @@ from torch_geometric.data import Data, FeatureStore, HeteroData, TensorAttr
 
 from graphsys.loader.gather import Table, check_table, gather_rows, num_rows
 from zerocopy import PendingGather, UnifiedTensor
+
 
 def _as_index(attr: TensorAttr, rows: int) -> torch.Tensor | None:
     """The row ids an attribute asks for as an integer tensor, or ``None`` for the whole table."""
@@ -76,7 +77,7 @@ class UnifiedFeatureStore(FeatureStore):
     @classmethod
     def from_data(
         cls, data: Data | HeteroData, attrs: Iterable[str] = ("x", "y"), *, pin: bool = True
-    ) -> "UnifiedFeatureStore":
+    ) -> UnifiedFeatureStore:
         """A store holding ``data``'s node attributes ``attrs``, each wrapped in a UnifiedTensor.
 
         Args:
@@ -95,7 +96,8 @@ class UnifiedFeatureStore(FeatureStore):
             for name in attrs:
                 found = [nt for nt in data.node_types if isinstance(getattr(data[nt], name, None), torch.Tensor)]
                 if not found:
-                    raise KeyError(f"no node type of data has a tensor attribute {name!r} (node types {data.node_types})")
+                    raise KeyError(f"no node type of data has a tensor attribute {name!r} "
+                                   f"(node types {data.node_types})")
                 for node_type in found:
                     table = UnifiedTensor(data[node_type][name], pin=pin)
                     store.put_tensor(table, group_name=node_type, attr_name=name, index=None)
@@ -183,6 +185,7 @@ class UnifiedFeatureStore(FeatureStore):
 
     def __repr__(self) -> str:
         names = ", ".join(
-            f"{name if group is None else f'{group}/{name}'}: {tuple(t.shape)}" for (group, name), t in self._tables.items()
+            f"{name if group is None else f'{group}/{name}'}: {tuple(t.shape)}"
+            for (group, name), t in self._tables.items()
         )
         return f"{self.__class__.__name__}({names})"

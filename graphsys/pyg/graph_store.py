@@ -117,7 +117,7 @@ class CSRGraphStore(GraphStore):
         self.__dict__["_perms"] = {}
 
     @classmethod
-    def from_edge_index(cls, edge_index: torch.Tensor, num_nodes: int, placement: str = "cpu") -> "CSRGraphStore":
+    def from_edge_index(cls, edge_index: torch.Tensor, num_nodes: int, placement: str = "cpu") -> CSRGraphStore:
         """A store over ``edge_index`` (row = source, col = target), its CSR moved to ``placement``;
         edge ids follow ``edge_index``'s order."""
         store = cls()
@@ -126,7 +126,7 @@ class CSRGraphStore(GraphStore):
         return store
 
     @classmethod
-    def from_hetero_data(cls, data, placement: str = "cpu") -> "CSRGraphStore":
+    def from_hetero_data(cls, data, placement: str = "cpu") -> CSRGraphStore:
         """A store over every ``edge_index`` of a PyG ``HeteroData`` (node counts from
         ``data[node_type].num_nodes``), its CSRs moved to ``placement``; edge ids follow each
         ``edge_index``'s order. Cost: one CSC build per edge type, one copy per array moved.
