@@ -28,9 +28,11 @@ def test_graphsage_on_cora_through_graphsys_neighbor_loader(shared_data):
     data = dataset[0]
     torch.manual_seed(0)
     train_loader = NeighborLoader(data, num_neighbors=[10, 10], input_nodes=data.train_mask, batch_size=35,
-                                  shuffle=True)
-    val_loader = NeighborLoader(data, num_neighbors=[10, 10], input_nodes=data.val_mask, batch_size=500)
-    test_loader = NeighborLoader(data, num_neighbors=[10, 10], input_nodes=data.test_mask, batch_size=1000)
+                                  shuffle=True, placement="cpu")
+    val_loader = NeighborLoader(data, num_neighbors=[10, 10], input_nodes=data.val_mask, batch_size=500,
+                                placement="cpu")
+    test_loader = NeighborLoader(data, num_neighbors=[10, 10], input_nodes=data.test_mask, batch_size=1000,
+                                 placement="cpu")
     model = GraphSAGE(dataset.num_features, 64, num_layers=2, out_channels=dataset.num_classes, dropout=0.5)
     optimizer = torch.optim.Adam(model.parameters(), lr=0.01, weight_decay=5e-4)
     best_val, test_at_best_val = -1.0, 0.0

@@ -32,7 +32,7 @@ def random_hetero(seed: int = 0) -> HeteroData:
     data[EMPLOYS].edge_index = torch.stack([torch.randint(0, 5, (25,), generator=g),
                                             torch.randint(0, 20, (25,), generator=g)])
     data[REV].edge_index = writes.flip(0)
-    for offset, edge_type in zip((0, 1000, 2000, 3000), data.edge_types):
+    for offset, edge_type in zip((0, 1000, 2000, 3000), data.edge_types, strict=False):
         data[edge_type].edge_attr = offset + torch.arange(data[edge_type].num_edges, dtype=torch.float32)
     return data
 
@@ -106,7 +106,8 @@ def test_all_neighbours_match_the_brute_force_reference_exactly():
 def test_fanouts_per_edge_type_bound_every_target(replace):
     data = random_hetero(1)
     fanouts = {WRITES: [2, 1], CITES: [3, 2], EMPLOYS: [1, 1], REV: [0, 4]}
-    loader = NeighborLoader(data, fanouts, input_nodes=("paper", torch.arange(12)), batch_size=6, replace=replace)
+    loader = NeighborLoader(data, fanouts, input_nodes=("paper", torch.arange(12)), batch_size=6,
+                            replace=replace, placement="cpu")
     for i, batch in enumerate(loader):
         seeds = torch.arange(12)[6 * i: 6 * i + 6]
         check_hetero_batch(batch, data, "paper", seeds)
@@ -133,9 +134,10 @@ def test_input_nodes_forms_mask_ids_and_a_bare_type():
     data = random_hetero()
     mask = torch.zeros(30, dtype=torch.bool)
     mask[::4] = True
-    got = [b["paper"].input_id.tolist() for b in NeighborLoader(data, [2], input_nodes=("paper", mask), batch_size=3)]
+    got = [b["paper"].input_id.tolist() for b in NeighborLoader(data, [2], input_nodes=("paper", mask),
+                                                                batch_size=3, placement="cpu")]
     assert sum(got, []) == mask.nonzero().view(-1).tolist()
-    loader = NeighborLoader(data, [2], input_nodes="author", batch_size=8)
+    loader = NeighborLoader(data, [2], input_nodes="author", batch_size=8, placement="cpu")
     assert len(loader) == 3
     batch = next(iter(loader))
     assert batch.input_type == "author" and batch["author"].batch_size == 8
@@ -145,21 +147,24 @@ def test_input_nodes_forms_mask_ids_and_a_bare_type():
 def test_same_seed_same_batches():
     data = random_hetero()
     torch.manual_seed(5)
-    first = [b["author"].n_id for b in NeighborLoader(data, [3, 2], input_nodes="paper", batch_size=10)]
+    first = [b["author"].n_id for b in NeighborLoader(data, [3, 2], input_nodes="paper", batch_size=10,
+                                                      placement="cpu")]
     torch.manual_seed(5)
-    again = [b["author"].n_id for b in NeighborLoader(data, [3, 2], input_nodes="paper", batch_size=10)]
-    assert all(torch.equal(a, b) for a, b in zip(first, again))
+    again = [b["author"].n_id for b in NeighborLoader(data, [3, 2], input_nodes="paper", batch_size=10,
+                                                      placement="cpu")]
+    assert all(torch.equal(a, b) for a, b in zip(first, again, strict=True))
 
 
 def test_bidirectional_and_induced_subgraphs():
     data = random_hetero()
     seeds = torch.arange(5)
     batch = next(iter(NeighborLoader(data, [3, 2], input_nodes=("paper", seeds), batch_size=5,
-                                     subgraph_type="bidirectional")))
+                                     subgraph_type="bidirectional", placement="cpu")))
     assert "e_id" not in batch[WRITES] and "num_sampled_edges" not in batch[WRITES]
     w, r = batch[WRITES].edge_index, batch[REV].edge_index
     assert set(map(tuple, w.t().tolist())) == set(map(tuple, r.flip(0).t().tolist()))
-    batch = next(iter(NeighborLoader(data, [3, 2], input_nodes=("paper", seeds), batch_size=5, subgraph_type="induced")))
+    batch = next(iter(NeighborLoader(data, [3, 2], input_nodes=("paper", seeds), batch_size=5,
+                                     subgraph_type="induced", placement="cpu")))
     for edge_type in data.edge_types:
         src, _, dst = edge_type
         inside_src, inside_dst = set(batch[src].n_id.tolist()), set(batch[dst].n_id.tolist())
@@ -175,7 +180,7 @@ def test_induced_edges_between_two_node_types():
     edge_index = torch.tensor([[0, 1, 2, 2], [0, 0, 1, 2]])  # authors 0..2 -> papers 0..2
     csr = HeteroGraph.from_edge_index_dict({WRITES: edge_index}, {"author": 3, "paper": 3}).csr(WRITES)
     row, col, edge = induced_edges(*csr, torch.tensor([2, 0]), source_node=torch.tensor([1, 2]))
-    assert sorted(zip(row.tolist(), col.tolist())) == [(0, 1), (1, 0)]
+    assert sorted(zip(row.tolist(), col.tolist(), strict=True)) == [(0, 1), (1, 0)]
 
 
 def with_every_type_updated(data: HeteroData) -> HeteroData:
@@ -187,7 +192,7 @@ def with_every_type_updated(data: HeteroData) -> HeteroData:
 
 def test_to_hetero_graphsage_and_rgcn_run_forward_and_backward():
     data = with_every_type_updated(random_hetero())
-    batch = next(iter(NeighborLoader(data, [4, 3], input_nodes="paper", batch_size=8)))
+    batch = next(iter(NeighborLoader(data, [4, 3], input_nodes="paper", batch_size=8, placement="cpu")))
 
     class Sage(torch.nn.Module):
         def __init__(self):
@@ -231,7 +236,7 @@ def test_full_neighbourhood_batch_gives_the_full_graph_prediction_of_its_seeds()
     model = to_hetero(OneLayer(), data.metadata(), aggr="sum")
     full = model(data.x_dict, data.edge_index_dict)["paper"]
     seeds = torch.tensor([4, 9, 17])
-    batch = next(iter(NeighborLoader(data, [-1], input_nodes=("paper", seeds), batch_size=3)))
+    batch = next(iter(NeighborLoader(data, [-1], input_nodes=("paper", seeds), batch_size=3, placement="cpu")))
     part = model(batch.x_dict, batch.edge_index_dict)["paper"][:3]
     assert torch.allclose(part, full[seeds], atol=1e-5)
 
@@ -241,8 +246,8 @@ def test_typed_stores_sample_what_the_hetero_data_samples():
     stores = (UnifiedFeatureStore.from_data(data, attrs=("x",), pin=False), CSRGraphStore.from_hetero_data(data))
     assert stores[1].is_hetero and set(stores[1].hetero_graph.edge_types) == set(data.edge_types)
     seeds = torch.arange(0, 30, 3)
-    for b1, b2 in zip(NeighborLoader(data, [-1, -1], input_nodes=("paper", seeds), batch_size=5),
-                      NeighborLoader(stores, [-1, -1], input_nodes=("paper", seeds), batch_size=5)):
+    for b1, b2 in zip(NeighborLoader(data, [-1, -1], input_nodes=("paper", seeds), batch_size=5, placement="cpu"),
+                      NeighborLoader(stores, [-1, -1], input_nodes=("paper", seeds), batch_size=5), strict=True):
         for node_type in data.node_types:
             assert set(b1[node_type].n_id.tolist()) == set(b2[node_type].n_id.tolist())
             if "x" in data[node_type]:
@@ -288,7 +293,8 @@ def test_csr_graph_store_round_trips_typed_layouts():
             size = (data[edge_type[0]].num_nodes, data[edge_type[2]].num_nodes)
             store.put_edge_index(given, edge_type=edge_type, layout=layout, size=size)
             row, col = store.get_edge_index(edge_type=edge_type, layout="coo")
-            assert sorted(zip(row.tolist(), col.tolist())) == sorted(map(tuple, data[edge_type].edge_index.t().tolist()))
+            expected = sorted(map(tuple, data[edge_type].edge_index.t().tolist()))
+            assert sorted(zip(row.tolist(), col.tolist(), strict=True)) == expected
     back = source.get_edge_index(edge_type=CITES, layout="coo")
     assert torch.equal(torch.stack(back), data[CITES].edge_index)
     attrs = {attr.edge_type: attr.size for attr in store.get_all_edge_attrs()}
@@ -307,7 +313,7 @@ def test_link_loader_binary_on_two_node_types():
     data = random_hetero()
     torch.manual_seed(0)
     loader = LinkNeighborLoader(data, [3, 2], edge_label_index=WRITES, batch_size=16, neg_sampling_ratio=2.0,
-                                shuffle=True)
+                                shuffle=True, placement="cpu")
     total = 0
     for batch in loader:
         store = batch[WRITES]
@@ -330,7 +336,7 @@ def test_link_loader_binary_on_two_node_types():
 def test_link_loader_triplet_on_two_node_types_and_one():
     data = random_hetero()
     batch = next(iter(LinkNeighborLoader(data, [2], edge_label_index=(WRITES, None), batch_size=10,
-                                         neg_sampling=NegativeSampling("triplet", 3))))
+                                         neg_sampling=NegativeSampling("triplet", 3), placement="cpu")))
     src, pos, neg = batch["author"].src_index, batch["paper"].dst_pos_index, batch["paper"].dst_neg_index
     assert src.shape == (10,) and pos.shape == (10,) and neg.shape == (10, 3)
     assert int(neg.max()) < batch["paper"].num_nodes
@@ -338,7 +344,7 @@ def test_link_loader_triplet_on_two_node_types_and_one():
     assert torch.equal(glob, data[WRITES].edge_index[:, :10])
     label_index = torch.randint(0, 30, (2, 12), generator=torch.Generator().manual_seed(3))
     batch = next(iter(LinkNeighborLoader(data, [2], edge_label_index=(CITES, label_index), batch_size=12,
-                                         neg_sampling=dict(mode="triplet", amount=1))))
+                                         neg_sampling=dict(mode="triplet", amount=1), placement="cpu")))
     paper = batch["paper"]
     assert torch.equal(torch.stack([paper.n_id[paper.src_index], paper.n_id[paper.dst_pos_index]]), label_index)
     assert paper.dst_neg_index.shape == (12,)
@@ -360,13 +366,13 @@ def test_hetero_link_seeds_draw_negatives_per_endpoint_type():
 
 def test_zero_hops_and_a_graph_without_edge_types():
     data = random_hetero()
-    batch = next(iter(LinkNeighborLoader(data, [], edge_label_index=CITES, batch_size=8)))
+    batch = next(iter(LinkNeighborLoader(data, [], edge_label_index=CITES, batch_size=8, placement="cpu")))
     assert batch["paper"].num_nodes == batch[CITES].edge_label_index.unique().numel()
     assert batch[CITES].edge_index.size(1) == 0 and batch["paper"].num_sampled_nodes == [batch["paper"].num_nodes]
     assert batch[CITES].num_sampled_edges == []
     bare = HeteroData()
     bare["paper"].num_nodes = 10
-    batch = next(iter(NeighborLoader(bare, [2, 2], input_nodes="paper", batch_size=4)))
+    batch = next(iter(NeighborLoader(bare, [2, 2], input_nodes="paper", batch_size=4, placement="cpu")))
     assert batch.edge_types == [] and batch["paper"].n_id.tolist() == [0, 1, 2, 3]
     assert batch["paper"].num_sampled_nodes == [4, 0, 0]
 
@@ -378,7 +384,7 @@ def test_unified_tensor_features_of_a_node_type_are_gathered():
     table = data["author"].x.clone()
     data["author"].x = UnifiedTensor(table, pin=False)
     data["author"].num_nodes = 20  # PyG cannot count rows of a table that is not a tensor
-    batch = next(iter(NeighborLoader(data, [3], input_nodes="paper", batch_size=6)))
+    batch = next(iter(NeighborLoader(data, [3], input_nodes="paper", batch_size=6, placement="cpu")))
     assert torch.equal(batch["author"].x, table[batch["author"].n_id])
 
 
@@ -404,11 +410,11 @@ def test_num_neighbors_parsing():
 def test_bad_input_is_refused_by_name():
     data = random_hetero()
     with pytest.raises(ValueError, match="disjoint"):
-        NeighborLoader(data, [2], input_nodes="paper", disjoint=True, directed=False)
+        NeighborLoader(data, [2], input_nodes="paper", disjoint=True, directed=False, placement="cpu")
     with pytest.raises(ValueError, match="The time attribute 'missing' is neither a node-level or edge-level"):
-        NeighborLoader(data, [2], input_nodes="paper", time_attr="missing")
+        NeighborLoader(data, [2], input_nodes="paper", time_attr="missing", placement="cpu")
     with pytest.raises(ValueError, match="weight_attr='missing' is not an edge attribute of any edge type"):
-        LinkNeighborLoader(data, [2], edge_label_index=WRITES, weight_attr="missing")
+        LinkNeighborLoader(data, [2], edge_label_index=WRITES, weight_attr="missing", placement="cpu")
     sampler = GraphsysSampler.from_data(data, [2])
     with pytest.raises(ValueError, match="input_type='venue'"):
         sampler.sample_from_nodes(NodeSamplerInput(None, torch.arange(2), input_type="venue"))

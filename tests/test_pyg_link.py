@@ -34,7 +34,8 @@ def check_binary(batch, data: Data, num_pos: int, ratio: int) -> None:
 def test_binary_negatives_give_valid_edge_label_index():
     data = random_data()
     torch.manual_seed(0)
-    loader = LinkNeighborLoader(data, num_neighbors=[3, 2], batch_size=16, neg_sampling="binary", shuffle=True)
+    loader = LinkNeighborLoader(data, num_neighbors=[3, 2], batch_size=16, neg_sampling="binary",
+                                shuffle=True, placement="cpu")
     batches = list(loader)
     assert len(batches) == 300 // 16 + 1
     for batch in batches[:-1]:
@@ -55,7 +56,7 @@ def test_pyg_link_loader_with_our_sampler_and_ratio_two():
 
 def test_triplet_negatives():
     data = random_data()
-    loader = LinkNeighborLoader(data, [2], batch_size=10, neg_sampling=NegativeSampling("triplet", 3))
+    loader = LinkNeighborLoader(data, [2], batch_size=10, neg_sampling=NegativeSampling("triplet", 3), placement="cpu")
     batch = next(iter(loader))
     n = batch.n_id.numel()
     assert batch.src_index.shape == (10,) and batch.dst_pos_index.shape == (10,)
@@ -67,7 +68,7 @@ def test_triplet_negatives():
 def test_existing_labels_are_shifted_and_negatives_get_zero():
     data = random_data()
     labels = torch.randint(0, 3, (data.num_edges,))
-    loader = LinkNeighborLoader(data, [2], edge_label=labels, batch_size=10, neg_sampling="binary")
+    loader = LinkNeighborLoader(data, [2], edge_label=labels, batch_size=10, neg_sampling="binary", placement="cpu")
     batch = next(iter(loader))
     assert torch.equal(batch.edge_label[:10], labels[:10] + 1)
     assert bool((batch.edge_label[10:] == 0).all())
@@ -75,7 +76,7 @@ def test_existing_labels_are_shifted_and_negatives_get_zero():
 
 def test_without_negatives_labels_stay_none():
     data = random_data()
-    batch = next(iter(LinkNeighborLoader(data, [2], batch_size=10)))
+    batch = next(iter(LinkNeighborLoader(data, [2], batch_size=10, placement="cpu")))
     assert "edge_label" not in batch
     assert torch.equal(batch.n_id[batch.edge_label_index], data.edge_index[:, :10])
 
@@ -104,7 +105,7 @@ def test_link_seeds_refuse_bad_input():
     data = random_data()
     gen = torch.Generator().manual_seed(0)
     src, dst = data.edge_index[0, :4], data.edge_index[1, :4]
-    with pytest.raises(ValueError, match="temporal links \(edge_label_time\) need a temporal sampler"):
+    with pytest.raises(ValueError, match=r"temporal links \(edge_label_time\) need a temporal sampler"):
         link_seeds(EdgeSamplerInput(None, src, dst, time=torch.zeros(4)), None, data.num_nodes, gen)
     with pytest.raises(ValueError, match="homogeneous"):
         link_seeds(EdgeSamplerInput(None, src, dst, input_type=("a", "to", "b")), None, data.num_nodes, gen)

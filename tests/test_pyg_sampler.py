@@ -147,11 +147,12 @@ def test_csc_refuses_an_edge_index_that_is_not_a_tensor():
 def test_neighbor_loader_refuses_what_it_cannot_sample():
     data = random_data()
     with pytest.raises(ValueError, match="disjoint=True cannot be combined with subgraph_type='induced'"):
-        NeighborLoader(data, [2], batch_size=4, disjoint=True, subgraph_type="induced")
+        NeighborLoader(data, [2], batch_size=4, disjoint=True, subgraph_type="induced", placement="cpu")
     with pytest.raises(ValueError, match="weight_attr='edge_attr': data.edge_attr has shape"):
-        NeighborLoader(data, [2], batch_size=4, weight_attr="edge_attr")  # one weight per edge is expected
+        NeighborLoader(data, [2], batch_size=4, weight_attr="edge_attr",
+                       placement="cpu")  # one weight per edge is expected
     with pytest.raises(ValueError, match="temporal_strategy='latest'; expected 'uniform' or 'last'"):
-        NeighborLoader(data, [2], batch_size=4, temporal_strategy="latest")
+        NeighborLoader(data, [2], batch_size=4, temporal_strategy="latest", placement="cpu")
 
 
 def test_data_without_edges_and_zero_hops_sample_the_seeds_alone_as_pyg_does():
@@ -161,7 +162,7 @@ def test_data_without_edges_and_zero_hops_sample_the_seeds_alone_as_pyg_does():
         csc_from_data(Data(x=torch.randn(3, 2), adj_t=torch.zeros(3, 3)))
     data = random_data()
     for graph in (data, Data(x=data.x, y=data.y)):
-        batch = next(iter(NeighborLoader(graph, num_neighbors=[], batch_size=5, shuffle=False)))
+        batch = next(iter(NeighborLoader(graph, num_neighbors=[], batch_size=5, shuffle=False, placement="cpu")))
         assert torch.equal(batch.n_id, torch.arange(5))
         assert batch.edge_index is None if graph.edge_index is None else batch.edge_index.shape == (2, 0)
         assert batch.num_sampled_nodes == [5] and batch.num_sampled_edges == []
@@ -186,8 +187,8 @@ def test_subgraph_type_parses_the_three_kinds_and_refuses_others():
 
 def test_induced_subgraph_holds_every_edge_between_the_sampled_nodes():
     data = random_data()
-    for loader in (NeighborLoader(data, [3, 2], batch_size=6, subgraph_type="induced"),
-                   NeighborLoader(data, [3, 2], batch_size=6, directed=False)):
+    for loader in (NeighborLoader(data, [3, 2], batch_size=6, subgraph_type="induced", placement="cpu"),
+                   NeighborLoader(data, [3, 2], batch_size=6, directed=False, placement="cpu")):
         batch = next(iter(loader))
         check_batch_without_hops(batch, data)
         inside = set(batch.n_id.tolist())
@@ -274,7 +275,7 @@ def test_basic_gnn_inference_reads_the_samplers_num_neighbors_and_equals_a_full_
     from torch_geometric.nn import GraphSAGE
 
     data = random_data()
-    loader = NeighborLoader(data, num_neighbors=[-1], batch_size=7, shuffle=False)
+    loader = NeighborLoader(data, num_neighbors=[-1], batch_size=7, shuffle=False, placement="cpu")
     assert loader.node_sampler.num_neighbors.values == [-1]
     model = GraphSAGE(data.num_features, 8, 2, 3).eval()
     torch.testing.assert_close(model.inference(loader), model(data.x, data.edge_index), rtol=1e-5, atol=1e-5)
