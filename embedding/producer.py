@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from embedding.augment import bucket_pairs, max_pairs
-from embedding.config import EmbeddingConfig, Model
+from embedding.config import EmbeddingConfig, Model, default_augmentation_step
 from embedding.partition import Partition
 from embedding.pool import SamplePool
 from embedding.walk_pool import RowGraph, walk_pool
@@ -37,7 +37,7 @@ class SampleProducer:
     Args:
         indptr, indices: the CSR (in-neighbours; undirected graphs store both directions).
         partition: the node partition the pool's blocks follow.
-        config: walk length, augmentation step, ``p``/``q``, model, seed.
+        config: walk length, augmentation step (``None``: the CPU's default), ``p``/``q``, model, seed.
         edge_weight: optional ``[E]`` weights; edges (walk starts, LINE samples) are drawn by them.
 
     Raises:
@@ -68,7 +68,9 @@ class SampleProducer:
                 torch.arange(degree.numel(), dtype=self.indices.dtype), degree
             )
         self.walk_nodes = 2 if config.model == Model.LINE else config.walk_length + 1
-        self.step = 1 if config.model == Model.LINE else config.augmentation_step
+        # an automatic step takes the CPU's default here; the trainer resolves it for its workers first
+        step = config.augmentation_step if config.augmentation_step is not None else default_augmentation_step("cpu")
+        self.step = 1 if config.model == Model.LINE else step
         self.pairs_per_walk = max_pairs(1, self.walk_nodes, self.step)
         # uniform walks take the one-pass path (int32 rows: up to 2**31 - 1 nodes)
         uniform = config.model != Model.LINE and config.p == config.q == 1.0 and partition.num_nodes < 2**31

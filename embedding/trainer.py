@@ -18,12 +18,13 @@ import logging
 import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
+import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from embedding.config import EmbeddingConfig
+from embedding.config import EmbeddingConfig, RowDtype
 from embedding.partition import Partition, degree_balanced_partition
 from embedding.pool import PoolPipeline, SamplePool
 from embedding.producer import SampleProducer
@@ -37,6 +38,17 @@ log = logging.getLogger(__name__)
 
 _STATE_FORMAT = "graphsys.embedding"
 _STATE_VERSION = 1
+
+#: The torch dtype of each :class:`RowDtype`.
+ROW_DTYPES = {RowDtype.FLOAT32: torch.float32, RowDtype.BFLOAT16: torch.bfloat16}
+
+
+def row_array(rows: torch.Tensor) -> np.ndarray:
+    """A CPU tensor of rows as the numpy array the CPU kernel updates in place, sharing its memory:
+    float32 as is, bfloat16 as its uint16 bit patterns (numpy has no bfloat16). Cost: no copy."""
+    if rows.dtype == torch.bfloat16:
+        return rows.view(torch.int16).numpy().view(np.uint16)
+    return rows.numpy()
 
 
 @dataclass(frozen=True)
@@ -138,13 +150,12 @@ class EmbeddingTrainer:
         master: str | None = None,
         distributed: bool = False,
     ) -> None:
-        config = config or EmbeddingConfig()
+        given = config or EmbeddingConfig()
         num_nodes = check_csr(indptr, indices)
         if indices.numel() == 0:
             raise ValueError("the graph has no edges: there are no positive samples to train on")
         if edge_weight is not None and edge_weight.numel() != indices.numel():
             raise ValueError(f"edge_weight has {edge_weight.numel()} entries, the graph has {indices.numel()} edges")
-        self.config = config
         self.num_nodes = num_nodes
         self.num_edges = indices.numel()
         self.devices = [Placement.parse(d) for d in devices]
@@ -159,6 +170,10 @@ class EmbeddingTrainer:
                 raise ValueError(f"with distributed=True each rank names its one device, got {len(self.devices)}")
             self._rank, self._world = dist.get_rank(), dist.get_world_size()
         workers = self._world if distributed else len(self.devices)
+        #: The config with its automatic defaults made concrete for this graph and these workers.
+        self.config = config = given.resolved(num_edges=self.num_edges, device_kind=self.devices[0].kind,
+                                              num_workers=workers)
+        self._automatic = given.automatic
         self.master = Placement.parse(master) if master is not None else self._default_master()
         self.resident = self.master.kind == self.devices[0].kind and (
             self.master.kind == "cpu" or self.master.device == self.devices[0].device
@@ -187,6 +202,7 @@ class EmbeddingTrainer:
         self.samples_done = 0
         self.pools_done = 0
         self.elapsed_s = 0.0
+        self._blocks_trained = 0  # seeds the stochastic rounding of bfloat16 rows, block by block
         #: Mean loss per sample of the last pool whose kernels finished (NaN before the first).
         self.last_loss = float("nan")
         self._clock_start: float | None = None
@@ -214,12 +230,14 @@ class EmbeddingTrainer:
         return Placement("cuda", self.devices[0].device.index) if len(self.devices) == 1 else Placement("pinned")
 
     def _init_matrices(self) -> None:
-        """word2vec's initialisation: vertex rows uniform in +-0.5/dim, context rows zero."""
+        """word2vec's initialisation: vertex rows uniform in +-0.5/dim, context rows zero, stored
+        as ``config.row_dtype`` (rounded to nearest from float32)."""
         dim = self.config.dim
+        dtype = ROW_DTYPES[self.config.row_dtype]
         generator = torch.Generator().manual_seed(self.config.seed)
         vertex = (torch.rand(self.num_nodes, dim, generator=generator) - 0.5) / dim
-        self.vertex = place(vertex, self.master)
-        self.context = place(torch.zeros(self.num_nodes, dim), self.master)
+        self.vertex = place(vertex.to(dtype), self.master)
+        self.context = place(torch.zeros(self.num_nodes, dim, dtype=dtype), self.master)
 
     def _init_negatives(self, degree: torch.Tensor) -> None:
         """Per worker, one alias table per context partition over degree^0.75 (local rows)."""
@@ -281,14 +299,18 @@ class EmbeddingTrainer:
         device = self.devices[w]
         negatives = self._neg_tables[w][j].sample(n * self.config.num_negative, generator=self._generators[w])
         cfg = self.config
+        # a different rounding stream for every block trained (bfloat16 rows only)
+        seed = (cfg.seed * 1_000_003 + self._blocks_trained * 7919 + self._rank) & 0x7FFFFFFF
+        self._blocks_trained += 1
         if device.kind == "cpu":
-            return train_block_cpu(vrows.numpy(), crows.numpy(), heads[rows].numpy(), tails[rows].numpy(),
+            return train_block_cpu(row_array(vrows), row_array(crows), heads[rows].numpy(), tails[rows].numpy(),
                                    negatives.numpy(), lr_start=lrs[0], lr_end=lrs[1],
-                                   negative_weight=cfg.negative_weight, weight_decay=cfg.weight_decay)
+                                   negative_weight=cfg.negative_weight, weight_decay=cfg.weight_decay,
+                                   seed=seed)
         from embedding.sgd_gpu import train_block_gpu
 
         return train_block_gpu(vrows, crows, heads[rows], tails[rows], negatives, lr_start=lrs[0], lr_end=lrs[1],
-                               negative_weight=cfg.negative_weight, weight_decay=cfg.weight_decay)
+                               negative_weight=cfg.negative_weight, weight_decay=cfg.weight_decay, seed=seed)
 
     def _exchange(self, episode: tuple) -> None:
         """Broadcast each worker's two updated partitions from its rank to all ranks."""
@@ -456,6 +478,7 @@ class EmbeddingTrainer:
         """
         cfg = self.config
         total = self.total_samples
+        assert cfg.pool_size is not None  # resolved in __init__
         capacity = self.producer.capacity_for(cfg.pool_size)
         start = time.perf_counter()
         self._clock_start = start
@@ -512,14 +535,16 @@ class EmbeddingTrainer:
 
     # ----------------------------------------------------------------- results
     def vertex_embeddings(self) -> torch.Tensor:
-        """``[N, dim]`` float32 vertex embeddings in original node order, on the CPU. Cost: one gather."""
+        """``[N, dim]`` float32 vertex embeddings in original node order, on the CPU. Cost: one gather
+        (and a conversion from bfloat16 rows)."""
         self._flush()
-        return self.vertex.cpu()[self.partition.rows()]
+        return self.vertex.cpu()[self.partition.rows()].float()
 
     def context_embeddings(self) -> torch.Tensor:
-        """``[N, dim]`` float32 context embeddings in original node order, on the CPU. Cost: one gather."""
+        """``[N, dim]`` float32 context embeddings in original node order, on the CPU. Cost: one gather
+        (and a conversion from bfloat16 rows)."""
         self._flush()
-        return self.context.cpu()[self.partition.rows()]
+        return self.context.cpu()[self.partition.rows()].float()
 
     def node_embeddings(self) -> torch.Tensor:
         """``vertex + context`` per node (GloVe's ``W + C``), in original node order, on the CPU.
@@ -545,14 +570,16 @@ class EmbeddingTrainer:
             "samples_done": self.samples_done,
             "pools_done": self.pools_done,
             "elapsed_s": self.elapsed_s,
+            "blocks_trained": self._blocks_trained,
             "generators": [g.get_state() for g in self._generators],
         }
 
     def load_state_dict(self, state: dict) -> None:
         """Resume from :meth:`state_dict` output of a trainer on the same graph and config.
 
-        ``epochs`` and ``time_budget`` may differ (to train longer); anything else that
-        changes the samples or the matrices raises ``ValueError`` naming the field.
+        ``epochs`` and ``time_budget`` may differ (to train longer); a pool size this trainer
+        chose itself (``pool_size=None``) follows the checkpoint's; anything else that changes the
+        samples or the matrices raises ``ValueError`` naming the field.
         """
         if state.get("format") != _STATE_FORMAT:
             raise ValueError(f"not an embedding checkpoint: format {state.get('format')!r}, expected {_STATE_FORMAT!r}")
@@ -560,15 +587,22 @@ class EmbeddingTrainer:
             if state[key] != getattr(self, key):
                 raise ValueError(f"checkpoint has {key} = {state[key]}, this graph has {getattr(self, key)}")
         mine = self.config.to_dict()
-        for key, value in state["config"].items():
+        saved = {"row_dtype": "float32", **state["config"]}  # checkpoints from before row_dtype
+        if "pool_size" in self._automatic and isinstance(saved.get("pool_size"), int):
+            self.config = replace(self.config, pool_size=saved["pool_size"])  # chosen from epochs, which may change
+            mine["pool_size"] = saved["pool_size"]
+        for key, value in saved.items():
             if key not in ("epochs", "time_budget") and mine.get(key) != value:
-                raise ValueError(f"checkpoint was trained with {key} = {value!r}, this trainer has {mine.get(key)!r}")
+                hint = f" (pass {key} = {value!r} to resume it)" if key in self._automatic else ""
+                raise ValueError(f"checkpoint was trained with {key} = {value!r}, this trainer has "
+                                 f"{mine.get(key)!r}{hint}")
         self._drop()  # the GPU copies are replaced, not written back
         self.vertex.copy_(state["vertex"])
         self.context.copy_(state["context"])
         self.samples_done = int(state["samples_done"])
         self.pools_done = int(state["pools_done"])
         self.elapsed_s = float(state["elapsed_s"])
+        self._blocks_trained = int(state.get("blocks_trained", 0))
         # A checkpoint of another device count restores the generators both have.
         for generator, saved in zip(self._generators, state["generators"], strict=False):
             generator.set_state(saved)

@@ -141,3 +141,88 @@ def test_cpu_kernel_learns_and_checks_input():
         train_block_cpu(vertex, context, heads, tails, negatives[:-1], **ARGS)
     empty = np.zeros(0, np.int32)
     assert train_block_cpu(vertex, context, empty, empty, empty.astype(np.int64), **ARGS) == 0.0
+
+
+def _bf16(array):
+    """A float32 array as bfloat16 rows (rounded to nearest) and the uint16 view the CPU kernel takes."""
+    from embedding.trainer import row_array
+
+    rows = torch.from_numpy(array).to(torch.bfloat16)
+    return rows, row_array(rows)
+
+
+@pytest.mark.parametrize("k", [1, 2])
+def test_cpu_kernel_bf16_rows_follow_the_float32_update(k):
+    vertex, context, heads, tails, negatives = _problem(n=200, rows=40, k=k)
+    vb, v16 = _bf16(vertex)
+    cb, c16 = _bf16(context)
+    want_v, want_c = _reference(vb.float().numpy(), cb.float().numpy(), heads, tails, negatives, **ARGS)
+    loss = train_block_cpu(v16, c16, heads, tails, negatives, seed=1, **ARGS)
+    assert np.isfinite(loss) and loss > 0
+    # 200 samples of 40 rows: each row stored ~15 times, each rounding off by < 1 bf16 ulp (2^-8 relative)
+    for got, want in ((vb, want_v), (cb, want_c)):
+        err = np.abs(got.float().numpy() - want)
+        assert err.max() < 0.05 and err.mean() < 0.005, (err.max(), err.mean())
+
+
+def test_cpu_kernel_bf16_rounds_stochastically():
+    # node h always pairs with h + 10 (as in the learning test below), at a learning rate whose
+    # updates (~3e-5) lie far below half a bfloat16 ulp of the rows (~1e-3 at 0.3): rounded to
+    # nearest, no row would ever move. Stochastic rounding moves them as float32 does, on average.
+    vertex, context, heads, tails, negatives = _problem(n=20000, rows=20, dim=16, k=1, seed=3)
+    heads, tails = heads % 10, heads % 10 + 10
+    negatives = (heads + 1).astype(np.int64) % 10
+    tiny = dict(ARGS, lr_start=2e-4, lr_end=2e-4, weight_decay=0.0)
+
+    def positive_score(v, c):
+        return float((v[np.arange(10)] * c[np.arange(10) + 10]).sum(1).mean())
+
+    vb, v16 = _bf16(vertex)
+    cb, c16 = _bf16(context)
+    want_v, want_c = vb.float().numpy(), cb.float().numpy()
+    before = positive_score(want_v, want_c)
+    train_block_cpu(want_v, want_c, heads, tails, negatives, **tiny)
+    train_block_cpu(v16, c16, heads, tails, negatives, seed=7, **tiny)
+    rise_f32 = positive_score(want_v, want_c) - before
+    rise_bf16 = positive_score(vb.float().numpy(), cb.float().numpy()) - before
+    assert rise_f32 > 0.3
+    assert rise_bf16 == pytest.approx(rise_f32, rel=0.2)
+    # another seed rounds differently
+    again_v, again16 = _bf16(vertex)
+    _, c_again = _bf16(context)
+    train_block_cpu(again16, c_again, heads, tails, negatives, seed=8, **tiny)
+    assert not torch.equal(again_v, vb)
+
+
+def test_kernels_refuse_mixed_row_dtypes():
+    vertex, context, heads, tails, negatives = _problem(n=10)
+    _, c16 = _bf16(context)
+    with pytest.raises(TypeError, match="float32 or both uint16"):
+        train_block_cpu(vertex, c16, heads, tails, negatives, **ARGS)
+    with pytest.raises(TypeError, match="float32 or both uint16"):
+        train_block_cpu(vertex.astype(np.float64), context.astype(np.float64), heads, tails, negatives, **ARGS)
+
+
+@needs_triton
+@pytest.mark.parametrize("k", [1, 2])
+def test_triton_bf16_rows_round_as_the_cpu_kernel(k):
+    # one program runs the samples in order, as the CPU kernel's one chunk does, with the same
+    # rounding hash: the rows agree but where float32 sums in another order cross a rounding step
+    from embedding.sgd_gpu import train_block_gpu
+
+    vertex, context, heads, tails, negatives = _problem(n=60, rows=40, dim=20, k=k)
+    vb, v16 = _bf16(vertex)
+    cb, c16 = _bf16(context)
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    vg, cg = vb.clone().to(device), cb.clone().to(device)
+    train_block_cpu(v16, c16, heads, tails, negatives, seed=3, **ARGS)
+    loss = train_block_gpu(vg, cg, *(torch.from_numpy(a).to(device) for a in (heads, tails, negatives)),
+                           seed=3, max_programs=1, **ARGS)
+    assert float(loss) > 0
+    for got, want in ((vg.cpu(), vb), (cg.cpu(), cb)):
+        assert got.dtype == torch.bfloat16
+        assert (got != want).float().mean() < 0.05
+        torch.testing.assert_close(got.float(), want.float(), rtol=0.02, atol=0.004)
+    with pytest.raises(TypeError, match="float32 or both bfloat16"):
+        train_block_gpu(vg.float(), cg, *(torch.from_numpy(a).to(device) for a in (heads, tails, negatives)),
+                        **ARGS)

@@ -58,13 +58,19 @@ def register(subparsers) -> None:
     p.add_argument("--negatives", type=int, default=None, help="negatives per positive sample")
     p.add_argument("--negative-weight", type=float, default=None)
     p.add_argument("--walk-length", type=int, default=None)
-    p.add_argument("--augmentation-step", type=int, default=None, help="pairs up to this far apart on a walk")
+    p.add_argument("--augmentation-step", type=int, default=None,
+                   help="pairs up to this far apart on a walk (default: 3 on the CPU, 5 on GPUs)")
     p.add_argument("--p", type=float, default=1.0, help="node2vec return parameter")
     p.add_argument("--q", type=float, default=1.0, help="node2vec in-out parameter")
     p.add_argument("--partitions", type=int, default=None,
                    help="P: the pool is a P x P grid of blocks "
                         "(default: the config's, raised to the number of workers)")
-    p.add_argument("--pool-size", type=int, default=None, help="positive samples per pool")
+    p.add_argument("--pool-size", type=int, default=None,
+                   help="positive samples per pool (default: 20 x |E| per worker, at most 1/64 of the run, "
+                        "within 65536..1e8)")
+    p.add_argument("--row-dtype", default=None, choices=["float32", "bf16", "bfloat16"],
+                   help="storage of the embedding rows (default float32); bf16 halves the SGD kernel's memory "
+                        "traffic, float32 arithmetic, stochastic rounding")
     p.add_argument("--device", default="cpu",
                    help="'cpu', 'cuda' or a list such as 'cuda:0,cuda:1' (one process drives them all); under "
                         "torchrun 'cpu' or 'cuda', and each rank trains on its own (cuda:LOCAL_RANK)")
@@ -124,6 +130,7 @@ def _config(args):
         "negative_weight": args.negative_weight, "walk_length": args.walk_length,
         "augmentation_step": args.augmentation_step, "p": args.p, "q": args.q,
         "num_partitions": args.partitions, "pool_size": args.pool_size, "seed": args.seed,
+        "row_dtype": args.row_dtype,
     }
     given = {k: v for k, v in fields.items() if v is not None}
     if args.time_budget is not None and args.epochs is None:
@@ -320,7 +327,7 @@ def _score_and_save(args, config, dataset, ratios, held_out, devices, ctx, train
                                                             symmetric=not args.directed)
     meta = {
         "format": "graphsys.embedding", "graph": args.graph, "num_nodes": graph.num_nodes,
-        "num_edges": graph.num_edges, "config": config.to_dict(), "devices": devices, "ranks": ctx.world_size,
+        "num_edges": graph.num_edges, "config": trainer.config.to_dict(), "devices": devices, "ranks": ctx.world_size,
         "which": args.which,
         "samples_trained": trainer.samples_done, "fit": asdict(result), "scores": scores,
     }
