@@ -56,18 +56,19 @@ def cli(*flags: str) -> list[str]:
 
 def test_cora_as_a_link_task_reaches_pyg_examples_auc(shared_data, tmp_path, capsys):
     """PyG's examples/link_pred.py (GCN 2 layers, RandomLinkSplit 0.05 / 0.1, dot product) reaches
-    a test AUC of about 0.90; here with sampled neighbourhoods and the seed edges excluded."""
+    a test AUC of about 0.90; here with sampled neighbourhoods and the seed edges excluded. Batches of
+    2,048 seed edges: with 256 the model overfits within three epochs (best test AUC 0.888)."""
     root = shared_data("planetoid/cora").parent
     metrics = tmp_path / "metrics.jsonl"
     code = main(cli("--dataset", "cora", "--root", str(root), "--model", "gcn", "--layers", "2", "--hidden", "128",
-                    "--fanouts", "10,10", "--batch-size", "256", "--epochs", "3", "--lr", "0.01", "--dropout", "0",
-                    "--eval-every", "3", "--metrics-out", str(metrics)))
+                    "--fanouts", "10,10", "--batch-size", "2048", "--epochs", "10", "--lr", "0.01", "--dropout", "0",
+                    "--eval-every", "10", "--metrics-out", str(metrics)))
     assert code == 0, capsys.readouterr().err
     last = json.loads(metrics.read_text().splitlines()[-1])
-    assert last["metric"] == "auc" and last["epoch"] == 3
+    assert last["metric"] == "auc" and last["epoch"] == 10
     for key in ("val_score", "test_score", "loss", "epoch_s", "sample_s", "gather_s", "compute_s", "eval_s"):
         assert key in last
-    assert last["test_score"] >= 0.87, last
+    assert last["test_score"] >= 0.90, last
 
 
 def test_an_ogb_format_link_dataset_trains_and_is_scored_by_ogbs_evaluator(tmp_path, capsys):
