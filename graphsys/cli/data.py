@@ -1,4 +1,5 @@
-"""``graphsys data``: describe datasets (``info``, ``list``) and generate synthetic ones (``generate``)."""
+"""``graphsys data``: describe datasets (``info``, ``list``), generate synthetic ones (``generate``) and
+renumber one for locality (``reorder``)."""
 from __future__ import annotations
 
 import argparse
@@ -37,7 +38,30 @@ def register(subparsers) -> None:
     gen.add_argument("--seed", type=int, default=0)
     gen.add_argument("--quiet", action="store_true", help="no progress bars")
     gen.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+    gen.add_argument("--reorder", nargs="?", const="hot-rcm", default=None, metavar="METHOD",
+                     help="also write a copy renumbered for locality beside it (hot-rcm when no METHOD; "
+                          "see 'graphsys data reorder')")
     gen.set_defaults(func=_generate)
+
+    reo = actions.add_parser("reorder", help="write a dataset renumbered for locality (hot rows first, RCM inside)",
+                             description="Renumber a dataset's nodes so that the rows a neighbour sampler draws lie "
+                                         "close in the feature table, and write it as a dataset folder (with "
+                                         "original_ids.npy, the permutation) that --dataset accepts as a path.")
+    reo.add_argument("name", metavar="DATASET", help="a dataset name (see 'graphsys data list') or a dataset folder")
+    reo.add_argument("--root", default=None, help="folder holding the dataset's files (synthetic: the cache)")
+    reo.add_argument("--out", required=True, help="the folder to write (new, empty or an earlier graphsys dataset)")
+    reo.add_argument("--method", default="hot-rcm", choices=["hot-rcm", "hot", "rcm"],
+                    help="hot-rcm: hot rows first by estimated draw frequency, in tiers, RCM order inside; hot: by "
+                         "frequency alone; rcm: reverse Cuthill-McKee alone")
+    reo.add_argument("--estimate", default="expected", choices=["expected", "degree", "sampled"],
+                    help="how draw frequency is estimated (expected: fanout-weighted visits from the training seeds)")
+    reo.add_argument("--fanouts", default="15,10,5", help="the sampler's fanouts the estimate assumes")
+    reo.add_argument("--scale", type=float, default=1.0, help="synthetic presets: multiply nodes and edges")
+    reo.add_argument("--seed", type=int, default=0, help="seed of synthetic graphs and of the sampled estimate")
+    reo.add_argument("--undirected", action="store_true", help="ogbn-* datasets: store every edge both ways")
+    reo.add_argument("--quiet", action="store_true", help="no progress bars")
+    reo.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+    reo.set_defaults(func=_reorder)
 
 
 def _link_summary(ds) -> dict:
@@ -154,9 +178,57 @@ def _generate(args: argparse.Namespace) -> int:
     # graphsys generated, and --out creatable or writable, before minutes of generation.
     check_output_path("--out", cache_dir(args.out, args.preset, args.scale, args.seed), kind, directory=True)
     start = time.perf_counter()
+    if args.reorder is not None and kind != cache.FORMAT:
+        raise CommandError(f"--reorder applies to node-classification presets ({', '.join(PRESETS)}), "
+                           f"not {args.preset!r}")
+    config = _reorder_config(args.reorder) if args.reorder is not None else None
     ds = generator(args.preset, args.out, scale=args.scale, seed=args.seed, quiet=args.quiet)
     summary = _summary(ds)
     summary["path"] = str(cache_dir(args.out, args.preset, args.scale, args.seed))
+    if config is not None:
+        from graphsys.datasets.reorder import load_reordered, reordered_dir
+
+        source = {"name": args.preset, "scale": args.scale, "seed": args.seed}
+        load_reordered(ds, config, args.out, source, quiet=args.quiet)
+        summary["reordered_path"] = str(reordered_dir(args.out, args.preset, args.scale, args.seed, config))
     summary["seconds"] = round(time.perf_counter() - start, 2)
+    _print(summary, args.json)
+    return 0
+
+
+def _reorder_config(method: str, estimate: str = "expected", fanouts: str = "15,10,5", seed: int = 0):
+    from graphsys.datasets.reorder import ReorderConfig
+
+    try:
+        values = tuple(int(f) for f in fanouts.split(","))
+    except ValueError:
+        raise CommandError(f"--fanouts must be comma-separated integers like 15,10,5, got {fanouts!r}") from None
+    try:
+        return ReorderConfig(method=method, estimate=estimate, fanouts=values, seed=seed)
+    except ValueError as err:
+        raise CommandError(f"--{err}") from None
+
+
+def _reorder(args: argparse.Namespace) -> int:
+    from graphsys.datasets import NodeDataset, load
+    from graphsys.datasets.cache import FORMAT
+    from graphsys.datasets.reorder import reorder_dataset
+
+    check_scale(args.scale, args.name)
+    config = _reorder_config(args.method, args.estimate, args.fanouts, args.seed)
+    check_output_path("--out", args.out, FORMAT, directory=True)
+    start = time.perf_counter()
+    options = {"undirected": True} if args.undirected else {}
+    ds = load(args.name, args.root, scale=args.scale, seed=args.seed, quiet=args.quiet or not sys.stderr.isatty(),
+              **options)
+    if not isinstance(ds, NodeDataset):
+        raise CommandError(f"{args.name!r} is a {type(ds).__name__}; reorder renumbers node-classification "
+                           "datasets with one node type")
+    source = {"name": args.name.lower(), "scale": args.scale, "seed": args.seed, **({"options": options} if options
+                                                                                   else {})}
+    out = reorder_dataset(ds, config, args.out, quiet=args.quiet, source=source)
+    summary = _summary(out)
+    summary.update(path=str(args.out), method=config.method.value, estimate=config.estimate.value,
+                   seconds=round(time.perf_counter() - start, 2))
     _print(summary, args.json)
     return 0

@@ -103,16 +103,17 @@ def register(subparsers) -> None:
 
 # ---------------------------------------------------------------------------- embed
 def _load_graph(args):
-    """The dataset named by ``--graph``: a known name, or an edge-list file."""
+    """The dataset named by ``--graph``: a known name, an edge-list file or a dataset folder graphsys wrote."""
     from graphsys.datasets import load
+    from graphsys.datasets.cache import read_meta
     from graphsys.datasets.edgelist import EDGE_LIST_SUFFIXES, load_edge_list
 
     path = Path(args.graph)
     if path.is_file():
         return load_edge_list(path, undirected=not args.directed)
-    if path.is_dir():
+    if path.is_dir() and read_meta(path) is None:  # a dataset folder graphsys wrote loads by its path
         raise CommandError(f"--graph {args.graph} is a directory, expected an edge-list file or a dataset name")
-    if path.suffix in EDGE_LIST_SUFFIXES or "/" in args.graph:
+    if not path.is_dir() and (path.suffix in EDGE_LIST_SUFFIXES or "/" in args.graph):
         raise FileNotFoundError(f"--graph {args.graph}: no such file")
     return load(args.graph, root=args.root, seed=args.seed, quiet=args.quiet)
 
@@ -335,7 +336,10 @@ def _score_and_save(args, config, dataset, ratios, held_out, devices, ctx, train
         torch.save(trainer.state_dict(), tmp / _CHECKPOINT)
         np.save(tmp / "vertex.npy", vertex.numpy())
         np.save(tmp / "context.npy", context.numpy())
-        np.save(tmp / "node_ids.npy", np.arange(graph.num_nodes, dtype=np.int64))
+        # row i is node node_ids[i] in the user's ids (a renumbered dataset's original_ids)
+        original = getattr(dataset, "original_ids", None)
+        np.save(tmp / "node_ids.npy", np.arange(graph.num_nodes, dtype=np.int64) if original is None
+                else original.numpy().astype(np.int64))
         (tmp / _META).write_text(json.dumps(meta, indent=2))
     _discard_partial(out)
     if board is not None:

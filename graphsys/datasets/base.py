@@ -78,6 +78,10 @@ class NodeDataset(_OneNodeType):
             when the dataset has no split.
         num_classes: number of classes (or labels, for multi-label); 0 for unlabelled graphs.
         multilabel: whether ``y`` is a 0/1 matrix rather than one class per node.
+        original_ids: for a dataset renumbered for locality (:mod:`graphsys.datasets.reorder`),
+            ``original_ids[i]`` is the id node ``i`` had in the dataset as given (int64, a
+            permutation); every per-node output goes back through it
+            (:func:`~graphsys.datasets.reorder.to_original`). ``None`` when not renumbered.
 
     Example:
         >>> from graphsys.datasets import load
@@ -95,10 +99,16 @@ class NodeDataset(_OneNodeType):
     test_idx: torch.Tensor
     num_classes: int
     multilabel: bool = False
+    original_ids: torch.Tensor | None = None
 
     def __post_init__(self) -> None:
         n = self.graph.num_nodes
         _check_features(self.name, self.x, n)
+        if self.original_ids is not None:
+            _check_index(self.name, "original_ids", self.original_ids, n)
+            if self.original_ids.numel() != n:
+                raise ValueError(f"{self.name}: original_ids must have one id per node ({n}), "
+                                 f"got {self.original_ids.numel()}")
         if not isinstance(self.y, torch.Tensor):
             raise TypeError(f"{self.name}: y must be a tensor, got {type(self.y).__name__}")
         expected = (n, self.num_classes) if self.multilabel else (n,)

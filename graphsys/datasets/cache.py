@@ -1,6 +1,6 @@
 """A :class:`NodeDataset` on disk: ``graph/`` (``Graph.save``), ``x.npy``, ``y.npy``, the split
-``.npy`` files and ``meta.json``; reopened with memory maps, so a dataset of any size opens
-in milliseconds and pages in as it is read.
+``.npy`` files (``original_ids.npy`` for a renumbered one) and ``meta.json``; reopened with memory
+maps, so a dataset of any size opens in milliseconds and pages in as it is read.
 """
 from __future__ import annotations
 
@@ -76,6 +76,8 @@ def save_dataset(dataset: NodeDataset, path: str | os.PathLike, extra: dict | No
         np.save(tmp / "y.npy", dataset.y.numpy())
         for split in _SPLITS:
             np.save(tmp / f"{split}.npy", getattr(dataset, split).numpy())
+        if dataset.original_ids is not None:
+            np.save(tmp / "original_ids.npy", dataset.original_ids.numpy())
         write_meta(tmp, dataset.name, dataset.num_classes, dataset.multilabel, extra or {})
 
 
@@ -108,4 +110,5 @@ def open_dataset(path: str | os.PathLike, *, checksums: bool = True) -> NodeData
         test_idx=read("test_idx.npy"),
         num_classes=int(meta["num_classes"]),
         multilabel=bool(meta["multilabel"]),
+        original_ids=read("original_ids.npy") if "original_ids.npy" in manifest["files"] else None,
     )

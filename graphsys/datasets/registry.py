@@ -108,6 +108,13 @@ def _looks_like_path(name: str) -> bool:
     return Path(name).exists() or os.sep in name or name.lower().endswith(EDGE_LIST_SUFFIXES)
 
 
+def _is_saved_dataset(name: str) -> bool:
+    """Whether ``name`` is a folder a graphsys writer left (``graphsys data reorder``'s ``--out``)."""
+    from graphsys.datasets.cache import read_meta
+
+    return Path(name).is_dir() and read_meta(name) is not None
+
+
 def names() -> list[str]:
     """Every name :func:`load` knows (besides edge-list paths and custom ``ogbn-*`` datasets on disk)."""
     return [n if n != "ogbn-papers100m" else "ogbn-papers100M" for n in _LOADERS]
@@ -120,6 +127,7 @@ def load(
     scale: float = 1.0,
     seed: int = 0,
     quiet: bool = True,
+    reorder=None,
     **options,
 ) -> NodeDataset | HeteroNodeDataset:
     """Load a dataset by name: a :class:`NodeDataset`, a :class:`HeteroNodeDataset` for the
@@ -128,7 +136,8 @@ def load(
     :func:`load_link` gives any other dataset a random link split).
 
     Args:
-        name: one of :func:`names` (case-insensitive), an ``ogbn-*`` dataset written by
+        name: one of :func:`names` (case-insensitive), the folder of a dataset graphsys wrote
+            (``graphsys data reorder --out``), an ``ogbn-*`` dataset written by
             :func:`~graphsys.datasets.write_ogb_node_dataset` under ``root`` (an ``ogbl-*`` one by
             :func:`~graphsys.datasets.write_ogb_link_dataset`), or the path of
             an edge-list file (``src dst [weight]`` per line; as ``load("edgelist", path=...)``).
@@ -138,6 +147,9 @@ def load(
         scale: synthetic presets only: multiplies the node and edge counts.
         seed: seed of every random choice (synthetic graphs, splits of unsplit datasets).
         quiet: no progress bars.
+        reorder: renumber the nodes for locality: a method (``"hot-rcm"``, ``"hot"``, ``"rcm"``) or a
+            :class:`~graphsys.datasets.reorder.ReorderConfig`; the result carries ``original_ids``.
+            With ``root`` the reordered copy is written under it once and reopened after.
         **options: passed to the dataset's loader (see each loader's docstring).
 
     Raises:
@@ -157,7 +169,18 @@ def load(
         raise ValueError(f"scale must be a finite positive number, got {scale!r}")
     if not (isinstance(scale, numbers.Real) and scale > 0):
         raise ValueError(f"scale must be a positive number, got {scale!r}")
+    if reorder is not None:
+        from graphsys.datasets.reorder import ReorderConfig, load_reordered
+
+        config = ReorderConfig.of(reorder)  # a bad method fails before the load
+        ds = load(name, root, scale=scale, seed=seed, quiet=quiet, **options)
+        source = {"name": key, "scale": scale, "seed": seed, **({"options": options} if options else {})}
+        return load_reordered(ds, config, root, source, quiet=quiet)
     loader = _LOADERS.get(key)
+    if loader is None and _is_saved_dataset(str(name)):
+        from graphsys.datasets.cache import open_dataset
+
+        return open_dataset(name)
     if loader is None and not key.startswith(("ogbn-", "ogbl-")) and not _looks_like_path(str(name)):
         raise ValueError(f"unknown dataset {str(name)!r}; known: {', '.join(names())}")
     if scale != 1 and loader not in _SYNTHETIC_LOADERS:

@@ -178,6 +178,9 @@ class TrainConfig:
     resume: bool = field(default=False, metadata={"help": "continue from the checkpoint"})
     metrics_out: str | None = field(default=None, metadata={"help": "JSON lines file, one line per epoch"})
     quiet: bool = field(default=False, metadata={"help": "no progress bars"})
+    reorder: str | None = field(
+        default=None, metadata={"help": "renumber the nodes for locality first (hot-rcm, hot or rcm; "
+                                        "graphsys.datasets.reorder): faster zero-copy gathers, the same metrics"})
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "task", _choice("task", self.task, Task))
@@ -187,6 +190,10 @@ class TrainConfig:
         if self.featureless is not None:
             object.__setattr__(self, "featureless", _choice("featureless", self.featureless, Featureless))
         object.__setattr__(self, "fanouts", tuple(int(f) for f in self.fanouts))
+        if self.reorder is not None and self.reorder not in ("hot-rcm", "hot", "rcm"):
+            raise ValueError(f"reorder = {self.reorder!r} is not one of 'hot-rcm', 'hot', 'rcm' (or None)")
+        if self.reorder is not None and self.task is Task.LINK:
+            raise ValueError(f"reorder = {self.reorder!r} applies to task 'node'; link datasets are not renumbered")
         for name in ("features", "graph"):
             value = getattr(self, name)
             if value not in PLACEMENTS:
@@ -303,6 +310,8 @@ class TrainConfig:
                 "fanouts", "batch_size", "lr", "weight_decay", "amp", "seed")
         if self.featureless is not None:  # only then: checkpoints of homogeneous runs keep resuming
             kept += ("featureless", "embedding_dim", "embedding_lr")
+        if self.reorder is not None:  # renumbered ids draw other neighbours (same metrics, other parameters)
+            kept += ("reorder",)
         if self.task is Task.LINK:  # likewise: node checkpoints keep their fingerprint
             kept += ("task", "predictor", "negatives", "negative_weight", "strict_negatives", "exclude_seed_edges",
                      "val_edges", "test_edges")

@@ -74,6 +74,8 @@ def load_dataset(config: TrainConfig) -> NodeDataset | HeteroNodeDataset:
             features, labels or a training split.
     """
     options = {"undirected": True} if config.undirected else {}
+    if config.reorder is not None:
+        options["reorder"] = config.reorder
     start = time.perf_counter()
     dataset = load(config.dataset, config.root, scale=config.scale, seed=config.seed, quiet=config.quiet, **options)
     logger.info("%s loaded in %.1f s", dataset, time.perf_counter() - start)
