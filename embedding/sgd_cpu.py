@@ -37,8 +37,12 @@ _LOSS_EVERY_MASK = 15
 _MASK32 = np.uint64(0xFFFFFFFF)
 # Odd multipliers of the 32-bit mixer and the per-column stride of the rounding key; the GPU
 # kernel uses the same ones (embedding.sgd_gpu), below 2**31 so Triton types them as int32.
+# A stored row's key is fully mixed once (per sample and row slot); column d's 16 bits of noise
+# are then the top half of (key + d * COLUMN_STRIDE) * MIX1, three integer operations: uniform
+# for every column because the key is, so the rounding stays unbiased, while a full hash per
+# value would cost the GPU kernel more integer work than its float arithmetic.
 MIX1, MIX2, COLUMN_STRIDE = 0x7FEB352D, 0x2C1B3C6D, 0x61C88647
-_COL = np.uint64(COLUMN_STRIDE)
+_COL, _M1 = np.uint64(COLUMN_STRIDE), np.uint64(MIX1)
 
 
 @intrinsic
@@ -115,7 +119,7 @@ def _get_impl(row, d):
 def _put_impl(row, d, x, key):
     if row.dtype == types.uint16:
         def put_bf16(row, d, x, key):
-            noise = mix32((key + np.uint64(d) * _COL) & _MASK32) & np.uint64(0xFFFF)
+            noise = ((((key + np.uint64(d) * _COL) & _MASK32) * _M1) & _MASK32) >> np.uint64(16)
             row[d] = np.uint16(((_f32_bits(np.float32(x)) + noise) >> np.uint64(16)) & np.uint64(0xFFFF))
         return put_bf16
 

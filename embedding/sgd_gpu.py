@@ -23,7 +23,7 @@ more updates than Hogwild's concurrent collisions; L2 is the GPU's point of cohe
 Rows stored as bfloat16 (``EmbeddingConfig.row_dtype``) halve the bytes a sample moves (at
 dim 128: three 256 B rows read and written, 1.5 KB instead of 3 KB). They are widened to float32
 in registers, the update is the same float32 arithmetic, and each stored value is rounded
-stochastically: 16 bits of noise from a hash of (seed, sample, row slot, column) are added
+stochastically: 16 bits of noise from a hash of (seed, sample, row slot) and the column are added
 below the bfloat16 mantissa before truncation, so a row moves by an update smaller than its
 last bit with the probability that makes the rounding unbiased (with round-to-nearest, updates
 under half an ulp, common once the learning rate has decayed, would be lost outright). The
@@ -89,7 +89,7 @@ def _stored(x, key, col, ROW_BF16: tl.constexpr):
     """``x`` (float32) as the rows store it: unchanged, or rounded stochastically to bfloat16
     with the noise of ``key`` ([LANES] uint32) at column ``col``."""
     if ROW_BF16:
-        noise = _mix32(key[:, None] + col.to(tl.uint32) * COLUMN_STRIDE) & 0xFFFF
+        noise = ((key[:, None] + col.to(tl.uint32) * COLUMN_STRIDE) * MIX1) >> 16
         bits = (x.to(tl.uint32, bitcast=True) + noise) >> 16
         return bits.to(tl.uint16).to(tl.bfloat16, bitcast=True)
     return x
