@@ -187,8 +187,9 @@ def run_dataset(key: str, args, device: str) -> tuple[dict, list[dict]]:
     figures = {"dataset": name, "scale": scale, "num_nodes": ds.num_nodes, "num_edges": ds.graph.num_edges,
                "load_s": time.perf_counter() - start}
     graph, n = ds.graph, ds.num_nodes
-    view = SimpleNamespace(graph=graph.to("cuda") if device == "cuda" else graph, train_idx=ds.train_idx)
-    sets = [s.cpu() for s in epoch_node_sets(view, list(args.fanouts), args.batch_size, seed=1, limit=args.batches)]
+    # drawn by the CPU sampler (the same draws the GPU sampler makes in distribution), once, on the original graph
+    view = SimpleNamespace(graph=graph, train_idx=ds.train_idx)
+    sets = epoch_node_sets(view, list(args.fanouts), args.batch_size, seed=1, limit=args.batches)
     figures["mean_rows_per_batch"] = statistics.mean(int(s.numel()) for s in sets)
     rows: list[dict] = []
     if "estimate" in args.parts:
@@ -215,8 +216,7 @@ def run_dataset(key: str, args, device: str) -> tuple[dict, list[dict]]:
             permuted[order] = perm
             del new_indices
     if "gather" in args.parts:
-        buffer = torch.empty(n * 512, dtype=torch.uint8)
-        buffer.view(torch.int32).random_(0, 1 << 20, generator=torch.Generator().manual_seed(0))
+        buffer = torch.zeros(n * 512, dtype=torch.uint8)  # the bytes do not matter, only where they lie
         pinned = UnifiedTensor(buffer) if device == "cuda" else None
         for r in gather_rows(buffer, n, sets_by_order, rankings, args, device):
             rows.append({"dataset": name, "part": "gather", **r})
