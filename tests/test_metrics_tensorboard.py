@@ -87,3 +87,26 @@ def test_pipeline_writes_every_epoch(tmp_path, monkeypatch, capsys, stages):
     assert found["test_acc"][-1][1] == pytest.approx(lines[-1]["test_acc"])
     if stages == 2:
         assert "per_rank/1/wait_s" in found and "comm_by_kind/activations" in found
+
+
+def test_train_writes_every_epoch(tmp_path, shared_data, capsys):
+    pytest.importorskip("tensorboard")
+    root = shared_data("planetoid/cora").parent
+    metrics, tb = tmp_path / "m.jsonl", tmp_path / "tb"
+    assert main(["train", "--dataset", "cora", "--root", str(root), "--layers", "2", "--fanouts", "5,5",
+                 "--hidden", "16", "--batch-size", "70", "--epochs", "3", "--eval-every", "2", "--features", "cpu",
+                 "--graph", "cpu", "--quiet", "--metrics-out", str(metrics), "--tensorboard", str(tb)]) == 0
+    capsys.readouterr()
+    lines = [json.loads(line) for line in metrics.read_text().splitlines()]
+    found = read_scalars(tb)
+    for key in ("loss", "epoch_s", "sample_s", "gather_s", "compute_s", "seeds_per_s"):
+        assert [step for step, _ in found[key]] == [1, 2, 3], key
+    assert [v for _, v in found["loss"]] == pytest.approx([line["loss"] for line in lines])
+    assert [step for step, _ in found["test_acc"]] == [2, 3]
+
+
+def test_train_without_tensorboard_fails_before_any_work(tmp_path, monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "torch.utils.tensorboard", None)  # as if not installed
+    assert main(["train", "--dataset", "cora", "--root", str(tmp_path / "nothing-here"),
+                 "--tensorboard", str(tmp_path / "tb")]) == 2
+    assert "--tensorboard needs the tensorboard package" in capsys.readouterr().err

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import argparse
 
-from graphsys.cli import CommandError, as_flags, check_output_path, check_scale
+from graphsys.cli import CommandError, add_tensorboard_flag, as_flags, check_output_path, check_scale, check_tensorboard
 
 #: Default fanouts by depth: the OGB examples' 15,10,5, then 5 per extra layer.
 _DEFAULT_FANOUTS = (15, 10, 5)
@@ -115,6 +115,7 @@ def register(subparsers) -> None:
     p.add_argument("--checkpoint", default=None, help="checkpoint file, rewritten atomically every epoch")
     p.add_argument("--resume", action="store_true", help="continue from --checkpoint")
     p.add_argument("--metrics-out", default=None, help="write per-epoch metrics here as JSON lines")
+    add_tensorboard_flag(p, "every epoch's metrics (loss, scores, epoch time and its split, seeds/s, peak memory)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=run)
 
@@ -157,7 +158,8 @@ def config_from_args(args):
             device=args.device, cache=args.cache, gather_group=args.gather_group, amp=args.amp,
             eval_every=args.eval_every,
             eval_batch_size=args.eval_batch_size, seed=args.seed, checkpoint=args.checkpoint, resume=args.resume,
-            metrics_out=args.metrics_out, quiet=args.quiet, task=args.task, reorder=args.reorder, **link,
+            metrics_out=args.metrics_out, tensorboard=args.tensorboard, quiet=args.quiet, task=args.task,
+            reorder=args.reorder, **link,
         )
     except ValueError as err:
         raise CommandError(as_flags(str(err), {"exclude_seed_edges": "--keep-seed-edges", "val": "--val-edges",
@@ -224,6 +226,7 @@ def check_paths(config) -> None:
         raise CommandError(f"--checkpoint {config.checkpoint} does not exist, so there is nothing to --resume from; "
                            "train once without --resume to create it")
     check_output_path("--metrics-out", config.metrics_out, METRICS_KIND)
+    check_tensorboard(config.tensorboard)
 
 
 def run(args) -> int:

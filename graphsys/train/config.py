@@ -177,6 +177,8 @@ class TrainConfig:
     checkpoint: str | None = field(default=None, metadata={"help": "checkpoint file, rewritten every epoch"})
     resume: bool = field(default=False, metadata={"help": "continue from the checkpoint"})
     metrics_out: str | None = field(default=None, metadata={"help": "JSON lines file, one line per epoch"})
+    tensorboard: str | None = field(
+        default=None, metadata={"help": "folder: every epoch's metrics record as TensorBoard scalars (rank 0)"})
     quiet: bool = field(default=False, metadata={"help": "no progress bars"})
     reorder: str | None = field(
         default=None, metadata={"help": "renumber the nodes for locality first (hot-rcm, hot or rcm; "

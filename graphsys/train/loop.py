@@ -22,6 +22,7 @@ from torch.nn.parallel import DistributedDataParallel
 from tqdm.auto import tqdm
 
 from graphsys.datasets import LinkDataset, NodeDataset
+from graphsys.metrics_tensorboard import TensorBoardWriter
 from graphsys.train.checkpoint import load_checkpoint, save_checkpoint
 from graphsys.train.config import Amp, ModelKind, Task, TrainConfig, check_machine
 from graphsys.train.data import TrainData, check_trainable, load_dataset, prepare
@@ -345,6 +346,7 @@ class Trainer:
         cfg, ctx = self.config, self.ctx
         scores = None
         epoch = self.start_epoch
+        board = TensorBoardWriter(cfg.tensorboard) if ctx.is_main and cfg.tensorboard is not None else None
         try:
             for epoch in range(self.start_epoch, cfg.epochs + 1):
                 if ctx.device.type == "cuda":
@@ -361,6 +363,8 @@ class Trainer:
                                       epoch_s=time.perf_counter() - t0)
                 self.history.append(record.to_dict())
                 self._save(epoch)
+                if board is not None:
+                    board.write(self.history[-1], step=epoch)
                 ctx.barrier()
                 _log_epoch(record)
                 if self.on_epoch is not None and ctx.is_main:
@@ -370,6 +374,9 @@ class Trainer:
                 kept = f"checkpoint {cfg.checkpoint} holds epoch {epoch - 1}" if cfg.checkpoint else "no checkpoint"
                 logger.warning("interrupted during epoch %d; %s", epoch, kept)
             raise
+        finally:
+            if board is not None:
+                board.close()
         return TrainResult(self.model, [self.metrics_type(**h) for h in self.history], scores, ctx.rank)
 
     def _record(self, epoch: int, stats: dict, scores: Scores | None, *, eval_s: float, epoch_s: float):
