@@ -28,7 +28,7 @@ def test_positive_windows_follow_out_edges_and_stay_at_dead_ends():
     pos = model.pos_sample(batch)
     assert pos.shape == (2 * 4 * (6 + 1 - 3), 3)
     for window in pos.tolist():
-        for a, b in zip(window, window[1:]):
+        for a, b in zip(window, window[1:], strict=False):  # consecutive pairs: one fewer
             assert (a, b) in edges or (a == b == 13)
     assert torch.equal(pos[: 2 * 4, 0], batch.repeat(2))
     neg = model.neg_sample(batch)
@@ -40,7 +40,7 @@ def test_walks_are_seeded_and_advance():
     b = Node2Vec(two_communities(), 8, 5, 2, seed=3)
     batch = torch.arange(12)
     first = a.sample(batch)
-    assert all(torch.equal(x, y) for x, y in zip(first, b.sample(batch)))
+    assert all(torch.equal(x, y) for x, y in zip(first, b.sample(batch), strict=True))
     assert not torch.equal(first[0], a.pos_sample(batch))
 
 
@@ -53,7 +53,7 @@ def test_each_worker_walks_its_own_stream(monkeypatch):
         return Node2Vec(two_communities(), 8, 6, 2, seed=0).sample(torch.arange(12))
 
     first, again, other = draw(5), draw(5), draw(6)
-    assert all(torch.equal(a, b) for a, b in zip(first, again))
+    assert all(torch.equal(a, b) for a, b in zip(first, again, strict=True))
     assert not torch.equal(first[0], other[0]) and not torch.equal(first[1], other[1])
 
 
