@@ -354,3 +354,15 @@ def test_gpu_default_feature_cache_and_workers():
     with pytest.warns(UserWarning, match="num_workers=2 ignored"):
         loader = NeighborLoader(data, [5, 3], batch_size=64, num_workers=2, pin_memory=True)
     assert loader.num_workers == 0 and next(iter(loader)).x.is_cuda
+
+
+def test_feature_cache_covers_node_attributes_only():
+    """A Data holds edge attributes in the same store as x; the degree ranking is over nodes, so the
+    cache takes the node rows and leaves edge attributes uncached (on a GPU: the same, on cuda)."""
+    data = _graph(2000, 20000)
+    view = Data(x=UnifiedTensor(data.x), edge_attr=UnifiedTensor(data.edge_attr), edge_index=data.edge_index,
+                num_nodes=2000)
+    csr = (torch.zeros(2001, dtype=torch.long), data.edge_index[0])
+    placement_mod.enable_caches(view, csr, 0.3, torch.device("cpu"))
+    assert view.x.cache_stats().cached_rows == 600
+    assert view.edge_attr._cache is None

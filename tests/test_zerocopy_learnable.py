@@ -235,7 +235,7 @@ def _batches(num_rows, steps, size, seed):
 
 def _loss(rows, step):
     """A loss whose gradient differs per row and per step."""
-    weights = torch.linspace(-1, 1, rows.numel(), dtype=torch.float32).view(rows.shape) * (step + 1)
+    weights = torch.linspace(-1, 1, rows.numel(), dtype=torch.float32, device=rows.device).view(rows.shape) * (step + 1)
     return (rows.float() * weights).sum() + (rows.float() ** 2).sum() * 0.1
 
 

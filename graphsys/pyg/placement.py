@@ -193,7 +193,9 @@ def enable_caches(view: Data | HeteroData, csr, fraction: float, device: torch.d
         for edge_type, (_, indices) in pairs:
             if edge_type is None or edge_type[0] == node_type:
                 ranking += degree_ranking(indices.to(device).long(), rows)
-        for value in store.values():
-            if isinstance(value, UnifiedTensor) and rows:
+        for key, value in store.items():
+            # A Data keeps edge attributes in the same store; only node rows are ranked by degree. PyG's
+            # own is_node_attr needs a torch.Tensor, so its rule is applied here: row count, no "edge" name.
+            if isinstance(value, UnifiedTensor) and rows and len(value) == rows and "edge" not in key:
                 row_bytes = math.prod(value.shape[1:]) * value.dtype.itemsize
                 value.enable_cache(int(fraction * rows) * row_bytes + 4 * rows, ranking=ranking, device=device)
