@@ -64,93 +64,235 @@ def _draw_row(s0, d, fanout, replace, base, slot_edge, lo):
     return k
 
 
-# Rows of at most this many edges draw with replacement by a linear scan of their weights;
-# longer rows build a prefix sum once and binary-search it per draw (an allocation per row).
-_SCAN_DEGREE = 64
+# Without replacement, rows of at least this many times the fanout draw by rejection (a
+# weighted draw, redrawn when it repeats an edge); shorter rows take the keyed method, whose
+# O(degree) logarithms cost little there and which needs no retries when few edges carry
+# most of the weight. Turning it up sends more rows to the O(degree) method.
+REJECT_FACTOR = 2
+# Rejection draws per slot before the row falls back to the keyed method for the rest.
+_ATTEMPTS_PER_SLOT = 4
 
 
 @njit(inline="always", cache=True)
-def _draw_row_weighted(s0, d, fanout, replace, base, slot_edge, lo, weight):
-    """Weighted draws of one row into ``slot_edge[lo:lo+fanout]``: edge ``s0 + j`` with probability
-    proportional to ``weight[s0 + j]`` (weight 0 never). Returns how many slots are used.
+def _search(prefix, a, b, target, end):
+    """First position in ``[a, b)`` whose running sum exceeds ``target`` (or reaches ``end``, the
+    window's last running sum, so a target rounded past it lands on the last positive edge).
+    Branch-free steps (the comparisons are data-dependent coin flips a branch would mispredict)."""
+    n = b - a
+    while n > 0:
+        half = n >> 1
+        x = prefix[a + half]
+        right = np.int64((x <= target) & (x < end))
+        a += right * (half + 1)
+        n = half + right * (n - 2 * half - 1)
+    return a
 
-    With replacement: ``fanout`` independent draws (none when every weight is 0), each a uniform
-    point of the row's total weight located in its running sum. Without replacement: every
-    positive-weight edge when there are at most ``fanout``, else the ``fanout`` edges with the
-    smallest keys ``-log(1 - u) / w`` (Efraimidis-Spirakis: the law of successive weighted draws
-    without replacement), kept in the slots with a pointer to the largest key.
+
+_LOW32 = np.uint64(0xFFFFFFFF)
+_S33 = np.int64(33)
+_THRESHOLD = np.int64((1 << 33) - 1)
+#: An alias-table entry of a row whose weights are all 0 (no edge can be drawn).
+NO_ALIAS = -1
+
+
+@njit(inline="always", cache=True)
+def _pick(base, j, s0, d, full, table, prefix, before, total, end):
+    """Weighted draw ``j`` of a row's window: over a full row, one entry of its alias table (a
+    bucket from the high 32 random bits, the coin from the low 32, no branch on the entry, so
+    the reads of successive draws overlap); over part of a row (a time limit), a binary search
+    of a uniform point of the window's total in the running sums."""
+    r = draw(base, j)
+    if full:
+        b = below(r, d)
+        entry = table[s0 + b]
+        keep = np.int64(np.int64(r & _LOW32) < (entry & _THRESHOLD))
+        return s0 + keep * b + (1 - keep) * (entry >> _S33)
+    return _search(prefix, s0, s0 + d, before + unit(r) * total, end)
+
+
+@njit(inline="always", cache=True)
+def _first_round(d, fanout, replace, full):
+    """Whether a row's first ``fanout`` weighted draws are alias draws made before its other work
+    (:func:`sample_rows` makes them for a whole chunk of rows at once, so their reads overlap)."""
+    return full and d > 0 and (replace or d >= REJECT_FACTOR * fanout)
+
+
+@njit(inline="always", cache=True)
+def _draw_row_weighted(s0, d, fanout, replace, base, slot_edge, lo, weight, table, full, prefix, before):
+    """Weighted draws of one row's window (edges ``s0 .. s0 + d - 1``) into ``slot_edge[lo:lo+fanout]``:
+    edge ``e`` with probability proportional to ``weight[e]`` (weight 0 never). Returns how many
+    slots are used. ``full``: the window is its whole row, whose alias table (``table``:
+    :func:`row_alias`) draws in O(1); else ``prefix`` holds the rows' running sums of weights
+    (:func:`row_prefix`) and ``before`` the running sum just before the window.
+
+    With replacement: ``fanout`` independent draws (none when every weight is 0). Without
+    replacement, the law of successive weighted draws: every positive-weight edge when there
+    are at most ``fanout``; else, for windows of at least ``REJECT_FACTOR * fanout`` edges,
+    weighted draws that are redrawn when they repeat a chosen edge (exact: a redraw is a draw
+    from the edges not chosen yet), at most ``_ATTEMPTS_PER_SLOT * fanout`` of them; the slots
+    still open then (and every slot of shorter windows) go to the edges not chosen with the
+    smallest keys ``-log(1 - u) / w`` (Efraimidis-Spirakis, the same law given the edges chosen).
     """
     k = 0
+    end = before
+    total = 0.0
+    if d > 0:
+        if full:
+            total = 1.0 if table[s0] != NO_ALIAS else 0.0
+        else:
+            end = prefix[s0 + d - 1]
+            total = end - before
+    first = _first_round(d, fanout, replace, full)  # then slots lo .. lo + fanout - 1 hold draws 0 ..
     if replace:
-        total = 0.0
-        last = -1
-        for j in range(d):
-            w = weight[s0 + j]
-            if w > 0:
-                total += w
-                last = j
         if total > 0:
             k = fanout
-            if d <= _SCAN_DEGREE:
+            if not first:
                 for j in range(k):
-                    target = unit(draw(base, j)) * total
-                    pick = last
-                    acc = 0.0
-                    for c in range(d):
-                        acc += max(weight[s0 + c], 0.0)
-                        if acc > target:
-                            pick = c
-                            break
-                    slot_edge[lo + j] = s0 + pick
-            else:
-                prefix = np.empty(d, dtype=np.float64)
-                acc = 0.0
-                for c in range(d):
-                    acc += max(weight[s0 + c], 0.0)
-                    prefix[c] = acc
-                for j in range(k):
-                    target = unit(draw(base, j)) * total
-                    a, b = 0, d
-                    while a < b:  # first position whose running sum exceeds the target
-                        m = (a + b) >> 1
-                        if prefix[m] > target:
-                            b = m
-                        else:
-                            a = m + 1
-                    slot_edge[lo + j] = s0 + (a if a < d else last)
-    else:
-        positive = 0
-        for j in range(d):
-            if weight[s0 + j] > 0:
-                positive += 1
-        if positive <= fanout:
-            for j in range(d):
-                if weight[s0 + j] > 0:
-                    slot_edge[lo + k] = s0 + j
-                    k += 1
-        else:
-            k = fanout
-            keys = np.empty(fanout, dtype=np.float64)
-            filled = 0
-            worst = 0
-            for j in range(d):
-                w = weight[s0 + j]
-                if w <= 0:
-                    continue
-                key = -np.log(1.0 - unit(draw(base, j))) / w
-                if filled < fanout:
-                    keys[filled] = key
-                    slot_edge[lo + filled] = s0 + j
-                    filled += 1
-                    if filled == fanout:
-                        worst = np.argmax(keys)
-                elif key < keys[worst]:
-                    keys[worst] = key
-                    slot_edge[lo + worst] = s0 + j
-                    worst = np.argmax(keys)
+                    slot_edge[lo + j] = _pick(base, j, s0, d, full, table, prefix, before, total, end)
+    elif total > 0:
+        got = 0
+        attempts = _ATTEMPTS_PER_SLOT * fanout
+        if d >= REJECT_FACTOR * fanout:
+            if not first:
+                for j in range(fanout):
+                    slot_edge[lo + j] = _pick(base, j, s0, d, full, table, prefix, before, total, end)
+            for j in range(fanout):  # repeats of the first round dropped, in draw order
+                e = slot_edge[lo + j]
+                if not _chosen(slot_edge, lo, got, e):
+                    slot_edge[lo + got] = e
+                    got += 1
+            for j in range(fanout, attempts):
+                if got == fanout:
+                    break
+                e = _pick(base, j, s0, d, full, table, prefix, before, total, end)
+                if not _chosen(slot_edge, lo, got, e):
+                    slot_edge[lo + got] = e
+                    got += 1
+        k = got
+        if got < fanout:
+            k = _keyed_rest(s0, d, fanout, base, slot_edge, lo, weight, got, attempts)
     for j in range(k, fanout):
         slot_edge[lo + j] = -1
     return k
+
+
+@njit(inline="always", cache=True)
+def _keyed_rest(s0, d, fanout, base, slot_edge, lo, weight, got, offset):
+    """Slots ``got .. fanout - 1`` of a row without replacement, among the window's positive
+    edges not in slots ``0 .. got - 1``: all of them when they fit, else the smallest keys
+    ``-log(1 - u) / w`` (draw counters from ``offset``). Returns the number of slots used."""
+    positive = 0
+    for j in range(d):
+        if weight[s0 + j] > 0 and not _chosen(slot_edge, lo, got, s0 + j):
+            positive += 1
+    k = got
+    if positive <= fanout - got:
+        for j in range(d):
+            if weight[s0 + j] > 0 and not _chosen(slot_edge, lo, got, s0 + j):
+                slot_edge[lo + k] = s0 + j
+                k += 1
+        return k
+    want = fanout - got
+    keys = np.empty(want, dtype=np.float64)
+    filled = 0
+    worst = 0
+    for j in range(d):
+        w = weight[s0 + j]
+        if w <= 0 or _chosen(slot_edge, lo, got, s0 + j):
+            continue
+        key = -np.log(1.0 - unit(draw(base, offset + j))) / w
+        if filled < want:
+            keys[filled] = key
+            slot_edge[lo + got + filled] = s0 + j
+            filled += 1
+            if filled == want:
+                worst = np.argmax(keys)
+        elif key < keys[worst]:
+            keys[worst] = key
+            slot_edge[lo + got + worst] = s0 + j
+            worst = np.argmax(keys)
+    return fanout
+
+
+@njit(inline="always", cache=True)
+def _chosen(slot_edge, lo, got, e):
+    for c in range(got):
+        if slot_edge[lo + c] == e:
+            return True
+    return False
+
+
+@njit(nogil=True, cache=True, error_model="numpy")
+def row_alias(part_lo, part_hi, indptr, weight, table, prob, alias):
+    """Per-row alias tables (Vose) of rows ``part_lo .. part_hi - 1``: bucket ``e`` of a row keeps
+    its edge with probability ``prob[e]``, else takes the row's edge ``alias[e]`` (row-relative),
+    so a uniform bucket and one coin draw the row's edges by weight. Packed in ``table[e]`` as
+    ``alias << 33 | round(prob * 2**32)`` (one read per draw); a row whose weights are all 0
+    gets :data:`NO_ALIAS` at its first edge. ``prob``/``alias``: scratch of E entries. Built
+    once beside the CSR."""
+    widest = 0
+    for v in range(part_lo, part_hi):
+        widest = max(widest, indptr[v + 1] - indptr[v])
+    scaled = np.empty(widest, dtype=np.float64)
+    small = np.empty(widest, dtype=np.int64)
+    large = np.empty(widest, dtype=np.int64)
+    for v in range(part_lo, part_hi):
+        a = indptr[v]
+        d = indptr[v + 1] - a
+        total = 0.0
+        first = 0
+        for j in range(d):
+            if total <= 0 and weight[a + j] > 0:
+                first = j
+            total += weight[a + j]
+        if d == 0:
+            continue
+        if total <= 0:
+            for j in range(d):
+                table[a + j] = NO_ALIAS
+            continue
+        ns = 0
+        nl = 0
+        for j in range(d):
+            scaled[j] = weight[a + j] * d / total
+            prob[a + j] = 1.0
+            alias[a + j] = j
+            if scaled[j] < 1.0:
+                small[ns] = j
+                ns += 1
+            else:
+                large[nl] = j
+                nl += 1
+        while ns > 0 and nl > 0:
+            ns -= 1
+            sm = small[ns]
+            g = large[nl - 1]
+            prob[a + sm] = scaled[sm]
+            alias[a + sm] = g
+            scaled[g] = (scaled[g] + scaled[sm]) - 1.0
+            if scaled[g] < 1.0:
+                nl -= 1
+                small[ns] = g
+                ns += 1
+        for j in range(d):  # rounding never leaves an edge of weight 0 a chance of its own
+            if weight[a + j] <= 0:
+                prob[a + j] = 0.0
+                if weight[a + alias[a + j]] <= 0:
+                    alias[a + j] = first
+        for j in range(d):
+            thr = min(np.int64(prob[a + j] * 4294967296.0 + 0.5), np.int64(4294967296))
+            table[a + j] = (np.int64(alias[a + j]) << _S33) | thr
+
+
+@njit(nogil=True, cache=True, error_model="numpy")
+def row_prefix(part_lo, part_hi, indptr, weight, prefix):
+    """``prefix[e]`` = the sum of ``weight`` from the start of ``e``'s row to ``e``, rows
+    ``part_lo .. part_hi - 1`` (built once per weighted edge type, beside the CSR)."""
+    for v in range(part_lo, part_hi):
+        acc = 0.0
+        for e in range(indptr[v], indptr[v + 1]):
+            acc += weight[e]
+            prefix[e] = acc
 
 
 @njit(inline="always", cache=True)
@@ -166,9 +308,31 @@ def _time_prefix(time, a, d, t):
     return lo - a
 
 
+@njit(inline="always", cache=True)
+def _time_prefixes(time, row_time, r_lo, span_start, degree):
+    """:func:`_time_prefix` for a chunk of rows at once (row ``i`` limited by ``row_time[r_lo + i]``):
+    the binary searches advance in lockstep, one step of every row per sweep, so their
+    independent memory reads overlap instead of waiting on each other."""
+    n = span_start.shape[0]
+    a = span_start.copy()
+    b = span_start + degree
+    active = True
+    while active:
+        active = False
+        for i in range(n):
+            if a[i] < b[i]:
+                m = (a[i] + b[i]) >> 1
+                early = np.int64(time[m] <= row_time[r_lo + i])
+                a[i] = early * (m + 1) + (1 - early) * a[i]
+                b[i] = early * b[i] + (1 - early) * m
+                active = True
+    for i in range(n):
+        degree[i] = a[i] - span_start[i]
+
+
 @njit(nogil=True, cache=True, error_model="numpy")
 def sample_rows(part_lo, part_hi, indptr, indices, nodes, row_lo, fanout, replace, key, slot_base, slot_edge, slot_nbr,
-                slot_start, used, weight, weighted, time, row_time, temporal, last):
+                slot_start, used, weight, table, prefix, weighted, time, row_time, temporal, last):
     """Sample rows ``row_lo + part_lo .. row_lo + part_hi - 1`` (local ids; global in ``nodes``).
 
     Row ``r`` gets slots from ``slot_start[r] = slot_base + (r - row_lo) * fanout``; ``used[r]``
@@ -182,23 +346,42 @@ def sample_rows(part_lo, part_hi, indptr, indices, nodes, row_lo, fanout, replac
         hi = min(row_lo + part_hi, lo + CHUNK)
         span_start = np.empty(hi - lo, dtype=np.int64)
         degree = np.empty(hi - lo, dtype=np.int64)
+        before = np.zeros(hi - lo, dtype=np.float64)
         for r in range(lo, hi):
             v = nodes[r]
             a = indptr[v]
-            d = indptr[v + 1] - a
-            if temporal:
-                d = _time_prefix(time, a, d, row_time[r - row_lo])
-                if last and d > fanout:
-                    a += d - fanout
-                    d = fanout
             span_start[r - lo] = a
-            degree[r - lo] = d
+            degree[r - lo] = indptr[v + 1] - a
+        if temporal:
+            _time_prefixes(time, row_time, r_lo=lo - row_lo, span_start=span_start, degree=degree)
+            for r in range(lo, hi):
+                if last and degree[r - lo] > fanout:
+                    span_start[r - lo] += degree[r - lo] - fanout
+                    degree[r - lo] = fanout
+        full = np.ones(hi - lo, dtype=np.bool_)
+        if weighted and temporal:
+            for r in range(lo, hi):
+                a = span_start[r - lo]
+                v = nodes[r]
+                full[r - lo] = a == indptr[v] and degree[r - lo] == indptr[v + 1] - indptr[v]
+                if a > indptr[v]:
+                    before[r - lo] = prefix[a - 1]
+        if weighted:  # the first round of alias draws of every row of the chunk, reads overlapping
+            for r in range(lo, hi):
+                d = degree[r - lo]
+                if _first_round(d, fanout, replace, full[r - lo]):
+                    first = slot_base + (r - row_lo) * fanout
+                    base = stream(key, r)
+                    for j in range(fanout):
+                        slot_edge[first + j] = _pick(base, j, span_start[r - lo], d, True, table, prefix, 0.0, 1.0,
+                                                     0.0)
         for r in range(lo, hi):
             first = slot_base + (r - row_lo) * fanout
             slot_start[r] = first
             if weighted:
                 used[r] = _draw_row_weighted(span_start[r - lo], degree[r - lo], fanout, replace, stream(key, r),
-                                             slot_edge, first, weight)
+                                             slot_edge, first, weight, table, full[r - lo], prefix,
+                                             before[r - lo])
             else:
                 used[r] = _draw_row(span_start[r - lo], degree[r - lo], fanout, replace, stream(key, r), slot_edge,
                                     first)
@@ -299,3 +482,23 @@ def clear_map(part_lo, part_hi, node_map, nodes):
     """Reset the node -> local-id array for the nodes this call touched."""
     for i in range(part_lo, part_hi):
         node_map[nodes[i]] = -1
+
+
+@njit(nogil=True, cache=True, error_model="numpy")
+def compact_trees(part_lo, part_hi, slot_nbr, slot_edge, slot_start, used, out_at, row_tree, col_base, num_src,
+                  nbr, edge, col, tree, bad):
+    """Disjoint draws: row ``r``'s used slots to ``[out_at[r], out_at[r] + used[r])`` of ``nbr`` /
+    ``edge``, with ``col = col_base + r`` and ``tree = row_tree[r]``; ``bad[0]`` set where a
+    neighbour is outside ``[0, num_src)`` (a CSR that was not validated)."""
+    for r in range(part_lo, part_hi):
+        lo = slot_start[r]
+        at = out_at[r]
+        t = row_tree[r]
+        for j in range(used[r]):
+            u = slot_nbr[lo + j]
+            if u < 0 or u >= num_src:
+                bad[0] = 1
+            nbr[at + j] = u
+            edge[at + j] = slot_edge[lo + j]
+            col[at + j] = col_base + r
+            tree[at + j] = t

@@ -13,6 +13,7 @@ import torch
 
 from sampling import _cpu_kernels as K
 from sampling._disjoint import sample_disjoint
+from sampling._disjoint_kernels import TreeTable
 from sampling._pool import run_split
 from sampling._rng import draw_key
 from sampling._typed import typed_csr
@@ -20,6 +21,22 @@ from sampling._typed import typed_csr
 # Placeholders passed to the kernels for an edge type without weights or times (never read).
 _NO_WEIGHT = np.zeros(1, dtype=np.float64)
 _NO_TIME = np.zeros(1, dtype=np.int64)
+
+
+def _row_tables(indptr: np.ndarray, weight: np.ndarray, temporal: bool) -> tuple[np.ndarray, ...]:
+    """Per-row alias tables of ``weight`` (8 bytes per edge; 12 more of scratch while built) and,
+    for an edge type with times, per-row running sums (float64, 8 more) for rows cut by a time
+    limit. Cost: one or two parallel O(E) passes, once per sampler."""
+    table = np.empty(weight.shape[0], dtype=np.int64)
+    prob = np.empty(weight.shape[0], dtype=np.float64)
+    alias = np.empty(weight.shape[0], dtype=np.int32)
+    run_split(K.row_alias, indptr.shape[0] - 1, indptr, weight, table, prob, alias, grain=16384)
+    del prob, alias
+    prefix = _NO_WEIGHT
+    if temporal:
+        prefix = np.empty(weight.shape[0], dtype=np.float64)
+        run_split(K.row_prefix, indptr.shape[0] - 1, indptr, weight, prefix, grain=65536)
+    return table, prefix
 
 
 class _Buffer:
@@ -62,6 +79,9 @@ class CpuNeighborSampler:
         # Per edge type: weights as float64 (None: uniform) and times (None: no time limit).
         self._weight = [None if w is None else w.contiguous().to(torch.float64).numpy() for w in g.weight]
         self._time = [None if t is None else t.contiguous().numpy() for t in g.time]
+        # Per weighted edge type: the O(1) draw tables (and running sums under times), beside the CSR.
+        self._tables_w = [None if w is None else _row_tables(p, w, t is not None)
+                          for p, w, t in zip(self._indptr, self._weight, self._time, strict=True)]
         self._replace = replace
         wide = max(g.num_nodes) >= 2**31
         self._node_map = np.full(sum(g.num_nodes), -1, dtype=np.int64 if wide else np.int32)
@@ -72,6 +92,7 @@ class CpuNeighborSampler:
         self._slot_nbr = [_Buffer(0) for _ in edges]
         self._slot_start = [_Buffer(0) for _ in edges]
         self._used = [_Buffer(0) for _ in edges]
+        self._tables = [TreeTable(n) for n in g.num_nodes]  # disjoint relabelling, one per node type
 
     def capture(self, batch_sizes: list) -> None:
         """Nothing to capture: the CPU path launches no CUDA graphs."""
@@ -134,18 +155,25 @@ class CpuNeighborSampler:
         """One tree per seed (see :mod:`sampling._disjoint`): seeds and ``seed_time`` per node
         type (int64, CPU, in range), ``order`` the seed types' order; ``last`` keeps the latest
         neighbours of a temporal edge type. Cost: per hop and edge type one parallel draw pass,
-        then the disjoint relabelling (torch sorts and searches)."""
+        per hop and node type the hash-table relabelling (two parallel passes, one prefix sum)."""
 
-        def draw(e, hop, frontier, row_time):
+        def draw(e, hop, frontier, trees, count, row_time, col_base):
             key = draw_key(seed, call, hop, e)
-            return self._draw(e, hop, frontier.numpy(), None if row_time is None else row_time.numpy(), key, last)
+            return self._draw(e, hop, frontier.numpy(), trees.numpy(), None if row_time is None else row_time.numpy(),
+                              key, last, col_base)
 
-        return sample_disjoint(self._graph, draw, list(seeds), order, seed_time)
+        seeds = list(seeds)
+        num_trees = sum(s.numel() for s in seeds)
+        relabel = [table.relabel(num_trees) for table in self._tables]
+        return sample_disjoint(self._graph, draw, relabel, seeds, order, seed_time)
 
-    def _draw(self, e: int, hop: int, frontier: np.ndarray, row_time, key, last: bool):
-        """Edge type ``e``'s filled slots over ``frontier`` (global ids): neighbour, edge id and
-        frontier position per slot, in slot order, as tensors (the disjoint path's draws)."""
-        fanout = self._graph.fanouts[e][hop]
+    def _draw(self, e: int, hop: int, frontier: np.ndarray, trees: np.ndarray, row_time, key, last: bool,
+              col_base: int):
+        """Edge type ``e``'s filled slots over ``frontier`` (global ids; ``trees`` their trees), in slot
+        order, as tensors: neighbour, edge id, ``col_base`` + frontier position and tree per slot
+        (the disjoint path's draws). Cost: the parallel draw pass, a prefix sum, a parallel compaction."""
+        g = self._graph
+        fanout = g.fanouts[e][hop]
         indptr, indices = self._indptr[e], self._indices[e]
         weights, times = self._edge_values(e, row_time)
         n = frontier.shape[0]
@@ -156,22 +184,24 @@ class CpuNeighborSampler:
             slot_nbr = np.empty(n * fanout, dtype=np.int64)
             run_split(K.sample_rows, n, indptr, indices, frontier, 0, fanout, self._replace, key, 0,
                       slot_edge, slot_nbr, slot_start, used, *weights, *times, last)
-            filled = slot_edge >= 0
-            row = np.repeat(np.arange(n, dtype=np.int64), fanout)[filled]
-            slot_edge, slot_nbr = slot_edge[filled], slot_nbr[filled]
         else:
-            run_split(K.row_degrees, n, indptr, frontier, 0, used, *weights, *times)
+            run_split(K.row_degrees, n, indptr, frontier, 0, used, weights[0], weights[-1], *times)
             slot_start[0] = 0
             np.cumsum(used, out=slot_start[1:])
             slot_edge = np.empty(int(slot_start[-1]), dtype=np.int64)
             slot_nbr = np.empty(int(slot_start[-1]), dtype=np.int64)
             run_split(K.take_all_rows, n, indptr, indices, frontier, 0, slot_start, used, slot_edge, slot_nbr,
-                      *weights)
-            row = np.repeat(np.arange(n, dtype=np.int64), used)
-        num_src = self._graph.num_nodes[self._graph.src[e]]
-        if slot_nbr.size and (slot_nbr.min() < 0 or slot_nbr.max() >= num_src):
-            raise IndexError(self._graph.neighbour_error())
-        return torch.from_numpy(slot_nbr), torch.from_numpy(slot_edge), torch.from_numpy(row)
+                      weights[0], weights[-1])
+        out_at = np.empty(n + 1, dtype=np.int64)
+        out_at[0] = 0
+        np.cumsum(used, out=out_at[1:])
+        nbr, edge, col, tree = (np.empty(int(out_at[-1]), dtype=np.int64) for _ in range(4))
+        bad = np.zeros(1, dtype=np.int64)
+        run_split(K.compact_trees, n, slot_nbr, slot_edge, slot_start, used, out_at, trees, int(col_base),
+                  g.num_nodes[g.src[e]], nbr, edge, col, tree, bad)
+        if bad[0]:
+            raise IndexError(g.neighbour_error())
+        return torch.from_numpy(nbr), torch.from_numpy(edge), torch.from_numpy(col), torch.from_numpy(tree), None
 
     def _edge_values(self, e: int, row_time: np.ndarray | None):
         """The kernels' weight and time arguments of edge type ``e`` (placeholders when unused)."""
@@ -181,7 +211,10 @@ class CpuNeighborSampler:
             time = row_time = _NO_TIME
         elif row_time.dtype != time.dtype:
             row_time = row_time.astype(time.dtype)
-        return (_NO_WEIGHT if weight is None else weight, weight is not None), (time, row_time, temporal)
+        tables = self._tables_w[e]
+        if weight is None or tables is None:
+            return (_NO_WEIGHT, _NO_TIME, _NO_WEIGHT, False), (time, row_time, temporal)
+        return (weight, *tables, True), (time, row_time, temporal)
 
     def _sample_edge_type(self, e: int, hop: int, lo: int, hi: int, frontier: np.ndarray, num_slots: int, key,
                           row_time: np.ndarray | None = None, last: bool = False) -> int:
@@ -202,7 +235,7 @@ class CpuNeighborSampler:
                 slot_edge, slot_nbr, slot_start, used, *weights, *times, last,
             )
             return need
-        run_split(K.row_degrees, hi - lo, indptr, frontier, lo, used, *weights, *times)
+        run_split(K.row_degrees, hi - lo, indptr, frontier, lo, used, weights[0], weights[-1], *times)
         slot_start[lo] = num_slots
         np.cumsum(used[lo : hi - 1], out=slot_start[lo + 1 : hi])
         slot_start[lo + 1 : hi] += num_slots
@@ -210,5 +243,5 @@ class CpuNeighborSampler:
         slot_edge = self._slot_edge[e].reserve(need, num_slots)
         slot_nbr = self._slot_nbr[e].reserve(need, num_slots)
         run_split(K.take_all_rows, hi - lo, indptr, indices, frontier, lo, slot_start, used, slot_edge, slot_nbr,
-                  *weights)
+                  weights[0], weights[-1])
         return need

@@ -3,12 +3,17 @@ nodes of the batch (PyG's ``disjoint=True``; temporal sampling is always disjoin
 
 The draws are the implementations' own kernels (``draw``: the CPU's numba passes or the GPU's
 Triton kernels, without their node -> local-id claims); what differs is the relabelling, keyed
-by ``(tree, node)`` instead of by node. That key space (batch size x node count) is too large
-for a direct map, so each node type keeps the keys it has seen sorted, and every hop looks the
-hop's keys up by binary search (``torch.searchsorted``), dedups the unseen ones
-(``torch.unique``) and numbers them in order of first appearance, edge type by edge type, slot
-by slot, as the shared-tree path numbers its new nodes. Plain torch operations, so one code
-path serves the CPU and the GPU; on a GPU they sync a few times per hop (``unique``, masks).
+by ``(tree, node)`` instead of by node, and numbered in order of first appearance, edge type
+by edge type, slot by slot, as the shared-tree path numbers its new nodes. That key space
+(batch size x node count) is too large for a direct map, so each implementation brings a
+``Relabel`` per node type: on the CPU a hash table of ``(tree, node)`` keys
+(``sampling._disjoint_kernels``), on a GPU :class:`SortRelabel` (a sort of the hop's keys and a
+binary search of the keys seen before, in torch).
+
+On a GPU nothing is read back between hops: every hop's slots and new nodes stay padded to
+sizes known from the fanouts (``valid`` marks the filled slots, frontier sizes stay on the
+device), and one host sync at the end reads every count before the outputs are compacted.
+A fanout of -1 syncs in its draw (its slot count depends on the degrees).
 
 Trees are numbered by seed position, the seed types taken in the order the seeds were given
 (PyG's ``batch``); with ``seed_time`` every tree carries its seed's time, and a temporal edge
@@ -17,57 +22,115 @@ type offers a frontier node only its edges no later than that time.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import Protocol
 
 import torch
 
 from sampling._typed import TypedCSR
 
-#: ``draw(e, hop, frontier, row_time)`` -> ``(neighbour, edge, row)``: the filled slots of edge
-#: type ``e`` at ``hop`` over the frontier's nodes (global ids), in slot order; ``row`` is the
-#: position in ``frontier`` a slot was drawn for; ``row_time`` (or None) each row's time limit.
-Draw = Callable[[int, int, torch.Tensor, "torch.Tensor | None"], tuple[torch.Tensor, torch.Tensor, torch.Tensor]]
+#: ``draw(e, hop, frontier, trees, count, row_time, col_base)`` -> ``(neighbour, edge, col, tree, valid)``:
+#: the slots of edge type ``e`` at ``hop`` over the first ``count`` (an int, or a 0-d tensor on the
+#: device) nodes of ``frontier`` (global ids; ``trees`` theirs), in slot order; ``col`` is
+#: ``col_base`` plus the position in ``frontier`` a slot was drawn for, ``tree`` that row's tree;
+#: ``row_time`` (or None) each frontier row's time limit. ``valid`` is None when every returned
+#: slot is filled, else a bool mask of the filled ones.
+Draw = Callable[..., tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, "torch.Tensor | None"]]
 
 
-class _SeenKeys:
-    """The ``(tree, node)`` keys one node type has in the batch, sorted, with their local ids."""
+class Relabel(Protocol):
+    """One node type's ``(tree, node)`` -> local id numbering during one call."""
 
-    def __init__(self, keys: torch.Tensor, local: torch.Tensor) -> None:
-        self._set(keys, local)
+    def hop(self, trees: torch.Tensor, nodes: torch.Tensor, valid: torch.Tensor | None):
+        """``(local, new_nodes, new_trees, new_count)``: each slot's local id (-1 where not
+        ``valid``) and the keys not seen before, numbered on from the count so far in order
+        of first appearance (``new_*`` may be padded past ``new_count``, an int or a 0-d tensor)."""
+        ...
 
-    def _set(self, keys: torch.Tensor, local: torch.Tensor) -> None:
-        self.keys, order = torch.sort(keys)
-        self.local = local[order]
 
-    def lookup(self, keys: torch.Tensor) -> torch.Tensor:
-        """Local id of each key, -1 where unseen. Cost: one binary search per key."""
-        if self.keys.numel() == 0:
-            return torch.full_like(keys, -1)
-        at = torch.searchsorted(self.keys, keys).clamp_(max=self.keys.numel() - 1)
-        return torch.where(self.keys[at] == keys, self.local[at], torch.full_like(keys, -1))
+class SortRelabel:
+    """:class:`Relabel` by sorting, for a GPU: no host sync, every size known in advance.
 
-    def add(self, keys: torch.Tensor, local: torch.Tensor) -> None:
-        self._set(torch.cat([self.keys, keys]), torch.cat([self.local, local]))
+    The keys seen so far are kept sorted (padded with a sentinel) with their local ids; a hop
+    sorts its keys (stable), marks the first slot of every key that is neither seen nor a
+    repeat, ranks those marks in slot order (a prefix sum) and merges the new keys in.
+    Cost per hop: two sorts (the hop's keys, the seen keys) and about 20 element-wise or
+    scan launches over them; the count stays on the device.
+    """
+
+    _SENTINEL = torch.iinfo(torch.int64).max
+
+    def __init__(self, num_nodes: int, device: torch.device) -> None:
+        self._n = max(num_nodes, 1)
+        self._keys = torch.zeros(0, dtype=torch.int64, device=device)
+        self._local = torch.zeros(0, dtype=torch.int64, device=device)
+        self.count: int | torch.Tensor = 0
+
+    def hop(self, trees: torch.Tensor, nodes: torch.Tensor, valid: torch.Tensor | None):
+        n, dev = nodes.numel(), nodes.device
+        key = trees * self._n + nodes
+        if valid is not None:
+            key = torch.where(valid, key, self._SENTINEL)
+        if self._keys.numel():
+            at = torch.searchsorted(self._keys, key).clamp_(max=self._keys.numel() - 1)
+            seen = self._keys[at] == key
+            seen_local = self._local[at]
+        else:
+            seen = torch.zeros(n, dtype=torch.bool, device=dev)
+            seen_local = torch.zeros(n, dtype=torch.int64, device=dev)
+        if valid is not None:
+            seen &= valid
+        ordered, perm = torch.sort(key, stable=True)
+        start = torch.ones(n, dtype=torch.bool, device=dev)
+        start[1:] = ordered[1:] != ordered[:-1]
+        fresh = start & (ordered != self._SENTINEL) & ~seen[perm]
+        flag = torch.empty(n, dtype=torch.int64, device=dev)
+        flag[perm] = fresh.to(torch.int64)
+        rank = torch.cumsum(flag, 0)
+        first_local = self.count + rank - 1
+        group = torch.cumsum(start, 0) - 1
+        group_local = torch.zeros(n, dtype=torch.int64, device=dev)
+        group_local.scatter_add_(0, group, torch.where(fresh, first_local[perm], 0))
+        local = torch.empty(n, dtype=torch.int64, device=dev)
+        local[perm] = group_local[group]
+        local = torch.where(seen, seen_local, local)
+        if valid is not None:
+            local = torch.where(valid, local, -1)
+        new = rank[-1] if n else torch.zeros((), dtype=torch.int64, device=dev)
+        put = torch.where(flag.bool(), rank - 1, n)
+        new_nodes = torch.zeros(n + 1, dtype=torch.int64, device=dev)
+        new_trees = torch.zeros(n + 1, dtype=torch.int64, device=dev)
+        new_nodes[put] = nodes
+        new_trees[put] = trees
+        self._keys, order = torch.sort(torch.cat([self._keys, torch.where(flag.bool(), key, self._SENTINEL)]))
+        self._local = torch.cat([self._local, first_local])[order]
+        self.count = self.count + new
+        return local, new_nodes[:n], new_trees[:n], new
 
 
 def sample_disjoint(
     g: TypedCSR,
     draw: Draw,
+    relabel: Sequence[Relabel],
     seeds: Sequence[torch.Tensor],
     order: Sequence[int],
     seed_time: Sequence[torch.Tensor] | None = None,
+    bad: torch.Tensor | None = None,
 ):
     """Sample one tree per seed; returns ``g.output(...)`` with the ``batch`` vectors.
 
     Args:
         g: the graph (fanouts, types).
         draw: the implementation's draws (see :data:`Draw`).
+        relabel: per node type, a fresh :class:`Relabel` of this call.
         seeds: per node type (by position), int64 ids on the device the draws run on.
         order: node-type positions in the order the seeds were given: trees are numbered
             through the seeds of ``order[0]``, then ``order[1]``, ...
         seed_time: per node type, the time of each seed (temporal graphs), else None.
+        bad: a device flag the draws set on a neighbour outside its node type; read with
+            the counts (IndexError when set).
 
-    Cost: per hop and edge type one draw; per hop and source node type a binary search of the
-    hop's keys, one ``unique``, one sort of the seen keys; on a GPU a few host syncs per hop.
+    Cost: per hop and edge type one draw, per hop and source node type one relabelling;
+    with padded draws (a GPU) one host sync at the end, then a compaction per edge type.
     """
     types, edges = range(len(g.node_types)), range(len(g.edge_types))
     device = seeds[0].device
@@ -78,66 +141,102 @@ def sample_disjoint(
     root_time = None
     if seed_time is not None:
         root_time = torch.cat([seed_time[t] for t in order]) if order else torch.zeros(0, device=device)
-    hop_nodes = [[seeds[t]] for t in types]
-    hop_trees = [[torch.arange(first_tree[t], first_tree[t] + seeds[t].numel(), device=device)] for t in types]
-    seen = [_SeenKeys(hop_trees[t][0] * g.num_nodes[t] + seeds[t], torch.arange(seeds[t].numel(), device=device))
-            for t in types]
-    count = [s.numel() for s in seeds]
-    lo = [0] * len(count)
-    rows: list[list[torch.Tensor]] = [[] for _ in edges]
-    cols: list[list[torch.Tensor]] = [[] for _ in edges]
-    eids: list[list[torch.Tensor]] = [[] for _ in edges]
-    edge_counts: list[list[int]] = [[] for _ in edges]
     empty = torch.zeros(0, dtype=torch.int64, device=device)
+    frontier = list(seeds)
+    frontier_trees = [torch.arange(first_tree[t], first_tree[t] + seeds[t].numel(), device=device) for t in types]
+    for t in types:
+        relabel[t].hop(frontier_trees[t], seeds[t], None)
+    frontier_count: list[int | torch.Tensor] = [s.numel() for s in seeds]
+    count: list[int | torch.Tensor] = list(frontier_count)
+    lo: list[int | torch.Tensor] = [0] * len(seeds)
+    hop_nodes = [[s] for s in seeds]
+    hop_trees = [[tr] for tr in frontier_trees]
+    hop_count = [[c] for c in frontier_count]
+    parts: list[list[tuple]] = [[] for _ in edges]  # per edge type and hop: (row, col, edge, valid)
     for hop in range(g.hops):
-        drawn = []
+        drawn: list[tuple] = []
         for e in edges:
             d = g.dst[e]
-            frontier, trees = hop_nodes[d][-1], hop_trees[d][-1]
-            if frontier.numel() == 0 or g.fanouts[e][hop] == 0:
-                drawn.append((empty, empty, empty, empty))
+            if frontier[d].numel() == 0 or g.fanouts[e][hop] == 0:
+                drawn.append((empty, empty, empty, empty, None))
                 continue
-            row_time = root_time[trees] if root_time is not None and g.time[e] is not None else None
-            nbr, edge, row = draw(e, hop, frontier, row_time)
-            drawn.append((nbr, edge, lo[d] + row, trees[row]))
+            row_time = root_time[frontier_trees[d]] if root_time is not None and g.time[e] is not None else None
+            drawn.append(draw(e, hop, frontier[d], frontier_trees[d], frontier_count[d], row_time, lo[d]))
         for s in types:
-            group = g.sources(s)
-            keys = torch.cat([drawn[e][3] * g.num_nodes[s] + drawn[e][0] for e in group]) if group else empty
-            local = seen[s].lookup(keys)
-            new = local < 0
-            if bool(new.any()):
-                new_keys = keys[new]
-                unique, inverse = torch.unique(new_keys, return_inverse=True)
-                first = torch.full((unique.numel(),), new_keys.numel(), dtype=torch.int64, device=device)
-                first.scatter_reduce_(0, inverse, torch.arange(new_keys.numel(), device=device), reduce="amin")
-                by_appearance = torch.argsort(first)
-                rank = torch.empty_like(by_appearance)
-                rank[by_appearance] = torch.arange(unique.numel(), device=device)
-                local[new] = count[s] + rank[inverse]
-                appended = unique[by_appearance]
-                hop_nodes[s].append(appended % g.num_nodes[s])
-                hop_trees[s].append(appended // g.num_nodes[s])
-                seen[s].add(unique, count[s] + rank)
-                count[s] += unique.numel()
-            else:
-                hop_nodes[s].append(empty)
-                hop_trees[s].append(empty)
+            group = [e for e in g.sources(s) if drawn[e][0].numel()]
+            if not group:
+                frontier[s], frontier_trees[s], frontier_count[s] = empty, empty, 0
+                for e in g.sources(s):
+                    parts[e].append((empty, empty, empty, None))
+                continue
+            valid = None
+            if any(drawn[e][4] is not None for e in group):
+                valid = _joined([drawn[e][4] if drawn[e][4] is not None
+                                 else torch.ones_like(drawn[e][0], dtype=torch.bool) for e in group])
+            local, new_nodes, new_trees, new = relabel[s].hop(_joined([drawn[e][3] for e in group]),
+                                                              _joined([drawn[e][0] for e in group]), valid)
+            frontier[s], frontier_trees[s], frontier_count[s] = new_nodes, new_trees, new
             start = 0
-            for e in group:
-                n = drawn[e][0].numel()
-                rows[e].append(local[start : start + n])
+            for e in g.sources(s):
+                nbr, edge, col, _, valid_e = drawn[e]
+                n = nbr.numel()
+                parts[e].append((local[start : start + n], col, edge, valid_e))
                 start += n
-        for e in edges:
-            cols[e].append(drawn[e][2])
-            eids[e].append(drawn[e][1])
-            edge_counts[e].append(int(drawn[e][0].numel()))
-        lo = [sum(int(c.numel()) for c in hop_nodes[t][:-1]) for t in types]
-    return g.output(
-        [torch.cat(hop_nodes[t]) for t in types],
-        [torch.cat(rows[e]) if rows[e] else empty for e in edges],
-        [torch.cat(cols[e]) if cols[e] else empty for e in edges],
-        [torch.cat(eids[e]) if eids[e] else empty for e in edges],
-        [[int(c.numel()) for c in hop_nodes[t]] for t in types],
-        edge_counts,
-        batch=[torch.cat(hop_trees[t]) for t in types],
-    )
+        for t in types:
+            hop_nodes[t].append(frontier[t])
+            hop_trees[t].append(frontier_trees[t])
+            hop_count[t].append(frontier_count[t])
+        lo = list(count)
+        count = [c + f for c, f in zip(count, frontier_count, strict=True)]
+    return _assemble(g, hop_nodes, hop_trees, hop_count, parts, bad)
+
+
+def _joined(pieces: list[torch.Tensor]) -> torch.Tensor:
+    """The pieces end to end (the one piece itself, without a copy)."""
+    return pieces[0] if len(pieces) == 1 else torch.cat(pieces)
+
+
+def _assemble(g: TypedCSR, hop_nodes, hop_trees, hop_count, parts, bad: torch.Tensor | None):
+    """The output from per-hop pieces: counts read in one host sync where any is on the device,
+    then padded pieces trimmed (nodes) and compacted (edges, by their ``valid`` masks)."""
+    pending: list[torch.Tensor] = []
+
+    def later(x) -> int | None:
+        if isinstance(x, torch.Tensor):
+            pending.append(x.reshape(()))
+            return None
+        return int(x)
+
+    node_counts = [[later(c) for c in hc] for hc in hop_count]
+    edge_counts = [[later(p[0].numel() if p[3] is None else p[3].sum()) for p in per_hop] for per_hop in parts]
+    if bad is not None:
+        pending.append(bad.reshape(()).to(torch.int64))
+    values = iter(torch.stack(pending).tolist() if pending else [])  # the one host sync of a padded call
+    nodes_per_hop: list[list[int]] = [[c if c is not None else next(values) for c in hc] for hc in node_counts]
+    edges_per_hop: list[list[int]] = [[c if c is not None else next(values) for c in ec] for ec in edge_counts]
+    if bad is not None and next(values):
+        raise IndexError(g.neighbour_error())
+    types, edges = range(len(g.node_types)), range(len(g.edge_types))
+    nodes = [torch.cat([v[:c] for v, c in zip(hop_nodes[t], nodes_per_hop[t], strict=True)]) for t in types]
+    batch = [torch.cat([v[:c] for v, c in zip(hop_trees[t], nodes_per_hop[t], strict=True)]) for t in types]
+    rows: list[torch.Tensor] = []
+    cols: list[torch.Tensor] = []
+    eids: list[torch.Tensor] = []
+    for e in edges:
+        pieces = [_compact(p, c) for p, c in zip(parts[e], edges_per_hop[e], strict=True)]
+        for out, i in ((rows, 0), (cols, 1), (eids, 2)):
+            out.append(torch.cat([p[i] for p in pieces]) if pieces else torch.zeros(0, dtype=torch.int64,
+                                                                                     device=nodes[0].device))
+    return g.output(nodes, rows, cols, eids, nodes_per_hop, edges_per_hop, batch=batch)
+
+
+def _compact(piece, n: int):
+    """``(row, col, edge)`` of one hop's slots, the filled ones only (``n`` of them)."""
+    row, col, edge, valid = piece
+    if valid is None:
+        return row, col, edge
+    stacked = torch.stack([row, col, edge])
+    put = torch.where(valid, torch.cumsum(valid, 0) - 1, n)
+    out = torch.empty(3, n + 1, dtype=torch.int64, device=row.device)
+    out.scatter_(1, put.expand(3, -1), stacked)
+    return out[0, :n], out[1, :n], out[2, :n]

@@ -17,7 +17,7 @@ import torch
 import triton
 
 from sampling import _gpu_kernels as K
-from sampling._disjoint import sample_disjoint
+from sampling._disjoint import SortRelabel, sample_disjoint
 from sampling._rng import draw_key
 from sampling._typed import typed_csr
 
@@ -325,31 +325,33 @@ class GpuNeighborSampler:
         """One tree per seed (see :mod:`sampling._disjoint`): seeds and ``seed_time`` per node
         type (on the device, in range), ``order`` the seed types' order; ``last`` keeps the
         latest neighbours of a temporal edge type. Cost: per hop and edge type one sampling
-        launch (three and two syncs for a fanout of -1), then the disjoint relabelling (torch
-        sorts and searches, a few syncs per hop); one sync for the bad-neighbour flag."""
+        launch over the padded frontier (three and two syncs for a fanout of -1), per hop and
+        node type the sort-based relabelling (``SortRelabel``, no sync); one host sync at the
+        end reads every count and the bad-neighbour flag."""
         with torch.cuda.device(self.device) if self.device.type == "cuda" else contextlib.nullcontext():
             g = self._graph
             self._write_keys(seed, call)
             bad = torch.zeros(1, dtype=torch.int64, device=self.device)
 
-            def draw(e, hop, frontier, row_time):
-                return self._draw(e, hop, frontier, row_time, last, bad)
+            def draw(e, hop, frontier, trees, count, row_time, col_base):
+                nbr, edge, row, valid = self._draw(e, hop, frontier, count, row_time, last, bad)
+                return nbr, edge, col_base + row, trees[row], valid
 
             seeds = [s.to(self.device, torch.int64).contiguous() for s in seeds]
             if seed_time is not None:
                 seed_time = [None if t is None else t.to(self.device) for t in seed_time]
-            out = sample_disjoint(g, draw, seeds, order, seed_time)
-            if int(bad):
-                raise IndexError(g.neighbour_error())
-            return out
+            relabel = [SortRelabel(n, self.device) for n in g.num_nodes]
+            return sample_disjoint(g, draw, relabel, seeds, order, seed_time, bad=bad)
 
-    def _draw(self, e: int, hop: int, frontier: torch.Tensor, row_time, last: bool, bad: torch.Tensor):
-        """Edge type ``e``'s filled slots over ``frontier`` (global ids, on the device): neighbour,
-        edge id and frontier position per slot, in slot order (the disjoint path's draws; no claims)."""
+    def _draw(self, e: int, hop: int, frontier: torch.Tensor, count, row_time, last: bool, bad: torch.Tensor):
+        """Edge type ``e``'s slots over the first ``count`` (a 0-d device tensor or an int) rows of
+        ``frontier`` (global ids, on the device, padded past ``count``): neighbour, edge id,
+        frontier position and ``valid`` per slot (the disjoint path's draws; no claims, no sync
+        unless the fanout is -1)."""
         g, dev = self._graph, self.device
         n, fanout, hops = frontier.numel(), g.fanouts[e][hop], g.hops
         bounds = torch.zeros(hops + 2, dtype=torch.int64, device=dev)
-        bounds[hop + 1 :] = n
+        bounds[hop + 1 :] = count
         counts = [torch.zeros(hops, dtype=torch.int64, device=dev) for _ in g.edge_types]
         nodes, per_type = [frontier] * len(g.node_types), [bounds] * len(g.node_types)
         if fanout >= 0:
@@ -359,8 +361,7 @@ class GpuNeighborSampler:
         else:
             slots = self._sample_all(e, hop, per_type, counts, nodes, 0, bad, claim=False, row_time=row_time)
         nbr, edge, col, valid = slots
-        keep = valid.bool()
-        return nbr[keep], edge[keep], col[keep]
+        return nbr, edge, col, valid.bool()
 
     def _write_keys(self, seed: int, call: int) -> None:
         """The per (edge type, hop) Philox seeds of one call, into the pinned array the kernels read."""

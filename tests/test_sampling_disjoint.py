@@ -102,3 +102,20 @@ def test_disjoint_refuses_cuda_graph_and_bad_seeds():
         NeighborSampler(indptr, indices, [1], disjoint=True, cuda_graph=True)
     with pytest.raises(IndexError, match=r"seeds\[1\] = 5 is not a node id of this graph"):
         NeighborSampler(indptr, indices, [1], disjoint=True).sample(torch.tensor([0, 5]))
+
+
+def test_many_trees_number_new_nodes_in_order_of_first_appearance():
+    """Enough trees that the CPU's (tree, node) table grows mid-call; every hop's new nodes are
+    numbered in order of first appearance among that hop's edges, as the shared-tree path does."""
+    indptr, indices = _random_csr(60, 900, 3)
+    seeds = torch.randint(0, 60, (3000,), generator=torch.Generator().manual_seed(0))
+    for _ in range(2):  # the second call reuses the grown table
+        out = NeighborSampler(indptr, indices, [4, 3], disjoint=True, seed=1).sample(seeds)
+        _check_trees(out, indptr, indices, seeds, [4, 3])
+        start, edge_at = seeds.numel(), 0
+        for hop, n_edges in enumerate(out.num_sampled_edges):
+            rows = out.row[edge_at : edge_at + n_edges].tolist()
+            first = list(dict.fromkeys(r for r in rows if r >= start))
+            assert first == list(range(start, start + out.num_sampled_nodes[hop + 1]))
+            start += out.num_sampled_nodes[hop + 1]
+            edge_at += n_edges

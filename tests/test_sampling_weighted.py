@@ -233,3 +233,49 @@ def test_bad_heterogeneous_weights_name_the_edge_type():
 def test_weights_elsewhere_than_the_csr_are_refused():
     with pytest.raises(ValueError, match="edge_weight is in placement 'cpu' but the CSR is in 'cuda:0'"):
         NeighborSampler(torch.tensor([0, 1]).cuda(), torch.tensor([0]).cuda(), [1], edge_weight=torch.tensor([1.0]))
+
+
+def _successive_inclusion(p, k):
+    """Inclusion probability of each item under ``k`` successive weighted draws without replacement."""
+    incl = np.zeros(len(p))
+
+    def walk(chosen, prob):
+        if len(chosen) == k:
+            incl[list(chosen)] += prob
+            return
+        rest = sum(p[i] for i in range(len(p)) if i not in chosen)
+        for i in range(len(p)):
+            if i not in chosen and p[i] > 0:
+                walk(chosen + (i,), prob * p[i] / rest)
+
+    walk((), 1.0)
+    return incl
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_skewed_long_rows_follow_successive_draws(kind):
+    """A row long enough for rejection draws whose heavy edge makes them repeat (the keyed fallback)."""
+    weights = [40.0, 1.0, 0.0, 2.0, 1.0, 0.0, 0.0, 3.0, 0.0, 1.0]
+    calls = 60 if kind == "triton" else 3000
+    indptr, indices, w = _star(weights)
+    sampler = _Sampler(kind, indptr, indices, (3,), edge_weight=w)
+    counts = np.zeros(len(weights))
+    for _ in range(calls):
+        out = sampler.sample(torch.tensor([0]))
+        nbr = out.node[out.row].cpu()
+        assert nbr.numel() == 3 and nbr.unique().numel() == 3, "distinct neighbours"
+        counts[nbr.numpy() - 1] += 1
+    assert counts[[2, 5, 6, 8]].sum() == 0
+    incl = _successive_inclusion(np.array(weights) / sum(weights), 3)
+    ok, stat, bound = _chi_square_ok(counts, incl * calls)
+    assert ok, (counts, incl * calls, stat, bound)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_long_rows_with_few_positive_weights_take_them_all(kind):
+    weights = [5.0] + [0.0] * 10 + [3.0]
+    indptr, indices, w = _star(weights)
+    sampler = _Sampler(kind, indptr, indices, (3,), edge_weight=w)
+    for _ in range(3):
+        out = sampler.sample(torch.tensor([0]))
+        assert sorted(out.node[out.row].tolist()) == [1, 12]
