@@ -124,6 +124,33 @@ if want mag240m; then
     --epochs 2 --timeout 540 --root "${TRAIN_ROOT:-/tmp/graphsys-train-data}"
 fi
 
+# --- modes: weighted / temporal / disjoint sampling beside uniform on the products-sized graph (GPU memory,
+# pinned, CPU on 2 threads; issue 19's half-of-uniform target); then the PyG drop-in's loaders on host data
+# (GPU default, pinned, cpu, graphsys stores, data.to("cuda"), NodeLoader; batches/s and host ms per batch).
+if want modes; then
+  run sampling_modes $PY benchmarks/bench_sampling.py --part modes --threads 2 ${MODES_ARGS:-}
+  run loader_pyg $PY benchmarks/bench_loader.py --part pyg --quiet ${LOADER_PYG_ARGS:-}
+fi
+# --- citation2: link prediction on synthetic-citation2 at CITATION2_SCALE (default 0.1: an epoch at scale 1
+# is ~30 K batches): gpu / pinned+cache / conventional / features-only mlp, MRR, evaluation time, memory.
+if want citation2; then
+  run citation2_train $PY benchmarks/bench_train.py --scale 0 --papers-scale 0 --citation2-scale "${CITATION2_SCALE:-0.1}" \
+    --epochs 2 --timeout "${CITATION2_TIMEOUT:-200}" --root "${TRAIN_ROOT:-/tmp/graphsys-train-data}" --logs "$OUT"
+fi
+# --- reorder: zero-copy gathers on sampler-drawn batches before and after locality renumbering (256 B, 512 B
+# and float16 rows; 20% cache hit rate; products epoch time with --epoch). REORDER_ARGS="--datasets
+# papers100m --orders hot-rcm --parts gather,estimate" for the papers100M-sized table (~100 GB host memory).
+if want reorder; then
+  run reorder $PY benchmarks/bench_reorder.py ${REORDER_ARGS:---datasets products --epoch}
+fi
+# --- embed-runs: the Youtube-sized DeepWalk run with the graph-scaled defaults, the earlier defaults,
+# GraphVite's settings and bfloat16 rows, side by side (seconds_over_best), plus the embedding GPU tests.
+if want embed-runs; then
+  run embed_runs_tests $PY -m pytest -q tests/test_embedding_kernels.py tests/test_embedding_defaults.py
+  run embed_runs $PY benchmarks/bench_embed.py --quiet \
+    --runs defaults,defaults:augmentation_step=3:pool_size=1e7,tuned,bf16,tuned-bf16
+fi
+
 # --- datasets: generation speed on 16 cores: Chung-Lu 2 M / 20 M, synthetic-arxiv and -products at
 # scale 1, synthetic-papers100m at scale 1 (111 M nodes, 1.6 B edges, 28 GB of float16 features written
 # into a memory-mapped .npy; estimated ~16 GB peak memory, 37 GB disk). It generates into TRAIN_ROOT, so the train
