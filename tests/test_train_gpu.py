@@ -27,6 +27,10 @@ def test_every_placement_trains(features, graph, cache, amp):
     assert last.loss < first.loss
     assert result.scores.val > 0.5  # 4 classes: chance is 0.25
     assert last.peak_gpu_mib > 0 and last.compute_s > 0 and last.sample_s > 0
+    if cache > 0:  # the epoch's own share of cached rows, and the misses' bytes read from host memory
+        assert 0 < last.cache_hit_rate < 1 and last.host_read_mib > 0
+    else:
+        assert last.cache_hit_rate is None and last.host_read_mib is None
 
 
 def test_gpu_inference_equals_cpu_inference():

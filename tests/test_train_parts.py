@@ -258,3 +258,15 @@ def test_host_batches_are_prepared_on_a_thread_and_moved():
     assert [b.batch_size for b in moved] == [b.batch_size for b in direct] == [32, 32, 32, 4]
     for a, b in zip(direct, moved, strict=True):
         assert b.x.device.type == "meta" and b.x.shape == a.x.shape and b.edge_index.shape == a.edge_index.shape
+
+
+def test_cache_counts_sum_the_cached_tables_only():
+    from graphsys.train.features import cache_counts
+    from zerocopy import UnifiedTensor
+
+    plain, cached = UnifiedTensor(torch.randn(100, 4)), UnifiedTensor(torch.randn(50, 8, dtype=torch.float64))
+    assert cache_counts({"a": plain, "b": torch.zeros(3, 2)}) is None
+    cached.enable_cache(4 * 50 + 10 * 64, torch.arange(50.0), device="cpu")  # rows 40..49 cached
+    cached[torch.tensor([45, 46, 1, 2, 3])]
+    assert cache_counts({"a": plain, "b": cached}) == (2, 3, 3 * 64)
+    assert cache_counts(cached) == (2, 3, 3 * 64)

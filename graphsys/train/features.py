@@ -127,3 +127,19 @@ def place_features(x: torch.Tensor, placement: str, *, device: torch.device, cac
                     time.perf_counter() - pinned)
     return table
 
+
+
+def cache_counts(features) -> tuple[int, int, int] | None:
+    """``(hits, misses, bytes read from host on misses)`` summed over the cached tables of
+    ``features`` (a table or a dict of them) since their caches were enabled; None when no table
+    has a cache. Cost: one read of each cache's device counters (a sync)."""
+    tables = features.values() if isinstance(features, dict) else [features]
+    cached = [t for t in tables if isinstance(t, UnifiedTensor) and t.has_cache]
+    if not cached:
+        return None
+    hits = misses = host_bytes = 0
+    for table in cached:
+        stats = table.cache_stats()
+        row_bytes = int(np.prod(table.shape[1:])) * table.dtype.itemsize
+        hits, misses, host_bytes = hits + stats.hits, misses + stats.misses, host_bytes + stats.misses * row_bytes
+    return hits, misses, host_bytes

@@ -28,6 +28,7 @@ from graphsys.train.config import Amp, ModelKind, Task, TrainConfig, check_machi
 from graphsys.train.data import TrainData, check_trainable, load_dataset, prepare
 from graphsys.train.distributed import DistContext, average_sparse_grads, setup, shard_seeds, teardown
 from graphsys.train.evaluate import Scorer, Scores
+from graphsys.train.features import cache_counts
 from graphsys.train.inference import hetero_layerwise_inference, layerwise_inference, row_wise_inference
 from graphsys.train.metrics import EpochMetrics, peak_gpu_mib, peak_host_mib, write_metrics
 from graphsys.train.models import build_hetero_model, build_model, build_optimizer
@@ -285,6 +286,7 @@ class Trainer:
         bar = tqdm(total=len(batches), desc=f"epoch {epoch}", unit="batch", leave=False,
                    disable=cfg.quiet or not ctx.is_main)
         steps = 0
+        counts_before = cache_counts(self.data.features)
         t0 = time.perf_counter()
         try:
             for batch in batches:
@@ -312,8 +314,15 @@ class Trainer:
         stages = batches.timings()
         mean_loss = loss_sum.item() / max(steps, 1)
         loss, sample_s, gather_s = ctx.all_mean([mean_loss, stages.sample_s, stages.gather_s])
+        cache = {}
+        counts_after = cache_counts(self.data.features)
+        if counts_before is not None and counts_after is not None:
+            hits, misses, host_bytes = (after - before for after, before in zip(counts_after, counts_before,
+                                                                               strict=True))
+            hit_rate, host_read_mib = ctx.all_mean([hits / max(hits + misses, 1), host_bytes / 2**20])
+            cache = {"cache_hit_rate": hit_rate, "host_read_mib": host_read_mib}
         return {"loss": loss, "train_s": train_s, "sample_s": sample_s, "gather_s": gather_s,
-                "compute_s": compute_s, "batches": steps, "seeds": num_seeds * ctx.world_size}
+                "compute_s": compute_s, "batches": steps, "seeds": num_seeds * ctx.world_size, "cache": cache}
 
     def evaluate(self) -> Scores:
         """Full-neighbourhood layer-wise inference and the metric on every split (rank 0's work)."""
@@ -361,6 +370,7 @@ class Trainer:
                 eval_s = time.perf_counter() - t_eval
                 record = self._record(epoch, stats, scores if evaluate else None, eval_s=eval_s,
                                       epoch_s=time.perf_counter() - t0)
+                record = dataclasses.replace(record, **stats["cache"])
                 self.history.append(record.to_dict())
                 self._save(epoch)
                 if board is not None:

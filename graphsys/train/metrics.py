@@ -21,6 +21,8 @@ class EpochRecord:
     overlap, so they can add up to more than ``train_s``). ``epoch_s`` is ``train_s`` plus
     ``eval_s`` plus checkpointing. ``peak_gpu_mib`` is the peak allocated by torch during the
     epoch (None on a CPU), ``peak_host_mib`` the process's peak resident memory since it started.
+    With a GPU cache of feature rows, ``cache_hit_rate`` is the epoch's share of rows served from
+    it and ``host_read_mib`` the rows read from pinned host memory instead (None without a cache).
     """
 
     epoch: int
@@ -36,6 +38,8 @@ class EpochRecord:
     seeds_per_s: float
     peak_gpu_mib: float | None
     peak_host_mib: float
+    cache_hit_rate: float | None = None
+    host_read_mib: float | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)
