@@ -30,13 +30,23 @@ class CacheStats:
         hits: rows served from the device cache.
         misses: rows read from host memory (in range; out-of-range ids raise and are not counted).
         hit_rate: ``hits / (hits + misses)``, 0.0 before any lookup.
-        cached_rows: rows held on the device.
+        cached_rows: rows held on the device (a sharded cache: this rank's shard).
+        peer_hits: of ``hits``, rows served by another rank's shard (a sharded cache,
+            :mod:`zerocopy.shard`; 0 otherwise). Tiers: ``local_hits + peer_hits + misses`` lookups.
+        shards: how many ranks' shards make up the cache (1: an unsharded cache).
     """
 
     hits: int
     misses: int
     hit_rate: float
     cached_rows: int
+    peer_hits: int = 0
+    shards: int = 1
+
+    @property
+    def local_hits(self) -> int:
+        """Rows served from this device's own cache (or shard)."""
+        return self.hits - self.peer_hits
 
 
 @dataclass(frozen=True)
@@ -111,14 +121,27 @@ class RowCache:
         data: ``[len(rows), *row_shape]`` on ``device``: the rows' contents.
         num_rows: rows in the whole table (the slot map's length).
         device: where the cache lives ("cuda:k", or "cpu" on a machine without a GPU).
+        slot_map: a prebuilt ``[num_rows]`` int32 map on ``device`` (a sharded cache's routes);
+            None builds it from ``rows``.
     """
 
-    def __init__(self, rows: torch.Tensor, data: torch.Tensor, num_rows: int, device: torch.device) -> None:
+    def __init__(
+        self,
+        rows: torch.Tensor,
+        data: torch.Tensor,
+        num_rows: int,
+        device: torch.device,
+        slot_map: torch.Tensor | None = None,
+    ) -> None:
         self.device = device
         self.rows = rows
         self.data = data
-        self.slot_map = torch.full((num_rows,), -1, dtype=torch.int32, device=device)
-        self.slot_map[rows.to(device)] = torch.arange(rows.numel(), dtype=torch.int32, device=device)
+        if slot_map is None:
+            slot_map = torch.full((num_rows,), -1, dtype=torch.int32, device=device)
+            slot_map[rows.to(device)] = torch.arange(rows.numel(), dtype=torch.int32, device=device)
+        # >= 0: the row's slot in ``data``; any negative value: read the host table (a sharded cache
+        # encodes the owning peer there, see zerocopy.shard.route_map).
+        self.slot_map = slot_map
         self.counts = torch.zeros(2, dtype=torch.int64, device=device)
 
     @staticmethod

@@ -8,21 +8,24 @@ host memory (the scatter kernel, no staging copy), a CPU index writes with the C
 """
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import warnings
 import weakref
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
 import torch
+import torch.distributed as dist
 
 from zerocopy import kernels
 from zerocopy.cache import CacheStats, RowCache
 from zerocopy.hostmem import HOST_REGISTER_READ_ONLY, HostRegistration, release_with, shared_file_view
 from zerocopy.pending import BoundsCheck, PendingGather, raise_out_of_range
 from zerocopy.placement import Placement, placement_of
+from zerocopy.shard import ShardedCache, plan_shards, resolve_group
 
 _INDEX_DTYPES = (torch.int32, torch.int64)
 
@@ -270,6 +273,8 @@ class UnifiedTensor:
         idx = self._check_index(idx)
         if out is not None:
             self._check_out(out, idx)
+        if self._collective_cache() is not None:
+            return self._gather_sharded(idx, out)
         if idx.is_cuda:
             result, bounds = self._gather_cuda(idx, out, stream, check=check, programs_per_sm=programs_per_sm)
             if bounds is not None:
@@ -296,8 +301,8 @@ class UnifiedTensor:
         """
         self._check_open()
         idx = self._check_index(idx)
-        if not idx.is_cuda:
-            return PendingGather(self._gather_cpu(idx, None))
+        if not idx.is_cuda or self._collective_cache() is not None:  # a sharded gather syncs anyway
+            return PendingGather(self.gather(idx))
         device = idx.device
         side = stream if stream is not None else self._side_stream(device)
         side.wait_stream(torch.cuda.current_stream(device))
@@ -339,6 +344,7 @@ class UnifiedTensor:
         """
         self._check_open()
         self._check_writable()
+        self._check_unsharded("index_copy_")
         idx = self._check_index(idx)
         self._check_rows(source, idx, "source")
         flat = idx.reshape(-1)
@@ -367,6 +373,7 @@ class UnifiedTensor:
         """
         self._check_open()
         self._check_writable()
+        self._check_unsharded("copy_")
         if not isinstance(source, torch.Tensor):
             raise TypeError(f"source must be a torch.Tensor, got {type(source).__name__}")
         if source.dtype != self.dtype:
@@ -401,7 +408,12 @@ class UnifiedTensor:
 
     # ------------------------------------------------------------------ cache
     def enable_cache(
-        self, budget_bytes: int, ranking: torch.Tensor | None = None, device: str | torch.device | None = None
+        self,
+        budget_bytes: int,
+        ranking: torch.Tensor | None = None,
+        device: str | torch.device | None = None,
+        *,
+        shards: bool | dist.ProcessGroup | None = None,
     ) -> None:
         """Hold the hottest rows on ``device`` within ``budget_bytes``; gathers then mix cache and host.
 
@@ -412,24 +424,60 @@ class UnifiedTensor:
         Writes through :meth:`index_copy_` and :meth:`copy_` reach the cache too (write-through);
         writes to :attr:`host` directly reach the uncached rows only.
 
+        ``shards`` (``True``: the default process group, or a group; one process per GPU) splits the
+        cache over the group's ranks instead of replicating it: ``budget_bytes`` is then each rank's
+        budget, the ranks together hold ``world x`` as many distinct rows (the whole table when it
+        fits), each row on the rank whose ``ranking`` (its own visit counts) is highest for it
+        (:mod:`zerocopy.shard`). A gather then reads this rank's shard locally, other ranks' shards
+        through them (a collective: every rank gathers once per step, see :meth:`local_reads` for a
+        rank gathering alone) and the rest from the host; :meth:`cache_stats` counts each tier. A
+        sharded cache is read-only (writes raise until :meth:`disable_cache`).
+
         Cost: one sort of the ranking on its device, one gather of the cached rows (zero-copy when the
-        table is pinned), ``budget_bytes`` of device memory.
+        table is pinned), ``budget_bytes`` of device memory. With ``shards``, collective: an
+        all-reduce of the rankings and an all-gather of the candidates' scores besides.
 
         Raises:
             ValueError: for a budget below the slot map plus one row, or a ranking of the wrong length.
-            TypeError: for a non-int budget or a non-real ranking.
+            TypeError: for a non-int budget or a non-real ranking, or a ``shards`` not True or a group.
+            RuntimeError: ``shards`` without an initialized torch.distributed.
         """
         self._check_open()
         target = _cache_device(device)
         row_bytes = self._row_width() * self._host.element_size()
         count = RowCache.rows_for_budget(budget_bytes, len(self), row_bytes)
-        rows = RowCache.hottest(ranking, len(self), count)
         self._cache = None
+        if shards is not None:
+            group = resolve_group(shards)
+            route, rows, total = plan_shards(ranking, len(self), count, group)
+            self._cache = ShardedCache(rows, self._read_rows(rows, target), len(self), target, route=route,
+                                       group=group, total_rows=total)
+            return
+        rows = RowCache.hottest(ranking, len(self), count)
+        self._cache = RowCache(rows, self._read_rows(rows, target), len(self), target)
+
+    def _read_rows(self, rows: torch.Tensor, target: torch.device) -> torch.Tensor:
+        """Rows ``rows`` (CPU ids) of the host table, copied onto ``target`` past any cache."""
         if target.type == "cuda":
-            data = self._gather_cuda(rows.to(target), None, None, use_cache=False)[0]
-        else:
-            data = self._host.index_select(0, rows)
-        self._cache = RowCache(rows, data, len(self), target)
+            return self._gather_cuda(rows.to(target), None, None, use_cache=False)[0]
+        return self._host.index_select(0, rows)
+
+    @contextlib.contextmanager
+    def local_reads(self) -> Iterator[UnifiedTensor]:
+        """Within the block, a sharded cache's gathers need no other rank: peer rows come from the host.
+
+        For work one rank does alone (evaluation on rank 0) while the others do not gather; a
+        no-op without a sharded cache. Cost: none.
+        """
+        cache = self._cache
+        if not isinstance(cache, ShardedCache):
+            yield self
+            return
+        was, cache.collective = cache.collective, False
+        try:
+            yield self
+        finally:
+            cache.collective = was
 
     def disable_cache(self) -> None:
         """Drop the cache and free its device memory."""
@@ -490,6 +538,36 @@ class UnifiedTensor:
                 "this UnifiedTensor wraps read-only memory (a read-only memory map); "
                 "wrap a writable copy (np.load(mmap_mode='r+') or a tensor) to write rows"
             )
+
+    def _collective_cache(self) -> ShardedCache | None:
+        cache = self._cache
+        return cache if isinstance(cache, ShardedCache) and cache.collective else None
+
+    def _check_unsharded(self, name: str) -> None:
+        if isinstance(self._cache, ShardedCache):
+            raise RuntimeError(
+                f"{name} on a table with a sharded cache: the other ranks' copies would go stale; "
+                "call disable_cache() first"
+            )
+
+    def _gather_sharded(self, idx: torch.Tensor, out: torch.Tensor | None) -> torch.Tensor:
+        """:meth:`gather` through a sharded cache (see :meth:`ShardedCache.gather` for the cost)."""
+        cache = self._collective_cache()
+        assert cache is not None
+        if idx.device != cache.device:
+            raise ValueError(f"idx is on {idx.device}, but this rank's shard is on {cache.device}; gather there")
+        flat = idx.reshape(-1).to(torch.int64)
+        if cache.device.type == "cuda":
+            def near(ids: torch.Tensor) -> torch.Tensor:
+                return self._gather_cuda(ids, None, None, check=False)[0]
+        else:
+            def near(ids: torch.Tensor) -> torch.Tensor:
+                return cache.lookup_cpu(ids, self._host)
+        result = cache.gather(flat, near).view(tuple(idx.shape) + tuple(self.shape[1:]))
+        if out is not None:
+            out.copy_(result)
+            return out
+        return result
 
     def _require_cache(self) -> RowCache:
         if self._cache is None:
