@@ -35,6 +35,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from graphsys.choices import enum_choice
 from graphsys.csr_build import locality_order, permute_csr
 from graphsys.datasets.base import NodeDataset
 from graphsys.datasets.cache import FORMAT, open_dataset, read_meta, write_meta
@@ -68,13 +69,6 @@ class Estimate(str, enum.Enum):
     SAMPLED = "sampled"
 
 
-def _choice(name: str, value, kind: type[enum.Enum]) -> enum.Enum:
-    try:
-        return kind(value)
-    except ValueError:
-        allowed = ", ".join(repr(m.value) for m in kind)
-        raise ValueError(f"{name} = {value!r} is not one of {allowed}") from None
-
 
 @dataclass(frozen=True)
 class ReorderConfig:
@@ -104,8 +98,8 @@ class ReorderConfig:
     seed: int = field(default=0, metadata={"help": "seed of the sampled estimate"})
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "method", _choice("method", self.method, Method))
-        object.__setattr__(self, "estimate", _choice("estimate", self.estimate, Estimate))
+        object.__setattr__(self, "method", enum_choice("method", self.method, Method))
+        object.__setattr__(self, "estimate", enum_choice("estimate", self.estimate, Estimate))
         fanouts = tuple(self.fanouts)
         if not fanouts or any(isinstance(f, bool) or not isinstance(f, (int, np.integer)) or (f < 0 and f != -1)
                               for f in fanouts):

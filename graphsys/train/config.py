@@ -10,6 +10,8 @@ import enum
 import math
 from dataclasses import asdict, dataclass, field
 
+from graphsys.choices import enum_choice
+
 
 class ModelKind(str, enum.Enum):
     """The models ``graphsys train`` builds: PyG's ``torch_geometric.nn.models`` on homogeneous graphs;
@@ -72,13 +74,6 @@ def is_link_preset(name: str) -> bool:
 
     return str(name).lower() in PRESETS
 
-
-def _choice(name: str, value, enum_type):
-    try:
-        return enum_type(value)
-    except ValueError:
-        allowed = ", ".join(repr(m.value) for m in enum_type)
-        raise ValueError(f"{name} = {value!r} is not one of {allowed}") from None
 
 
 @dataclass(frozen=True)
@@ -145,6 +140,12 @@ class TrainConfig:
     cache: float = field(
         default=0.0, metadata={"help": "fraction of feature rows cached in GPU memory (pinned features)"}
     )
+    cache_shard: bool = field(
+        default=False,
+        metadata={"help": "under torchrun, split the ranks' caches into one cache sharded over them (each rank "
+                          "holds cache x rows, none twice) instead of N replicas; features pinned, or cpu (shards "
+                          "in host memory: the CPU form, for tests)"},
+    )
     gather_group: int | None = field(
         default=None,
         metadata={"help": "minibatches whose feature rows are read in one gather: on a pinned table 4 read faster "
@@ -185,12 +186,12 @@ class TrainConfig:
                                         "graphsys.datasets.reorder): faster zero-copy gathers, the same metrics"})
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "task", _choice("task", self.task, Task))
-        object.__setattr__(self, "predictor", _choice("predictor", self.predictor, Predictor))
-        object.__setattr__(self, "model", _choice("model", self.model, ModelKind))
-        object.__setattr__(self, "amp", _choice("amp", self.amp, Amp))
+        object.__setattr__(self, "task", enum_choice("task", self.task, Task))
+        object.__setattr__(self, "predictor", enum_choice("predictor", self.predictor, Predictor))
+        object.__setattr__(self, "model", enum_choice("model", self.model, ModelKind))
+        object.__setattr__(self, "amp", enum_choice("amp", self.amp, Amp))
         if self.featureless is not None:
-            object.__setattr__(self, "featureless", _choice("featureless", self.featureless, Featureless))
+            object.__setattr__(self, "featureless", enum_choice("featureless", self.featureless, Featureless))
         object.__setattr__(self, "fanouts", tuple(int(f) for f in self.fanouts))
         if self.reorder is not None and self.reorder not in ("hot-rcm", "hot", "rcm"):
             raise ValueError(f"reorder = {self.reorder!r} is not one of 'hot-rcm', 'hot', 'rcm' (or None)")
@@ -228,7 +229,12 @@ class TrainConfig:
                 raise ValueError(f"{name} must lie in [0, 1), got {getattr(self, name)}")
         if not 0.0 <= self.cache <= 1.0:
             raise ValueError(f"cache is a fraction of the feature rows in [0, 1], got {self.cache}")
-        if self.cache > 0 and self.features != "pinned":
+        if self.cache_shard and not (self.cache > 0 and self.features in ("pinned", "cpu")):
+            raise ValueError(
+                f"cache_shard needs cache > 0 (got {self.cache}) and features 'pinned' or 'cpu' "
+                f"(got {self.features!r}): it shards the feature cache over the ranks"
+            )
+        if self.cache > 0 and self.features != "pinned" and not self.cache_shard:
             raise ValueError(
                 f"cache = {self.cache} needs features = 'pinned' (the GPU cache fronts a pinned table), "
                 f"got features = {self.features!r}"
