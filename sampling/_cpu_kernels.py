@@ -308,28 +308,6 @@ def _time_prefix(time, a, d, t):
     return lo - a
 
 
-@njit(inline="always", cache=True)
-def _time_prefixes(time, row_time, r_lo, span_start, degree):
-    """:func:`_time_prefix` for a chunk of rows at once (row ``i`` limited by ``row_time[r_lo + i]``):
-    the binary searches advance in lockstep, one step of every row per sweep, so their
-    independent memory reads overlap instead of waiting on each other."""
-    n = span_start.shape[0]
-    a = span_start.copy()
-    b = span_start + degree
-    active = True
-    while active:
-        active = False
-        for i in range(n):
-            if a[i] < b[i]:
-                m = (a[i] + b[i]) >> 1
-                early = np.int64(time[m] <= row_time[r_lo + i])
-                a[i] = early * (m + 1) + (1 - early) * a[i]
-                b[i] = early * b[i] + (1 - early) * m
-                active = True
-    for i in range(n):
-        degree[i] = a[i] - span_start[i]
-
-
 @njit(nogil=True, cache=True, error_model="numpy")
 def sample_rows(part_lo, part_hi, indptr, indices, nodes, row_lo, fanout, replace, key, slot_base, slot_edge, slot_nbr,
                 slot_start, used, weight, table, prefix, weighted, time, row_time, temporal, last):
@@ -353,7 +331,8 @@ def sample_rows(part_lo, part_hi, indptr, indices, nodes, row_lo, fanout, replac
             span_start[r - lo] = a
             degree[r - lo] = indptr[v + 1] - a
         if temporal:
-            _time_prefixes(time, row_time, r_lo=lo - row_lo, span_start=span_start, degree=degree)
+            for r in range(lo, hi):
+                degree[r - lo] = _time_prefix(time, span_start[r - lo], degree[r - lo], row_time[r - row_lo])
             for r in range(lo, hi):
                 if last and degree[r - lo] > fanout:
                     span_start[r - lo] += degree[r - lo] - fanout

@@ -39,6 +39,15 @@ def _row_tables(indptr: np.ndarray, weight: np.ndarray, temporal: bool) -> tuple
     return table, prefix
 
 
+def alias_tables(indptr: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """Per-row alias tables of ``weight`` over a CSR, packed one int64 per edge (see
+    ``_cpu_kernels.row_alias``), on the CPU; the GPU sampler places them beside its CSR.
+    Cost: copies to the host when the arrays are elsewhere; one parallel O(E) pass."""
+    ip = indptr.detach().to("cpu").contiguous().numpy()
+    w = weight.detach().to("cpu", torch.float64).contiguous().numpy()
+    return torch.from_numpy(_row_tables(ip, w, False)[0])
+
+
 class _Buffer:
     """A growable int64 array: ``reserve(n, used)`` keeps the first ``used`` entries."""
 

@@ -138,25 +138,37 @@ def sample_kernel(
     tl.atomic_add(edge_count_ptr + hop, tl.sum(tl.sum(take.to(tl.int64), axis=1), axis=0))
 
 
+#: Alias-table entries (``sampling._cpu_kernels.row_alias``): ``alias << 33 | threshold``; a row
+#: whose weights are all 0 holds -1 at its first edge.
+_THRESHOLD = tl.constexpr((1 << 33) - 1)
+#: Philox offsets of the rejection draws (the keyed draws use the edge's position, below 2**31).
+_ATTEMPT_OFFSET = tl.constexpr(2**31)
+
+
 @triton.jit(do_not_specialize=["hop", "claim_base"])
 def weighted_kernel(
-    indptr_ptr, indices_ptr, weight_ptr, nodes_ptr, bounds_ptr, hop, num_dst, num_src, node_map_ptr, claim_base,
-    slot_nbr_ptr, slot_edge_ptr, slot_col_ptr, slot_valid_ptr, edge_count_ptr, keys_ptr, bad_ptr,
+    indptr_ptr, indices_ptr, weight_ptr, table_ptr, nodes_ptr, bounds_ptr, hop, num_dst, num_src, node_map_ptr,
+    claim_base, slot_nbr_ptr, slot_edge_ptr, slot_col_ptr, slot_valid_ptr, edge_count_ptr, keys_ptr, bad_ptr,
     time_ptr, row_time_ptr,
-    FANOUT: tl.constexpr, F_PAD: tl.constexpr, REPLACE: tl.constexpr, BLOCK: tl.constexpr,
-    CLAIM: tl.constexpr = True, TEMPORAL: tl.constexpr = False, LAST: tl.constexpr = False,
+    FANOUT: tl.constexpr, F_PAD: tl.constexpr, A_PAD: tl.constexpr, REPLACE: tl.constexpr, BLOCK: tl.constexpr,
+    REJECT_FACTOR: tl.constexpr = 0, CLAIM: tl.constexpr = True, TEMPORAL: tl.constexpr = False,
+    LAST: tl.constexpr = False,
 ):
     """Weighted draws: program ``i`` fills frontier row ``i``'s slots ``i*FANOUT ..`` as
     :func:`sample_kernel` does, drawing edge ``e`` with probability proportional to ``weight[e]``.
 
-    The row is read in chunks of BLOCK edges. With replacement: one pass sums the positive
-    weights (running inclusive sums, computed alike in both passes so they agree bit for bit),
-    a second locates each of the FANOUT uniform points of the total (the first edge whose
-    running sum exceeds it; an edge of weight 0 never does). Without replacement
-    (Efraimidis-Spirakis): each positive edge gets the key ``-log(1 - u) / w`` and the FANOUT
-    smallest keys win, kept in registers; a chunk's candidates below the current largest kept
-    key are inserted one at a time (few after the first chunks). Draws use a Philox stream per
-    row (``keys[hop]`` and ``i``), counters the edge's position in the row.
+    A whole row draws from its alias table (``table``: a uniform bucket and one coin per draw,
+    all draws at once). With replacement that is every draw; a row cut by a time limit instead
+    reads its window in chunks of BLOCK edges: one pass sums the positive weights (running
+    inclusive sums, computed alike in both passes so they agree bit for bit), a second locates
+    each of the FANOUT uniform points of the total. Without replacement (the law of successive
+    weighted draws): a whole row of at least ``REJECT_FACTOR * FANOUT`` edges makes
+    ``min(4 * FANOUT, A_PAD)`` alias draws at once and keeps the first FANOUT distinct ones in
+    draw order (rejection of repeats; ``REJECT_FACTOR`` 0 turns it off, for large fanouts);
+    slots still open (every slot of other rows) go to the not yet chosen positive edges with the
+    smallest keys ``-log(1 - u) / w`` (Efraimidis-Spirakis), kept in registers while the window
+    is read in chunks; a chunk's candidates below the current largest kept key are inserted one
+    at a time. Draws use a Philox stream per row (``keys[hop]`` and ``i``).
     ``TEMPORAL`` / ``LAST`` / ``CLAIM``: as in :func:`sample_kernel`.
     """
     i = tl.program_id(0)
@@ -170,6 +182,7 @@ def weighted_kernel(
     start = tl.load(indptr_ptr + v, mask=ok, other=0).to(tl.int64)
     deg = tl.load(indptr_ptr + v + 1, mask=ok, other=0).to(tl.int64) - start
     deg = tl.where(ok, deg, 0)
+    row_deg = deg
     if TEMPORAL:
         t = tl.load(row_time_ptr + i, mask=live, other=0)
         lo = start
@@ -185,13 +198,23 @@ def weighted_kernel(
             skip = tl.maximum(deg - FANOUT, 0)
             start += skip
             deg -= skip
+    full = (deg == row_deg) & (deg > 0)
+    # the row's alias draws: A_PAD of them (FANOUT used with replacement)
+    a = tl.arange(0, A_PAD)
+    r0, r1, _, _ = tl.randint4x(row_seed, (a.to(tl.int64) + _ATTEMPT_OFFSET).to(tl.uint32))
+    bucket = r0.to(tl.int64) % tl.maximum(deg, 1)
+    entry = tl.load(table_ptr + start + bucket, mask=(a * 0 + full.to(tl.int32)) > 0, other=-1)
+    keep = r1.to(tl.int64) < (entry & _THRESHOLD)
+    alias_pos = tl.where(keep, bucket, entry >> 33)
+    has_weight = tl.load(table_ptr + start, mask=full, other=-1) != -1
     j = tl.arange(0, F_PAD)
     lane = tl.arange(0, BLOCK)
     if REPLACE:
         run = tl.sum(tl.zeros([BLOCK], tl.float32), axis=0)
         last = deg * 0 - 1
         c = deg * 0
-        while c < deg:
+        window = tl.where(full, 0, deg)  # a whole row needs no scan
+        while c < window:
             offs = c + lane
             m = offs < deg
             w = tl.load(weight_ptr + start + offs, mask=m, other=0.0).to(tl.float32)
@@ -204,7 +227,7 @@ def weighted_kernel(
         pos = tl.full([F_PAD], -1, tl.int64)
         run = tl.sum(tl.zeros([BLOCK], tl.float32), axis=0)
         c = deg * 0
-        while c < deg:
+        while c < window:
             offs = c + lane
             m = offs < deg
             w = tl.load(weight_ptr + start + offs, mask=m, other=0.0).to(tl.float32)
@@ -216,17 +239,34 @@ def weighted_kernel(
             run = tl.max(tl.where(m, cs, run), axis=0)
             c += BLOCK
         pos = tl.where(pos < 0, last, pos)
-        take = (j < FANOUT) & ((tl.zeros([F_PAD], tl.float32) + total) > 0)
+        # a whole row: draw j is alias draw j
+        drawn = tl.sum(tl.where(a[None, :] == j[:, None], alias_pos[None, :], 0), axis=1)
+        pos = tl.where(full, drawn, pos)
+        positive = tl.where(full, has_weight, total > 0)
+        take = (j < FANOUT) & ((tl.zeros([F_PAD], tl.int32) + positive.to(tl.int32)) > 0)
     else:
-        best_key = tl.where(j < FANOUT, float("inf"), float("-inf"))
         pos = tl.full([F_PAD], -1, tl.int64)
+        got = deg * 0
+        if REJECT_FACTOR > 0:  # rejection: the first FANOUT distinct alias draws, in draw order
+            attempt = full & has_weight & (deg >= REJECT_FACTOR * FANOUT) & (a < 4 * FANOUT)
+            earlier = (a[None, :] < a[:, None]) & (alias_pos[None, :] == alias_pos[:, None]) & attempt[None, :]
+            fresh = attempt & (tl.max(earlier.to(tl.int32), axis=1) == 0)
+            rank = tl.cumsum(fresh.to(tl.int32), axis=0)
+            accept = fresh & (rank <= FANOUT)
+            got = tl.sum(accept.to(tl.int64), axis=0)
+            hit = accept[None, :] & (rank[None, :] == j[:, None] + 1)
+            pos = tl.max(tl.where(hit, alias_pos[None, :], -1), axis=1)
+        # the open slots: smallest keys among the positive edges not chosen
+        best_key = tl.where(j < got, float("-inf"), tl.where(j < FANOUT, float("inf"), float("-inf")))
         c = deg * 0
-        while c < deg:
+        window = tl.where(got < FANOUT, deg, 0)
+        while c < window:
             offs = c + lane
             m = offs < deg
             w = tl.load(weight_ptr + start + offs, mask=m, other=0.0).to(tl.float32)
             u = tl.rand(row_seed, offs.to(tl.uint32))
-            key = tl.where(m & (w > 0), -tl.log(1.0 - u) / tl.where(w > 0, w, 1.0), float("inf"))
+            chosen = tl.max(((offs[:, None] == pos[None, :]) & (j[None, :] < got)).to(tl.int32), axis=1) > 0
+            key = tl.where(m & (w > 0) & ~chosen, -tl.log(1.0 - u) / tl.where(w > 0, w, 1.0), float("inf"))
             cand = tl.where(key < tl.max(best_key, axis=0), key, float("inf"))
             while tl.min(cand, axis=0) < tl.max(best_key, axis=0):
                 smallest = tl.min(cand, axis=0)

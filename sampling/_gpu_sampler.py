@@ -17,6 +17,8 @@ import torch
 import triton
 
 from sampling import _gpu_kernels as K
+from sampling._cpu_kernels import REJECT_FACTOR
+from sampling._cpu_sampler import alias_tables
 from sampling._disjoint import SortRelabel, sample_disjoint
 from sampling._rng import draw_key
 from sampling._typed import typed_csr
@@ -29,6 +31,9 @@ _BLOCK = 1024
 # Edges per chunk of the weighted kernel (one program per frontier row): most rows of a
 # power-law graph fit one chunk of 64; longer rows loop.
 _WEIGHTED_BLOCK = 64
+# Alias draws a weighted row without replacement makes at once (every pair compared: 64 x 64
+# per program); fanouts above half of it skip the rejection draws for the keyed method.
+_MAX_ATTEMPTS = 64
 # Captured graphs kept (one per batch size; an epoch's last batch is usually the second).
 _MAX_GRAPHS = 4
 
@@ -89,6 +94,10 @@ class GpuNeighborSampler:
         self._indptr = [p.contiguous() for p in g.indptr]
         self._indices = [i.contiguous() for i in g.indices]
         self._weight = [None if w is None else w.contiguous() for w in g.weight]
+        # Per weighted edge type, the rows' alias tables (8 bytes per edge), built once on the
+        # host and placed beside the CSR (GPU memory or pinned).
+        self._alias = [None if w is None else _beside(alias_tables(p, w), p) for p, w in zip(g.indptr, g.weight,
+                                                                                              strict=True)]
         self._time = [None if t is None else t.contiguous() for t in g.time]
         # One map for all node types, a view per type (a homogeneous graph: one view of all of it).
         self._node_map = torch.full((max(sum(g.num_nodes), 1),), K.EMPTY, dtype=torch.int32, device=device)
@@ -197,11 +206,14 @@ class GpuNeighborSampler:
         s, d = g.src[e], g.dst[e]
         time, row_time, temporal = self._times(e, row_time)
         if self._weight[e] is not None:
+            f_pad = triton.next_power_of_2(fanout)
             K.weighted_kernel[(num_rows,)](
-                self._indptr[e], self._indices[e], self._weight[e], nodes[d], bounds[d], hop, g.num_nodes[d],
-                g.num_nodes[s], self._maps[s], claim_base, *slots, edge_counts[e], self._keys[e * g.hops :], bad,
-                time, row_time, FANOUT=fanout, F_PAD=triton.next_power_of_2(fanout), REPLACE=self._replace,
-                BLOCK=_WEIGHTED_BLOCK, CLAIM=claim, TEMPORAL=temporal, LAST=last,
+                self._indptr[e], self._indices[e], self._weight[e], self._alias[e], nodes[d], bounds[d], hop,
+                g.num_nodes[d], g.num_nodes[s], self._maps[s], claim_base, *slots, edge_counts[e],
+                self._keys[e * g.hops :], bad, time, row_time, FANOUT=fanout, F_PAD=f_pad,
+                A_PAD=max(f_pad, triton.next_power_of_2(min(4 * fanout, _MAX_ATTEMPTS))), REPLACE=self._replace,
+                BLOCK=_WEIGHTED_BLOCK, REJECT_FACTOR=REJECT_FACTOR if fanout <= _MAX_ATTEMPTS // 2 else 0,
+                CLAIM=claim, TEMPORAL=temporal, LAST=last,
             )
             return
         K.sample_kernel[_grid(num_rows, _BLOCK_ROWS)](
@@ -402,6 +414,13 @@ class GpuNeighborSampler:
             nodes, [r for r, _, _ in edges], [c for _, c, _ in edges], [x for _, _, x in edges],
             [[b[h + 1] - b[h] for h in range(hops + 1)] for b in bounds], edge_counts,
         )
+
+
+def _beside(table: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """``table`` (host memory) in the placement of ``like``: its GPU, or pinned host memory."""
+    if like.is_cuda:
+        return table.to(like.device)
+    return table.pin_memory() if like.is_pinned() else table
 
 
 def _shown(fanouts) -> str:

@@ -116,12 +116,15 @@ class NeighborSampler:
             ``min(k, number of neighbours of positive weight)`` distinct ones (successive
             weighted draws), with replacement ``k`` independent draws (none when every weight
             is 0); a fanout of -1 takes every neighbour of positive weight. Checked (one O(E)
-            pass) whatever ``validate`` says.
+            pass) whatever ``validate`` says. The sampler builds per-row alias tables once
+            (8 bytes per edge, in the CSR's placement; float64 running sums too on the CPU
+            when the edge type also has times), so a draw costs O(1).
         disjoint: every seed grows its own tree (PyG's ``disjoint=True``): nodes are not
             shared between seeds (a node reached from two seeds, or a repeated seed, is one
             node per tree) and the output's ``batch`` gives each node's tree (its seed's
             position; seed types counted in the order the seeds dict gives them). Costs more
-            than shared trees: the relabelling sorts and searches ``(tree, node)`` keys.
+            than shared trees: the relabelling hashes ``(tree, node)`` keys on the CPU and
+            sorts them on a GPU (still one host sync per call without a fanout of -1).
         edge_time: temporal sampling: a time per edge aligned with ``indices``, non-decreasing
             within every row (``sampling.csr.sort_rows_by`` sorts them), in the CSR's placement;
             a dict edge type -> times for the dict form (edge types left out have no time limit).
@@ -167,7 +170,7 @@ class NeighborSampler:
         self._disjoint = bool(disjoint) or g.temporal  # temporal trees are disjoint, as in PyG
         self._last = temporal_strategy == "last"
         if self._disjoint and cuda_graph:
-            raise ValueError("cuda_graph=True cannot capture disjoint sampling (it syncs every hop); "
+            raise ValueError("cuda_graph=True cannot capture disjoint sampling (its outputs are sized by a sync); "
                              "leave cuda_graph=False")
         self._replace = bool(replace)
         self._lock = threading.Lock()
