@@ -50,9 +50,27 @@ def _probe(table_key, base, mask, t, t_lo, v, region, stamped, shift, gen):
         c = (c + 1) & mask
 
 
+@njit(inline="always", cache=True)
+def _span(trees, ordered, t_lo, t_hi):
+    """The slots a part visits: with ``ordered`` (slots sorted by tree, as a homogeneous graph's
+    always are) the range of its trees, found by binary search; else every slot."""
+    if not ordered:
+        return 0, trees.shape[0]
+    return np.searchsorted(trees, t_lo), np.searchsorted(trees, t_hi)
+
+
+@njit(cache=True, error_model="numpy")
+def is_ordered(trees):
+    """Whether ``trees`` never decreases."""
+    for i in range(1, trees.shape[0]):
+        if trees[i] < trees[i - 1]:
+            return False
+    return True
+
+
 @njit(nogil=True, cache=True, error_model="numpy")
-def claim(part_lo, part_hi, trees, nodes, part_tree, num_nodes, table_key, table_val, cap, shift, gen, filled, over,
-          cell_of, flag):
+def claim(part_lo, part_hi, trees, ordered, nodes, part_tree, num_nodes, table_key, table_val, cap, shift, gen, filled,
+          over, cell_of, flag):
     """Parts ``part_lo .. part_hi - 1``: find or insert the key ``trees[i] * num_nodes + nodes[i]``
     of every slot ``i`` whose tree is the part's (stored with the stamp ``gen << shift``);
     ``cell_of[i]`` gets its cell, ``flag[i]`` 1 where the key was inserted (its first
@@ -67,7 +85,8 @@ def claim(part_lo, part_hi, trees, nodes, part_tree, num_nodes, table_key, table
         region = _region(cap, t_hi - t_lo)
         n = filled[p]
         stamp = gen << shift
-        for i in range(trees.shape[0]):
+        i_lo, i_hi = _span(trees, ordered, t_lo, t_hi)
+        for i in range(i_lo, i_hi):
             t = trees[i]
             if t < t_lo or t >= t_hi:
                 continue
@@ -89,7 +108,7 @@ def claim(part_lo, part_hi, trees, nodes, part_tree, num_nodes, table_key, table
 
 
 @njit(nogil=True, cache=True, error_model="numpy")
-def assign(part_lo, part_hi, trees, nodes, part_tree, cell_of, flag, rank, first_local, table_val, local,
+def assign(part_lo, part_hi, trees, ordered, nodes, part_tree, cell_of, flag, rank, first_local, table_val, local,
            new_nodes, new_trees):
     """After :func:`claim` and ``rank`` = inclusive prefix sum of ``flag``: a flagged slot's key
     becomes local id ``first_local + rank[i] - 1`` (its node and tree appended at ``rank[i] - 1``
@@ -98,7 +117,8 @@ def assign(part_lo, part_hi, trees, nodes, part_tree, cell_of, flag, rank, first
         t_lo, t_hi = part_tree[p], part_tree[p + 1]
         if t_hi == t_lo:
             continue
-        for i in range(trees.shape[0]):
+        i_lo, i_hi = _span(trees, ordered, t_lo, t_hi)
+        for i in range(i_lo, i_hi):
             t = trees[i]
             if t < t_lo or t >= t_hi:
                 continue
@@ -189,8 +209,9 @@ class HashRelabel:
     """One call's relabelling of a node type (the disjoint driver's ``Relabel``): :meth:`hop`
     numbers the new keys of each hop.
 
-    Cost per hop: two parallel passes over the hop's slots (each pool thread reads all slots'
-    trees and handles its own trees'), one prefix sum; allocates the outputs.
+    Cost per hop: a check that the slots come sorted by tree, two parallel passes over the hop's
+    slots (each pool thread handles its own trees' slots: a range when sorted, else it reads
+    every slot's tree), one prefix sum; allocates the outputs.
     """
 
     def __init__(self, table: TreeTable, num_trees: int) -> None:
@@ -211,12 +232,13 @@ class HashRelabel:
         tr, nd = trees.numpy(), nodes.numpy()
         n = tr.shape[0]
         cell_of = np.empty(n, dtype=np.int64)
-        flag = np.empty(n, dtype=np.int8)
+        flag = np.zeros(n, dtype=np.int8)
+        ordered = is_ordered(tr)
         while True:
             over = np.zeros(t.parts, dtype=np.int8)
             filled = self._filled.copy()
-            run_split(claim, t.parts, tr, nd, self._part_tree, t.num_nodes, t.key, t.val, t.cap, t.shift, t.gen,
-                      filled, over, cell_of, flag, grain=1)
+            run_split(claim, t.parts, tr, ordered, nd, self._part_tree, t.num_nodes, t.key, t.val, t.cap, t.shift,
+                      t.gen, filled, over, cell_of, flag, grain=1)
             if not over.any():
                 self._filled = filled
                 break
@@ -226,7 +248,7 @@ class HashRelabel:
         new_nodes = np.empty(added, dtype=np.int64)
         new_trees = np.empty(added, dtype=np.int64)
         local = np.empty(n, dtype=np.int64)
-        run_split(assign, t.parts, tr, nd, self._part_tree, cell_of, flag, rank, self.count, t.val, local,
+        run_split(assign, t.parts, tr, ordered, nd, self._part_tree, cell_of, flag, rank, self.count, t.val, local,
                   new_nodes, new_trees, grain=1)
         self.count += added
         self._nodes.append(new_nodes)
