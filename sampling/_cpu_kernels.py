@@ -118,12 +118,13 @@ def _first_round(d, fanout, replace, full):
 
 
 @njit(inline="always", cache=True)
-def _draw_row_weighted(s0, d, fanout, replace, base, slot_edge, lo, weight, table, full, prefix, before):
+def _draw_row_weighted(s0, d, fanout, replace, base, slot_edge, lo, weight, table, full, prefix, before, positive):
     """Weighted draws of one row's window (edges ``s0 .. s0 + d - 1``) into ``slot_edge[lo:lo+fanout]``:
     edge ``e`` with probability proportional to ``weight[e]`` (weight 0 never). Returns how many
     slots are used. ``full``: the window is its whole row, whose alias table (``table``:
     :func:`row_alias`) draws in O(1); else ``prefix`` holds the rows' running sums of weights
-    (:func:`row_prefix`) and ``before`` the running sum just before the window.
+    (:func:`row_prefix`) and ``before`` the running sum just before the window. ``positive``:
+    1 or 0 where the caller knows whether a whole row has an edge of positive weight, else -1.
 
     With replacement: ``fanout`` independent draws (none when every weight is 0). Without
     replacement, the law of successive weighted draws: every positive-weight edge when there
@@ -138,7 +139,8 @@ def _draw_row_weighted(s0, d, fanout, replace, base, slot_edge, lo, weight, tabl
     total = 0.0
     if d > 0:
         if full:
-            total = 1.0 if table[s0] != NO_ALIAS else 0.0
+            known = positive if positive >= 0 else np.int64(table[s0] != NO_ALIAS)
+            total = np.float64(known)
         else:
             end = prefix[s0 + d - 1]
             total = end - before
@@ -345,22 +347,47 @@ def sample_rows(part_lo, part_hi, indptr, indices, nodes, row_lo, fanout, replac
                 full[r - lo] = a == indptr[v] and degree[r - lo] == indptr[v + 1] - indptr[v]
                 if a > indptr[v]:
                     before[r - lo] = prefix[a - 1]
-        if weighted:  # the first round of alias draws of every row of the chunk, reads overlapping
+        positive = np.full(hi - lo if weighted else 0, -1, dtype=np.int64)  # per row: 1, 0 or unknown
+        if weighted and fanout > 0:
+            # The first round of alias draws of every row of the chunk, in three passes so the
+            # table reads of many draws are in flight at once: buckets and coins (no memory),
+            # the table entries (independent reads), then each draw's edge.
+            lanes = (hi - lo) * fanout
+            at = np.empty(lanes, dtype=np.int64)
+            coin = np.empty(lanes, dtype=np.int64)
             for r in range(lo, hi):
                 d = degree[r - lo]
+                q = (r - lo) * fanout
                 if _first_round(d, fanout, replace, full[r - lo]):
-                    first = slot_base + (r - row_lo) * fanout
                     base = stream(key, r)
                     for j in range(fanout):
-                        slot_edge[first + j] = _pick(base, j, span_start[r - lo], d, True, table, prefix, 0.0, 1.0,
-                                                     0.0)
+                        x = draw(base, j)
+                        at[q + j] = span_start[r - lo] + below(x, d)
+                        coin[q + j] = np.int64(x & _LOW32)
+                else:
+                    for j in range(fanout):
+                        at[q + j] = -1
+            entry = np.empty(lanes, dtype=np.int64)
+            for q in range(lanes):
+                entry[q] = table[at[q]] if at[q] >= 0 else 0
+            for r in range(lo, hi):
+                q = (r - lo) * fanout
+                first = slot_base + (r - row_lo) * fanout
+                s0 = span_start[r - lo]
+                if at[q] >= 0:  # a row of weights 0 has NO_ALIAS in every entry, others none
+                    positive[r - lo] = np.int64(entry[q] != NO_ALIAS)
+                for j in range(fanout):
+                    if at[q + j] >= 0:
+                        en = entry[q + j]
+                        keep = coin[q + j] < (en & _THRESHOLD)
+                        slot_edge[first + j] = at[q + j] if keep else s0 + (en >> _S33)
         for r in range(lo, hi):
             first = slot_base + (r - row_lo) * fanout
             slot_start[r] = first
             if weighted:
                 used[r] = _draw_row_weighted(span_start[r - lo], degree[r - lo], fanout, replace, stream(key, r),
                                              slot_edge, first, weight, table, full[r - lo], prefix,
-                                             before[r - lo])
+                                             before[r - lo], positive[r - lo])
             else:
                 used[r] = _draw_row(span_start[r - lo], degree[r - lo], fanout, replace, stream(key, r), slot_edge,
                                     first)
