@@ -96,7 +96,9 @@ def _comm_device(group: dist.ProcessGroup) -> torch.device:
 
 
 def resolve_group(shards: bool | dist.ProcessGroup) -> dist.ProcessGroup:
-    """The process group a ``shards=`` argument names (``True``: the default group).
+    """The process group a ``shards=`` argument names (``True``: a new group of the default group's
+    ranks, so the cache's collectives never interleave with another user's, e.g. DDP's all-reduce
+    of a step running beside a prefetching gather; collective).
 
     Raises:
         RuntimeError: when torch.distributed is not initialized.
@@ -107,9 +109,9 @@ def resolve_group(shards: bool | dist.ProcessGroup) -> dist.ProcessGroup:
             "shards= needs torch.distributed: run under torchrun (or call init_process_group) with one process per GPU"
         )
     if shards is True:
-        world = dist.group.WORLD
-        assert world is not None  # initialized above
-        return world
+        group = dist.new_group(backend=dist.get_backend())
+        assert group is not None  # initialized above, and every rank is a member
+        return group
     if isinstance(shards, dist.ProcessGroup):
         return shards
     raise TypeError(f"shards must be True or a torch.distributed.ProcessGroup, got {type(shards).__name__}")

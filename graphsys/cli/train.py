@@ -82,6 +82,9 @@ def register(subparsers) -> None:
     p.add_argument("--cache", type=float, default=0.0,
                    help="fraction of feature rows (highest out-degree first: the rows the sampler draws most) "
                         "cached in GPU memory; --features pinned")
+    p.add_argument("--cache-shard", action="store_true",
+                   help="under torchrun: one feature cache sharded over the ranks (each holds --cache of the rows, "
+                        "none twice; other ranks' rows read through them) instead of a replica per rank")
     p.add_argument("--gather-group", type=int, default=None,
                    help="minibatches whose feature rows one zero-copy gather reads: on a pinned table 4 read faster "
                         "per row than 1; costs that many batches of features in GPU memory (default: 4 with "
@@ -155,7 +158,8 @@ def config_from_args(args):
             input_dropout=args.input_dropout,
             fanouts=fanouts, batch_size=args.batch_size, epochs=args.epochs, lr=args.lr,
             weight_decay=args.weight_decay, features=features, graph=graph, cuda_graph=args.cuda_graph,
-            device=args.device, cache=args.cache, gather_group=args.gather_group, amp=args.amp,
+            device=args.device, cache=args.cache, cache_shard=args.cache_shard,
+            gather_group=args.gather_group, amp=args.amp,
             eval_every=args.eval_every,
             eval_batch_size=args.eval_batch_size, seed=args.seed, checkpoint=args.checkpoint, resume=args.resume,
             metrics_out=args.metrics_out, tensorboard=args.tensorboard, quiet=args.quiet, task=args.task,

@@ -166,7 +166,8 @@ def place_graph_and_features(config: TrainConfig, graph, x: torch.Tensor, ctx: D
     hotness = graph.out_degrees(device) if config.cache > 0 else None
     if config.features != "cuda":
         x = share_across_ranks(x, ctx)
-    features = place_features(x, config.features, device=device, cache=config.cache, hotness=hotness)
+    shard = config.cache_shard and ctx.distributed
+    features = place_features(x, config.features, device=device, cache=config.cache, hotness=hotness, shard=shard)
     logger.info("features %s (%.2f GiB) placed in %s in %.1f s, device %s", tuple(x.shape),
                 x.numel() * x.element_size() / 2**30, config.features, time.perf_counter() - placed, device)
     return indptr, indices, features

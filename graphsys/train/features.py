@@ -92,7 +92,7 @@ def cache_budget_bytes(x: torch.Tensor, cache: float) -> int:
 
 
 def place_features(x: torch.Tensor, placement: str, *, device: torch.device, cache: float = 0.0,
-                   hotness: torch.Tensor | None = None):
+                   hotness: torch.Tensor | None = None, shard: bool = False):
     """The feature table in ``placement``, ready for ``graphsys.loader.gather_rows``.
 
     Args:
@@ -101,16 +101,21 @@ def place_features(x: torch.Tensor, placement: str, *, device: torch.device, cac
         device: the training device.
         cache: for "pinned", the fraction of rows kept in a GPU cache.
         hotness: for the cache, a score per row (the out-degree); the highest are cached.
+        shard: split the cache over the ranks of the default process group (collective: every rank
+            calls this), each holding ``cache`` of the rows; with "cpu" the table is wrapped unpinned and
+            the shards live in host memory (the CPU form of the sharded cache).
 
     Cost: "cuda" copies the table to the GPU; "pinned" page-locks it in place (no copy);
-    "cpu" does nothing.
+    "cpu" does nothing (with ``shard``: one gather of this rank's shard, and the cache's collectives).
     """
-    if placement == "cpu":
+    if placement == "cpu" and not (shard and cache > 0):
         return x
     if placement == "cuda":
         return x.to(device)
     start = time.perf_counter()
-    if x.dtype == torch.bfloat16:
+    if placement == "cpu":
+        table = UnifiedTensor(x, pin=False)
+    elif x.dtype == torch.bfloat16:
         table = UnifiedTensor(x)
     else:
         # Training never writes features: registering the pages read-only keeps a copy-on-write
@@ -122,6 +127,12 @@ def place_features(x: torch.Tensor, placement: str, *, device: torch.device, cac
     logger.info("feature table pinned in %.1f s", pinned - start)
     if cache > 0:
         budget = cache_budget_bytes(x, cache)
+        if shard:
+            table.enable_cache(budget, hotness, device if placement == "pinned" else "cpu", shards=True)
+            stats = table.cache_stats()
+            logger.info("feature cache sharded over %d ranks: %d rows here, %.2f GiB per rank, built in %.1f s",
+                        stats.shards, stats.cached_rows, budget / 2**30, time.perf_counter() - pinned)
+            return table
         table.enable_cache(budget, hotness, device)
         logger.info("GPU feature cache: %.1f%% of rows, %.2f GiB, built in %.1f s", 100 * cache, budget / 2**30,
                     time.perf_counter() - pinned)

@@ -325,7 +325,19 @@ class Trainer:
                 "compute_s": compute_s, "batches": steps, "seeds": num_seeds * ctx.world_size, "cache": cache}
 
     def evaluate(self) -> Scores:
-        """Full-neighbourhood layer-wise inference and the metric on every split (rank 0's work)."""
+        """Full-neighbourhood layer-wise inference and the metric on every split (rank 0's work).
+
+        A feature cache sharded over the ranks is read without them meanwhile (``local_reads``: its
+        other ranks' rows come from the host), since rank 0 evaluates alone.
+        """
+        tables = self.data.features.values() if self.data.hetero else [self.data.features]
+        with contextlib.ExitStack() as stack:
+            for table in tables:
+                if isinstance(table, UnifiedTensor):
+                    stack.enter_context(table.local_reads())
+            return self._evaluate()
+
+    def _evaluate(self) -> Scores:
         cfg, device, data = self.config, self.ctx.device, self.data
         num_nodes = sum(data.num_nodes.values()) if data.hetero else self.dataset.num_nodes
         width = max(cfg.hidden, self.dataset.num_classes)

@@ -1,0 +1,73 @@
+"""``graphsys train --cache-shard`` on 2 gloo ranks (the CPU form: shards in host memory): the ranks'
+caches become one sharded cache, and training sees the same rows, hence the same losses."""
+import argparse
+
+import pytest
+from _dist import as_rank, read_ranks, spawn_ranks, write_rank
+from toy_data import toy_dataset as make_toy
+
+from graphsys.train import TrainConfig, train
+
+
+def _config(tmp_path, **overrides) -> TrainConfig:
+    args = dict(layers=2, fanouts=(5, 3), hidden=16, batch_size=64, epochs=2, lr=0.01, features="cpu",
+                graph="cpu", eval_every=2, quiet=True, seed=7, checkpoint=None)
+    args.update(overrides)
+    return TrainConfig("toy", **args)
+
+
+def _worker(rank: int, world: int, port: int, out_dir: str, sharded: bool) -> None:
+    as_rank(rank, world, port)
+    from graphsys.train import features
+
+    place, tables = features.place_features, []
+
+    def spy(*args, **kwargs):
+        table = place(*args, **kwargs)
+        tables.append(table)
+        return table
+
+    features.place_features = spy
+    from graphsys.train import data
+
+    data.place_features = spy
+    extra = dict(cache=0.3, cache_shard=True) if sharded else {}
+    dataset = make_toy(400, edges_per_node=4, num_features=8, num_classes=3, num_train=200, num_val=100)
+    seen = []  # the cache's statistics after each step (the trainer closes the table at the end)
+    on_step = (lambda epoch, step, model: seen.append(tables[0].cache_stats())) if sharded else None
+    result = train(_config(out_dir, **extra), dataset=dataset, on_step=on_step)
+    record = {"loss": [h.loss for h in result.history],
+              "acc": result.scores.val if result.scores is not None else None}
+    if sharded:
+        stats = seen[-1]
+        record.update(shards=stats.shards, rows=stats.cached_rows, local=stats.local_hits, peer=stats.peer_hits,
+                      host=stats.misses)
+    write_rank(out_dir, rank, record)
+
+
+def test_sharded_cache_trains_as_the_replicated_table(tmp_path):
+    world = 2
+    (tmp_path / "plain").mkdir()
+    (tmp_path / "shard").mkdir()
+    spawn_ranks(_worker, world, str(tmp_path / "plain"), False)
+    spawn_ranks(_worker, world, str(tmp_path / "shard"), True)
+    plain, shard = read_ranks(tmp_path / "plain", world), read_ranks(tmp_path / "shard", world)
+    for p, s in zip(plain, shard, strict=True):
+        assert s["loss"] == pytest.approx(p["loss"], rel=1e-5, abs=1e-6)
+        assert s["shards"] == world and s["rows"] == int(0.3 * 400)
+        assert s["local"] > 0 and s["peer"] > 0 and s["host"] > 0
+    assert plain[0]["acc"] == pytest.approx(shard[0]["acc"], abs=1e-6)
+
+
+def test_cache_shard_flag_and_config_checks():
+    from graphsys.cli.train import config_from_args, register
+
+    parser = argparse.ArgumentParser()
+    register(parser.add_subparsers())
+    args = parser.parse_args(["train", "--dataset", "toy", "--cache", "0.2", "--cache-shard", "--features", "cpu",
+                              "--graph", "cpu", "--device", "cpu"])
+    assert config_from_args(args).cache_shard
+    with pytest.raises(ValueError, match="cache_shard needs cache > 0"):
+        TrainConfig("toy", features="cpu", graph="cpu", cache_shard=True)
+    with pytest.raises(ValueError, match="needs features = 'pinned'"):
+        TrainConfig("toy", features="cpu", graph="cpu", cache=0.2)
