@@ -246,3 +246,53 @@ def test_synthetic_citation2_trains_and_beats_the_features_only_mlp(tmp_path, ca
         assert last["metric"] == "mrr" and last["embed_s"] is not None and last["test_score_s"] is not None
         scores[model] = last["test_score"]
     assert scores["sage"] > scores["mlp"], scores
+
+
+def featureless_link_dataset() -> LinkDataset:
+    """:func:`community_link_dataset` without its features (as ogbl-ddi): only the links say who belongs together."""
+    ds = community_link_dataset("auc")
+    return LinkDataset("ogbl-toy", ds.graph, None, ds.train, ds.val, ds.test, ds.metric)
+
+
+def test_a_featureless_link_dataset_trains_learned_embeddings_and_resumes_exactly(tmp_path):
+    ds = featureless_link_dataset()
+    learn = dict(featureless="learn", embedding_dim=16, embedding_lr=0.1, epochs=6, eval_every=3)
+    straight = train(config(tmp_path / "a", **learn), dataset=ds)
+    assert straight.scores.metric == "auc" and straight.scores.test > 0.6, straight.scores
+
+    def interrupt(epoch, step, model):
+        if epoch == 5 and step == 2:
+            raise KeyboardInterrupt
+
+    cfg_b = config(tmp_path / "b", **learn)
+    with pytest.raises(KeyboardInterrupt):
+        train(cfg_b, dataset=ds, on_step=interrupt)
+    ckpt = load_checkpoint(cfg_b.checkpoint, fingerprint=cfg_b.fingerprint())
+    assert ckpt.epoch == 4 and set(ckpt.embeddings["tables"]) == {"node"}
+    resumed = train(config(tmp_path / "b", resume=True, **learn), dataset=ds)
+    assert [m.epoch for m in resumed.history] == [1, 2, 3, 4, 5, 6]
+    for a, b in zip(straight.model.parameters(), resumed.model.parameters(), strict=True):
+        assert torch.equal(a, b)
+    assert resumed.history[-1].loss == straight.history[-1].loss
+    assert (resumed.scores.val, resumed.scores.test) == (straight.scores.val, straight.scores.test)
+    a_table = load_checkpoint(tmp_path / "a" / "ckpt.pt").embeddings["tables"]["node"]
+    b_table = load_checkpoint(tmp_path / "b" / "ckpt.pt").embeddings["tables"]["node"]
+    for key in a_table:
+        assert torch.equal(torch.as_tensor(a_table[key]), torch.as_tensor(b_table[key])), key
+
+
+def test_a_featureless_link_dataset_without_the_flag_names_it(tmp_path, capsys):
+    with pytest.raises(ValueError, match=r"no node features; pass `--featureless learn`"):
+        train(config(tmp_path, epochs=1), dataset=featureless_link_dataset())
+    from graphsys.datasets.ogb_link import write_ogb_link_dataset
+
+    write_ogb_link_dataset(featureless_link_dataset(), tmp_path / "data", "ogbl-toy")
+    flags = ("--dataset", "ogbl-toy", "--root", str(tmp_path / "data"), "--layers", "2", "--fanouts", "5,3",
+             "--hidden", "16", "--epochs", "1", "--metric", "auc")
+    code = main(cli(*flags))
+    err = capsys.readouterr().err
+    assert code == 2 and "--featureless" in err and len(err.strip().splitlines()) == 1, err
+    code = main(cli(*flags, "--featureless", "mean"))
+    err = capsys.readouterr().err
+    assert code == 2 and "--featureless mean" in err, err
+    assert main(cli(*flags, "--featureless", "learn", "--embedding-dim", "8")) == 0, capsys.readouterr().err

@@ -52,7 +52,8 @@ def register(subparsers) -> None:
     p.add_argument("--featureless", default=None, choices=["mean", "learn"],
                    help="heterogeneous datasets: inputs of node types without features: the mean of their "
                         "neighbours' features (derived once, kept beside the dataset) or learned embeddings "
-                        "(in the --features placement; pinned: gathered zero-copy and updated on the GPU)")
+                        "(in the --features placement; pinned: gathered zero-copy and updated on the GPU); "
+                        "--task link on a graph without features (ogbl-ddi): learn, one embedding per node")
     p.add_argument("--embedding-dim", type=int, default=128, help="--featureless learn: embedding width")
     p.add_argument("--embedding-lr", type=float, default=0.1,
                    help="--featureless learn: row-wise Adagrad learning rate of the embeddings")
@@ -190,7 +191,8 @@ def _link_options(args) -> dict:
         flags = ", ".join(_LINK_FLAGS[k] for k in given)
         raise CommandError(f"{flags} apply to --task link; add --task link or drop them")
     if args.task == "link":
-        node_only = [flag for flag, used in (("--undirected", args.undirected), ("--featureless", args.featureless),
+        node_only = [flag for flag, used in (("--undirected", args.undirected),
+                                             ("--featureless mean", args.featureless == "mean"),
                                              ("--model rgcn", args.model == "rgcn")) if used]
         if node_only:
             raise CommandError(f"{', '.join(node_only)} apply to node classification, not --task link")

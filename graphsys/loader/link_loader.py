@@ -241,7 +241,7 @@ class LinkLoader(SubgraphLoader):
         """The batch as a ``Data``. Cost: one stack."""
         out = sampled.out
         batch = Data(
-            x=x[None],
+            x=x.get(None),
             edge_index=torch.stack([out.row, out.col]),
             n_id=out.node,
             e_id=out.edge,

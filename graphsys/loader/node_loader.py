@@ -141,7 +141,7 @@ class NodeLoader(SubgraphLoader):
         out, input_id = sampled.out, sampled.input_id
         if self._target is None:
             batch = Data(
-                x=x[None],
+                x=x.get(None),
                 edge_index=torch.stack([out.row, out.col]),
                 n_id=out.node,
                 e_id=out.edge,

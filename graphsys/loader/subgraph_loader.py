@@ -106,7 +106,8 @@ def _gather_split(table: Table, indices: list[torch.Tensor], programs_per_sm: fl
 
 
 def feature_tables(sampler: NeighborSampler, features) -> dict[str | None, Table]:
-    """The feature tables by key (``None`` for a homogeneous graph, else node types), checked.
+    """The feature tables by key (``None`` for a homogeneous graph, else node types), checked; none
+    for a homogeneous graph whose ``features`` is None (its batches have ``x = None``).
 
     Raises:
         TypeError: a dict for a homogeneous sampler, a table for a heterogeneous one, or a
@@ -114,6 +115,8 @@ def feature_tables(sampler: NeighborSampler, features) -> dict[str | None, Table
         ValueError: an unknown node type, or a row count other than the type's node count.
     """
     if not sampler.is_hetero:
+        if features is None:  # featureless: a model embeds the batch's ``n_id``
+            return {}
         if isinstance(features, Mapping):
             raise TypeError("features is a dict but the sampler's graph has one node type; pass one table")
         check_table("features", features)

@@ -283,10 +283,12 @@ class TrainConfig:
         """The cross-field checks of a link task (see :meth:`__post_init__`)."""
         from graphsys.datasets.splits import check_link_fractions
 
-        if self.model is ModelKind.RGCN or self.featureless is not None:
-            what = "model 'rgcn'" if self.model is ModelKind.RGCN else f"featureless = {self.featureless.value!r}"
-            raise ValueError(f"task 'link' trains homogeneous graphs (sage, gcn, gat or mlp); {what} is for "
+        if self.model is ModelKind.RGCN:
+            raise ValueError("task 'link' trains homogeneous graphs (sage, gcn, gat or mlp); model 'rgcn' is for "
                              "heterogeneous node classification")
+        if self.featureless not in (None, Featureless.LEARN):
+            raise ValueError(f"featureless = {self.featureless.value!r} derives features from neighbours' features, "
+                             "which a featureless link graph has none of; task 'link' takes featureless = 'learn'")
         if self.negative_weight not in ("uniform", "degree"):
             raise ValueError(f"negative_weight = {self.negative_weight!r} is not one of 'uniform', 'degree'")
         if not (isinstance(self.negatives, (int, float)) and math.isfinite(self.negatives) and self.negatives > 0):

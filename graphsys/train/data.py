@@ -64,6 +64,20 @@ class TrainData:
 EMBEDDING_INIT_STD = 0.1
 
 
+#: The key of a homogeneous dataset's learned input table in ``TrainData.embeddings`` (and checkpoints).
+HOMOGENEOUS_EMBEDDING = "node"
+
+
+def learned_embedding(config: TrainConfig, num_rows: int, ctx: DistContext, *, offset: int = 0) -> HostEmbedding:
+    """``featureless = "learn"``: a learnable ``[num_rows, config.embedding_dim]`` input table in the
+    features' placement, drawn from ``config.seed + offset`` (one per featureless node type of a
+    heterogeneous dataset, one for a homogeneous dataset without features); trained by
+    ``zerocopy.SparseRowAdagrad`` (``Trainer.embedding_optimizer``)."""
+    where = {"cuda": ctx.device, "pinned": "pinned", "cpu": "cpu"}[config.features]
+    return HostEmbedding(num_rows, config.embedding_dim, placement=where, seed=config.seed + offset,
+                         init_std=EMBEDDING_INIT_STD, check_ids=False)
+
+
 def load_dataset(config: TrainConfig) -> NodeDataset | HeteroNodeDataset:
     """The dataset the config names, checked to be trainable; with ``featureless = "mean"`` a
     heterogeneous dataset's featureless types get their derived features (written beside a
@@ -141,10 +155,11 @@ def prepare(config: TrainConfig, dataset: NodeDataset, ctx: DistContext) -> Trai
     return TrainData(dataset, indptr, indices, features, labels)
 
 
-def place_graph_and_features(config: TrainConfig, graph, x: torch.Tensor, ctx: DistContext) -> tuple:
+def place_graph_and_features(config: TrainConfig, graph, x: torch.Tensor | None, ctx: DistContext) -> tuple:
     """``(indptr, indices, features)``: a homogeneous graph's CSR in ``config.graph`` placement and
     its feature table in ``config.features`` placement (with the GPU cache of the highest out-degree
-    rows), shared across the ranks of a machine when on the host.
+    rows), shared across the ranks of a machine when on the host; ``features`` is None when ``x`` is
+    (a featureless graph: its inputs are a :func:`learned_embedding`).
 
     Cost: copies for "cuda" placements, page-locking for "pinned", nothing for "cpu".
 
@@ -154,6 +169,9 @@ def place_graph_and_features(config: TrainConfig, graph, x: torch.Tensor, ctx: D
     device = ctx.device
     cuda = torch.cuda.is_available()
     free = torch.cuda.mem_get_info(device)[0] if cuda and device.type == "cuda" else None
+    if x is None and config.cache > 0:
+        raise ValueError(f"cache = {config.cache} fronts a feature table; this graph has none (its inputs are learned "
+                         "embeddings): drop --cache")
     cache_bytes = cache_budget_bytes(x, config.cache) if config.cache > 0 else 0
     check_machine(config, cache_bytes=cache_bytes, cuda_available=cuda, free_gpu_bytes=free)
     start = time.perf_counter()
@@ -163,6 +181,8 @@ def place_graph_and_features(config: TrainConfig, graph, x: torch.Tensor, ctx: D
     logger.info("graph (%d edges) placed in %s in %.1f s", graph.num_edges, config.graph, placed - start)
     # Counted on the training device: a host bincount is slow for papers100M (1.6 B edges; one took
     # 1.8 s per 160 M edges on a core of the development machine).
+    if x is None:
+        return indptr, indices, None
     hotness = graph.out_degrees(device) if config.cache > 0 else None
     if config.features != "cuda":
         x = share_across_ranks(x, ctx)
@@ -212,10 +232,7 @@ def _prepare_hetero(config: TrainConfig, dataset: HeteroNodeDataset, ctx: DistCo
                     hotness[src] += torch.bincount(part.to(device, non_blocking=True), minlength=hotness[src].numel())
     # no cache per table: the types share one budget below
     features = {t: place_features(x, config.features, device=device) for t, x in tables.items()}
-    where = {"cuda": device, "pinned": "pinned", "cpu": "cpu"}[config.features]
-    embeddings = {t: HostEmbedding(dataset.num_nodes[t], config.embedding_dim, placement=where, seed=config.seed + at,
-                                   init_std=EMBEDDING_INIT_STD, check_ids=False)
-                  for at, t in enumerate(learned)}
+    embeddings = {t: learned_embedding(config, dataset.num_nodes[t], ctx, offset=at) for at, t in enumerate(learned)}
     if cache_bytes > 0 and config.features == "pinned":
         cached = {**features, **{t: e.weight for t, e in embeddings.items()}}
         split = share_cache(cached, {t: hotness[t] for t in cached}, cache_bytes, device)

@@ -23,8 +23,8 @@ from torch_geometric.nn.models import MLP
 
 from graphsys import Graph
 from graphsys.datasets import LinkDataset, LinkSplit, load
-from graphsys.train.config import Amp, Predictor, TrainConfig
-from graphsys.train.data import TrainData, place_graph_and_features
+from graphsys.train.config import Amp, Featureless, Predictor, TrainConfig
+from graphsys.train.data import HOMOGENEOUS_EMBEDDING, TrainData, learned_embedding, place_graph_and_features
 from graphsys.train.distributed import DistContext, shard_seeds
 from graphsys.train.evaluate import Scores
 from graphsys.train.inference import layerwise_inference, row_wise_inference
@@ -32,7 +32,7 @@ from graphsys.train.loop import Trainer, _input
 from graphsys.train.metrics import LinkEpochMetrics, peak_gpu_mib, peak_host_mib
 from graphsys.train.models import build_model, build_optimizer
 from graphsys.train.pipeline import EpochPipeline
-from zerocopy import UnifiedTensor
+from zerocopy import SparseRowAdagrad
 
 logger = logging.getLogger(__name__)
 
@@ -117,18 +117,19 @@ def load_link_dataset(config: TrainConfig) -> LinkDataset:
     return dataset
 
 
-def check_link_trainable(dataset: LinkDataset, metric: str) -> None:
-    """Refuse a dataset that link training cannot use with ``metric``.
+def check_link_trainable(dataset: LinkDataset, metric: str, featureless: Featureless | None = None) -> None:
+    """Refuse a dataset that link training cannot use with ``metric`` (and ``featureless``).
 
     Raises:
-        ValueError: no node features; no training edges; a metric whose candidates the val or
-            test split lacks (MRR needs negative targets per positive, Hits@K and AUC negative edges).
+        ValueError: no node features and no ``featureless = "learn"``; no training edges; a metric
+            whose candidates the val or test split lacks (MRR needs negative targets per positive,
+            Hits@K and AUC negative edges).
     """
     if not isinstance(dataset, LinkDataset):
         raise ValueError(f"dataset {dataset.name!r} is not a link dataset")
-    if dataset.x is None:
-        raise ValueError(f"dataset {dataset.name!r} has no node features; link training here encodes features "
-                         "(learned node embeddings are `graphsys embed`)")
+    if dataset.x is None and featureless is not Featureless.LEARN:
+        raise ValueError(f"dataset {dataset.name!r} has no node features; pass `--featureless learn` "
+                         "(featureless = 'learn': a learned embedding per node as the encoder's input)")
     if dataset.train.num_edges == 0:
         raise ValueError(f"dataset {dataset.name!r} has no training edges")
     need, what = (("target_node_neg", "negative targets per positive") if metric == "mrr"
@@ -207,14 +208,19 @@ class LinkTrainer(Trainer):
         self.config, self.ctx, self.on_step, self.on_epoch = config, ctx, on_step, on_epoch
         dataset = load_link_dataset(config) if dataset is None else dataset
         self.metric = config.metric or dataset.metric
-        check_link_trainable(dataset, self.metric)
+        check_link_trainable(dataset, self.metric, config.featureless)
         indptr, indices, features = place_graph_and_features(config, message_passing_graph(dataset), dataset.x, ctx)
-        self.data = TrainData(dataset, indptr, indices, features, None)
+        # featureless: one learned table is the input, trained as a heterogeneous run's featureless types
+        embeddings = ({HOMOGENEOUS_EMBEDDING: learned_embedding(config, dataset.num_nodes, ctx)}
+                      if features is None else {})
+        self.data = TrainData(dataset, indptr, indices, features, None, embeddings=embeddings)
         self.dataset = dataset
         self.train_edges = dataset.train.edge
-        self.model = build_link_model(config, int(features.shape[1])).to(ctx.device)
+        width = config.embedding_dim if features is None else int(features.shape[1])
+        self.model = build_link_model(config, width).to(ctx.device)
         self.optimizer = build_optimizer(config, self.model)
-        self.embedding_optimizer = None
+        self.embedding_optimizer = (SparseRowAdagrad(list(embeddings.values()), lr=config.embedding_lr)
+                                    if embeddings else None)
         self.pipeline = EpochPipeline(config, self.data, ctx.device)
         self.history: list[dict] = []
         self.start_epoch = 1
@@ -223,11 +229,12 @@ class LinkTrainer(Trainer):
         self.ddp = (DistributedDataParallel(self.model, device_ids=[ctx.device] if ctx.device.type == "cuda" else None)
                     if ctx.distributed else None)
 
-    def close(self) -> None:
-        """Release the pinned feature table and the DDP wrapper (see :meth:`Trainer.close`)."""
-        self.ddp = None
-        if isinstance(self.data.features, UnifiedTensor):
-            self.data.features.close()
+    @property
+    def inputs(self):
+        """The encoder's input table: the features, or (featureless) the learned embedding's rows."""
+        if self.data.features is not None:
+            return self.data.features
+        return self.data.embeddings[HOMOGENEOUS_EMBEDDING].weight
 
     def _epoch_batches(self, epoch: int, seed: int) -> tuple:
         """This rank's link batches of ``epoch``: its share of the training edges, negatives from ``seed``."""
@@ -237,7 +244,8 @@ class LinkTrainer(Trainer):
 
     def _batch_loss(self, net: torch.nn.Module, batch, autocast) -> torch.Tensor:
         """Binary cross-entropy of the batch's positive (1) and negative (0) pairs' logits."""
-        x = _input(batch.x, self.config.amp)
+        embedding = self.data.embeddings.get(HOMOGENEOUS_EMBEDDING)
+        x = _input(batch.x if embedding is None else embedding(batch.n_id), self.config.amp)
         x = F.dropout(x, self.config.input_dropout) if self.config.input_dropout > 0 else x
         with autocast:
             out = net(x, batch.edge_index, batch.edge_label_index, batch.num_sampled_nodes, batch.num_sampled_edges)
@@ -254,8 +262,8 @@ class LinkTrainer(Trainer):
         common = dict(device=device, batch_size=cfg.eval_batch_size, embedding_device=embedding_device, amp=cfg.amp,
                       quiet=cfg.quiet)
         if self.model.graph_free:
-            return row_wise_inference(self.model.encoder, data.features, **common)
-        return layerwise_inference(self.model.encoder, data.indptr, data.indices, data.features, **common)
+            return row_wise_inference(self.model.encoder, self.inputs, **common)
+        return layerwise_inference(self.model.encoder, data.indptr, data.indices, self.inputs, **common)
 
     def evaluate(self) -> Scores:
         """Embeddings of every node, then the metric on the val and test candidates (``train`` is NaN)."""
