@@ -101,11 +101,13 @@ def round_key(seed, sample, slots, slot):
 
 
 def _get(row, d):
-    raise NotImplementedError  # numba only
+    """Element ``d`` of a stored row as float32 (bfloat16 bits widened); typed by the overload below."""
+    raise TypeError("_get is compiled by numba per row dtype; call it from jitted code")
 
 
 def _put(row, d, x, key):
-    raise NotImplementedError  # numba only
+    """Store ``x`` at element ``d`` (bfloat16 rows: stochastically rounded by ``key``); numba only."""
+    raise TypeError("_put is compiled by numba per row dtype; call it from jitted code")
 
 
 @overload(_get, inline="always")

@@ -28,6 +28,7 @@ import numpy as np
 from numba import njit
 
 from sampling._rng import below, draw, stream, unit
+from sampling.alias import vose
 
 CHUNK = 256
 
@@ -253,29 +254,9 @@ def row_alias(part_lo, part_hi, indptr, weight, table, prob, alias):
             for j in range(d):
                 table[a + j] = NO_ALIAS
             continue
-        ns = 0
-        nl = 0
         for j in range(d):
             scaled[j] = weight[a + j] * d / total
-            prob[a + j] = 1.0
-            alias[a + j] = j
-            if scaled[j] < 1.0:
-                small[ns] = j
-                ns += 1
-            else:
-                large[nl] = j
-                nl += 1
-        while ns > 0 and nl > 0:
-            ns -= 1
-            sm = small[ns]
-            g = large[nl - 1]
-            prob[a + sm] = scaled[sm]
-            alias[a + sm] = g
-            scaled[g] = (scaled[g] + scaled[sm]) - 1.0
-            if scaled[g] < 1.0:
-                nl -= 1
-                small[ns] = g
-                ns += 1
+        vose(scaled, d, prob, alias, a, small, large)
         for j in range(d):  # rounding never leaves an edge of weight 0 a chance of its own
             if weight[a + j] <= 0:
                 prob[a + j] = 0.0

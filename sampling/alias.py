@@ -16,35 +16,43 @@ from numba import njit
 from zerocopy.placement import Placement
 
 
-@njit(cache=True)
-def _build(weights):
-    """Vose's alias method on float64 weights summing to > 0: ``(prob, alias)``."""
-    n = weights.shape[0]
-    scaled = weights * (n / weights.sum())
-    prob = np.ones(n, dtype=np.float64)
-    alias = np.arange(n, dtype=np.int64)
-    small = np.empty(n, dtype=np.int64)
-    large = np.empty(n, dtype=np.int64)
+@njit(inline="always", cache=True)
+def vose(scaled, n, prob, alias, base, small, large):
+    """Vose's alias method over ``scaled[:n]`` (weights scaled to mean 1; consumed): bucket ``j``
+    keeps ``j`` with probability ``prob[base + j]``, else takes ``alias[base + j]``. ``small`` and
+    ``large``: scratch of ``n`` entries. Cost: O(n), no allocation."""
     ns = 0
     nl = 0
-    for i in range(n):
-        if scaled[i] < 1.0:
-            small[ns] = i
+    for j in range(n):
+        prob[base + j] = 1.0
+        alias[base + j] = j
+        if scaled[j] < 1.0:
+            small[ns] = j
             ns += 1
         else:
-            large[nl] = i
+            large[nl] = j
             nl += 1
     while ns > 0 and nl > 0:
         ns -= 1
         s = small[ns]
         g = large[nl - 1]
-        prob[s] = scaled[s]
-        alias[s] = g
+        prob[base + s] = scaled[s]
+        alias[base + s] = g
         scaled[g] = (scaled[g] + scaled[s]) - 1.0
         if scaled[g] < 1.0:
             nl -= 1
             small[ns] = g
             ns += 1
+
+
+@njit(cache=True)
+def _build(weights):
+    """Vose's alias method on float64 weights summing to > 0: ``(prob, alias)``."""
+    n = weights.shape[0]
+    scaled = weights * (n / weights.sum())
+    prob = np.empty(n, dtype=np.float64)
+    alias = np.empty(n, dtype=np.int64)
+    vose(scaled, n, prob, alias, 0, np.empty(n, dtype=np.int64), np.empty(n, dtype=np.int64))
     return prob, alias
 
 
