@@ -263,8 +263,6 @@ class NeighborSampler:
         Raises:
             TypeError: a batch size that is not an int (homogeneous) or a dict (heterogeneous).
         """
-        if self._placement.kind == "cpu":
-            return
         hetero = self._graph.hetero
         sizes: list[int | dict[str, int]] = []
         for n in batch_sizes:
@@ -272,6 +270,8 @@ class NeighborSampler:
                 expected = "a dict node type -> seed count" if hetero else "an int"
                 raise TypeError(f"batch_sizes holds {n!r}; this sampler's batch sizes are each {expected}")
             sizes.append(dict(n) if isinstance(n, Mapping) else int(n))
+        if self._placement.kind == "cpu":
+            return
         with self._lock:
             self._impl.capture(sizes)
 

@@ -358,6 +358,14 @@ def _sample_edges(sampler, seeds, queue):
     queue.put(sampler.sample(seeds).num_sampled_edges)
 
 
+def test_capture_refuses_batch_sizes_of_the_wrong_form():
+    rng = np.random.default_rng(8)
+    indptr, indices = random_csr(rng, 50, 200)
+    sampler = NeighborSampler(indptr, indices, [2], seed=0)
+    with pytest.raises(TypeError, match="batch_sizes holds .*'paper'.* each an int"):
+        sampler.capture([{"paper": 64}])
+
+
 def test_capture_ahead_changes_no_draw():
     """``capture`` only prepares CUDA graphs: on the CPU (and without cuda_graph) it does nothing,
     and the calls after it draw what a fresh sampler's calls draw."""
