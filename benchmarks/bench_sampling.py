@@ -251,17 +251,19 @@ def bench_hetero(args, figures, rows) -> None:
     targets = {"cuda": 5e8, "pinned": 2e8}
     for placement in ("cuda", "pinned"):
         g = graph.to(placement)
-        label = f"hetero NeighborSampler {placement}"
-        try:
-            sampler = NeighborSampler({et: g.csr(et)[0] for et in g.edge_types},
-                                      {et: g.csr(et)[1] for et in g.edge_types}, fanouts,
-                                      num_nodes=g.num_nodes_dict, seed=0)
-            row = _sampler_row(label, name, sampler, timed, warm, sync, targets[placement])
-        except Exception as exc:  # keep the other rows when one path fails on the device
-            log.exception("%s failed", label)
-            row = {"path": label, "graph": name, "error": repr(exc)}
-        rows.append(row)
-        figures[f"hetero_{placement}_seps"] = row.get("rate")
+        for graphed in (False, True):
+            mode = f"{placement}{' cuda_graph' if graphed else ''}"
+            label = f"hetero NeighborSampler {mode}"
+            try:
+                sampler = NeighborSampler({et: g.csr(et)[0] for et in g.edge_types},
+                                          {et: g.csr(et)[1] for et in g.edge_types}, fanouts,
+                                          num_nodes=g.num_nodes_dict, seed=0, cuda_graph=graphed)
+                row = _sampler_row(label, name, sampler, timed, warm, sync, targets[placement])
+            except Exception as exc:  # keep the other rows when one path fails on the device
+                log.exception("%s failed", label)
+                row = {"path": label, "graph": name, "error": repr(exc)}
+            rows.append(row)
+            figures[f"hetero_{mode.replace(' ', '_')}_seps"] = row.get("rate")
         del g
     del graph
     torch.cuda.empty_cache()
@@ -272,13 +274,17 @@ def bench_hetero(args, figures, rows) -> None:
     flat = _seed_batches(indptr.numel() - 1, args.batch_size, args.batches + 10, dev, 1)
     placed = {"cuda": (indptr.to(dev), indices.to(dev)), "pinned": (indptr.pin_memory(), indices.pin_memory())}
     for placement, (ip, ix) in placed.items():
-        row = _sampler_row(f"homogeneous NeighborSampler {placement}", reference,
-                           NeighborSampler(ip, ix, fanouts, seed=0), flat[10:], flat[:10], sync)
-        rows.append(row)
-        figures[f"homogeneous_reference_{placement}_seps"] = row["rate"]
-        hetero = figures.get(f"hetero_{placement}_seps")
-        if hetero:
-            figures[f"type_dimension_cost_{placement}"] = row["rate"] / hetero
+        for graphed in (False, True):
+            mode = f"{placement}{' cuda_graph' if graphed else ''}"
+            row = _sampler_row(f"homogeneous NeighborSampler {mode}", reference,
+                               NeighborSampler(ip, ix, fanouts, seed=0, cuda_graph=graphed), flat[10:], flat[:10],
+                               sync)
+            rows.append(row)
+            key = mode.replace(" ", "_")
+            figures[f"homogeneous_reference_{key}_seps"] = row["rate"]
+            hetero = figures.get(f"hetero_{key}_seps")
+            if hetero:
+                figures[f"type_dimension_cost_{key}"] = row["rate"] / hetero
 
 
 class _Mode:

@@ -378,9 +378,9 @@ class GpuNeighborSampler:
     def _write_keys(self, seed: int, call: int) -> None:
         """The per (edge type, hop) Philox seeds of one call, into the pinned array the kernels read."""
         g = self._graph
-        for e in range(len(g.edge_types)):
-            for hop in range(g.hops):
-                self._keys[e * g.hops + hop] = int(draw_key(seed, call, hop, e)) & 0x7FFFFFFF
+        keys = [int(draw_key(seed, call, hop, e)) & 0x7FFFFFFF
+                for e in range(len(g.edge_types)) for hop in range(g.hops)]
+        self._keys[: len(keys)].copy_(torch.tensor(keys, dtype=torch.int64))  # one host op, not one per key
 
     def _sample(self, seeds, seed: int, call: int):
         g = self._graph
@@ -407,9 +407,11 @@ class GpuNeighborSampler:
         nodes = [padded.nodes[t][: bounds[t][hops + 1]] for t in range(num_types)]
         edges = [(padded.row[e][: sum(c)], padded.col[e][: sum(c)], padded.edge[e][: sum(c)])
                  for e, c in enumerate(edge_counts)]
-        if self._cuda_graph:  # the graph's buffers are overwritten by the next replay
-            nodes = [v.clone() for v in nodes]
-            edges = [(r.clone(), c.clone(), x.clone()) for r, c, x in edges]
+        if self._cuda_graph:  # the graph's buffers are overwritten by the next replay: one copy out of all of them
+            pieces = nodes + [x for triple in edges for x in triple]
+            copied = torch.cat(pieces).split([p.numel() for p in pieces])
+            nodes = list(copied[:num_types])
+            edges = [copied[num_types + 3 * e : num_types + 3 * e + 3] for e in range(num_edges)]
         return g.output(
             nodes, [r for r, _, _ in edges], [c for _, c, _ in edges], [x for _, _, x in edges],
             [[b[h + 1] - b[h] for h in range(hops + 1)] for b in bounds], edge_counts,
