@@ -2,9 +2,14 @@
 
 :class:`NegativeSampling` is the configuration (PyG's ``NegativeSampling`` with the node
 distribution as an Enum and a ``strict`` switch); :class:`NegativeDrawer` draws with it. Nodes
-are drawn uniformly or by ``in-degree ** power`` (an alias table from
+are drawn uniformly or by degree ``** power`` (an alias table from
 :func:`sampling.degree_alias_table`, held on the device); strict draws are redrawn until no
 pair is an edge of the graph or a seed edge, in either direction.
+
+A heterogeneous graph is the same drawer over one edge type ``(src_type, relation, dst_type)``:
+sources are drawn over the source type's nodes, destinations over the destination type's, and
+an edge type from a node type to itself is the homogeneous case (one node type, one
+distribution, both directions forbidden to strict draws).
 """
 from __future__ import annotations
 
@@ -32,7 +37,9 @@ class NegativeMode(str, enum.Enum):
 
 class NegativeWeight(str, enum.Enum):
     """The node distribution: "uniform" over all nodes, or "degree": ``in-degree ** power`` (nodes
-    without in-edges are never drawn), word2vec's popularity-corrected distribution."""
+    without in-edges are never drawn), word2vec's popularity-corrected distribution. Over an edge
+    type between two node types the sources, which have no in-edges of that type, are drawn by
+    their out-degree in it instead."""
 
     UNIFORM = "uniform"
     DEGREE = "degree"
@@ -88,8 +95,17 @@ class NegativeSampling:
 
 
 def edge_keys(src: torch.Tensor, dst: torch.Tensor, num_nodes: int) -> torch.Tensor:
-    """One int64 key per pair, ``src * num_nodes + dst``. Cost: two kernels."""
+    """One int64 key per pair, ``src * num_nodes + dst``; ``num_nodes`` counts the destinations'
+    node type (every node of a homogeneous graph). Cost: two kernels."""
     return src.long() * num_nodes + dst.long()
+
+
+def source_offsets(indices: torch.Tensor, num_src_nodes: int) -> torch.Tensor:
+    """The ``indptr`` of the reversed edges of a CSR over in-neighbours (row ``u``: the edges out of
+    source ``u``), whose differences are the sources' out-degrees. Cost: one bincount and one
+    cumsum where ``indices`` lives, ``num_src_nodes + 1`` int64 there."""
+    counts = torch.bincount(indices.long(), minlength=num_src_nodes)
+    return torch.cat([counts.new_zeros(1), counts.cumsum(0)])
 
 
 def csr_edges(indptr: torch.Tensor, indices: torch.Tensor, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
@@ -107,40 +123,69 @@ class NegativeDrawer:
 
     Args:
         config: the negative sampling.
-        indptr, indices: the graph (a CSR over in-neighbours, anywhere); read once, for the degree
-            table and (strict) the edge keys.
+        indptr, indices: the graph (a CSR over in-neighbours, anywhere); for a heterogeneous graph
+            the CSR of the seed edge type. Read once, for the degree tables and (strict) the edge keys.
         seed_edges: ``[2, S]`` positive seed edges, also forbidden to strict draws.
         device: where draws land.
+        num_src_nodes: the source type's node count when the sources are another node type than
+            the destinations (an edge type between two node types); ``None`` (the default) when they
+            are one node type: a homogeneous graph, or an edge type from a node type to itself.
 
-    Cost at construction: "degree" builds an alias table (O(N) on the CPU, one copy to ``device``);
-    "strict" sorts ``2 (E + S)`` int64 keys on ``device``.
+    Cost at construction: "degree" builds an alias table per node type drawn from (O(N) on the CPU,
+    one copy to ``device``); "strict" sorts ``2 (E + S)`` int64 keys on ``device`` (``E + S`` between
+    two node types, where a pair has one direction only).
+
+    Raises:
+        ValueError: a ``num_src_nodes`` that is not a node count.
     """
 
     def __init__(self, config: NegativeSampling, indptr: torch.Tensor, indices: torch.Tensor,
-                 seed_edges: torch.Tensor, device: torch.device) -> None:
+                 seed_edges: torch.Tensor, device: torch.device, *, num_src_nodes: int | None = None) -> None:
         self.config = config
+        #: the destinations' node count (every node of a homogeneous graph)
         self.num_nodes = int(indptr.numel()) - 1
+        #: whether sources and destinations are two node types
+        self.bipartite = num_src_nodes is not None
+        if self.bipartite and (isinstance(num_src_nodes, bool) or not isinstance(num_src_nodes, int)
+                               or num_src_nodes < 0):
+            raise ValueError(f"num_src_nodes must be a node count (an int >= 0) or None, got {num_src_nodes!r}")
+        self.num_src_nodes = num_src_nodes if self.bipartite else self.num_nodes
         self.device = device
-        self._alias = None
+        self._alias = self._src_alias = None
         if config.weight is NegativeWeight.DEGREE:
-            self._alias = degree_alias_table(indptr, power=config.power, device=device)
+            self._alias = self._src_alias = degree_alias_table(indptr, power=config.power, device=device)
+            if self.bipartite:
+                offsets = source_offsets(indices, self.num_src_nodes)
+                self._src_alias = degree_alias_table(offsets, power=config.power, device=device)
         self._forbidden = None
         if config.strict:
             src, dst = csr_edges(indptr, indices, device)
             s, d = seed_edges[0].to(device).long(), seed_edges[1].to(device).long()
             n = self.num_nodes
-            keys = torch.cat([edge_keys(src, dst, n), edge_keys(dst, src, n), edge_keys(s, d, n), edge_keys(d, s, n)])
-            self._forbidden = torch.unique(keys)  # sorted
+            keys = [edge_keys(src, dst, n), edge_keys(s, d, n)]
+            if not self.bipartite:  # one node type: a pair is forbidden in either direction
+                keys += [edge_keys(dst, src, n), edge_keys(d, s, n)]
+            self._forbidden = torch.unique(torch.cat(keys))  # sorted
 
-    def nodes(self, count: int, generator: torch.Generator) -> torch.Tensor:
-        """``count`` int64 node ids from the configured distribution. Cost: one to five kernels, no sync."""
-        if self._alias is not None:
-            return self._alias.sample(count, generator=generator)
-        return torch.randint(self.num_nodes, (count,), generator=generator, device=self.device)
+    def nodes(self, count: int, generator: torch.Generator, *, endpoint: str = "dst") -> torch.Tensor:
+        """``count`` int64 node ids from the configured distribution over the destinations' node type
+        (``endpoint="dst"``) or the sources' (``"src"``; the same one unless :attr:`bipartite`).
+        Cost: one to five kernels, no sync.
+
+        Raises:
+            ValueError: an ``endpoint`` other than "src" and "dst".
+        """
+        if endpoint not in ("src", "dst"):
+            raise ValueError(f"endpoint = {endpoint!r}; expected 'src' or 'dst'")
+        alias = self._src_alias if endpoint == "src" else self._alias
+        if alias is not None:
+            return alias.sample(count, generator=generator)
+        num = self.num_src_nodes if endpoint == "src" else self.num_nodes
+        return torch.randint(num, (count,), generator=generator, device=self.device)
 
     def is_forbidden(self, src: torch.Tensor, dst: torch.Tensor) -> torch.Tensor:
-        """Whether each pair is an edge or seed edge in either direction (all False unless strict).
-        Cost: a binary search per pair, no sync."""
+        """Whether each pair is an edge or seed edge (in either direction over one node type; all
+        False unless strict). Cost: a binary search per pair, no sync."""
         if self._forbidden is None or self._forbidden.numel() == 0:
             return torch.zeros(src.shape, dtype=torch.bool, device=src.device)
         keys = edge_keys(src, dst, self.num_nodes)
@@ -163,7 +208,7 @@ class NegativeDrawer:
         if fixed:
             src = src.repeat(max(count // max(src.numel(), 1), 1))[:count]
         else:
-            src = self.nodes(count, generator)
+            src = self.nodes(count, generator, endpoint="src")
         dst = self.nodes(count, generator)
         if self._forbidden is None:
             return src, dst
@@ -173,6 +218,6 @@ class NegativeDrawer:
                 return src, dst
             dst = torch.where(bad, self.nodes(count, generator), dst)
             if not fixed:
-                src = torch.where(bad, self.nodes(count, generator), src)
+                src = torch.where(bad, self.nodes(count, generator, endpoint="src"), src)
         raise RuntimeError(f"strict negative sampling found no non-edge for some pairs in {STRICT_ROUNDS} rounds; "
                            "the graph is too dense for strict negatives: pass strict=False")

@@ -83,6 +83,27 @@ def sampled_nodes(out: SamplerOutput | HeteroSamplerOutput) -> dict[str | None, 
     return dict(out.node) if isinstance(out, HeteroSamplerOutput) else {None: out.node}
 
 
+def subgraph_batch(out: SamplerOutput | HeteroSamplerOutput, x: dict[str | None, torch.Tensor]) -> Data | HeteroData:
+    """The sampled subgraph as a PyG batch, before a loader adds its seeds' fields: a ``Data`` with
+    ``x`` (``None`` without a table), ``edge_index``, ``n_id``, ``e_id``, ``num_sampled_nodes`` and
+    ``num_sampled_edges``; for a heterogeneous output a ``HeteroData`` with those per node type
+    (``x`` on the types with a table) and per edge type. Cost: one stack per edge type."""
+    if not isinstance(out, HeteroSamplerOutput):
+        return Data(x=x.get(None), edge_index=torch.stack([out.row, out.col]), n_id=out.node, e_id=out.edge,
+                    num_sampled_nodes=list(out.num_sampled_nodes), num_sampled_edges=list(out.num_sampled_edges))
+    batch = HeteroData()
+    for node_type, ids in out.node.items():
+        batch[node_type].n_id = ids
+        batch[node_type].num_sampled_nodes = list(out.num_sampled_nodes[node_type])
+        if node_type in x:
+            batch[node_type].x = x[node_type]
+    for edge_type in out.row:
+        batch[edge_type].edge_index = torch.stack([out.row[edge_type], out.col[edge_type]])
+        batch[edge_type].e_id = out.edge[edge_type]
+        batch[edge_type].num_sampled_edges = list(out.num_sampled_edges[edge_type])
+    return batch
+
+
 def _sampled_tensors(out: SamplerOutput | HeteroSamplerOutput) -> list[torch.Tensor]:
     """Every tensor of a sampler output (for ``record_stream``)."""
     if isinstance(out, HeteroSamplerOutput):
