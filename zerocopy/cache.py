@@ -9,11 +9,12 @@ cached gather is still one call.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import torch
+import torch.distributed as dist
 
 if TYPE_CHECKING:
     from zerocopy.unified import UnifiedTensor
@@ -317,6 +318,9 @@ def share_cache(
     rankings: Mapping[str, torch.Tensor],
     budget_bytes: int,
     device: str | torch.device | None = None,
+    *,
+    shards: bool | dist.ProcessGroup | None = None,
+    replicated: Collection[str] = (),
 ) -> dict[str, CacheShare]:
     """Spend one cache budget on the globally hottest rows of several tables (node types) and enable
     each table's cache with its share (:func:`split_cache_budget` says how rows are chosen).
@@ -325,31 +329,49 @@ def share_cache(
     the same presampled batches (the sampler's draws), or :func:`degree_ranking`. A table that gets
     no rows has its cache disabled. Shares sum to at most ``budget_bytes``.
 
+    ``shards`` (True: the default process group's ranks, or a group; collective) shards each
+    table's share over the ranks as :meth:`zerocopy.UnifiedTensor.enable_cache` does, every rank
+    spending ``budget_bytes``; the split is made from the rankings summed over the ranks, so every
+    rank enables the same tables with the same shares. Tables named in ``replicated`` (those
+    written during training, such as learned inputs: a sharded cache is read-only) keep a cache of
+    their own share on every rank.
+
     Cost: the split's sorts, then per table with rows what
     :meth:`zerocopy.UnifiedTensor.enable_cache` costs (one more sort of its ranking, one gather
-    of the cached rows) and its share of device memory.
+    of the cached rows) and its share of device memory; with ``shards``, an all-reduce of every
+    ranking besides.
 
     Example:
         >>> counts = {t: visit_ranking((b[t] for b in batches), len(x[t])) for t in x}
         >>> share_cache(x, counts, 8 << 30)        # {'paper': CacheShare(rows=..., ...), ...}
 
     Raises:
-        As :func:`split_cache_budget`, and TypeError for a table that is not a UnifiedTensor.
+        As :func:`split_cache_budget`, TypeError for a table that is not a UnifiedTensor, ValueError
+        for a ``replicated`` name that is not a table, and as ``enable_cache`` for ``shards``.
     """
+    from zerocopy.shard import resolve_group, summed_over
     from zerocopy.unified import UnifiedTensor
 
     for name, table in tables.items():
         if not isinstance(table, UnifiedTensor):
             raise TypeError(f"tables[{name!r}] is a {type(table).__name__}, expected a zerocopy.UnifiedTensor")
+    unknown = sorted(set(replicated) - set(tables))
+    if unknown:
+        raise ValueError(f"replicated names {unknown}, which are not tables here; tables: {sorted(tables)}")
+    group = resolve_group(shards) if shards is not None else None
+    split_by = rankings
+    if group is not None:
+        split_by = {name: summed_over(r, group) if isinstance(r, torch.Tensor) else r for name, r in rankings.items()}
     shares = split_cache_budget(
         {name: len(t) for name, t in tables.items()},
         {name: math.prod(t.shape[1:]) * t.dtype.itemsize for name, t in tables.items()},
-        rankings,
+        split_by,
         budget_bytes,
     )
     for name, table in tables.items():
         if shares[name].rows:
-            table.enable_cache(shares[name].bytes, rankings[name], device)
+            sharded = group if name not in replicated else None
+            table.enable_cache(shares[name].bytes, rankings[name], device, shards=sharded)
         else:
             table.disable_cache()
     return shares

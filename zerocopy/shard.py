@@ -117,6 +117,15 @@ def resolve_group(shards: bool | dist.ProcessGroup) -> dist.ProcessGroup:
     raise TypeError(f"shards must be True or a torch.distributed.ProcessGroup, got {type(shards).__name__}")
 
 
+def summed_over(ranking: torch.Tensor, group: dist.ProcessGroup) -> torch.Tensor:
+    """``ranking`` summed over the ranks of ``group`` (float64, on the ranking's device).
+
+    Collective. Cost: one all-reduce of the ranking (through the GPU for NCCL)."""
+    summed = ranking.detach().to(_comm_device(group), torch.float64, copy=True)
+    dist.all_reduce(summed, group=group)
+    return summed.to(ranking.device)
+
+
 def plan_shards(
     ranking: torch.Tensor | None, num_rows: int, capacity: int, group: dist.ProcessGroup
 ) -> tuple[torch.Tensor, torch.Tensor, int]:
@@ -134,8 +143,7 @@ def plan_shards(
         counts = torch.zeros((world, total_rows))
     else:
         local = ranking.detach().to(device, torch.float64)
-        summed = local.clone()
-        dist.all_reduce(summed, group=group)
+        summed = summed_over(local, group)
         candidates = RowCache.hottest(summed, num_rows, total_rows)
         mine = local[candidates.to(device)].contiguous()
         gathered = [torch.empty_like(mine) for _ in range(world)]

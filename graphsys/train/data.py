@@ -17,7 +17,7 @@ from graphsys.graph import DEGREE_CHUNK
 from graphsys.train.config import Featureless, ModelKind, TrainConfig, check_machine
 from graphsys.train.distributed import DistContext
 from graphsys.train.features import cache_budget_bytes, place_features, share_across_ranks
-from zerocopy import HostEmbedding, share_cache
+from zerocopy import HostEmbedding, UnifiedTensor, share_cache
 from zerocopy.placement import place
 
 logger = logging.getLogger(__name__)
@@ -230,13 +230,20 @@ def _prepare_hetero(config: TrainConfig, dataset: HeteroNodeDataset, ctx: DistCo
             if src in hotness:
                 for part in ids.split(DEGREE_CHUNK):
                     hotness[src] += torch.bincount(part.to(device, non_blocking=True), minlength=hotness[src].numel())
-    # no cache per table: the types share one budget below
-    features = {t: place_features(x, config.features, device=device) for t, x in tables.items()}
+    shard = config.cache_shard and ctx.distributed
+    # no cache per table: the types share one budget below (sharded: host tables wrapped, unpinned, for it)
+    features = {t: UnifiedTensor(x, pin=False) if shard and config.features == "cpu"
+                else place_features(x, config.features, device=device) for t, x in tables.items()}
     embeddings = {t: learned_embedding(config, dataset.num_nodes[t], ctx, offset=at) for at, t in enumerate(learned)}
-    if cache_bytes > 0 and config.features == "pinned":
-        cached = {**features, **{t: e.weight for t, e in embeddings.items()}}
-        split = share_cache(cached, {t: hotness[t] for t in cached}, cache_bytes, device)
-        logger.info("GPU cache of %.2f GiB shared across node types: %s", cache_bytes / 2**30,
+    if cache_bytes > 0 and (config.features == "pinned" or shard):
+        learned_tables = {t: e.weight for t, e in embeddings.items() if isinstance(e.weight, UnifiedTensor)}
+        cached = {**features, **learned_tables}
+        # learned tables are written every step, so their rows are replicated on every rank, never sharded
+        on_gpu = config.features != "cpu"
+        split = share_cache(cached, {t: hotness[t] for t in cached}, cache_bytes, device if on_gpu else "cpu",
+                            shards=True if shard else None, replicated=learned_tables)
+        logger.info("%s cache of %.2f GiB%s shared across node types: %s", "GPU" if on_gpu else "host",
+                    cache_bytes / 2**30, " per rank, sharded over the ranks," if shard else "",
                     ", ".join(f"{t} {share.rows} rows" for t, share in split.items()))
     labels = dataset.y.to(device if config.graph != "cpu" else "cpu")
     return TrainData(dataset, indptr, indices, features, labels, num_nodes=graph.num_nodes_dict,

@@ -265,8 +265,9 @@ class LinkTrainer(Trainer):
             return row_wise_inference(self.model.encoder, self.inputs, **common)
         return layerwise_inference(self.model.encoder, data.indptr, data.indices, self.inputs, **common)
 
-    def evaluate(self) -> Scores:
-        """Embeddings of every node, then the metric on the val and test candidates (``train`` is NaN)."""
+    def _evaluate(self) -> Scores:
+        """Embeddings of every node, then the metric on the val and test candidates (``train`` is NaN);
+        run by :meth:`Trainer.evaluate` (a sharded cache read without the other ranks)."""
         was_training = self.model.training
         self.model.eval()
         try:
