@@ -233,8 +233,6 @@ def test_typed_seed_edges_are_named_for_a_heterogeneous_sampler():
         LinkLoader(sampler, features, None, torch.tensor([[0], [1]]), batch_size=1)
     with pytest.raises(ValueError, match="does not have"):
         LinkLoader(sampler, features, None, (("paper", "writes", "paper"), torch.tensor([[0], [1]])), batch_size=1)
-    with pytest.raises(NotImplementedError):
-        LinkLoader(sampler, features, None, (cites, torch.tensor([[0], [1]])), batch_size=1)
 
 
 @pytest.mark.gpu

@@ -1,8 +1,10 @@
 """graphsys's own minibatch loaders: sampling and zero-copy gathers kept on the GPU, pipelined.
 
-* :class:`NodeLoader`: seed nodes -> neighbour sampling -> feature / label gather -> PyG ``Data``.
-* :class:`LinkLoader`: seed edges -> negatives (:class:`NegativeSampling`) -> one sampling call
-  over every endpoint -> seed edges out of message passing -> gathers -> PyG ``Data``.
+* :class:`NodeLoader`: seed nodes -> neighbour sampling -> feature / label gather -> PyG ``Data``
+  (``HeteroData`` for a heterogeneous graph).
+* :class:`LinkLoader`: seed edges (of one edge type) -> negatives (:class:`NegativeSampling`) -> one
+  sampling call over every endpoint -> seed edges out of message passing -> gathers -> PyG ``Data``
+  (``HeteroData``).
 * :class:`LoaderTimings`: seconds per stage, for metrics.
 * :func:`gather_rows`: the row gather behind them, for tensors and ``zerocopy.UnifiedTensor`` s.
 

@@ -19,7 +19,7 @@ import torch
 from torch_geometric.data import Data, HeteroData
 
 from graphsys.loader.gather import Table, check_ids
-from graphsys.loader.subgraph_loader import ZERO_COPY_GATHER_GROUP, Sampled, SubgraphLoader, typed_seeds
+from graphsys.loader.subgraph_loader import ZERO_COPY_GATHER_GROUP, Sampled, SubgraphLoader, subgraph_batch, typed_seeds
 from sampling import NeighborSampler
 
 __all__ = ["NodeLoader", "ZERO_COPY_GATHER_GROUP"]
@@ -138,33 +138,10 @@ class NodeLoader(SubgraphLoader):
 
     def _assemble(self, sampled: Sampled, x, y) -> Data | HeteroData:
         """The batch as a ``Data`` (a ``HeteroData`` for a heterogeneous graph). Cost: one stack per edge type."""
-        out, input_id = sampled.out, sampled.input_id
-        if self._target is None:
-            batch = Data(
-                x=x.get(None),
-                edge_index=torch.stack([out.row, out.col]),
-                n_id=out.node,
-                e_id=out.edge,
-                input_id=input_id,
-                batch_size=input_id.numel(),
-                num_sampled_nodes=list(out.num_sampled_nodes),
-                num_sampled_edges=list(out.num_sampled_edges),
-            )
-            seeds_store = batch
-        else:
-            batch = HeteroData()
-            for node_type, ids in out.node.items():
-                batch[node_type].n_id = ids
-                batch[node_type].num_sampled_nodes = list(out.num_sampled_nodes[node_type])
-                if node_type in x:
-                    batch[node_type].x = x[node_type]
-            for edge_type in out.row:
-                batch[edge_type].edge_index = torch.stack([out.row[edge_type], out.col[edge_type]])
-                batch[edge_type].e_id = out.edge[edge_type]
-                batch[edge_type].num_sampled_edges = list(out.num_sampled_edges[edge_type])
-            seeds_store = batch[self._target]
-            seeds_store.input_id = input_id
-            seeds_store.batch_size = input_id.numel()
+        batch = subgraph_batch(sampled.out, x)
+        seeds_store = batch if self._target is None else batch[self._target]
+        seeds_store.input_id = sampled.input_id
+        seeds_store.batch_size = sampled.input_id.numel()
         if y is not None:
             seeds_store.y = y
         return batch
