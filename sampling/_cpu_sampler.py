@@ -13,7 +13,7 @@ import torch
 
 from sampling import _cpu_kernels as K
 from sampling._disjoint import sample_disjoint
-from sampling._disjoint_kernels import TreeTable
+from sampling._disjoint_kernels import Scratch, TreeTable
 from sampling._pool import run_split
 from sampling._rng import draw_key
 from sampling._typed import typed_csr
@@ -102,6 +102,7 @@ class CpuNeighborSampler:
         self._slot_start = [_Buffer(0) for _ in edges]
         self._used = [_Buffer(0) for _ in edges]
         self._tables = [TreeTable(n) for n in g.num_nodes]  # disjoint relabelling, one per node type
+        self._scratch = Scratch()  # the disjoint draws' workspace
 
     def capture(self, batch_sizes: list) -> None:
         """Nothing to capture: the CPU path launches no CUDA graphs."""
@@ -186,25 +187,27 @@ class CpuNeighborSampler:
         indptr, indices = self._indptr[e], self._indices[e]
         weights, times = self._edge_values(e, row_time)
         n = frontier.shape[0]
-        used = np.empty(n, dtype=np.int64)
-        slot_start = np.empty(n + 1, dtype=np.int64)
+        # Every piece in the reused workspace (its slots, and the draws _assemble copies out at the end)
+        scratch = self._scratch
+        used = scratch.get(("used", e), n)
+        slot_start = scratch.get(("slot_start", e), n + 1)
         if fanout >= 0:
-            slot_edge = np.empty(n * fanout, dtype=np.int64)
-            slot_nbr = np.empty(n * fanout, dtype=np.int64)
+            slot_edge = scratch.get(("slot_edge", e), n * fanout)
+            slot_nbr = scratch.get(("slot_nbr", e), n * fanout)
             run_split(K.sample_rows, n, indptr, indices, frontier, 0, fanout, self._replace, key, 0,
                       slot_edge, slot_nbr, slot_start, used, *weights, *times, last)
         else:
             run_split(K.row_degrees, n, indptr, frontier, 0, used, weights[0], weights[-1], *times)
             slot_start[0] = 0
             np.cumsum(used, out=slot_start[1:])
-            slot_edge = np.empty(int(slot_start[-1]), dtype=np.int64)
-            slot_nbr = np.empty(int(slot_start[-1]), dtype=np.int64)
+            slot_edge = scratch.get(("slot_edge", e), int(slot_start[-1]))
+            slot_nbr = scratch.get(("slot_nbr", e), int(slot_start[-1]))
             run_split(K.take_all_rows, n, indptr, indices, frontier, 0, slot_start, used, slot_edge, slot_nbr,
                       weights[0], weights[-1])
-        out_at = np.empty(n + 1, dtype=np.int64)
+        out_at = scratch.get(("out_at", e), n + 1)
         out_at[0] = 0
         np.cumsum(used, out=out_at[1:])
-        nbr, edge, col, tree = (np.empty(int(out_at[-1]), dtype=np.int64) for _ in range(4))
+        nbr, edge, col, tree = (scratch.get((name, e, hop), int(out_at[-1])) for name in ("nbr", "edge", "col", "tree"))
         bad = np.zeros(1, dtype=np.int64)
         run_split(K.compact_trees, n, slot_nbr, slot_edge, slot_start, used, out_at, trees, int(col_base),
                   g.num_nodes[g.src[e]], nbr, edge, col, tree, bad)

@@ -162,6 +162,27 @@ def _next_pow2(n: int) -> int:
     return 1 << max(int(n) - 1, 0).bit_length()
 
 
+class Scratch:
+    """Named host arrays reused from call to call: ``get(key, n, dtype)`` is a view of ``n`` entries
+    of the array kept under ``key`` (grown by half again when short; contents not kept).
+
+    The disjoint path's per-hop pieces (slots, draws, relabelling) live here rather than in fresh
+    arrays: the output is copied out of them at the end of a call, and fresh arrays of that size
+    come from the kernel as new pages each call (thousands of page faults a batch). A key holds
+    one piece of one call, so a call names every piece it keeps to the end (hop, edge type) apart.
+    """
+
+    def __init__(self) -> None:
+        self._arrays: dict = {}
+
+    def get(self, key, n: int, dtype=np.int64) -> np.ndarray:
+        array = self._arrays.get(key)
+        if array is None or array.shape[0] < n or array.dtype != dtype:
+            array = np.empty(max(n, 16, 0 if array is None else array.shape[0] * 3 // 2), dtype=dtype)
+            self._arrays[key] = array
+        return array[:n]
+
+
 class TreeTable:
     """One node type's ``(tree, node)`` hash table, kept by the CPU sampler across calls. Keys
     carry a stamp of their call (``gen << 40``; a cell whose stamp is another call's is free),
@@ -182,6 +203,7 @@ class TreeTable:
         self.gen = 0
         self.shift = 63
         self._raw = False  # whether unstamped keys may be left in the table
+        self.scratch = Scratch()  # the relabelling's per-hop arrays
 
     def relabel(self, num_trees: int) -> HashRelabel:
         """The relabelling of one call over ``num_trees`` trees (see :class:`HashRelabel`)."""
@@ -222,6 +244,7 @@ class HashRelabel:
         self._nodes: list[np.ndarray] = []
         self._trees: list[np.ndarray] = []
         self.count = 0
+        self._hops = 0
 
     def hop(self, trees: torch.Tensor, nodes: torch.Tensor, valid=None):
         """Local ids of the slots' keys (``trees``, ``nodes``: int64 CPU tensors of one length;
@@ -231,8 +254,11 @@ class HashRelabel:
         t = self._t
         tr, nd = trees.numpy(), nodes.numpy()
         n = tr.shape[0]
-        cell_of = np.empty(n, dtype=np.int64)
-        flag = np.zeros(n, dtype=np.int8)
+        hop, scratch = self._hops, t.scratch
+        self._hops += 1
+        cell_of = scratch.get(("cell", hop), n)
+        flag = scratch.get(("flag", hop), n, np.int8)
+        flag[:] = 0
         ordered = is_ordered(tr)
         while True:
             over = np.zeros(t.parts, dtype=np.int8)
@@ -243,11 +269,11 @@ class HashRelabel:
                 self._filled = filled
                 break
             self._grow()
-        rank = np.cumsum(flag, dtype=np.int64)
+        rank = np.cumsum(flag, dtype=np.int64, out=scratch.get(("rank", hop), n))
         added = int(rank[-1]) if n else 0
-        new_nodes = np.empty(added, dtype=np.int64)
-        new_trees = np.empty(added, dtype=np.int64)
-        local = np.empty(n, dtype=np.int64)
+        new_nodes = scratch.get(("nodes", hop), added)
+        new_trees = scratch.get(("trees", hop), added)
+        local = scratch.get(("local", hop), n)
         run_split(assign, t.parts, tr, ordered, nd, self._part_tree, cell_of, flag, rank, self.count, t.val, local,
                   new_nodes, new_trees, grain=1)
         self.count += added

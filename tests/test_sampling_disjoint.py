@@ -119,3 +119,17 @@ def test_many_trees_number_new_nodes_in_order_of_first_appearance():
             assert first == list(range(start, start + out.num_sampled_nodes[hop + 1]))
             start += out.num_sampled_nodes[hop + 1]
             edge_at += n_edges
+
+
+def test_cpu_outputs_outlive_later_calls():
+    """The CPU path keeps its per-hop pieces in a workspace reused from call to call: the output of a
+    call must not share it (a later call, bigger or smaller, leaves it as it was)."""
+    indptr, indices = _random_csr(300, 3000, 8)
+    sampler = NeighborSampler(indptr, indices, [4, 3], seed=2, disjoint=True)
+    names = ("node", "batch", "row", "col", "edge")
+    first = sampler.sample(torch.arange(40))
+    kept = [getattr(first, name).clone() for name in names]
+    for seeds in (torch.arange(100, 200), torch.arange(5), torch.arange(40)):
+        sampler.sample(seeds)
+    for name, copy in zip(names, kept, strict=True):
+        assert torch.equal(getattr(first, name), copy), name
