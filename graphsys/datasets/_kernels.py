@@ -292,12 +292,13 @@ def find_edges(indptr, indices, src, dst):
 
 
 @numba.njit(parallel=True, cache=True)
-def draw_negatives(indptr, indices, sources, num_nodes, key, out, strict, max_tries):
+def draw_negatives(indptr, indices, sources, num_nodes, key, out, strict, max_tries, exclude_self):
     """Fill row ``i`` of ``out`` with ``out.shape[1]`` targets drawn uniformly from
-    ``[0, num_nodes)``, never ``sources[i]`` itself and, with ``strict``, never a ``t`` with an
-    edge ``sources[i] -> t`` in the (sorted) in-neighbour CSR. A slot still unfilled after
-    ``max_tries`` draws takes its last non-self draw (only a source linked to nearly every
-    node gets there). Draws are keyed by row, so the result does not depend on threads."""
+    ``[0, num_nodes)``, never ``sources[i]`` itself when ``exclude_self`` (sources and targets
+    of one node type) and, with ``strict``, never a ``t`` with an edge ``sources[i] -> t`` in the
+    (sorted) in-neighbour CSR. A slot still unfilled after ``max_tries`` draws takes its last
+    (non-self) draw (only a source linked to nearly every node gets there). Draws are keyed by
+    row, so the result does not depend on threads."""
     width = out.shape[1]
     for i in numba.prange(sources.shape[0]):
         s = sources[i]
@@ -310,10 +311,10 @@ def draw_negatives(indptr, indices, sources, num_nodes, key, out, strict, max_tr
                 counter += 1
                 if t >= num_nodes:
                     t = num_nodes - 1
-                if t == s:
+                if exclude_self and t == s:
                     continue
                 if not strict or _find(indptr, indices, s, t) < 0:
                     break
-            if t == s:
+            if exclude_self and t == s:
                 t = (s + 1) % num_nodes
             out[i, j] = t

@@ -263,14 +263,18 @@ class HeteroNodeDataset:
 LINK_METRICS = ("mrr", "hits@20", "hits@50", "hits@100", "auc")
 
 
-def _check_pairs(dataset: str, name: str, edges: torch.Tensor, num_nodes: int) -> None:
+def _check_pairs(dataset: str, name: str, edges: torch.Tensor, num_nodes: int, num_dst_nodes: int) -> None:
     if not isinstance(edges, torch.Tensor) or edges.dtype != torch.int64:
         got = edges.dtype if isinstance(edges, torch.Tensor) else type(edges).__name__
         raise TypeError(f"{dataset}: {name} must be an int64 tensor, got {got}")
     if edges.dim() != 2 or edges.shape[0] != 2:
         raise ValueError(f"{dataset}: {name} must have shape [2, E] (row 0 sources, row 1 targets), "
                          f"got {tuple(edges.shape)}")
-    _check_index(dataset, name, edges.reshape(-1), num_nodes)
+    if num_dst_nodes == num_nodes:
+        _check_index(dataset, name, edges.reshape(-1), num_nodes)
+        return
+    _check_index(dataset, f"{name}[0]", edges[0], num_nodes, of=" (source nodes)")
+    _check_index(dataset, f"{name}[1]", edges[1], num_dst_nodes, of=" (destination nodes)")
 
 
 @dataclass(frozen=True)
@@ -298,12 +302,15 @@ class LinkSplit:
     weight: torch.Tensor | None = None
     year: torch.Tensor | None = None
 
-    def check(self, dataset: str, part: str, num_nodes: int) -> None:
-        """Raise TypeError / ValueError / IndexError naming ``dataset`` and ``part`` for a malformed split."""
-        _check_pairs(dataset, f"{part}.edge", self.edge, num_nodes)
+    def check(self, dataset: str, part: str, num_nodes: int, num_dst_nodes: int | None = None) -> None:
+        """Raise TypeError / ValueError / IndexError naming ``dataset`` and ``part`` for a malformed split;
+        sources are ids below ``num_nodes``, targets below ``num_dst_nodes`` (default: the same; another
+        count for the links of an edge type between two node types)."""
+        num_dst_nodes = num_nodes if num_dst_nodes is None else num_dst_nodes
+        _check_pairs(dataset, f"{part}.edge", self.edge, num_nodes, num_dst_nodes)
         e = int(self.edge.shape[1])
         if self.edge_neg is not None:
-            _check_pairs(dataset, f"{part}.edge_neg", self.edge_neg, num_nodes)
+            _check_pairs(dataset, f"{part}.edge_neg", self.edge_neg, num_nodes, num_dst_nodes)
         if self.target_node_neg is not None:
             neg = self.target_node_neg
             if not isinstance(neg, torch.Tensor) or neg.dtype != torch.int64:
@@ -312,7 +319,7 @@ class LinkSplit:
             if neg.dim() != 2 or neg.shape[0] != e:
                 raise ValueError(f"{dataset}: {part}.target_node_neg must have shape [{e}, K] (K negatives per "
                                  f"positive edge), got {tuple(neg.shape)}")
-            _check_index(dataset, f"{part}.target_node_neg", neg.reshape(-1), num_nodes)
+            _check_index(dataset, f"{part}.target_node_neg", neg.reshape(-1), num_dst_nodes)
         for field, floating in (("weight", True), ("year", False)):
             value = getattr(self, field)
             if value is None:
@@ -345,6 +352,11 @@ class LinkSplit:
 class LinkDataset(_OneNodeType):
     """A link-prediction dataset: a training graph, node features and split candidate edges.
 
+    A heterogeneous one is the same with a type dimension: ``edge_type`` ``(s, r, d)`` names the
+    edge type whose links are predicted, ``graph`` is a :class:`~graphsys.HeteroGraph`, ``x`` a
+    dict node type -> features (as :class:`HeteroNodeDataset`'s), and the splits' row 0 holds ids
+    of type ``s``, row 1 (and ``target_node_neg``) ids of type ``d``.
+
     Attributes:
         name: the dataset's name as :func:`graphsys.datasets.load` knows it (or the file path).
         graph: the TRAINING graph (CSR over in-neighbours): validation and test edges are not in
@@ -358,8 +370,10 @@ class LinkDataset(_OneNodeType):
             each positive against its ``target_node_neg`` row), ``"hits@K"`` (collab 50, ppa 100,
             ddi 20: positives against all ``edge_neg``), ``"auc"`` (random edge splits).
         undirected: whether a link ``u - v`` is symmetric (both directions in ``graph``, so a
-            loader excluding a seed edge must drop both); False for citations.
+            loader excluding a seed edge must drop both); False for citations and for the links
+            of an edge type between two node types.
         path: the folder the dataset was opened from; ``None`` for one built in memory.
+        edge_type: the predicted edge type of a heterogeneous dataset; ``None`` for a homogeneous one.
 
     Example:
         >>> from graphsys.datasets import load
@@ -371,32 +385,81 @@ class LinkDataset(_OneNodeType):
     """
 
     name: str
-    graph: Graph
-    x: torch.Tensor | None
+    graph: Graph | HeteroGraph
+    x: torch.Tensor | dict[str, torch.Tensor] | None
     train: LinkSplit
     val: LinkSplit
     test: LinkSplit
     metric: str
     undirected: bool = True
     path: Path | None = None
+    edge_type: tuple[str, str, str] | None = None
 
     def __post_init__(self) -> None:
-        if not isinstance(self.graph, Graph):
-            raise TypeError(f"{self.name}: graph must be a graphsys.Graph, got {type(self.graph).__name__}")
-        n = self.graph.num_nodes
-        _check_features(self.name, self.x, n)
+        if self.edge_type is None:
+            if not isinstance(self.graph, Graph):
+                raise TypeError(f"{self.name}: graph must be a graphsys.Graph (or, with edge_type, a "
+                                f"graphsys.HeteroGraph), got {type(self.graph).__name__}")
+            num_src = num_dst = self.graph.num_nodes
+            _check_features(self.name, self.x, num_src)
+        else:
+            num_src, num_dst = self._check_typed()
         if self.metric not in LINK_METRICS:
             raise ValueError(f"{self.name}: metric must be one of {', '.join(LINK_METRICS)}, got {self.metric!r}")
         for part in ("train", "val", "test"):
             split = getattr(self, part)
             if not isinstance(split, LinkSplit):
                 raise TypeError(f"{self.name}: {part} must be a LinkSplit, got {type(split).__name__}")
-            split.check(self.name, part, n)
+            split.check(self.name, part, num_src, num_dst)
         need = "target_node_neg" if self.metric == "mrr" else "edge_neg"
         for part in ("val", "test"):
             if getattr(getattr(self, part), need) is None:
                 raise ValueError(f"{self.name}: metric {self.metric!r} scores {part} against {part}.{need}, "
                                  "which is None")
+
+    def _check_typed(self) -> tuple[int, int]:
+        """A heterogeneous dataset's graph, edge type and tables checked; the endpoint types' node counts."""
+        if not isinstance(self.graph, HeteroGraph):
+            raise TypeError(f"{self.name}: edge_type {self.edge_type!r} needs graph to be a graphsys.HeteroGraph, "
+                            f"got {type(self.graph).__name__}")
+        if tuple(self.edge_type) not in self.graph.edge_types:
+            raise ValueError(f"{self.name}: edge_type {self.edge_type!r} is not an edge type of the graph "
+                             f"(edge types: {self.graph.edge_types})")
+        object.__setattr__(self, "edge_type", tuple(self.edge_type))
+        if not isinstance(self.x, dict):
+            raise TypeError(f"{self.name}: x of a heterogeneous link dataset must be a dict of node type -> "
+                            f"features, got {type(self.x).__name__}")
+        counts = self.graph.num_nodes_dict
+        for node_type, feat in self.x.items():
+            if node_type not in counts:
+                raise ValueError(f"{self.name}: x has node type {node_type!r}, which the graph does not "
+                                 f"(node types: {list(counts)})")
+            _check_features(f"{self.name}[{node_type!r}]", feat, counts[node_type])
+        return counts[self.edge_type[0]], counts[self.edge_type[2]]
+
+    @property
+    def hetero(self) -> bool:
+        """Whether the dataset has node and edge types (and predicts the links of ``edge_type``)."""
+        return self.edge_type is not None
+
+    @property
+    def num_nodes(self):
+        """Number of nodes; node count per node type for a heterogeneous dataset."""
+        return self.graph.num_nodes_dict if self.hetero else self.graph.num_nodes
+
+    @property
+    def num_features(self) -> int:
+        """Feature width; of the predicted edge type's destination type for a heterogeneous dataset
+        (0 when it has none)."""
+        if not self.hetero:
+            return super().num_features
+        feat = self.x.get(self.edge_type[2])
+        return 0 if feat is None else int(feat.shape[1])
+
+    @property
+    def featureless_types(self) -> list[str]:
+        """The node types without features, in the graph's order (none for a homogeneous dataset)."""
+        return [t for t in self.graph.node_types if t not in self.x] if self.hetero else []
 
     def split(self, part: str) -> LinkSplit:
         """The split named ``"train"``, ``"val"`` (or OGB's ``"valid"``) or ``"test"``."""
@@ -422,15 +485,29 @@ class LinkDataset(_OneNodeType):
         return evaluate_link(metric or self.metric, pos_score, neg_score, name=self.name)
 
     def to_pyg(self):
-        """The training graph as a ``torch_geometric.data.Data`` (``x``, ``edge_index``, ``num_nodes``).
+        """The training graph as a ``torch_geometric.data.Data`` (``x``, ``edge_index``, ``num_nodes``);
+        a heterogeneous one as a ``HeteroData`` (``num_nodes`` and ``x`` per node type, ``edge_index``
+        per edge type).
 
-        Cost: builds ``edge_index`` (2 x E int64); ``x`` is shared.
+        Cost: builds ``edge_index`` (2 x E int64 per edge type); ``x`` is shared.
         """
-        from torch_geometric.data import Data
+        from torch_geometric.data import Data, HeteroData
 
-        return Data(x=self.x, edge_index=self.graph.to_edge_index(), num_nodes=self.num_nodes)
+        if not self.hetero:
+            return Data(x=self.x, edge_index=self.graph.to_edge_index(), num_nodes=self.num_nodes)
+        data = HeteroData()
+        for node_type, count in self.num_nodes.items():
+            data[node_type].num_nodes = count
+            if node_type in self.x:
+                data[node_type].x = self.x[node_type]
+        for edge_type, edge_index in self.graph.to_edge_index_dict().items():
+            data[edge_type].edge_index = edge_index
+        return data
 
     def __repr__(self) -> str:
-        return (f"LinkDataset(name={self.name!r}, num_nodes={self.num_nodes}, num_edges={self.graph.num_edges}, "
-                f"num_features={self.num_features}, metric={self.metric!r}, undirected={self.undirected}, "
+        typed = f", edge_type={self.edge_type!r}" if self.hetero else ""
+        edges = self.graph.num_edges_dict if self.hetero else self.graph.num_edges
+        widths = {t: int(f.shape[1]) for t, f in self.x.items()} if self.hetero else self.num_features
+        return (f"LinkDataset(name={self.name!r}{typed}, num_nodes={self.num_nodes}, num_edges={edges}, "
+                f"num_features={widths}, metric={self.metric!r}, undirected={self.undirected}, "
                 f"split={self.train.num_edges}/{self.val.num_edges}/{self.test.num_edges})")
