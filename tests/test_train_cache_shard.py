@@ -19,9 +19,9 @@ def _config(tmp_path, **overrides) -> TrainConfig:
     return TrainConfig("toy", **args)
 
 
-def _worker(rank: int, world: int, port: int, out_dir: str, sharded: bool) -> None:
-    as_rank(rank, world, port)
-    from graphsys.train import features
+def _placed_tables() -> list:
+    """Record every table ``graphsys.train`` places for homogeneous training (``place_features``)."""
+    from graphsys.train import data, features
 
     place, tables = features.place_features, []
 
@@ -30,10 +30,13 @@ def _worker(rank: int, world: int, port: int, out_dir: str, sharded: bool) -> No
         tables.append(table)
         return table
 
-    features.place_features = spy
-    from graphsys.train import data
+    features.place_features = data.place_features = spy
+    return tables
 
-    data.place_features = spy
+
+def _worker(rank: int, world: int, port: int, out_dir: str, sharded: bool) -> None:
+    as_rank(rank, world, port)
+    tables = _placed_tables()
     extra = dict(cache=0.3, cache_shard=True) if sharded else {}
     dataset = make_toy(400, edges_per_node=4, num_features=8, num_classes=3, num_train=200, num_val=100)
     seen = []  # the cache's statistics after each step (the trainer closes the table at the end)
@@ -62,25 +65,23 @@ def test_sharded_cache_trains_as_the_replicated_table(tmp_path):
     assert plain[0]["acc"] == pytest.approx(shard[0]["acc"], abs=1e-6)
 
 
-def _spy_tables(module_names):
-    """Record every UnifiedTensor whose cache ``share_cache`` enables, by table name."""
-    from zerocopy import cache
+def _shared_tables() -> dict:
+    """Record every table whose cache heterogeneous training enables (``share_cache``), by node type."""
+    from graphsys.train import data
 
-    seen = {}
-    share = cache.share_cache
+    seen, share = {}, data.share_cache
 
     def spy(tables, *args, **kwargs):
         seen.update(tables)
         return share(tables, *args, **kwargs)
 
-    for module in module_names:
-        __import__(module, fromlist=["share_cache"]).share_cache = spy
+    data.share_cache = spy
     return seen
 
 
 def _hetero_worker(rank: int, world: int, port: int, out_dir: str, root: str, sharded: bool) -> None:
     as_rank(rank, world, port)
-    tables = _spy_tables(["graphsys.train.data"])
+    tables = _shared_tables()
     extra = dict(cache=0.3, cache_shard=True) if sharded else {}
     stats = []
     on_step = (lambda epoch, step, model: stats.append({t: u.cache_stats() for t, u in tables.items()
@@ -127,18 +128,7 @@ def _link_worker(rank: int, world: int, port: int, out_dir: str, sharded: bool) 
     from test_train_link import community_link_dataset
     from test_train_link import config as link_config
 
-    from graphsys.train import features
-
-    place, tables = features.place_features, []
-
-    def spy(*args, **kwargs):
-        table = place(*args, **kwargs)
-        tables.append(table)
-        return table
-
-    from graphsys.train import data
-
-    data.place_features = spy
+    tables = _placed_tables()
     extra = dict(cache=0.3, cache_shard=True) if sharded else {}
     seen = []
     on_step = (lambda epoch, step, model: seen.append(tables[0].cache_stats())) if sharded else None
