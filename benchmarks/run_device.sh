@@ -137,6 +137,15 @@ if want citation2; then
   run citation2_train $PY benchmarks/bench_train.py --scale 0 --papers-scale 0 --citation2-scale "${CITATION2_SCALE:-0.1}" \
     --epochs 2 --timeout "${CITATION2_TIMEOUT:-200}" --root "${TRAIN_ROOT:-/tmp/graphsys-train-data}" --logs "$OUT"
 fi
+# --- floor: every epoch against its step floor (issue 21, section 1): bench_floor trains synthetic-products (gpu and
+# pinned+cache, fp32 and bf16) and synthetic-papers100m (float16 features pinned, 20% cache) with graphsys.train's
+# trainer, 3 epochs each, and after each timed epoch replays the training step alone over that epoch's batches
+# (results/bench_floor.json). Estimated ~1-2 min of products runs and ~2-3 min of papers100M runs, plus generating
+# the presets into TRAIN_ROOT where absent (~2 min for papers100M; ~40 GB host memory, 35 GB disk).
+# FLOOR_ARGS="--papers-scale 0" for products alone, "--scale 0.01 --papers-scale 0 --device cpu" for a smoke run.
+if want floor; then
+  run floor $PY benchmarks/bench_floor.py --quiet --root "${TRAIN_ROOT:-/tmp/graphsys-train-data}" ${FLOOR_ARGS:-}
+fi
 # --- reorder: zero-copy gathers on sampler-drawn batches before and after locality renumbering (256 B, 512 B
 # and float16 rows; 20% cache hit rate; products epoch time with --epoch). REORDER_ARGS="--datasets
 # papers100m --orders hot-rcm --parts gather,estimate" for the papers100M-sized table (~100 GB host memory).

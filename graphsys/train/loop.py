@@ -32,7 +32,7 @@ from graphsys.train.features import cache_counts
 from graphsys.train.inference import hetero_layerwise_inference, layerwise_inference, row_wise_inference
 from graphsys.train.metrics import EpochMetrics, peak_gpu_mib, peak_host_mib, write_metrics
 from graphsys.train.models import build_hetero_model, build_model, build_optimizer
-from graphsys.train.pipeline import EpochPipeline
+from graphsys.train.pipeline import EpochBatches, EpochPipeline
 from zerocopy import SparseRowAdagrad, UnifiedTensor
 
 logger = logging.getLogger(__name__)
@@ -271,17 +271,50 @@ class Trainer:
             out, y = self._seed_outputs(net, batch)
         return self._loss(out, y)
 
+    def epoch_batches(self, epoch: int) -> tuple[EpochBatches, int]:
+        """This rank's batches of ``epoch`` and how many seeds they cover, with torch's generator
+        seeded for the epoch (dropout draws from it): called again for the same epoch, the same
+        batches, and steps over them draw the same dropout masks.
+
+        Cost: the pipeline's epoch setup (a copy of the seeds, a range check: one sync).
+        """
+        seed = _epoch_seed(self.config, epoch, self.ctx.rank)
+        torch.manual_seed(seed)
+        return self._epoch_batches(epoch, seed)
+
+    def step_context(self) -> tuple[torch.nn.Module, contextlib.AbstractContextManager]:
+        """The module a training step runs (the DDP wrapper in a distributed run), put in training
+        mode, and the autocast its forward runs under (bf16, or none)."""
+        net = self.ddp if self.ddp is not None else self.model
+        net.train()
+        autocast = (torch.autocast(device_type=self.ctx.device.type, dtype=torch.bfloat16)
+                    if self.config.amp is Amp.BF16 else contextlib.nullcontext())
+        return net, autocast
+
+    def train_step(self, net: torch.nn.Module, batch, autocast) -> torch.Tensor:
+        """One optimizer step on ``batch`` with ``net`` and ``autocast`` from :meth:`step_context`:
+        forward, loss, backward, the optimizers' steps; returns the loss, detached, not read back.
+
+        Cost: the model's forward and backward kernels and the optimizer's; no host sync (under DDP
+        its gradient all-reduce; with learned input tables their sparse gradients' averaging).
+        """
+        self.optimizer.zero_grad(set_to_none=True)
+        if self.embedding_optimizer is not None:
+            self.embedding_optimizer.zero_grad()
+        loss = self._batch_loss(net, batch, autocast)
+        loss.backward()
+        self.optimizer.step()
+        if self.embedding_optimizer is not None:
+            average_sparse_grads(self.data.embeddings.values(), self.ctx)
+            self.embedding_optimizer.step()
+        return loss.detach()
+
     def train_epoch(self, epoch: int) -> dict:
         """One pass over this rank's share of the training seeds; returns loss and stage timings."""
         cfg, ctx, device = self.config, self.ctx, self.ctx.device
-        seed = _epoch_seed(cfg, epoch, ctx.rank)
-        torch.manual_seed(seed)
-        batches, num_seeds = self._epoch_batches(epoch, seed)
-        net = self.ddp if self.ddp is not None else self.model
-        net.train()
+        batches, num_seeds = self.epoch_batches(epoch)
+        net, autocast = self.step_context()
         compute = _Timer(device)
-        autocast = (torch.autocast(device_type=device.type, dtype=torch.bfloat16)
-                    if cfg.amp is Amp.BF16 else contextlib.nullcontext())
         loss_sum = torch.zeros((), device=device)
         bar = tqdm(total=len(batches), desc=f"epoch {epoch}", unit="batch", leave=False,
                    disable=cfg.quiet or not ctx.is_main)
@@ -291,16 +324,8 @@ class Trainer:
         try:
             for batch in batches:
                 with compute():
-                    self.optimizer.zero_grad(set_to_none=True)
-                    if self.embedding_optimizer is not None:
-                        self.embedding_optimizer.zero_grad()
-                    loss = self._batch_loss(net, batch, autocast)
-                    loss.backward()
-                    self.optimizer.step()
-                    if self.embedding_optimizer is not None:
-                        average_sparse_grads(self.data.embeddings.values(), ctx)
-                        self.embedding_optimizer.step()
-                    loss_sum += loss.detach()
+                    loss = self.train_step(net, batch, autocast)
+                    loss_sum += loss
                 steps += 1
                 if self.on_step is not None:
                     self.on_step(epoch, steps, self.model)
