@@ -174,6 +174,9 @@ class TrainConfig:
     test_edges: float = field(default=0.1, metadata={"help": "task link, random split: fraction of links for test"})
     metric: str | None = field(
         default=None, metadata={"help": f"task link: {LINK_METRIC_HELP} (default: the dataset's)"})
+    link_edge_type: tuple[str, str, str] | None = field(
+        default=None, metadata={"help": "task link on a heterogeneous dataset: the edge type (src_type, relation, "
+                                        "dst_type) whose links are split and predicted, by model rgcn or sage"})
     seed: int = field(default=0, metadata={"help": "seed for initialisation, shuffling, sampling, dropout"})
     checkpoint: str | None = field(default=None, metadata={"help": "checkpoint file, rewritten every epoch"})
     resume: bool = field(default=False, metadata={"help": "continue from the checkpoint"})
@@ -273,20 +276,32 @@ class TrainConfig:
             raise ValueError(f"hidden = {self.hidden} must be divisible by heads = {self.heads} for gat")
         if self.resume and self.checkpoint is None:
             raise ValueError("resume needs a checkpoint file to resume from; pass checkpoint")
+        if self.link_edge_type is not None:
+            edge_type = self.link_edge_type
+            if isinstance(edge_type, str) or len(edge_type) != 3 or not all(isinstance(p, str) and p
+                                                                             for p in edge_type):
+                raise ValueError(f"link_edge_type must be an edge type (src_type, relation, dst_type) of three "
+                                 f"non-empty names, got {edge_type!r}")
+            object.__setattr__(self, "link_edge_type", tuple(edge_type))
         if self.task is Task.LINK:
             self._check_link()
-        elif self.metric is not None:
-            raise ValueError(f"metric = {self.metric!r} applies to task 'link'; node classification scores by the "
-                             "dataset's own metric")
+        elif self.metric is not None or self.link_edge_type is not None:
+            name = "metric" if self.metric is not None else "link_edge_type"
+            raise ValueError(f"{name} = {getattr(self, name)!r} applies to task 'link'; node classification "
+                             "predicts the labels of the dataset's target type")
 
     def _check_link(self) -> None:
         """The cross-field checks of a link task (see :meth:`__post_init__`)."""
         from graphsys.datasets.splits import check_link_fractions
 
-        if self.model is ModelKind.RGCN:
+        if self.link_edge_type is not None:
+            if self.model not in (ModelKind.RGCN, ModelKind.SAGE):
+                raise ValueError(f"model = {self.model.value!r}: link_edge_type {','.join(self.link_edge_type)} "
+                                 "predicts links of a heterogeneous graph with model 'rgcn' or 'sage' (per edge type)")
+        elif self.model is ModelKind.RGCN:
             raise ValueError("task 'link' trains homogeneous graphs (sage, gcn, gat or mlp); model 'rgcn' is for "
-                             "heterogeneous node classification")
-        if self.featureless not in (None, Featureless.LEARN):
+                             "heterogeneous graphs: name the edge type to predict (link_edge_type)")
+        if self.link_edge_type is None and self.featureless not in (None, Featureless.LEARN):
             raise ValueError(f"featureless = {self.featureless.value!r} derives features from neighbours' features, "
                              "which a featureless link graph has none of; task 'link' takes featureless = 'learn'")
         if self.negative_weight not in ("uniform", "degree"):
@@ -325,6 +340,8 @@ class TrainConfig:
         if self.task is Task.LINK:  # likewise: node checkpoints keep their fingerprint
             kept += ("task", "predictor", "negatives", "negative_weight", "strict_negatives", "exclude_seed_edges",
                      "val_edges", "test_edges")
+            if self.link_edge_type is not None:  # only then: homogeneous link checkpoints keep resuming
+                kept += ("link_edge_type",)
         return {k: _plain(v) for k, v in asdict(self).items() if k in kept}
 
     def to_dict(self) -> dict:

@@ -14,6 +14,7 @@ import torch
 
 from graphsys.datasets import HeteroNodeDataset, NodeDataset, load, mean_features
 from graphsys.graph import DEGREE_CHUNK
+from graphsys.hetero_graph import HeteroGraph
 from graphsys.train.config import Featureless, ModelKind, TrainConfig, check_machine
 from graphsys.train.distributed import DistContext
 from graphsys.train.features import cache_budget_bytes, place_features, share_across_ranks
@@ -194,37 +195,50 @@ def place_graph_and_features(config: TrainConfig, graph, x: torch.Tensor | None,
 
 
 def _prepare_hetero(config: TrainConfig, dataset: HeteroNodeDataset, ctx: DistContext) -> TrainData:
-    """:func:`prepare` for a heterogeneous dataset: reverse edge types added, every CSR placed, a
-    table per featured node type placed (with ``featureless = "learn"`` a learnable one per
-    featureless type, drawn from ``config.seed``), the GPU cache budget (``config.cache`` of
-    all their bytes) shared across the types by how many neighbour lists hold each row.
+    """:func:`prepare` for a heterogeneous dataset: :func:`place_hetero_graph_and_features`, then the
+    target type's labels where the sampler runs."""
+    indptr, indices, features, embeddings, num_nodes = place_hetero_graph_and_features(config, dataset.graph,
+                                                                                       dataset.x, ctx)
+    labels = dataset.y.to(ctx.device if config.graph != "cpu" else "cpu")
+    return TrainData(dataset, indptr, indices, features, labels, num_nodes=num_nodes, embeddings=embeddings)
+
+
+def place_hetero_graph_and_features(config: TrainConfig, graph: HeteroGraph, x: dict[str, torch.Tensor],
+                                    ctx: DistContext) -> tuple:
+    """``(indptr, indices, features, embeddings, num_nodes)`` of a heterogeneous graph, as
+    :func:`place_graph_and_features` for one type: reverse edge types added, every CSR placed
+    (dicts edge type -> offsets / neighbour ids), a table per featured node type of ``x`` placed
+    (with ``featureless = "learn"`` a learnable one per featureless type, drawn from
+    ``config.seed``, in ``embeddings``), the GPU cache budget (``config.cache`` of all their bytes)
+    shared across the types by how many neighbour lists hold each row; ``num_nodes`` per node type.
 
     Cost: building the reverse CSRs (one parallel transpose per edge type), then as :func:`prepare`.
     """
     device = ctx.device
     cuda = torch.cuda.is_available()
     free = torch.cuda.mem_get_info(device)[0] if cuda and device.type == "cuda" else None
-    tables = dict(dataset.x)
+    tables = dict(x)
     learns = config.featureless is Featureless.LEARN and config.model is not ModelKind.MLP
-    learned = dataset.featureless_types if learns else []
-    widths = [(dataset.num_nodes[t], config.embedding_dim) for t in learned]
+    learned = [t for t in graph.node_types if t not in tables] if learns else []
+    num_nodes = graph.num_nodes_dict
+    widths = [(num_nodes[t], config.embedding_dim) for t in learned]
     cache_bytes = 0
     if config.cache > 0:
-        cache_bytes = sum(cache_budget_bytes(x, config.cache) for x in tables.values())
+        cache_bytes = sum(cache_budget_bytes(table, config.cache) for table in tables.values())
         cache_bytes += sum(int(config.cache * n) * 4 * dim + 4 * n for n, dim in widths)
     check_machine(config, cache_bytes=cache_bytes, cuda_available=cuda, free_gpu_bytes=free)
     start = time.perf_counter()
-    graph = dataset.graph.add_reverse()
+    graph = graph.add_reverse()
     placed = graph.to(config.graph if config.graph != "cuda" else device)
     indptr = {et: placed.csr(et)[0] for et in placed.edge_types}
     indices = {et: placed.csr(et)[1] for et in placed.edge_types}
     logger.info("graph (%d edge types, %d edges with the reverse ones) placed in %s in %.1f s",
                 len(indptr), sum(graph.num_edges_dict.values()), config.graph, time.perf_counter() - start)
     if config.features != "cuda":
-        tables = {t: share_across_ranks(x, ctx, name=f"features-{t}") for t, x in tables.items()}
+        tables = {t: share_across_ranks(table, ctx, name=f"features-{t}") for t, table in tables.items()}
     hotness = None
     if config.cache > 0:
-        hotness = {t: torch.zeros(n, dtype=torch.int64, device=device) for t, n in graph.num_nodes_dict.items()
+        hotness = {t: torch.zeros(n, dtype=torch.int64, device=device) for t, n in num_nodes.items()
                    if t in tables or t in learned}
         for (src, _, _), ids in indices.items():
             if src in hotness:
@@ -232,9 +246,9 @@ def _prepare_hetero(config: TrainConfig, dataset: HeteroNodeDataset, ctx: DistCo
                     hotness[src] += torch.bincount(part.to(device, non_blocking=True), minlength=hotness[src].numel())
     shard = config.cache_shard and ctx.distributed
     # no cache per table: the types share one budget below (sharded: host tables wrapped, unpinned, for it)
-    features = {t: UnifiedTensor(x, pin=False) if shard and config.features == "cpu"
-                else place_features(x, config.features, device=device) for t, x in tables.items()}
-    embeddings = {t: learned_embedding(config, dataset.num_nodes[t], ctx, offset=at) for at, t in enumerate(learned)}
+    features = {t: UnifiedTensor(table, pin=False) if shard and config.features == "cpu"
+                else place_features(table, config.features, device=device) for t, table in tables.items()}
+    embeddings = {t: learned_embedding(config, num_nodes[t], ctx, offset=at) for at, t in enumerate(learned)}
     if cache_bytes > 0 and (config.features == "pinned" or shard):
         learned_tables = {t: e.weight for t, e in embeddings.items() if isinstance(e.weight, UnifiedTensor)}
         cached = {**features, **learned_tables}
@@ -245,7 +259,4 @@ def _prepare_hetero(config: TrainConfig, dataset: HeteroNodeDataset, ctx: DistCo
         logger.info("%s cache of %.2f GiB%s shared across node types: %s", "GPU" if on_gpu else "host",
                     cache_bytes / 2**30, " per rank, sharded over the ranks," if shard else "",
                     ", ".join(f"{t} {share.rows} rows" for t, share in split.items()))
-    labels = dataset.y.to(device if config.graph != "cpu" else "cpu")
-    return TrainData(dataset, indptr, indices, features, labels, num_nodes=graph.num_nodes_dict,
-                     embeddings=embeddings)
-
+    return indptr, indices, features, embeddings, num_nodes

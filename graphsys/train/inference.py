@@ -155,8 +155,19 @@ def layerwise_inference(
     return table
 
 
+def hetero_layerwise_inference(model: HeteroGNN, csr: dict[EdgeType, tuple[torch.Tensor, torch.Tensor]], inputs: dict,
+                               num_nodes: dict[str, int], **options) -> torch.Tensor:
+    """A :class:`HeteroGNN`'s output for every node of its target type: the ``model.target`` entry
+    of :func:`hetero_layerwise_embeddings` (same arguments, same cost).
+
+    Returns:
+        float32 ``[num_nodes[model.target], out_channels]`` on ``embedding_device``.
+    """
+    return hetero_layerwise_embeddings(model, csr, inputs, num_nodes, **options)[model.target]
+
+
 @torch.no_grad()
-def hetero_layerwise_inference(
+def hetero_layerwise_embeddings(
     model: HeteroGNN,
     csr: dict[EdgeType, tuple[torch.Tensor, torch.Tensor]],
     inputs: dict,
@@ -167,11 +178,12 @@ def hetero_layerwise_inference(
     embedding_device: torch.device | str | None = None,
     amp: Amp = Amp.NONE,
     quiet: bool = True,
-) -> torch.Tensor:
-    """A :class:`HeteroGNN`'s output for every node of its target type, each layer over full
-    neighbourhoods: layer ``l`` is computed for every node of each type it needs before layer
-    ``l + 1``, in batches of consecutive destination nodes per type, so that a batch's edges
-    (one contiguous slice of each edge type's CSR) fit in GPU memory.
+) -> dict[str, torch.Tensor]:
+    """A :class:`HeteroGNN`'s output for every node of each of its target types (``model.targets``:
+    the classified type, or a link model's endpoint types), each layer over full neighbourhoods:
+    layer ``l`` is computed for every node of each type it needs before layer ``l + 1``, in
+    batches of consecutive destination nodes per type, so that a batch's edges (one contiguous
+    slice of each edge type's CSR) fit in GPU memory.
 
     Args:
         model: the model (its ``layer_node_types`` / ``layer_edge_types`` say what each layer computes).
@@ -181,7 +193,8 @@ def hetero_layerwise_inference(
         device, batch_size, embedding_device, amp, quiet: as :func:`layerwise_inference`.
 
     Returns:
-        float32 ``[num_nodes[model.target], out_channels]`` on ``embedding_device``.
+        ``{node type: float32 [num_nodes[node type], out_channels]}`` on ``embedding_device``, one
+        entry per type of ``model.targets``.
 
     Cost: per batch and edge type one host read of two ``indptr`` entries, one gather of the
     batch's source rows (one per edge, no dedup) and destination rows, one convolution.
@@ -231,7 +244,7 @@ def hetero_layerwise_inference(
     finally:
         bar.close()
         model.train(was_training)
-    return tables[model.target]
+    return {t: tables[t] for t in model.targets}
 
 
 @torch.no_grad()

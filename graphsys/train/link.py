@@ -2,6 +2,12 @@
 features-only MLP) trained on sampled subgraphs around positive and negative edges, a ``dot`` or
 ``mlp`` predictor, evaluated on every node's full-neighbourhood embedding.
 
+A heterogeneous dataset is the same with a type dimension: the links of one edge type
+``(s, r, d)`` (``TrainConfig.link_edge_type``) are split and predicted, the encoder is the node
+task's :class:`~graphsys.train.models.HeteroGNN` computing both endpoint types at its last layer,
+the predictor scores an (``s`` embedding, ``d`` embedding) pair, and evaluation embeds every node
+of both types by heterogeneous layer-wise inference.
+
 Training batches come from :class:`graphsys.loader.LinkLoader` (binary negatives drawn where the
 sampler runs, every endpoint sampled in one call, the batch's positive edges taken out of its
 message passing) and are scored with binary cross-entropy, as PyG's link-prediction example does.
@@ -13,6 +19,7 @@ Epochs, checkpoints, exact resume, DDP and metrics are :class:`graphsys.train.lo
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import time
 
@@ -22,15 +29,21 @@ from torch.nn.parallel import DistributedDataParallel
 from torch_geometric.nn.models import MLP
 
 from graphsys import Graph
-from graphsys.datasets import LinkDataset, LinkSplit, load
+from graphsys.datasets import HeteroNodeDataset, LinkDataset, LinkSplit, load, mean_features
 from graphsys.train.config import Amp, Featureless, Predictor, TrainConfig
-from graphsys.train.data import HOMOGENEOUS_EMBEDDING, TrainData, learned_embedding, place_graph_and_features
+from graphsys.train.data import (
+    HOMOGENEOUS_EMBEDDING,
+    TrainData,
+    learned_embedding,
+    place_graph_and_features,
+    place_hetero_graph_and_features,
+)
 from graphsys.train.distributed import DistContext, shard_seeds
 from graphsys.train.evaluate import Scores
-from graphsys.train.inference import layerwise_inference, row_wise_inference
+from graphsys.train.inference import hetero_layerwise_embeddings, layerwise_inference, row_wise_inference
 from graphsys.train.loop import Trainer, _input
 from graphsys.train.metrics import LinkEpochMetrics, peak_gpu_mib, peak_host_mib
-from graphsys.train.models import build_model, build_optimizer
+from graphsys.train.models import EdgeType, build_hetero_model, build_model, build_optimizer
 from graphsys.train.pipeline import EpochPipeline
 from zerocopy import SparseRowAdagrad
 
@@ -46,15 +59,21 @@ class LinkModel(torch.nn.Module):
 
     Args:
         encoder: a PyG ``BasicGNN`` (its forward takes ``x, edge_index`` and the per-hop counts)
-            or, for the features-only baseline, a PyG ``MLP`` (its forward takes ``x``).
+            or, for the features-only baseline, a PyG ``MLP`` (its forward takes ``x``); with
+            ``edge_type`` a :class:`~graphsys.train.models.HeteroGNN` whose targets are its endpoint
+            types (dicts in and out, :meth:`~graphsys.train.models.HeteroGNN.embed`).
         predictor: "dot" (``<z_u, z_v>``) or "mlp" (an MLP on ``z_u * z_v``, OGB's ``LinkPredictor``).
         hidden: the embedding width (the MLP predictor's input and hidden width).
         dropout: the MLP predictor's dropout.
+        edge_type: the predicted edge type ``(s, r, d)`` of a heterogeneous graph: pairs are
+            (an ``s`` node, a ``d`` node); None for a homogeneous graph.
     """
 
-    def __init__(self, encoder: torch.nn.Module, predictor: Predictor, hidden: int, dropout: float) -> None:
+    def __init__(self, encoder: torch.nn.Module, predictor: Predictor, hidden: int, dropout: float,
+                 edge_type: EdgeType | None = None) -> None:
         super().__init__()
         self.encoder = encoder
+        self.edge_type = edge_type
         self.graph_free = isinstance(encoder, MLP)
         self.predictor = (MLP([hidden, hidden, 1], dropout=dropout, norm=None)
                           if Predictor(predictor) is Predictor.MLP else None)
@@ -65,38 +84,62 @@ class LinkModel(torch.nn.Module):
             return (z_src * z_dst).sum(dim=-1)
         return self.predictor(z_src * z_dst).squeeze(-1)
 
-    def encode(self, x: torch.Tensor, edge_index: torch.Tensor, num_sampled_nodes=None,
-               num_sampled_edges=None) -> torch.Tensor:
-        """Embeddings of a batch's nodes (at least its seeds', the first rows)."""
+    def encode(self, x, edge_index, num_sampled_nodes=None, num_sampled_edges=None):
+        """Embeddings of a batch's nodes (at least its seeds', the first rows); for a heterogeneous
+        graph (``x``, ``edge_index`` and the counts dicts by type) a dict of the endpoint types' rows."""
         if self.graph_free:
             return self.encoder(x)
+        if self.edge_type is not None:
+            return self.encoder.embed(x, edge_index, num_sampled_nodes, num_sampled_edges)
         return self.encoder(x, edge_index, num_sampled_nodes_per_hop=num_sampled_nodes,
                             num_sampled_edges_per_hop=num_sampled_edges)
 
-    def forward(self, x: torch.Tensor, edge_index: torch.Tensor, edge_label_index: torch.Tensor,
-                num_sampled_nodes=None, num_sampled_edges=None) -> torch.Tensor:
-        """Logits of a batch's labelled pairs (``edge_label_index``, local ids)."""
-        z = self.encode(x, edge_index, num_sampled_nodes, num_sampled_edges)
-        return self.score(z[edge_label_index[0]], z[edge_label_index[1]])
+    def endpoints(self, z) -> tuple[torch.Tensor, torch.Tensor]:
+        """The tables a pair's source and destination rows come from: ``(z, z)`` for a homogeneous
+        graph, the source and destination types' entries of ``z`` for a heterogeneous one."""
+        if self.edge_type is None:
+            return z, z
+        return z[self.edge_type[0]], z[self.edge_type[2]]
+
+    def forward(self, x, edge_index, edge_label_index: torch.Tensor, num_sampled_nodes=None,
+                num_sampled_edges=None) -> torch.Tensor:
+        """Logits of a batch's labelled pairs (``edge_label_index``, local ids: row 0 into the
+        sources' rows, row 1 into the destinations')."""
+        z_src, z_dst = self.endpoints(self.encode(x, edge_index, num_sampled_nodes, num_sampled_edges))
+        return self.score(z_src[edge_label_index[0]], z_dst[edge_label_index[1]])
 
 
-def build_link_model(config: TrainConfig, in_channels: int) -> LinkModel:
+def build_link_model(config: TrainConfig, in_channels: int | dict[str, int],
+                     metadata: tuple[list[str], list[EdgeType]] | None = None) -> LinkModel:
     """A freshly initialised :class:`LinkModel` of ``config``'s encoder (``hidden`` wide output)
-    and predictor, its parameters drawn from ``config.seed`` alone (as :func:`build_model`)."""
-    encoder = build_model(config, in_channels, config.hidden)
+    and predictor, its parameters drawn from ``config.seed`` alone (as :func:`build_model`).
+
+    With ``config.link_edge_type`` the encoder is :func:`build_hetero_model`'s over ``metadata``
+    (``(node_types, edge_types)``, reverse types included) with ``in_channels`` per node type,
+    computing the edge type's endpoint types."""
+    edge_type = config.link_edge_type
+    if edge_type is None:
+        encoder = build_model(config, in_channels, config.hidden)
+    else:
+        encoder = build_hetero_model(config, metadata, in_channels, config.hidden, (edge_type[0], edge_type[2]))
     devices = [torch.cuda.current_device()] if torch.cuda.is_available() else []
     with torch.random.fork_rng(devices=devices):
         torch.manual_seed(config.seed + 1)
-        return LinkModel(encoder, config.predictor, config.hidden, config.dropout)
+        return LinkModel(encoder, config.predictor, config.hidden, config.dropout, edge_type=edge_type)
 
 
 def load_link_dataset(config: TrainConfig) -> LinkDataset:
     """The link dataset ``config`` names: ``ogbl-*`` through ogb (official, or written by
     ``write_ogb_link_dataset`` under ``root``), a synthetic link preset, or any node dataset
-    (Cora, an edge list, ...) given a seeded random edge split (``val_edges`` / ``test_edges``).
+    (Cora, an edge list, ...) given a seeded random edge split (``val_edges`` / ``test_edges``);
+    a heterogeneous one (synthetic-mag, ogbn-mag) split over ``link_edge_type``, with
+    ``featureless = "mean"`` its featureless types' features then derived
+    (:func:`link_mean_features`).
 
     Raises:
-        ValueError: an unknown name, bad fractions or an empty split.
+        ValueError: an unknown name, bad fractions or an empty split; a heterogeneous dataset
+            without ``link_edge_type``, or with one it lacks; ``link_edge_type`` for a
+            homogeneous dataset.
     """
     from graphsys.datasets import link_synthetic
     from graphsys.datasets.ogb_link import load_ogb_link
@@ -112,21 +155,56 @@ def load_link_dataset(config: TrainConfig) -> LinkDataset:
     else:
         dataset = load(name, config.root, scale=config.scale, seed=config.seed, quiet=config.quiet)
         if not isinstance(dataset, LinkDataset):
-            dataset = random_link_split(dataset, config.val_edges, config.test_edges, seed=config.seed)
+            dataset = random_link_split(dataset, config.val_edges, config.test_edges, seed=config.seed,
+                                        edge_type=config.link_edge_type)
+    if dataset.hetero and config.featureless is Featureless.MEAN and dataset.featureless_types:
+        dataset = link_mean_features(dataset, quiet=config.quiet)
     logger.info("%s loaded in %.1f s", dataset, time.perf_counter() - start)
     return dataset
 
 
-def check_link_trainable(dataset: LinkDataset, metric: str, featureless: Featureless | None = None) -> None:
-    """Refuse a dataset that link training cannot use with ``metric`` (and ``featureless``).
+def link_mean_features(dataset: LinkDataset, *, quiet: bool = True) -> LinkDataset:
+    """A heterogeneous link dataset with its featureless types' features derived as
+    :func:`~graphsys.datasets.mean_features` derives them, from the TRAINING graph: derived from
+    the full graph, an author's feature would average the papers of its held-out links. In
+    memory, once per run (a dataset's kept derived features are the full graph's).
+
+    Cost: as :func:`~graphsys.datasets.mean_features` in memory (one pass over the edges used).
+    """
+    counts = dataset.num_nodes
+    target = dataset.edge_type[2]
+    no_ids = torch.zeros(0, dtype=torch.int64)
+    # mean_features reads a node dataset's graph and tables only; the labels are placeholders
+    as_nodes = HeteroNodeDataset(dataset.name, dataset.graph, dict(dataset.x), torch.full((counts[target],), -1),
+                                 no_ids, no_ids, no_ids, num_classes=0, target=target)
+    return dataclasses.replace(dataset, x=mean_features(as_nodes, quiet=quiet).x)
+
+
+def check_link_trainable(dataset: LinkDataset, metric: str, featureless: Featureless | None = None,
+                         edge_type: EdgeType | None = None) -> None:
+    """Refuse a dataset that link training cannot use with ``metric`` (and ``featureless``, and the
+    predicted ``edge_type`` of a heterogeneous run).
 
     Raises:
-        ValueError: no node features and no ``featureless = "learn"``; no training edges; a metric
-            whose candidates the val or test split lacks (MRR needs negative targets per positive,
-            Hits@K and AUC negative edges).
+        ValueError: no node features and no ``featureless = "learn"``; a heterogeneous dataset with
+            featureless node types and no ``featureless`` recipe; an ``edge_type`` that is not the
+            dataset's (None for a heterogeneous dataset, given for a homogeneous one); no training
+            edges; a metric whose candidates the val or test split lacks (MRR needs negative
+            targets per positive, Hits@K and AUC negative edges).
     """
     if not isinstance(dataset, LinkDataset):
         raise ValueError(f"dataset {dataset.name!r} is not a link dataset")
+    if edge_type != dataset.edge_type:
+        if dataset.edge_type is None:
+            raise ValueError(f"link edge type {','.join(edge_type)} (--link-edge-type): dataset {dataset.name!r} is "
+                             "homogeneous (one node type, one edge type); drop it")
+        given = "none" if edge_type is None else ",".join(edge_type)
+        raise ValueError(f"dataset {dataset.name!r} holds the links of {','.join(dataset.edge_type)}, but the link "
+                         f"edge type (--link-edge-type) is {given}")
+    if dataset.hetero and dataset.featureless_types and featureless is None:
+        raise ValueError(f"dataset {dataset.name!r} has node types without features "
+                         f"({', '.join(dataset.featureless_types)}); choose --featureless mean (features derived "
+                         "from their neighbours in the training graph) or learn (embeddings)")
     if dataset.x is None and featureless is not Featureless.LEARN:
         raise ValueError(f"dataset {dataset.name!r} has no node features; pass `--featureless learn` "
                          "(featureless = 'learn': a learned embedding per node as the encoder's input)")
@@ -152,9 +230,10 @@ def message_passing_graph(dataset: LinkDataset) -> Graph:
 
 
 @torch.no_grad()
-def score_pairs(model: LinkModel, z: torch.Tensor, src: torch.Tensor, dst: torch.Tensor, *,
-                device: torch.device, amp: Amp = Amp.NONE) -> torch.Tensor:
-    """Logits of the pairs ``(src[i], dst[i])`` (same shape, any) from embeddings ``z`` (anywhere),
+def score_pairs(model: LinkModel, z_src: torch.Tensor, z_dst: torch.Tensor, src: torch.Tensor, dst: torch.Tensor,
+                *, device: torch.device, amp: Amp = Amp.NONE) -> torch.Tensor:
+    """Logits of the pairs ``(src[i], dst[i])`` (same shape, any) from the rows of ``z_src`` and
+    ``z_dst`` (embeddings anywhere; one table twice for a homogeneous graph),
     :data:`SCORE_PAIRS` pairs per batch on ``device``; float32 on ``device``.
 
     Cost per batch: two row gathers (a copy to ``device`` when ``z`` is on the host) and the predictor.
@@ -166,24 +245,25 @@ def score_pairs(model: LinkModel, z: torch.Tensor, src: torch.Tensor, dst: torch
                 if amp is Amp.BF16 else contextlib.nullcontext())
     for at in range(0, src.numel(), SCORE_PAIRS):
         s, d = src[at : at + SCORE_PAIRS], dst[at : at + SCORE_PAIRS]
-        z_src = z[s.to(z.device)].to(device, non_blocking=True)
-        z_dst = z[d.to(z.device)].to(device, non_blocking=True)
+        rows_src = z_src[s.to(z_src.device)].to(device, non_blocking=True)
+        rows_dst = z_dst[d.to(z_dst.device)].to(device, non_blocking=True)
         with autocast:
-            out[at : at + s.numel()] = model.score(z_src, z_dst).float()
+            out[at : at + s.numel()] = model.score(rows_src, rows_dst).float()
     return out.view(shape)
 
 
-def split_scores(model: LinkModel, z: torch.Tensor, split: LinkSplit, metric: str, *, device: torch.device,
+def split_scores(model: LinkModel, z, split: LinkSplit, metric: str, *, device: torch.device,
                  amp: Amp = Amp.NONE) -> tuple[torch.Tensor, torch.Tensor]:
     """``(positive, negative)`` logits of a split's candidates as the metric takes them: for MRR the
     negatives ``[E, K]`` of each positive's ``target_node_neg`` against its source, else ``[E']``
-    of ``edge_neg``."""
-    pos = score_pairs(model, z, split.edge[0], split.edge[1], device=device, amp=amp)
+    of ``edge_neg``. ``z``: every node's embedding (a dict by node type for a heterogeneous model)."""
+    z_src, z_dst = model.endpoints(z)
+    pos = score_pairs(model, z_src, z_dst, split.edge[0], split.edge[1], device=device, amp=amp)
     if metric == "mrr":
         neg_dst = split.target_node_neg
         neg_src = split.edge[0].unsqueeze(1).expand_as(neg_dst)
-        return pos, score_pairs(model, z, neg_src, neg_dst, device=device, amp=amp)
-    return pos, score_pairs(model, z, split.edge_neg[0], split.edge_neg[1], device=device, amp=amp)
+        return pos, score_pairs(model, z_src, z_dst, neg_src, neg_dst, device=device, amp=amp)
+    return pos, score_pairs(model, z_src, z_dst, split.edge_neg[0], split.edge_neg[1], device=device, amp=amp)
 
 
 class LinkTrainer(Trainer):
@@ -208,16 +288,25 @@ class LinkTrainer(Trainer):
         self.config, self.ctx, self.on_step, self.on_epoch = config, ctx, on_step, on_epoch
         dataset = load_link_dataset(config) if dataset is None else dataset
         self.metric = config.metric or dataset.metric
-        check_link_trainable(dataset, self.metric, config.featureless)
-        indptr, indices, features = place_graph_and_features(config, message_passing_graph(dataset), dataset.x, ctx)
-        # featureless: one learned table is the input, trained as a heterogeneous run's featureless types
-        embeddings = ({HOMOGENEOUS_EMBEDDING: learned_embedding(config, dataset.num_nodes, ctx)}
-                      if features is None else {})
-        self.data = TrainData(dataset, indptr, indices, features, None, embeddings=embeddings)
+        check_link_trainable(dataset, self.metric, config.featureless, config.link_edge_type)
+        if dataset.hetero:
+            indptr, indices, features, embeddings, num_nodes = place_hetero_graph_and_features(
+                config, dataset.graph, dataset.x, ctx)
+            self.data = TrainData(dataset, indptr, indices, features, None, num_nodes=num_nodes, embeddings=embeddings)
+            widths = {t: int(table.shape[1]) for t, table in features.items()}
+            widths.update({t: table.dim for t, table in embeddings.items()})
+            self.model = build_link_model(config, widths, (list(num_nodes), list(indptr))).to(ctx.device)
+        else:
+            indptr, indices, features = place_graph_and_features(config, message_passing_graph(dataset), dataset.x,
+                                                                 ctx)
+            # featureless: one learned table is the input, trained as a heterogeneous run's featureless types
+            embeddings = ({HOMOGENEOUS_EMBEDDING: learned_embedding(config, dataset.num_nodes, ctx)}
+                          if features is None else {})
+            self.data = TrainData(dataset, indptr, indices, features, None, embeddings=embeddings)
+            width = config.embedding_dim if features is None else int(features.shape[1])
+            self.model = build_link_model(config, width).to(ctx.device)
         self.dataset = dataset
         self.train_edges = dataset.train.edge
-        width = config.embedding_dim if features is None else int(features.shape[1])
-        self.model = build_link_model(config, width).to(ctx.device)
         self.optimizer = build_optimizer(config, self.model)
         self.embedding_optimizer = (SparseRowAdagrad(list(embeddings.values()), lr=config.embedding_lr)
                                     if embeddings else None)
@@ -231,7 +320,10 @@ class LinkTrainer(Trainer):
 
     @property
     def inputs(self):
-        """The encoder's input table: the features, or (featureless) the learned embedding's rows."""
+        """The encoder's input table: the features, or (featureless) the learned embedding's rows; for a
+        heterogeneous dataset a dict node type -> table (features, or learned rows)."""
+        if self.data.hetero:
+            return {**self.data.features, **{t: table.weight for t, table in self.data.embeddings.items()}}
         if self.data.features is not None:
             return self.data.features
         return self.data.embeddings[HOMOGENEOUS_EMBEDDING].weight
@@ -242,27 +334,51 @@ class LinkTrainer(Trainer):
                                 ctx=self.ctx)
         return self.pipeline.link_epoch(self.train_edges[:, positions], self.train_edges, seed=seed), positions.numel()
 
+    def _batch_inputs(self, batch):
+        """The encoder's inputs of a batch: its gathered feature rows, or its nodes' learned rows
+        (featureless); per node type for a heterogeneous batch. Dropout on them in training."""
+        cfg = self.config
+
+        def inputs(x: torch.Tensor) -> torch.Tensor:
+            x = _input(x, cfg.amp)
+            return F.dropout(x, cfg.input_dropout) if cfg.input_dropout > 0 else x
+
+        if self.data.hetero:
+            x = {t: inputs(batch[t].x) for t in self.data.features}
+            x.update({t: inputs(table(batch[t].n_id)) for t, table in self.data.embeddings.items()})
+            return x
+        embedding = self.data.embeddings.get(HOMOGENEOUS_EMBEDDING)
+        return inputs(batch.x if embedding is None else embedding(batch.n_id))
+
     def _batch_loss(self, net: torch.nn.Module, batch, autocast) -> torch.Tensor:
         """Binary cross-entropy of the batch's positive (1) and negative (0) pairs' logits."""
-        embedding = self.data.embeddings.get(HOMOGENEOUS_EMBEDDING)
-        x = _input(batch.x if embedding is None else embedding(batch.n_id), self.config.amp)
-        x = F.dropout(x, self.config.input_dropout) if self.config.input_dropout > 0 else x
+        x = self._batch_inputs(batch)
+        if self.data.hetero:
+            labelled = batch[self.dataset.edge_type]
+            graph = (batch.edge_index_dict, batch.num_sampled_nodes_dict, batch.num_sampled_edges_dict)
+        else:
+            labelled, graph = batch, (batch.edge_index, batch.num_sampled_nodes, batch.num_sampled_edges)
         with autocast:
-            out = net(x, batch.edge_index, batch.edge_label_index, batch.num_sampled_nodes, batch.num_sampled_edges)
-        return F.binary_cross_entropy_with_logits(out.float(), batch.edge_label.float())
+            out = net(x, graph[0], labelled.edge_label_index, graph[1], graph[2])
+        return F.binary_cross_entropy_with_logits(out.float(), labelled.edge_label.float())
 
-    def embed(self) -> torch.Tensor:
+    def embed(self):
         """Every node's embedding from full neighbourhoods (layer-wise inference), float32, on the
-        training device, or on the host when ``num_nodes x hidden`` floats would take over a quarter
-        of the free GPU memory."""
+        training device, or on the host when ``num_nodes x hidden`` floats (of every node type)
+        would take over a quarter of the free GPU memory; for a heterogeneous dataset a dict of the
+        predicted edge type's endpoint types' embeddings."""
         cfg, device, data = self.config, self.ctx.device, self.data
+        num_nodes = sum(data.num_nodes.values()) if data.hetero else self.dataset.num_nodes
         embedding_device = device
-        if device.type == "cuda" and self.dataset.num_nodes * cfg.hidden * 4 > torch.cuda.mem_get_info(device)[0] // 4:
+        if device.type == "cuda" and num_nodes * cfg.hidden * 4 > torch.cuda.mem_get_info(device)[0] // 4:
             embedding_device = torch.device("cpu")
         common = dict(device=device, batch_size=cfg.eval_batch_size, embedding_device=embedding_device, amp=cfg.amp,
                       quiet=cfg.quiet)
         if self.model.graph_free:
             return row_wise_inference(self.model.encoder, self.inputs, **common)
+        if data.hetero:
+            csr = {et: (data.indptr[et], data.indices[et]) for et in data.indptr}
+            return hetero_layerwise_embeddings(self.model.encoder, csr, self.inputs, data.num_nodes, **common)
         return layerwise_inference(self.model.encoder, data.indptr, data.indices, self.inputs, **common)
 
     def _evaluate(self) -> Scores:

@@ -9,6 +9,8 @@ minibatch with per-hop trimming (``num_sampled_nodes_per_hop``) and a checkpoint
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 from torch_geometric.nn.conv import GATConv, SAGEConv
 from torch_geometric.nn.models import GAT, GCN, MLP, GraphSAGE
@@ -128,10 +130,11 @@ def build_model(config: TrainConfig, in_channels: int, out_channels: int) -> Bas
 
 
 def build_hetero_model(config: TrainConfig, metadata: tuple[list[str], list[EdgeType]], in_channels: dict[str, int],
-                       out_channels: int, target: str) -> HeteroGNN:
+                       out_channels: int, target: str | Sequence[str]) -> HeteroGNN:
     """A freshly initialised :class:`HeteroGNN` of ``config.model`` ("rgcn" or "sage"), or for
     "mlp" PyG's ``MLP`` over the target type's features, its parameters drawn from ``config.seed``
-    alone (as :func:`build_model`)."""
+    alone (as :func:`build_model`). ``target``: the node type classified, or for link prediction
+    the endpoint types of the predicted edge type (:meth:`HeteroGNN.embed` gives each its rows)."""
     if config.model is ModelKind.MLP:
         return build_model(config, in_channels[target], out_channels)
     devices = [torch.cuda.current_device()] if torch.cuda.is_available() else []
@@ -165,7 +168,8 @@ class HeteroGNN(torch.nn.Module):
       what PyG's ``to_hetero(GraphSAGE(...), metadata, aggr="sum")`` computes.
 
     ReLU and dropout follow every layer but the last. The last layer computes only the target
-    node type (the one being classified). On sampled minibatches with per-hop counts the model
+    node types: the one being classified, or for link prediction the two endpoint types of the
+    predicted edge type (one when it joins a type to itself). On sampled minibatches with per-hop counts the model
     trims as :class:`DestinationTrim` does, per type: layer ``l`` of ``L`` computes outputs only
     for the nodes of hops ``0 .. L - l - 1`` from the edges of those hops (both are prefixes
     of a hop-ordered batch), so the result for the seeds is that of the untrimmed model.
@@ -175,7 +179,8 @@ class HeteroGNN(torch.nn.Module):
         metadata: ``(node_types, edge_types)``, as ``HeteroData.metadata()``.
         in_channels: input width per node type (every node type the edge types name).
         hidden_channels, out_channels, num_layers, dropout: as PyG's ``BasicGNN``.
-        target: the node type whose outputs are returned.
+        target: the node type whose outputs :meth:`forward` returns, or a sequence of node types
+            whose outputs :meth:`embed` returns (``forward`` then returns the first's).
 
     Raises:
         ValueError: an unknown kind, a node type without an input width, or a node type that
@@ -183,7 +188,8 @@ class HeteroGNN(torch.nn.Module):
     """
 
     def __init__(self, kind: ModelKind, metadata: tuple[list[str], list[EdgeType]], in_channels: dict[str, int],
-                 hidden_channels: int, out_channels: int, num_layers: int, dropout: float, target: str) -> None:
+                 hidden_channels: int, out_channels: int, num_layers: int, dropout: float,
+                 target: str | Sequence[str]) -> None:
         super().__init__()
         kind = ModelKind(kind)
         if kind not in (ModelKind.RGCN, ModelKind.SAGE):
@@ -192,15 +198,21 @@ class HeteroGNN(torch.nn.Module):
         missing = sorted({t for et in edge_types for t in (et[0], et[2])} - set(in_channels))
         if missing:
             raise ValueError(f"in_channels has no width for node types {missing}")
-        if target not in node_types:
-            raise ValueError(f"target {target!r} is not a node type; node types: {node_types}")
-        self.kind, self.target, self.num_layers, self.dropout = kind, target, num_layers, dropout
+        targets = (target,) if isinstance(target, str) else tuple(dict.fromkeys(target))
+        for node_type in targets:
+            if node_type not in node_types:
+                raise ValueError(f"target {node_type!r} is not a node type; node types: {node_types}")
+        if not targets:
+            raise ValueError("target names no node type; give the node type (or types) to compute")
+        #: the node types the last layer computes; ``target``, the first, is what ``forward`` returns
+        self.targets: tuple[str, ...] = targets
+        self.kind, self.target, self.num_layers, self.dropout = kind, targets[0], num_layers, dropout
         self.out_channels = out_channels
         self.node_types = node_types
-        # Which node types each layer must compute: the target at the last, and before that every
+        # Which node types each layer must compute: the targets at the last, and before that every
         # type whose rows an edge type of the next layer reads.
         computed: list[set[str]] = [set() for _ in range(num_layers)]
-        needed = {target}
+        needed = set(targets)
         for layer in reversed(range(num_layers)):
             computed[layer] = set(needed)
             needed = needed | {s for s, _, d in edge_types if d in needed}
@@ -268,6 +280,17 @@ class HeteroGNN(torch.nn.Module):
         Raises:
             ValueError: per-hop counts with fewer hops than layers.
         """
+        return self.embed(x_dict, edge_index_dict, num_sampled_nodes_dict, num_sampled_edges_dict)[self.target]
+
+    def embed(self, x_dict: dict[str, torch.Tensor], edge_index_dict: dict[EdgeType, torch.Tensor],
+              num_sampled_nodes_dict: dict[str, list[int]] | None = None,
+              num_sampled_edges_dict: dict[EdgeType, list[int]] | None = None) -> dict[str, torch.Tensor]:
+        """Outputs for the nodes of every type in :attr:`targets`, as :meth:`forward` gives the target's
+        (with the per-hop counts, those of each type's seeds), keyed by node type.
+
+        Raises:
+            ValueError: per-hop counts with fewer hops than layers.
+        """
         trim = num_sampled_nodes_dict is not None and num_sampled_edges_dict is not None
         if trim:
             hops = len(next(iter(num_sampled_nodes_dict.values()))) - 1
@@ -286,4 +309,4 @@ class HeteroGNN(torch.nn.Module):
             for et, edge_index in edges.items():
                 messages[et[2]].append(self.conv(layer, et, x[et[0]], x_dst[et[2]], edge_index))
             x = {t: self.activate(layer, self.combine(layer, t, x_dst[t], messages[t])) for t in x_dst}
-        return x[self.target]
+        return {t: x[t] for t in self.targets}

@@ -86,19 +86,28 @@ class EpochPipeline:
 
     def link_epoch(self, edges: torch.Tensor, all_edges: torch.Tensor, *, seed: int) -> EpochBatches:
         """The link batches over ``edges`` (``[2, E]``, this rank's positives in the order given), with
-        binary negatives (``config.negatives`` per positive, labelled 0) drawn from ``seed``.
+        binary negatives (``config.negatives`` per positive, labelled 0) drawn from ``seed``; for a
+        heterogeneous dataset the edges are of its ``edge_type`` and the negatives over its endpoint
+        types (``HeteroData`` batches, the link fields on the edge type's store).
 
         The negative drawer (its degree table, and for strict negatives the sorted keys of the graph's
         edges and of ``all_edges``, every training positive) is built at the first epoch and kept.
         Cost: one copy of ``edges`` to the sampler's device and one range check (a sync).
         """
-        cfg = self._config
+        cfg, data = self._config, self._data
         self._sampler.reseed(seed)
+        # a heterogeneous dataset's links are of one edge type: its CSR, its endpoint types
+        edge_type = data.dataset.edge_type if data.hetero else None
         if self._negatives is None:
             neg = NegativeSampling("binary", cfg.negatives, weight=cfg.negative_weight, strict=cfg.strict_negatives)
-            self._negatives = NegativeDrawer(neg, self._data.indptr, self._data.indices, all_edges,
-                                             self._sampler.device)
-        loader = LinkLoader(self._sampler, self._data.features, None, edges, cfg.batch_size, shuffle=False,
+            indptr, indices, num_src = data.indptr, data.indices, None
+            if edge_type is not None:
+                indptr, indices = data.indptr[edge_type], data.indices[edge_type]
+                num_src = data.num_nodes[edge_type[0]] if edge_type[0] != edge_type[2] else None
+            self._negatives = NegativeDrawer(neg, indptr, indices, all_edges, self._sampler.device,
+                                             num_src_nodes=num_src)
+        seeds = edges if edge_type is None else (edge_type, edges)
+        loader = LinkLoader(self._sampler, data.features, None, seeds, cfg.batch_size, shuffle=False,
                             neg_sampling=self._negatives, exclude_seed_edges=cfg.exclude_seed_edges,
                             gather_group=cfg.gather_group, seed=seed)
         return EpochBatches(loader, self._device)
