@@ -25,6 +25,15 @@ def _fanouts(text: str) -> tuple[int, ...]:
     return values
 
 
+def _edge_type(text: str) -> tuple[str, str, str]:
+    parts = tuple(p.strip() for p in text.split(","))
+    if len(parts) != 3 or not all(parts):
+        raise argparse.ArgumentTypeError(
+            f"--link-edge-type takes an edge type SRC_TYPE,RELATION,DST_TYPE like author,writes,paper, got {text!r}"
+        )
+    return parts  # type: ignore[return-value]
+
+
 def register(subparsers) -> None:
     """Add the ``train`` subcommand."""
     p = subparsers.add_parser(
@@ -112,6 +121,10 @@ def register(subparsers) -> None:
                       help="datasets without a link split: fraction of links held out for test (default 0.1)")
     link.add_argument("--metric", default=None,
                       help="mrr, hits@K or auc (default: the dataset's); the split must hold its candidates")
+    link.add_argument("--link-edge-type", type=_edge_type, default=None, metavar="SRC,RELATION,DST",
+                      help="heterogeneous datasets: the edge type whose links are split (--val-edges, --test-edges) "
+                           "and predicted, e.g. author,writes,paper; --model rgcn or sage, with --featureless as "
+                           "for node classification")
     p.add_argument("--reorder", nargs="?", const="hot-rcm", default=None, choices=["hot-rcm", "hot", "rcm"],
                    help="renumber the nodes for locality before training (hot-rcm when no METHOD; kept under --root "
                         "once made): faster zero-copy gathers, the same metrics")
@@ -173,7 +186,8 @@ def config_from_args(args):
 
 _LINK_FLAGS = {"predictor": "--predictor", "negatives": "--negatives", "negative_weight": "--negative-weight",
                "strict_negatives": "--strict-negatives", "exclude_seed_edges": "--keep-seed-edges",
-               "val_edges": "--val-edges", "test_edges": "--test-edges", "metric": "--metric"}
+               "val_edges": "--val-edges", "test_edges": "--test-edges", "metric": "--metric",
+               "link_edge_type": "--link-edge-type"}
 
 
 def _link_options(args) -> dict:
@@ -185,17 +199,21 @@ def _link_options(args) -> dict:
     given = {"predictor": args.predictor, "negatives": args.negatives, "negative_weight": args.negative_weight,
              "strict_negatives": args.strict_negatives or None,
              "exclude_seed_edges": False if args.keep_seed_edges else None,
-             "val_edges": args.val_edges, "test_edges": args.test_edges, "metric": args.metric}
+             "val_edges": args.val_edges, "test_edges": args.test_edges, "metric": args.metric,
+             "link_edge_type": args.link_edge_type}
     given = {k: v for k, v in given.items() if v is not None}
     if args.task == "node" and given:
         flags = ", ".join(_LINK_FLAGS[k] for k in given)
         raise CommandError(f"{flags} apply to --task link; add --task link or drop them")
     if args.task == "link":
+        # a heterogeneous link task (--link-edge-type) trains the node task's heterogeneous models
+        typed = args.link_edge_type is not None
         node_only = [flag for flag, used in (("--undirected", args.undirected),
-                                             ("--featureless mean", args.featureless == "mean"),
-                                             ("--model rgcn", args.model == "rgcn")) if used]
+                                             ("--featureless mean", args.featureless == "mean" and not typed),
+                                             ("--model rgcn", args.model == "rgcn" and not typed)) if used]
         if node_only:
-            raise CommandError(f"{', '.join(node_only)} apply to node classification, not --task link")
+            raise CommandError(f"{', '.join(node_only)} apply to node classification, not --task link (unless "
+                               "--link-edge-type names the edge type of a heterogeneous dataset to predict)")
     return given
 
 

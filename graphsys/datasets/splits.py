@@ -202,8 +202,9 @@ def random_link_split(dataset, val: float = 0.05, test: float = 0.1, seed: int =
     check_link_fractions(val, test)
     hetero = isinstance(dataset, HeteroNodeDataset)
     if not hetero and edge_type is not None:
-        raise ValueError(f"edge_type {tuple(edge_type)!r}: dataset {dataset.name!r} is homogeneous (one node type, "
-                         "one edge type); name an edge type only for a heterogeneous dataset")
+        raise ValueError(f"link edge type {','.join(map(str, edge_type))} (edge_type, --link-edge-type): dataset "
+                         f"{dataset.name!r} is homogeneous (one node type, one edge type); name an edge type only "
+                         "for a heterogeneous dataset")
     if not hetero:
         graph = dataset.graph
         undirected = is_symmetric(graph) if undirected is None else undirected

@@ -296,8 +296,8 @@ class TrainConfig:
 
         if self.link_edge_type is not None:
             if self.model not in (ModelKind.RGCN, ModelKind.SAGE):
-                raise ValueError(f"model = {self.model.value!r}: link_edge_type {','.join(self.link_edge_type)} "
-                                 "predicts links of a heterogeneous graph with model 'rgcn' or 'sage' (per edge type)")
+                raise ValueError(f"model = {self.model.value!r} cannot encode the heterogeneous graph of "
+                                 f"link_edge_type {','.join(self.link_edge_type)}; use model 'rgcn' or 'sage'")
         elif self.model is ModelKind.RGCN:
             raise ValueError("task 'link' trains homogeneous graphs (sage, gcn, gat or mlp); model 'rgcn' is for "
                              "heterogeneous graphs: name the edge type to predict (link_edge_type)")
