@@ -132,9 +132,7 @@ def load_link_dataset(config: TrainConfig) -> LinkDataset:
     """The link dataset ``config`` names: ``ogbl-*`` through ogb (official, or written by
     ``write_ogb_link_dataset`` under ``root``), a synthetic link preset, or any node dataset
     (Cora, an edge list, ...) given a seeded random edge split (``val_edges`` / ``test_edges``);
-    a heterogeneous one (synthetic-mag, ogbn-mag) split over ``link_edge_type``, with
-    ``featureless = "mean"`` its featureless types' features then derived
-    (:func:`link_mean_features`).
+    a heterogeneous one (synthetic-mag, ogbn-mag) split over ``link_edge_type``.
 
     Raises:
         ValueError: an unknown name, bad fractions or an empty split; a heterogeneous dataset
@@ -157,8 +155,6 @@ def load_link_dataset(config: TrainConfig) -> LinkDataset:
         if not isinstance(dataset, LinkDataset):
             dataset = random_link_split(dataset, config.val_edges, config.test_edges, seed=config.seed,
                                         edge_type=config.link_edge_type)
-    if dataset.hetero and config.featureless is Featureless.MEAN and dataset.featureless_types:
-        dataset = link_mean_features(dataset, quiet=config.quiet)
     logger.info("%s loaded in %.1f s", dataset, time.perf_counter() - start)
     return dataset
 
@@ -272,7 +268,9 @@ class LinkTrainer(Trainer):
     Args:
         config: the run.
         ctx: this process's place in a distributed run.
-        dataset: an already loaded :class:`~graphsys.datasets.LinkDataset` (default: :func:`load_link_dataset`).
+        dataset: an already loaded :class:`~graphsys.datasets.LinkDataset` (default: :func:`load_link_dataset`);
+            with ``featureless = "mean"`` a heterogeneous one's featureless types get
+            :func:`link_mean_features` first.
         on_step, on_epoch: as :class:`Trainer`'s.
 
     Example:
@@ -289,6 +287,10 @@ class LinkTrainer(Trainer):
         dataset = load_link_dataset(config) if dataset is None else dataset
         self.metric = config.metric or dataset.metric
         check_link_trainable(dataset, self.metric, config.featureless, config.link_edge_type)
+        if dataset.hetero and config.featureless is Featureless.MEAN and dataset.featureless_types:
+            start = time.perf_counter()
+            dataset = link_mean_features(dataset, quiet=config.quiet)
+            logger.info("mean features of the training graph in %.1f s", time.perf_counter() - start)
         if dataset.hetero:
             indptr, indices, features, embeddings, num_nodes = place_hetero_graph_and_features(
                 config, dataset.graph, dataset.x, ctx)
