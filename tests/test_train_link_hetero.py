@@ -1,21 +1,26 @@
 """graphsys train --task link on a heterogeneous dataset (CPU): synthetic-mag's author-writes-paper links
 split at random and predicted by R-GCN / hetero GraphSAGE well above an untrained model; held-out links
 out of the training graph both ways; same seed, same split and same epochs; exact resume; two gloo ranks
-in step; bad flags named, exit 2."""
+in step; the training graph's mean features kept beside the dataset per split, reopened, checked; bad flags
+named, exit 2."""
 import json
 import re
+import shutil
 from pathlib import Path
 
 import pytest
 import torch
+from _datasets import flip_byte
 from _dist import as_rank, read_ranks, spawn_ranks, write_rank
 from test_train_cora import one_thread  # noqa: F401  (autouse: one thread on the shared 2-core machine)
 
+import graphsys.datasets.features as derived_features
 from graphsys.cli import main
 from graphsys.datasets import load, random_link_split
+from graphsys.io import MANIFEST, CorruptFileError, OutputError
 from graphsys.train import TrainConfig, load_checkpoint, train
 from graphsys.train.distributed import DistContext
-from graphsys.train.link import LinkTrainer
+from graphsys.train.link import LinkTrainer, link_mean_features
 
 SCALE = 0.005
 WRITES, REV_WRITES = ("author", "writes", "paper"), ("paper", "rev_writes", "author")
@@ -139,6 +144,62 @@ def test_a_resumed_run_ends_as_one_that_never_stopped_and_the_same_seed_repeats_
     with pytest.raises(ValueError, match="link_edge_type"):
         train(config(root, **common, link_edge_type=("paper", "cites", "paper"), checkpoint=str(tmp_path / "b.pt"),
                      resume=True))
+
+
+def test_mean_features_of_a_split_are_kept_beside_the_dataset_reopened_and_checked(tmp_path, monkeypatch):
+    first = train(config(tmp_path, epochs=1, eval_every=0))
+    (dataset_dir,) = tmp_path.glob("synthetic-mag_*")
+    kept = dataset_dir / "link_mean_features"
+    (folder,) = kept.iterdir()  # one unit with its manifest, named by edge type, seed and fractions
+    assert folder.name == "edge0_seed3_val0.05_test0.1" and (folder / MANIFEST).is_file()
+    stamp = (folder / MANIFEST).stat().st_mtime_ns
+
+    # the next run of the same split reopens them: no mean is computed, the losses are the same
+    def no_derive(*args, **kwargs):
+        raise AssertionError("the kept mean features were derived again")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(derived_features, "_derive", no_derive)
+        again = train(config(tmp_path, epochs=1, eval_every=0))
+    assert again.history[0].loss == first.history[0].loss
+    assert (folder / MANIFEST).stat().st_mtime_ns == stamp
+
+    # another split of the same dataset folder derives and keeps its own: other fractions, another seed
+    train(config(tmp_path, epochs=1, eval_every=0, val_edges=0.08))
+    dataset = load("synthetic-mag", tmp_path, scale=SCALE, seed=3)  # the dataset folder the runs split
+    seed4 = link_mean_features(random_link_split(dataset, seed=4, edge_type=WRITES), (4, 0.05, 0.1))
+    assert sorted(p.name for p in kept.iterdir()) == [
+        "edge0_seed3_val0.05_test0.1", "edge0_seed3_val0.08_test0.1", "edge0_seed4_val0.05_test0.1"]
+    seed3 = link_mean_features(random_link_split(dataset, seed=3, edge_type=WRITES), (3, 0.05, 0.1))
+    assert not torch.equal(seed3.x["author"], seed4.x["author"])  # each its own held-out links' graph
+    # a split given in memory (no split key) keeps them in memory
+    in_memory = link_mean_features(random_link_split(dataset, seed=5, edge_type=WRITES))
+    assert len(list(kept.iterdir())) == 3 and in_memory.x.keys() == seed3.x.keys()
+
+    # as the node task's derived features: a file altered since is refused, a folder graphsys did
+    # not write is left as it was
+    flip_byte(folder / "x_1.npy")
+    with pytest.raises(CorruptFileError, match=r"x_1.npy does not match its checksum"):
+        train(config(tmp_path, epochs=1, eval_every=0))
+    other = kept / "edge0_seed3_val0.06_test0.1"
+    other.mkdir()
+    (other / "notes.txt").write_text("mine")
+    with pytest.raises(OutputError, match="holds files graphsys did not write"):
+        train(config(tmp_path, epochs=1, eval_every=0, val_edges=0.06))
+    assert (other / "notes.txt").read_text() == "mine"
+    # the dataset's manifest admits the kept features: a dataset generated anew (by a newer generator)
+    # replaces them with it
+    shutil.rmtree(other)
+    meta_file = dataset_dir / "meta.json"
+    meta_file.write_text(json.dumps({**json.loads(meta_file.read_text()), "generator": 0}))
+    dataset = load("synthetic-mag", tmp_path, scale=SCALE, seed=3)
+    assert dataset.path == dataset_dir and not kept.exists()
+    # a dataset folder whose manifest does not admit them (written before splits kept theirs) keeps
+    # them in memory: writing there would leave a folder graphsys refuses to regenerate
+    manifest_file = dataset_dir / MANIFEST
+    manifest_file.write_text(json.dumps({**json.loads(manifest_file.read_text()), "derived": ["mean_features/*"]}))
+    old_folder = link_mean_features(random_link_split(dataset, seed=4, edge_type=WRITES), (4, 0.05, 0.1))
+    assert not kept.exists() and torch.equal(old_folder.x["author"], seed4.x["author"])
 
 
 def _rank(rank: int, world: int, port: int, root: str, out: str) -> None:

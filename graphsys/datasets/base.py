@@ -372,7 +372,8 @@ class LinkDataset(_OneNodeType):
         undirected: whether a link ``u - v`` is symmetric (both directions in ``graph``, so a
             loader excluding a seed edge must drop both); False for citations and for the links
             of an edge type between two node types.
-        path: the folder the dataset was opened from; ``None`` for one built in memory.
+        path: the folder the dataset was opened from (for a random split of a heterogeneous
+            dataset, that dataset's); ``None`` for one built in memory.
         edge_type: the predicted edge type of a heterogeneous dataset; ``None`` for a homogeneous one.
 
     Example:

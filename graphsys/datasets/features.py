@@ -158,14 +158,16 @@ def _source_run(dataset: HeteroNodeDataset) -> str | None:
     return read_json(Path(dataset.path) / MANIFEST).get("run_id")
 
 
-def _open_derived(folder: Path, dataset: HeteroNodeDataset, source: str | None) -> dict[str, torch.Tensor] | None:
-    """The derived features kept in ``folder`` for this very dataset (None when there are none,
-    when they were derived from another version of it, or ``source`` is unknown)."""
+def _open_derived(folder: Path, dataset: HeteroNodeDataset, source: str | None,
+                  graph_key: dict | None) -> dict[str, torch.Tensor] | None:
+    """The derived features kept in ``folder`` for this very dataset and graph (None when there are
+    none, when they were derived from another version of it or another ``graph_key``, or ``source``
+    is unknown)."""
     if source is None or not (folder / MANIFEST).is_file():
         return None
     manifest = verify_dir(folder, MEAN_FEATURES_KIND)
     meta = read_json(folder / "meta.json")
-    if meta.get("version") != _VERSION or meta.get("source_run") != source:
+    if meta.get("version") != _VERSION or meta.get("source_run") != source or meta.get("graph") != graph_key:
         return None
     try:
         files = dict(meta["features"])
@@ -177,7 +179,7 @@ def _open_derived(folder: Path, dataset: HeteroNodeDataset, source: str | None) 
 
 
 def mean_features(dataset: HeteroNodeDataset, root: str | os.PathLike | None = None, *,
-                  quiet: bool = True) -> HeteroNodeDataset:
+                  graph_key: dict | None = None, quiet: bool = True) -> HeteroNodeDataset:
     """``dataset`` with features for every node type: each featureless type gets, once, the mean
     of its neighbours' features (OGB-LSC MAG240M's baseline recipe), the rest stay as they are.
 
@@ -191,8 +193,11 @@ def mean_features(dataset: HeteroNodeDataset, root: str | os.PathLike | None = N
     Where the result goes: under ``root`` when given, else in ``<dataset.path>/mean_features/``
     for a dataset on disk (it is a unit of its own: memory-mapped ``.npy`` files and a manifest,
     admitted by the dataset's manifest), else in memory. Features kept on disk are reopened
-    (checked against their manifest) when they were derived from this very dataset folder;
-    otherwise they are derived again and replace them.
+    (checked against their manifest) when they were derived from this very dataset folder and
+    the same ``graph_key``; otherwise they are derived again and replace them. ``graph_key``
+    (JSON values) names how ``dataset.graph`` was made from the folder's when it is not that
+    graph (a link split's training graph: its edge type, seed and fractions); it is recorded
+    in ``meta.json``.
 
     Cost: one pass over every edge of the edge types used (a parallel transpose first for
     those that point away from the type), reading a neighbour's feature row per edge; memory
@@ -227,7 +232,7 @@ def mean_features(dataset: HeteroNodeDataset, root: str | os.PathLike | None = N
             x[node_type] = out
         return replace(dataset, x=_in_graph_order(dataset, x))
     source = _source_run(dataset)
-    kept = _open_derived(folder, dataset, source)
+    kept = _open_derived(folder, dataset, source, graph_key)
     if kept is not None:
         log.info("opening derived features in %s", folder)
         return replace(dataset, x=_in_graph_order(dataset, {**x, **kept}))
@@ -245,7 +250,7 @@ def mean_features(dataset: HeteroNodeDataset, root: str | os.PathLike | None = N
             x[node_type] = out
         (tmp / "meta.json").write_text(json.dumps({
             "format": MEAN_FEATURES_KIND, "version": _VERSION, "dataset": dataset.name, "source_run": source,
-            "features": files, "from": {t: [list(e) for e, _ in s] for t, s in plan}}, indent=1))
+            "graph": graph_key, "features": files, "from": {t: [list(e) for e, _ in s] for t, s in plan}}, indent=1))
     derived = {t: torch.from_numpy(read_npy(folder / f, mmap_mode="c")) for t, f in files.items()}
     return replace(dataset, x=_in_graph_order(dataset, {**dataset.x, **derived}))
 

@@ -4,10 +4,13 @@ string), ``y.npy``, the split ``.npy`` files and ``meta.json``; reopened with me
 
 Features derived later (:func:`~graphsys.datasets.mean_features`) live in the subfolder
 ``mean_features/``, a unit of its own with its own manifest, which the dataset's manifest
-admits as derived: regenerating the dataset replaces it with the rest.
+admits as derived: regenerating the dataset replaces it with the rest. Those derived from a
+link split's training graph (held-out links removed) live in ``link_mean_features/<split>/``,
+one such unit per split, admitted the same way.
 """
 from __future__ import annotations
 
+import fnmatch
 import json
 import os
 from pathlib import Path
@@ -18,19 +21,39 @@ import torch
 from graphsys.datasets import cache
 from graphsys.datasets.base import HeteroNodeDataset
 from graphsys.hetero_graph import HeteroGraph
-from graphsys.io import CorruptFileError, read_npy
+from graphsys.io import MANIFEST, CorruptFileError, read_json, read_npy
 
 FORMAT = "graphsys.HeteroNodeDataset"
 VERSION = 1
-#: The subfolder of derived features and the glob the dataset's manifest admits for it.
+#: The subfolders of derived features (of the dataset's graph; of link splits' training graphs)
+#: and the globs the dataset's manifest admits for them.
 DERIVED_FOLDER = "mean_features"
-DERIVED = (f"{DERIVED_FOLDER}/*",)
+LINK_DERIVED_FOLDER = "link_mean_features"
+DERIVED = (f"{DERIVED_FOLDER}/*", f"{LINK_DERIVED_FOLDER}/*")
 _SPLITS = ("train_idx", "val_idx", "test_idx")
 
 
 def feature_file(position: int) -> str:
     """The file of the features of the ``position``-th node type."""
     return f"x_{position}.npy"
+
+
+def link_features_folder(path: str | os.PathLike, edge_type_position: int, seed: int, val: float,
+                         test: float) -> Path | None:
+    """The folder, under the dataset folder ``path``, of the features derived from the training graph
+    of one random link split: ``link_mean_features/edge<e>_seed<s>_val<v>_test<t>/`` (``e`` the
+    split edge type's position among the graph's, never a user string). None when the dataset's
+    manifest does not admit it as derived (a folder written before link splits kept theirs):
+    writing there would leave a dataset folder graphsys refuses to regenerate. Cost: one read
+    of the manifest.
+    """
+    manifest_file = Path(path) / MANIFEST
+    if not manifest_file.is_file():
+        return None
+    globs = read_json(manifest_file).get("derived", [])
+    if not any(fnmatch.fnmatch(f"{LINK_DERIVED_FOLDER}/{MANIFEST}", glob) for glob in globs):
+        return None
+    return Path(path) / LINK_DERIVED_FOLDER / f"edge{edge_type_position}_seed{seed}_val{val!r}_test{test!r}"
 
 
 def write_meta(folder: Path, name: str, num_classes: int, target: str, features: dict[str, str], extra: dict) -> None:

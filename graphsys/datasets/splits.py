@@ -179,7 +179,8 @@ def random_link_split(dataset, val: float = 0.05, test: float = 0.1, seed: int =
     (the reverse :meth:`~graphsys.HeteroGraph.add_reverse` makes later is built from what is left);
     negative sources are drawn over type ``s``, destinations over ``d``; ``undirected`` applies to
     an edge type from a node type to itself (between two types a link has one direction), whose
-    held-out links leave it in both directions (training makes it undirected).
+    held-out links leave it in both directions (training makes it undirected). Its ``path`` is
+    the heterogeneous dataset's folder (features derived from its training graph are kept there).
 
     Args:
         dataset: a :class:`~graphsys.datasets.NodeDataset` (its graph and features are used), or a
@@ -230,7 +231,7 @@ def random_link_split(dataset, val: float = 0.05, test: float = 0.1, seed: int =
         removals[reverse] = (held_dst, held_src)
     train_graph = _without_edges(graph, removals)
     return LinkDataset(dataset.name, train_graph, dict(dataset.x), splits["train"], splits["val"], splits["test"],
-                       metric="auc", undirected=bool(undirected), edge_type=edge_type)
+                       metric="auc", undirected=bool(undirected), path=dataset.path, edge_type=edge_type)
 
 
 def check_edge_type(dataset, edge_type) -> tuple[str, str, str]:

@@ -30,6 +30,7 @@ from torch_geometric.nn.models import MLP
 
 from graphsys import Graph
 from graphsys.datasets import HeteroNodeDataset, LinkDataset, LinkSplit, load, mean_features
+from graphsys.datasets.hetero_cache import link_features_folder
 from graphsys.train.config import Amp, Featureless, Predictor, TrainConfig
 from graphsys.train.data import (
     HOMOGENEOUS_EMBEDDING,
@@ -159,21 +160,43 @@ def load_link_dataset(config: TrainConfig) -> LinkDataset:
     return dataset
 
 
-def link_mean_features(dataset: LinkDataset, *, quiet: bool = True) -> LinkDataset:
+def link_mean_features(dataset: LinkDataset, split: tuple[int, float, float] | None = None, *,
+                       quiet: bool = True) -> LinkDataset:
     """A heterogeneous link dataset with its featureless types' features derived as
     :func:`~graphsys.datasets.mean_features` derives them, from the TRAINING graph: derived from
-    the full graph, an author's feature would average the papers of its held-out links. In
-    memory, once per run (a dataset's kept derived features are the full graph's).
+    the full graph, an author's feature would average the papers of its held-out links.
 
-    Cost: as :func:`~graphsys.datasets.mean_features` in memory (one pass over the edges used).
+    Where they go: for a dataset split from a folder (``dataset.path``) with ``split``, the
+    ``(seed, val, test)`` :func:`~graphsys.datasets.random_link_split` made it with, into that
+    folder's ``link_mean_features/`` as the node task keeps its own (one unit with a manifest,
+    written atomically), keyed by the edge type, ``split`` and the folder's version; the next
+    run of the same split reopens them (checked against the manifest: a file altered since is
+    refused), another split derives its own. Otherwise (a dataset built or split in memory, or
+    a folder whose manifest does not admit them) in memory, once per run.
+
+    Cost: as :func:`~graphsys.datasets.mean_features` (one pass over the edges used; on disk,
+    plus one checksum read of what it wrote); reopening, one checksum read of the kept files.
+
+    Raises:
+        CorruptFileError: kept features that no longer match their manifest.
+        OutputError: the split's folder holds something graphsys did not write.
     """
     counts = dataset.num_nodes
     target = dataset.edge_type[2]
     no_ids = torch.zeros(0, dtype=torch.int64)
-    # mean_features reads a node dataset's graph and tables only; the labels are placeholders
+    folder = graph_key = None
+    if split is not None and dataset.path is not None:
+        seed, val, test = split
+        folder = link_features_folder(dataset.path, dataset.graph.edge_types.index(dataset.edge_type), seed, val,
+                                      test)
+        graph_key = {"edge_type": list(dataset.edge_type), "seed": seed, "val": val, "test": test}
+    # mean_features reads a node dataset's graph and tables only, and the folder's version when it
+    # keeps them in ``folder`` (never the path alone: its mean_features/ are the full graph's);
+    # the labels are placeholders
     as_nodes = HeteroNodeDataset(dataset.name, dataset.graph, dict(dataset.x), torch.full((counts[target],), -1),
-                                 no_ids, no_ids, no_ids, num_classes=0, target=target)
-    return dataclasses.replace(dataset, x=mean_features(as_nodes, quiet=quiet).x)
+                                 no_ids, no_ids, no_ids, num_classes=0, target=target,
+                                 path=dataset.path if folder is not None else None)
+    return dataclasses.replace(dataset, x=mean_features(as_nodes, folder, graph_key=graph_key, quiet=quiet).x)
 
 
 def check_link_trainable(dataset: LinkDataset, metric: str, featureless: Featureless | None = None,
@@ -270,7 +293,8 @@ class LinkTrainer(Trainer):
         ctx: this process's place in a distributed run.
         dataset: an already loaded :class:`~graphsys.datasets.LinkDataset` (default: :func:`load_link_dataset`);
             with ``featureless = "mean"`` a heterogeneous one's featureless types get
-            :func:`link_mean_features` first.
+            :func:`link_mean_features` first: in memory for a dataset given here, kept beside the
+            dataset's folder for one this trainer loads from ``root``.
         on_step, on_epoch: as :class:`Trainer`'s.
 
     Example:
@@ -284,12 +308,14 @@ class LinkTrainer(Trainer):
     def __init__(self, config: TrainConfig, *, ctx: DistContext, dataset: LinkDataset | None = None,
                  on_step=None, on_epoch=None) -> None:
         self.config, self.ctx, self.on_step, self.on_epoch = config, ctx, on_step, on_epoch
+        # the split of a dataset loaded here is config's; one given may come from any split
+        split = (config.seed, config.val_edges, config.test_edges) if dataset is None else None
         dataset = load_link_dataset(config) if dataset is None else dataset
         self.metric = config.metric or dataset.metric
         check_link_trainable(dataset, self.metric, config.featureless, config.link_edge_type)
         if dataset.hetero and config.featureless is Featureless.MEAN and dataset.featureless_types:
             start = time.perf_counter()
-            dataset = link_mean_features(dataset, quiet=config.quiet)
+            dataset = link_mean_features(dataset, split, quiet=config.quiet)
             logger.info("mean features of the training graph in %.1f s", time.perf_counter() - start)
         if dataset.hetero:
             indptr, indices, features, embeddings, num_nodes = place_hetero_graph_and_features(
