@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import fnmatch
+import glob
 import json
 import os
 import re
@@ -200,8 +201,39 @@ def _check_dir_replaceable(target: Path, kind: str) -> None:
                           "refusing to replace it")
     derived = manifest.get("derived", [])
     for rel in present:
-        if rel != MANIFEST and rel not in manifest["files"] and not any(fnmatch.fnmatch(rel, d) for d in derived):
+        if rel != MANIFEST and rel not in manifest["files"] and not _derived_file(target, rel, derived):
             raise OutputError(f"{target / rel} was not written by graphsys; refusing to replace {target}")
+
+
+def admitted(rel: str, derived: Sequence[str]) -> bool:
+    """Whether the '/'-separated path ``rel`` matches one of the ``derived`` globs segment by segment
+    (a ``*`` never matches across a '/': ``mean_features/*`` admits no file of a deeper folder)."""
+    parts = rel.split("/")
+    return any(len(globs) == len(parts) and all(fnmatch.fnmatchcase(p, g) for p, g in zip(parts, globs, strict=True))
+               for globs in (d.split("/") for d in derived))
+
+
+def _derived_file(target: Path, rel: str, derived: Sequence[str]) -> bool:
+    """Whether ``rel``, a file of ``target`` its own manifest does not list, may be replaced with it: it
+    matches a ``derived`` glob (:func:`admitted`), and where that glob has a wildcard it belongs to a
+    graphsys unit inside ``target`` (the nearest folder above it with its own manifest lists it, or is
+    it), so a file a user put into a derived folder is never taken for one graphsys wrote.
+    Cost: one manifest read at most."""
+    matched = [d for d in derived if admitted(rel, [d])]
+    if not matched:
+        return False
+    if any(not glob.has_magic(d) for d in matched):  # a path named exactly (another tool's output)
+        return True
+    parts = rel.split("/")
+    for depth in range(len(parts) - 1, 0, -1):
+        unit = target.joinpath(*parts[:depth])
+        if (unit / MANIFEST).is_file():
+            inner = "/".join(parts[depth:])
+            try:
+                return inner == MANIFEST or inner in _read_manifest(unit / MANIFEST, None)["files"]
+            except CorruptFileError:
+                return False
+    return False
 
 
 def _sidecar(target: Path) -> Path:

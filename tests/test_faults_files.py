@@ -121,6 +121,43 @@ def test_ogb_writer_refuses_user_files_and_replaces_its_own_with_ogbs_processed_
         write_ogb_node_dataset(ds, tmp_path, "ogbn-toy")
 
 
+def test_derived_folders_are_replaced_with_their_dataset_but_a_users_file_in_them_is_not(tmp_path):
+    """A dataset's manifest admits derived units (``mean_features/*``: a folder with its own manifest).
+    Regenerating the dataset replaces such a unit whole, but a file a user put into it, or into a
+    folder below a derived glob, is not graphsys's: the writer refuses and leaves it."""
+    from graphsys.io import atomic_dir
+
+    target = tmp_path / "ds"
+
+    def write(kind="graphsys.Test"):
+        with atomic_dir(target, kind, derived=("derived/*", "nested/*/*", "processed/data_processed")) as tmp:
+            (tmp / "data.bin").write_bytes(b"data")
+
+    def derive(unit):
+        with atomic_dir(target / unit, "graphsys.Derived") as tmp:
+            (tmp / "x.npy").write_bytes(b"derived")
+
+    write()
+    derive("derived")
+    derive("nested/split0")
+    (target / "processed").mkdir()
+    (target / "processed" / "data_processed").write_bytes(b"another tool's copy")  # named exactly: replaceable
+    write()
+    assert not (target / "derived").exists() and not (target / "nested").exists()
+    for users_file in ("derived/notes.txt", "derived/deeper/notes.txt", "nested/notes.txt", "nested/mine/notes.txt",
+                       "nested/split0/notes.txt"):
+        write()
+        derive("derived")
+        derive("nested/split0")
+        (target / users_file).parent.mkdir(parents=True, exist_ok=True)
+        (target / users_file).write_text("mine")
+        before = snapshot(target)
+        with pytest.raises(OutputError, match=f"{users_file} was not written by graphsys"):
+            write()
+        assert snapshot(target) == before
+        (target / users_file).unlink()
+
+
 def test_data_generate_refuses_a_foreign_dataset_folder(tmp_path, capsys):
     folder = user_folder(tmp_path / "synthetic-arxiv_scale0.002_seed0")
     before = snapshot(folder)

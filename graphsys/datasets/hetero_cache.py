@@ -10,7 +10,6 @@ one such unit per split, admitted the same way.
 """
 from __future__ import annotations
 
-import fnmatch
 import json
 import os
 from pathlib import Path
@@ -21,7 +20,7 @@ import torch
 from graphsys.datasets import cache
 from graphsys.datasets.base import HeteroNodeDataset
 from graphsys.hetero_graph import HeteroGraph
-from graphsys.io import MANIFEST, CorruptFileError, read_json, read_npy
+from graphsys.io import MANIFEST, CorruptFileError, admitted, read_json, read_npy
 
 FORMAT = "graphsys.HeteroNodeDataset"
 VERSION = 1
@@ -29,7 +28,7 @@ VERSION = 1
 #: and the globs the dataset's manifest admits for them.
 DERIVED_FOLDER = "mean_features"
 LINK_DERIVED_FOLDER = "link_mean_features"
-DERIVED = (f"{DERIVED_FOLDER}/*", f"{LINK_DERIVED_FOLDER}/*")
+DERIVED = (f"{DERIVED_FOLDER}/*", f"{LINK_DERIVED_FOLDER}/*/*")
 _SPLITS = ("train_idx", "val_idx", "test_idx")
 
 
@@ -51,7 +50,7 @@ def link_features_folder(path: str | os.PathLike, edge_type_position: int, seed:
     if not manifest_file.is_file():
         return None
     globs = read_json(manifest_file).get("derived", [])
-    if not any(fnmatch.fnmatch(f"{LINK_DERIVED_FOLDER}/{MANIFEST}", glob) for glob in globs):
+    if not admitted(f"{LINK_DERIVED_FOLDER}/split/{MANIFEST}", globs):
         return None
     return Path(path) / LINK_DERIVED_FOLDER / f"edge{edge_type_position}_seed{seed}_val{val!r}_test{test!r}"
 
