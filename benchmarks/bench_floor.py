@@ -296,6 +296,7 @@ def summary(rows: list[dict], args: argparse.Namespace, device: torch.device) ->
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    command = None if argv is None else [f"benchmarks/{Path(__file__).name}", *argv]
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     cuda = args.device == "cuda" or (args.device == "auto" and torch.cuda.is_available())
     device = torch.device("cuda" if cuda else "cpu")
@@ -311,7 +312,7 @@ def main(argv: list[str] | None = None) -> int:
                             "batches or not the same step", run.name, row["replay_loss_rel_diff"])
             rows.append(row)
             # Written after every run, so a benchmark stopped part-way keeps what it measured.
-            write_result(result, summary(rows, args, device), rows)
+            write_result(result, summary(rows, args, device), rows, argv=command)
             gc.collect()
             if cuda:
                 torch.cuda.empty_cache()

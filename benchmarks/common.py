@@ -55,11 +55,14 @@ def format_table(rows: list[dict], columns: list[str] | None = None) -> str:
     return "\n".join(lines)
 
 
-def write_result(name: str, figures: dict, rows: list[dict] | None = None) -> Path:
-    """Write the result JSON for benchmark ``name`` and return its path."""
+def write_result(name: str, figures: dict, rows: list[dict] | None = None, *,
+                 argv: list[str] | None = None) -> Path:
+    """Write the result JSON for benchmark ``name`` and return its path. ``argv``: the command line
+    to record (script and arguments) when the benchmark's ``main`` was called in-process with its
+    own arguments; default ``sys.argv``."""
     payload = {
         "benchmark": name,
-        "command": " ".join([Path(sys.executable).name] + sys.argv),
+        "command": " ".join([Path(sys.executable).name] + (sys.argv if argv is None else argv)),
         "machine": machine_info(),
         "figures": figures,
         "rows": rows or [],
