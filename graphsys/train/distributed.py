@@ -9,10 +9,14 @@ from __future__ import annotations
 
 import datetime
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 import torch
 import torch.distributed as dist
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -52,6 +56,34 @@ class DistContext:
         t = torch.tensor(values, dtype=torch.float64, device=self.device)
         dist.all_reduce(t)
         return (t / self.world_size).tolist()
+
+    def in_turns(self, work: Callable[[], T]) -> T:
+        """``work()`` on every rank, in three turns: rank 0, then each other machine's local rank 0, then
+        the rest; so what ``work`` writes to disk (a generated dataset, derived features) is written
+        once per file system while no other rank reads it, and reopened by the later turns.
+
+        A failure stops every rank instead of leaving the others at a barrier: the failing rank raises
+        its error, the others a RuntimeError naming the turn. Collective; cost: three all-reduces.
+        One process: ``work()``.
+        """
+        if not self.distributed:
+            return work()
+        result, error = None, None
+        turns = (("rank 0", self.rank == 0),
+                 ("each other machine's local rank 0", self.rank != 0 and self.local_rank == 0),
+                 ("the remaining ranks", self.local_rank != 0))
+        for name, mine in turns:
+            if mine:
+                try:
+                    result = work()
+                except Exception as err:  # reported to every rank below, then raised here
+                    error = err
+            if self.all_mean([1.0 if mine and error is not None else 0.0])[0] > 0:
+                if error is not None:
+                    raise error
+                raise RuntimeError(f"{name} failed while preparing the run (its error is in its output); "
+                                   f"rank {self.rank} stops too")
+        return result
 
     def broadcast_object(self, obj):
         """``obj`` from rank 0 on every rank (a collective)."""

@@ -310,13 +310,7 @@ class LinkTrainer(Trainer):
         self.config, self.ctx, self.on_step, self.on_epoch = config, ctx, on_step, on_epoch
         # the split of a dataset loaded here is config's; one given may come from any split
         split = (config.seed, config.val_edges, config.test_edges) if dataset is None else None
-        dataset = load_link_dataset(config) if dataset is None else dataset
-        self.metric = config.metric or dataset.metric
-        check_link_trainable(dataset, self.metric, config.featureless, config.link_edge_type)
-        if dataset.hetero and config.featureless is Featureless.MEAN and dataset.featureless_types:
-            start = time.perf_counter()
-            dataset = link_mean_features(dataset, split, quiet=config.quiet)
-            logger.info("mean features of the training graph in %.1f s", time.perf_counter() - start)
+        dataset = ctx.in_turns(lambda: self._load(dataset, split))  # rank 0 first, as Trainer's
         if dataset.hetero:
             indptr, indices, features, embeddings, num_nodes = place_hetero_graph_and_features(
                 config, dataset.graph, dataset.x, ctx)
@@ -408,6 +402,19 @@ class LinkTrainer(Trainer):
             csr = {et: (data.indptr[et], data.indices[et]) for et in data.indptr}
             return hetero_layerwise_embeddings(self.model.encoder, csr, self.inputs, data.num_nodes, **common)
         return layerwise_inference(self.model.encoder, data.indptr, data.indices, self.inputs, **common)
+
+    def _load(self, dataset: LinkDataset | None, split: tuple[int, float, float] | None) -> LinkDataset:
+        """The dataset to train (loaded by the config's name unless given), checked, with the training
+        graph's mean features where the config asks for them (kept beside a loaded dataset)."""
+        config = self.config
+        dataset = load_link_dataset(config) if dataset is None else dataset
+        self.metric = config.metric or dataset.metric
+        check_link_trainable(dataset, self.metric, config.featureless, config.link_edge_type)
+        if dataset.hetero and config.featureless is Featureless.MEAN and dataset.featureless_types:
+            start = time.perf_counter()
+            dataset = link_mean_features(dataset, split, quiet=config.quiet)
+            logger.info("mean features of the training graph in %.1f s", time.perf_counter() - start)
+        return dataset
 
     def _evaluate(self) -> Scores:
         """Embeddings of every node, then the metric on the val and test candidates (``train`` is NaN);

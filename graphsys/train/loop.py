@@ -139,8 +139,8 @@ class Trainer:
         self.ctx = ctx
         self.on_step = on_step
         self.on_epoch = on_epoch
-        if dataset is None:
-            dataset = load_dataset(config)
+        if dataset is None:  # rank 0 first: a dataset generated or derived on disk is written once
+            dataset = ctx.in_turns(lambda: load_dataset(config))
         else:
             check_trainable(dataset)
         self.data: TrainData = prepare(config, dataset, ctx)
