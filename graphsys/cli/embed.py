@@ -213,19 +213,19 @@ def run_embed(args) -> int:
     check_output_path("--out", args.out, EMBED_KIND, directory=True)
     check_tensorboard(args.tensorboard)
     config = _config(args)
-    dataset = _load_graph(args)
-    graph = dataset.graph
-    if graph.num_edges == 0:
-        raise CommandError(f"--graph {args.graph}: the graph has no edges, there is nothing to embed")
-    indptr, indices, weight = graph.indptr, graph.indices, graph.edge_weight
-    held_out = None
-    if args.link_prediction is not None:
-        split = split_edges(indptr, indices, args.link_prediction, symmetric=not args.directed, seed=args.seed)
-        indptr, indices, held_out = split.indptr, split.indices, split.test_edges
-        weight = None
     devices = [d.strip() for d in args.device.split(",") if d.strip()]
     ctx = _join_ranks(devices)
     try:
+        dataset = ctx.in_turns(lambda: _load_graph(args))  # rank 0 first: a preset generated on disk is written once
+        graph = dataset.graph
+        if graph.num_edges == 0:
+            raise CommandError(f"--graph {args.graph}: the graph has no edges, there is nothing to embed")
+        indptr, indices, weight = graph.indptr, graph.indices, graph.edge_weight
+        held_out = None
+        if args.link_prediction is not None:
+            split = split_edges(indptr, indices, args.link_prediction, symmetric=not args.directed, seed=args.seed)
+            indptr, indices, held_out = split.indptr, split.indices, split.test_edges
+            weight = None
         return _train_and_save(args, config, dataset, ratios, indptr, indices, weight, held_out, devices, ctx)
     finally:
         teardown(ctx)
