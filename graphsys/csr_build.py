@@ -87,6 +87,18 @@ def coo_to_csr(
 
 
 # --------------------------------------------------------------------------- renumbering
+@numba.njit(inline="always", cache=True)
+def _discover(indptr, indices, v, seen, order, tail):
+    """Append row ``v``'s unseen neighbours to ``order`` from ``tail`` on, marking them seen; the new tail."""
+    for e in range(indptr[v], indptr[v + 1]):
+        u = indices[e]
+        if not seen[u]:
+            seen[u] = 1
+            order[tail] = u
+            tail += 1
+    return tail
+
+
 @numba.njit(cache=True)
 def _cuthill_mckee(a_indptr, a_indices, b_indptr, b_indices, degree, starts):
     """Cuthill-McKee over the union of two CSRs (a graph's rows and their transpose): a
@@ -108,18 +120,8 @@ def _cuthill_mckee(a_indptr, a_indices, b_indptr, b_indices, degree, starts):
             v = order[head]
             head += 1
             first = tail
-            for e in range(a_indptr[v], a_indptr[v + 1]):
-                u = a_indices[e]
-                if not seen[u]:
-                    seen[u] = 1
-                    order[tail] = u
-                    tail += 1
-            for e in range(b_indptr[v], b_indptr[v + 1]):
-                u = b_indices[e]
-                if not seen[u]:
-                    seen[u] = 1
-                    order[tail] = u
-                    tail += 1
+            tail = _discover(a_indptr, a_indices, v, seen, order, tail)
+            tail = _discover(b_indptr, b_indices, v, seen, order, tail)
             if tail - first > 1:
                 group = order[first:tail].copy()
                 keys = degree[group]

@@ -3,10 +3,10 @@ the renumbering is a bijection that keeps the graph, features, labels and splits
 the hottest rows first, is deterministic, and every per-node output returns to the user's ids."""
 import json
 
-import numba
 import numpy as np
 import pytest
 import torch
+from test_train_cora import one_thread  # noqa: F401  (autouse: one thread on the shared 2-core machine)
 
 from graphsys.cli import main
 from graphsys.csr_build import locality_order, permute_csr
@@ -28,17 +28,6 @@ from graphsys.graph import Graph
 from graphsys.io import OutputError
 
 METHODS = ["hot-rcm", "hot", "rcm"]
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One torch and one numba thread: these graphs are small, and pools spinning on shared cores slow them."""
-    torch_threads, numba_threads = torch.get_num_threads(), numba.get_num_threads()
-    torch.set_num_threads(1)
-    numba.set_num_threads(1)
-    yield
-    torch.set_num_threads(torch_threads)
-    numba.set_num_threads(numba_threads)
 
 
 @pytest.fixture(scope="module")
