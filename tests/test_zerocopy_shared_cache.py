@@ -54,6 +54,9 @@ def test_zero_budget_and_errors():
         split_cache_budget({"a": 3}, {"a": 4}, {"a": torch.ones(3)}, -1)
     with pytest.raises(TypeError, match=r"tables\['a'\] is a Tensor, expected a zerocopy.UnifiedTensor"):
         share_cache({"a": torch.zeros(3, 2)}, {"a": torch.ones(3)}, 100, "cpu")
+    with pytest.raises(ValueError, match=r"replicated names \['b'\], which are not tables here; tables: \['a'\]"):
+        share_cache({"a": UnifiedTensor(torch.zeros(3, 2), pin=False)}, {"a": torch.ones(3)}, 100, "cpu",
+                    replicated=["b"])
 
 
 @settings(max_examples=60, deadline=None)
